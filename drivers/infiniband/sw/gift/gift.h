@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * rdma_gift: a software RoCEv2 device.
+ *
+ * Object model
+ * ------------
+ * A gift device (struct gift_dev) is created by "rdma link add NAME type
+ * gift netdev DEV" and lives until one of: "rdma link delete NAME", the
+ * netdev going away (NETDEV_UNREGISTER), or module unload. All three end
+ * in ib_unregister_device*(), which calls gift_dealloc_driver() exactly
+ * once; the memory itself is freed by ib_core when the last reference to
+ * the ib_device is put.
+ *
+ * Every device is on gift_dev_list from just before ib_register_device()
+ * until gift_dealloc_driver(). The list is how the netdev notifier and
+ * module unload find our devices: ib_device_get_by_netdev() cannot, as an
+ * out-of-tree driver reports RDMA_DRIVER_UNKNOWN, which matches every
+ * driver's devices (a stock rxe0 on the same netdev included).
+ */
+#ifndef GIFT_H
+#define GIFT_H
+
+#include <linux/atomic.h>
+#include <linux/list.h>
+#include <linux/netdevice.h>
+#include <rdma/ib_verbs.h>
+
+#include "gift_compat.h"
+
+#define GIFT_PORT		1
+#define GIFT_GID_TBL_LEN	1024
+#define GIFT_PKEY_TBL_LEN	1
+#define GIFT_MAX_PD		0x10000
+#define GIFT_MAX_UCONTEXT	512
+#define GIFT_VENDOR_ID		0xffffff	/* no IEEE OUI: software device */
+
+/**
+ * struct gift_dev - one gift RDMA device
+ * @ibdev: the ib_core device; must stay first (ib_alloc_device)
+ * @list: entry in gift_dev_list
+ * @ndev: the netdev the device was created on; identity only, compared
+ *	by the netdev notifier and never dereferenced (ib_core holds the
+ *	reference, see ib_device_set_netdev())
+ * @attr: device attributes, constant after gift_dev_init()
+ * @port_state: last port state reported with an IB event
+ * @num_ucontext: live user contexts
+ * @num_pd: live protection domains (kernel and user)
+ *
+ * Locking:
+ *   @list          gift_dev_list_lock
+ *   @ndev          constant after gift_dev_register()
+ *   @port_state    RTNL once registered (the netdev notifier); set once
+ *                  before registration, when the notifier cannot see it
+ *   @num_*         atomic, bounded by the limits in @attr
+ */
+struct gift_dev {
+	struct ib_device ibdev;
+	struct list_head list;
+	struct net_device *ndev;
+	struct ib_device_attr attr;
+	enum ib_port_state port_state;
+	atomic_t num_ucontext;
+	atomic_t num_pd;
+};
+
+/**
+ * struct gift_ucontext - a user verbs context
+ * @ibuc: the ib_core object; must stay first
+ */
+struct gift_ucontext {
+	struct ib_ucontext ibuc;
+};
+
+/**
+ * struct gift_pd - a protection domain
+ * @ibpd: the ib_core object; must stay first
+ */
+struct gift_pd {
+	struct ib_pd ibpd;
+};
+
+static inline struct gift_dev *to_gift_dev(struct ib_device *ibdev)
+{
+	return container_of(ibdev, struct gift_dev, ibdev);
+}
+
+static inline struct gift_pd *to_gift_pd(struct ib_pd *ibpd)
+{
+	return container_of(ibpd, struct gift_pd, ibpd);
+}
+
+#define gift_dbg(gdev, fmt, ...) \
+	ibdev_dbg(&(gdev)->ibdev, "%s: " fmt, __func__, ##__VA_ARGS__)
+
+/* gift_main.c */
+void gift_dev_list_add(struct gift_dev *gdev);
+void gift_dev_list_del(struct gift_dev *gdev);
+
+/* gift_verbs.c */
+int gift_dev_register(const char *name, struct net_device *ndev);
+enum ib_port_state gift_port_state(struct gift_dev *gdev);
+
+#endif /* GIFT_H */

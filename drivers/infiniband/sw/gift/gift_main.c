@@ -1,0 +1,239 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * rdma_gift module glue: the "gift" rdma link type, the device list and
+ * the netdev notifier that drives port state and device removal.
+ *
+ * Device lifetime (see also gift.h):
+ *
+ *   gift_newlink()        ib_alloc_device, list add, ib_register_device
+ *   rdma link delete  --> ib_unregister_device_and_put  --.
+ *   NETDEV_UNREGISTER --> ib_unregister_device_queued  ---+-> gift_dealloc_driver
+ *   module unload     --> gift_unregister_all           --'   (list del)
+ *
+ * gift_dealloc_driver() runs once per registered device, whichever of the
+ * three paths gets there first; the others find the device already gone.
+ */
+
+#include <linux/if_arp.h>
+#include <linux/if_vlan.h>
+#include <linux/module.h>
+#include <linux/mutex.h>
+#include <linux/spinlock.h>
+#include <rdma/rdma_netlink.h>
+
+#include "gift.h"
+
+/*
+ * gift_dev_list_lock protects gift_dev_list. It is a leaf lock, taken in
+ * the netdev notifier (RTNL held) and in gift_dealloc_driver() (ib_core's
+ * unregistration lock held); nothing else is taken under it.
+ */
+static LIST_HEAD(gift_dev_list);
+static DEFINE_SPINLOCK(gift_dev_list_lock);
+
+/*
+ * Serialises gift_newlink() so that the one-device-per-netdev check and
+ * the list insertion are atomic. Never held by the notifier, so holding it
+ * across ib_register_device() (which may take RTNL) cannot deadlock.
+ */
+static DEFINE_MUTEX(gift_newlink_lock);
+
+/**
+ * gift_dev_list_add() - publish a device to the notifier and module unload
+ * @gdev: device about to be registered
+ */
+void gift_dev_list_add(struct gift_dev *gdev)
+{
+	spin_lock(&gift_dev_list_lock);
+	list_add_tail(&gdev->list, &gift_dev_list);
+	spin_unlock(&gift_dev_list_lock);
+}
+
+/**
+ * gift_dev_list_del() - unpublish a device; idempotent
+ * @gdev: device being deallocated
+ */
+void gift_dev_list_del(struct gift_dev *gdev)
+{
+	spin_lock(&gift_dev_list_lock);
+	list_del_init(&gdev->list);
+	spin_unlock(&gift_dev_list_lock);
+}
+
+/*
+ * Returns the registered gift device bound to @ndev with an ib_device
+ * reference held (release with ib_device_put()), or NULL. Devices that are
+ * still registering or already unregistering are not returned.
+ */
+static struct gift_dev *gift_dev_get_by_netdev(struct net_device *ndev)
+{
+	struct gift_dev *gdev, *found = NULL;
+
+	spin_lock(&gift_dev_list_lock);
+	list_for_each_entry(gdev, &gift_dev_list, list) {
+		if (gdev->ndev == ndev && ib_device_try_get(&gdev->ibdev)) {
+			found = gdev;
+			break;
+		}
+	}
+	spin_unlock(&gift_dev_list_lock);
+	return found;
+}
+
+static bool gift_netdev_bound(struct net_device *ndev)
+{
+	struct gift_dev *gdev = gift_dev_get_by_netdev(ndev);
+
+	if (!gdev)
+		return false;
+	ib_device_put(&gdev->ibdev);
+	return true;
+}
+
+/* Any driver's device counts: names are global to ib_core. */
+static bool gift_name_taken(const char *name)
+{
+	struct ib_device *ibdev;
+
+	ibdev = ib_device_get_by_name(name, RDMA_DRIVER_UNKNOWN);
+	if (!ibdev)
+		return false;
+	ib_device_put(ibdev);
+	return true;
+}
+
+static int gift_newlink(const char *ibdev_name, struct net_device *ndev)
+{
+	int err;
+
+	if (ndev->type != ARPHRD_ETHER) {
+		pr_debug("%s: not an Ethernet device\n", netdev_name(ndev));
+		return -EINVAL;
+	}
+	if (is_vlan_dev(ndev)) {
+		/* VLANs are reached through the real device's GID table. */
+		pr_debug("%s: is a VLAN device\n", netdev_name(ndev));
+		return -EPERM;
+	}
+
+	mutex_lock(&gift_newlink_lock);
+	if (gift_name_taken(ibdev_name)) {
+		/* ib_core would say -ENFILE; a taken name is -EEXIST. */
+		pr_debug("%s: device name in use\n", ibdev_name);
+		err = -EEXIST;
+		goto out_unlock;
+	}
+	if (gift_netdev_bound(ndev)) {
+		pr_debug("%s: already has a gift device\n", netdev_name(ndev));
+		err = -EEXIST;
+		goto out_unlock;
+	}
+	err = gift_dev_register(ibdev_name, ndev);
+out_unlock:
+	mutex_unlock(&gift_newlink_lock);
+	return err;
+}
+
+static struct rdma_link_ops gift_link_ops = {
+	.type = "gift",
+	.newlink = gift_newlink,
+};
+
+static void gift_port_event(struct gift_dev *gdev)
+{
+	enum ib_port_state state = gift_port_state(gdev);
+	struct ib_event ev = {
+		.device = &gdev->ibdev,
+		.element.port_num = GIFT_PORT,
+	};
+
+	ASSERT_RTNL();
+	if (state == gdev->port_state)
+		return;
+	gdev->port_state = state;
+	ev.event = state == IB_PORT_ACTIVE ? IB_EVENT_PORT_ACTIVE :
+					     IB_EVENT_PORT_ERR;
+	gift_dbg(gdev, "port %s\n", state == IB_PORT_ACTIVE ? "up" : "down");
+	ib_dispatch_event(&ev);
+}
+
+static int gift_netdev_event(struct notifier_block *nb, unsigned long event,
+			     void *arg)
+{
+	struct net_device *ndev = netdev_notifier_info_to_dev(arg);
+	struct gift_dev *gdev;
+
+	gdev = gift_dev_get_by_netdev(ndev);
+	if (!gdev)
+		return NOTIFY_DONE;
+
+	switch (event) {
+	case NETDEV_UNREGISTER:
+		ib_unregister_device_queued(&gdev->ibdev);
+		break;
+	case NETDEV_UP:
+	case NETDEV_DOWN:
+	case NETDEV_CHANGE:
+		gift_port_event(gdev);
+		break;
+	default:
+		break;
+	}
+
+	ib_device_put(&gdev->ibdev);
+	return NOTIFY_DONE;
+}
+
+static struct notifier_block gift_netdev_nb = {
+	.notifier_call = gift_netdev_event,
+};
+
+/*
+ * Unregisters every device still on the list. Link ops are unregistered
+ * first, so no new device can appear; a device whose unregistration is
+ * already queued or running is waited for inside ib_unregister_device().
+ */
+static void gift_unregister_all(void)
+{
+	struct gift_dev *gdev;
+
+	for (;;) {
+		spin_lock(&gift_dev_list_lock);
+		gdev = list_first_entry_or_null(&gift_dev_list,
+						struct gift_dev, list);
+		if (gdev)
+			get_device(&gdev->ibdev.dev);
+		spin_unlock(&gift_dev_list_lock);
+		if (!gdev)
+			break;
+
+		ib_unregister_device(&gdev->ibdev);
+		/* dealloc_driver has run: the device left the list. */
+		put_device(&gdev->ibdev.dev);
+	}
+}
+
+static int __init gift_init(void)
+{
+	int err;
+
+	err = register_netdevice_notifier(&gift_netdev_nb);
+	if (err)
+		return err;
+	rdma_link_register(&gift_link_ops);
+	return 0;
+}
+
+static void __exit gift_exit(void)
+{
+	rdma_link_unregister(&gift_link_ops);
+	gift_unregister_all();
+	unregister_netdevice_notifier(&gift_netdev_nb);
+}
+
+module_init(gift_init);
+module_exit(gift_exit);
+
+MODULE_ALIAS_RDMA_LINK("gift");
+MODULE_DESCRIPTION("Soft RoCEv2 device with read-only gift registrations");
+MODULE_LICENSE("GPL");

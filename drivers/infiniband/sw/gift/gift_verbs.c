@@ -1,0 +1,353 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * rdma_gift device-level verbs: device and port queries, user contexts,
+ * protection domains, and device registration.
+ *
+ * Attributes are honest: a limit is reported only for a resource the
+ * driver implements and enforces; resources still missing report zero.
+ */
+
+#include <linux/etherdevice.h>
+#include <net/addrconf.h>
+#include <rdma/ib_addr.h>
+#include <rdma/ib_mad.h>
+#include <rdma/uverbs_ioctl.h>
+
+#include <rdma/gift-abi.h>
+#include "gift.h"
+
+/**
+ * gift_port_state() - port state derived from the netdev
+ * @gdev: device
+ *
+ * The port is active when the netdev is up and has carrier.
+ *
+ * Return: IB_PORT_ACTIVE or IB_PORT_DOWN.
+ */
+enum ib_port_state gift_port_state(struct gift_dev *gdev)
+{
+	struct net_device *ndev = ib_device_get_netdev(&gdev->ibdev, GIFT_PORT);
+	enum ib_port_state state = IB_PORT_DOWN;
+
+	if (!ndev)
+		return state;
+	if (netif_running(ndev) && netif_carrier_ok(ndev))
+		state = IB_PORT_ACTIVE;
+	dev_put(ndev);
+	return state;
+}
+
+static void gift_init_attr(struct gift_dev *gdev, struct net_device *ndev)
+{
+	struct ib_device_attr *attr = &gdev->attr;
+
+	attr->vendor_id = GIFT_VENDOR_ID;
+	attr->max_mr_size = 0;
+	attr->page_size_cap = PAGE_SIZE;
+	attr->max_pd = GIFT_MAX_PD;
+	attr->max_pkeys = GIFT_PKEY_TBL_LEN;
+	attr->local_ca_ack_delay = 15;
+	attr->kernel_cap_flags = IBK_ALLOW_USER_UNREG;
+	addrconf_addr_eui48((u8 *)&gdev->ibdev.node_guid, ndev->dev_addr);
+	attr->sys_image_guid = gdev->ibdev.node_guid;
+}
+
+/**
+ * gift_query_device() - report device attributes
+ * @ibdev: device
+ * @attr: filled with the attributes
+ * @udata: extended query data from user space; must carry no input
+ *
+ * Return: 0 or -EINVAL for unknown user input.
+ */
+static int gift_query_device(struct ib_device *ibdev,
+			     struct ib_device_attr *attr,
+			     struct ib_udata *udata)
+{
+	if (udata && udata->inlen && !ib_is_udata_cleared(udata, 0, udata->inlen))
+		return -EINVAL;
+
+	*attr = to_gift_dev(ibdev)->attr;
+	return 0;
+}
+
+/**
+ * gift_query_port() - report port attributes
+ * @ibdev: device
+ * @port: port number, always GIFT_PORT (checked by ib_core)
+ * @attr: zeroed by ib_core, filled here
+ *
+ * Return: 0, or -ENODEV once the netdev is gone.
+ */
+static int gift_query_port(struct ib_device *ibdev, u32 port,
+			   struct ib_port_attr *attr)
+{
+	struct gift_dev *gdev = to_gift_dev(ibdev);
+	struct net_device *ndev;
+	int err;
+
+	ndev = ib_device_get_netdev(ibdev, port);
+	if (!ndev)
+		return -ENODEV;
+
+	attr->state = gift_port_state(gdev);
+	if (attr->state == IB_PORT_ACTIVE)
+		attr->phys_state = IB_PORT_PHYS_STATE_LINK_UP;
+	else if (netif_running(ndev))
+		attr->phys_state = IB_PORT_PHYS_STATE_POLLING;
+	else
+		attr->phys_state = IB_PORT_PHYS_STATE_DISABLED;
+	attr->max_mtu = IB_MTU_4096;
+	attr->active_mtu = iboe_get_mtu(READ_ONCE(ndev->mtu));
+	attr->gid_tbl_len = GIFT_GID_TBL_LEN;
+	attr->pkey_tbl_len = GIFT_PKEY_TBL_LEN;
+	attr->max_msg_sz = 0;
+	attr->max_vl_num = 1;
+	dev_put(ndev);
+
+	err = ib_get_eth_speed(ibdev, port, &attr->active_speed,
+			       &attr->active_width);
+	return err;
+}
+
+/**
+ * gift_get_port_immutable() - port properties fixed for the device's life
+ * @ibdev: device
+ * @port: port number
+ * @immutable: filled here
+ *
+ * RoCEv2 only. The MAD and CM capabilities are advertised once the device
+ * has GSI QPs to carry them; until then ib_mad and ib_cm leave it alone.
+ *
+ * Return: 0 or the error of gift_query_port().
+ */
+static int gift_get_port_immutable(struct ib_device *ibdev, u32 port,
+				   struct ib_port_immutable *immutable)
+{
+	struct ib_port_attr attr = {};
+	int err;
+
+	err = ib_query_port(ibdev, port, &attr);
+	if (err)
+		return err;
+
+	immutable->core_cap_flags = RDMA_CORE_CAP_PROT_ROCE_UDP_ENCAP |
+				    RDMA_CORE_CAP_ETH_AH;
+	immutable->gid_tbl_len = attr.gid_tbl_len;
+	immutable->pkey_tbl_len = attr.pkey_tbl_len;
+	return 0;
+}
+
+/**
+ * gift_query_pkey() - the single default P_Key
+ * @ibdev: device
+ * @port: port number
+ * @index: P_Key table index
+ * @pkey: filled here
+ *
+ * Return: 0, or -EINVAL for an index past the table.
+ */
+static int gift_query_pkey(struct ib_device *ibdev, u32 port, u16 index,
+			   u16 *pkey)
+{
+	if (index >= GIFT_PKEY_TBL_LEN)
+		return -EINVAL;
+	*pkey = IB_DEFAULT_PKEY_FULL;
+	return 0;
+}
+
+static enum rdma_link_layer gift_get_link_layer(struct ib_device *ibdev,
+						u32 port)
+{
+	return IB_LINK_LAYER_ETHERNET;
+}
+
+static void gift_get_dev_fw_str(struct ib_device *ibdev, char *str)
+{
+	snprintf(str, IB_FW_VERSION_NAME_MAX, "%d.%d", GIFT_UVERBS_ABI_VERSION, 0);
+}
+
+/**
+ * gift_alloc_ucontext() - open a user verbs context
+ * @ibuc: context allocated by ib_core
+ * @udata: provider request (must be empty) and response
+ *
+ * Return: 0, -ENOMEM over GIFT_MAX_UCONTEXT, or -EFAULT/-EINVAL on udata.
+ */
+static int gift_alloc_ucontext(struct ib_ucontext *ibuc,
+			       struct ib_udata *udata)
+{
+	struct gift_dev *gdev = to_gift_dev(ibuc->device);
+	struct gift_alloc_ucontext_resp resp = {
+		.abi_version = GIFT_UVERBS_ABI_VERSION,
+		.dev_caps = 0,
+	};
+	int err;
+
+	if (udata->inlen && !ib_is_udata_cleared(udata, 0, udata->inlen))
+		return -EINVAL;
+	if (!atomic_add_unless(&gdev->num_ucontext, 1, GIFT_MAX_UCONTEXT))
+		return -ENOMEM;
+
+	err = ib_copy_to_udata(udata, &resp, min(udata->outlen, sizeof(resp)));
+	if (err) {
+		atomic_dec(&gdev->num_ucontext);
+		return err;
+	}
+	return 0;
+}
+
+/**
+ * gift_dealloc_ucontext() - close a user verbs context
+ * @ibuc: context; all its objects were destroyed by ib_core first
+ */
+static void gift_dealloc_ucontext(struct ib_ucontext *ibuc)
+{
+	atomic_dec(&to_gift_dev(ibuc->device)->num_ucontext);
+}
+
+/**
+ * gift_alloc_pd() - allocate a protection domain
+ * @ibpd: PD allocated by ib_core
+ * @udata: user data (no driver data is exchanged), or NULL for kernel PDs
+ *
+ * Return: 0, or -ENOMEM once max_pd PDs exist.
+ */
+static int gift_alloc_pd(struct ib_pd *ibpd, struct ib_udata *udata)
+{
+	struct gift_dev *gdev = to_gift_dev(ibpd->device);
+
+	if (!atomic_add_unless(&gdev->num_pd, 1, gdev->attr.max_pd))
+		return -ENOMEM;
+	return 0;
+}
+
+/**
+ * gift_dealloc_pd() - free a protection domain
+ * @ibpd: PD with no objects left in it (ib_core's usecnt guarantees it)
+ * @udata: unused
+ *
+ * Return: 0; destroy never fails.
+ */
+static int gift_dealloc_pd(struct ib_pd *ibpd, struct ib_udata *udata)
+{
+	atomic_dec(&to_gift_dev(ibpd->device)->num_pd);
+	return 0;
+}
+
+/**
+ * gift_dealloc_driver() - last driver callback of a device
+ * @ibdev: device being unregistered
+ *
+ * Called once by ib_core after every client and user context is gone.
+ */
+static void gift_dealloc_driver(struct ib_device *ibdev)
+{
+	gift_dev_list_del(to_gift_dev(ibdev));
+}
+
+static ssize_t hca_type_show(struct device *device,
+			     struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%s\n", GIFT_HCA_TYPE);
+}
+static DEVICE_ATTR_RO(hca_type);
+
+static ssize_t parent_show(struct device *device,
+			   struct device_attribute *attr, char *buf)
+{
+	struct gift_dev *gdev = rdma_device_to_drv_device(device,
+							  struct gift_dev,
+							  ibdev);
+	struct net_device *ndev;
+	ssize_t len;
+
+	ndev = ib_device_get_netdev(&gdev->ibdev, GIFT_PORT);
+	if (!ndev)
+		return -ENODEV;
+	len = sysfs_emit(buf, "%s\n", netdev_name(ndev));
+	dev_put(ndev);
+	return len;
+}
+static DEVICE_ATTR_RO(parent);
+
+static struct attribute *gift_dev_attrs[] = {
+	&dev_attr_hca_type.attr,
+	&dev_attr_parent.attr,
+	NULL
+};
+
+static const struct attribute_group gift_dev_attr_group = {
+	.attrs = gift_dev_attrs,
+};
+
+static const struct ib_device_ops gift_dev_ops = {
+	.owner = THIS_MODULE,
+	.driver_id = RDMA_DRIVER_UNKNOWN,
+	.uverbs_abi_ver = GIFT_UVERBS_ABI_VERSION,
+
+	.alloc_pd = gift_alloc_pd,
+	.alloc_ucontext = gift_alloc_ucontext,
+	.dealloc_driver = gift_dealloc_driver,
+	.dealloc_pd = gift_dealloc_pd,
+	.dealloc_ucontext = gift_dealloc_ucontext,
+	.device_group = &gift_dev_attr_group,
+	.get_dev_fw_str = gift_get_dev_fw_str,
+	.get_link_layer = gift_get_link_layer,
+	.get_port_immutable = gift_get_port_immutable,
+	.query_device = gift_query_device,
+	.query_pkey = gift_query_pkey,
+	.query_port = gift_query_port,
+
+	INIT_RDMA_OBJ_SIZE(ib_pd, gift_pd, ibpd),
+	INIT_RDMA_OBJ_SIZE(ib_ucontext, gift_ucontext, ibuc),
+};
+
+/**
+ * gift_dev_register() - create and register a gift device on a netdev
+ * @name: ib device name requested by the user
+ * @ndev: Ethernet netdev, referenced by the caller for the call's duration
+ *
+ * Return: 0, or a negative errno (-EEXIST/-ENFILE for a name in use).
+ * On success the device may already be gone again when this returns, if
+ * a concurrent unregistration won the race; the caller must not touch it.
+ */
+int gift_dev_register(const char *name, struct net_device *ndev)
+{
+	struct gift_dev *gdev;
+	struct ib_device *ibdev;
+	int err;
+
+	gdev = ib_alloc_device(gift_dev, ibdev);
+	if (!gdev)
+		return -ENOMEM;
+	ibdev = &gdev->ibdev;
+	INIT_LIST_HEAD(&gdev->list);
+	gdev->ndev = ndev;
+
+	gift_init_attr(gdev, ndev);
+	strscpy(ibdev->node_desc, "gift", sizeof(ibdev->node_desc));
+	ibdev->node_type = RDMA_NODE_IB_CA;
+	ibdev->phys_port_cnt = 1;
+	ibdev->num_comp_vectors = 1;
+	ib_set_device_ops(ibdev, &gift_dev_ops);
+
+	err = ib_device_set_netdev(ibdev, ndev, GIFT_PORT);
+	if (err)
+		goto out_dealloc;
+
+	/* Before registration: the notifier must see NETDEV_UNREGISTER. */
+	gift_dev_list_add(gdev);
+	gdev->port_state = gift_port_state(gdev);
+
+	err = ib_register_device(ibdev, name, NULL);
+	if (err)
+		goto out_unpublish;
+	return 0;
+
+out_unpublish:
+	gift_dev_list_del(gdev);
+out_dealloc:
+	ib_dealloc_device(ibdev);
+	return err;
+}

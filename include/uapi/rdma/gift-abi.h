@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: ((GPL-2.0 WITH Linux-syscall-note) OR Linux-OpenIB) */
+/*
+ * User/kernel ABI of the rdma_gift soft-RoCE driver.
+ *
+ * Everything the provider (libgift) and the kernel driver exchange through
+ * uverbs udata is defined here, with fixed-width types and explicit padding
+ * so that 32-bit and 64-bit user space see the same layout.
+ */
+#ifndef GIFT_ABI_USER_H
+#define GIFT_ABI_USER_H
+
+#include <linux/types.h>
+
+/*
+ * uverbs ABI version of the driver: the provider refuses devices that
+ * report anything else.
+ */
+#define GIFT_UVERBS_ABI_VERSION 1
+
+/*
+ * Value of the "hca_type" sysfs attribute of every gift device
+ * (/sys/class/infiniband/<dev>/hca_type). The driver is out of tree and so
+ * reports RDMA_DRIVER_UNKNOWN as its driver id; the provider identifies
+ * our devices by this attribute instead of by their (user-chosen) name.
+ */
+#define GIFT_HCA_TYPE "gift"
+
+/*
+ * Access flag for read-only "gift" registrations, in the optional access
+ * range (IB_UVERBS_ACCESS_OPTIONAL_FIRST .. IB_UVERBS_ACCESS_OPTIONAL_LAST,
+ * bits 20..29): ib_core strips optional bits a device does not claim to
+ * know, so applications may pass it to any device.
+ */
+#define IB_UVERBS_ACCESS_GIFT (1U << 29)
+
+/* Device capability bits reported in gift_alloc_ucontext_resp.dev_caps. */
+enum gift_dev_cap {
+	/* The device accepts IB_UVERBS_ACCESS_GIFT on reg_mr / rereg_mr. */
+	GIFT_DEV_CAP_ACCESS_GIFT = 1 << 0,
+};
+
+/**
+ * struct gift_alloc_ucontext_resp - driver data returned by alloc_ucontext
+ * @abi_version: GIFT_UVERBS_ABI_VERSION of the running driver
+ * @dev_caps: bitmask of enum gift_dev_cap
+ */
+struct gift_alloc_ucontext_resp {
+	__u32 abi_version;
+	__u32 dev_caps;
+};
+
+#endif /* GIFT_ABI_USER_H */
