@@ -77,37 +77,39 @@ static int gift_query_device(struct ib_device *ibdev,
  * @port: port number, always GIFT_PORT (checked by ib_core)
  * @attr: zeroed by ib_core, filled here
  *
- * Return: 0, or -ENODEV once the netdev is gone.
+ * While the device is being removed with its netdev, ib_core may still
+ * query the port (cache updates after the last port event); the port then
+ * reads as down and disabled rather than failing.
+ *
+ * Return: 0, or the error of ib_get_eth_speed().
  */
 static int gift_query_port(struct ib_device *ibdev, u32 port,
 			   struct ib_port_attr *attr)
 {
 	struct gift_dev *gdev = to_gift_dev(ibdev);
 	struct net_device *ndev;
-	int err;
+
+	attr->max_mtu = IB_MTU_4096;
+	attr->active_mtu = IB_MTU_256;
+	attr->gid_tbl_len = GIFT_GID_TBL_LEN;
+	attr->pkey_tbl_len = GIFT_PKEY_TBL_LEN;
+	attr->max_vl_num = 1;
+	attr->state = IB_PORT_DOWN;
+	attr->phys_state = IB_PORT_PHYS_STATE_DISABLED;
 
 	ndev = ib_device_get_netdev(ibdev, port);
 	if (!ndev)
-		return -ENODEV;
-
+		return 0;
 	attr->state = gift_port_state(gdev);
 	if (attr->state == IB_PORT_ACTIVE)
 		attr->phys_state = IB_PORT_PHYS_STATE_LINK_UP;
 	else if (netif_running(ndev))
 		attr->phys_state = IB_PORT_PHYS_STATE_POLLING;
-	else
-		attr->phys_state = IB_PORT_PHYS_STATE_DISABLED;
-	attr->max_mtu = IB_MTU_4096;
 	attr->active_mtu = iboe_get_mtu(READ_ONCE(ndev->mtu));
-	attr->gid_tbl_len = GIFT_GID_TBL_LEN;
-	attr->pkey_tbl_len = GIFT_PKEY_TBL_LEN;
-	attr->max_msg_sz = 0;
-	attr->max_vl_num = 1;
 	dev_put(ndev);
 
-	err = ib_get_eth_speed(ibdev, port, &attr->active_speed,
-			       &attr->active_width);
-	return err;
+	return ib_get_eth_speed(ibdev, port, &attr->active_speed,
+				&attr->active_width);
 }
 
 /**
@@ -207,6 +209,21 @@ static void gift_dealloc_ucontext(struct ib_ucontext *ibuc)
 }
 
 /**
+ * gift_disassociate_ucontext() - revoke a context whose device is going away
+ * @ibuc: context still open by user space
+ *
+ * Having this op lets ib_core remove a device while applications keep
+ * their file open: it destroys their objects, reports
+ * IB_EVENT_DEVICE_FATAL and fails later calls with -EIO, instead of
+ * pinning the module and blocking removal until the application exits.
+ * The driver has no user mappings of its own to zap; mappings made through
+ * rdma_user_mmap_entry are zapped by ib_core.
+ */
+static void gift_disassociate_ucontext(struct ib_ucontext *ibuc)
+{
+}
+
+/**
  * gift_alloc_pd() - allocate a protection domain
  * @ibpd: PD allocated by ib_core
  * @udata: user data (no driver data is exchanged), or NULL for kernel PDs
@@ -292,6 +309,7 @@ static const struct ib_device_ops gift_dev_ops = {
 	.dealloc_pd = gift_dealloc_pd,
 	.dealloc_ucontext = gift_dealloc_ucontext,
 	.device_group = &gift_dev_attr_group,
+	.disassociate_ucontext = gift_disassociate_ucontext,
 	.get_dev_fw_str = gift_get_dev_fw_str,
 	.get_link_layer = gift_get_link_layer,
 	.get_port_immutable = gift_get_port_immutable,

@@ -1,0 +1,248 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Helpers shared by the rdma_gift selftests; see gift_util.h.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <linux/netlink.h>
+#include <rdma/rdma_netlink.h>
+
+#include "gift_util.h"
+
+const char *gift_env(const char *name)
+{
+	const char *v = getenv(name);
+
+	if (!v || !*v) {
+		fprintf(stderr, "missing environment variable %s\n", name);
+		exit(1);
+	}
+	return v;
+}
+
+int gift_read_file(const char *path, char *buf, size_t len)
+{
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	buf[n] = 0;
+	if (n && buf[n - 1] == '\n')
+		buf[n - 1] = 0;
+	return 0;
+}
+
+long gift_read_long(const char *path)
+{
+	char buf[64];
+
+	if (gift_read_file(path, buf, sizeof(buf)))
+		return -1;
+	return strtol(buf, NULL, 0);
+}
+
+bool gift_path_exists(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0;
+}
+
+int gift_sh(const char *fmt, ...)
+{
+	char *cmd, *quiet;
+	va_list ap;
+	int ret;
+
+	va_start(ap, fmt);
+	ret = vasprintf(&cmd, fmt, ap);
+	va_end(ap);
+	if (ret < 0)
+		return -1;
+	ret = asprintf(&quiet, "(%s) >/dev/null 2>&1", cmd);
+	free(cmd);
+	if (ret < 0)
+		return -1;
+	ret = system(quiet);
+	free(quiet);
+	if (ret < 0 || !WIFEXITED(ret))
+		return -1;
+	return WEXITSTATUS(ret);
+}
+
+bool gift_wait_for(bool (*cond)(const void *arg), const void *arg,
+		   int timeout_ms)
+{
+	int waited;
+
+	for (waited = 0; waited <= timeout_ms; waited += 10) {
+		if (cond(arg))
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+static bool ibdev_sysfs(const char *name)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "/sys/class/infiniband/%s", name);
+	return gift_path_exists(path);
+}
+
+bool gift_ibdev_exists(const void *name)
+{
+	return ibdev_sysfs(name);
+}
+
+bool gift_ibdev_gone(const void *name)
+{
+	return !ibdev_sysfs(name);
+}
+
+static void nl_put_str(struct nlmsghdr *nlh, int type, const char *s)
+{
+	struct nlattr *a = (void *)nlh + NLMSG_ALIGN(nlh->nlmsg_len);
+	size_t len = strlen(s) + 1;
+
+	a->nla_type = type;
+	a->nla_len = NLA_HDRLEN + len;
+	memcpy((char *)a + NLA_HDRLEN, s, len);
+	nlh->nlmsg_len = NLMSG_ALIGN(nlh->nlmsg_len) + NLA_ALIGN(a->nla_len);
+}
+
+int gift_nl_newlink(const char *name, const char *type, const char *ndev)
+{
+	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
+	union {
+		struct nlmsghdr nlh;
+		char buf[1024];
+	} req = {}, ans = {};
+	struct nlmsgerr *e;
+	ssize_t n;
+	int fd, ret;
+
+	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_RDMA);
+	if (fd < 0)
+		return -errno;
+
+	req.nlh.nlmsg_len = NLMSG_LENGTH(0);
+	req.nlh.nlmsg_type = RDMA_NL_GET_TYPE(RDMA_NL_NLDEV,
+					      RDMA_NLDEV_CMD_NEWLINK);
+	req.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+	req.nlh.nlmsg_seq = 1;
+	nl_put_str(&req.nlh, RDMA_NLDEV_ATTR_DEV_NAME, name);
+	nl_put_str(&req.nlh, RDMA_NLDEV_ATTR_LINK_TYPE, type);
+	nl_put_str(&req.nlh, RDMA_NLDEV_ATTR_NDEV_NAME, ndev);
+
+	ret = -EPROTO;
+	if (sendto(fd, &req, req.nlh.nlmsg_len, 0, (void *)&sa,
+		   sizeof(sa)) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	n = recv(fd, &ans, sizeof(ans), 0);
+	if (n < 0) {
+		ret = -errno;
+		goto out;
+	}
+	if (n >= (ssize_t)NLMSG_LENGTH(sizeof(*e)) &&
+	    ans.nlh.nlmsg_type == NLMSG_ERROR) {
+		e = NLMSG_DATA(&ans.nlh);
+		ret = e->error;
+	}
+out:
+	close(fd);
+	return ret;
+}
+
+int gift_link_del(const char *name)
+{
+	return gift_sh("rdma link delete %s", name) ? -1 : 0;
+}
+
+int gift_dummy_add(const char *name)
+{
+	return gift_sh("ip link add %s type dummy && ip link set %s up",
+		       name, name) ? -1 : 0;
+}
+
+int gift_dummy_del(const char *name)
+{
+	return gift_sh("ip link del %s", name) ? -1 : 0;
+}
+
+struct ibv_context *gift_open(const char *name)
+{
+	struct ibv_device **list;
+	struct ibv_context *ctx = NULL;
+	int i, n;
+
+	list = ibv_get_device_list(&n);
+	if (!list)
+		return NULL;
+	for (i = 0; i < n; i++)
+		if (!strcmp(ibv_get_device_name(list[i]), name))
+			ctx = ibv_open_device(list[i]);
+	ibv_free_device_list(list);
+	return ctx;
+}
+
+bool gift_wait_async(struct ibv_context *ctx, enum ibv_event_type type,
+		     int timeout_ms)
+{
+	struct pollfd pfd = { .fd = ctx->async_fd, .events = POLLIN };
+	struct ibv_async_event ev;
+	int flags = fcntl(ctx->async_fd, F_GETFL);
+	bool found = false;
+
+	fcntl(ctx->async_fd, F_SETFL, flags | O_NONBLOCK);
+	while (!found && poll(&pfd, 1, timeout_ms) > 0) {
+		if (ibv_get_async_event(ctx, &ev))
+			break;
+		found = ev.event_type == type;
+		ibv_ack_async_event(&ev);
+	}
+	fcntl(ctx->async_fd, F_SETFL, flags);
+	return found;
+}
+
+long long gift_slab_bytes(void)
+{
+	long long total = 0, active, objsize;
+	char line[512], name[128];
+	FILE *f;
+
+	sync();
+	gift_sh("echo 3 > /proc/sys/vm/drop_caches");
+	/* Let RCU-deferred frees (kernfs nodes, ib_device) complete. */
+	usleep(200000);
+
+	f = fopen("/proc/slabinfo", "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%127s %lld %*d %lld", name, &active,
+			   &objsize) == 3)
+			total += active * objsize;
+	}
+	fclose(f);
+	return total;
+}

@@ -1,0 +1,54 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Guest side of the rdma_gift selftests: runs every test program in the
+# VM created by tools/testing/vm/run (--driver gift), prints their TAP
+# output, and writes "PASS FAIL" totals to $GIFT_OUT/totals. It exits 0
+# whenever the totals were written, so that the runner's exit status
+# speaks only for the VM's own health checks.
+#
+# A kselftest_harness program counts its "# Totals:" line, where skips and
+# errors count as failures (a test that needs a missing feature fails);
+# a program that dies without totals counts as one failure. A shell TAP
+# program counts its ok / not ok lines.
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+export GIFT_DEV=${GIFT_IBDEV:?} GIFT_NETDEV=${GIFT_NETDEV:?}
+export GIFT_MODULE=${GIFT_MODULE:?}
+pass=0
+fail=0
+
+run_harness() {
+	local prog=$1 out totals p f s e
+	echo "# === $prog"
+	out=$("$here/$prog" 2>&1)
+	printf '%s\n' "$out"
+	totals=$(grep -E '^# Totals: ' <<<"$out" | tail -n1)
+	if [ -z "$totals" ]; then
+		echo "# $prog: no totals (crashed?), counted as one failure"
+		fail=$((fail + 1))
+		return
+	fi
+	p=$(sed -E 's/.* pass:([0-9]+).*/\1/' <<<"$totals")
+	f=$(sed -E 's/.* fail:([0-9]+).*/\1/' <<<"$totals")
+	s=$(sed -E 's/.*skip:([0-9]+).*/\1/' <<<"$totals")
+	e=$(sed -E 's/.*error:([0-9]+).*/\1/' <<<"$totals")
+	pass=$((pass + p))
+	fail=$((fail + f + s + e))
+}
+
+run_tap() {
+	local prog=$1 out
+	echo "# === $prog"
+	out=$("$here/$prog" 2>&1)
+	printf '%s\n' "$out"
+	pass=$((pass + $(grep -cE '^ok ' <<<"$out")))
+	fail=$((fail + $(grep -cE '^not ok ' <<<"$out")))
+}
+
+run_tap tools_test.sh
+run_harness device_test
+run_harness link_test
+
+echo "$pass $fail" >"${GIFT_OUT:?}/totals"
