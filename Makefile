@@ -27,7 +27,7 @@ VM := tools/testing/vm/run
 DEPS_STAMP := $(GIFT_CACHE)/deps.mk
 
 .PHONY: all deps module provider selftests checkpatch check demo install \
-	clean bench
+	clean
 
 all: module provider selftests
 
@@ -62,9 +62,6 @@ check: all sparse checkpatch
 
 demo: all
 	@bash tools/demo.sh
-
-bench: all
-	@bash tools/bench/run.sh
 
 install: module provider
 	$(MAKE) -C $(KDIR) M=$(TOP) modules_install

@@ -119,7 +119,7 @@ FIXTURE(dev) {
 
 FIXTURE_SETUP(dev)
 {
-	self->name = gift_env("GIFT_DEV");
+	self->name = gift_env("GIFT_IBDEV");
 	self->netdev = gift_env("GIFT_NETDEV");
 	self->ctx = gift_open(self->name);
 	ASSERT_NE(NULL, self->ctx);

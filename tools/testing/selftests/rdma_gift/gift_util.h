@@ -3,9 +3,9 @@
  * Helpers shared by the rdma_gift selftests: environment, sysfs, shell
  * commands, rdma netlink and verbs device lookup.
  *
- * The tests run as root inside the VM (tools/testing/vm/run), where
- * run_in_vm.sh exports:
- *   GIFT_DEV      the device the runner created (gift0)
+ * The tests run as root inside the VM, where tools/testing/vm/run
+ * exports:
+ *   GIFT_IBDEV    the device the runner created (gift0)
  *   GIFT_NETDEV   its netdev
  *   GIFT_MODULE   absolute path of rdma_gift.ko
  */

@@ -94,7 +94,7 @@ TEST_F(link, duplicate_name_is_eexist)
 	ASSERT_EQ(0, gift_dummy_add("gtl_dup"));
 	EXPECT_EQ(-EEXIST, gift_nl_newlink(self->name, "gift", "gtl_dup"));
 	/* So does the name of the runner's device, on another netdev. */
-	EXPECT_EQ(-EEXIST, gift_nl_newlink(gift_env("GIFT_DEV"), "gift",
+	EXPECT_EQ(-EEXIST, gift_nl_newlink(gift_env("GIFT_IBDEV"), "gift",
 					   "gtl_dup"));
 	gift_dummy_del("gtl_dup");
 }
@@ -153,7 +153,7 @@ TEST_F(link, name_reusable_after_failed_add)
  */
 TEST_F(link, rmmod_with_devices_present)
 {
-	const char *dev = gift_env("GIFT_DEV");
+	const char *dev = gift_env("GIFT_IBDEV");
 	const char *ndev = gift_env("GIFT_NETDEV");
 	const char *ko = gift_env("GIFT_MODULE");
 	struct ibv_context *ctx;

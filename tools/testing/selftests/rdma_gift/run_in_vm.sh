@@ -14,8 +14,7 @@
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
-export GIFT_DEV=${GIFT_IBDEV:?} GIFT_NETDEV=${GIFT_NETDEV:?}
-export GIFT_MODULE=${GIFT_MODULE:?}
+: "${GIFT_IBDEV:?}" "${GIFT_NETDEV:?}" "${GIFT_MODULE:?}"
 pass=0
 fail=0
 

@@ -6,7 +6,7 @@
 # rdma tool shows the link on its netdev.
 set -u
 
-dev=${GIFT_DEV:?}
+dev=${GIFT_IBDEV:?}
 ndev=${GIFT_NETDEV:?}
 n=0
 failed=0

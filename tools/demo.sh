@@ -1,0 +1,33 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# `make demo`: boots the Debian 6.12 kernel in QEMU, creates gift0 over the
+# guest NIC and walks through what a user sees of it. Later features add
+# their own steps here.
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+
+if [ "${1:-}" != --in-vm ]; then
+	exec "$top/tools/testing/vm/run" --driver gift --quiet -- \
+		"$top/tools/demo.sh" --in-vm
+fi
+
+dev=${GIFT_IBDEV:?} ndev=${GIFT_NETDEV:?}
+step() { printf '\n\033[1m== %s\033[0m\n$ %s\n' "$1" "$2"; bash -c "$2"; }
+
+echo "rdma-gift demo: a soft-RoCE device '$dev' on '$ndev' (guest kernel $(uname -r))"
+step "The link, created with: rdma link add $dev type gift netdev $ndev" \
+	"rdma link show $dev/1"
+step "libibverbs finds it through our provider (RDMAV_DRIVERS=$RDMAV_DRIVERS)" \
+	"ibv_devices"
+step "Device and port attributes" \
+	"ibv_devinfo -d $dev -v | grep -E 'hca_id|transport|node_guid|vendor_id|fw_ver|phys_port_cnt|max_pd|state|mtu|link_layer|GID'"
+step "The GID table follows $ndev's addresses (RoCEv2)" \
+	"ip -br addr show $ndev; for i in 0 1 2; do g=/sys/class/infiniband/$dev/ports/1; [ -e \$g/gids/\$i ] && echo \"GID[\$i] \$(cat \$g/gids/\$i) \$(cat \$g/gid_attrs/types/\$i 2>/dev/null)\"; done; true"
+step "Port state follows the netdev" \
+	"ip link set $ndev down; sleep 0.5; ibv_devinfo -d $dev | grep -E ' state:'; ip link set $ndev up; sleep 1; ibv_devinfo -d $dev | grep -E ' state:'"
+step "Resources are tracked by ib_core" \
+	"rdma resource show $dev"
+echo
+echo "demo: done; the VM now deletes $dev, unloads rdma_gift and checks dmesg."
