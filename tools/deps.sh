@@ -121,9 +121,12 @@ fetch_rdma_core() {
 	local ver=$1 upstream=${1%-*} file sum
 	file="rdma-core_${upstream}.orig.tar.gz"
 	mkdir -p "$CACHE/dl"
-	sum=$(apt-cache showsrc "rdma-core=$ver" 2>/dev/null |
-		awk -v f="$file" '/^Checksums-Sha256:/{s=1;next} /^[^ ]/{s=0}
-				  s && $3==f {print $1; exit}')
+	sum=$(apt-cache showsrc rdma-core 2>/dev/null |
+		awk -v v="$ver" -v f="$file" '
+			/^Version:/ { cur = $2 }
+			/^Checksums-Sha256:/ { s = 1; next }
+			/^[^ ]/ { s = 0 }
+			s && cur == v && $3 == f { print $1; exit }')
 	[ -n "$sum" ] || return 1
 	if ! echo "$sum  $CACHE/dl/$file" | sha256sum -c --status 2>/dev/null; then
 		(cd "$CACHE/dl" && apt-get source -qq --download-only \
