@@ -27,9 +27,12 @@
 
 /*
  * Access flag for read-only "gift" registrations, in the optional access
- * range (IB_UVERBS_ACCESS_OPTIONAL_FIRST .. IB_UVERBS_ACCESS_OPTIONAL_LAST,
- * bits 20..29): ib_core strips optional bits a device does not claim to
- * know, so applications may pass it to any device.
+ * range (IB_UVERBS_ACCESS_OPTIONAL_RANGE, bits 20..29). ib_core accepts
+ * that whole range and hands it to the driver, and a driver ignores the
+ * optional bits it does not implement (libibverbs strips the range itself
+ * on kernels without IB_UVERBS_CORE_SUPPORT_OPTIONAL_MR_ACCESS), so
+ * applications may pass the flag to any device. Unknown bits outside the
+ * range fail with EINVAL in ib_check_mr_access().
  */
 #define IB_UVERBS_ACCESS_GIFT (1U << 29)
 

@@ -1,0 +1,505 @@
+// SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
+/*
+ * libgift: libibverbs provider of the rdma_gift soft-RoCE driver.
+ *
+ * A thin provider: each verb is sent to the kernel as the generic uverbs
+ * command (ibv_cmd_*), and the kernel driver does all the work, data path
+ * included (post_send/post_recv/poll_cq are system calls). No driver data is
+ * exchanged except the alloc_ucontext response.
+ *
+ * The driver lives out of tree: its devices report RDMA_DRIVER_UNKNOWN and
+ * have no parent bus device, so they cannot be matched by driver id or
+ * modalias. They are matched by their sysfs "hca_type" attribute instead.
+ */
+#include <assert.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gift.h"
+#include "giftdv.h"
+
+static_assert(IBV_ACCESS_GIFT == IB_UVERBS_ACCESS_GIFT,
+	      "IBV_ACCESS_GIFT differs from the kernel ABI");
+static_assert((IBV_ACCESS_GIFT & IBV_ACCESS_OPTIONAL_RANGE) == IBV_ACCESS_GIFT,
+	      "IBV_ACCESS_GIFT must be an optional access flag");
+static_assert((int)GIFTDV_DEV_CAP_ACCESS_GIFT == (int)GIFT_DEV_CAP_ACCESS_GIFT,
+	      "GIFTDV_DEV_CAP_ACCESS_GIFT differs from the kernel ABI");
+
+static const struct verbs_device_ops gift_dev_ops;
+
+/* Device */
+
+static int gift_query_device_ex(struct ibv_context *ibctx,
+				const struct ibv_query_device_ex_input *input,
+				struct ibv_device_attr_ex *attr,
+				size_t attr_size)
+{
+	struct gift_context *ctx = to_gctx(ibctx);
+	struct ib_uverbs_ex_query_device_resp resp;
+	size_t resp_size = sizeof(resp);
+	uint64_t fw;
+	int ret;
+
+	ret = ibv_cmd_query_device_any(ibctx, input, attr, attr_size, &resp,
+				       &resp_size);
+	if (ret)
+		return ret;
+
+	/* The kernel's own rendering (get_dev_fw_str) wins when we have it */
+	if (ctx->fw_ver[0]) {
+		snprintf(attr->orig_attr.fw_ver, sizeof(attr->orig_attr.fw_ver),
+			 "%s", ctx->fw_ver);
+	} else {
+		fw = resp.base.fw_ver;
+		snprintf(attr->orig_attr.fw_ver, sizeof(attr->orig_attr.fw_ver),
+			 "%u.%u.%u", (unsigned int)(fw >> 32) & 0xffff,
+			 (unsigned int)(fw >> 16) & 0xffff,
+			 (unsigned int)fw & 0xffff);
+	}
+	return 0;
+}
+
+static int gift_query_port(struct ibv_context *ibctx, uint8_t port,
+			   struct ibv_port_attr *attr)
+{
+	struct ibv_query_port cmd = {};
+
+	return ibv_cmd_query_port(ibctx, port, attr, &cmd, sizeof(cmd));
+}
+
+/* Protection domains and memory regions */
+
+static struct ibv_pd *gift_alloc_pd(struct ibv_context *ibctx)
+{
+	struct ibv_alloc_pd cmd = {};
+	struct ib_uverbs_alloc_pd_resp resp = {};
+	struct ibv_pd *pd;
+	int ret;
+
+	pd = calloc(1, sizeof(*pd));
+	if (!pd)
+		return NULL;
+
+	ret = ibv_cmd_alloc_pd(ibctx, pd, &cmd, sizeof(cmd), &resp,
+			       sizeof(resp));
+	if (ret) {
+		free(pd);
+		errno = ret;
+		return NULL;
+	}
+	return pd;
+}
+
+static int gift_dealloc_pd(struct ibv_pd *pd)
+{
+	int ret;
+
+	ret = ibv_cmd_dealloc_pd(pd);
+	if (ret)
+		return ret;
+	free(pd);
+	return 0;
+}
+
+static struct ibv_mr *gift_reg_mr(struct ibv_pd *pd, void *addr, size_t len,
+				  uint64_t hca_va, int access)
+{
+	struct ibv_reg_mr cmd = {};
+	struct ib_uverbs_reg_mr_resp resp = {};
+	struct verbs_mr *vmr;
+	int ret;
+
+	vmr = calloc(1, sizeof(*vmr));
+	if (!vmr)
+		return NULL;
+
+	ret = ibv_cmd_reg_mr(pd, addr, len, hca_va, access, vmr, &cmd,
+			     sizeof(cmd), &resp, sizeof(resp));
+	if (ret) {
+		free(vmr);
+		errno = ret;
+		return NULL;
+	}
+	return &vmr->ibv_mr;
+}
+
+static int gift_rereg_mr(struct verbs_mr *vmr, int flags, struct ibv_pd *pd,
+			 void *addr, size_t len, int access)
+{
+	struct ibv_rereg_mr cmd = {};
+	struct ib_uverbs_rereg_mr_resp resp = {};
+
+	/* Same iova convention as ibv_reg_mr(): the MR starts at addr */
+	return ibv_cmd_rereg_mr(vmr, flags, addr, len, (uintptr_t)addr,
+				access, pd, &cmd, sizeof(cmd), &resp,
+				sizeof(resp));
+}
+
+static int gift_dereg_mr(struct verbs_mr *vmr)
+{
+	int ret;
+
+	ret = ibv_cmd_dereg_mr(vmr);
+	if (ret)
+		return ret;
+	free(vmr);
+	return 0;
+}
+
+/* Completion queues */
+
+static struct ibv_cq *gift_create_cq(struct ibv_context *ibctx, int cqe,
+				     struct ibv_comp_channel *channel,
+				     int comp_vector)
+{
+	struct ibv_create_cq cmd = {};
+	struct ib_uverbs_create_cq_resp resp = {};
+	struct ibv_cq *cq;
+	int ret;
+
+	cq = calloc(1, sizeof(*cq));
+	if (!cq)
+		return NULL;
+
+	ret = ibv_cmd_create_cq(ibctx, cqe, channel, comp_vector, cq, &cmd,
+				sizeof(cmd), &resp, sizeof(resp));
+	if (ret) {
+		free(cq);
+		errno = ret;
+		return NULL;
+	}
+	return cq;
+}
+
+static int gift_resize_cq(struct ibv_cq *cq, int cqe)
+{
+	struct ibv_resize_cq cmd = {};
+	struct ib_uverbs_resize_cq_resp resp = {};
+
+	return ibv_cmd_resize_cq(cq, cqe, &cmd, sizeof(cmd), &resp,
+				 sizeof(resp));
+}
+
+static int gift_destroy_cq(struct ibv_cq *cq)
+{
+	int ret;
+
+	ret = ibv_cmd_destroy_cq(cq);
+	if (ret)
+		return ret;
+	free(cq);
+	return 0;
+}
+
+/* Shared receive queues */
+
+static struct ibv_srq *gift_create_srq(struct ibv_pd *pd,
+				       struct ibv_srq_init_attr *attr)
+{
+	struct ibv_create_srq cmd = {};
+	struct ib_uverbs_create_srq_resp resp = {};
+	struct ibv_srq *srq;
+	int ret;
+
+	srq = calloc(1, sizeof(*srq));
+	if (!srq)
+		return NULL;
+
+	ret = ibv_cmd_create_srq(pd, srq, attr, &cmd, sizeof(cmd), &resp,
+				 sizeof(resp));
+	if (ret) {
+		free(srq);
+		errno = ret;
+		return NULL;
+	}
+	return srq;
+}
+
+static int gift_modify_srq(struct ibv_srq *srq, struct ibv_srq_attr *attr,
+			   int attr_mask)
+{
+	struct ibv_modify_srq cmd = {};
+
+	return ibv_cmd_modify_srq(srq, attr, attr_mask, &cmd, sizeof(cmd));
+}
+
+static int gift_query_srq(struct ibv_srq *srq, struct ibv_srq_attr *attr)
+{
+	struct ibv_query_srq cmd = {};
+
+	return ibv_cmd_query_srq(srq, attr, &cmd, sizeof(cmd));
+}
+
+static int gift_destroy_srq(struct ibv_srq *srq)
+{
+	int ret;
+
+	ret = ibv_cmd_destroy_srq(srq);
+	if (ret)
+		return ret;
+	free(srq);
+	return 0;
+}
+
+/* Queue pairs */
+
+static struct ibv_qp *gift_create_qp(struct ibv_pd *pd,
+				     struct ibv_qp_init_attr *attr)
+{
+	struct ibv_create_qp cmd = {};
+	struct ib_uverbs_create_qp_resp resp = {};
+	struct ibv_qp *qp;
+	int ret;
+
+	qp = calloc(1, sizeof(*qp));
+	if (!qp)
+		return NULL;
+
+	ret = ibv_cmd_create_qp(pd, qp, attr, &cmd, sizeof(cmd), &resp,
+				sizeof(resp));
+	if (ret) {
+		free(qp);
+		errno = ret;
+		return NULL;
+	}
+	return qp;
+}
+
+static int gift_query_qp(struct ibv_qp *qp, struct ibv_qp_attr *attr,
+			 int attr_mask, struct ibv_qp_init_attr *init_attr)
+{
+	struct ibv_query_qp cmd = {};
+
+	return ibv_cmd_query_qp(qp, attr, attr_mask, init_attr, &cmd,
+				sizeof(cmd));
+}
+
+static int gift_modify_qp(struct ibv_qp *qp, struct ibv_qp_attr *attr,
+			  int attr_mask)
+{
+	struct ibv_modify_qp cmd = {};
+
+	return ibv_cmd_modify_qp(qp, attr, attr_mask, &cmd, sizeof(cmd));
+}
+
+static int gift_destroy_qp(struct ibv_qp *qp)
+{
+	int ret;
+
+	ret = ibv_cmd_destroy_qp(qp);
+	if (ret)
+		return ret;
+	free(qp);
+	return 0;
+}
+
+/* Address handles */
+
+static struct ibv_ah *gift_create_ah(struct ibv_pd *pd,
+				     struct ibv_ah_attr *attr)
+{
+	struct ib_uverbs_create_ah_resp resp = {};
+	struct ibv_ah *ah;
+	int ret;
+
+	ah = calloc(1, sizeof(*ah));
+	if (!ah)
+		return NULL;
+
+	ret = ibv_cmd_create_ah(pd, ah, attr, &resp, sizeof(resp));
+	if (ret) {
+		free(ah);
+		errno = ret;
+		return NULL;
+	}
+	return ah;
+}
+
+static int gift_destroy_ah(struct ibv_ah *ah)
+{
+	int ret;
+
+	ret = ibv_cmd_destroy_ah(ah);
+	if (ret)
+		return ret;
+	free(ah);
+	return 0;
+}
+
+/* Context */
+
+static void gift_free_context(struct ibv_context *ibctx)
+{
+	struct gift_context *ctx = to_gctx(ibctx);
+
+	verbs_uninit_context(&ctx->ibv_ctx);
+	free(ctx);
+}
+
+/*
+ * The data path needs no wrapper: ibv_cmd_post_send/recv/srq_recv return a
+ * positive errno and set *bad_wr, ibv_cmd_poll_cq returns the number of
+ * completions or -1, ibv_cmd_req_notify_cq returns a positive errno, as the
+ * verbs API wants. Multicast attach/detach have no object to track either.
+ */
+static const struct verbs_context_ops gift_ctx_ops = {
+	.alloc_pd = gift_alloc_pd,
+	.attach_mcast = ibv_cmd_attach_mcast,
+	.create_ah = gift_create_ah,
+	.create_cq = gift_create_cq,
+	.create_qp = gift_create_qp,
+	.create_srq = gift_create_srq,
+	.dealloc_pd = gift_dealloc_pd,
+	.dereg_mr = gift_dereg_mr,
+	.destroy_ah = gift_destroy_ah,
+	.destroy_cq = gift_destroy_cq,
+	.destroy_qp = gift_destroy_qp,
+	.destroy_srq = gift_destroy_srq,
+	.detach_mcast = ibv_cmd_detach_mcast,
+	.free_context = gift_free_context,
+	.modify_qp = gift_modify_qp,
+	.modify_srq = gift_modify_srq,
+	.poll_cq = ibv_cmd_poll_cq,
+	.post_recv = ibv_cmd_post_recv,
+	.post_send = ibv_cmd_post_send,
+	.post_srq_recv = ibv_cmd_post_srq_recv,
+	.query_device_ex = gift_query_device_ex,
+	.query_port = gift_query_port,
+	.query_qp = gift_query_qp,
+	.query_srq = gift_query_srq,
+	.reg_mr = gift_reg_mr,
+	.req_notify_cq = ibv_cmd_req_notify_cq,
+	.rereg_mr = gift_rereg_mr,
+	.resize_cq = gift_resize_cq,
+};
+
+static struct verbs_context *gift_alloc_context(struct ibv_device *ibdev,
+						int cmd_fd, void *private_data)
+{
+	struct verbs_device *vdev = verbs_get_device(ibdev);
+	struct gift_get_context cmd = {};
+	struct gift_get_context_resp resp = {};
+	struct gift_context *ctx;
+	int ret;
+
+	/* The kernel driver registers with RDMA_DRIVER_UNKNOWN too */
+	ctx = verbs_init_and_alloc_context(ibdev, cmd_fd, ctx, ibv_ctx,
+					   RDMA_DRIVER_UNKNOWN);
+	if (!ctx)
+		return NULL;
+
+	ret = ibv_cmd_get_context(&ctx->ibv_ctx, &cmd.ibv_cmd, sizeof(cmd),
+				  &resp.ibv_resp, sizeof(resp));
+	if (ret) {
+		verbs_err(&ctx->ibv_ctx, "GET_CONTEXT failed: %s\n",
+			  strerror(ret));
+		goto err;
+	}
+	if (resp.abi_version != GIFT_UVERBS_ABI_VERSION) {
+		verbs_err(&ctx->ibv_ctx,
+			  "kernel ABI version %u, provider supports %u\n",
+			  resp.abi_version, GIFT_UVERBS_ABI_VERSION);
+		ret = EPROTO;
+		goto err;
+	}
+	ctx->abi_version = resp.abi_version;
+	ctx->dev_caps = resp.dev_caps;
+
+	if (ibv_read_ibdev_sysfs_file(ctx->fw_ver, sizeof(ctx->fw_ver),
+				      vdev->sysfs, "fw_ver") <= 0)
+		ctx->fw_ver[0] = '\0';
+
+	verbs_set_ops(&ctx->ibv_ctx, &gift_ctx_ops);
+	return &ctx->ibv_ctx;
+
+err:
+	verbs_uninit_context(&ctx->ibv_ctx);
+	free(ctx);
+	errno = ret;
+	return NULL;
+}
+
+static struct verbs_device *gift_alloc_device(struct verbs_sysfs_dev *sysfs)
+{
+	struct gift_device *dev;
+
+	dev = calloc(1, sizeof(*dev));
+	if (!dev)
+		return NULL;
+	return &dev->ibv_dev;
+}
+
+static void gift_uninit_device(struct verbs_device *vdev)
+{
+	free(container_of(vdev, struct gift_device, ibv_dev));
+}
+
+/*
+ * Our devices are those whose hca_type attribute reads GIFT_HCA_TYPE; the
+ * name is chosen by the user (rdma link add NAME type gift ...) and means
+ * nothing. Devices without the attribute belong to somebody else.
+ */
+static bool gift_match_device(struct verbs_sysfs_dev *sysfs)
+{
+	char hca_type[32];
+	int len;
+
+	len = ibv_read_ibdev_sysfs_file(hca_type, sizeof(hca_type), sysfs,
+					"hca_type");
+	/* On success the buffer is NUL terminated, one '\n' already gone */
+	if (len <= 0)
+		return false;
+	len = strlen(hca_type);
+	while (len > 0 && isspace((unsigned char)hca_type[len - 1]))
+		hca_type[--len] = '\0';
+
+	return strcmp(hca_type, GIFT_HCA_TYPE) == 0;
+}
+
+/*
+ * Nothing to match by driver id, modalias or name. The table must exist all
+ * the same: libibverbs walks it unconditionally when it looks for the
+ * provider of a device that has a driver id (try_drivers()), so a NULL table
+ * crashes ibv_get_device_list() as soon as e.g. an rxe device is present.
+ * With no entry matching, the verdict is gift_match_device()'s alone.
+ */
+static const struct verbs_match_ent gift_match_table[] = {
+	{},
+};
+
+static const struct verbs_device_ops gift_dev_ops = {
+	.name = "gift",
+	.match_min_abi_version = GIFT_UVERBS_ABI_VERSION,
+	.match_max_abi_version = GIFT_UVERBS_ABI_VERSION,
+	.match_table = gift_match_table,
+	.match_device = gift_match_device,
+	.alloc_device = gift_alloc_device,
+	.uninit_device = gift_uninit_device,
+	.alloc_context = gift_alloc_context,
+};
+
+PROVIDER_DRIVER(gift, gift_dev_ops);
+
+/* Direct verbs */
+
+int giftdv_query_device(struct ibv_context *ibctx,
+			struct giftdv_device_attr *attr)
+{
+	struct gift_context *ctx;
+
+	if (!ibctx || verbs_get_device(ibctx->device)->ops != &gift_dev_ops)
+		return EOPNOTSUPP;
+	if (!attr)
+		return EINVAL;
+
+	ctx = to_gctx(ibctx);
+	/* No optional field is defined yet: comp_mask reports none filled */
+	memset(attr, 0, sizeof(*attr));
+	attr->dev_caps = ctx->dev_caps;
+	attr->abi_version = ctx->abi_version;
+	return 0;
+}
