@@ -24,9 +24,11 @@ step "libibverbs finds it through our provider (RDMAV_DRIVERS=$RDMAV_DRIVERS)" \
 step "Device and port attributes" \
 	"ibv_devinfo -d $dev -v | grep -E 'hca_id|transport|node_guid|vendor_id|fw_ver|phys_port_cnt|max_pd|state|mtu|link_layer|GID'"
 step "The GID table follows $ndev's addresses (RoCEv2)" \
-	"ip -br addr show $ndev; for i in 0 1 2; do g=/sys/class/infiniband/$dev/ports/1; [ -e \$g/gids/\$i ] && echo \"GID[\$i] \$(cat \$g/gids/\$i) \$(cat \$g/gid_attrs/types/\$i 2>/dev/null)\"; done; true"
+	"ip -br addr show $ndev; ibv_devinfo -d $dev -v | grep GID"
+step "Adding an address adds a GID; removing it removes the GID" \
+	"ip addr add 192.0.2.1/24 dev $ndev; sleep 1; ibv_devinfo -d $dev -v | grep GID; ip addr del 192.0.2.1/24 dev $ndev; sleep 1; echo '(removed)'; ibv_devinfo -d $dev -v | grep GID"
 step "Port state follows the netdev" \
-	"ip link set $ndev down; sleep 0.5; ibv_devinfo -d $dev | grep -E ' state:'; ip link set $ndev up; sleep 1; ibv_devinfo -d $dev | grep -E ' state:'"
+	"ip link set $ndev down; sleep 0.5; ibv_devinfo -d $dev | grep -E 'state:'; ip link set $ndev up; sleep 1; ibv_devinfo -d $dev | grep -E 'state:'"
 step "Resources are tracked by ib_core" \
 	"rdma resource show $dev"
 echo
