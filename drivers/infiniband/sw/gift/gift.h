@@ -26,6 +26,12 @@
 #include <rdma/ib_verbs.h>
 
 #include "gift_compat.h"
+#include "gift_ah.h"
+#include "gift_cq.h"
+#include "gift_mr.h"
+#include "gift_proto.h"
+#include "gift_qp.h"
+#include "gift_srq.h"
 
 #define GIFT_PORT		1
 #define GIFT_GID_TBL_LEN	1024
@@ -45,6 +51,8 @@
  * @port_state: last port state reported with an IB event
  * @num_ucontext: live user contexts
  * @num_pd: live protection domains (kernel and user)
+ * @mr_table: memory region keys
+ * @qp_table: queue pair numbers
  *
  * Locking:
  *   @list          gift_dev_list_lock
@@ -52,6 +60,7 @@
  *   @port_state    RTNL once registered (the netdev notifier); set once
  *                  before registration, when the notifier cannot see it
  *   @num_*         atomic, bounded by the limits in @attr
+ *   @mr_table, @qp_table   their xarray locks (see gift_mr.c, gift_qp.c)
  */
 struct gift_dev {
 	struct ib_device ibdev;
@@ -61,6 +70,8 @@ struct gift_dev {
 	enum ib_port_state port_state;
 	atomic_t num_ucontext;
 	atomic_t num_pd;
+	struct gift_mr_table mr_table;
+	struct gift_qp_table qp_table;
 };
 
 /**

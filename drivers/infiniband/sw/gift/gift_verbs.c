@@ -50,6 +50,12 @@ static void gift_init_attr(struct gift_dev *gdev, struct net_device *ndev)
 	attr->kernel_cap_flags = IBK_ALLOW_USER_UNREG;
 	addrconf_addr_eui48((u8 *)&gdev->ibdev.node_guid, ndev->dev_addr);
 	attr->sys_image_guid = gdev->ibdev.node_guid;
+
+	gift_ah_init_attr(attr);
+	gift_cq_init_attr(attr);
+	gift_mr_init_attr(attr);
+	gift_qp_init_attr(attr);
+	gift_srq_init_attr(attr);
 }
 
 /**
@@ -260,7 +266,11 @@ static int gift_dealloc_pd(struct ib_pd *ibpd, struct ib_udata *udata)
  */
 static void gift_dealloc_driver(struct ib_device *ibdev)
 {
-	gift_dev_list_del(to_gift_dev(ibdev));
+	struct gift_dev *gdev = to_gift_dev(ibdev);
+
+	gift_dev_list_del(gdev);
+	gift_qp_table_destroy(&gdev->qp_table);
+	gift_mr_table_destroy(&gdev->mr_table);
 }
 
 static ssize_t hca_type_show(struct device *device,
@@ -342,6 +352,8 @@ int gift_dev_register(const char *name, struct net_device *ndev)
 	ibdev = &gdev->ibdev;
 	INIT_LIST_HEAD(&gdev->list);
 	gdev->ndev = ndev;
+	gift_mr_table_init(&gdev->mr_table);
+	gift_qp_table_init(&gdev->qp_table);
 
 	gift_init_attr(gdev, ndev);
 	strscpy(ibdev->node_desc, "gift", sizeof(ibdev->node_desc));
@@ -349,6 +361,11 @@ int gift_dev_register(const char *name, struct net_device *ndev)
 	ibdev->phys_port_cnt = 1;
 	ibdev->num_comp_vectors = 1;
 	ib_set_device_ops(ibdev, &gift_dev_ops);
+	ib_set_device_ops(ibdev, &gift_ah_ops);
+	ib_set_device_ops(ibdev, &gift_cq_ops);
+	ib_set_device_ops(ibdev, &gift_mr_ops);
+	ib_set_device_ops(ibdev, &gift_qp_ops);
+	ib_set_device_ops(ibdev, &gift_srq_ops);
 
 	err = ib_device_set_netdev(ibdev, ndev, GIFT_PORT);
 	if (err)
@@ -366,6 +383,8 @@ int gift_dev_register(const char *name, struct net_device *ndev)
 out_unpublish:
 	gift_dev_list_del(gdev);
 out_dealloc:
+	gift_qp_table_destroy(&gdev->qp_table);
+	gift_mr_table_destroy(&gdev->mr_table);
 	ib_dealloc_device(ibdev);
 	return err;
 }

@@ -173,10 +173,6 @@ TEST_F(dev, query_device)
 	EXPECT_EQ(attr.node_guid, attr.sys_image_guid);
 	EXPECT_EQ(guid_from_mac(self->netdev), attr.node_guid);
 	EXPECT_STREQ("1.0", attr.fw_ver);
-	/* Not implemented yet, so not advertised. */
-	EXPECT_EQ(0, attr.max_qp);
-	EXPECT_EQ(0, attr.max_cq);
-	EXPECT_EQ(0, attr.max_mr);
 }
 
 /* A RoCE port whose state and MTU follow the netdev. */
