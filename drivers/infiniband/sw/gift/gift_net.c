@@ -1,0 +1,690 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * rdma_gift RoCEv2 network layer (see gift_net.h for the API).
+ *
+ * Sockets
+ * -------
+ * RoCEv2 is UDP to port 4791 (ROCE_V2_UDP_DPORT). The module owns one
+ * kernel UDP tunnel socket per address family, bound to the wildcard
+ * address and port 4791 in init_net, from module load to unload: the IPv4
+ * one, and an IPv6-only one unless the kernel has no IPv6. Stock
+ * rdma_rxe binds the same port the same way, so rdma_gift and rdma_rxe
+ * cannot both be loaded in one network namespace: whichever loads second
+ * fails with -EADDRINUSE (as does rdma_gift when any other socket holds
+ * the port). Devices on netdevs in other namespaces send and receive
+ * nothing.
+ *
+ * Receive
+ * -------
+ * The sockets' encap_rcv hook gets every datagram (softirq, under
+ * rcu_read_lock()), after the UDP stack has checked the UDP checksum when
+ * there is one and trimmed the skb to the UDP length. It
+ *
+ *   1. finds the gift device whose GID table holds the destination IP as
+ *      a RoCEv2 GID (any netdev: packets to our own addresses come in on
+ *      lo); if none does, the packet is counted on the device of the
+ *      netdev it arrived on, if there is one, and dropped;
+ *   2. checks the packet is long enough for a BTH and an ICRC, and the ICRC
+ *      (bad: icrc_errors);
+ *   3. checks TVer, the opcode, and that the packet is long enough for the
+ *      opcode's headers, its pad and the ICRC (bad: dropped_pkts);
+ *   4. fills struct gift_pkt_info in skb->cb and hands the skb to the
+ *      engine, gift_proto_rcv(), counting rcvd_pkts and rcvd_bytes.
+ *
+ * Nothing in a packet is trusted before it has been checked, nothing is
+ * logged above debug level, and every drop is counted on the device.
+ *
+ * Transmit
+ * --------
+ * The network layer builds the IP and UDP headers itself, computes the
+ * ICRC over them and hands the packet to ip_local_out()/ip6_local_out(),
+ * as rxe does. udp_tunnel_xmit_skb() cannot be used: the ICRC covers the
+ * IPv4 identification field, which iptunnel_xmit() only assigns after the
+ * caller has handed the packet over. Packets carry DF, and so an IPv4
+ * identification of 0 (ip_select_ident()), and a zero UDP checksum over
+ * IPv4 and IPv6 alike, as rxe's do: the ICRC protects the packet, and
+ * the receive sockets accept zero checksums over IPv6 (RFC 6935), as
+ * rxe's do.
+ *
+ * Routes are looked up per packet, from the AV's source and destination
+ * addresses and the netdev of its source GID. A destination that is a
+ * local address, our own included, gets a local route through lo: the
+ * packet loops back through the IP stack into our own socket and is
+ * received like any other. Loopback may skip the NIC, not the protocol.
+ *
+ * Locking: the socket pointers are set before any device exists and
+ * cleared after the last one is gone, so all paths read them unlocked.
+ * The device list is walked with gift_dev_get_next(), which takes a
+ * reference on each device it returns.
+ */
+
+#include <linux/if_vlan.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/udp.h>
+#include <net/dsfield.h>
+#include <net/dst.h>
+#include <net/inet_ecn.h>
+#include <net/ip.h>
+#include <net/ipv6.h>
+#include <net/ipv6_stubs.h>
+#include <net/route.h>
+#include <net/udp_tunnel.h>
+#include <rdma/ib_cache.h>
+
+#include "gift.h"
+#include "gift_net.h"
+
+/* Room for the link-layer, IP and UDP headers in front of the BTH. */
+#define GIFT_NET_HEADROOM	(LL_MAX_HEADER + sizeof(struct ipv6hdr) + \
+				 sizeof(struct udphdr))
+
+/* The largest payload whose packet an IPv4 total length can express. */
+#define GIFT_NET_MAX_PAYLOAD	(IP_MAX_MTU - sizeof(struct iphdr) - \
+				 sizeof(struct udphdr) - GIFT_MAX_HDR_BYTES - \
+				 GIFT_MAX_PAD - GIFT_ICRC_BYTES)
+
+/*
+ * The receive sockets in init_net; gift_sock6 is NULL without IPv6. Set
+ * by gift_net_init() before the first device can exist and cleared by
+ * gift_net_exit() after the last one is gone: constant while any device
+ * can send or receive.
+ */
+static struct socket *gift_sock4;
+static struct socket *gift_sock6;
+
+/* Receive */
+
+/* The destination address of a received packet, as a GID. */
+static void gift_net_dgid(struct sk_buff *skb, union ib_gid *dgid)
+{
+	if (ip_hdr(skb)->version == 4)
+		ipv6_addr_set_v4mapped(ip_hdr(skb)->daddr,
+				       (struct in6_addr *)dgid->raw);
+	else
+		memcpy(dgid->raw, &ipv6_hdr(skb)->daddr, sizeof(dgid->raw));
+}
+
+static void gift_net_saddr(struct sk_buff *skb, struct in6_addr *saddr)
+{
+	if (ip_hdr(skb)->version == 4)
+		ipv6_addr_set_v4mapped(ip_hdr(skb)->saddr, saddr);
+	else
+		*saddr = ipv6_hdr(skb)->saddr;
+}
+
+/*
+ * The device whose GID table holds @dgid as a RoCEv2 GID, referenced
+ * (ib_device_put() it), with the GID's index; NULL if no device has it.
+ */
+static struct gift_dev *gift_net_find_dev(const union ib_gid *dgid,
+					  u16 *sgid_index)
+{
+	const struct ib_gid_attr *attr;
+	struct gift_dev *gdev;
+
+	for (gdev = gift_dev_get_next(NULL); gdev;
+	     gdev = gift_dev_get_next(gdev)) {
+		attr = rdma_find_gid_by_port(&gdev->ibdev, dgid,
+					     IB_GID_TYPE_ROCE_UDP_ENCAP,
+					     GIFT_PORT, NULL);
+		if (!IS_ERR(attr)) {
+			*sgid_index = attr->index;
+			rdma_put_gid_attr(attr);
+			return gdev;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * The device on the netdev (or the VLAN's real netdev) @skb arrived on,
+ * referenced; NULL if there is none, e.g. for packets that came in on lo.
+ */
+static struct gift_dev *gift_net_ingress_dev(struct sk_buff *skb)
+{
+	struct net_device *ndev = skb->dev;
+	struct gift_dev *gdev;
+
+	if (ndev && is_vlan_dev(ndev))
+		ndev = vlan_dev_real_dev(ndev);
+	for (gdev = gift_dev_get_next(NULL); gdev;
+	     gdev = gift_dev_get_next(gdev)) {
+		if (gdev->ndev == ndev)
+			return gdev;
+	}
+	return NULL;
+}
+
+/* True if the IP header has the form the ICRC supports (gift_icrc.c). */
+static bool gift_net_ip_supported(struct sk_buff *skb)
+{
+	if (ip_hdr(skb)->version == 4)
+		return ip_hdr(skb)->ihl == sizeof(struct iphdr) / 4;
+	return skb_transport_header(skb) ==
+	       skb_network_header(skb) + sizeof(struct ipv6hdr);
+}
+
+static bool gift_net_ip_ce(struct sk_buff *skb)
+{
+	if (ip_hdr(skb)->version == 4)
+		return INET_ECN_is_ce(ip_hdr(skb)->tos);
+	return INET_ECN_is_ce(ipv6_get_dsfield(ipv6_hdr(skb)));
+}
+
+static void gift_net_fill_pkt(struct gift_dev *gdev, struct sk_buff *skb,
+			      const struct gift_opcode_info *op,
+			      u16 sgid_index)
+{
+	struct gift_pkt_info *pkt = gift_pkt(skb);
+	const struct gift_bth *bth = gift_pkt_bth(skb);
+
+	memset(pkt, 0, sizeof(*pkt));
+	pkt->gdev = gdev;
+	gift_net_saddr(skb, &pkt->saddr);
+	pkt->psn = gift_bth_psn(bth);
+	pkt->qpn = gift_bth_qpn(bth);
+	pkt->pad = gift_bth_pad(bth);
+	pkt->payload_off = op->length;
+	pkt->payload_len = skb->len - op->length - pkt->pad - GIFT_ICRC_BYTES;
+	pkt->sgid_index = sgid_index;
+	pkt->sport = ntohs(udp_hdr(skb)->source);
+	pkt->opcode = gift_bth_opcode(bth);
+	if (gift_bth_ack_req(bth))
+		pkt->flags |= GIFT_PKT_ACK_REQ;
+	if (gift_bth_se(bth))
+		pkt->flags |= GIFT_PKT_SE;
+	if (gift_bth_mig(bth))
+		pkt->flags |= GIFT_PKT_MIG;
+	if (ip_hdr(skb)->version == 4)
+		pkt->flags |= GIFT_PKT_IPV4;
+	if (gift_bth_fecn(bth) || gift_net_ip_ce(skb))
+		pkt->flags |= GIFT_PKT_ECN;
+}
+
+/*
+ * Validates a packet addressed to @gdev and hands it to the engine, or
+ * drops and counts it. @skb->data is at the UDP header. Consumes @skb.
+ */
+static void gift_net_rcv(struct gift_dev *gdev, struct sk_buff *skb,
+			 u16 sgid_index)
+{
+	enum gift_counter counter = GIFT_CNT_DROPPED_PKTS;
+	const struct gift_opcode_info *op;
+	const struct gift_bth *bth;
+	struct in6_addr saddr;
+	unsigned int len;
+	const char *why;
+
+	if (!gift_net_ip_supported(skb)) {
+		why = "IPv4 options or IPv6 extension headers";
+		goto drop;
+	}
+	if (skb->len < sizeof(struct udphdr) + GIFT_BTH_BYTES +
+		       GIFT_ICRC_BYTES) {
+		why = "shorter than a BTH and an ICRC";
+		goto drop;
+	}
+	if (!pskb_may_pull(skb, sizeof(struct udphdr) + GIFT_BTH_BYTES)) {
+		why = "cannot pull the BTH";
+		goto drop;
+	}
+	__skb_pull(skb, sizeof(struct udphdr));
+	len = skb->len;
+
+	if (gift_icrc_check(skb)) {
+		why = "bad ICRC";
+		counter = GIFT_CNT_ICRC_ERRORS;
+		goto drop;
+	}
+
+	bth = gift_pkt_bth(skb);
+	if (gift_bth_tver(bth) != GIFT_BTH_TVER) {
+		why = "unknown TVer";
+		goto drop;
+	}
+	op = gift_opcode_info(gift_bth_opcode(bth));
+	if (!op) {
+		why = "unknown opcode";
+		goto drop;
+	}
+	if (len < op->length + gift_bth_pad(bth) + GIFT_ICRC_BYTES) {
+		why = "shorter than its headers, pad and ICRC";
+		goto drop;
+	}
+	if (!(op->flags & GIFT_OPF_PAYLOAD) &&
+	    len != op->length + GIFT_ICRC_BYTES) {
+		why = "payload or pad on an opcode without payload";
+		goto drop;
+	}
+	if (!pskb_may_pull(skb, op->length)) {
+		why = "cannot pull the extension headers";
+		goto drop;
+	}
+
+	gift_net_fill_pkt(gdev, skb, op, sgid_index);
+	gift_stats_inc(gdev, GIFT_CNT_RCVD_PKTS);
+	gift_stats_add(gdev, GIFT_CNT_RCVD_BYTES, len);
+	gift_proto_rcv(gdev, skb);
+	return;
+
+drop:
+	gift_net_saddr(skb, &saddr);
+	ibdev_dbg_ratelimited(&gdev->ibdev, "dropped packet from %pI6c: %s\n",
+			      &saddr, why);
+	gift_stats_inc(gdev, counter);
+	kfree_skb(skb);
+}
+
+/**
+ * gift_net_encap_rcv() - receive a datagram sent to port 4791
+ * @sk: our UDP tunnel socket
+ * @skb: the datagram, skb->data at the UDP header
+ *
+ * Context: softirq, under rcu_read_lock().
+ *
+ * Return: 0, the packet is always consumed.
+ */
+static int gift_net_encap_rcv(struct sock *sk, struct sk_buff *skb)
+{
+	struct gift_dev *gdev;
+	union ib_gid dgid;
+	u16 sgid_index = 0;
+
+	gift_net_dgid(skb, &dgid);
+	gdev = gift_net_find_dev(&dgid, &sgid_index);
+	if (gdev) {
+		gift_net_rcv(gdev, skb, sgid_index);
+		ib_device_put(&gdev->ibdev);
+		return 0;
+	}
+
+	gdev = gift_net_ingress_dev(skb);
+	if (gdev) {
+		ibdev_dbg_ratelimited(&gdev->ibdev,
+				      "dropped packet to %pI6c: not our GID\n",
+				      dgid.raw);
+		gift_stats_inc(gdev, GIFT_CNT_DROPPED_PKTS);
+		ib_device_put(&gdev->ibdev);
+	} else {
+		net_dbg_ratelimited("rdma_gift: dropped packet to %pI6c: no device has this GID\n",
+				    dgid.raw);
+	}
+	kfree_skb(skb);
+	return 0;
+}
+
+/* Transmit */
+
+/**
+ * gift_net_alloc_skb() - allocate a packet to send
+ * @gdev: sending device
+ * @av: address vector the packet will be sent to
+ * @hdr_len: bytes of the BTH and extension headers, i.e. the opcode's
+ *	gift_opcode_info.length
+ * @payload_len: payload bytes, without pad
+ * @gfp: allocation flags
+ *
+ * The returned skb's data starts at the BTH and holds @hdr_len zeroed
+ * bytes for the caller's BTH and extension headers, followed by
+ * @payload_len uninitialised bytes for the caller's payload (skb->len ==
+ * @hdr_len + @payload_len). It reserves headroom for the Ethernet, IP and
+ * UDP headers and tailroom for the pad and the ICRC, all of which
+ * gift_net_xmit() adds. skb->cb is free for the caller until then.
+ *
+ * Context: any that @gfp allows.
+ *
+ * Return: the skb, or NULL without memory or for impossible lengths (a
+ * caller bug, which warns).
+ */
+struct sk_buff *gift_net_alloc_skb(struct gift_dev *gdev,
+				   const struct gift_av *av,
+				   unsigned int hdr_len,
+				   unsigned int payload_len, gfp_t gfp)
+{
+	struct sk_buff *skb;
+
+	if (WARN_ON_ONCE(hdr_len < GIFT_BTH_BYTES ||
+			 hdr_len > GIFT_MAX_HDR_BYTES ||
+			 payload_len > GIFT_NET_MAX_PAYLOAD))
+		return NULL;
+
+	skb = alloc_skb(GIFT_NET_HEADROOM + hdr_len + payload_len +
+			GIFT_MAX_PAD + GIFT_ICRC_BYTES, gfp);
+	if (!skb)
+		return NULL;
+	skb_reserve(skb, GIFT_NET_HEADROOM);
+	skb_put_zero(skb, hdr_len);
+	skb_put(skb, payload_len);
+	skb->protocol = av->ipv4 ? htons(ETH_P_IP) : htons(ETH_P_IPV6);
+	return skb;
+}
+
+/**
+ * gift_net_udp_sport() - UDP source port for a flow
+ * @av: the flow's address vector
+ * @lqpn: local QP number
+ * @rqpn: remote QP number
+ *
+ * Derived from the AV's flow label, or from the QP numbers when it has
+ * none, with ib_core's rdma_get_udp_sport(), as rxe and RoCE NICs do:
+ * one port per flow in [0xc000, 0xffff], for ECMP entropy. Receivers
+ * accept any source port.
+ *
+ * Return: the port, host order.
+ */
+u16 gift_net_udp_sport(const struct gift_av *av, u32 lqpn, u32 rqpn)
+{
+	return rdma_get_udp_sport(av->flow_label, lqpn, rqpn);
+}
+
+/*
+ * The ifindex of the netdev of the AV's source GID, which routing must
+ * use. -EADDRNOTAVAIL when that GID entry is gone or now holds another
+ * address (the source address was removed).
+ */
+static int gift_net_oif(struct gift_dev *gdev, const struct gift_av *av,
+			int *ifindex)
+{
+	const struct ib_gid_attr *attr;
+	struct net_device *ndev;
+	int err = 0;
+
+	attr = rdma_get_gid_attr(&gdev->ibdev, GIFT_PORT, av->sgid_index);
+	if (IS_ERR(attr))
+		return -EADDRNOTAVAIL;
+	if (memcmp(attr->gid.raw, av->sgid.raw, sizeof(av->sgid.raw))) {
+		err = -EADDRNOTAVAIL;
+		goto out;
+	}
+	rcu_read_lock();
+	ndev = rdma_read_gid_attr_ndev_rcu(attr);
+	if (IS_ERR(ndev))
+		err = -EADDRNOTAVAIL;
+	else
+		*ifindex = ndev->ifindex;
+	rcu_read_unlock();
+out:
+	rdma_put_gid_attr(attr);
+	return err;
+}
+
+static void gift_net_push_udp(struct sk_buff *skb, u16 sport)
+{
+	struct udphdr *uh;
+
+	__skb_push(skb, sizeof(*uh));
+	skb_reset_transport_header(skb);
+	uh = udp_hdr(skb);
+	uh->source = htons(sport);
+	uh->dest = htons(ROCE_V2_UDP_DPORT);
+	uh->len = htons(skb->len);
+	uh->check = 0;
+}
+
+/* ip_local_out() and ip6_local_out() return -errno or NET_XMIT_*. */
+static int gift_net_local_out_err(int ret)
+{
+	return ret > 0 ? net_xmit_errno(ret) : ret;
+}
+
+/* Routes, adds UDP and IPv4 headers and the ICRC, sends. Consumes @skb. */
+static int gift_net_xmit4(const struct gift_av *av, struct sk_buff *skb,
+			  int oif, u16 sport)
+{
+	struct net *net = sock_net(gift_sock4->sk);
+	struct flowi4 fl4 = {
+		.flowi4_oif = oif,
+		.flowi4_proto = IPPROTO_UDP,
+		.saddr = av->saddr.s6_addr32[3],
+		.daddr = av->daddr.s6_addr32[3],
+		.fl4_sport = htons(sport),
+		.fl4_dport = htons(ROCE_V2_UDP_DPORT),
+	};
+	struct iphdr *iph;
+	struct rtable *rt;
+
+	rt = ip_route_output_key(net, &fl4);
+	if (IS_ERR(rt)) {
+		kfree_skb(skb);
+		return PTR_ERR(rt);
+	}
+
+	gift_net_push_udp(skb, sport);
+	__skb_push(skb, sizeof(*iph));
+	skb_reset_network_header(skb);
+	iph = ip_hdr(skb);
+	iph->version = 4;
+	iph->ihl = sizeof(*iph) / 4;
+	iph->tos = av->traffic_class;
+	iph->tot_len = htons(skb->len);
+	iph->frag_off = htons(IP_DF);
+	iph->ttl = av->hop_limit ?: ip4_dst_hoplimit(&rt->dst);
+	iph->protocol = IPPROTO_UDP;
+	iph->check = 0;
+	iph->saddr = fl4.saddr;
+	iph->daddr = fl4.daddr;
+
+	memset(IPCB(skb), 0, sizeof(*IPCB(skb)));
+	skb->protocol = htons(ETH_P_IP);
+	skb->dev = rt->dst.dev;
+	skb_dst_set(skb, &rt->dst);
+	/* DF and no connected socket: the identification is 0. */
+	ip_select_ident(net, skb, NULL);
+
+	gift_icrc_generate(skb);
+	return gift_net_local_out_err(ip_local_out(net, gift_sock4->sk, skb));
+}
+
+/* Routes, adds UDP and IPv6 headers and the ICRC, sends. Consumes @skb. */
+static int gift_net_xmit6(const struct gift_av *av, struct sk_buff *skb,
+			  int oif, u16 sport)
+{
+	struct flowi6 fl6 = {
+		.flowi6_oif = oif,
+		.flowi6_proto = IPPROTO_UDP,
+		.daddr = av->daddr,
+		.saddr = av->saddr,
+		.fl6_sport = htons(sport),
+		.fl6_dport = htons(ROCE_V2_UDP_DPORT),
+	};
+	struct dst_entry *dst;
+	struct ipv6hdr *ip6h;
+	struct net *net;
+	int err;
+
+	if (!IS_ENABLED(CONFIG_IPV6) || !gift_sock6) {
+		kfree_skb(skb);
+		return -EAFNOSUPPORT;
+	}
+	net = sock_net(gift_sock6->sk);
+
+	dst = ipv6_stub->ipv6_dst_lookup_flow(net, gift_sock6->sk, &fl6, NULL);
+	if (IS_ERR(dst)) {
+		kfree_skb(skb);
+		return PTR_ERR(dst);
+	}
+	if (dst->error) {
+		err = dst->error;
+		dst_release(dst);
+		kfree_skb(skb);
+		return err;
+	}
+
+	gift_net_push_udp(skb, sport);
+	__skb_push(skb, sizeof(*ip6h));
+	skb_reset_network_header(skb);
+	ip6h = ipv6_hdr(skb);
+	ip6_flow_hdr(ip6h, av->traffic_class,
+		     cpu_to_be32(av->flow_label) & IPV6_FLOWLABEL_MASK);
+	ip6h->payload_len = htons(skb->len - sizeof(*ip6h));
+	ip6h->nexthdr = IPPROTO_UDP;
+	ip6h->hop_limit = av->hop_limit ?: ip6_dst_hoplimit(dst);
+	ip6h->saddr = av->saddr;
+	ip6h->daddr = av->daddr;
+
+	memset(IP6CB(skb), 0, sizeof(*IP6CB(skb)));
+	skb->protocol = htons(ETH_P_IPV6);
+	skb->dev = dst->dev;
+	skb_dst_set(skb, dst);
+
+	gift_icrc_generate(skb);
+	return gift_net_local_out_err(ip6_local_out(net, gift_sock6->sk, skb));
+}
+
+/**
+ * gift_net_xmit() - send a packet
+ * @gdev: sending device
+ * @av: destination, with the source GID to send from
+ * @skb: packet from gift_net_alloc_skb() (or any linear skb laid out the
+ *	same way: data at a fully built BTH and extension headers, then the
+ *	payload), filled by the caller except for PadCnt
+ * @src_port: UDP source port, host order (gift_net_udp_sport())
+ *
+ * Pads the payload with zeros to a multiple of 4 bytes and sets the BTH
+ * PadCnt accordingly, appends the ICRC, prepends UDP and IP headers (the
+ * AV's traffic class, hop limit, or the route's default when it is 0,
+ * and flow label), routes from the AV's source address over the netdev of
+ * its source GID, and sends. Local destinations loop back through lo into
+ * our own receive path. skb->cb is overwritten; the skb's data is
+ * modified, so it must not be shared with a clone the caller still uses
+ * (the skb is made private first if it is).
+ *
+ * Context: process or softirq; does not sleep.
+ *
+ * Return: 0 once the IP stack has taken the packet (delivery is not
+ * guaranteed), or a negative errno: -EADDRNOTAVAIL when the source GID
+ * is gone, -ENETUNREACH/-EHOSTUNREACH/-EINVAL and others from routing,
+ * -ENOBUFS when the IP stack or qdisc dropped it, -EMSGSIZE over the path
+ * MTU, -EAFNOSUPPORT for IPv6 without IPv6, -ENOMEM. The skb is consumed
+ * in every case. Successes count in sent_pkts and sent_bytes, failures in
+ * send_errors.
+ */
+int gift_net_xmit(struct gift_dev *gdev, const struct gift_av *av,
+		  struct sk_buff *skb, u16 src_port)
+{
+	unsigned int pad, tail, len;
+	int oif, err;
+
+	if (WARN_ON_ONCE(skb->len < GIFT_BTH_BYTES || skb_is_nonlinear(skb))) {
+		err = -EINVAL;
+		goto drop;
+	}
+	/* All headers are multiples of 4 bytes: pad the payload to one. */
+	pad = -skb->len & 3;
+	tail = pad + GIFT_ICRC_BYTES;
+	if (skb_cow_head(skb, GIFT_NET_HEADROOM) ||
+	    (skb_tailroom(skb) < tail &&
+	     pskb_expand_head(skb, 0, tail - skb_tailroom(skb), GFP_ATOMIC))) {
+		err = -ENOMEM;
+		goto drop;
+	}
+	gift_bth_set_pad((struct gift_bth *)skb->data, pad);
+	skb_put_zero(skb, tail);
+	len = skb->len;
+
+	err = gift_net_oif(gdev, av, &oif);
+	if (err)
+		goto drop;
+
+	if (av->ipv4)
+		err = gift_net_xmit4(av, skb, oif, src_port);
+	else
+		err = gift_net_xmit6(av, skb, oif, src_port);
+	if (err)
+		goto fail;
+
+	gift_stats_inc(gdev, GIFT_CNT_SENT_PKTS);
+	gift_stats_add(gdev, GIFT_CNT_SENT_BYTES, len);
+	return 0;
+
+drop:
+	kfree_skb(skb);
+fail:
+	ibdev_dbg_ratelimited(&gdev->ibdev, "send to %pI6c failed: %d\n",
+			      &av->daddr, err);
+	gift_stats_inc(gdev, GIFT_CNT_SEND_ERRORS);
+	return err;
+}
+
+/* Setup */
+
+static struct socket *gift_net_sock_create(bool ipv6)
+{
+	struct udp_port_cfg port_cfg = {
+		.family = ipv6 ? AF_INET6 : AF_INET,
+		.local_udp_port = htons(ROCE_V2_UDP_DPORT),
+		.ipv6_v6only = ipv6,
+		/* Accept IPv6 with a zero UDP checksum, which rxe sends. */
+		.use_udp6_rx_checksums = 0,
+	};
+	struct udp_tunnel_sock_cfg tunnel_cfg = {
+		/* Any non-zero type: only ESP-in-UDP gives them a meaning. */
+		.encap_type = 1,
+		.encap_rcv = gift_net_encap_rcv,
+	};
+	struct socket *sock;
+	int err;
+
+	err = udp_sock_create(&init_net, &port_cfg, &sock);
+	if (err)
+		return ERR_PTR(err);
+	setup_udp_tunnel_sock(&init_net, sock, &tunnel_cfg);
+	return sock;
+}
+
+/**
+ * gift_net_init() - open the RoCEv2 sockets
+ *
+ * Binds UDP port 4791 in init_net for IPv4, and for IPv6 unless the
+ * kernel has none. Called at module load, before any device exists.
+ *
+ * Return: 0, or a negative errno: -EADDRINUSE when another socket holds
+ * the port (rdma_rxe loaded, typically); the module load then fails.
+ */
+int gift_net_init(void)
+{
+	struct socket *sock;
+
+	sock = gift_net_sock_create(false);
+	if (IS_ERR(sock))
+		goto err;
+	gift_sock4 = sock;
+
+	sock = gift_net_sock_create(true);
+	if (IS_ERR(sock)) {
+		if (PTR_ERR(sock) != -EAFNOSUPPORT &&
+		    PTR_ERR(sock) != -EPFNOSUPPORT) {
+			udp_tunnel_sock_release(gift_sock4);
+			gift_sock4 = NULL;
+			goto err;
+		}
+		pr_info("rdma_gift: no IPv6, RoCEv2 over IPv4 only\n");
+		sock = NULL;
+	}
+	gift_sock6 = sock;
+	return 0;
+
+err:
+	if (PTR_ERR(sock) == -EADDRINUSE)
+		pr_err("rdma_gift: UDP port %u is in use (is rdma_rxe loaded?)\n",
+		       ROCE_V2_UDP_DPORT);
+	else
+		pr_err("rdma_gift: cannot open a RoCEv2 socket: %pe\n", sock);
+	return PTR_ERR(sock);
+}
+
+/**
+ * gift_net_exit() - close the RoCEv2 sockets
+ *
+ * Called at module unload, after the last device is gone.
+ * udp_tunnel_sock_release() waits for receive handlers in flight.
+ */
+void gift_net_exit(void)
+{
+	if (gift_sock6)
+		udp_tunnel_sock_release(gift_sock6);
+	gift_sock6 = NULL;
+	udp_tunnel_sock_release(gift_sock4);
+	gift_sock4 = NULL;
+}

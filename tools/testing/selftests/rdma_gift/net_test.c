@@ -1,0 +1,855 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The RoCEv2 network layer: the hardware counters, and what the receive
+ * path does with packets that are not valid RoCEv2.
+ *
+ * Packets are sent from user space with plain UDP sockets to the device's
+ * address, port 4791; they loop back through lo into the driver's socket.
+ * The test builds their ICRC itself, from the IBTA definition (CRC-32
+ * over a masked pseudo header and the packet, stored little-endian), so
+ * a packet the driver takes for valid is also a cross-check of its ICRC
+ * code. That requires knowing the IP header the receiver sees: an
+ * unconnected UDP socket with IP_PMTUDISC_DO sends IPv4 with DF and an
+ * identification of 0; TOS, TTL, the IP checksum and everything variant
+ * in IPv6 are masked out of the ICRC anyway.
+ *
+ * Until the protocol engine exists, every valid packet is addressed to a
+ * QP that does not exist and is dropped as such, in dropped_pkts; the QPN
+ * used is far above any the driver allocates, so the expectations stay
+ * right with the engine.
+ *
+ * The last test reloads the module while another socket holds port 4791
+ * and expects EADDRINUSE, then restores the runner's device.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <netinet/ip.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "gift_util.h"
+#include "kselftest_harness.h"
+
+#define ROCE_PORT	4791
+#define BTH_BYTES	12
+#define ICRC_BYTES	4
+/* Far above any QPN the driver allocates, below the multicast QPN. */
+#define NO_SUCH_QPN	0xfffffe
+
+/* IB_OPCODE_* values (include/rdma/ib_pack.h) */
+enum {
+	OP_RC_SEND_ONLY			= 0x04,
+	OP_RC_RDMA_WRITE_ONLY		= 0x0a,
+	OP_RC_RDMA_WRITE_ONLY_IMM	= 0x0b,
+	OP_RC_RDMA_READ_REQUEST		= 0x0c,
+	OP_RC_ACKNOWLEDGE		= 0x11,
+	OP_RC_COMPARE_SWAP		= 0x13,
+	OP_UD_SEND_ONLY			= 0x64,
+};
+
+static const char *const counter_names[] = {
+	"sent_pkts", "rcvd_pkts", "sent_bytes", "rcvd_bytes", "send_errors",
+	"icrc_errors", "dropped_pkts", "retransmits", "rnr_naks_sent",
+	"rnr_naks_rcvd", "seq_naks_sent", "seq_naks_rcvd",
+	"duplicate_requests", "retry_exceeded", "rnr_retry_exceeded",
+};
+
+/* The counters the receive tests watch. */
+struct counts {
+	long rcvd;
+	long icrc;
+	long dropped;
+};
+
+struct counts_wait {
+	const char *ibdev;
+	struct counts want;
+};
+
+static long read_counter(const char *ibdev, const char *name)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path),
+		 "/sys/class/infiniband/%s/ports/1/hw_counters/%s", ibdev, name);
+	return gift_read_long(path);
+}
+
+static struct counts read_counts(const char *ibdev)
+{
+	struct counts c = {
+		.rcvd = read_counter(ibdev, "rcvd_pkts"),
+		.icrc = read_counter(ibdev, "icrc_errors"),
+		.dropped = read_counter(ibdev, "dropped_pkts"),
+	};
+
+	return c;
+}
+
+static bool counts_equal(struct counts a, struct counts b)
+{
+	return a.rcvd == b.rcvd && a.icrc == b.icrc && a.dropped == b.dropped;
+}
+
+static bool counts_reached(const void *arg)
+{
+	const struct counts_wait *w = arg;
+
+	return counts_equal(read_counts(w->ibdev), w->want);
+}
+
+/*
+ * Waits for the counters to reach @want, then a little longer to make
+ * sure they do not go past it. sysfs caches hw counters for 10 ms.
+ */
+static struct counts settle(const char *ibdev, struct counts want)
+{
+	struct counts_wait w = { .ibdev = ibdev, .want = want };
+
+	gift_wait_for(counts_reached, &w, 3000);
+	usleep(100 * 1000);
+	return read_counts(ibdev);
+}
+
+/*
+ * Kernel log lines at warning level or worse. "callbacks suppressed" is
+ * the ratelimit's own warning, which the driver's ratelimited debug
+ * messages cause when they are enabled.
+ */
+static long dmesg_warnings(void)
+{
+	char line[1024];
+	long n = 0;
+	FILE *f;
+
+	f = popen("dmesg --level=emerg,alert,crit,err,warn", "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strstr(line, "callbacks suppressed"))
+			n++;
+	pclose(f);
+	return n;
+}
+
+/* CRC-32 of Ethernet, without the initial and final inversion. */
+static uint32_t crc32_le(uint32_t crc, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	int k;
+
+	while (len--) {
+		crc ^= *p++;
+		for (k = 0; k < 8; k++)
+			crc = (crc >> 1) ^ (0xedb88320 & -(crc & 1));
+	}
+	return crc;
+}
+
+/* A flow: the addresses and ports the receiver will see. */
+struct flow {
+	int family;
+	uint8_t saddr[16];
+	uint8_t daddr[16];
+	uint16_t sport;
+};
+
+struct pkt {
+	uint8_t b[2048];
+	size_t len;
+};
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = v >> 8;
+	p[1] = v;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	p[0] = v >> 24;
+	p[1] = v >> 16;
+	p[2] = v >> 8;
+	p[3] = v;
+}
+
+/* A BTH: P_Key 0xffff, AckReq set, PSN 0x123456. */
+static void pkt_bth(struct pkt *p, uint8_t opcode, unsigned int pad,
+		    unsigned int tver, uint32_t qpn)
+{
+	memset(p, 0, sizeof(*p));
+	p->b[0] = opcode;
+	p->b[1] = (pad << 4) | tver;
+	put16(&p->b[2], 0xffff);
+	put32(&p->b[4], qpn & 0xffffff);
+	put32(&p->b[8], 0x80000000 | 0x123456);
+	p->len = BTH_BYTES;
+}
+
+/* Appends @len bytes of a pattern (extension headers or payload). */
+static void pkt_fill(struct pkt *p, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		p->b[p->len + i] = 0xa0 + i;
+	p->len += len;
+}
+
+/*
+ * The ICRC of the packet built so far (BTH onwards) when sent on @f:
+ * 8 bytes of 0xff for the LRH, the IP header with TOS, TTL and checksum
+ * (IPv4) or traffic class, flow label and hop limit (IPv6) set to ones,
+ * the UDP header with its checksum set to ones, the BTH with its resv8a
+ * byte set to ones, then the rest of the packet.
+ */
+static uint32_t pkt_icrc(const struct pkt *p, const struct flow *f)
+{
+	size_t udp_len = 8 + p->len + ICRC_BYTES;
+	uint8_t ph[8 + 40 + 8 + BTH_BYTES], *ip = ph + 8, *udp;
+	size_t iplen;
+	uint32_t crc;
+
+	memset(ph, 0xff, 8);
+	if (f->family == AF_INET) {
+		iplen = 20;
+		ip[0] = 0x45;
+		ip[1] = 0xff;				/* TOS */
+		put16(&ip[2], 20 + udp_len);		/* total length */
+		put16(&ip[4], 0);			/* identification */
+		put16(&ip[6], 0x4000);			/* DF */
+		ip[8] = 0xff;				/* TTL */
+		ip[9] = IPPROTO_UDP;
+		put16(&ip[10], 0xffff);			/* checksum */
+		memcpy(&ip[12], f->saddr, 4);
+		memcpy(&ip[16], f->daddr, 4);
+	} else {
+		iplen = 40;
+		put32(&ip[0], 0x6fffffff);		/* class, flow label */
+		put16(&ip[4], udp_len);			/* payload length */
+		ip[6] = IPPROTO_UDP;
+		ip[7] = 0xff;				/* hop limit */
+		memcpy(&ip[8], f->saddr, 16);
+		memcpy(&ip[24], f->daddr, 16);
+	}
+	udp = ip + iplen;
+	put16(&udp[0], f->sport);
+	put16(&udp[2], ROCE_PORT);
+	put16(&udp[4], udp_len);
+	put16(&udp[6], 0xffff);			/* checksum */
+	memcpy(udp + 8, p->b, BTH_BYTES);
+	udp[8 + 4] = 0xff;			/* resv8a: FECN, BECN, resv6 */
+
+	crc = crc32_le(0xffffffff, ph, 8 + iplen + 8 + BTH_BYTES);
+	crc = crc32_le(crc, p->b + BTH_BYTES, p->len - BTH_BYTES);
+	return ~crc;
+}
+
+/* Appends the ICRC for @f, XORed with @corrupt, least significant first. */
+static void pkt_finish(struct pkt *p, const struct flow *f, uint32_t corrupt)
+{
+	uint32_t icrc = pkt_icrc(p, f) ^ corrupt;
+	int i;
+
+	for (i = 0; i < 4; i++)
+		p->b[p->len++] = icrc >> (8 * i);
+}
+
+/* A UDP socket bound to @addr (port 0), describing its flow to @addr. */
+static int flow_socket(int family, const char *addr, const char *ifname,
+		       struct flow *f, struct sockaddr_storage *dst)
+{
+	struct sockaddr_storage ss = {};
+	socklen_t sl = sizeof(ss);
+	int fd, pmtu = IP_PMTUDISC_DO;
+
+	memset(f, 0, sizeof(*f));
+	f->family = family;
+	fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+
+		sin->sin_family = AF_INET;
+		if (inet_pton(AF_INET, addr, &sin->sin_addr) != 1)
+			goto err;
+		if (setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu,
+			       sizeof(pmtu)))
+			goto err;
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_scope_id = if_nametoindex(ifname);
+		if (inet_pton(AF_INET6, addr, &sin6->sin6_addr) != 1)
+			goto err;
+	}
+	if (bind(fd, (struct sockaddr *)&ss, sizeof(ss)) ||
+	    getsockname(fd, (struct sockaddr *)&ss, &sl))
+		goto err;
+
+	*dst = ss;
+	if (family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+
+		memcpy(f->saddr, &sin->sin_addr, 4);
+		memcpy(f->daddr, &sin->sin_addr, 4);
+		f->sport = ntohs(sin->sin_port);
+		((struct sockaddr_in *)dst)->sin_port = htons(ROCE_PORT);
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+
+		memcpy(f->saddr, &sin6->sin6_addr, 16);
+		memcpy(f->daddr, &sin6->sin6_addr, 16);
+		f->sport = ntohs(sin6->sin6_port);
+		((struct sockaddr_in6 *)dst)->sin6_port = htons(ROCE_PORT);
+	}
+	return fd;
+err:
+	close(fd);
+	return -1;
+}
+
+static int send_pkt(int fd, const struct pkt *p,
+		    const struct sockaddr_storage *dst)
+{
+	socklen_t len = dst->ss_family == AF_INET ?
+			sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+
+	return sendto(fd, p->b, p->len, 0, (const struct sockaddr *)dst,
+		      len) == (ssize_t)p->len ? 0 : -1;
+}
+
+/* A valid packet of @opcode with @ext bytes of headers and @payload bytes. */
+static void valid_pkt(struct pkt *p, const struct flow *f, uint8_t opcode,
+		      size_t ext, size_t payload)
+{
+	pkt_bth(p, opcode, -payload & 3, 0, NO_SUCH_QPN);
+	pkt_fill(p, ext + payload + (-payload & 3));
+	pkt_finish(p, f, 0);
+}
+
+/* The "rdma statistic show link DEV/1" output, or NULL. */
+static char *rdma_stats(const char *ibdev)
+{
+	static char out[4096];
+	size_t n;
+	char cmd[128];
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd), "rdma statistic show link %s/1", ibdev);
+	f = popen(cmd, "r");
+	if (!f)
+		return NULL;
+	n = fread(out, 1, sizeof(out) - 1, f);
+	out[n] = 0;
+	if (pclose(f))
+		return NULL;
+	return out;
+}
+
+/* The value of counter @name in rdma_stats() output, -1 if missing. */
+static long rdma_stat(const char *out, const char *name)
+{
+	char key[64];
+	const char *p;
+
+	snprintf(key, sizeof(key), " %s ", name);
+	p = strstr(out, key);
+	if (!p)
+		return -1;
+	return strtol(p + strlen(key), NULL, 10);
+}
+
+TEST(counters_listed_by_rdma_tool)
+{
+	const char *ibdev = gift_env("GIFT_IBDEV");
+	char path[256];
+	const char *out;
+	size_t i;
+
+	out = rdma_stats(ibdev);
+	ASSERT_NE(NULL, out);
+	TH_LOG("%s", out);
+	for (i = 0; i < sizeof(counter_names) / sizeof(counter_names[0]); i++) {
+		EXPECT_LE(0, rdma_stat(out, counter_names[i])) {
+			TH_LOG("counter %s not listed", counter_names[i]);
+		}
+		snprintf(path, sizeof(path),
+			 "/sys/class/infiniband/%s/ports/1/hw_counters/%s",
+			 ibdev, counter_names[i]);
+		EXPECT_TRUE(gift_path_exists(path));
+	}
+}
+
+FIXTURE(fresh) {
+	char netdev[16];
+	char name[32];
+};
+
+FIXTURE_SETUP(fresh)
+{
+	snprintf(self->netdev, sizeof(self->netdev), "gnt%d", getpid() % 1000);
+	snprintf(self->name, sizeof(self->name), "giftn%d", getpid() % 1000);
+	ASSERT_EQ(0, gift_dummy_add(self->netdev));
+	ASSERT_EQ(0, gift_nl_newlink(self->name, "gift", self->netdev));
+}
+
+FIXTURE_TEARDOWN(fresh)
+{
+	if (gift_ibdev_exists(self->name))
+		gift_link_del(self->name);
+	gift_dummy_del(self->netdev);
+}
+
+TEST_F(fresh, counters_zero_on_new_device)
+{
+	const char *out = rdma_stats(self->name);
+	size_t i;
+
+	ASSERT_NE(NULL, out);
+	for (i = 0; i < sizeof(counter_names) / sizeof(counter_names[0]); i++) {
+		EXPECT_EQ(0, rdma_stat(out, counter_names[i])) {
+			TH_LOG("counter %s", counter_names[i]);
+		}
+		EXPECT_EQ(0, read_counter(self->name, counter_names[i]));
+	}
+}
+
+FIXTURE(net) {
+	const char *ibdev;
+	int fd;
+	struct flow flow;
+	struct sockaddr_storage dst;
+	struct counts base;
+	long warnings;
+};
+
+FIXTURE_SETUP(net)
+{
+	self->ibdev = gift_env("GIFT_IBDEV");
+	self->fd = flow_socket(AF_INET, gift_env("GIFT_IP"), NULL,
+			       &self->flow, &self->dst);
+	ASSERT_LE(0, self->fd);
+	self->base = read_counts(self->ibdev);
+	ASSERT_LE(0, self->base.rcvd);
+	self->warnings = dmesg_warnings();
+}
+
+FIXTURE_TEARDOWN(net)
+{
+	if (self->fd >= 0)
+		close(self->fd);
+}
+
+/*
+ * Expects the counters to have grown by exactly (rcvd, icrc, dropped)
+ * since setup, and the kernel log to have no new warnings.
+ */
+#define EXPECT_DELTA(_rcvd, _icrc, _dropped) do {			\
+	struct counts want = {						\
+		.rcvd = self->base.rcvd + (_rcvd),			\
+		.icrc = self->base.icrc + (_icrc),			\
+		.dropped = self->base.dropped + (_dropped),		\
+	};								\
+	struct counts got = settle(self->ibdev, want);			\
+									\
+	EXPECT_EQ(want.rcvd, got.rcvd);					\
+	EXPECT_EQ(want.icrc, got.icrc);					\
+	EXPECT_EQ(want.dropped, got.dropped);				\
+	EXPECT_EQ(self->warnings, dmesg_warnings());			\
+} while (0)
+
+/* Shorter than a BTH and an ICRC: dropped_pkts. */
+TEST_F(net, short_packets_dropped)
+{
+	static const size_t sizes[] = { 0, 1, 4, 8, 11, 12, 15 };
+	struct pkt p;
+	size_t i;
+
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		pkt_bth(&p, OP_RC_SEND_ONLY, 0, 0, NO_SUCH_QPN);
+		p.len = sizes[i];
+		ASSERT_EQ(0, send_pkt(self->fd, &p, &self->dst));
+	}
+	EXPECT_DELTA(0, 0, sizeof(sizes) / sizeof(sizes[0]));
+}
+
+/* A wrong ICRC, a corrupted payload, an ICRC for another flow. */
+TEST_F(net, bad_icrc_counted)
+{
+	struct flow other = self->flow;
+	struct pkt p;
+
+	valid_pkt(&p, &self->flow, OP_RC_SEND_ONLY, 0, 8);
+	p.b[p.len - 1] ^= 0x80;
+	ASSERT_EQ(0, send_pkt(self->fd, &p, &self->dst));
+
+	valid_pkt(&p, &self->flow, OP_RC_SEND_ONLY, 0, 8);
+	p.b[BTH_BYTES + 3] ^= 1;
+	ASSERT_EQ(0, send_pkt(self->fd, &p, &self->dst));
+
+	other.sport++;
+	valid_pkt(&p, &other, OP_RC_SEND_ONLY, 0, 8);
+	ASSERT_EQ(0, send_pkt(self->fd, &p, &self->dst));
+
+	/* Just a BTH and an ICRC, the ICRC byte-swapped. */
+	pkt_bth(&p, OP_RC_SEND_ONLY, 0, 0, NO_SUCH_QPN);
+	pkt_finish(&p, &self->flow, 0);
+	p.b[p.len - 4] ^= p.b[p.len - 1];
+	p.b[p.len - 1] ^= p.b[p.len - 4];
+	p.b[p.len - 4] ^= p.b[p.len - 1];
+	ASSERT_EQ(0, send_pkt(self->fd, &p, &self->dst));
+
+	EXPECT_DELTA(0, 4, 0);
+}
+
+/* Unknown opcodes with a good ICRC: dropped_pkts. */
+TEST_F(net, unknown_opcodes_dropped)
+{
+	/* RC reserved, UC, RD, UD other than SEND only, CNP, vendor */
+	static const uint8_t ops[] = { 0x15, 0x18, 0x1f, 0x20, 0x24, 0x40,
+				       0x60, 0x66, 0x81, 0xe0, 0xff };
+	struct pkt p;
+	size_t i;
+
+	for (i = 0; i < sizeof(ops); i++) {
+		valid_pkt(&p, &self->flow, ops[i], 0, 8);
+		ASSERT_EQ(0, send_pkt(self->fd, &p, &self->dst));
+	}
+	EXPECT_DELTA(0, 0, sizeof(ops));
+}
+
+/* Transport header versions other than 0: dropped_pkts. */
+TEST_F(net, bad_tver_dropped)
+{
+	struct pkt p;
+
+	pkt_bth(&p, OP_RC_SEND_ONLY, 0, 1, NO_SUCH_QPN);
+	pkt_fill(&p, 8);
+	pkt_finish(&p, &self->flow, 0);
+	ASSERT_EQ(0, send_pkt(self->fd, &p, &self->dst));
+
+	pkt_bth(&p, OP_RC_SEND_ONLY, 0, 15, NO_SUCH_QPN);
+	pkt_finish(&p, &self->flow, 0);
+	ASSERT_EQ(0, send_pkt(self->fd, &p, &self->dst));
+
+	EXPECT_DELTA(0, 0, 2);
+}
+
+/* Too short for the opcode's headers and pad, or payload where none goes. */
+TEST_F(net, truncated_headers_dropped)
+{
+	struct pkt p;
+
+	/* RDMA WRITE only: RETH is 16 bytes. */
+	pkt_bth(&p, OP_RC_RDMA_WRITE_ONLY, 0, 0, NO_SUCH_QPN);
+	pkt_fill(&p, 8);
+	pkt_finish(&p, &self->flow, 0);
+	ASSERT_EQ(0, send_pkt(self->fd, &p, &self->dst));
+
+	/* ACK without its AETH */
+	pkt_bth(&p, OP_RC_ACKNOWLEDGE, 0, 0, NO_SUCH_QPN);
+	pkt_finish(&p, &self->flow, 0);
+	ASSERT_EQ(0, send_pkt(self->fd, &p, &self->dst));
+
+	/* compare & swap: AtomicETH is 28 bytes */
+	pkt_bth(&p, OP_RC_COMPARE_SWAP, 0, 0, NO_SUCH_QPN);
+	pkt_fill(&p, 24);
+	pkt_finish(&p, &self->flow, 0);
+	ASSERT_EQ(0, send_pkt(self->fd, &p, &self->dst));
+
+	/* UD SEND only: DETH is 8 bytes */
+	pkt_bth(&p, OP_UD_SEND_ONLY, 0, 0, NO_SUCH_QPN);
+	pkt_fill(&p, 4);
+	pkt_finish(&p, &self->flow, 0);
+	ASSERT_EQ(0, send_pkt(self->fd, &p, &self->dst));
+
+	/* PadCnt 3 with 2 bytes of payload */
+	pkt_bth(&p, OP_RC_SEND_ONLY, 3, 0, NO_SUCH_QPN);
+	pkt_fill(&p, 2);
+	pkt_finish(&p, &self->flow, 0);
+	ASSERT_EQ(0, send_pkt(self->fd, &p, &self->dst));
+
+	/* ACK with 4 bytes after its AETH */
+	pkt_bth(&p, OP_RC_ACKNOWLEDGE, 0, 0, NO_SUCH_QPN);
+	pkt_fill(&p, 4 + 4);
+	pkt_finish(&p, &self->flow, 0);
+	ASSERT_EQ(0, send_pkt(self->fd, &p, &self->dst));
+
+	/* RDMA READ request with pad */
+	pkt_bth(&p, OP_RC_RDMA_READ_REQUEST, 1, 0, NO_SUCH_QPN);
+	pkt_fill(&p, 16 + 4);
+	pkt_finish(&p, &self->flow, 0);
+	ASSERT_EQ(0, send_pkt(self->fd, &p, &self->dst));
+
+	EXPECT_DELTA(0, 0, 7);
+}
+
+/*
+ * Valid packets (good ICRC, known opcode, complete headers) reach the
+ * engine, which drops them for their unknown QPN: rcvd_pkts and
+ * dropped_pkts, never icrc_errors. This is the ICRC cross-check.
+ */
+TEST_F(net, valid_packets_to_unknown_qpn_ipv4)
+{
+	static const struct {
+		uint8_t opcode;
+		size_t ext, payload;
+	} pkts[] = {
+		{ OP_RC_SEND_ONLY, 0, 0 },
+		{ OP_RC_SEND_ONLY, 0, 5 },
+		{ OP_RC_SEND_ONLY, 0, 1024 },
+		{ OP_RC_RDMA_WRITE_ONLY_IMM, 16 + 4, 33 },
+		{ OP_RC_RDMA_READ_REQUEST, 16, 0 },
+		{ OP_RC_ACKNOWLEDGE, 4, 0 },
+		{ OP_RC_COMPARE_SWAP, 28, 0 },
+		{ OP_UD_SEND_ONLY, 8, 7 },
+	};
+	const int n = sizeof(pkts) / sizeof(pkts[0]);
+	struct pkt p;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		valid_pkt(&p, &self->flow, pkts[i].opcode, pkts[i].ext,
+			  pkts[i].payload);
+		ASSERT_EQ(0, send_pkt(self->fd, &p, &self->dst));
+	}
+	EXPECT_DELTA(n, 0, n);
+}
+
+/*
+ * The variant fields are outside the ICRC: a TOS, a TTL and BTH
+ * FECN/BECN/reserved bits the ICRC was not computed with do not matter.
+ */
+TEST_F(net, variant_fields_masked)
+{
+	int tos = 0xb8, ttl = 7;
+	struct pkt p;
+
+	ASSERT_EQ(0, setsockopt(self->fd, IPPROTO_IP, IP_TOS, &tos,
+				sizeof(tos)));
+	ASSERT_EQ(0, setsockopt(self->fd, IPPROTO_IP, IP_TTL, &ttl,
+				sizeof(ttl)));
+	valid_pkt(&p, &self->flow, OP_RC_SEND_ONLY, 0, 16);
+	p.b[4] = 0xff;
+	ASSERT_EQ(0, send_pkt(self->fd, &p, &self->dst));
+
+	/* ...but the ICRC does cover the PSN's reserved bits. */
+	valid_pkt(&p, &self->flow, OP_RC_SEND_ONLY, 0, 16);
+	p.b[8] ^= 0x01;
+	ASSERT_EQ(0, send_pkt(self->fd, &p, &self->dst));
+
+	EXPECT_DELTA(1, 1, 1);
+}
+
+static bool ipv6_ll(const char *ifname, char *addr, size_t len)
+{
+	struct ifaddrs *ifa, *i;
+	bool found = false;
+
+	if (getifaddrs(&ifa))
+		return false;
+	for (i = ifa; i && !found; i = i->ifa_next) {
+		struct sockaddr_in6 *sin6 = (void *)i->ifa_addr;
+
+		if (!sin6 || sin6->sin6_family != AF_INET6 ||
+		    strcmp(i->ifa_name, ifname) ||
+		    !IN6_IS_ADDR_LINKLOCAL(&sin6->sin6_addr))
+			continue;
+		found = inet_ntop(AF_INET6, &sin6->sin6_addr, addr, len);
+	}
+	freeifaddrs(ifa);
+	return found;
+}
+
+struct ll_socket {
+	const char *ifname;
+	char addr[INET6_ADDRSTRLEN];
+	struct flow flow;
+	struct sockaddr_storage dst;
+	int fd;
+};
+
+/* True once the link-local address exists and is usable (DAD done). */
+static bool ll_socket_open(const void *arg)
+{
+	struct ll_socket *s = (struct ll_socket *)arg;
+
+	if (!ipv6_ll(s->ifname, s->addr, sizeof(s->addr)))
+		return false;
+	s->fd = flow_socket(AF_INET6, s->addr, s->ifname, &s->flow, &s->dst);
+	return s->fd >= 0;
+}
+
+/* The same over IPv6, to the device's link-local GID. */
+TEST_F(net, valid_packets_to_unknown_qpn_ipv6)
+{
+	struct ll_socket s = { .ifname = gift_env("GIFT_NETDEV"), .fd = -1 };
+	int tclass = 0x2e, hops = 3;
+	struct pkt p;
+
+	ASSERT_TRUE(gift_wait_for(ll_socket_open, &s, 5000));
+	TH_LOG("from and to %s", s.addr);
+	ASSERT_EQ(0, setsockopt(s.fd, IPPROTO_IPV6, IPV6_TCLASS, &tclass,
+				sizeof(tclass)));
+	ASSERT_EQ(0, setsockopt(s.fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, &hops,
+				sizeof(hops)));
+
+	valid_pkt(&p, &s.flow, OP_RC_SEND_ONLY, 0, 13);
+	ASSERT_EQ(0, send_pkt(s.fd, &p, &s.dst));
+	valid_pkt(&p, &s.flow, OP_RC_RDMA_WRITE_ONLY, 16, 100);
+	ASSERT_EQ(0, send_pkt(s.fd, &p, &s.dst));
+	valid_pkt(&p, &s.flow, OP_RC_SEND_ONLY, 0, 13);
+	p.b[p.len - 2] ^= 0x10;
+	ASSERT_EQ(0, send_pkt(s.fd, &p, &s.dst));
+	close(s.fd);
+
+	EXPECT_DELTA(2, 1, 2);
+}
+
+/*
+ * A valid packet to a local address that is no device's GID (127.0.0.1,
+ * arriving on lo, which has no device) is dropped without touching the
+ * device's counters.
+ */
+TEST_F(net, unknown_destination_ignored)
+{
+	struct sockaddr_storage dst;
+	struct flow f;
+	struct pkt p;
+	int fd;
+
+	fd = flow_socket(AF_INET, "127.0.0.1", NULL, &f, &dst);
+	ASSERT_LE(0, fd);
+	valid_pkt(&p, &f, OP_RC_SEND_ONLY, 0, 8);
+	ASSERT_EQ(0, send_pkt(fd, &p, &dst));
+	close(fd);
+
+	/* Then one that is counted, so the first one was processed too. */
+	valid_pkt(&p, &self->flow, OP_RC_SEND_ONLY, 0, 8);
+	ASSERT_EQ(0, send_pkt(self->fd, &p, &self->dst));
+	EXPECT_DELTA(1, 0, 1);
+}
+
+static bool port_active(const void *ibdev)
+{
+	char path[256], state[64];
+
+	snprintf(path, sizeof(path), "/sys/class/infiniband/%s/ports/1/state",
+		 (const char *)ibdev);
+	return !gift_read_file(path, state, sizeof(state)) &&
+	       strstr(state, "ACTIVE");
+}
+
+/* finit_module() of rdma_gift.ko: 0 or -errno. */
+static int load_module(const char *ko)
+{
+	int fd, ret;
+
+	fd = open(ko, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ret = syscall(SYS_finit_module, fd, "", 0) ? -errno : 0;
+	close(fd);
+	return ret;
+}
+
+/* A socket holding UDP port 4791 of @family, or -1. */
+static int hold_port(int family)
+{
+	struct sockaddr_storage ss = {};
+	int fd, one = 1;
+
+	fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(ROCE_PORT);
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(ROCE_PORT);
+		if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one,
+			       sizeof(one)))
+			goto err;
+	}
+	if (bind(fd, (struct sockaddr *)&ss, sizeof(ss)))
+		goto err;
+	return fd;
+err:
+	close(fd);
+	return -1;
+}
+
+/*
+ * With UDP port 4791 taken (by rdma_rxe, typically), for IPv4 or IPv6,
+ * loading the module fails with EADDRINUSE and leaves nothing behind.
+ * Last in the file, so that it runs last: the teardown reloads the module
+ * and recreates the runner's device.
+ */
+FIXTURE(reload) {
+	const char *ibdev;
+	const char *ndev;
+	const char *ko;
+};
+
+FIXTURE_SETUP(reload)
+{
+	self->ibdev = gift_env("GIFT_IBDEV");
+	self->ndev = gift_env("GIFT_NETDEV");
+	self->ko = gift_env("GIFT_MODULE");
+}
+
+FIXTURE_TEARDOWN(reload)
+{
+	if (!gift_path_exists("/sys/module/rdma_gift"))
+		load_module(self->ko);
+	if (!gift_ibdev_exists(self->ibdev))
+		gift_nl_newlink(self->ibdev, "gift", self->ndev);
+	gift_wait_for(port_active, self->ibdev, 5000);
+}
+
+TEST_F(reload, load_fails_when_port_taken)
+{
+	static const int families[] = { AF_INET, AF_INET6 };
+	int i, fd;
+
+	ASSERT_EQ(0, gift_sh("rmmod rdma_gift"));
+	for (i = 0; i < 2; i++) {
+		fd = hold_port(families[i]);
+		ASSERT_LE(0, fd);
+		EXPECT_EQ(-EADDRINUSE, load_module(self->ko));
+		EXPECT_FALSE(gift_path_exists("/sys/module/rdma_gift"));
+		close(fd);
+	}
+
+	ASSERT_EQ(0, load_module(self->ko));
+	for (i = 0; i < 2; i++) {
+		/* ...and the module now holds the port itself. */
+		fd = hold_port(families[i]);
+		EXPECT_EQ(-1, fd);
+		EXPECT_EQ(EADDRINUSE, errno);
+		if (fd >= 0)
+			close(fd);
+	}
+	ASSERT_EQ(0, gift_nl_newlink(self->ibdev, "gift", self->ndev));
+	EXPECT_TRUE(gift_wait_for(port_active, self->ibdev, 5000));
+}
+
+TEST_HARNESS_MAIN
