@@ -1,16 +1,114 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * rdma_gift memory regions: user MRs pinned by gift_umem, the DMA MR, keys.
+ * rdma_gift memory regions: user MRs pinned by gift_umem, the DMA MR of
+ * kernel PDs, fast-register MRs of kernel ULPs, their keys, and the
+ * functions the data path uses to find MRs and access their memory.
+ *
+ * Objects
+ * -------
+ * Every MR is a struct gift_mr allocated here (ib_core does not allocate
+ * MRs for drivers) and returned to ib_core as &mr->ibmr. Three types:
+ *
+ * - IB_MR_TYPE_USER (reg_user_mr): a gift_umem pins the user range; the
+ *   MR maps [iova, iova + length) onto it, and iova may differ from the
+ *   user address.
+ * - IB_MR_TYPE_DMA (get_dma_mr, one per kernel PD): the device has no DMA
+ *   device, so ib_core puts kernel virtual addresses into sge.addr; the
+ *   DMA MR maps every address onto itself and accesses it with memcpy().
+ * - IB_MR_TYPE_MEM_REG (alloc_mr): a page list of kernel virtual
+ *   addresses, filled by map_mr_sg and made accessible by an IB_WR_REG_MR
+ *   work request (gift_mr_fast_reg()), which also sets the key's low byte
+ *   and the access flags; IB_WR_LOCAL_INV and IB_WR_SEND_WITH_INV make it
+ *   inaccessible again (gift_mr_local_inv(), gift_mr_remote_inv()).
+ *
+ * Keys
+ * ----
+ * lkey == rkey == index << 8 | key byte. The 24-bit index is random (so
+ * keys do not reveal or predict each other) and never 0, so key 0 is never
+ * valid; the key byte is random at creation and chosen by the ULP for
+ * fast-register MRs. gdev->mr_table.keys maps index to MR; an MR is
+ * inserted only once it is completely built, so that nothing can fail
+ * after it became visible, and is removed first thing in dereg_mr.
+ *
+ * Lifetime
+ * --------
+ * The ib_mr handle holds one reference; the data path holds one per
+ * in-flight use (gift_mr_get() by key, or gift_mr_hold()). dereg_mr never
+ * fails and never waits for those users:
+ *
+ *   1. remove the key from the table: no new lookups find the MR;
+ *   2. under @lock (exclusive), mark it GIFT_MR_DEAD and detach its
+ *      backing memory (umem, page lists). Every access to that memory
+ *      happens under @lock (shared) after checking the state, so once the
+ *      lock is taken no one uses the memory any more, and no one will;
+ *   3. release the backing memory (unpin: this sleeps, hence here and not
+ *      in the last put, which may run in softirq);
+ *   4. drop the handle's reference.
+ *
+ * The struct itself is freed when the last reference is dropped, after an
+ * RCU grace period (kfree_rcu()), because gift_mr_get() finds MRs in the
+ * xarray without a lock and may still be looking at one whose reference
+ * count just dropped to 0. The MR counts against max_mr until then.
+ *
+ * Locking
+ * -------
+ * @lock is an rwlock taken with interrupts disabled, so the data path may
+ * use MRs from any context (process, softirq, under its own irq-safe
+ * locks), and so may the work requests that change an MR (REG_MR,
+ * invalidation); the verbs that change one (rereg, dereg) run in process
+ * context, as they pin or unpin, and hold @lock only to publish. Copies drop
+ * and retake it every page so that interrupts are never disabled for
+ * longer than one page's memcpy(). Lock order: mr->lock, then
+ * gift_atomic_lock (gift_umem.c). The key table's own lock is taken only
+ * in process context and never together with @lock.
+ *
+ * The verbs themselves are serialised per MR by ib_core (rereg and dereg
+ * take the uobject exclusively), so they read their own MR's fields
+ * without @lock and take it only to publish changes to the data path.
  */
 
+#include <linux/log2.h>
+#include <linux/overflow.h>
+#include <linux/random.h>
+#include <linux/sizes.h>
+#include <linux/slab.h>
+#include <rdma/uverbs_ioctl.h>
+
 #include "gift.h"
+
+/* Largest key index; indices are drawn from [1, GIFT_MR_INDEX_MAX]. */
+#define GIFT_MR_INDEX_MAX	0xffffff
+/*
+ * Random indices tried before giving up. The table is at most
+ * GIFT_MAX_MR / GIFT_MR_INDEX_MAX (0.4%) full, so a second try is already
+ * rare; running out means something is badly wrong.
+ */
+#define GIFT_MR_INDEX_TRIES	32
+
+/* Access flags an MR grants. */
+#define GIFT_MR_ACCESS		(IB_ACCESS_LOCAL_WRITE | IB_ACCESS_REMOTE_READ | \
+				 IB_ACCESS_REMOTE_WRITE | IB_ACCESS_REMOTE_ATOMIC)
+/*
+ * Access flags accepted and ignored: the HUGETLB hint, and the optional
+ * range (bits 20..29: relaxed ordering, IB_UVERBS_ACCESS_GIFT, which is
+ * not implemented yet, and bits not defined yet), which drivers must
+ * ignore when they do not implement a bit.
+ */
+#define GIFT_MR_ACCESS_IGNORED	(IB_ACCESS_HUGETLB | IB_ACCESS_OPTIONAL)
 
 /**
  * gift_mr_init_attr() - limits of this file's objects
  * @attr: device attributes being initialised
+ *
+ * IB_DEVICE_MEM_MGT_EXTENSIONS is not set: fast-register MRs, local
+ * invalidation and send with invalidate also need the send path and the
+ * responder to execute those work requests.
  */
 void gift_mr_init_attr(struct ib_device_attr *attr)
 {
+	attr->max_mr = GIFT_MAX_MR;
+	attr->max_mr_size = GIFT_MAX_MR_SIZE;
+	attr->max_fast_reg_page_list_len = GIFT_MAX_FAST_REG_PAGES;
 }
 
 /**
@@ -19,18 +117,872 @@ void gift_mr_init_attr(struct ib_device_attr *attr)
  */
 void gift_mr_table_init(struct gift_mr_table *table)
 {
-	xa_init_flags(&table->keys, XA_FLAGS_ALLOC);
+	xa_init(&table->keys);
+	atomic_set(&table->num_mr, 0);
 }
 
 /**
  * gift_mr_table_destroy() - release an empty table
  * @table: table embedded in struct gift_dev
+ *
+ * Every MR was deregistered and every data path reference dropped before
+ * dealloc_driver; a leftover MR is a leaked reference.
  */
 void gift_mr_table_destroy(struct gift_mr_table *table)
 {
 	WARN_ON(!xa_empty(&table->keys));
+	WARN_ON(atomic_read(&table->num_mr));
 	xa_destroy(&table->keys);
 }
 
+/*
+ * Validates access flags of a registration or of IB_WR_REG_MR: -EINVAL
+ * for undefined bits and for remote write or atomic without local write
+ * (ib_core checks both for user MRs first), -EOPNOTSUPP for defined
+ * features the device does not implement (on-demand paging, memory
+ * windows, zero-based addressing, flush).
+ */
+static int gift_mr_check_access(struct gift_dev *gdev, int access)
+{
+	if (access & ~IB_ACCESS_SUPPORTED) {
+		gift_dbg(gdev, "undefined access flags %#x\n", access);
+		return -EINVAL;
+	}
+	if ((access & (IB_ACCESS_REMOTE_WRITE | IB_ACCESS_REMOTE_ATOMIC)) &&
+	    !(access & IB_ACCESS_LOCAL_WRITE)) {
+		gift_dbg(gdev, "remote write/atomic without local write\n");
+		return -EINVAL;
+	}
+	if (access & ~(GIFT_MR_ACCESS | GIFT_MR_ACCESS_IGNORED)) {
+		gift_dbg(gdev, "unsupported access flags %#x\n",
+			 access & ~(GIFT_MR_ACCESS | GIFT_MR_ACCESS_IGNORED));
+		return -EOPNOTSUPP;
+	}
+	return 0;
+}
+
+/*
+ * Allocates an unpublished MR holding one reference and counting against
+ * max_mr: -ENOMEM at the limit or out of memory. Undo with gift_mr_put().
+ */
+static struct gift_mr *gift_mr_alloc(struct gift_dev *gdev, struct ib_pd *pd,
+				     enum ib_mr_type type, int access)
+{
+	struct gift_mr *mr;
+
+	if (!atomic_add_unless(&gdev->mr_table.num_mr, 1, gdev->attr.max_mr)) {
+		gift_dbg(gdev, "max_mr (%d) reached\n", gdev->attr.max_mr);
+		return ERR_PTR(-ENOMEM);
+	}
+	mr = kzalloc(sizeof(*mr), GFP_KERNEL);
+	if (!mr) {
+		atomic_dec(&gdev->mr_table.num_mr);
+		return ERR_PTR(-ENOMEM);
+	}
+	mr->gdev = gdev;
+	mr->type = type;
+	refcount_set(&mr->ref, 1);
+	rwlock_init(&mr->lock);
+	mr->state = GIFT_MR_FREE;
+	mr->access = access & GIFT_MR_ACCESS;
+	mr->pd = pd;
+	return mr;
+}
+
+/*
+ * Gives a fully built MR its keys and makes it visible to gift_mr_get().
+ * Nothing may fail after this succeeded. Returns 0 or -ENOMEM (out of
+ * memory, or, in theory only, no free index found).
+ */
+static int gift_mr_publish(struct gift_mr *mr)
+{
+	struct xarray *keys = &mr->gdev->mr_table.keys;
+	int tries, err = -EBUSY;
+	u32 index;
+
+	for (tries = 0; tries < GIFT_MR_INDEX_TRIES && err == -EBUSY; tries++) {
+		index = 1 + get_random_u32_below(GIFT_MR_INDEX_MAX);
+		mr->index = index;
+		mr->key = index << 8 | get_random_u8();
+		mr->ibmr.lkey = mr->key;
+		mr->ibmr.rkey = mr->key;
+		err = xa_insert(keys, index, mr, GFP_KERNEL);
+	}
+	if (err) {
+		gift_dbg(mr->gdev, "no key index: %d\n", err);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Frees the MR once lockless lookups cannot see it any more. */
+static void gift_mr_free(struct gift_mr *mr)
+{
+	atomic_dec(&mr->gdev->mr_table.num_mr);
+	kfree_rcu(mr, rcu);
+}
+
+/**
+ * gift_mr_get() - look an MR up by key, for the data path
+ * @gdev: device
+ * @key: lkey or rkey from a work request or a packet
+ *
+ * All 32 bits of @key must match, so a key whose low byte was changed by
+ * IB_WR_REG_MR no longer finds the MR. A deregistered MR is not found.
+ * The MR may be in any state; gift_mr_check() tells whether it may be
+ * accessed.
+ *
+ * Context: any context but NMI.
+ *
+ * Return: the MR with a reference held (drop with gift_mr_put()), or NULL.
+ */
+struct gift_mr *gift_mr_get(struct gift_dev *gdev, u32 key)
+{
+	struct gift_mr *mr;
+
+	rcu_read_lock();
+	mr = xa_load(&gdev->mr_table.keys, key >> 8);
+	if (mr && (READ_ONCE(mr->key) != key || !refcount_inc_not_zero(&mr->ref)))
+		mr = NULL;
+	rcu_read_unlock();
+	return mr;
+}
+
+/**
+ * gift_mr_hold() - take another reference on an MR
+ * @mr: MR the caller already holds a reference on, or whose handle the
+ *	caller's ULP keeps alive (the MR of an IB_WR_REG_MR work request)
+ *
+ * Context: any context but NMI.
+ */
+void gift_mr_hold(struct gift_mr *mr)
+{
+	refcount_inc(&mr->ref);
+}
+
+/**
+ * gift_mr_put() - drop a reference
+ * @mr: MR from gift_mr_get() or gift_mr_hold()
+ *
+ * The last reference frees the MR (after an RCU grace period). Its backing
+ * memory was already released by dereg_mr, so this never sleeps.
+ *
+ * Context: any context but NMI.
+ */
+void gift_mr_put(struct gift_mr *mr)
+{
+	if (refcount_dec_and_test(&mr->ref))
+		gift_mr_free(mr);
+}
+
+/* [iova, iova + len) inside the MR: 0 or -EFAULT. */
+static int gift_mr_check_range(struct gift_mr *mr, u64 iova, u64 len)
+{
+	u64 off;
+
+	lockdep_assert_held(&mr->lock);
+	if (mr->type == IB_MR_TYPE_DMA)
+		return iova + len < iova ? -EFAULT : 0;
+	if (iova < mr->iova)
+		return -EFAULT;
+	off = iova - mr->iova;
+	if (off > mr->length || len > mr->length - off)
+		return -EFAULT;
+	return 0;
+}
+
+/**
+ * gift_mr_check() - may the data path access an MR this way?
+ * @mr: MR from gift_mr_get()
+ * @pd: the QP's protection domain
+ * @iova: first address accessed
+ * @len: bytes accessed; 0 is allowed anywhere inside the MR or at its end
+ * @access: IB_ACCESS_LOCAL_WRITE, IB_ACCESS_REMOTE_READ,
+ *	IB_ACCESS_REMOTE_WRITE and/or IB_ACCESS_REMOTE_ATOMIC needed; 0 for a
+ *	local read, which every MR allows
+ *
+ * The answer holds until the MR is changed by a verb or work request
+ * (rereg, dereg, invalidation); gift_mr_copy() and gift_mr_atomic()
+ * recheck what memory safety needs.
+ *
+ * Context: any context but NMI.
+ *
+ * Return: 0; -EINVAL when the MR is not valid (a fast-register MR not
+ * registered or invalidated, a deregistered MR) or belongs to another PD;
+ * -EACCES when it lacks a requested access; -EFAULT when the range is not
+ * inside it.
+ */
+int gift_mr_check(struct gift_mr *mr, struct ib_pd *pd, u64 iova, u64 len,
+		  int access)
+{
+	unsigned long flags;
+	int err;
+
+	read_lock_irqsave(&mr->lock, flags);
+	if (mr->state != GIFT_MR_VALID || mr->pd != pd)
+		err = -EINVAL;
+	else if (access & ~mr->access)
+		err = -EACCES;
+	else
+		err = gift_mr_check_range(mr, iova, len);
+	read_unlock_irqrestore(&mr->lock, flags);
+	return err;
+}
+
+/* Copies between buf and the pages of a fast-register MR at byte pos. */
+static void gift_mr_pages_copy(const struct gift_mr_pages *fr, u64 pos,
+			       void *buf, size_t len, bool to_mr)
+{
+	u64 size = 1ULL << fr->shift;
+	size_t n;
+	void *va;
+	u64 in;
+
+	while (len) {
+		in = pos & (size - 1);
+		n = min_t(u64, len, size - in);
+		va = (void *)(uintptr_t)(fr->addrs[pos >> fr->shift] + in);
+		if (to_mr)
+			memcpy(va, buf, n);
+		else
+			memcpy(buf, va, n);
+		pos += n;
+		buf += n;
+		len -= n;
+	}
+}
+
+static int gift_mr_copy_locked(struct gift_mr *mr, u64 iova, void *buf,
+			       size_t len, bool to_mr)
+{
+	int err;
+
+	lockdep_assert_held(&mr->lock);
+	if (mr->state != GIFT_MR_VALID)
+		return -EINVAL;
+	err = gift_mr_check_range(mr, iova, len);
+	if (err)
+		return err;
+
+	switch (mr->type) {
+	case IB_MR_TYPE_USER:
+		/* Never write pages that were not pinned for writing. */
+		if (to_mr && !mr->umem->writable)
+			return -EACCES;
+		return gift_umem_copy(mr->umem, iova - mr->iova, buf, len,
+				      to_mr);
+	case IB_MR_TYPE_DMA:
+		if (to_mr)
+			memcpy((void *)(uintptr_t)iova, buf, len);
+		else
+			memcpy(buf, (void *)(uintptr_t)iova, len);
+		return 0;
+	default:
+		gift_mr_pages_copy(&mr->fr, mr->fr.offset + (iova - mr->iova),
+				   buf, len, to_mr);
+		return 0;
+	}
+}
+
+/**
+ * gift_mr_copy() - copy between a kernel buffer and an MR
+ * @mr: MR from gift_mr_get(), checked with gift_mr_check()
+ * @iova: first address in the MR
+ * @buf: kernel buffer of @len bytes
+ * @len: bytes to copy
+ * @to_mr: true to copy @buf into the MR, false to copy out of it
+ *
+ * Works for every MR type: user MRs through their pinned pages, the DMA
+ * MR on the kernel virtual address @iova, fast-register MRs through their
+ * page list. The copy is done a page at a time, each under the MR's lock:
+ * if the MR is invalidated, deregistered or re-registered meanwhile, the
+ * copy stops (or continues in the new translation) at a page boundary,
+ * and never touches memory the MR no longer holds.
+ *
+ * Context: any context but NMI; does not sleep.
+ *
+ * Return: 0; -EINVAL when the MR is not (or no longer) valid; -EFAULT when
+ * the range is not inside the MR; -EACCES when writing a user MR whose
+ * pages were pinned read-only (an access check the caller skipped).
+ */
+int gift_mr_copy(struct gift_mr *mr, u64 iova, void *buf, size_t len,
+		 bool to_mr)
+{
+	unsigned long flags;
+	size_t n;
+	int err;
+
+	do {
+		n = min_t(size_t, len, PAGE_SIZE);
+		read_lock_irqsave(&mr->lock, flags);
+		err = gift_mr_copy_locked(mr, iova, buf, n, to_mr);
+		read_unlock_irqrestore(&mr->lock, flags);
+		if (err)
+			return err;
+		iova += n;
+		buf += n;
+		len -= n;
+	} while (len);
+	return 0;
+}
+
+/**
+ * gift_mr_atomic() - 8-byte atomic operation on an MR, for the responder
+ * @mr: MR from gift_mr_get(), checked for IB_ACCESS_REMOTE_ATOMIC over
+ *	8 bytes with gift_mr_check()
+ * @iova: address of the operand; must be 8-byte aligned
+ * @op: GIFT_ATOMIC_CMP_SWAP or GIFT_ATOMIC_FETCH_ADD
+ * @compare_add: compare value or addend
+ * @swap: value a successful compare & swap stores
+ * @orig: set to the operand's value before the operation, which the
+ *	responder returns in the atomic ACK
+ *
+ * All atomic operations of all gift devices are serialised by one lock
+ * (see gift_atomic64()): they are atomic with respect to each other, not
+ * with respect to CPU accesses by applications (IB_ATOMIC_HCA). Values
+ * are in host byte order.
+ *
+ * Context: any context but NMI; does not sleep.
+ *
+ * Return: 0; -EINVAL when the MR is not (or no longer) valid or the
+ * operand is not 8-byte aligned (its iova, or the memory behind it: user
+ * memory of a user MR registered with another in-page offset than its
+ * iova, the page list of a fast-register MR whose iova was rebased; the
+ * responder tests iova alignment itself when it must tell the cases
+ * apart); -EFAULT when the 8 bytes are not inside the MR; -EACCES for
+ * a user MR pinned read-only.
+ */
+int gift_mr_atomic(struct gift_mr *mr, u64 iova, enum gift_atomic_op op,
+		   u64 compare_add, u64 swap, u64 *orig)
+{
+	const struct gift_mr_pages *fr = &mr->fr;
+	unsigned long flags;
+	u64 pos, *va;
+	int err;
+
+	read_lock_irqsave(&mr->lock, flags);
+	err = -EINVAL;
+	if (mr->state != GIFT_MR_VALID)
+		goto out_unlock;
+	err = gift_mr_check_range(mr, iova, sizeof(u64));
+	if (err)
+		goto out_unlock;
+	err = -EINVAL;
+	if (!IS_ALIGNED(iova, sizeof(u64)))
+		goto out_unlock;
+
+	switch (mr->type) {
+	case IB_MR_TYPE_USER:
+		err = -EACCES;
+		if (!mr->umem->writable)
+			goto out_unlock;
+		err = gift_umem_atomic(mr->umem, iova - mr->iova, op,
+				       compare_add, swap, orig);
+		break;
+	case IB_MR_TYPE_DMA:
+		*orig = gift_atomic64((u64 *)(uintptr_t)iova, op, compare_add,
+				      swap);
+		err = 0;
+		break;
+	default:
+		/*
+		 * The iova may have been rebased (zero-based) after mapping:
+		 * check the operand's place in the page list, where an
+		 * aligned 8 bytes never straddle two (>= 512 byte) pages.
+		 */
+		pos = fr->offset + (iova - mr->iova);
+		if (!IS_ALIGNED(pos, sizeof(u64)))
+			goto out_unlock;
+		va = (u64 *)(uintptr_t)(fr->addrs[pos >> fr->shift] +
+					(pos & ((1ULL << fr->shift) - 1)));
+		*orig = gift_atomic64(va, op, compare_add, swap);
+		err = 0;
+		break;
+	}
+out_unlock:
+	read_unlock_irqrestore(&mr->lock, flags);
+	return err;
+}
+
+/**
+ * gift_mr_fast_reg() - execute IB_WR_REG_MR
+ * @mr: to_gift_mr(reg_wr(wr)->mr), kept alive by the ULP until the work
+ *	request completes
+ * @pd: the QP's protection domain
+ * @key: new lkey and rkey (reg_wr(wr)->key); only its low byte may differ
+ *	from the MR's current key
+ * @access: access flags (reg_wr(wr)->access)
+ *
+ * Makes the page list last built by map_mr_sg, and the iova and length
+ * ib_map_mr_sg() left in the ib_mr (the ULP may have changed the iova
+ * since, e.g. to zero-based), accessible with the new key and access.
+ *
+ * Context: any context but NMI; does not sleep.
+ *
+ * Return: 0; -EINVAL when @mr is not a fast-register MR, is not free
+ * (still valid, or deregistered), belongs to another PD than the QP, the
+ * key's index differs, the access flags are invalid, or no page list
+ * covering the length was mapped; -EOPNOTSUPP for access flags the device
+ * does not implement.
+ */
+int gift_mr_fast_reg(struct gift_mr *mr, struct ib_pd *pd, u32 key,
+		     int access)
+{
+	u64 iova = READ_ONCE(mr->ibmr.iova);
+	u64 length = READ_ONCE(mr->ibmr.length);
+	struct gift_dev *gdev = mr->gdev;
+	unsigned long flags;
+	u64 end;
+	int err;
+
+	if (mr->type != IB_MR_TYPE_MEM_REG) {
+		gift_dbg(gdev, "MR %#x is not a fast-register MR\n", mr->key);
+		return -EINVAL;
+	}
+	err = gift_mr_check_access(gdev, access);
+	if (err)
+		return err;
+
+	write_lock_irqsave(&mr->lock, flags);
+	err = -EINVAL;
+	if (mr->state != GIFT_MR_FREE) {
+		gift_dbg(gdev, "MR %#x is not free\n", mr->key);
+		goto out_unlock;
+	}
+	if (mr->pd != pd) {
+		gift_dbg(gdev, "MR %#x is in another PD\n", mr->key);
+		goto out_unlock;
+	}
+	if (key >> 8 != mr->index) {
+		gift_dbg(gdev, "key %#x is not MR %#x's\n", key, mr->key);
+		goto out_unlock;
+	}
+	if (!mr->fr_map.shift || check_add_overflow(iova, length, &end) ||
+	    mr->fr_map.offset + length >
+	    (u64)mr->fr_map.npages << mr->fr_map.shift) {
+		gift_dbg(gdev, "MR %#x: no page list for %#llx+%llu\n",
+			 mr->key, iova, length);
+		goto out_unlock;
+	}
+
+	memcpy(mr->fr.addrs, mr->fr_map.addrs,
+	       mr->fr_map.npages * sizeof(*mr->fr.addrs));
+	mr->fr.npages = mr->fr_map.npages;
+	mr->fr.shift = mr->fr_map.shift;
+	mr->fr.offset = mr->fr_map.offset;
+	mr->iova = iova;
+	mr->length = length;
+	mr->access = access & GIFT_MR_ACCESS;
+	WRITE_ONCE(mr->key, key);
+	mr->state = GIFT_MR_VALID;
+	err = 0;
+out_unlock:
+	write_unlock_irqrestore(&mr->lock, flags);
+	return err;
+}
+
+/* Invalidates the fast-register MR of key; pd is the QP's, for remote. */
+static int gift_mr_invalidate(struct gift_dev *gdev, u32 key,
+			      struct ib_pd *pd, bool remote)
+{
+	struct gift_mr *mr;
+	unsigned long flags;
+	int err = -EINVAL;
+
+	mr = gift_mr_get(gdev, key);
+	if (!mr) {
+		gift_dbg(gdev, "no MR with key %#x\n", key);
+		return -ENOENT;
+	}
+
+	write_lock_irqsave(&mr->lock, flags);
+	if (mr->type != IB_MR_TYPE_MEM_REG)
+		gift_dbg(gdev, "MR %#x is not a fast-register MR\n", key);
+	else if (mr->state == GIFT_MR_DEAD)
+		gift_dbg(gdev, "MR %#x is being deregistered\n", key);
+	else if (remote && mr->state != GIFT_MR_VALID)
+		gift_dbg(gdev, "MR %#x is not valid\n", key);
+	else if (remote && mr->pd != pd)
+		gift_dbg(gdev, "MR %#x is in another PD\n", key);
+	else
+		err = 0;
+	if (!err)
+		mr->state = GIFT_MR_FREE;
+	write_unlock_irqrestore(&mr->lock, flags);
+
+	gift_mr_put(mr);
+	return err;
+}
+
+/**
+ * gift_mr_local_inv() - execute IB_WR_LOCAL_INV
+ * @gdev: device
+ * @key: wr->ex.invalidate_rkey
+ *
+ * Once this returns no access through the MR is in progress or will
+ * happen until the next IB_WR_REG_MR, so the ULP may reuse its pages.
+ * Invalidating an MR that is already free succeeds.
+ *
+ * Context: any context but NMI; does not sleep.
+ *
+ * Return: 0; -ENOENT when no MR has this key; -EINVAL when the MR is not
+ * a fast-register MR or is being deregistered.
+ */
+int gift_mr_local_inv(struct gift_dev *gdev, u32 key)
+{
+	return gift_mr_invalidate(gdev, key, NULL, false);
+}
+
+/**
+ * gift_mr_remote_inv() - invalidate for an incoming SEND_WITH_INV
+ * @gdev: device
+ * @key: the packet's invalidate R_Key
+ * @pd: the receiving QP's protection domain
+ *
+ * As gift_mr_local_inv(), but the MR must also be valid and in @pd.
+ *
+ * Context: any context but NMI; does not sleep.
+ *
+ * Return: 0; -ENOENT when no MR has this key; -EINVAL when the MR is not
+ * a valid fast-register MR of @pd.
+ */
+int gift_mr_remote_inv(struct gift_dev *gdev, u32 key, struct ib_pd *pd)
+{
+	return gift_mr_invalidate(gdev, key, pd, true);
+}
+
+/**
+ * gift_get_dma_mr() - the MR of a kernel PD covering all kernel memory
+ * @pd: kernel protection domain
+ * @access: IB_ACCESS_LOCAL_WRITE, plus remote read and write for a PD
+ *	allocated with IB_PD_UNSAFE_GLOBAL_RKEY
+ *
+ * Addresses are kernel virtual addresses (the device has no DMA device).
+ *
+ * Return: the MR, or ERR_PTR(): -ENOMEM at max_mr or out of memory,
+ * -EINVAL/-EOPNOTSUPP for bad access flags.
+ */
+static struct ib_mr *gift_get_dma_mr(struct ib_pd *pd, int access)
+{
+	struct gift_dev *gdev = to_gift_dev(pd->device);
+	struct gift_mr *mr;
+	int err;
+
+	err = gift_mr_check_access(gdev, access);
+	if (err)
+		return ERR_PTR(err);
+	mr = gift_mr_alloc(gdev, pd, IB_MR_TYPE_DMA, access);
+	if (IS_ERR(mr))
+		return ERR_CAST(mr);
+	mr->iova = 0;
+	mr->length = U64_MAX;
+	mr->state = GIFT_MR_VALID;
+
+	err = gift_mr_publish(mr);
+	if (err)
+		goto out_put_mr;
+	return &mr->ibmr;
+
+out_put_mr:
+	gift_mr_put(mr);
+	return ERR_PTR(err);
+}
+
+/**
+ * gift_reg_user_mr() - register user memory
+ * @pd: protection domain
+ * @start: user address of the first byte
+ * @length: bytes
+ * @iova: address of the first byte as the MR's users see it (the hca_va
+ *	of the request); may differ from @start
+ * @access: IB_ACCESS_* flags, already checked by ib_core for undefined
+ *	bits and remote write/atomic without local write
+ * @udata: user data; the provider sends none, kernel callers pass NULL
+ *
+ * Return: the MR, or ERR_PTR(): -EINVAL for a zero length, a length over
+ * max_mr_size, driver input in @udata or bad access flags; -EOVERFLOW
+ * when the user range or the iova range wraps; -EOPNOTSUPP for on-demand
+ * paging and other access flags the device does not implement; -ENOMEM at
+ * max_mr, over RLIMIT_MEMLOCK or out of memory; -EFAULT (or -EPERM) as
+ * gift_umem_get() fails to pin.
+ */
+static struct ib_mr *gift_reg_user_mr(struct ib_pd *pd, u64 start, u64 length,
+				      u64 iova, int access,
+				      struct ib_udata *udata)
+{
+	struct gift_dev *gdev = to_gift_dev(pd->device);
+	struct gift_umem *umem;
+	struct gift_mr *mr;
+	u64 end;
+	int err;
+
+	if (udata && udata->inlen &&
+	    !ib_is_udata_cleared(udata, 0, udata->inlen)) {
+		gift_dbg(gdev, "unexpected driver input\n");
+		return ERR_PTR(-EINVAL);
+	}
+	err = gift_mr_check_access(gdev, access);
+	if (err)
+		return ERR_PTR(err);
+	err = gift_umem_check_range(start, length);
+	if (!err && check_add_overflow(iova, length, &end))
+		err = -EOVERFLOW;
+	if (err) {
+		gift_dbg(gdev, "bad range %#llx+%llu (iova %#llx): %d\n",
+			 start, length, iova, err);
+		return ERR_PTR(err);
+	}
+	if (length > gdev->attr.max_mr_size) {
+		gift_dbg(gdev, "length %llu over max_mr_size\n", length);
+		return ERR_PTR(-EINVAL);
+	}
+
+	mr = gift_mr_alloc(gdev, pd, IB_MR_TYPE_USER, access);
+	if (IS_ERR(mr))
+		return ERR_CAST(mr);
+
+	umem = gift_umem_get(start, length, access);
+	if (IS_ERR(umem)) {
+		err = PTR_ERR(umem);
+		gift_dbg(gdev, "pinning %#llx+%llu failed: %d\n", start,
+			 length, err);
+		goto out_put_mr;
+	}
+	mr->umem = umem;
+	mr->iova = iova;
+	mr->length = length;
+	mr->state = GIFT_MR_VALID;
+
+	err = gift_mr_publish(mr);
+	if (err)
+		goto out_release_umem;
+	return &mr->ibmr;
+
+out_release_umem:
+	gift_umem_release(umem);
+out_put_mr:
+	gift_mr_put(mr);
+	return ERR_PTR(err);
+}
+
+/**
+ * gift_rereg_user_mr() - change a user MR in place
+ * @ibmr: MR to change, of type IB_MR_TYPE_USER
+ * @flags: IB_MR_REREG_TRANS, IB_MR_REREG_PD and/or IB_MR_REREG_ACCESS
+ * @start: new user address (IB_MR_REREG_TRANS)
+ * @length: new length (IB_MR_REREG_TRANS)
+ * @iova: new iova (IB_MR_REREG_TRANS)
+ * @access: new access flags (IB_MR_REREG_ACCESS), checked by ib_core
+ * @pd: new protection domain (IB_MR_REREG_PD)
+ * @udata: user data; the provider sends none
+ *
+ * The keys never change. A new translation is pinned completely before
+ * the old one is released, so a failure leaves the MR as it was; while
+ * both are pinned, both count against RLIMIT_MEMLOCK. Without
+ * IB_MR_REREG_TRANS, access can only be widened to writable if the pages
+ * were pinned for writing, as with ib_umem_check_rereg().
+ *
+ * Return: NULL (changed in place: ib_core then updates ibmr->pd, iova
+ * and length), or ERR_PTR(): -EACCES when making a read-only pinned MR
+ * writable without a new translation; -EINVAL for driver input in @udata;
+ * otherwise the errors of gift_reg_user_mr().
+ */
+static struct ib_mr *gift_rereg_user_mr(struct ib_mr *ibmr, int flags,
+					u64 start, u64 length, u64 iova,
+					int access, struct ib_pd *pd,
+					struct ib_udata *udata)
+{
+	struct gift_mr *mr = to_gift_mr(ibmr);
+	struct gift_dev *gdev = mr->gdev;
+	struct gift_umem *umem = NULL;
+	unsigned long lock_flags;
+	u64 end;
+	int err;
+
+	if (udata && udata->inlen &&
+	    !ib_is_udata_cleared(udata, 0, udata->inlen)) {
+		gift_dbg(gdev, "unexpected driver input\n");
+		return ERR_PTR(-EINVAL);
+	}
+	if (!(flags & IB_MR_REREG_ACCESS))
+		access = mr->access;
+	err = gift_mr_check_access(gdev, access);
+	if (err)
+		return ERR_PTR(err);
+
+	if (flags & IB_MR_REREG_TRANS) {
+		err = gift_umem_check_range(start, length);
+		if (!err && check_add_overflow(iova, length, &end))
+			err = -EOVERFLOW;
+		if (!err && length > gdev->attr.max_mr_size)
+			err = -EINVAL;
+		if (err) {
+			gift_dbg(gdev, "bad range %#llx+%llu (iova %#llx): %d\n",
+				 start, length, iova, err);
+			return ERR_PTR(err);
+		}
+		umem = gift_umem_get(start, length, access);
+		if (IS_ERR(umem)) {
+			gift_dbg(gdev, "pinning %#llx+%llu failed: %ld\n",
+				 start, length, PTR_ERR(umem));
+			return ERR_CAST(umem);
+		}
+	} else if (gift_access_writable(access) && !mr->umem->writable) {
+		gift_dbg(gdev, "MR %#x was pinned read-only\n", mr->key);
+		return ERR_PTR(-EACCES);
+	}
+
+	write_lock_irqsave(&mr->lock, lock_flags);
+	if (umem) {
+		swap(mr->umem, umem);
+		mr->iova = iova;
+		mr->length = length;
+	}
+	mr->access = access & GIFT_MR_ACCESS;
+	if (flags & IB_MR_REREG_PD)
+		mr->pd = pd;
+	write_unlock_irqrestore(&mr->lock, lock_flags);
+
+	/* The old translation, if replaced: no reader can still use it. */
+	gift_umem_release(umem);
+	return NULL;
+}
+
+/* Sets the next page-list entry; ib_sg_to_pages() callback. */
+static int gift_mr_set_page(struct ib_mr *ibmr, u64 addr)
+{
+	struct gift_mr *mr = to_gift_mr(ibmr);
+
+	if (mr->fr_map.npages == mr->fr_max)
+		return -ENOMEM;
+	mr->fr_map.addrs[mr->fr_map.npages++] = addr;
+	return 0;
+}
+
+/**
+ * gift_map_mr_sg() - build the page list of a fast-register MR
+ * @ibmr: MR from alloc_mr; ibmr->page_size set by ib_map_mr_sg()
+ * @sg: scatterlist mapped by ib_dma_map_sg(): kernel virtual addresses
+ * @sg_nents: entries in @sg
+ * @sg_offset: offset into the first entry, updated on a partial mapping
+ *
+ * Builds a page list that the next IB_WR_REG_MR makes live; the live one,
+ * possibly still in use until it is invalidated, is not touched.
+ *
+ * Return: the number of scatterlist entries mapped, or -EINVAL for a page
+ * size that is not a power of two of at least 512 bytes, or the error of
+ * ib_sg_to_pages().
+ */
+static int gift_map_mr_sg(struct ib_mr *ibmr, struct scatterlist *sg,
+			  int sg_nents, unsigned int *sg_offset)
+{
+	struct gift_mr *mr = to_gift_mr(ibmr);
+	int n;
+
+	mr->fr_map.npages = 0;
+	mr->fr_map.shift = 0;
+	if (!is_power_of_2(ibmr->page_size) || ibmr->page_size < SZ_512) {
+		gift_dbg(mr->gdev, "bad page size %u\n", ibmr->page_size);
+		return -EINVAL;
+	}
+	n = ib_sg_to_pages(ibmr, sg, sg_nents, sg_offset, gift_mr_set_page);
+	mr->fr_map.shift = ilog2(ibmr->page_size);
+	mr->fr_map.offset = ibmr->iova & (ibmr->page_size - 1);
+	return n;
+}
+
+/**
+ * gift_alloc_mr() - allocate a fast-register MR for a kernel ULP
+ * @pd: protection domain
+ * @type: only IB_MR_TYPE_MEM_REG
+ * @max_num_sg: page list capacity, at most max_fast_reg_page_list_len
+ *
+ * The MR starts free (inaccessible) until an IB_WR_REG_MR.
+ *
+ * Return: the MR, or ERR_PTR(): -EOPNOTSUPP for another type; -EINVAL for
+ * a capacity of 0 or over the limit; -ENOMEM at max_mr or out of memory.
+ */
+static struct ib_mr *gift_alloc_mr(struct ib_pd *pd, enum ib_mr_type type,
+				   u32 max_num_sg)
+{
+	struct gift_dev *gdev = to_gift_dev(pd->device);
+	struct gift_mr *mr;
+	int err;
+
+	if (type != IB_MR_TYPE_MEM_REG) {
+		gift_dbg(gdev, "MR type %d not supported\n", type);
+		return ERR_PTR(-EOPNOTSUPP);
+	}
+	if (!max_num_sg ||
+	    max_num_sg > gdev->attr.max_fast_reg_page_list_len) {
+		gift_dbg(gdev, "max_num_sg %u out of range\n", max_num_sg);
+		return ERR_PTR(-EINVAL);
+	}
+
+	mr = gift_mr_alloc(gdev, pd, IB_MR_TYPE_MEM_REG, 0);
+	if (IS_ERR(mr))
+		return ERR_CAST(mr);
+	mr->fr_buf = kvcalloc(2 * max_num_sg, sizeof(*mr->fr_buf),
+			      GFP_KERNEL);
+	if (!mr->fr_buf) {
+		err = -ENOMEM;
+		goto out_put_mr;
+	}
+	mr->fr_max = max_num_sg;
+	mr->fr.addrs = mr->fr_buf;
+	mr->fr_map.addrs = mr->fr_buf + max_num_sg;
+
+	err = gift_mr_publish(mr);
+	if (err)
+		goto out_free_pages;
+	return &mr->ibmr;
+
+out_free_pages:
+	kvfree(mr->fr_buf);
+out_put_mr:
+	gift_mr_put(mr);
+	return ERR_PTR(err);
+}
+
+/**
+ * gift_dereg_mr() - destroy an MR; never fails
+ * @ibmr: MR of any type
+ * @udata: unused
+ *
+ * Unpublishes the key, makes the MR inaccessible and releases its backing
+ * memory (unpinning user pages) before returning. Data path users still
+ * holding references keep the struct alive, and find it dead.
+ *
+ * Return: 0.
+ */
+static int gift_dereg_mr(struct ib_mr *ibmr, struct ib_udata *udata)
+{
+	struct gift_mr *mr = to_gift_mr(ibmr);
+	struct gift_umem *umem;
+	unsigned long flags;
+
+	xa_erase(&mr->gdev->mr_table.keys, mr->index);
+
+	write_lock_irqsave(&mr->lock, flags);
+	mr->state = GIFT_MR_DEAD;
+	umem = mr->umem;
+	mr->umem = NULL;
+	mr->fr.addrs = NULL;
+	mr->fr.npages = 0;
+	write_unlock_irqrestore(&mr->lock, flags);
+
+	gift_umem_release(umem);
+	kvfree(mr->fr_buf);
+	mr->fr_buf = NULL;
+	gift_mr_put(mr);
+	return 0;
+}
+
 const struct ib_device_ops gift_mr_ops = {
+	.alloc_mr = gift_alloc_mr,
+	.dereg_mr = gift_dereg_mr,
+	.get_dma_mr = gift_get_dma_mr,
+	.map_mr_sg = gift_map_mr_sg,
+	.reg_user_mr = gift_reg_user_mr,
+	.rereg_user_mr = gift_rereg_user_mr,
 };

@@ -1,21 +1,41 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * rdma_gift memory regions: user MRs pinned by gift_umem, the DMA MR, keys.
+ * rdma_gift memory regions: user MRs pinned by gift_umem, the DMA MR,
+ * fast-register MRs, keys, and the lookup and access functions of the
+ * data path. See gift_mr.c for the design.
  */
 #ifndef GIFT_MR_H
 #define GIFT_MR_H
 
+#include <linux/atomic.h>
+#include <linux/rcupdate.h>
+#include <linux/refcount.h>
+#include <linux/spinlock.h>
 #include <linux/xarray.h>
 #include <rdma/ib_verbs.h>
 
+#include "gift_umem.h"
+
 struct gift_dev;
 
+/* Live MRs per device (user, DMA and fast-register), enforced. */
+#define GIFT_MAX_MR			0x10000
+/* Longest user MR; bounded by the umem page array. */
+#define GIFT_MAX_MR_SIZE		GIFT_UMEM_MAX_LEN
+/* Page list entries of a fast-register MR (max_num_sg of alloc_mr). */
+#define GIFT_MAX_FAST_REG_PAGES		4096
+
 /**
- * struct gift_mr_table - per-device lookup table
- * @keys: MRs by key index, see gift_mr.c
+ * struct gift_mr_table - per-device MR table
+ * @keys: MRs by key index (key >> 8), see gift_mr.c
+ * @num_mr: MRs allocated and not yet freed, at most attr.max_mr
+ *
+ * Locking: @keys has its own lock for insertions and removals (process
+ * context only) and is read under RCU; @num_mr is atomic.
  */
 struct gift_mr_table {
 	struct xarray keys;
+	atomic_t num_mr;
 };
 
 void gift_mr_table_init(struct gift_mr_table *table);
@@ -27,5 +47,120 @@ extern const struct ib_device_ops gift_mr_ops;
 
 /* Fills the device attributes this file's objects are limited by. */
 void gift_mr_init_attr(struct ib_device_attr *attr);
+
+/**
+ * enum gift_mr_state - whether an MR may be accessed
+ * @GIFT_MR_FREE: a fast-register MR not registered yet, or invalidated;
+ *	IB_WR_REG_MR makes it valid
+ * @GIFT_MR_VALID: accessible, within its access flags
+ * @GIFT_MR_DEAD: deregistered; only in-flight references remain and
+ *	nothing is accessible
+ */
+enum gift_mr_state {
+	GIFT_MR_FREE,
+	GIFT_MR_VALID,
+	GIFT_MR_DEAD,
+};
+
+/**
+ * struct gift_mr_pages - page list of a fast-register MR
+ * @addrs: kernel virtual addresses of the pages (the device has no DMA
+ *	device, so ib_core's "DMA addresses" are kernel virtual addresses),
+ *	each aligned to the page size
+ * @npages: entries used in @addrs
+ * @shift: log2 of the page size chosen by the ULP (ib_map_mr_sg())
+ * @offset: offset of the MR's first byte in the first page
+ */
+struct gift_mr_pages {
+	u64 *addrs;
+	u32 npages;
+	u32 shift;
+	u32 offset;
+};
+
+/**
+ * struct gift_mr - a memory region
+ * @ibmr: the ib_core object; allocated by the driver, must stay first
+ * @gdev: device, outlives every MR (all are freed before dealloc_driver)
+ * @type: IB_MR_TYPE_USER, IB_MR_TYPE_DMA or IB_MR_TYPE_MEM_REG
+ * @index: key index, bits 8..31 of every key of this MR; never 0
+ * @ref: references: one for the ib_mr handle until dereg, one per data
+ *	path user (gift_mr_get(), gift_mr_hold())
+ * @lock: protects the access state below
+ * @state: enum gift_mr_state
+ * @key: lkey == rkey; the low 8 bits change on IB_WR_REG_MR
+ * @access: IB_ACCESS_LOCAL_WRITE / REMOTE_READ / REMOTE_WRITE /
+ *	REMOTE_ATOMIC granted; local read is always granted
+ * @pd: protection domain the data path compares against the QP's
+ * @iova: first address of the MR in the address space its users see
+ * @length: bytes; U64_MAX for the DMA MR, which covers everything
+ * @umem: pinned pages of a user MR
+ * @fr: live page list of a fast-register MR
+ * @fr_map: page list being built by map_mr_sg, copied into @fr by
+ *	IB_WR_REG_MR
+ * @fr_max: capacity of @fr and @fr_map (max_num_sg)
+ * @fr_buf: the one allocation holding both page lists
+ * @rcu: frees the MR after lockless lookups are done with it
+ *
+ * Locking:
+ *   @gdev, @type, @index, @fr_max       constant
+ *   @ref                                 atomic; the MR is freed (RCU
+ *                                        deferred) when it drops to 0
+ *   @state, @access, @pd, @iova,         @lock; always taken with
+ *   @length, @umem, @fr                  interrupts disabled, readers
+ *                                        shared (data path), writers
+ *                                        exclusive (verbs, REG_MR, inval)
+ *   @key                                 written under @lock (exclusive),
+ *                                        read locklessly by gift_mr_get()
+ *   @fr_map                              the ULP's: map_mr_sg and the
+ *                                        REG_MR it posts are serialised
+ *                                        by the ULP; read under @lock
+ *   @fr_buf                              set at alloc_mr, freed at dereg
+ *                                        after @fr.addrs was cleared
+ *   @ibmr                                ib_core's and the ULP's
+ */
+struct gift_mr {
+	struct ib_mr ibmr;
+	struct gift_dev *gdev;
+	enum ib_mr_type type;
+	u32 index;
+	refcount_t ref;
+	rwlock_t lock;
+	enum gift_mr_state state;
+	u32 key;
+	int access;
+	struct ib_pd *pd;
+	u64 iova;
+	u64 length;
+	struct gift_umem *umem;
+	struct gift_mr_pages fr;
+	struct gift_mr_pages fr_map;
+	u32 fr_max;
+	u64 *fr_buf;
+	struct rcu_head rcu;
+};
+
+static inline struct gift_mr *to_gift_mr(struct ib_mr *ibmr)
+{
+	return container_of(ibmr, struct gift_mr, ibmr);
+}
+
+/*
+ * The data path. All of these may be called in any context but NMI and
+ * never sleep. See the kernel-doc in gift_mr.c for the exact errors.
+ */
+struct gift_mr *gift_mr_get(struct gift_dev *gdev, u32 key);
+void gift_mr_hold(struct gift_mr *mr);
+void gift_mr_put(struct gift_mr *mr);
+int gift_mr_check(struct gift_mr *mr, struct ib_pd *pd, u64 iova, u64 len,
+		  int access);
+int gift_mr_copy(struct gift_mr *mr, u64 iova, void *buf, size_t len,
+		 bool to_mr);
+int gift_mr_atomic(struct gift_mr *mr, u64 iova, enum gift_atomic_op op,
+		   u64 compare_add, u64 swap, u64 *orig);
+int gift_mr_fast_reg(struct gift_mr *mr, struct ib_pd *pd, u32 key,
+		     int access);
+int gift_mr_local_inv(struct gift_dev *gdev, u32 key);
+int gift_mr_remote_inv(struct gift_dev *gdev, u32 key, struct ib_pd *pd);
 
 #endif /* GIFT_MR_H */

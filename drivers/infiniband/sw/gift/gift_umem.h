@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * rdma_gift user memory: pinning a user address range for the lifetime of
+ * a memory region, and CPU access to the pinned pages for the data path.
+ * See gift_umem.c for the design.
+ */
+#ifndef GIFT_UMEM_H
+#define GIFT_UMEM_H
+
+#include <linux/errno.h>
+#include <linux/mm.h>
+#include <linux/overflow.h>
+#include <linux/sizes.h>
+#include <linux/types.h>
+#include <rdma/ib_verbs.h>
+
+/*
+ * Longest range one umem pins: 256 GiB. Bounds the page array (one
+ * pointer per page, kvmalloc'd) well below kvmalloc's INT_MAX limit.
+ */
+#define GIFT_UMEM_MAX_LEN	(256ULL * SZ_1G)
+
+/**
+ * struct gift_umem - a pinned user address range
+ * @mm: address space the pages were pinned from; mmgrab()'d so that the
+ *	pinned_vm accounting can be undone after the process exited
+ * @addr: user address of the first byte (not page aligned)
+ * @length: bytes in the range, at least 1
+ * @npages: pages pinned, all of [ALIGN_DOWN(addr), PAGE_ALIGN(addr + length))
+ * @writable: pinned with FOLL_WRITE; the pages are dirtied on release
+ * @pages: @npages pinned pages, pages[0] holds @addr
+ *
+ * Immutable from gift_umem_get() to gift_umem_release(), so readers take
+ * no lock; keeping the umem alive while it is read is the caller's job.
+ */
+struct gift_umem {
+	struct mm_struct *mm;
+	u64 addr;
+	u64 length;
+	unsigned long npages;
+	bool writable;
+	struct page **pages;
+};
+
+/**
+ * enum gift_atomic_op - 8-byte atomic operations of the responder
+ * @GIFT_ATOMIC_CMP_SWAP: if *va == compare, *va = swap
+ * @GIFT_ATOMIC_FETCH_ADD: *va += add
+ */
+enum gift_atomic_op {
+	GIFT_ATOMIC_CMP_SWAP,
+	GIFT_ATOMIC_FETCH_ADD,
+};
+
+/**
+ * gift_access_writable() - whether an MR with these access flags is written
+ * @access: IB_ACCESS_* flags
+ *
+ * Local write, remote write and remote atomic let someone write the
+ * memory; such a registration is pinned with FOLL_WRITE.
+ *
+ * Return: true if the registration must be pinned for writing.
+ */
+static inline bool gift_access_writable(int access)
+{
+	return access & (IB_ACCESS_LOCAL_WRITE | IB_ACCESS_REMOTE_WRITE |
+			 IB_ACCESS_REMOTE_ATOMIC);
+}
+
+/**
+ * gift_umem_check_range() - validate a user range before pinning it
+ * @addr: first byte
+ * @length: bytes
+ *
+ * Return: 0, -EINVAL for an empty range, -EOVERFLOW when the range (or its
+ * page-aligned end) wraps around the end of the address space.
+ */
+static inline int gift_umem_check_range(u64 addr, u64 length)
+{
+	u64 end;
+
+	if (!length)
+		return -EINVAL;
+	if (check_add_overflow(addr, length, &end) ||
+	    end > U64_MAX - PAGE_SIZE + 1)
+		return -EOVERFLOW;
+	return 0;
+}
+
+struct gift_umem *gift_umem_get(u64 addr, u64 length, int access);
+void gift_umem_release(struct gift_umem *umem);
+int gift_umem_copy(struct gift_umem *umem, u64 offset, void *buf, size_t len,
+		   bool to_umem);
+int gift_umem_atomic(struct gift_umem *umem, u64 offset,
+		     enum gift_atomic_op op, u64 compare_add, u64 swap,
+		     u64 *orig);
+u64 gift_atomic64(u64 *va, enum gift_atomic_op op, u64 compare_add,
+		  u64 swap);
+
+#endif /* GIFT_UMEM_H */
