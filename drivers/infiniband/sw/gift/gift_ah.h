@@ -1,6 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * rdma_gift address handles.
+ * rdma_gift address handles and address vectors.
+ *
+ * An AH holds a resolved RoCEv2 address vector (struct gift_av) for UD
+ * sends; post_send copies it into the send WQE, so the AH may be
+ * destroyed while WQEs built from it are still queued. RC QPs resolve
+ * their primary path into a gift_av of their own (gift_qp.h).
  */
 #ifndef GIFT_AH_H
 #define GIFT_AH_H
@@ -9,6 +14,16 @@
 #include <rdma/ib_verbs.h>
 
 struct gift_dev;
+
+#define GIFT_MAX_AH		0x10000
+
+/**
+ * struct gift_ah_table - per-device AH accounting
+ * @num: live objects, bounded by the device limit; atomic, no lock
+ */
+struct gift_ah_table {
+	atomic_t num;
+};
 
 /**
  * struct gift_av - a resolved RoCEv2 address vector
@@ -39,6 +54,30 @@ struct gift_av {
 };
 
 int gift_av_from_attr(struct gift_av *av, const struct rdma_ah_attr *attr);
+
+/*
+ * struct gift_ah
+ *
+ * Lock -> fields: none; every field is constant once create_ah returns.
+ */
+
+/**
+ * struct gift_ah - an address handle
+ * @ibah: the ib_core object; must stay first
+ * @av: the resolved address vector
+ * @attr: the attribute it was created from, for query_ah; its
+ *	grh.sgid_attr is NULL (ib_core holds the reference in ibah)
+ */
+struct gift_ah {
+	struct ib_ah ibah;
+	struct gift_av av;
+	struct rdma_ah_attr attr;
+};
+
+static inline struct gift_ah *to_gift_ah(struct ib_ah *ibah)
+{
+	return container_of(ibah, struct gift_ah, ibah);
+}
 
 /* Partial ops table, merged into the device's by ib_set_device_ops(). */
 extern const struct ib_device_ops gift_ah_ops;

@@ -1,7 +1,33 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * rdma_gift completion queues.
+ *
+ * What this file owns: struct gift_cq, its ring of work completions and
+ * the CQ verbs (create, resize, destroy, poll, peek, req_notify), plus
+ * gift_cq_post(), through which the QP code and the protocol engine
+ * complete work requests.
+ *
+ * Invariants:
+ *  - The ring holds at most ibcq.cqe entries; ibcq.cqe is the ring size,
+ *    a power of two >= the requested cqe, <= GIFT_MAX_CQE.
+ *  - A completion that finds the ring full is dropped; the first such
+ *    overflow reports IB_EVENT_CQ_ERR, later ones only count as drops.
+ *  - Arming is consumed by the completion that fires it: comp_handler is
+ *    called at most once per req_notify_cq. NEXT_COMP fires on any
+ *    completion, SOLICITED on a solicited or an error completion.
+ *
+ * Locking: cq->lock (spinlock, irqsave) is a leaf lock protecting the
+ * ring and the arming state. Producers may hold their own QP locks when
+ * queueing (gift_cq_post_deferred()); comp_handler and event_handler are
+ * always called without cq->lock, and by gift_cq_signal() without any
+ * lock of ours, because handlers may poll or re-arm this CQ.
+ *
+ * Destruction: ib_core refuses destroy_cq with -EBUSY while a QP or SRQ
+ * uses the CQ (ib_cq.usecnt), and QPs stop producing before they are
+ * destroyed, so nothing posts to a CQ being destroyed.
  */
+
+#include <rdma/uverbs_ioctl.h>
 
 #include "gift.h"
 
@@ -11,7 +37,315 @@
  */
 void gift_cq_init_attr(struct ib_device_attr *attr)
 {
+	attr->max_cq = GIFT_MAX_CQ;
+	attr->max_cqe = GIFT_MAX_CQE;
+}
+
+static bool gift_cq_fires(struct gift_cq *cq, const struct ib_wc *wc,
+			  bool solicited)
+{
+	lockdep_assert_held(&cq->lock);
+
+	if (cq->notify & IB_CQ_NEXT_COMP)
+		return true;
+	return (cq->notify & IB_CQ_SOLICITED) &&
+	       (solicited || wc->status != IB_WC_SUCCESS);
+}
+
+/**
+ * gift_cq_post_deferred() - queue a completion, callbacks left to the caller
+ * @cq: completion queue
+ * @wc: the completion; copied
+ * @solicited: the completion is solicited (a receive of a message with
+ *	the solicited event bit); error completions fire a solicited-armed
+ *	CQ regardless
+ * @signals: GIFT_CQ_SIG_* bits are ORed in here; pass them to
+ *	gift_cq_signal() after dropping the locks the caller holds
+ *
+ * For callers that complete several work requests under their own lock,
+ * in order, and must not call handlers under it (QP flushes). Any context;
+ * takes cq->lock with irqsave.
+ *
+ * Return: 0, or -EOVERFLOW when the CQ is full and @wc was dropped.
+ */
+int gift_cq_post_deferred(struct gift_cq *cq, const struct ib_wc *wc,
+			  bool solicited, unsigned int *signals)
+{
+	struct gift_queue *q = &cq->queue;
+	unsigned long flags;
+	int err = 0;
+
+	spin_lock_irqsave(&cq->lock, flags);
+	if (unlikely(gift_queue_full(q))) {
+		if (!cq->overflowed) {
+			cq->overflowed = true;
+			*signals |= GIFT_CQ_SIG_OVERFLOW;
+		}
+		err = -EOVERFLOW;
+		goto out_unlock;
+	}
+	memcpy(gift_queue_slot(q, q->prod), wc, sizeof(*wc));
+	q->prod++;
+	if (gift_cq_fires(cq, wc, solicited)) {
+		cq->notify = 0;
+		*signals |= GIFT_CQ_SIG_COMP;
+	}
+out_unlock:
+	spin_unlock_irqrestore(&cq->lock, flags);
+	return err;
+}
+
+/**
+ * gift_cq_signal() - make the callbacks a deferred post owes
+ * @cq: completion queue
+ * @signals: bits collected by gift_cq_post_deferred(); 0 is a no-op
+ *
+ * Any context, with no gift spinlock held.
+ */
+void gift_cq_signal(struct gift_cq *cq, unsigned int signals)
+{
+	struct ib_event ev = {
+		.device = cq->ibcq.device,
+		.element.cq = &cq->ibcq,
+		.event = IB_EVENT_CQ_ERR,
+	};
+
+	if (unlikely(signals & GIFT_CQ_SIG_OVERFLOW)) {
+		ibdev_dbg(cq->ibcq.device, "cq overflow, completions dropped\n");
+		if (cq->ibcq.event_handler)
+			cq->ibcq.event_handler(&ev, cq->ibcq.cq_context);
+	}
+	if ((signals & GIFT_CQ_SIG_COMP) && cq->ibcq.comp_handler)
+		cq->ibcq.comp_handler(&cq->ibcq, cq->ibcq.cq_context);
+}
+
+/**
+ * gift_cq_post() - queue a completion and notify the consumer
+ * @cq: completion queue
+ * @wc: the completion; copied
+ * @solicited: see gift_cq_post_deferred()
+ *
+ * Any context, with no gift spinlock held: comp_handler (when the CQ is
+ * armed and the completion fires it, after disarming) and, on the first
+ * overflow, event_handler with IB_EVENT_CQ_ERR are called from here,
+ * outside cq->lock.
+ *
+ * Return: 0, or -EOVERFLOW when the CQ is full and @wc was dropped.
+ */
+int gift_cq_post(struct gift_cq *cq, const struct ib_wc *wc, bool solicited)
+{
+	unsigned int signals = 0;
+	int err;
+
+	err = gift_cq_post_deferred(cq, wc, solicited, &signals);
+	gift_cq_signal(cq, signals);
+	return err;
+}
+
+static int gift_cq_check_cqe(struct gift_dev *gdev, int cqe)
+{
+	if (cqe < 1 || cqe > gdev->attr.max_cqe) {
+		gift_dbg(gdev, "cqe %d not in 1..%d\n", cqe, gdev->attr.max_cqe);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/**
+ * gift_create_cq() - create a completion queue
+ * @ibcq: CQ allocated by ib_core
+ * @attr: cqe, comp_vector and flags requested
+ * @attrs: uverbs bundle for user CQs (no driver data is exchanged), NULL
+ *	for kernel CQs
+ *
+ * Reports the actual size, a power of two, in ibcq->cqe.
+ *
+ * Return: 0; -EOPNOTSUPP for creation flags; -EINVAL for a cqe outside
+ * 1..max_cqe, a bad comp_vector or driver input; -ENOMEM at max_cq or
+ * without memory.
+ */
+static int gift_create_cq(struct ib_cq *ibcq, const struct ib_cq_init_attr *attr,
+			  struct uverbs_attr_bundle *attrs)
+{
+	struct gift_dev *gdev = to_gift_dev(ibcq->device);
+	struct ib_udata *udata = attrs ? &attrs->driver_udata : NULL;
+	struct gift_cq *cq = to_gift_cq(ibcq);
+	u32 slots;
+	int err;
+
+	if (udata && udata->inlen &&
+	    !ib_is_udata_cleared(udata, 0, udata->inlen))
+		return -EINVAL;
+	if (attr->flags) {
+		gift_dbg(gdev, "unsupported flags %#x\n", attr->flags);
+		return -EOPNOTSUPP;
+	}
+	if (attr->comp_vector >= ibcq->device->num_comp_vectors)
+		return -EINVAL;
+	err = gift_cq_check_cqe(gdev, attr->cqe);
+	if (err)
+		return err;
+	if (!atomic_add_unless(&gdev->cq_table.num, 1, gdev->attr.max_cq))
+		return -ENOMEM;
+
+	slots = gift_queue_slots(attr->cqe);
+	err = gift_queue_init(&cq->queue, slots, sizeof(struct ib_wc));
+	if (err)
+		goto out_uncount;
+	spin_lock_init(&cq->lock);
+	cq->notify = 0;
+	cq->overflowed = false;
+	ibcq->cqe = slots;
+	return 0;
+
+out_uncount:
+	atomic_dec(&gdev->cq_table.num);
+	return err;
+}
+
+/**
+ * gift_resize_cq() - change the number of entries of a CQ
+ * @ibcq: completion queue
+ * @cqe: entries wanted
+ * @udata: user data (no driver data is exchanged), or NULL
+ *
+ * Queued completions are kept, in order. The new size is a power of two
+ * >= @cqe, reported in ibcq->cqe.
+ *
+ * Return: 0; -EINVAL for @cqe outside 1..max_cqe or below the number of
+ * queued completions; -ENOMEM.
+ */
+static int gift_resize_cq(struct ib_cq *ibcq, int cqe, struct ib_udata *udata)
+{
+	struct gift_dev *gdev = to_gift_dev(ibcq->device);
+	struct gift_cq *cq = to_gift_cq(ibcq);
+	struct gift_queue new;
+	unsigned long flags;
+	u32 queued;
+	int err;
+
+	err = gift_cq_check_cqe(gdev, cqe);
+	if (err)
+		return err;
+	err = gift_queue_init(&new, gift_queue_slots(cqe), sizeof(struct ib_wc));
+	if (err)
+		return err;
+
+	spin_lock_irqsave(&cq->lock, flags);
+	queued = gift_queue_count(&cq->queue);
+	if (queued > (u32)cqe) {
+		spin_unlock_irqrestore(&cq->lock, flags);
+		gift_dbg(gdev, "cqe %d below the %u queued completions\n",
+			 cqe, queued);
+		err = -EINVAL;
+		goto out_free;
+	}
+	gift_queue_move(&cq->queue, &new);
+	ibcq->cqe = cq->queue.size;
+	spin_unlock_irqrestore(&cq->lock, flags);
+	/* @new now holds the old buffer. */
+out_free:
+	gift_queue_free(&new);
+	return err;
+}
+
+/**
+ * gift_destroy_cq() - destroy a completion queue
+ * @ibcq: CQ no QP or SRQ uses (ib_core refuses otherwise with -EBUSY)
+ * @udata: unused
+ *
+ * Queued completions are discarded.
+ *
+ * Return: 0; destroy never fails.
+ */
+static int gift_destroy_cq(struct ib_cq *ibcq, struct ib_udata *udata)
+{
+	struct gift_cq *cq = to_gift_cq(ibcq);
+
+	gift_queue_free(&cq->queue);
+	atomic_dec(&to_gift_dev(ibcq->device)->cq_table.num);
+	return 0;
+}
+
+/**
+ * gift_poll_cq() - take completions off a CQ
+ * @ibcq: completion queue
+ * @num_entries: room in @wc
+ * @wc: filled with the oldest completions, in order
+ *
+ * Any context.
+ *
+ * Return: the number of completions taken, 0 when empty.
+ */
+static int gift_poll_cq(struct ib_cq *ibcq, int num_entries, struct ib_wc *wc)
+{
+	struct gift_cq *cq = to_gift_cq(ibcq);
+	struct gift_queue *q = &cq->queue;
+	unsigned long flags;
+	int n;
+
+	spin_lock_irqsave(&cq->lock, flags);
+	for (n = 0; n < num_entries && !gift_queue_empty(q); n++) {
+		memcpy(&wc[n], gift_queue_slot(q, q->cons), sizeof(*wc));
+		q->cons++;
+	}
+	spin_unlock_irqrestore(&cq->lock, flags);
+	return n;
+}
+
+/**
+ * gift_peek_cq() - count queued completions
+ * @ibcq: completion queue
+ * @wc_cnt: the caller's bound
+ *
+ * Return: the number of queued completions, at most @wc_cnt.
+ */
+static int gift_peek_cq(struct ib_cq *ibcq, int wc_cnt)
+{
+	struct gift_cq *cq = to_gift_cq(ibcq);
+	unsigned long flags;
+	u32 n;
+
+	spin_lock_irqsave(&cq->lock, flags);
+	n = gift_queue_count(&cq->queue);
+	spin_unlock_irqrestore(&cq->lock, flags);
+	return wc_cnt < 0 ? 0 : min_t(u32, n, wc_cnt);
+}
+
+/**
+ * gift_req_notify_cq() - arm a CQ for one completion event
+ * @ibcq: completion queue
+ * @flags: IB_CQ_SOLICITED or IB_CQ_NEXT_COMP, optionally with
+ *	IB_CQ_REPORT_MISSED_EVENTS
+ *
+ * Arming accumulates: a CQ armed for the next completion stays so when
+ * armed again for solicited ones. Any context.
+ *
+ * Return: 0, or 1 with IB_CQ_REPORT_MISSED_EVENTS when completions are
+ * queued (the caller should poll again rather than wait).
+ */
+static int gift_req_notify_cq(struct ib_cq *ibcq, enum ib_cq_notify_flags flags)
+{
+	struct gift_cq *cq = to_gift_cq(ibcq);
+	unsigned long irqflags;
+	int ret = 0;
+
+	spin_lock_irqsave(&cq->lock, irqflags);
+	cq->notify |= flags & IB_CQ_SOLICITED_MASK;
+	if ((flags & IB_CQ_REPORT_MISSED_EVENTS) &&
+	    !gift_queue_empty(&cq->queue))
+		ret = 1;
+	spin_unlock_irqrestore(&cq->lock, irqflags);
+	return ret;
 }
 
 const struct ib_device_ops gift_cq_ops = {
+	.create_cq = gift_create_cq,
+	.destroy_cq = gift_destroy_cq,
+	.peek_cq = gift_peek_cq,
+	.poll_cq = gift_poll_cq,
+	.req_notify_cq = gift_req_notify_cq,
+	.resize_cq = gift_resize_cq,
+
+	INIT_RDMA_OBJ_SIZE(ib_cq, gift_cq, ibcq),
 };

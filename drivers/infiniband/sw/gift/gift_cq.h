@@ -1,13 +1,78 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * rdma_gift completion queues.
+ *
+ * A CQ is a kernel ring of struct ib_wc (gift_queue.h). Verbs consume it
+ * (poll_cq, which is a system call for user CQs); the QP code and the
+ * protocol engine produce into it with gift_cq_post(), from any context.
  */
 #ifndef GIFT_CQ_H
 #define GIFT_CQ_H
 
+#include <linux/spinlock.h>
 #include <rdma/ib_verbs.h>
 
+#include "gift_queue.h"
+
 struct gift_dev;
+
+#define GIFT_MAX_CQ		0x10000
+#define GIFT_MAX_CQE		0x10000	/* a power of two: rings round up */
+
+/**
+ * struct gift_cq_table - per-device CQ accounting
+ * @num: live objects, bounded by the device limit; atomic, no lock
+ */
+struct gift_cq_table {
+	atomic_t num;
+};
+
+/*
+ * struct gift_cq - a completion queue
+ *
+ * Lock -> fields:
+ *   @lock      @queue (indices, slots and, on resize, the buffer),
+ *              @notify, @overflowed
+ *   constant   @ibcq (ib_core's; ibcq.cqe is written by resize under
+ *              @lock but only read by ib_core in the resizing syscall)
+ */
+
+/**
+ * struct gift_cq - a completion queue
+ * @ibcq: the ib_core object; must stay first
+ * @lock: see the table above; irqsave, a leaf lock
+ * @queue: ring of struct ib_wc
+ * @notify: armed flags (IB_CQ_SOLICITED, IB_CQ_NEXT_COMP), 0 = not armed
+ * @overflowed: IB_EVENT_CQ_ERR was reported; it is reported once
+ */
+struct gift_cq {
+	struct ib_cq ibcq;
+	spinlock_t lock;	/* see the lock table above */
+	struct gift_queue queue;
+	u8 notify;
+	bool overflowed;
+};
+
+static inline struct gift_cq *to_gift_cq(struct ib_cq *ibcq)
+{
+	return container_of(ibcq, struct gift_cq, ibcq);
+}
+
+/*
+ * Callbacks owed after gift_cq_post_deferred(), made by gift_cq_signal()
+ * once the caller has dropped its own locks.
+ */
+#define GIFT_CQ_SIG_COMP	BIT(0)	/* call ibcq.comp_handler */
+#define GIFT_CQ_SIG_OVERFLOW	BIT(1)	/* dispatch IB_EVENT_CQ_ERR */
+
+/*
+ * Engine API. Callable in any context (process, softirq, hardirq); each
+ * takes cq->lock with irqsave for the duration of the queue update only.
+ */
+int gift_cq_post(struct gift_cq *cq, const struct ib_wc *wc, bool solicited);
+int gift_cq_post_deferred(struct gift_cq *cq, const struct ib_wc *wc,
+			  bool solicited, unsigned int *signals);
+void gift_cq_signal(struct gift_cq *cq, unsigned int signals);
 
 /* Partial ops table, merged into the device's by ib_set_device_ops(). */
 extern const struct ib_device_ops gift_cq_ops;

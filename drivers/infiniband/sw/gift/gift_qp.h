@@ -1,26 +1,261 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * rdma_gift queue pairs: creation, the state machine, posting, flushing.
+ *
+ * The send and receive queues are kernel rings of fixed-size WQE slots
+ * (gift_queue.h) filled by post_send / post_recv (system calls for user
+ * QPs) and consumed by the protocol engine through the API at the end of
+ * this file. The QP owns the state machine and the queues; the engine
+ * owns everything between a posted WQE and its completion.
  */
 #ifndef GIFT_QP_H
 #define GIFT_QP_H
 
+#include <linux/completion.h>
+#include <linux/mutex.h>
+#include <linux/refcount.h>
+#include <linux/sizes.h>
+#include <linux/spinlock.h>
 #include <linux/xarray.h>
 #include <rdma/ib_verbs.h>
 
+#include "gift_ah.h"
+#include "gift_proto.h"
+#include "gift_queue.h"
+
 struct gift_dev;
+
+#define GIFT_MAX_QP		0x10000
+#define GIFT_MAX_QP_WR		0x4000	/* a power of two: rings round up */
+#define GIFT_MAX_SGE		32	/* send, receive, SRQ and RDMA READ */
+#define GIFT_MAX_INLINE_DATA	512	/* per-QP cap, not a device attribute */
+#define GIFT_MAX_MSG_SIZE	SZ_2G
+#define GIFT_QPN_MIN		16	/* 0 and 1 are the special QPs */
+#define GIFT_QPN_MAX		0xffffff
+
+/*
+ * struct gift_qp_table
+ *
+ * Lock -> fields:
+ *   xa_lock(@qpns) (irqsave)   @qpns entries, @next_qpn
+ *   atomic                     @num
+ */
 
 /**
  * struct gift_qp_table - per-device lookup table
- * @qpns: QPs by QP number, see gift_qp.c
+ * @qpns: published QPs by QP number, see gift_qp.c; XA_FLAGS_LOCK_IRQ
+ * @next_qpn: cyclic allocation cursor, under the @qpns lock
+ * @num: live QPs, bounded by max_qp
  */
 struct gift_qp_table {
 	struct xarray qpns;
+	u32 next_qpn;
+	atomic_t num;
 };
 
 void gift_qp_table_init(struct gift_qp_table *table);
 /* Called from dealloc_driver: every object is gone by then. */
 void gift_qp_table_destroy(struct gift_qp_table *table);
+
+/*
+ * struct gift_send_wqe, struct gift_recv_wqe
+ *
+ * Lock -> fields: a WQE in a ring is written by the poster under the
+ * ring's lock (sq.lock, rq.lock, srq->lock) before the producer index
+ * moves past it, and is constant afterwards. The engine reads send WQEs
+ * in place without a lock (gift_qp_sq_peek()) and owns @proto; receive
+ * WQEs it reads from its own copy (gift_qp_rq_pop(), gift_srq_pop()).
+ */
+
+/**
+ * struct gift_send_wqe - a posted send work request
+ * @wr_id: the consumer's identifier, returned in the completion
+ * @opcode: the work request's opcode (enum ib_wr_opcode)
+ * @send_flags: IB_SEND_* flags as posted
+ * @num_sge: entries in @sge; 0 for inline data and for LOCAL_INV/REG_MR
+ * @length: total message length: sum of the SGE lengths, or the inline
+ *	data length; 8 for atomics
+ * @ex: immediate data (SEND/RDMA_WRITE_WITH_IMM, network order) or the
+ *	rkey to invalidate (SEND_WITH_INV, LOCAL_INV)
+ * @wr: opcode-specific part
+ * @wr.rdma: RDMA_WRITE[_WITH_IMM], RDMA_READ: remote address and rkey
+ * @wr.atomic: ATOMIC_CMP_AND_SWP, ATOMIC_FETCH_AND_ADD; @remote_addr is
+ *	posted as given, even misaligned (the responder NAKs it)
+ * @wr.ud: UD sends: the destination, copied from the AH at post time
+ * @wr.reg: REG_MR (kernel QPs only): the MR, its new key and access
+ * @proto: owned by the protocol engine, zeroed at post time
+ * @sge: scatter/gather list (addresses are user virtual addresses for
+ *	user QPs, kernel virtual addresses for kernel QPs), @num_sge of them
+ * @inline_data: with IB_SEND_INLINE, the @length bytes of the message,
+ *	copied at post time
+ *
+ * Slots are struct_size(wqe, inline_data, max(max_send_sge * sge size,
+ * max_inline_data)) bytes: only the members up to the tail the QP was
+ * created for exist. A posted WQE is never modified by the QP code.
+ */
+struct gift_send_wqe {
+	u64 wr_id;
+	enum ib_wr_opcode opcode;
+	u32 send_flags;
+	u32 num_sge;
+	u32 length;
+	union {
+		__be32 imm_data;
+		u32 invalidate_rkey;
+	} ex;
+	union {
+		struct {
+			u64 remote_addr;
+			u32 rkey;
+		} rdma;
+		struct {
+			u64 remote_addr;
+			u64 compare_add;
+			u64 swap;
+			u32 rkey;
+		} atomic;
+		struct {
+			struct gift_av av;
+			u32 remote_qpn;
+			u32 remote_qkey;
+		} ud;
+		struct {
+			struct ib_mr *mr;
+			u32 key;
+			int access;
+		} reg;
+	} wr;
+	u64 proto[4];
+	union {
+		DECLARE_FLEX_ARRAY(struct ib_sge, sge);
+		DECLARE_FLEX_ARRAY(u8, inline_data);
+	};
+};
+
+/**
+ * struct gift_recv_wqe - a posted receive work request
+ * @wr_id: the consumer's identifier, returned in the completion
+ * @num_sge: entries in @sge
+ * @length: total length of the buffers
+ * @sge: scatter list (user virtual addresses for user QPs and SRQs)
+ *
+ * Ring slots are truncated after sge[max_sge - 1] of their QP or SRQ;
+ * a full struct has room for any of them (gift_qp_rq_pop() copies out).
+ */
+struct gift_recv_wqe {
+	u64 wr_id;
+	u32 num_sge;
+	u64 length;
+	struct ib_sge sge[GIFT_MAX_SGE];
+};
+
+/*
+ * struct gift_qp - a queue pair
+ *
+ * Lock -> fields:
+ *   @sq.lock              @sq.queue (indices and slots)
+ *   @rq.lock              @rq.queue, @rq.popped
+ *   @sq.lock + @rq.lock   @state and @attr, @av: written with both held
+ *                         (sq.lock first), so either one suffices to read
+ *                         them; also under @modify_lock when written by
+ *                         modify_qp. Unlocked readers use gift_qp_state().
+ *   @modify_lock          serialises modify_qp and query_qp
+ *   constant              @ibqp (ib_core's), @sq.max_sge, @sq.max_inline,
+ *                         @rq.max_sge, @sq_sig_type, @is_user, ring sizes
+ *   atomic                @ref
+ *   engine's              @proto (see gift_proto.h)
+ *
+ * Lock order: @modify_lock -> @sq.lock -> @rq.lock -> gift_cq.lock.
+ * SRQ locks are never taken under QP locks.
+ */
+
+/**
+ * struct gift_qp - a queue pair
+ * @ibqp: the ib_core object; must stay first
+ * @proto: protocol engine state
+ * @sq: send queue: @sq.lock, ring, SGEs and inline bytes per WQE
+ * @rq: receive queue (unused with an SRQ): @rq.lock, ring, SGEs per WQE,
+ *	and @rq.popped, the index of the next WQE gift_qp_rq_pop() hands
+ *	out; WQEs from queue.cons to popped - 1 are in progress in the
+ *	engine, those from popped on are waiting
+ * @state: current QP state
+ * @attr: attributes as last modified (state and cap not kept here;
+ *	ah_attr without its sgid_attr reference)
+ * @av: primary path, resolved from @attr.ah_attr (RC)
+ * @modify_lock: see the table above
+ * @sq_sig_type: IB_SIGNAL_ALL_WR or IB_SIGNAL_REQ_WR
+ * @is_user: created through uverbs; SGE addresses are user addresses
+ * @ref: references: one for the QP's existence plus one per
+ *	gift_qp_get()
+ * @released: completed when @ref drops to zero
+ */
+struct gift_qp {
+	struct ib_qp ibqp;
+	struct gift_qp_proto proto;
+	struct {
+		spinlock_t lock;	/* see the lock table above */
+		struct gift_queue queue;
+		u32 max_sge;
+		u32 max_inline;
+	} sq;
+	struct {
+		spinlock_t lock;	/* see the lock table above */
+		struct gift_queue queue;
+		u32 max_sge;
+		u32 popped;
+	} rq;
+	enum ib_qp_state state;
+	struct ib_qp_attr attr;
+	struct gift_av av;
+	struct mutex modify_lock;	/* see the lock table above */
+	enum ib_sig_type sq_sig_type;
+	bool is_user;
+	refcount_t ref;
+	struct completion released;
+};
+
+static inline struct gift_qp *to_gift_qp(struct ib_qp *ibqp)
+{
+	return container_of(ibqp, struct gift_qp, ibqp);
+}
+
+/**
+ * gift_qp_state() - a QP's state, read without its locks
+ * @qp: queue pair
+ *
+ * Return: the state at some recent point; decide under sq.lock or
+ * rq.lock when it matters.
+ */
+static inline enum ib_qp_state gift_qp_state(struct gift_qp *qp)
+{
+	return READ_ONCE(qp->state);
+}
+
+/* Shared with gift_srq.c: receive work requests. */
+int gift_recv_wr_check(struct gift_dev *gdev, const struct ib_recv_wr *wr,
+		       u32 max_sge);
+void gift_recv_wqe_init(struct gift_recv_wqe *wqe, const struct ib_recv_wr *wr);
+
+/*
+ * Engine API. Every function may be called in any context (process,
+ * softirq, hardirq) unless noted, with none of the QP's locks held; the
+ * lock each takes is in its kernel-doc. Completion handlers and event
+ * handlers are called without any of our spinlocks.
+ *
+ * Receive completions: the engine builds the ib_wc (status, opcode,
+ * byte_len, flags, immediate data, source QP...) and hands it to
+ * gift_qp_rq_complete(), which fills in wr_id and qp and queues it in
+ * order. Send completions are built here by gift_qp_sq_complete().
+ */
+struct gift_qp *gift_qp_get(struct gift_dev *gdev, u32 qpn);
+void gift_qp_put(struct gift_qp *qp);
+struct gift_send_wqe *gift_qp_sq_peek(struct gift_qp *qp, u32 n);
+int gift_qp_sq_complete(struct gift_qp *qp, enum ib_wc_status status,
+			u32 byte_len);
+int gift_qp_rq_pop(struct gift_qp *qp, struct gift_recv_wqe *out);
+int gift_qp_rq_complete(struct gift_qp *qp, const struct gift_recv_wqe *wqe,
+			struct ib_wc *wc, bool solicited);
+void gift_qp_error(struct gift_qp *qp);
 
 /* Partial ops table, merged into the device's by ib_set_device_ops(). */
 extern const struct ib_device_ops gift_qp_ops;

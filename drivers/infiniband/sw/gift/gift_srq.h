@@ -1,13 +1,68 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * rdma_gift shared receive queues.
+ *
+ * An SRQ is a kernel ring of receive WQEs (struct gift_recv_wqe, see
+ * gift_qp.h), each slot sized for the SRQ's max_sge. post_srq_recv fills
+ * it; the protocol engine consumes it with gift_srq_pop() (through
+ * gift_qp_rq_pop() for QPs attached to the SRQ).
  */
 #ifndef GIFT_SRQ_H
 #define GIFT_SRQ_H
 
+#include <linux/spinlock.h>
 #include <rdma/ib_verbs.h>
 
+#include "gift_queue.h"
+
 struct gift_dev;
+struct gift_recv_wqe;
+
+#define GIFT_MAX_SRQ		0x10000
+#define GIFT_MAX_SRQ_WR		0x4000	/* a power of two: rings round up */
+
+/**
+ * struct gift_srq_table - per-device SRQ accounting
+ * @num: live objects, bounded by the device limit; atomic, no lock
+ */
+struct gift_srq_table {
+	atomic_t num;
+};
+
+/*
+ * struct gift_srq - a shared receive queue
+ *
+ * Lock -> fields:
+ *   @lock      @queue (indices, slots and, on resize, the buffer), @limit
+ *   constant   @max_sge, @ibsrq
+ */
+
+/**
+ * struct gift_srq - a shared receive queue
+ * @ibsrq: the ib_core object; must stay first
+ * @lock: see the table above; irqsave, a leaf lock
+ * @queue: ring of receive WQEs, stride struct_size(wqe, sge, @max_sge)
+ * @max_sge: SGEs per WQE
+ * @limit: armed SRQ limit, 0 when not armed
+ */
+struct gift_srq {
+	struct ib_srq ibsrq;
+	spinlock_t lock;	/* see the lock table above */
+	struct gift_queue queue;
+	u32 max_sge;
+	u32 limit;
+};
+
+static inline struct gift_srq *to_gift_srq(struct ib_srq *ibsrq)
+{
+	return container_of(ibsrq, struct gift_srq, ibsrq);
+}
+
+/*
+ * Engine API: any context; takes srq->lock with irqsave, and calls the
+ * SRQ's event handler (IB_EVENT_SRQ_LIMIT_REACHED) without it.
+ */
+int gift_srq_pop(struct gift_srq *srq, struct gift_recv_wqe *out);
 
 /* Partial ops table, merged into the device's by ib_set_device_ops(). */
 extern const struct ib_device_ops gift_srq_ops;
