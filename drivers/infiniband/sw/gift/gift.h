@@ -32,6 +32,7 @@
 #include "gift_proto.h"
 #include "gift_qp.h"
 #include "gift_srq.h"
+#include "gift_stats.h"
 
 #define GIFT_PORT		1
 #define GIFT_GID_TBL_LEN	1024
@@ -52,7 +53,11 @@
  * @num_ucontext: live user contexts
  * @num_pd: live protection domains (kernel and user)
  * @mr_table: memory region keys
+ * @ah_table: address handle accounting
+ * @cq_table: completion queue accounting
+ * @srq_table: shared receive queue accounting
  * @qp_table: queue pair numbers
+ * @stats: hardware counters (gift_stats.h)
  *
  * Locking:
  *   @list          gift_dev_list_lock
@@ -61,6 +66,8 @@
  *                  before registration, when the notifier cannot see it
  *   @num_*         atomic, bounded by the limits in @attr
  *   @mr_table, @qp_table   their xarray locks (see gift_mr.c, gift_qp.c)
+ *   @stats         atomic64 counters, no lock
+ *   @ah_table, @cq_table, @srq_table   atomic counters
  */
 struct gift_dev {
 	struct ib_device ibdev;
@@ -71,7 +78,11 @@ struct gift_dev {
 	atomic_t num_ucontext;
 	atomic_t num_pd;
 	struct gift_mr_table mr_table;
+	struct gift_ah_table ah_table;
+	struct gift_cq_table cq_table;
+	struct gift_srq_table srq_table;
 	struct gift_qp_table qp_table;
+	struct gift_stats stats;
 };
 
 /**
@@ -106,6 +117,7 @@ static inline struct gift_pd *to_gift_pd(struct ib_pd *ibpd)
 /* gift_main.c */
 void gift_dev_list_add(struct gift_dev *gdev);
 void gift_dev_list_del(struct gift_dev *gdev);
+struct gift_dev *gift_dev_get_next(struct gift_dev *prev);
 
 /* gift_verbs.c */
 int gift_dev_register(const char *name, struct net_device *ndev);

@@ -22,11 +22,14 @@
 #include <rdma/rdma_netlink.h>
 
 #include "gift.h"
+#include "gift_net.h"
 
 /*
  * gift_dev_list_lock protects gift_dev_list. It is a leaf lock, taken in
- * the netdev notifier (RTNL held) and in gift_dealloc_driver() (ib_core's
- * unregistration lock held); nothing else is taken under it.
+ * the netdev notifier (RTNL held), in gift_dealloc_driver() (ib_core's
+ * unregistration lock held) and by the network layer's receive path in
+ * softirq (gift_dev_get_next()), hence always with BHs disabled; nothing
+ * else is taken under it.
  */
 static LIST_HEAD(gift_dev_list);
 static DEFINE_SPINLOCK(gift_dev_list_lock);
@@ -44,9 +47,9 @@ static DEFINE_MUTEX(gift_newlink_lock);
  */
 void gift_dev_list_add(struct gift_dev *gdev)
 {
-	spin_lock(&gift_dev_list_lock);
+	spin_lock_bh(&gift_dev_list_lock);
 	list_add_tail(&gdev->list, &gift_dev_list);
-	spin_unlock(&gift_dev_list_lock);
+	spin_unlock_bh(&gift_dev_list_lock);
 }
 
 /**
@@ -55,9 +58,9 @@ void gift_dev_list_add(struct gift_dev *gdev)
  */
 void gift_dev_list_del(struct gift_dev *gdev)
 {
-	spin_lock(&gift_dev_list_lock);
+	spin_lock_bh(&gift_dev_list_lock);
 	list_del_init(&gdev->list);
-	spin_unlock(&gift_dev_list_lock);
+	spin_unlock_bh(&gift_dev_list_lock);
 }
 
 /*
@@ -69,14 +72,52 @@ static struct gift_dev *gift_dev_get_by_netdev(struct net_device *ndev)
 {
 	struct gift_dev *gdev, *found = NULL;
 
-	spin_lock(&gift_dev_list_lock);
+	spin_lock_bh(&gift_dev_list_lock);
 	list_for_each_entry(gdev, &gift_dev_list, list) {
 		if (gdev->ndev == ndev && ib_device_try_get(&gdev->ibdev)) {
 			found = gdev;
 			break;
 		}
 	}
-	spin_unlock(&gift_dev_list_lock);
+	spin_unlock_bh(&gift_dev_list_lock);
+	return found;
+}
+
+/**
+ * gift_dev_get_next() - walk the registered gift devices
+ * @prev: the device the previous call returned, whose reference is
+ *	dropped here, or NULL to start
+ *
+ * Returns the next device after @prev (the first one when @prev is NULL)
+ * that is fully registered, with an ib_device reference held. A
+ * referenced device stays on the list, so the walk can resume from it.
+ * Stopping early, the caller puts the last device with ib_device_put():
+ *
+ *	for (gdev = gift_dev_get_next(NULL); gdev;
+ *	     gdev = gift_dev_get_next(gdev))
+ *		if (match(gdev))
+ *			return gdev;
+ *
+ * Context: any, including softirq.
+ *
+ * Return: the next device, or NULL at the end of the list.
+ */
+struct gift_dev *gift_dev_get_next(struct gift_dev *prev)
+{
+	struct gift_dev *gdev, *found = NULL;
+
+	spin_lock_bh(&gift_dev_list_lock);
+	gdev = prev ? list_next_entry(prev, list) :
+		      list_first_entry(&gift_dev_list, struct gift_dev, list);
+	list_for_each_entry_from(gdev, &gift_dev_list, list) {
+		if (ib_device_try_get(&gdev->ibdev)) {
+			found = gdev;
+			break;
+		}
+	}
+	spin_unlock_bh(&gift_dev_list_lock);
+	if (prev)
+		ib_device_put(&prev->ibdev);
 	return found;
 }
 
@@ -198,12 +239,12 @@ static void gift_unregister_all(void)
 	struct gift_dev *gdev;
 
 	for (;;) {
-		spin_lock(&gift_dev_list_lock);
+		spin_lock_bh(&gift_dev_list_lock);
 		gdev = list_first_entry_or_null(&gift_dev_list,
 						struct gift_dev, list);
 		if (gdev)
 			get_device(&gdev->ibdev.dev);
-		spin_unlock(&gift_dev_list_lock);
+		spin_unlock_bh(&gift_dev_list_lock);
 		if (!gdev)
 			break;
 
@@ -217,11 +258,24 @@ static int __init gift_init(void)
 {
 	int err;
 
-	err = register_netdevice_notifier(&gift_netdev_nb);
+	err = gift_proto_init();
 	if (err)
 		return err;
+	/* -EADDRINUSE when rdma_rxe (or anyone) holds UDP port 4791. */
+	err = gift_net_init();
+	if (err)
+		goto out_proto;
+	err = register_netdevice_notifier(&gift_netdev_nb);
+	if (err)
+		goto out_net;
 	rdma_link_register(&gift_link_ops);
 	return 0;
+
+out_net:
+	gift_net_exit();
+out_proto:
+	gift_proto_exit();
+	return err;
 }
 
 static void __exit gift_exit(void)
@@ -229,6 +283,8 @@ static void __exit gift_exit(void)
 	rdma_link_unregister(&gift_link_ops);
 	gift_unregister_all();
 	unregister_netdevice_notifier(&gift_netdev_nb);
+	gift_net_exit();
+	gift_proto_exit();
 }
 
 module_init(gift_init);

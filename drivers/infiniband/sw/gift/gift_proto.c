@@ -1,20 +1,350 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * rdma_gift RoCEv2 protocol engine (see gift_proto.h). Until the engine
- * lands, queued send WQEs wait for the QP to be flushed.
+ * rdma_gift RoCEv2 protocol engine: per-QP plumbing (see gift_proto.h).
+ *
+ * Packets for a QP arrive in softirq (gift_proto_rcv()), are queued on
+ * its rxq and processed by its work item on gift_proto_wq, which holds
+ * the QP's engine mutex and runs, in order: every queued packet (requests
+ * to the responder, ACKs and responses to the completer), a pending
+ * retransmission, and the requester. post_send kicks and the timers only
+ * queue the work item. Destroy sets @stopped under the rxq lock (so
+ * nothing queues work afterwards), shuts the timers down and cancels the
+ * work; the QP code has unpublished the QPN before, and waits for packet
+ * references after.
  */
 
+#include <linux/jiffies.h>
+#include <rdma/ib_mad.h>
+
 #include "gift.h"
+#include "gift_net.h"
+#include "gift_stats.h"
+
+static struct workqueue_struct *gift_proto_wq;
+
+/**
+ * gift_proto_init() - create the engine's workqueue
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int gift_proto_init(void)
+{
+	gift_proto_wq = alloc_workqueue("gift_proto", WQ_UNBOUND, 0);
+	return gift_proto_wq ? 0 : -ENOMEM;
+}
+
+/**
+ * gift_proto_exit() - destroy the engine's workqueue (all QPs are gone)
+ */
+void gift_proto_exit(void)
+{
+	destroy_workqueue(gift_proto_wq);
+}
+
+/**
+ * gift_wqe_state() - the engine's state of a send WQE
+ * @wqe: posted send WQE
+ *
+ * Return: its state, stored in the WQE's proto[] area.
+ */
+struct gift_wqe_state *gift_wqe_state(struct gift_send_wqe *wqe)
+{
+	BUILD_BUG_ON(sizeof(struct gift_wqe_state) > sizeof(wqe->proto));
+	return (struct gift_wqe_state *)wqe->proto;
+}
+
+/**
+ * gift_wqe_is_rd_atomic() - does the WQE wait for a response?
+ * @wqe: send WQE
+ *
+ * Return: true for RDMA READ and atomics.
+ */
+bool gift_wqe_is_rd_atomic(const struct gift_send_wqe *wqe)
+{
+	return wqe->opcode == IB_WR_RDMA_READ ||
+	       wqe->opcode == IB_WR_ATOMIC_CMP_AND_SWP ||
+	       wqe->opcode == IB_WR_ATOMIC_FETCH_AND_ADD;
+}
+
+/**
+ * gift_qp_mtu() - path MTU of a connected QP in bytes
+ * @qp: QP in RTR or later
+ *
+ * Return: the MTU, at least 256.
+ */
+u32 gift_qp_mtu(struct gift_qp *qp)
+{
+	int mtu = ib_mtu_enum_to_int(qp->attr.path_mtu);
+
+	return mtu > 0 ? mtu : 256;
+}
+
+/**
+ * gift_sge_copy() - copy between a buffer and a scatter/gather list
+ * @qp: QP whose PD the SGEs' keys must belong to
+ * @sge: the list
+ * @num_sge: its length
+ * @offset: byte offset into the list's concatenation
+ * @buf: kernel buffer
+ * @len: bytes to copy
+ * @to_sge: copy @buf into the SGEs (needs local write access)
+ *
+ * Return: 0; -EFAULT when the list is shorter than @offset + @len;
+ * the error of gift_mr_get()/gift_mr_check()/gift_mr_copy() otherwise
+ * (-EINVAL for an invalid key or PD, -EACCES for missing access).
+ */
+int gift_sge_copy(struct gift_qp *qp, const struct ib_sge *sge, u32 num_sge,
+		  u32 offset, void *buf, u32 len, bool to_sge)
+{
+	struct gift_dev *gdev = to_gift_dev(qp->ibqp.device);
+	int access = to_sge ? IB_ACCESS_LOCAL_WRITE : 0;
+	struct gift_mr *mr;
+	u32 i, n;
+	int err;
+
+	for (i = 0; i < num_sge && len; i++) {
+		if (offset >= sge[i].length) {
+			offset -= sge[i].length;
+			continue;
+		}
+		n = min(len, sge[i].length - offset);
+		mr = gift_mr_get(gdev, sge[i].lkey);
+		if (!mr)
+			return -EINVAL;
+		err = gift_mr_check(mr, qp->ibqp.pd, sge[i].addr + offset, n,
+				    access);
+		if (!err)
+			err = gift_mr_copy(mr, sge[i].addr + offset, buf, n,
+					   to_sge);
+		gift_mr_put(mr);
+		if (err)
+			return err;
+		buf += n;
+		len -= n;
+		offset = 0;
+	}
+	return len ? -EFAULT : 0;
+}
+
+/**
+ * gift_proto_alloc() - a packet of the QP's flow with its BTH filled
+ * @qp: connected QP
+ * @opcode: BTH opcode; its extension headers are zeroed for the caller
+ * @psn: BTH PSN
+ * @ack_req: BTH AckReq
+ * @se: BTH SE
+ * @payload_len: payload bytes the caller copies after the headers
+ *
+ * The opcode is also recorded in the skb's gift_pkt_info, so that the
+ * gift_pkt_*() accessors find the extension headers until transmission.
+ *
+ * Return: the skb (data at the BTH), or NULL when out of memory.
+ */
+struct sk_buff *gift_proto_alloc(struct gift_qp *qp, u8 opcode, u32 psn,
+				 bool ack_req, bool se, u32 payload_len)
+{
+	const struct gift_opcode_info *op = gift_opcode_info(opcode);
+	struct gift_dev *gdev = to_gift_dev(qp->ibqp.device);
+	struct sk_buff *skb;
+
+	skb = gift_net_alloc_skb(gdev, &qp->av, op->length, payload_len,
+				 GFP_KERNEL);
+	if (!skb)
+		return NULL;
+	/* The gift_pkt_*() header accessors work on our packets too. */
+	gift_pkt(skb)->opcode = opcode;
+	gift_bth_init(gift_pkt_bth(skb), opcode, se, IB_DEFAULT_PKEY_FULL,
+		      qp->attr.dest_qp_num, ack_req, psn);
+	return skb;
+}
+
+/**
+ * gift_proto_xmit() - send a packet built by gift_proto_alloc()
+ * @qp: its QP
+ * @skb: the packet; consumed
+ *
+ * Lost packets are the protocol's business (retransmission); a local
+ * routing failure looks the same to the peer, so it is only logged.
+ */
+void gift_proto_xmit(struct gift_qp *qp, struct sk_buff *skb)
+{
+	struct gift_dev *gdev = to_gift_dev(qp->ibqp.device);
+	int err;
+
+	err = gift_net_xmit(gdev, &qp->av, skb, qp->proto.sport);
+	if (err)
+		ibdev_dbg(&gdev->ibdev, "QP[%u] xmit: %d\n", qp->ibqp.qp_num,
+			  err);
+}
+
+/**
+ * gift_proto_send_ack() - send an ACK or NAK
+ * @qp: responder QP
+ * @syndrome: AETH syndrome (GIFT_AETH_ACK | credits, RNR NAK | timer,
+ *	GIFT_AETH_NAK | code)
+ * @psn: PSN of the packet acknowledged (or expected, for a sequence NAK)
+ */
+void gift_proto_send_ack(struct gift_qp *qp, u8 syndrome, u32 psn)
+{
+	struct sk_buff *skb;
+
+	skb = gift_proto_alloc(qp, IB_OPCODE_RC_ACKNOWLEDGE, psn, false,
+			       false, 0);
+	if (!skb)
+		return;
+	gift_aeth_set(gift_pkt_aeth(skb), syndrome, qp->proto.msn);
+	gift_proto_xmit(qp, skb);
+}
+
+/* 4.096 us << timeout; timeout 0 means "wait forever" (no timer). */
+static unsigned long gift_proto_timeout(struct gift_qp *qp)
+{
+	u8 t = min_t(u8, qp->attr.timeout, 31);
+
+	return t ? max(1UL, usecs_to_jiffies((4096ULL << t) / 1000)) : 0;
+}
+
+/**
+ * gift_proto_arm_retry() - (re)start the retransmission timer
+ * @qp: requester with packets in flight
+ */
+void gift_proto_arm_retry(struct gift_qp *qp)
+{
+	unsigned long t = gift_proto_timeout(qp);
+
+	if (t)
+		mod_timer(&qp->proto.retry_timer, jiffies + t);
+}
+
+static void gift_proto_queue(struct gift_qp *qp)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&qp->proto.rxq.lock, flags);
+	if (!qp->proto.stopped)
+		queue_work(gift_proto_wq, &qp->proto.work);
+	spin_unlock_irqrestore(&qp->proto.rxq.lock, flags);
+}
+
+static void gift_proto_retry_timer(struct timer_list *t)
+{
+	struct gift_qp *qp = from_timer(qp, t, proto.retry_timer);
+
+	WRITE_ONCE(qp->proto.retry_pending, true);
+	gift_proto_queue(qp);
+}
+
+static void gift_proto_rnr_timer(struct timer_list *t)
+{
+	struct gift_qp *qp = from_timer(qp, t, proto.rnr_timer);
+
+	gift_proto_queue(qp);
+}
+
+static void gift_proto_dispatch(struct gift_qp *qp, struct sk_buff *skb)
+{
+	const struct gift_opcode_info *op = gift_pkt_op(skb);
+
+	if (op->flags & GIFT_OPF_REQ)
+		gift_resp_rcv(qp, skb);
+	else
+		gift_comp_rcv(qp, skb);
+}
+
+static void gift_proto_work(struct work_struct *work)
+{
+	struct gift_qp *qp = container_of(work, struct gift_qp, proto.work);
+	struct sk_buff *skb;
+
+	mutex_lock(&qp->proto.lock);
+	while ((skb = skb_dequeue(&qp->proto.rxq))) {
+		if (gift_qp_state(qp) < IB_QPS_RTR ||
+		    gift_qp_state(qp) == IB_QPS_ERR) {
+			gift_stats_inc(to_gift_dev(qp->ibqp.device),
+				       GIFT_CNT_DROPPED_PKTS);
+			kfree_skb(skb);
+			continue;
+		}
+		gift_proto_dispatch(qp, skb);
+	}
+	if (READ_ONCE(qp->proto.retry_pending)) {
+		WRITE_ONCE(qp->proto.retry_pending, false);
+		gift_comp_timeout(qp);
+	}
+	if (qp->proto.rnr_wait && !timer_pending(&qp->proto.rnr_timer))
+		qp->proto.rnr_wait = false;
+	gift_comp_local(qp);
+	gift_req_run(qp);
+	mutex_unlock(&qp->proto.lock);
+}
+
+/**
+ * gift_proto_rcv() - receive a validated packet (see gift_net.h)
+ * @gdev: device the packet is for
+ * @skb: the packet, with struct gift_pkt_info in its cb; consumed
+ *
+ * Softirq. Only RC QPs are served; packets for unknown, non-RC or
+ * destroyed QPs are counted as dropped.
+ */
+void gift_proto_rcv(struct gift_dev *gdev, struct sk_buff *skb)
+{
+	struct gift_qp *qp = gift_qp_get(gdev, gift_pkt(skb)->qpn);
+	unsigned long flags;
+	bool queued = false;
+
+	if (qp && qp->ibqp.qp_type == IB_QPT_RC) {
+		spin_lock_irqsave(&qp->proto.rxq.lock, flags);
+		if (!qp->proto.stopped) {
+			__skb_queue_tail(&qp->proto.rxq, skb);
+			queue_work(gift_proto_wq, &qp->proto.work);
+			queued = true;
+		}
+		spin_unlock_irqrestore(&qp->proto.rxq.lock, flags);
+	}
+	if (qp)
+		gift_qp_put(qp);
+	if (!queued) {
+		gift_stats_inc(gdev, GIFT_CNT_DROPPED_PKTS);
+		kfree_skb(skb);
+	}
+}
 
 /**
  * gift_proto_qp_init() - set up engine state of a new QP
- * @qp: QP being created
+ * @qp: QP being created, not yet published
  *
- * Return: 0 or a negative errno.
+ * Return: 0 or -ENOMEM.
  */
 int gift_proto_qp_init(struct gift_qp *qp)
 {
+	struct gift_qp_proto *p = &qp->proto;
+
+	p->recv = kzalloc(sizeof(*p->recv), GFP_KERNEL);
+	if (!p->recv)
+		return -ENOMEM;
+	mutex_init(&p->lock);
+	INIT_WORK(&p->work, gift_proto_work);
+	skb_queue_head_init(&p->rxq);
+	timer_setup(&p->retry_timer, gift_proto_retry_timer, 0);
+	timer_setup(&p->rnr_timer, gift_proto_rnr_timer, 0);
 	return 0;
+}
+
+/* Forget all protocol state: the QP was reset (or is going away). */
+static void gift_proto_reset(struct gift_qp *qp)
+{
+	struct gift_qp_proto *p = &qp->proto;
+
+	lockdep_assert_held(&p->lock);
+	timer_delete(&p->retry_timer);
+	timer_delete(&p->rnr_timer);
+	skb_queue_purge(&p->rxq);
+	gift_resp_reset(qp);
+	p->rnr_wait = false;
+	p->retry_pending = false;
+	p->req_n = 0;
+	p->req_off = 0;
+	p->rd_atomic = 0;
 }
 
 /**
@@ -26,6 +356,31 @@ int gift_proto_qp_init(struct gift_qp *qp)
 void gift_proto_qp_modified(struct gift_qp *qp, const struct ib_qp_attr *attr,
 			    int mask)
 {
+	struct gift_qp_proto *p = &qp->proto;
+
+	mutex_lock(&p->lock);
+	if ((mask & IB_QP_STATE) && attr->qp_state == IB_QPS_RESET)
+		gift_proto_reset(qp);
+	if (mask & IB_QP_RQ_PSN)
+		p->resp_psn = attr->rq_psn & GIFT_PSN_MASK;
+	if (mask & IB_QP_SQ_PSN)
+		p->req_psn = attr->sq_psn & GIFT_PSN_MASK;
+	if (mask & IB_QP_RETRY_CNT)
+		p->retry_left = attr->retry_cnt;
+	if (mask & IB_QP_RNR_RETRY)
+		p->rnr_left = attr->rnr_retry;
+	if (mask & (IB_QP_AV | IB_QP_DEST_QPN))
+		p->sport = gift_net_udp_sport(&qp->av, qp->ibqp.qp_num,
+					      qp->attr.dest_qp_num);
+	if ((mask & IB_QP_STATE) && attr->qp_state == IB_QPS_ERR) {
+		timer_delete(&p->retry_timer);
+		timer_delete(&p->rnr_timer);
+		skb_queue_purge(&p->rxq);
+		gift_resp_reset(qp);
+	}
+	mutex_unlock(&p->lock);
+	/* Packets may have waited for RTR, sends for RTS. */
+	gift_proto_queue(qp);
 }
 
 /**
@@ -34,12 +389,30 @@ void gift_proto_qp_modified(struct gift_qp *qp, const struct ib_qp_attr *attr,
  */
 void gift_proto_kick(struct gift_qp *qp)
 {
+	gift_proto_queue(qp);
 }
 
 /**
  * gift_proto_qp_destroy() - stop all engine activity on a QP
- * @qp: QP being destroyed
+ * @qp: QP being destroyed; its QPN is already unpublished
  */
 void gift_proto_qp_destroy(struct gift_qp *qp)
 {
+	struct gift_qp_proto *p = &qp->proto;
+	unsigned long flags;
+
+	spin_lock_irqsave(&p->rxq.lock, flags);
+	p->stopped = true;
+	spin_unlock_irqrestore(&p->rxq.lock, flags);
+
+	timer_shutdown_sync(&p->retry_timer);
+	timer_shutdown_sync(&p->rnr_timer);
+	cancel_work_sync(&p->work);
+
+	mutex_lock(&p->lock);
+	gift_proto_reset(qp);
+	mutex_unlock(&p->lock);
+	mutex_destroy(&p->lock);
+	kfree(p->recv);
+	p->recv = NULL;
 }

@@ -1,36 +1,209 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * rdma_gift RoCEv2 protocol engine: the interface the queue pair code
- * calls. The engine owns everything between a posted work request and
- * its completion (packetisation, PSNs, ACKs, retries, the responder);
- * gift_qp.c owns the QP object, its state machine and its queues.
+ * calls, and the engine's internal interface between its files:
  *
- * Calling contexts: every hook is called in process context without the
- * QP's locks held, except where noted.
+ *   gift_proto.c  per-QP work item, packet dispatch, timers, ACK/NAK tx
+ *   gift_req.c    requester: send WQEs -> request packets
+ *   gift_comp.c   completer: ACKs, NAKs, read/atomic responses -> CQEs
+ *   gift_resp.c   responder: request packets -> memory, RQ, responses
+ *
+ * The engine owns everything between a posted work request and its
+ * completion; gift_qp.c owns the QP object, its state machine and queues.
+ *
+ * Execution model: all engine state of a QP changes under its
+ * gift_qp_proto.lock mutex, held by the QP's work item (which runs the
+ * responder, the completer and the requester, in that order, for every
+ * received packet and every kick) and by the modify hook. Softirq receive,
+ * post_send kicks and timers only queue packets or the work item. So
+ * the protocol code itself is single-threaded per QP and may sleep.
  */
 #ifndef GIFT_PROTO_H
 #define GIFT_PROTO_H
 
+#include <linux/mutex.h>
+#include <linux/skbuff.h>
+#include <linux/timer.h>
+#include <linux/workqueue.h>
 #include <rdma/ib_verbs.h>
 
+struct gift_dev;
+struct gift_mr;
 struct gift_qp;
+struct gift_send_wqe;
+
+/* Responder resources for duplicate RDMA READ / atomic requests. */
+#define GIFT_MAX_RD_ATOMIC	16
+/* Request packets in flight before the requester waits for ACKs. */
+#define GIFT_MAX_INFLIGHT_PKTS	256
+
+/**
+ * struct gift_rd_res - a remembered RDMA READ or atomic request
+ * @psn: PSN of the request
+ * @npkts: PSNs it consumed (READ: response packets; atomic: 1)
+ * @atomic: an atomic request; @orig is its result
+ * @va: READ: remote address; @rkey and @len: the rest of its RETH
+ * @rkey: READ rkey
+ * @len: READ length
+ * @orig: atomic: the value returned, replayed for a duplicate
+ */
+struct gift_rd_res {
+	u32 psn;
+	u32 npkts;
+	bool atomic;
+	u64 va;
+	u32 rkey;
+	u32 len;
+	u64 orig;
+};
 
 /**
  * struct gift_qp_proto - per-QP engine state, embedded in struct gift_qp
- * @reserved: placeholder until the engine lands
+ * @lock: serialises all engine state below (see the file comment)
+ * @work: runs gift_proto_work()
+ * @rxq: received packets waiting for @work; its own spinlock also
+ *	guards @stopped
+ * @stopped: set once by gift_proto_qp_destroy(); nothing queues @work
+ *	or packets after it
+ * @retry_timer: retransmission timeout (QP attr timeout)
+ * @rnr_timer: RNR NAK back-off
+ * @rnr_wait: the requester waits for @rnr_timer
+ * @retry_pending: @retry_timer fired; retransmit on the next run
+ * @sport: UDP source port of the QP's flow
+ * @req_psn: requester: PSN of the next packet to send
+ * @req_n: requester: position, among outstanding send WQEs, of the WQE
+ *	being sent
+ * @req_off: requester: bytes of that WQE already sent
+ * @rd_atomic: requester: READ and atomic WQEs sent and not completed
+ * @retry_left: requester: retries left after a timeout
+ * @rnr_left: requester: retries left after RNR NAKs (7: infinite)
+ * @resp_psn: responder: expected PSN
+ * @msn: responder: message sequence number
+ * @in_send: responder: a SEND message is being received into @recv
+ * @recv: responder: the receive WQE of that message
+ * @recv_off: responder: bytes of it received so far
+ * @in_write: responder: an RDMA WRITE message is being received
+ * @wr_mr: responder: MR of that WRITE (referenced; NULL for 0 bytes)
+ * @wr_va: responder: where its next payload byte goes
+ * @wr_left: responder: bytes it may still carry
+ * @wr_len: responder: its total length (the RETH DMA length)
+ * @nak_sent: responder: a PSN sequence error NAK was sent for the
+ *	current gap; cleared by the next in-order packet
+ * @rd_res: responder resources, a ring indexed by @rd_next
+ * @rd_next: next slot of @rd_res to fill
  */
 struct gift_qp_proto {
-	u32 reserved;
+	struct mutex lock;		/* see the kernel-doc above */
+	struct work_struct work;
+	struct sk_buff_head rxq;
+	bool stopped;
+	struct timer_list retry_timer;
+	struct timer_list rnr_timer;
+	bool rnr_wait;
+	bool retry_pending;
+	u16 sport;
+
+	u32 req_psn;
+	u32 req_n;
+	u32 req_off;
+	u32 rd_atomic;
+	u8 retry_left;
+	u8 rnr_left;
+
+	u32 resp_psn;
+	u32 msn;
+	bool in_send;
+	struct gift_recv_wqe *recv;
+	u32 recv_off;
+	bool in_write;
+	struct gift_mr *wr_mr;
+	u64 wr_va;
+	u32 wr_left;
+	u32 wr_len;
+	bool nak_sent;
+	struct gift_rd_res rd_res[GIFT_MAX_RD_ATOMIC];
+	u32 rd_next;
 };
 
-/* After the QP object is initialised, before it is published. */
+/*
+ * Hooks called by gift_qp.c: in process context without the QP's
+ * spinlocks; gift_proto_qp_modified() with qp->modify_lock held (so the
+ * engine sees modifies in order); gift_proto_kick() in any context
+ * (kernel QPs post from softirq), it only queues work.
+ */
 int gift_proto_qp_init(struct gift_qp *qp);
-/* After a successful modify_qp, with the new attributes applied. */
 void gift_proto_qp_modified(struct gift_qp *qp, const struct ib_qp_attr *attr,
 			    int mask);
-/* Send WQEs were queued on a QP in RTS (or SQD): start sending them. */
 void gift_proto_kick(struct gift_qp *qp);
-/* Before the QP is torn down: stop timers and work, drop MR references. */
 void gift_proto_qp_destroy(struct gift_qp *qp);
+
+/* Called by the network layer, see gift_net.h. */
+void gift_proto_rcv(struct gift_dev *gdev, struct sk_buff *skb);
+
+/* Module init/exit: the engine's workqueue. */
+int gift_proto_init(void);
+void gift_proto_exit(void);
+
+/*
+ * Internal interface of the engine. Everything below runs with
+ * qp->proto.lock held (lockdep-asserted where it matters).
+ */
+
+/* 24-bit PSN arithmetic: < 0 when @a is before @b. */
+static inline int gift_psn_cmp(u32 a, u32 b)
+{
+	return (s32)((a - b) << 8) >> 8;
+}
+
+static inline u32 gift_psn_add(u32 psn, u32 n)
+{
+	return (psn + n) & 0xffffff;
+}
+
+/**
+ * struct gift_wqe_state - the engine's view of a send WQE, in its proto[]
+ * @first_psn: PSN of its first request packet
+ * @last_psn: PSN of its last packet (READ: of its last response)
+ * @flags: GIFT_WQE_*
+ * @status: error to complete it with (GIFT_WQE_FAILED)
+ * @resp_len: READ: response bytes received so far
+ */
+struct gift_wqe_state {
+	u32 first_psn;
+	u32 last_psn;
+	u32 flags;
+	u32 status;
+	u32 resp_len;
+};
+
+#define GIFT_WQE_STARTED	BIT(0)	/* PSNs assigned, first packet sent */
+#define GIFT_WQE_SENT		BIT(1)	/* every request packet sent */
+#define GIFT_WQE_DONE		BIT(2)	/* local operation executed */
+#define GIFT_WQE_FAILED		BIT(3)	/* complete with @status, then ERR */
+
+struct gift_wqe_state *gift_wqe_state(struct gift_send_wqe *wqe);
+bool gift_wqe_is_rd_atomic(const struct gift_send_wqe *wqe);
+u32 gift_qp_mtu(struct gift_qp *qp);
+
+int gift_sge_copy(struct gift_qp *qp, const struct ib_sge *sge, u32 num_sge,
+		  u32 offset, void *buf, u32 len, bool to_sge);
+void gift_proto_send_ack(struct gift_qp *qp, u8 syndrome, u32 psn);
+void gift_proto_xmit(struct gift_qp *qp, struct sk_buff *skb);
+struct sk_buff *gift_proto_alloc(struct gift_qp *qp, u8 opcode, u32 psn,
+				 bool ack_req, bool se, u32 payload_len);
+void gift_proto_arm_retry(struct gift_qp *qp);
+
+/* gift_req.c */
+void gift_req_run(struct gift_qp *qp);
+void gift_req_rewind(struct gift_qp *qp, u32 psn);
+
+/* gift_comp.c */
+void gift_comp_rcv(struct gift_qp *qp, struct sk_buff *skb);
+void gift_comp_timeout(struct gift_qp *qp);
+void gift_comp_local(struct gift_qp *qp);
+
+/* gift_resp.c */
+void gift_resp_rcv(struct gift_qp *qp, struct sk_buff *skb);
+void gift_resp_reset(struct gift_qp *qp);
 
 #endif /* GIFT_PROTO_H */

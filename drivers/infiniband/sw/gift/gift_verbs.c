@@ -360,12 +360,22 @@ int gift_dev_register(const char *name, struct net_device *ndev)
 	ibdev->node_type = RDMA_NODE_IB_CA;
 	ibdev->phys_port_cnt = 1;
 	ibdev->num_comp_vectors = 1;
+	/*
+	 * The provider is thin: posting and polling go through these write
+	 * commands, which ib_core leaves disabled unless a driver opts in.
+	 */
+	ibdev->uverbs_cmd_mask |= BIT_ULL(IB_USER_VERBS_CMD_POST_SEND) |
+				  BIT_ULL(IB_USER_VERBS_CMD_POST_RECV) |
+				  BIT_ULL(IB_USER_VERBS_CMD_POST_SRQ_RECV) |
+				  BIT_ULL(IB_USER_VERBS_CMD_POLL_CQ) |
+				  BIT_ULL(IB_USER_VERBS_CMD_REQ_NOTIFY_CQ);
 	ib_set_device_ops(ibdev, &gift_dev_ops);
 	ib_set_device_ops(ibdev, &gift_ah_ops);
 	ib_set_device_ops(ibdev, &gift_cq_ops);
 	ib_set_device_ops(ibdev, &gift_mr_ops);
 	ib_set_device_ops(ibdev, &gift_qp_ops);
 	ib_set_device_ops(ibdev, &gift_srq_ops);
+	ib_set_device_ops(ibdev, &gift_stats_ops);
 
 	err = ib_device_set_netdev(ibdev, ndev, GIFT_PORT);
 	if (err)

@@ -47,9 +47,11 @@ run_tap() {
 }
 
 run_tap tools_test.sh
+run_tap clients_test.sh
 run_harness device_test
 run_harness link_test
 run_harness mr_test
 run_harness qp_test
+run_harness net_test
 
 echo "$pass $fail" >"${GIFT_OUT:?}/totals"

@@ -1,0 +1,305 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * rdma_gift requester: turns posted send WQEs into RC request packets.
+ *
+ * The requester walks the outstanding send WQEs with a cursor (req_n,
+ * req_off, req_psn; see struct gift_qp_proto). A WQE gets its PSN range
+ * when its first packet goes out: one PSN per packet for SEND and RDMA
+ * WRITE, one per response packet for RDMA READ (the responder answers on
+ * those PSNs), one for an atomic. Sending stops when the window of
+ * GIFT_MAX_INFLIGHT_PKTS unacknowledged PSNs is full, when READ/atomic
+ * WQEs reach max_rd_atomic, at a fenced WQE while READs/atomics are in
+ * flight, and while an RNR back-off runs. The completer retires WQEs
+ * from the front and rewinds the cursor to retransmit (gift_req_rewind()).
+ *
+ * Local operations (LOCAL_INV, REG_MR) execute when the cursor reaches
+ * them and complete in order once everything before them has.
+ */
+
+#include "gift.h"
+#include "gift_net.h"
+#include "gift_stats.h"
+
+/* The opcode of the next packet of @wqe; @first/@last: its position. */
+static u8 gift_req_opcode(const struct gift_send_wqe *wqe, bool first,
+			  bool last)
+{
+	switch (wqe->opcode) {
+	case IB_WR_SEND:
+		return first ? (last ? IB_OPCODE_RC_SEND_ONLY :
+				       IB_OPCODE_RC_SEND_FIRST) :
+			       (last ? IB_OPCODE_RC_SEND_LAST :
+				       IB_OPCODE_RC_SEND_MIDDLE);
+	case IB_WR_SEND_WITH_IMM:
+		return first ? (last ? IB_OPCODE_RC_SEND_ONLY_WITH_IMMEDIATE :
+				       IB_OPCODE_RC_SEND_FIRST) :
+			       (last ? IB_OPCODE_RC_SEND_LAST_WITH_IMMEDIATE :
+				       IB_OPCODE_RC_SEND_MIDDLE);
+	case IB_WR_SEND_WITH_INV:
+		return first ? (last ? IB_OPCODE_RC_SEND_ONLY_WITH_INVALIDATE :
+				       IB_OPCODE_RC_SEND_FIRST) :
+			       (last ? IB_OPCODE_RC_SEND_LAST_WITH_INVALIDATE :
+				       IB_OPCODE_RC_SEND_MIDDLE);
+	case IB_WR_RDMA_WRITE:
+		return first ? (last ? IB_OPCODE_RC_RDMA_WRITE_ONLY :
+				       IB_OPCODE_RC_RDMA_WRITE_FIRST) :
+			       (last ? IB_OPCODE_RC_RDMA_WRITE_LAST :
+				       IB_OPCODE_RC_RDMA_WRITE_MIDDLE);
+	case IB_WR_RDMA_WRITE_WITH_IMM:
+		return first ? (last ?
+				IB_OPCODE_RC_RDMA_WRITE_ONLY_WITH_IMMEDIATE :
+				IB_OPCODE_RC_RDMA_WRITE_FIRST) :
+			       (last ?
+				IB_OPCODE_RC_RDMA_WRITE_LAST_WITH_IMMEDIATE :
+				IB_OPCODE_RC_RDMA_WRITE_MIDDLE);
+	case IB_WR_RDMA_READ:
+		return IB_OPCODE_RC_RDMA_READ_REQUEST;
+	case IB_WR_ATOMIC_CMP_AND_SWP:
+		return IB_OPCODE_RC_COMPARE_SWAP;
+	default:
+		return IB_OPCODE_RC_FETCH_ADD;
+	}
+}
+
+/* PSNs a WQE consumes. */
+static u32 gift_req_npsn(struct gift_qp *qp, const struct gift_send_wqe *wqe)
+{
+	u32 mtu = gift_qp_mtu(qp);
+
+	if (wqe->opcode == IB_WR_ATOMIC_CMP_AND_SWP ||
+	    wqe->opcode == IB_WR_ATOMIC_FETCH_AND_ADD)
+		return 1;
+	return max(1U, DIV_ROUND_UP(wqe->length, mtu));
+}
+
+/* Fills the extension headers of a request packet. */
+static void gift_req_headers(struct sk_buff *skb,
+			     const struct gift_send_wqe *wqe, u32 off)
+{
+	const struct gift_opcode_info *op = gift_pkt_op(skb);
+
+	if (op->reth) {
+		if (wqe->opcode == IB_WR_RDMA_READ)
+			gift_reth_set(gift_pkt_reth(skb),
+				      wqe->wr.rdma.remote_addr + off,
+				      wqe->wr.rdma.rkey, wqe->length - off);
+		else
+			gift_reth_set(gift_pkt_reth(skb),
+				      wqe->wr.rdma.remote_addr,
+				      wqe->wr.rdma.rkey, wqe->length);
+	}
+	if (op->atmeth)
+		gift_atmeth_set(gift_pkt_atmeth(skb),
+				wqe->wr.atomic.remote_addr,
+				wqe->wr.atomic.rkey,
+				wqe->opcode == IB_WR_ATOMIC_CMP_AND_SWP ?
+				wqe->wr.atomic.swap :
+				wqe->wr.atomic.compare_add,
+				wqe->wr.atomic.compare_add);
+	if (op->immdt)
+		gift_immdt_set(gift_pkt_immdt(skb), wqe->ex.imm_data);
+	if (op->ieth)
+		gift_ieth_set(gift_pkt_ieth(skb), wqe->ex.invalidate_rkey);
+}
+
+/* Copies @len payload bytes of @wqe from @off into @skb. */
+static int gift_req_payload(struct gift_qp *qp, struct gift_send_wqe *wqe,
+			    struct sk_buff *skb, u32 off, u32 len)
+{
+	void *dst = skb->data + gift_pkt_op(skb)->length;
+
+	if (!len)
+		return 0;
+	if (wqe->send_flags & IB_SEND_INLINE) {
+		memcpy(dst, wqe->inline_data + off, len);
+		return 0;
+	}
+	return gift_sge_copy(qp, wqe->sge, wqe->num_sge, off, dst, len, false);
+}
+
+/* Marks @wqe failed with @status: the completer errors the QP there. */
+static void gift_req_fail(struct gift_qp *qp, struct gift_send_wqe *wqe,
+			  enum ib_wc_status status)
+{
+	struct gift_wqe_state *st = gift_wqe_state(wqe);
+
+	st->flags |= GIFT_WQE_FAILED | GIFT_WQE_SENT;
+	st->status = status;
+}
+
+/* Executes LOCAL_INV / REG_MR; false when it failed. */
+static bool gift_req_local(struct gift_qp *qp, struct gift_send_wqe *wqe)
+{
+	struct gift_dev *gdev = to_gift_dev(qp->ibqp.device);
+	int err;
+
+	if (wqe->opcode == IB_WR_LOCAL_INV)
+		err = gift_mr_local_inv(gdev, wqe->ex.invalidate_rkey);
+	else
+		err = gift_mr_fast_reg(to_gift_mr(wqe->wr.reg.mr),
+				       qp->ibqp.pd, wqe->wr.reg.key,
+				       wqe->wr.reg.access);
+	return !err;
+}
+
+/*
+ * Sends the next packet of @wqe. Returns false when the requester must
+ * stop (out of memory, or the WQE failed).
+ */
+static bool gift_req_packet(struct gift_qp *qp, struct gift_send_wqe *wqe)
+{
+	struct gift_qp_proto *p = &qp->proto;
+	struct gift_wqe_state *st = gift_wqe_state(wqe);
+	u32 mtu = gift_qp_mtu(qp), len, off = p->req_off;
+	bool first = !off, last, rd = gift_wqe_is_rd_atomic(wqe);
+	struct sk_buff *skb;
+	u8 opcode;
+
+	len = rd ? 0 : min(mtu, wqe->length - off);
+	last = rd || off + len >= wqe->length;
+	opcode = gift_req_opcode(wqe, first, last);
+	skb = gift_proto_alloc(qp, opcode, p->req_psn, last,
+			       last && (wqe->send_flags & IB_SEND_SOLICITED),
+			       len);
+	if (!skb)
+		return false;
+	gift_req_headers(skb, wqe, off);
+	if (gift_req_payload(qp, wqe, skb, off, len)) {
+		kfree_skb(skb);
+		gift_req_fail(qp, wqe, IB_WC_LOC_PROT_ERR);
+		return false;
+	}
+	if (first)
+		st->flags |= GIFT_WQE_STARTED;
+	gift_proto_xmit(qp, skb);
+
+	if (rd) {
+		p->req_psn = gift_psn_add(st->last_psn, 1);
+		st->flags |= GIFT_WQE_SENT;
+	} else {
+		p->req_psn = gift_psn_add(p->req_psn, 1);
+		p->req_off += len;
+		if (last)
+			st->flags |= GIFT_WQE_SENT;
+	}
+	if (st->flags & GIFT_WQE_SENT) {
+		p->req_n++;
+		p->req_off = 0;
+	}
+	return true;
+}
+
+/* May @wqe start now? Assigns its PSN range when it may. */
+static bool gift_req_may_start(struct gift_qp *qp, struct gift_send_wqe *wqe)
+{
+	struct gift_qp_proto *p = &qp->proto;
+	struct gift_wqe_state *st = gift_wqe_state(wqe);
+	struct gift_send_wqe *oldest = gift_qp_sq_peek(qp, 0);
+	u32 max_rd = max_t(u32, qp->attr.max_rd_atomic, 1);
+
+	if (st->flags & GIFT_WQE_STARTED)	/* retransmission */
+		return true;
+	if ((wqe->send_flags & IB_SEND_FENCE) && p->rd_atomic)
+		return false;
+	if (gift_wqe_is_rd_atomic(wqe) && p->rd_atomic >= max_rd)
+		return false;
+	if (oldest && oldest != wqe &&
+	    (gift_wqe_state(oldest)->flags & GIFT_WQE_STARTED) &&
+	    gift_psn_cmp(p->req_psn, gift_wqe_state(oldest)->first_psn) >=
+	    GIFT_MAX_INFLIGHT_PKTS)
+		return false;
+
+	st->first_psn = p->req_psn;
+	st->last_psn = gift_psn_add(p->req_psn, gift_req_npsn(qp, wqe) - 1);
+	st->resp_len = 0;
+	if (gift_wqe_is_rd_atomic(wqe))
+		p->rd_atomic++;
+	return true;
+}
+
+/**
+ * gift_req_run() - send what the window allows
+ * @qp: QP; runs under its engine lock
+ */
+void gift_req_run(struct gift_qp *qp)
+{
+	struct gift_qp_proto *p = &qp->proto;
+	struct gift_send_wqe *wqe;
+	struct gift_wqe_state *st;
+	bool sent = false;
+
+	lockdep_assert_held(&p->lock);
+	if (gift_qp_state(qp) != IB_QPS_RTS || p->rnr_wait)
+		return;
+
+	while ((wqe = gift_qp_sq_peek(qp, p->req_n))) {
+		st = gift_wqe_state(wqe);
+		if (st->flags & GIFT_WQE_FAILED)
+			break;
+		if (wqe->opcode == IB_WR_LOCAL_INV ||
+		    wqe->opcode == IB_WR_REG_MR) {
+			if (!(st->flags & GIFT_WQE_DONE)) {
+				if (!gift_req_local(qp, wqe)) {
+					gift_req_fail(qp, wqe,
+						      wqe->opcode == IB_WR_REG_MR ?
+						      IB_WC_MW_BIND_ERR :
+						      IB_WC_LOC_QP_OP_ERR);
+					break;
+				}
+				st->flags |= GIFT_WQE_DONE | GIFT_WQE_SENT;
+			}
+			p->req_n++;
+			continue;
+		}
+		if (!p->req_off && !gift_req_may_start(qp, wqe))
+			break;
+		if (!gift_req_packet(qp, wqe))
+			break;
+		sent = true;
+	}
+	if (sent && !timer_pending(&p->retry_timer))
+		gift_proto_arm_retry(qp);
+	gift_comp_local(qp);
+}
+
+/**
+ * gift_req_rewind() - retransmit from a PSN
+ * @qp: QP; runs under its engine lock
+ * @psn: first PSN the responder has not acknowledged
+ *
+ * Every outstanding WQE is sent again from the one holding @psn: a WQE
+ * restarts from its first packet (the responder acknowledges the
+ * duplicates), READs re-request everything.
+ */
+void gift_req_rewind(struct gift_qp *qp, u32 psn)
+{
+	struct gift_qp_proto *p = &qp->proto;
+	struct gift_send_wqe *wqe;
+	struct gift_wqe_state *st;
+	u32 n;
+
+	lockdep_assert_held(&p->lock);
+	for (n = 0; (wqe = gift_qp_sq_peek(qp, n)); n++) {
+		st = gift_wqe_state(wqe);
+		if (!(st->flags & GIFT_WQE_STARTED))
+			break;
+		if (gift_psn_cmp(st->last_psn, psn) >= 0)
+			break;
+	}
+	if (!wqe || !(gift_wqe_state(wqe)->flags & GIFT_WQE_STARTED)) {
+		/* Everything sent is acknowledged; nothing to resend. */
+		return;
+	}
+	p->req_n = n;
+	p->req_off = 0;
+	p->req_psn = gift_wqe_state(wqe)->first_psn;
+	for (; (wqe = gift_qp_sq_peek(qp, n)); n++) {
+		st = gift_wqe_state(wqe);
+		if (!(st->flags & GIFT_WQE_STARTED))
+			break;
+		if (!(st->flags & GIFT_WQE_DONE))
+			st->flags &= ~GIFT_WQE_SENT;
+		st->resp_len = 0;
+	}
+	gift_stats_inc(to_gift_dev(qp->ibqp.device), GIFT_CNT_RETRANSMITS);
+}

@@ -1,0 +1,509 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * rdma_gift responder: executes RC request packets.
+ *
+ * Packets are taken strictly in PSN order. A packet ahead of the expected
+ * PSN gets one PSN sequence error NAK per gap; a packet behind it is a
+ * duplicate: SEND and WRITE duplicates are acknowledged again, READ
+ * duplicates are executed again from their own RETH, atomic duplicates
+ * replay the remembered result (responder resources, struct gift_rd_res)
+ * and are never executed twice. A SEND (or a WRITE with immediate) finding
+ * no receive WQE gets an RNR NAK and is not consumed: the requester
+ * retransmits it after the back-off.
+ *
+ * Errors the requester caused (access violations, bad lengths, opcode
+ * sequence errors, misaligned atomics) are answered with the matching
+ * NAK and move this QP to ERR too, completing a receive WQE in progress
+ * with the error first.
+ */
+
+#include "gift.h"
+#include "gift_net.h"
+#include "gift_stats.h"
+
+#define GIFT_ACK_SYNDROME	(GIFT_AETH_ACK | GIFT_AETH_CREDIT_INVALID)
+
+static void gift_resp_stats(struct gift_qp *qp, enum gift_counter c)
+{
+	gift_stats_inc(to_gift_dev(qp->ibqp.device), c);
+}
+
+static void gift_resp_end_write(struct gift_qp *qp)
+{
+	struct gift_qp_proto *p = &qp->proto;
+
+	if (p->wr_mr)
+		gift_mr_put(p->wr_mr);
+	p->wr_mr = NULL;
+	p->in_write = false;
+}
+
+/**
+ * gift_resp_reset() - forget the responder's state
+ * @qp: QP being reset, errored or destroyed; under its engine lock
+ */
+void gift_resp_reset(struct gift_qp *qp)
+{
+	struct gift_qp_proto *p = &qp->proto;
+
+	lockdep_assert_held(&p->lock);
+	gift_resp_end_write(qp);
+	p->in_send = false;
+	p->recv_off = 0;
+	p->nak_sent = false;
+	p->msn = 0;
+	p->rd_next = 0;
+	memset(p->rd_res, 0, sizeof(p->rd_res));
+}
+
+/* Completes the receive WQE in progress with an error status. */
+static void gift_resp_recv_error(struct gift_qp *qp, enum ib_wc_status status)
+{
+	struct gift_qp_proto *p = &qp->proto;
+	struct ib_wc wc = {
+		.status = status,
+		.opcode = IB_WC_RECV,
+		.src_qp = qp->attr.dest_qp_num,
+	};
+
+	if (!p->in_send)
+		return;
+	p->in_send = false;
+	gift_qp_rq_complete(qp, p->recv, &wc, false);
+}
+
+/* NAKs @psn with @code and moves the QP to ERR. */
+static void gift_resp_fatal(struct gift_qp *qp, u32 psn, u8 code,
+			    enum ib_wc_status recv_status)
+{
+	gift_proto_send_ack(qp, GIFT_AETH_NAK | code, psn);
+	gift_resp_recv_error(qp, recv_status);
+	gift_resp_end_write(qp);
+	gift_qp_error(qp);
+}
+
+/* Copies the payload of @skb to @mr at @va, or to the receive WQE. */
+static int gift_resp_copy(struct gift_qp *qp, struct sk_buff *skb,
+			  struct gift_mr *mr, u64 va)
+{
+	struct gift_pkt_info *pkt = gift_pkt(skb);
+	u32 len = pkt->payload_len;
+	void *buf;
+	int err;
+
+	if (!len)
+		return 0;
+	buf = kmalloc(len, GFP_KERNEL);
+	if (!buf)
+		return -ENOMEM;
+	err = skb_copy_bits(skb, pkt->payload_off, buf, len);
+	if (!err && mr)
+		err = gift_mr_copy(mr, va, buf, len, true);
+	else if (!err)
+		err = gift_sge_copy(qp, qp->proto.recv->sge,
+				    qp->proto.recv->num_sge,
+				    qp->proto.recv_off, buf, len, true);
+	kfree(buf);
+	return err;
+}
+
+/* Length rules of multi-packet messages; false for a bad payload size. */
+static bool gift_resp_len_ok(struct gift_qp *qp, struct sk_buff *skb)
+{
+	u32 len = gift_pkt(skb)->payload_len, mtu = gift_qp_mtu(qp);
+
+	if (len > mtu)
+		return false;
+	return (gift_pkt_op(skb)->flags & GIFT_OPF_LAST) || len == mtu;
+}
+
+/* Takes a receive WQE for a new message; false after an RNR NAK. */
+static bool gift_resp_get_recv(struct gift_qp *qp, u32 psn)
+{
+	struct gift_qp_proto *p = &qp->proto;
+
+	if (gift_qp_rq_pop(qp, p->recv)) {
+		gift_proto_send_ack(qp, GIFT_AETH_RNR_NAK |
+				    (qp->attr.min_rnr_timer &
+				     GIFT_AETH_VALUE_MASK), psn);
+		gift_resp_stats(qp, GIFT_CNT_RNR_NAKS_SENT);
+		return false;
+	}
+	p->in_send = true;
+	p->recv_off = 0;
+	return true;
+}
+
+/* Completes the receive WQE of a finished message. */
+static void gift_resp_complete_recv(struct gift_qp *qp, struct sk_buff *skb,
+				    struct ib_wc *wc)
+{
+	struct gift_qp_proto *p = &qp->proto;
+	const struct gift_opcode_info *op = gift_pkt_op(skb);
+
+	wc->status = IB_WC_SUCCESS;
+	wc->src_qp = qp->attr.dest_qp_num;
+	if (op->immdt) {
+		wc->wc_flags |= IB_WC_WITH_IMM;
+		wc->ex.imm_data = gift_immdt_imm(gift_pkt_immdt(skb));
+	}
+	p->in_send = false;
+	p->msn = gift_psn_add(p->msn, 1);
+	gift_qp_rq_complete(qp, p->recv, wc,
+			    gift_pkt(skb)->flags & GIFT_PKT_SE);
+}
+
+/* SEND_FIRST/MIDDLE/LAST/ONLY (with immediate or invalidate). */
+static void gift_resp_send(struct gift_qp *qp, struct sk_buff *skb)
+{
+	struct gift_qp_proto *p = &qp->proto;
+	const struct gift_opcode_info *op = gift_pkt_op(skb);
+	u32 psn = gift_pkt(skb)->psn, len = gift_pkt(skb)->payload_len;
+	struct ib_wc wc = { .opcode = IB_WC_RECV };
+	u32 rkey;
+
+	if (op->flags & GIFT_OPF_FIRST) {
+		if (!gift_resp_get_recv(qp, psn))
+			return;
+	}
+	if (!gift_resp_len_ok(qp, skb)) {
+		gift_resp_fatal(qp, psn, GIFT_NAK_INVALID_REQ,
+				IB_WC_LOC_LEN_ERR);
+		return;
+	}
+	if (p->recv_off + len > p->recv->length) {
+		gift_resp_fatal(qp, psn, GIFT_NAK_INVALID_REQ,
+				IB_WC_LOC_LEN_ERR);
+		return;
+	}
+	if (gift_resp_copy(qp, skb, NULL, 0)) {
+		gift_resp_fatal(qp, psn, GIFT_NAK_REM_OP_ERR,
+				IB_WC_LOC_PROT_ERR);
+		return;
+	}
+	p->recv_off += len;
+	p->resp_psn = gift_psn_add(psn, 1);
+	if (!(op->flags & GIFT_OPF_LAST)) {
+		if (gift_pkt(skb)->flags & GIFT_PKT_ACK_REQ)
+			gift_proto_send_ack(qp, GIFT_ACK_SYNDROME, psn);
+		return;
+	}
+
+	if (op->ieth) {
+		rkey = gift_ieth_rkey(gift_pkt_ieth(skb));
+		if (gift_mr_remote_inv(to_gift_dev(qp->ibqp.device), rkey,
+				       qp->ibqp.pd)) {
+			gift_resp_fatal(qp, psn, GIFT_NAK_INVALID_REQ,
+					IB_WC_LOC_QP_OP_ERR);
+			return;
+		}
+		wc.wc_flags |= IB_WC_WITH_INVALIDATE;
+		wc.ex.invalidate_rkey = rkey;
+	}
+	wc.byte_len = p->recv_off;
+	gift_resp_complete_recv(qp, skb, &wc);
+	gift_proto_send_ack(qp, GIFT_ACK_SYNDROME, psn);
+}
+
+/* The RETH of a WRITE_FIRST/ONLY: look up and check the target. */
+static bool gift_resp_start_write(struct gift_qp *qp, struct sk_buff *skb)
+{
+	struct gift_reth *reth = gift_pkt_reth(skb);
+	struct gift_qp_proto *p = &qp->proto;
+	u32 len = gift_reth_len(reth);
+	struct gift_mr *mr = NULL;
+
+	if (len) {
+		mr = gift_mr_get(to_gift_dev(qp->ibqp.device),
+				 gift_reth_rkey(reth));
+		if (!mr || gift_mr_check(mr, qp->ibqp.pd, gift_reth_va(reth),
+					 len, IB_ACCESS_REMOTE_WRITE)) {
+			if (mr)
+				gift_mr_put(mr);
+			return false;
+		}
+	}
+	p->wr_mr = mr;
+	p->wr_va = gift_reth_va(reth);
+	p->wr_left = len;
+	p->wr_len = len;
+	p->in_write = true;
+	return true;
+}
+
+/* RDMA_WRITE_FIRST/MIDDLE/LAST/ONLY (with immediate). */
+static void gift_resp_write(struct gift_qp *qp, struct sk_buff *skb)
+{
+	struct gift_qp_proto *p = &qp->proto;
+	const struct gift_opcode_info *op = gift_pkt_op(skb);
+	u32 psn = gift_pkt(skb)->psn, len = gift_pkt(skb)->payload_len;
+	struct ib_wc wc = { .opcode = IB_WC_RECV_RDMA_WITH_IMM };
+
+	/* A receive WQE is needed for the immediate: check before writing. */
+	if (op->immdt && !p->in_send && !gift_resp_get_recv(qp, psn))
+		return;
+	if ((op->flags & GIFT_OPF_FIRST) && !gift_resp_start_write(qp, skb)) {
+		gift_resp_fatal(qp, psn, GIFT_NAK_REM_ACCESS_ERR,
+				IB_WC_REM_ACCESS_ERR);
+		return;
+	}
+	if (!gift_resp_len_ok(qp, skb) || len > p->wr_left ||
+	    ((op->flags & GIFT_OPF_LAST) && len != p->wr_left)) {
+		gift_resp_fatal(qp, psn, GIFT_NAK_INVALID_REQ,
+				IB_WC_LOC_LEN_ERR);
+		return;
+	}
+	if (gift_resp_copy(qp, skb, p->wr_mr, p->wr_va)) {
+		gift_resp_fatal(qp, psn, GIFT_NAK_REM_ACCESS_ERR,
+				IB_WC_REM_ACCESS_ERR);
+		return;
+	}
+	p->wr_va += len;
+	p->wr_left -= len;
+	p->resp_psn = gift_psn_add(psn, 1);
+	if (!(op->flags & GIFT_OPF_LAST)) {
+		if (gift_pkt(skb)->flags & GIFT_PKT_ACK_REQ)
+			gift_proto_send_ack(qp, GIFT_ACK_SYNDROME, psn);
+		return;
+	}
+
+	wc.byte_len = p->wr_len;
+	gift_resp_end_write(qp);
+	if (op->immdt)
+		gift_resp_complete_recv(qp, skb, &wc);
+	else
+		p->msn = gift_psn_add(p->msn, 1);
+	gift_proto_send_ack(qp, GIFT_ACK_SYNDROME, psn);
+}
+
+/* Sends the READ responses for [@va, @va + @len) starting at @psn. */
+static void gift_resp_read_reply(struct gift_qp *qp, struct gift_mr *mr,
+				 u64 va, u32 len, u32 psn)
+{
+	u32 mtu = gift_qp_mtu(qp), npkts = max(1U, DIV_ROUND_UP(len, mtu));
+	struct sk_buff *skb;
+	u32 i, n;
+	u8 opcode;
+
+	for (i = 0; i < npkts; i++) {
+		n = min(mtu, len - i * mtu);
+		if (npkts == 1)
+			opcode = IB_OPCODE_RC_RDMA_READ_RESPONSE_ONLY;
+		else if (!i)
+			opcode = IB_OPCODE_RC_RDMA_READ_RESPONSE_FIRST;
+		else if (i == npkts - 1)
+			opcode = IB_OPCODE_RC_RDMA_READ_RESPONSE_LAST;
+		else
+			opcode = IB_OPCODE_RC_RDMA_READ_RESPONSE_MIDDLE;
+		skb = gift_proto_alloc(qp, opcode, gift_psn_add(psn, i), false,
+				       false, n);
+		if (!skb)
+			return;		/* the requester will ask again */
+		if (gift_pkt_op(skb)->aeth)
+			gift_aeth_set(gift_pkt_aeth(skb), GIFT_ACK_SYNDROME,
+				      qp->proto.msn);
+		if (n && gift_mr_copy(mr, va + i * mtu,
+				      skb->data + gift_pkt_op(skb)->length, n,
+				      false)) {
+			kfree_skb(skb);
+			return;
+		}
+		gift_proto_xmit(qp, skb);
+	}
+}
+
+/*
+ * RDMA_READ_REQUEST, new or duplicate (@dup: do not advance the PSN or
+ * MSN). Returns false when the request must be NAKed.
+ */
+static bool gift_resp_read(struct gift_qp *qp, struct sk_buff *skb, bool dup)
+{
+	struct gift_reth *reth = gift_pkt_reth(skb);
+	u32 psn = gift_pkt(skb)->psn, len = gift_reth_len(reth);
+	u32 npkts = max(1U, DIV_ROUND_UP(len, gift_qp_mtu(qp)));
+	struct gift_mr *mr = NULL;
+
+	if (len) {
+		mr = gift_mr_get(to_gift_dev(qp->ibqp.device),
+				 gift_reth_rkey(reth));
+		if (!mr || gift_mr_check(mr, qp->ibqp.pd, gift_reth_va(reth),
+					 len, IB_ACCESS_REMOTE_READ)) {
+			if (mr)
+				gift_mr_put(mr);
+			return false;
+		}
+	}
+	if (!dup) {
+		qp->proto.msn = gift_psn_add(qp->proto.msn, 1);
+		qp->proto.resp_psn = gift_psn_add(psn, npkts);
+	}
+	gift_resp_read_reply(qp, mr, gift_reth_va(reth), len, psn);
+	if (mr)
+		gift_mr_put(mr);
+	return true;
+}
+
+static void gift_resp_atomic_reply(struct gift_qp *qp, u32 psn, u64 orig)
+{
+	struct sk_buff *skb;
+
+	skb = gift_proto_alloc(qp, IB_OPCODE_RC_ATOMIC_ACKNOWLEDGE, psn, false,
+			       false, 0);
+	if (!skb)
+		return;
+	gift_aeth_set(gift_pkt_aeth(skb), GIFT_ACK_SYNDROME, qp->proto.msn);
+	gift_atmack_set(gift_pkt_atmack(skb), orig);
+	gift_proto_xmit(qp, skb);
+}
+
+/* COMPARE_SWAP and FETCH_ADD. */
+static void gift_resp_atomic(struct gift_qp *qp, struct sk_buff *skb)
+{
+	struct gift_atmeth *ae = gift_pkt_atmeth(skb);
+	struct gift_qp_proto *p = &qp->proto;
+	u32 psn = gift_pkt(skb)->psn;
+	u64 va = gift_atmeth_va(ae), orig;
+	struct gift_rd_res *res;
+	struct gift_mr *mr;
+	int err;
+
+	if (va & 7) {
+		gift_resp_fatal(qp, psn, GIFT_NAK_INVALID_REQ,
+				IB_WC_REM_INV_REQ_ERR);
+		return;
+	}
+	mr = gift_mr_get(to_gift_dev(qp->ibqp.device), gift_atmeth_rkey(ae));
+	err = mr ? gift_mr_check(mr, qp->ibqp.pd, va, sizeof(u64),
+				 IB_ACCESS_REMOTE_ATOMIC) : -EINVAL;
+	if (!err)
+		err = gift_mr_atomic(mr, va,
+				     gift_pkt(skb)->opcode ==
+				     IB_OPCODE_RC_COMPARE_SWAP ?
+				     GIFT_ATOMIC_CMP_SWAP :
+				     GIFT_ATOMIC_FETCH_ADD,
+				     gift_pkt(skb)->opcode ==
+				     IB_OPCODE_RC_COMPARE_SWAP ?
+				     gift_atmeth_compare(ae) :
+				     gift_atmeth_swap_add(ae),
+				     gift_atmeth_swap_add(ae), &orig);
+	if (mr)
+		gift_mr_put(mr);
+	if (err) {
+		gift_resp_fatal(qp, psn, GIFT_NAK_REM_ACCESS_ERR,
+				IB_WC_REM_ACCESS_ERR);
+		return;
+	}
+
+	res = &p->rd_res[p->rd_next++ % GIFT_MAX_RD_ATOMIC];
+	*res = (struct gift_rd_res){
+		.psn = psn, .npkts = 1, .atomic = true, .orig = orig,
+	};
+	p->msn = gift_psn_add(p->msn, 1);
+	p->resp_psn = gift_psn_add(psn, 1);
+	gift_resp_atomic_reply(qp, psn, orig);
+}
+
+/* A request with a PSN before the expected one. */
+static void gift_resp_duplicate(struct gift_qp *qp, struct sk_buff *skb)
+{
+	const struct gift_opcode_info *op = gift_pkt_op(skb);
+	u32 psn = gift_pkt(skb)->psn;
+	u32 i;
+
+	gift_resp_stats(qp, GIFT_CNT_DUPLICATE_REQUESTS);
+	switch (op->cls) {
+	case GIFT_OPC_READ_REQ:
+		gift_resp_read(qp, skb, true);
+		return;
+	case GIFT_OPC_ATOMIC:
+		for (i = 0; i < GIFT_MAX_RD_ATOMIC; i++) {
+			if (qp->proto.rd_res[i].atomic &&
+			    qp->proto.rd_res[i].psn == psn) {
+				gift_resp_atomic_reply(qp, psn,
+						       qp->proto.rd_res[i].orig);
+				return;
+			}
+		}
+		return;		/* too old to replay: drop */
+	default:
+		if ((gift_pkt(skb)->flags & GIFT_PKT_ACK_REQ) ||
+		    (op->flags & GIFT_OPF_LAST))
+			gift_proto_send_ack(qp, GIFT_ACK_SYNDROME,
+					    gift_psn_add(qp->proto.resp_psn,
+							 GIFT_PSN_MASK));
+	}
+}
+
+/* Is @op allowed now, given the message in progress? */
+static bool gift_resp_in_sequence(struct gift_qp *qp,
+				  const struct gift_opcode_info *op)
+{
+	struct gift_qp_proto *p = &qp->proto;
+	bool first = op->flags & GIFT_OPF_FIRST;
+
+	switch (op->cls) {
+	case GIFT_OPC_SEND:
+		return !p->in_write && first == !p->in_send;
+	case GIFT_OPC_WRITE:
+		/* A WRITE with immediate may hold a receive WQE already. */
+		return first ? !p->in_write && !p->in_send : p->in_write;
+	case GIFT_OPC_READ_REQ:
+	case GIFT_OPC_ATOMIC:
+		return !p->in_send && !p->in_write;
+	default:
+		return false;
+	}
+}
+
+/**
+ * gift_resp_rcv() - handle a request packet
+ * @qp: QP in RTR or RTS; runs under its engine lock
+ * @skb: the request; consumed
+ */
+void gift_resp_rcv(struct gift_qp *qp, struct sk_buff *skb)
+{
+	struct gift_qp_proto *p = &qp->proto;
+	const struct gift_opcode_info *op = gift_pkt_op(skb);
+	u32 psn = gift_pkt(skb)->psn;
+	int cmp = gift_psn_cmp(psn, p->resp_psn);
+
+	lockdep_assert_held(&p->lock);
+	if (cmp > 0) {
+		if (!p->nak_sent) {
+			gift_proto_send_ack(qp, GIFT_AETH_NAK |
+					    GIFT_NAK_PSN_SEQ_ERR, p->resp_psn);
+			gift_resp_stats(qp, GIFT_CNT_SEQ_NAKS_SENT);
+			p->nak_sent = true;
+		}
+		goto out;
+	}
+	if (cmp < 0) {
+		gift_resp_duplicate(qp, skb);
+		goto out;
+	}
+	p->nak_sent = false;
+
+	if (!gift_resp_in_sequence(qp, op)) {
+		gift_resp_fatal(qp, psn, GIFT_NAK_INVALID_REQ,
+				IB_WC_REM_INV_REQ_ERR);
+		goto out;
+	}
+	switch (op->cls) {
+	case GIFT_OPC_SEND:
+		gift_resp_send(qp, skb);
+		break;
+	case GIFT_OPC_WRITE:
+		gift_resp_write(qp, skb);
+		break;
+	case GIFT_OPC_READ_REQ:
+		if (!gift_resp_read(qp, skb, false))
+			gift_resp_fatal(qp, psn, GIFT_NAK_REM_ACCESS_ERR,
+					IB_WC_REM_ACCESS_ERR);
+		break;
+	case GIFT_OPC_ATOMIC:
+		gift_resp_atomic(qp, skb);
+		break;
+	}
+out:
+	consume_skb(skb);
+}
