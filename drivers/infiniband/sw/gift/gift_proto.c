@@ -29,7 +29,11 @@ static struct workqueue_struct *gift_proto_wq;
  */
 int gift_proto_init(void)
 {
-	gift_proto_wq = alloc_workqueue("gift_proto", WQ_UNBOUND, 0);
+	/*
+	 * Bound: a QP's work runs on the CPU that received its packet (or
+	 * posted its WR), where the data is cache-hot.
+	 */
+	gift_proto_wq = alloc_workqueue("gift_proto", WQ_HIGHPRI, 0);
 	return gift_proto_wq ? 0 : -ENOMEM;
 }
 
@@ -385,10 +389,24 @@ void gift_proto_qp_modified(struct gift_qp *qp, const struct ib_qp_attr *attr,
 
 /**
  * gift_proto_kick() - start processing newly posted send WQEs
- * @qp: QP in RTS or SQD
+ * @qp: QP in RTS or SQD; any context
  */
 void gift_proto_kick(struct gift_qp *qp)
 {
+	struct gift_qp_proto *p = &qp->proto;
+
+	/*
+	 * A user QP's poster (the uverbs post_send syscall, which may sleep)
+	 * sends right away when the engine is idle, saving a work item hop
+	 * per WR. Kernel QPs may post from softirq or under spinlocks: their
+	 * work item sends.
+	 */
+	if (qp->is_user && mutex_trylock(&p->lock)) {
+		gift_comp_local(qp);
+		gift_req_run(qp);
+		mutex_unlock(&p->lock);
+		return;
+	}
 	gift_proto_queue(qp);
 }
 

@@ -100,6 +100,7 @@ static int gift_query_port(struct ib_device *ibdev, u32 port,
 	attr->gid_tbl_len = GIFT_GID_TBL_LEN;
 	attr->pkey_tbl_len = GIFT_PKEY_TBL_LEN;
 	attr->max_vl_num = 1;
+	attr->max_msg_sz = GIFT_MAX_MSG_SIZE;
 	attr->state = IB_PORT_DOWN;
 	attr->phys_state = IB_PORT_PHYS_STATE_DISABLED;
 

@@ -191,6 +191,8 @@ TEST_F(dev, query_port)
 	EXPECT_EQ(IBV_MTU_4096, pa.max_mtu);
 	EXPECT_EQ(1024, pa.gid_tbl_len);
 	EXPECT_EQ(1, pa.pkey_tbl_len);
+	/* What post_send enforces: 2 GiB. */
+	EXPECT_EQ(1U << 31, pa.max_msg_sz);
 
 	snprintf(path, sizeof(path), "/sys/class/net/%s/mtu", self->netdev);
 	mtu = gift_read_long(path);
