@@ -154,7 +154,7 @@ static void gift_comp_read_resp(struct gift_qp *qp, struct sk_buff *skb)
 		return;
 	}
 
-	buf = kmalloc(len ?: 1, GFP_KERNEL);
+	buf = kmalloc(len ?: 1, GFP_ATOMIC);
 	if (!buf)
 		return;		/* retried after the timeout */
 	err = skb_copy_bits(skb, pkt->payload_off, buf, len);

@@ -2,15 +2,19 @@
 /*
  * rdma_gift RoCEv2 protocol engine: per-QP plumbing (see gift_proto.h).
  *
- * Packets for a QP arrive in softirq (gift_proto_rcv()), are queued on
- * its rxq and processed by its work item on gift_proto_wq, which holds
- * the QP's engine mutex and runs, in order: every queued packet (requests
- * to the responder, ACKs and responses to the completer), a pending
- * retransmission, and the requester. post_send kicks and the timers only
- * queue the work item. Destroy sets @stopped under the rxq lock (so
- * nothing queues work afterwards), shuts the timers down and cancels the
- * work; the QP code has unpublished the QPN before, and waits for packet
- * references after.
+ * Packets for a QP arrive in softirq (gift_proto_rcv()) and are queued on
+ * its rxq. One engine pass (gift_proto_run()) then handles, under the
+ * QP's engine lock: every queued packet (requests to the responder, ACKs
+ * and responses to the completer), a pending retransmission, and the
+ * requester. The pass runs inline in the receiving softirq, or in a user
+ * QP's post_send, when the lock is free; otherwise, and for timers and
+ * kernel QPs' posts, the QP's work item on gift_proto_wq runs it.
+ *
+ * Destroy sets @stopped under the rxq lock (nothing queues packets or
+ * work afterwards, and a pass that takes the engine lock later returns at
+ * once), shuts the timers down, cancels the work and resets the state
+ * under the engine lock; the QP code has unpublished the QPN before, and
+ * waits for the receive path's QP references after.
  */
 
 #include <linux/jiffies.h>
@@ -152,7 +156,7 @@ struct sk_buff *gift_proto_alloc(struct gift_qp *qp, u8 opcode, u32 psn,
 	struct sk_buff *skb;
 
 	skb = gift_net_alloc_skb(gdev, &qp->av, op->length, payload_len,
-				 GFP_KERNEL);
+				 GFP_ATOMIC);
 	if (!skb)
 		return NULL;
 	/* The gift_pkt_*() header accessors work on our packets too. */
@@ -255,12 +259,18 @@ static void gift_proto_dispatch(struct gift_qp *qp, struct sk_buff *skb)
 		gift_comp_rcv(qp, skb);
 }
 
-static void gift_proto_work(struct work_struct *work)
+/*
+ * One pass of the engine: queued packets, a pending retransmission, local
+ * completions and the requester. Returns at once for a stopped QP (whose
+ * state gift_proto_qp_destroy() is freeing).
+ */
+static void gift_proto_run(struct gift_qp *qp)
 {
-	struct gift_qp *qp = container_of(work, struct gift_qp, proto.work);
 	struct sk_buff *skb;
 
-	mutex_lock(&qp->proto.lock);
+	lockdep_assert_held(&qp->proto.lock);
+	if (READ_ONCE(qp->proto.stopped))
+		return;
 	while ((skb = skb_dequeue(&qp->proto.rxq))) {
 		if (gift_qp_state(qp) < IB_QPS_RTR ||
 		    gift_qp_state(qp) == IB_QPS_ERR) {
@@ -279,7 +289,15 @@ static void gift_proto_work(struct work_struct *work)
 		qp->proto.rnr_wait = false;
 	gift_comp_local(qp);
 	gift_req_run(qp);
-	mutex_unlock(&qp->proto.lock);
+}
+
+static void gift_proto_work(struct work_struct *work)
+{
+	struct gift_qp *qp = container_of(work, struct gift_qp, proto.work);
+
+	spin_lock_bh(&qp->proto.lock);
+	gift_proto_run(qp);
+	spin_unlock_bh(&qp->proto.lock);
 }
 
 /**
@@ -288,7 +306,8 @@ static void gift_proto_work(struct work_struct *work)
  * @skb: the packet, with struct gift_pkt_info in its cb; consumed
  *
  * Softirq. Only RC QPs are served; packets for unknown, non-RC or
- * destroyed QPs are counted as dropped.
+ * destroyed QPs are counted as dropped. The engine runs inline when the
+ * QP's engine lock is free, else its work item runs it.
  */
 void gift_proto_rcv(struct gift_dev *gdev, struct sk_buff *skb)
 {
@@ -300,10 +319,18 @@ void gift_proto_rcv(struct gift_dev *gdev, struct sk_buff *skb)
 		spin_lock_irqsave(&qp->proto.rxq.lock, flags);
 		if (!qp->proto.stopped) {
 			__skb_queue_tail(&qp->proto.rxq, skb);
-			queue_work(gift_proto_wq, &qp->proto.work);
 			queued = true;
 		}
 		spin_unlock_irqrestore(&qp->proto.rxq.lock, flags);
+	}
+	if (queued) {
+		/* Run the engine right here unless someone else is in it. */
+		if (spin_trylock(&qp->proto.lock)) {
+			gift_proto_run(qp);
+			spin_unlock(&qp->proto.lock);
+		} else {
+			gift_proto_queue(qp);
+		}
 	}
 	if (qp)
 		gift_qp_put(qp);
@@ -326,7 +353,7 @@ int gift_proto_qp_init(struct gift_qp *qp)
 	p->recv = kzalloc(sizeof(*p->recv), GFP_KERNEL);
 	if (!p->recv)
 		return -ENOMEM;
-	mutex_init(&p->lock);
+	spin_lock_init(&p->lock);
 	INIT_WORK(&p->work, gift_proto_work);
 	skb_queue_head_init(&p->rxq);
 	timer_setup(&p->retry_timer, gift_proto_retry_timer, 0);
@@ -362,7 +389,7 @@ void gift_proto_qp_modified(struct gift_qp *qp, const struct ib_qp_attr *attr,
 {
 	struct gift_qp_proto *p = &qp->proto;
 
-	mutex_lock(&p->lock);
+	spin_lock_bh(&p->lock);
 	if ((mask & IB_QP_STATE) && attr->qp_state == IB_QPS_RESET)
 		gift_proto_reset(qp);
 	if (mask & IB_QP_RQ_PSN)
@@ -382,7 +409,7 @@ void gift_proto_qp_modified(struct gift_qp *qp, const struct ib_qp_attr *attr,
 		skb_queue_purge(&p->rxq);
 		gift_resp_reset(qp);
 	}
-	mutex_unlock(&p->lock);
+	spin_unlock_bh(&p->lock);
 	/* Packets may have waited for RTR, sends for RTS. */
 	gift_proto_queue(qp);
 }
@@ -396,15 +423,14 @@ void gift_proto_kick(struct gift_qp *qp)
 	struct gift_qp_proto *p = &qp->proto;
 
 	/*
-	 * A user QP's poster (the uverbs post_send syscall, which may sleep)
-	 * sends right away when the engine is idle, saving a work item hop
-	 * per WR. Kernel QPs may post from softirq or under spinlocks: their
-	 * work item sends.
+	 * A user QP's poster (the uverbs post_send syscall) sends right away
+	 * when the engine is idle, saving a work item hop per WR. Kernel QPs
+	 * may post from hard irq or with the engine lock's users preempted:
+	 * their work item sends.
 	 */
-	if (qp->is_user && mutex_trylock(&p->lock)) {
-		gift_comp_local(qp);
-		gift_req_run(qp);
-		mutex_unlock(&p->lock);
+	if (qp->is_user && spin_trylock_bh(&p->lock)) {
+		gift_proto_run(qp);
+		spin_unlock_bh(&p->lock);
 		return;
 	}
 	gift_proto_queue(qp);
@@ -427,10 +453,9 @@ void gift_proto_qp_destroy(struct gift_qp *qp)
 	timer_shutdown_sync(&p->rnr_timer);
 	cancel_work_sync(&p->work);
 
-	mutex_lock(&p->lock);
+	spin_lock_bh(&p->lock);
 	gift_proto_reset(qp);
-	mutex_unlock(&p->lock);
-	mutex_destroy(&p->lock);
+	spin_unlock_bh(&p->lock);
 	kfree(p->recv);
 	p->recv = NULL;
 }

@@ -12,16 +12,17 @@
  * completion; gift_qp.c owns the QP object, its state machine and queues.
  *
  * Execution model: all engine state of a QP changes under its
- * gift_qp_proto.lock mutex, held by the QP's work item (which runs the
- * responder, the completer and the requester, in that order, for every
- * received packet and every kick) and by the modify hook. Softirq receive,
- * post_send kicks and timers only queue packets or the work item. So
- * the protocol code itself is single-threaded per QP and may sleep.
+ * gift_qp_proto.lock, a spinlock taken with bottom halves disabled. One
+ * engine pass (gift_proto_run(): received packets to the responder and
+ * the completer, then the requester) runs under it, inline in softirq
+ * receive and in a user QP's post_send when the lock is free, else in
+ * the QP's work item; timers only queue the work item. So the protocol
+ * code is single-threaded per QP, never sleeps and allocates atomically.
  */
 #ifndef GIFT_PROTO_H
 #define GIFT_PROTO_H
 
-#include <linux/mutex.h>
+#include <linux/spinlock.h>
 #include <linux/skbuff.h>
 #include <linux/timer.h>
 #include <linux/workqueue.h>
@@ -59,7 +60,8 @@ struct gift_rd_res {
 
 /**
  * struct gift_qp_proto - per-QP engine state, embedded in struct gift_qp
- * @lock: serialises all engine state below (see the file comment)
+ * @lock: serialises all engine state below, taken with BHs disabled
+ *	(see the file comment)
  * @work: runs gift_proto_work()
  * @rxq: received packets waiting for @work; its own spinlock also
  *	guards @stopped
@@ -93,7 +95,7 @@ struct gift_rd_res {
  * @rd_next: next slot of @rd_res to fill
  */
 struct gift_qp_proto {
-	struct mutex lock;		/* see the kernel-doc above */
+	spinlock_t lock;		/* see the kernel-doc above */
 	struct work_struct work;
 	struct sk_buff_head rxq;
 	bool stopped;

@@ -93,7 +93,7 @@ static int gift_resp_copy(struct gift_qp *qp, struct sk_buff *skb,
 
 	if (!len)
 		return 0;
-	buf = kmalloc(len, GFP_KERNEL);
+	buf = kmalloc(len, GFP_ATOMIC);
 	if (!buf)
 		return -ENOMEM;
 	err = skb_copy_bits(skb, pkt->payload_off, buf, len);
