@@ -319,8 +319,7 @@ static int gift_qp_alloc_queues(struct gift_qp *qp,
 	qp->rq.max_sge = max(cap->max_recv_sge, 1U);
 	err = gift_queue_init(&qp->rq.queue,
 			      gift_queue_slots(cap->max_recv_wr),
-			      struct_size_t(struct gift_recv_wqe, sge,
-					    qp->rq.max_sge));
+			      gift_recv_wqe_size(qp->rq.max_sge));
 	if (err)
 		goto out_free_sq;
 	return 0;

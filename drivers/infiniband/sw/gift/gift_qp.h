@@ -231,6 +231,18 @@ static inline enum ib_qp_state gift_qp_state(struct gift_qp *qp)
 	return READ_ONCE(qp->state);
 }
 
+/*
+ * Bytes of a receive ring slot holding @max_sge SGEs: the fixed part of
+ * struct gift_recv_wqe plus the SGEs (its sge[] is a full GIFT_MAX_SGE
+ * array, so struct_size() would count them twice). A slot is copied
+ * whole into a struct gift_recv_wqe, which therefore always has room.
+ */
+static inline u32 gift_recv_wqe_size(u32 max_sge)
+{
+	return offsetof(struct gift_recv_wqe, sge) +
+	       max_sge * sizeof(struct ib_sge);
+}
+
 /* Shared with gift_srq.c: receive work requests. */
 int gift_recv_wr_check(struct gift_dev *gdev, const struct ib_recv_wr *wr,
 		       u32 max_sge);

@@ -47,11 +47,6 @@ static int gift_srq_check_max_wr(struct gift_dev *gdev, u32 max_wr)
 	return 0;
 }
 
-static u32 gift_srq_stride(u32 max_sge)
-{
-	return struct_size_t(struct gift_recv_wqe, sge, max_sge);
-}
-
 /**
  * gift_create_srq() - create a shared receive queue
  * @ibsrq: SRQ allocated by ib_core
@@ -92,7 +87,7 @@ static int gift_create_srq(struct ib_srq *ibsrq, struct ib_srq_init_attr *init,
 		return -ENOMEM;
 
 	err = gift_queue_init(&srq->queue, gift_queue_slots(attr->max_wr),
-			      gift_srq_stride(max_sge));
+			      gift_recv_wqe_size(max_sge));
 	if (err)
 		goto out_uncount;
 	spin_lock_init(&srq->lock);
