@@ -19,7 +19,9 @@ export GIFT_CACHE
 KDIR ?= /lib/modules/$(GUEST_KVER)/build
 MODULE := drivers/infiniband/sw/gift/rdma_gift.ko
 KSRCS := $(filter-out %.mod.c,$(wildcard drivers/infiniband/sw/gift/*.[ch])) \
-	 $(wildcard include/uapi/rdma/*.h)
+	 $(wildcard include/uapi/rdma/*.h) \
+	 tools/testing/selftests/rdma_gift/ktest/gift_ktest.c
+KTEST := tools/testing/selftests/rdma_gift/ktest
 VM := tools/testing/vm/run
 
 # The deps step runs first on every entry point that needs the toolchain;
@@ -40,9 +42,10 @@ $(DEPS_STAMP):
 module: | deps
 	$(MAKE) -C $(KDIR) M=$(TOP) W=1 modules
 
-# Sparse over every module source, warnings fatal.
+# Sparse over every module source (the test module's too), warnings fatal.
 sparse: | deps
-	@out=$$($(MAKE) -C $(KDIR) M=$(TOP) W=1 C=2 modules 2>&1); \
+	@out=$$($(MAKE) -C $(KDIR) M=$(TOP) W=1 C=2 modules 2>&1; \
+		$(MAKE) -C $(KDIR) M=$(TOP)/$(KTEST) W=1 C=2 modules 2>&1); \
 	echo "$$out"; \
 	if echo "$$out" | grep -E ': (warning|error):'; then \
 		echo "sparse/W=1: warnings above are errors"; exit 1; fi
@@ -51,7 +54,8 @@ provider: | deps
 	$(MAKE) -C lib RDMA_CORE=$(RDMA_CORE)
 
 selftests: | deps
-	$(MAKE) -C tools/testing/selftests/rdma_gift LINUX_SRC=$(LINUX_SRC)
+	$(MAKE) -C tools/testing/selftests/rdma_gift LINUX_SRC=$(LINUX_SRC) \
+		KDIR=$(KDIR)
 
 checkpatch: | deps
 	@perl $(LINUX_SRC)/scripts/checkpatch.pl --strict --no-tree \

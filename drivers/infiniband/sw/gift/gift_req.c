@@ -13,7 +13,8 @@
  * from the front and rewinds the cursor to retransmit (gift_req_rewind()).
  *
  * Local operations (LOCAL_INV, REG_MR) execute when the cursor reaches
- * them and complete in order once everything before them has.
+ * them (a fenced one once everything before it has completed) and
+ * complete in order once everything before them has.
  */
 
 #include "gift.h"
@@ -127,6 +128,32 @@ static void gift_req_fail(struct gift_qp *qp, struct gift_send_wqe *wqe,
 	st->status = status;
 }
 
+/* LOCAL_INV and REG_MR: executed by the requester, no packets, no PSNs. */
+static bool gift_req_is_local(const struct gift_send_wqe *wqe)
+{
+	return wqe->opcode == IB_WR_LOCAL_INV || wqe->opcode == IB_WR_REG_MR;
+}
+
+/*
+ * IB_SEND_FENCE on a local operation (the Local Invalidate Fence, IBA
+ * 10.6.5.1): may it execute, i.e. has every WQE before it finished? Only
+ * local operations are GIFT_WQE_DONE before they complete; anything else
+ * before the cursor is still in flight (e.g. a READ whose responses land
+ * in the MR a fenced LOCAL_INV invalidates).
+ */
+static bool gift_req_fence_ok(struct gift_qp *qp)
+{
+	struct gift_send_wqe *prev;
+	u32 n;
+
+	for (n = 0; n < qp->proto.req_n; n++) {
+		prev = gift_qp_sq_peek(qp, n);
+		if (prev && !(gift_wqe_state(prev)->flags & GIFT_WQE_DONE))
+			return false;
+	}
+	return true;
+}
+
 /* Executes LOCAL_INV / REG_MR; false when it failed. */
 static bool gift_req_local(struct gift_qp *qp, struct gift_send_wqe *wqe)
 {
@@ -236,9 +263,12 @@ void gift_req_run(struct gift_qp *qp)
 		st = gift_wqe_state(wqe);
 		if (st->flags & GIFT_WQE_FAILED)
 			break;
-		if (wqe->opcode == IB_WR_LOCAL_INV ||
-		    wqe->opcode == IB_WR_REG_MR) {
+		if (gift_req_is_local(wqe)) {
 			if (!(st->flags & GIFT_WQE_DONE)) {
+				/* A fenced one waits, and so does all after it. */
+				if ((wqe->send_flags & IB_SEND_FENCE) &&
+				    !gift_req_fence_ok(qp))
+					break;
 				if (!gift_req_local(qp, wqe)) {
 					gift_req_fail(qp, wqe,
 						      wqe->opcode == IB_WR_REG_MR ?
@@ -279,8 +309,17 @@ void gift_req_rewind(struct gift_qp *qp, u32 psn)
 	u32 n;
 
 	lockdep_assert_held(&p->lock);
+	/*
+	 * Local operations have no PSNs and are never GIFT_WQE_STARTED:
+	 * step over them (they were executed once and stay GIFT_WQE_DONE)
+	 * rather than stopping there, or the WQEs after an executed REG_MR
+	 * or LOCAL_INV keep GIFT_WQE_SENT and are resent from their first
+	 * packet only.
+	 */
 	for (n = 0; (wqe = gift_qp_sq_peek(qp, n)); n++) {
 		st = gift_wqe_state(wqe);
+		if (gift_req_is_local(wqe))
+			continue;
 		if (!(st->flags & GIFT_WQE_STARTED))
 			break;
 		if (gift_psn_cmp(st->last_psn, psn) >= 0)
@@ -295,6 +334,8 @@ void gift_req_rewind(struct gift_qp *qp, u32 psn)
 	p->req_psn = gift_wqe_state(wqe)->first_psn;
 	for (; (wqe = gift_qp_sq_peek(qp, n)); n++) {
 		st = gift_wqe_state(wqe);
+		if (gift_req_is_local(wqe))
+			continue;
 		if (!(st->flags & GIFT_WQE_STARTED))
 			break;
 		if (!(st->flags & GIFT_WQE_DONE))

@@ -48,6 +48,7 @@ run_tap() {
 
 run_tap tools_test.sh
 run_tap clients_test.sh
+run_tap ktest_test.sh
 run_harness device_test
 run_harness link_test
 run_harness mr_test
