@@ -167,8 +167,16 @@ static void gift_comp_read_resp(struct gift_qp *qp, struct sk_buff *skb)
 		return;
 	}
 	st->resp_len += len;
-	if (!(op->flags & GIFT_OPF_LAST))
+	if (!(op->flags & GIFT_OPF_LAST)) {
+		/*
+		 * A response in order restarts the timer, or a READ whose
+		 * responses take longer than the timeout never completes.
+		 * The retries left stay: a timeout re-requests the whole
+		 * READ, so a lost tail must still end in RETRY_EXC_ERR.
+		 */
+		gift_proto_arm_retry(qp);
 		return;
+	}
 	if (st->resp_len != wqe->length) {
 		gift_comp_fail(qp, wqe, IB_WC_BAD_RESP_ERR);
 		return;
@@ -230,6 +238,11 @@ static void gift_comp_rnr(struct gift_qp *qp, struct gift_send_wqe *wqe,
 	if (p->rnr_left != 7)
 		p->rnr_left--;
 	gift_req_rewind(qp, psn);
+	/*
+	 * The responder answered: no transport timeout while we back off
+	 * (only rnr_retry limits RNR waits). Resending re-arms the timer.
+	 */
+	timer_delete(&p->retry_timer);
 	p->rnr_wait = true;
 	mod_timer(&p->rnr_timer, jiffies + max(1UL, usecs_to_jiffies(usec)));
 }

@@ -455,6 +455,30 @@ static bool gift_resp_in_sequence(struct gift_qp *qp,
 	}
 }
 
+/*
+ * Is @op enabled by the QP's remote access flags? RDMA WRITE, READ and
+ * atomics at a QP that does not allow them are invalid requests, whatever
+ * the rkey says (rxe and rdmavt NAK them the same way). A multi-packet
+ * WRITE is checked at its first packet.
+ */
+static bool gift_resp_access_ok(struct gift_qp *qp,
+				const struct gift_opcode_info *op)
+{
+	int access = qp->attr.qp_access_flags;
+
+	switch (op->cls) {
+	case GIFT_OPC_WRITE:
+		return !(op->flags & GIFT_OPF_FIRST) ||
+		       (access & IB_ACCESS_REMOTE_WRITE);
+	case GIFT_OPC_READ_REQ:
+		return access & IB_ACCESS_REMOTE_READ;
+	case GIFT_OPC_ATOMIC:
+		return access & IB_ACCESS_REMOTE_ATOMIC;
+	default:
+		return true;
+	}
+}
+
 /**
  * gift_resp_rcv() - handle a request packet
  * @qp: QP in RTR or RTS; runs under its engine lock
@@ -483,7 +507,7 @@ void gift_resp_rcv(struct gift_qp *qp, struct sk_buff *skb)
 	}
 	p->nak_sent = false;
 
-	if (!gift_resp_in_sequence(qp, op)) {
+	if (!gift_resp_in_sequence(qp, op) || !gift_resp_access_ok(qp, op)) {
 		gift_resp_fatal(qp, psn, GIFT_NAK_INVALID_REQ,
 				IB_WC_REM_INV_REQ_ERR);
 		goto out;

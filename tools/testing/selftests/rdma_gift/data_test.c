@@ -1,0 +1,2272 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Data transfer over RC queue pairs of gift devices, through libibverbs,
+ * our provider and the protocol engine: two RC QPs on the device connected
+ * to each other in loopback through its RoCEv2 IPv4 GID, each with its own
+ * PD, CQ and completion channel.
+ *
+ * Every opcode moves data whose every byte is checked: sources hold a
+ * pattern (byte = f(offset, seed)) with other bytes around and between
+ * their SGEs, destinations start as a sentinel, and after each transfer
+ * the whole destination mapping (the MR plus a page either side) must
+ * equal the expected image: the message where it belongs, the sentinel
+ * everywhere else. Errors must complete with their exact status, move
+ * the QPs to ERR, flush what follows and leave memory alone. A soak mixes
+ * everything for a while between two pairs of QPs.
+ *
+ * Every wait has a deadline: nothing here hangs on a lost completion.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <infiniband/verbs.h>
+
+#include "gift_util.h"
+#include "kselftest_harness.h"
+
+#define PAGE		4096
+#define MAX_MSG		(1 << 20)	/* largest message of the opcode tests */
+#define BUF_LEN		(MAX_MSG + (64 << 10))	/* an MR; page multiple */
+#define MAP_LEN		(BUF_LEN + 2 * PAGE)	/* with a page either side */
+#define GUARD		256	/* sentinel bytes before every target */
+#define GAP		64	/* sentinel bytes between scattered SGEs */
+#define MAX_SGE		32	/* room in struct sgl */
+#define SENTINEL	0xa5
+#define WAIT_MS		15000	/* deadline of every completion wait */
+#define QUIET_MS	300	/* how long "nothing happens" is watched */
+#define FLUSH_MS	2000	/* deadline of a flush that must come at once */
+#define SOAK_SECONDS	30	/* default; GIFT_SOAK_SECONDS overrides */
+
+#define ALL_REMOTE	(IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ | \
+			 IBV_ACCESS_REMOTE_ATOMIC)
+#define ALL_ACCESS	(IBV_ACCESS_LOCAL_WRITE | ALL_REMOTE)
+
+/* The message sizes of the opcode tests. */
+static const size_t sizes[] = { 0, 1, 4095, 4096, 4097, MAX_MSG };
+#define NSIZES		(sizeof(sizes) / sizeof(sizes[0]))
+
+/* Data patterns and expected images */
+
+/* Byte @off of the message with @seed: no period, differs between seeds. */
+static inline uint8_t pat(size_t off, uint32_t seed)
+{
+	uint32_t x = (uint32_t)off * 0x9e3779b1u + seed * 0x85ebca6bu;
+
+	x ^= x >> 15;
+	x *= 0x2c1b3c6du;
+	x ^= x >> 13;
+	return x >> 24;
+}
+
+static void fill_pattern(uint8_t *p, size_t len, size_t off, uint32_t seed)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		p[i] = pat(off + i, seed);
+}
+
+static bool is_pattern(const uint8_t *p, size_t len, size_t off, uint32_t seed)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (p[i] != pat(off + i, seed))
+			return false;
+	return true;
+}
+
+static bool is_sentinel(const uint8_t *p, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (p[i] != SENTINEL)
+			return false;
+	return true;
+}
+
+/* Offset of the first byte where a and b differ, or -1. */
+static long first_diff(const uint8_t *a, const uint8_t *b, size_t len)
+{
+	size_t i;
+
+	if (!memcmp(a, b, len))
+		return -1;
+	for (i = 0; a[i] == b[i]; i++)
+		;
+	return i;
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+/* Registered buffers */
+
+/*
+ * An MR of BUF_LEN bytes at @p, in the middle of a mapping of MAP_LEN with
+ * an unregistered page either side; all of it starts as the sentinel.
+ */
+struct mbuf {
+	uint8_t *map;
+	uint8_t *p;
+	struct ibv_mr *mr;
+};
+
+static int mbuf_open(struct mbuf *b, struct ibv_pd *pd, int access)
+{
+	b->map = mmap(NULL, MAP_LEN, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (b->map == MAP_FAILED) {
+		b->map = NULL;
+		return -1;
+	}
+	memset(b->map, SENTINEL, MAP_LEN);
+	b->p = b->map + PAGE;
+	b->mr = ibv_reg_mr(pd, b->p, BUF_LEN, access);
+	return b->mr ? 0 : -1;
+}
+
+static void mbuf_close(struct mbuf *b)
+{
+	if (b->mr)
+		ibv_dereg_mr(b->mr);
+	if (b->map)
+		munmap(b->map, MAP_LEN);
+	memset(b, 0, sizeof(*b));
+}
+
+static void mbuf_reset(struct mbuf *b)
+{
+	memset(b->map, SENTINEL, MAP_LEN);
+}
+
+/*
+ * A scatter/gather list over an mbuf: @n pieces from GUARD on, GAP bytes
+ * apart, of uneven lengths (set by @shape) that add up to the room asked
+ * for, each at least one byte. Room 0 gets one empty SGE when one piece
+ * was asked for and none otherwise.
+ */
+struct sgl {
+	struct ibv_sge sge[MAX_SGE];
+	int n;
+};
+
+static void sgl_make(struct sgl *l, const struct mbuf *b, size_t room, int k,
+		     int shape)
+{
+	size_t w[MAX_SGE], wsum = 0, extra, off = GUARD, len;
+	int i;
+
+	if ((size_t)k > room)
+		k = room ? (int)room : k == 1;
+	for (i = 0; i < k; i++) {
+		w[i] = 1 + (size_t)(i * shape + 3) % 7;
+		wsum += w[i];
+	}
+	extra = room - k;
+	l->n = k;
+	for (i = 0; i < k; i++) {
+		len = room ? 1 + extra * w[i] / wsum : 0;
+		if (i == k - 1)	/* the rounding remainder */
+			len = room - (off - GUARD - i * GAP);
+		l->sge[i].addr = (uintptr_t)b->p + off;
+		l->sge[i].length = len;
+		l->sge[i].lkey = b->mr->lkey;
+		off += len + GAP;
+	}
+}
+
+/*
+ * Writes the first @len bytes of message @seed along @l, whose addresses
+ * are in @b, into @dst, a copy of b's mapping (b->map itself, or an image).
+ */
+static void scatter_msg(uint8_t *dst, const struct mbuf *b, const struct sgl *l,
+			size_t len, uint32_t seed)
+{
+	size_t off = 0, n;
+	int i;
+
+	for (i = 0; i < l->n && off < len; i++) {
+		n = l->sge[i].length;
+		if (n > len - off)
+			n = len - off;
+		fill_pattern(dst + (l->sge[i].addr - (uintptr_t)b->map), n, off,
+			     seed);
+		off += n;
+	}
+}
+
+/* A source: other bytes everywhere, message @seed along @l. */
+static void source_fill(struct mbuf *b, const struct sgl *l, size_t len,
+			uint32_t seed)
+{
+	fill_pattern(b->map, MAP_LEN, 0, ~seed);
+	scatter_msg(b->map, b, l, len, seed);
+}
+
+/* The image of a destination that received message @seed along @l. */
+static void image_make(uint8_t *img, const struct mbuf *b, const struct sgl *l,
+		       size_t len, uint32_t seed)
+{
+	memset(img, SENTINEL, MAP_LEN);
+	if (l)
+		scatter_msg(img, b, l, len, seed);
+}
+
+/* First byte of b's mapping that differs from @img, or -1. */
+static long image_diff(const struct mbuf *b, const uint8_t *img)
+{
+	return first_diff(b->map, img, MAP_LEN);
+}
+
+/* Device and QP helpers */
+
+/* Index of the first RoCEv2 IPv4 (v4-mapped) GID, or -1. */
+static int find_v4_gid(struct ibv_context *ctx, union ibv_gid *gid)
+{
+	static const uint8_t v4_prefix[12] = { [10] = 0xff, [11] = 0xff };
+	struct ibv_gid_entry ent[64];
+	ssize_t n, i;
+
+	n = ibv_query_gid_table(ctx, ent, 64, 0);
+	for (i = 0; i < n; i++) {
+		if (ent[i].gid_type != IBV_GID_TYPE_ROCE_V2 ||
+		    memcmp(ent[i].gid.raw, v4_prefix, sizeof(v4_prefix)))
+			continue;
+		*gid = ent[i].gid;
+		return ent[i].gid_index;
+	}
+	return -1;
+}
+
+static bool have_v4_gid(const void *arg)
+{
+	union ibv_gid gid;
+
+	return find_v4_gid((struct ibv_context *)arg, &gid) >= 0;
+}
+
+static enum ibv_qp_state qp_state(struct ibv_qp *qp)
+{
+	struct ibv_qp_init_attr init;
+	struct ibv_qp_attr a;
+
+	if (ibv_query_qp(qp, &a, IBV_QP_STATE, &init))
+		return -1;
+	return a.qp_state;
+}
+
+/* Polls until n completions arrived or ms passed; returns how many. */
+static int poll_cq_for(struct ibv_cq *cq, struct ibv_wc *wc, int n, int ms)
+{
+	long long deadline = now_ms() + ms;
+	int got = 0, ret;
+
+	for (;;) {
+		ret = ibv_poll_cq(cq, n - got, wc + got);
+		if (ret < 0)
+			return ret;
+		got += ret;
+		if (got == n || now_ms() >= deadline)
+			return got;
+		if (!ret)
+			usleep(100);
+	}
+}
+
+/* Completions still queued, consumed. */
+static int drain_cq(struct ibv_cq *cq)
+{
+	struct ibv_wc wc[16];
+	int n = 0, ret;
+
+	while ((ret = ibv_poll_cq(cq, 16, wc)) > 0)
+		n += ret;
+	return n;
+}
+
+/* True if a completion event arrived on ch within ms; acknowledges it. */
+static bool cq_event(struct ibv_comp_channel *ch, int ms)
+{
+	struct pollfd pfd = { .fd = ch->fd, .events = POLLIN };
+	struct ibv_cq *cq;
+	void *cq_ctx;
+
+	if (poll(&pfd, 1, ms) <= 0 || ibv_get_cq_event(ch, &cq, &cq_ctx))
+		return false;
+	ibv_ack_cq_events(cq, 1);
+	return true;
+}
+
+/* Waits for exactly n completions on cq, failing the test at the deadline. */
+#define WAIT_WCS(cq, wc, n) \
+	ASSERT_EQ(n, poll_cq_for(cq, wc, n, WAIT_MS)) \
+		TH_LOG("completions missing on %s", #cq)
+
+/* wc completes wr_id with status, and on success with opcode. */
+#define EXPECT_WC(wc, id, st, op) do { \
+	EXPECT_EQ((uint64_t)(id), (wc).wr_id); \
+	EXPECT_EQ(st, (wc).status) \
+		TH_LOG("wr_id %llu: %s", (unsigned long long)(wc).wr_id, \
+		       ibv_wc_status_str((wc).status)); \
+	if ((st) == IBV_WC_SUCCESS && (wc).status == IBV_WC_SUCCESS) \
+		EXPECT_EQ(op, (wc).opcode); \
+} while (0)
+
+/* Device counters through `rdma statistic show link DEV/1`, -1 if missing. */
+static long rdma_stat(const char *ibdev, const char *name)
+{
+	char cmd[128], out[4096], key[64];
+	const char *p;
+	size_t n;
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd), "rdma statistic show link %s/1", ibdev);
+	f = popen(cmd, "r");
+	if (!f)
+		return -1;
+	n = fread(out, 1, sizeof(out) - 1, f);
+	out[n] = 0;
+	if (pclose(f))
+		return -1;
+	snprintf(key, sizeof(key), " %s ", name);
+	p = strstr(out, key);
+	return p ? strtol(p + strlen(key), NULL, 10) : -1;
+}
+
+/* Connected pairs */
+
+/* How a pair is created and connected. */
+struct pair_attr {
+	enum ibv_mtu mtu;
+	struct ibv_qp_cap cap;	/* SGE counts of 0: the device's max_sge */
+	unsigned int access;	/* qp_access_flags of both QPs */
+	uint8_t timeout;
+	uint8_t retry_cnt;
+	uint8_t rnr_retry;
+	uint8_t min_rnr_timer;
+	uint8_t rd_atomic;	/* max_rd_atomic and max_dest_rd_atomic */
+	int sq_sig_all;
+	bool srq;		/* b receives through an SRQ */
+};
+
+static const struct pair_attr default_attr = {
+	.mtu = IBV_MTU_1024,
+	.cap = {
+		.max_send_wr = 64,
+		.max_recv_wr = 64,
+		.max_send_sge = 4,
+		.max_recv_sge = 4,
+		.max_inline_data = 256,
+	},
+	.access = ALL_REMOTE,
+	.timeout = 14,
+	.retry_cnt = 7,
+	.rnr_retry = 7,
+	.min_rnr_timer = 12,
+	.rd_atomic = 8,
+	.sq_sig_all = 1,
+};
+
+/* One side: the QP, its CQ (send and receive) and its buffers. */
+struct end {
+	struct ibv_pd *pd;
+	struct ibv_comp_channel *ch;
+	struct ibv_cq *cq;
+	struct ibv_qp *qp;
+	struct ibv_qp_cap cap;	/* as created */
+	int send_sge;		/* as asked for: the cap may be larger */
+	int recv_sge;
+	uint32_t psn;		/* first PSN it sends */
+	struct mbuf src, dst;	/* ALL_ACCESS MRs of its PD */
+};
+
+/*
+ * Two RC QPs, a and b, connected to each other through the device's
+ * RoCEv2 IPv4 GID. The PSNs of a wrap around within a 1 MiB message.
+ */
+struct pair {
+	struct ibv_context *ctx;
+	int gid_index;
+	union ibv_gid gid;
+	struct ibv_device_attr dev;
+	struct pair_attr attr;
+	struct ibv_srq *srq;
+	struct end a, b;
+};
+
+static void end_open(struct __test_metadata *_metadata, struct pair *p,
+		     struct end *e, bool is_b, uint32_t psn)
+{
+	struct ibv_qp_init_attr init = {
+		.cap = p->attr.cap,
+		.qp_type = IBV_QPT_RC,
+		.sq_sig_all = p->attr.sq_sig_all,
+	};
+	struct ibv_srq_init_attr sinit = {
+		.attr = { .max_wr = 64, .max_sge = 4 },
+	};
+	struct ibv_qp_attr qa;
+
+	e->psn = psn;
+	e->pd = ibv_alloc_pd(p->ctx);
+	ASSERT_NE(NULL, e->pd);
+	e->ch = ibv_create_comp_channel(p->ctx);
+	ASSERT_NE(NULL, e->ch);
+	e->cq = ibv_create_cq(p->ctx, init.cap.max_send_wr +
+			      init.cap.max_recv_wr + 64, NULL, e->ch, 0);
+	ASSERT_NE(NULL, e->cq);
+	if (!init.cap.max_send_sge)
+		init.cap.max_send_sge = p->dev.max_sge;
+	if (!init.cap.max_recv_sge)
+		init.cap.max_recv_sge = p->dev.max_sge;
+	e->send_sge = init.cap.max_send_sge;
+	e->recv_sge = init.cap.max_recv_sge;
+	if (is_b && p->attr.srq) {
+		p->srq = ibv_create_srq(e->pd, &sinit);
+		ASSERT_NE(NULL, p->srq);
+		init.srq = p->srq;
+		init.cap.max_recv_wr = 0;
+		init.cap.max_recv_sge = 0;
+	}
+	init.send_cq = e->cq;
+	init.recv_cq = e->cq;
+	e->qp = ibv_create_qp(e->pd, &init);
+	ASSERT_NE(NULL, e->qp) TH_LOG("create_qp: %s", strerror(errno));
+	ASSERT_EQ(0, ibv_query_qp(e->qp, &qa, IBV_QP_CAP, &init));
+	e->cap = init.cap;
+	ASSERT_EQ(0, mbuf_open(&e->src, e->pd, ALL_ACCESS));
+	ASSERT_EQ(0, mbuf_open(&e->dst, e->pd, ALL_ACCESS));
+}
+
+/* RESET -> INIT -> RTR -> RTS of e, sending to QP dqpn expecting rq_psn. */
+static void qp_connect_to(struct __test_metadata *_metadata, struct pair *p,
+			  struct end *e, uint32_t dqpn, uint32_t rq_psn)
+{
+	const struct pair_attr *pa = &p->attr;
+	struct ibv_qp_attr a = {
+		.qp_state = IBV_QPS_INIT,
+		.port_num = 1,
+		.qp_access_flags = pa->access,
+	};
+
+	ASSERT_EQ(0, ibv_modify_qp(e->qp, &a, IBV_QP_STATE |
+				   IBV_QP_PKEY_INDEX | IBV_QP_PORT |
+				   IBV_QP_ACCESS_FLAGS));
+	memset(&a, 0, sizeof(a));
+	a.qp_state = IBV_QPS_RTR;
+	a.path_mtu = pa->mtu;
+	a.dest_qp_num = dqpn;
+	a.rq_psn = rq_psn;
+	a.max_dest_rd_atomic = pa->rd_atomic;
+	a.min_rnr_timer = pa->min_rnr_timer;
+	a.ah_attr.is_global = 1;
+	a.ah_attr.grh.dgid = p->gid;
+	a.ah_attr.grh.sgid_index = p->gid_index;
+	a.ah_attr.grh.hop_limit = 64;
+	a.ah_attr.port_num = 1;
+	ASSERT_EQ(0, ibv_modify_qp(e->qp, &a, IBV_QP_STATE | IBV_QP_AV |
+				   IBV_QP_PATH_MTU | IBV_QP_DEST_QPN |
+				   IBV_QP_RQ_PSN | IBV_QP_MAX_DEST_RD_ATOMIC |
+				   IBV_QP_MIN_RNR_TIMER));
+	memset(&a, 0, sizeof(a));
+	a.qp_state = IBV_QPS_RTS;
+	a.sq_psn = e->psn;
+	a.timeout = pa->timeout;
+	a.retry_cnt = pa->retry_cnt;
+	a.rnr_retry = pa->rnr_retry;
+	a.max_rd_atomic = pa->rd_atomic;
+	ASSERT_EQ(0, ibv_modify_qp(e->qp, &a, IBV_QP_STATE | IBV_QP_SQ_PSN |
+				   IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT |
+				   IBV_QP_RNR_RETRY | IBV_QP_MAX_QP_RD_ATOMIC));
+}
+
+static void pair_connect(struct __test_metadata *_metadata, struct pair *p)
+{
+	qp_connect_to(_metadata, p, &p->b, p->a.qp->qp_num, p->a.psn);
+	qp_connect_to(_metadata, p, &p->a, p->b.qp->qp_num, p->b.psn);
+}
+
+/* Creates and connects a pair with attr. */
+static void pair_open(struct __test_metadata *_metadata, struct pair *p,
+		      const struct pair_attr *attr)
+{
+	memset(p, 0, sizeof(*p));
+	p->attr = *attr;
+	p->ctx = gift_open(gift_env("GIFT_IBDEV"));
+	ASSERT_NE(NULL, p->ctx);
+	ASSERT_EQ(0, ibv_query_device(p->ctx, &p->dev));
+	ASSERT_LE(p->dev.max_sge, MAX_SGE);
+	gift_wait_for(have_v4_gid, p->ctx, 5000);
+	p->gid_index = find_v4_gid(p->ctx, &p->gid);
+	ASSERT_LE(0, p->gid_index);
+	end_open(_metadata, p, &p->a, false, 0xfffe00);
+	end_open(_metadata, p, &p->b, true, 0x000100);
+	pair_connect(_metadata, p);
+}
+
+/* Moves both QPs through RESET and connects them again with attr. */
+static void pair_reset(struct __test_metadata *_metadata, struct pair *p,
+		       const struct pair_attr *attr)
+{
+	struct ibv_qp_attr a = { .qp_state = IBV_QPS_RESET };
+
+	ASSERT_EQ(0, ibv_modify_qp(p->a.qp, &a, IBV_QP_STATE));
+	ASSERT_EQ(0, ibv_modify_qp(p->b.qp, &a, IBV_QP_STATE));
+	drain_cq(p->a.cq);
+	drain_cq(p->b.cq);
+	p->attr = *attr;
+	pair_connect(_metadata, p);
+}
+
+static void end_close(struct end *e)
+{
+	if (e->qp)
+		ibv_destroy_qp(e->qp);
+	mbuf_close(&e->src);
+	mbuf_close(&e->dst);
+	if (e->cq)
+		ibv_destroy_cq(e->cq);
+	if (e->ch)
+		ibv_destroy_comp_channel(e->ch);
+}
+
+static void pair_close(struct pair *p)
+{
+	end_close(&p->a);
+	end_close(&p->b);
+	if (p->srq)
+		ibv_destroy_srq(p->srq);
+	if (p->a.pd)
+		ibv_dealloc_pd(p->a.pd);
+	if (p->b.pd)
+		ibv_dealloc_pd(p->b.pd);
+	if (p->ctx)
+		ibv_close_device(p->ctx);
+	memset(p, 0, sizeof(*p));
+}
+
+/* Posting */
+
+static void wr_init(struct ibv_send_wr *wr, uint64_t wr_id,
+		    enum ibv_wr_opcode op, struct sgl *l, unsigned int flags)
+{
+	memset(wr, 0, sizeof(*wr));
+	wr->wr_id = wr_id;
+	wr->opcode = op;
+	wr->sg_list = l ? l->sge : NULL;
+	wr->num_sge = l ? l->n : 0;
+	wr->send_flags = flags;
+}
+
+static void wr_rdma(struct ibv_send_wr *wr, uint64_t raddr, uint32_t rkey)
+{
+	wr->wr.rdma.remote_addr = raddr;
+	wr->wr.rdma.rkey = rkey;
+}
+
+static void wr_atomic(struct ibv_send_wr *wr, uint64_t raddr, uint32_t rkey,
+		      uint64_t compare_add, uint64_t swap)
+{
+	wr->wr.atomic.remote_addr = raddr;
+	wr->wr.atomic.rkey = rkey;
+	wr->wr.atomic.compare_add = compare_add;
+	wr->wr.atomic.swap = swap;
+}
+
+static int post_recv(struct ibv_qp *qp, uint64_t wr_id, struct sgl *l)
+{
+	struct ibv_recv_wr wr = {
+		.wr_id = wr_id,
+		.sg_list = l->sge,
+		.num_sge = l->n,
+	}, *bad;
+
+	return ibv_post_recv(qp, &wr, &bad);
+}
+
+static int post_srq_recv(struct ibv_srq *srq, uint64_t wr_id, struct sgl *l)
+{
+	struct ibv_recv_wr wr = {
+		.wr_id = wr_id,
+		.sg_list = l->sge,
+		.num_sge = l->n,
+	}, *bad;
+
+	return ibv_post_srq_recv(srq, &wr, &bad);
+}
+
+static int post_send(struct ibv_qp *qp, struct ibv_send_wr *wr)
+{
+	struct ibv_send_wr *bad;
+
+	return ibv_post_send(qp, wr, &bad);
+}
+
+/* A receive of room bytes at GUARD of b, in one SGE. */
+static int post_recv_room(struct ibv_qp *qp, uint64_t wr_id,
+			  const struct mbuf *b, size_t room)
+{
+	struct sgl l;
+
+	sgl_make(&l, b, room, 1, 0);
+	return post_recv(qp, wr_id, &l);
+}
+
+/* A zero-byte SEND without SGEs. */
+static int post_send0(struct ibv_qp *qp, uint64_t wr_id)
+{
+	struct ibv_send_wr wr;
+
+	wr_init(&wr, wr_id, IBV_WR_SEND, NULL, 0);
+	return post_send(qp, &wr);
+}
+
+/*
+ * Opcode tests: every data opcode at every size, with 1, 4 and max_sge
+ * SGEs and path MTUs of 1024 and 4096.
+ */
+
+FIXTURE(xfer) {
+	struct pair p;
+	uint8_t *img;
+};
+
+FIXTURE_VARIANT(xfer) {
+	enum ibv_mtu mtu;
+	int send_sge;		/* 0: the device's max_sge */
+	int recv_sge;		/* 0: the device's max_sge */
+};
+
+FIXTURE_VARIANT_ADD(xfer, mtu1024) {
+	.mtu = IBV_MTU_1024, .send_sge = 1, .recv_sge = 1,
+};
+
+FIXTURE_VARIANT_ADD(xfer, mtu4096) {
+	.mtu = IBV_MTU_4096, .send_sge = 1, .recv_sge = 1,
+};
+
+FIXTURE_VARIANT_ADD(xfer, mtu1024_sge4) {
+	.mtu = IBV_MTU_1024, .send_sge = 4, .recv_sge = 5,
+};
+
+FIXTURE_VARIANT_ADD(xfer, mtu4096_sge_max) {
+	.mtu = IBV_MTU_4096, .send_sge = 0, .recv_sge = 0,
+};
+
+FIXTURE_SETUP(xfer)
+{
+	struct pair_attr attr = default_attr;
+
+	attr.mtu = variant->mtu;
+	attr.cap.max_send_sge = variant->send_sge;
+	attr.cap.max_recv_sge = variant->recv_sge;
+	pair_open(_metadata, &self->p, &attr);
+	self->img = malloc(MAP_LEN);
+	ASSERT_NE(NULL, self->img);
+}
+
+FIXTURE_TEARDOWN(xfer)
+{
+	pair_close(&self->p);
+	free(self->img);
+}
+
+/*
+ * One message of len bytes from a to b with op: SEND and WRITE gather
+ * from a.src in as many pieces as a's QP was created for, SEND scatters
+ * into b.dst in as many as b's takes (odd sizes fill their receive exactly,
+ * the others leave 64 bytes of it untouched), WRITE lands contiguously in
+ * b.dst, READ reads contiguous b.src into a.dst in a's number of pieces.
+ * Checks both completions and every byte of the destination.
+ */
+static void xfer_one(struct __test_metadata *_metadata, struct pair *p,
+		     uint8_t *img, enum ibv_wr_opcode op, size_t len,
+		     uint32_t seed)
+{
+	bool send = op == IBV_WR_SEND || op == IBV_WR_SEND_WITH_IMM;
+	bool imm = op == IBV_WR_SEND_WITH_IMM || op == IBV_WR_RDMA_WRITE_WITH_IMM;
+	bool read = op == IBV_WR_RDMA_READ;
+	struct mbuf *src = read ? &p->b.src : &p->a.src;
+	struct mbuf *dst = read ? &p->a.dst : &p->b.dst;
+	int k = p->a.send_sge;
+	struct sgl gather, scatter, recv;
+	struct ibv_send_wr wr;
+	struct ibv_wc wc;
+	uint32_t imm_data = htonl(0xc0de0000 + seed);
+
+	mbuf_reset(&p->a.dst);
+	mbuf_reset(&p->b.dst);
+	mbuf_reset(&p->b.src);
+	/* The source side: scattered for SEND/WRITE, contiguous for READ. */
+	sgl_make(&gather, src, len, read ? 1 : k, 3);
+	source_fill(src, &gather, len, seed);
+	if (send)
+		sgl_make(&scatter, dst, len + (len & 1 ? 0 : 64),
+			 p->b.recv_sge, 5);
+	else
+		sgl_make(&scatter, dst, len, read ? k : 1, 5);
+
+	if (send) {
+		ASSERT_EQ(0, post_recv(p->b.qp, 200, &scatter));
+	} else if (imm) {
+		/* The immediate takes a receive whose buffer stays untouched. */
+		sgl_make(&recv, &p->b.src, 64, 1, 0);
+		ASSERT_EQ(0, post_recv(p->b.qp, 200, &recv));
+	}
+	wr_init(&wr, 100, op, read ? &scatter : &gather, 0);
+	wr.imm_data = imm_data;
+	if (read)
+		wr_rdma(&wr, gather.sge[0].addr, src->mr->rkey);
+	else if (!send)
+		wr_rdma(&wr, scatter.sge[0].addr, dst->mr->rkey);
+	ASSERT_EQ(0, post_send(p->a.qp, &wr));
+
+	WAIT_WCS(p->a.cq, &wc, 1);
+	EXPECT_WC(wc, 100, IBV_WC_SUCCESS,
+		  read ? IBV_WC_RDMA_READ :
+		  send ? IBV_WC_SEND : IBV_WC_RDMA_WRITE);
+	EXPECT_EQ(p->a.qp->qp_num, wc.qp_num);
+	if (read)
+		EXPECT_EQ(len, wc.byte_len);
+	if (wc.status != IBV_WC_SUCCESS) {
+		/* Where the data stopped, and no waiting for the receiver. */
+		image_make(img, dst, &scatter, len, seed);
+		EXPECT_EQ(-1, image_diff(dst, img)) TH_LOG("size %zu", len);
+		return;
+	}
+
+	if (send || imm) {
+		WAIT_WCS(p->b.cq, &wc, 1);
+		EXPECT_WC(wc, 200, IBV_WC_SUCCESS,
+			  send ? IBV_WC_RECV : IBV_WC_RECV_RDMA_WITH_IMM);
+		EXPECT_EQ(len, wc.byte_len);
+		EXPECT_EQ(p->b.qp->qp_num, wc.qp_num);
+		EXPECT_EQ(imm, !!(wc.wc_flags & IBV_WC_WITH_IMM));
+		if (imm)
+			EXPECT_EQ(imm_data, wc.imm_data);
+	}
+	/* WRITE and READ consume no receive; nothing else completes. */
+	EXPECT_EQ(0, drain_cq(p->b.cq));
+	EXPECT_EQ(0, drain_cq(p->a.cq));
+
+	image_make(img, dst, &scatter, len, seed);
+	EXPECT_EQ(-1, image_diff(dst, img)) TH_LOG("size %zu", len);
+	if (op == IBV_WR_RDMA_WRITE_WITH_IMM) {
+		image_make(img, &p->b.src, NULL, 0, 0);
+		EXPECT_EQ(-1, image_diff(&p->b.src, img))
+			TH_LOG("WRITE_WITH_IMM touched its receive buffer");
+	}
+}
+
+static void xfer_sizes(struct __test_metadata *_metadata, struct pair *p,
+		       uint8_t *img, enum ibv_wr_opcode op)
+{
+	size_t i;
+
+	for (i = 0; i < NSIZES && !_metadata->exit_code; i++)
+		xfer_one(_metadata, p, img, op, sizes[i], i + 1);
+}
+
+/* SENDs arrive whole in the posted receive, byte_len exact, no IMM flag. */
+TEST_F(xfer, send)
+{
+	xfer_sizes(_metadata, &self->p, self->img, IBV_WR_SEND);
+}
+
+/* SEND_WITH_IMM also hands the receiver imm_data and IBV_WC_WITH_IMM. */
+TEST_F(xfer, send_with_imm)
+{
+	xfer_sizes(_metadata, &self->p, self->img, IBV_WR_SEND_WITH_IMM);
+}
+
+/* RDMA WRITEs land at the remote address exactly and complete nothing there. */
+TEST_F(xfer, write)
+{
+	xfer_sizes(_metadata, &self->p, self->img, IBV_WR_RDMA_WRITE);
+}
+
+/*
+ * RDMA WRITE_WITH_IMM lands its data and completes a receive as
+ * IBV_WC_RECV_RDMA_WITH_IMM with byte_len and imm, its buffer untouched.
+ */
+TEST_F(xfer, write_with_imm)
+{
+	xfer_sizes(_metadata, &self->p, self->img, IBV_WR_RDMA_WRITE_WITH_IMM);
+}
+
+/* RDMA READs scatter the remote bytes into the local SGEs, byte_len exact. */
+TEST_F(xfer, read)
+{
+	xfer_sizes(_metadata, &self->p, self->img, IBV_WR_RDMA_READ);
+}
+
+/* One default pair for the remaining data tests and the local errors. */
+
+FIXTURE(rc) {
+	struct pair p;
+	uint8_t *img;
+};
+
+FIXTURE_SETUP(rc)
+{
+	pair_open(_metadata, &self->p, &default_attr);
+	self->img = malloc(MAP_LEN);
+	ASSERT_NE(NULL, self->img);
+}
+
+FIXTURE_TEARDOWN(rc)
+{
+	pair_close(&self->p);
+	free(self->img);
+}
+
+/* Expects b's mapping to hold only the sentinel and the 8 bytes at off. */
+static void check_u64_image(struct __test_metadata *_metadata, uint8_t *img,
+			    const struct mbuf *b, size_t off, uint64_t val)
+{
+	memset(img, SENTINEL, MAP_LEN);
+	memcpy(img + PAGE + off, &val, sizeof(val));
+	EXPECT_EQ(-1, image_diff(b, img));
+}
+
+/*
+ * One atomic from a on the 8 bytes at off in b.dst, holding init: the
+ * original value is returned into a.dst, the memory ends as want.
+ */
+static void atomic_one(struct __test_metadata *_metadata, struct pair *p,
+		       uint8_t *img, enum ibv_wr_opcode op, size_t off,
+		       uint64_t init, uint64_t compare_add, uint64_t swap,
+		       uint64_t want)
+{
+	struct ibv_send_wr wr;
+	struct ibv_wc wc;
+	struct sgl res;
+	uint64_t got;
+
+	mbuf_reset(&p->a.dst);
+	mbuf_reset(&p->b.dst);
+	memcpy(p->b.dst.p + off, &init, sizeof(init));
+	sgl_make(&res, &p->a.dst, 8, 1, 0);
+	wr_init(&wr, 7, op, &res, 0);
+	wr_atomic(&wr, (uintptr_t)p->b.dst.p + off, p->b.dst.mr->rkey,
+		  compare_add, swap);
+	ASSERT_EQ(0, post_send(p->a.qp, &wr));
+	WAIT_WCS(p->a.cq, &wc, 1);
+	EXPECT_WC(wc, 7, IBV_WC_SUCCESS,
+		  op == IBV_WR_ATOMIC_CMP_AND_SWP ? IBV_WC_COMP_SWAP :
+		  IBV_WC_FETCH_ADD);
+	EXPECT_EQ(8, wc.byte_len);
+	memcpy(&got, p->a.dst.p + GUARD, sizeof(got));
+	EXPECT_EQ(init, got);
+	check_u64_image(_metadata, img, &p->b.dst, off, want);
+	check_u64_image(_metadata, img, &p->a.dst, GUARD, init);
+}
+
+/*
+ * CMP_AND_SWP swaps only on a full 64-bit match and always returns the
+ * original value; anywhere in the MR, its last 8 bytes included.
+ */
+TEST_F(rc, atomic_cmp_swp)
+{
+	static const struct {
+		uint64_t init, compare, swap;
+		bool swapped;
+	} cases[] = {
+		{ 0x1122334455667788, 0x1122334455667788, 0x8877665544332211, true },
+		{ 0x1122334455667788, 0x1122334455667789, 0x8877665544332211, false },
+		{ 0, 0, UINT64_MAX, true },
+		{ 0xffffffff00000000, 0x00000000ffffffff, 1, false },
+		{ 0xffffffff00000000, 0xffffffff00000000, 1, true },
+		{ 42, 0x8000000000000000 + 42, 7, false },
+	};
+	size_t i, off;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		off = i % 2 ? BUF_LEN - 8 : GUARD + 8 * i;
+		atomic_one(_metadata, &self->p, self->img,
+			   IBV_WR_ATOMIC_CMP_AND_SWP, off, cases[i].init,
+			   cases[i].compare, cases[i].swap,
+			   cases[i].swapped ? cases[i].swap : cases[i].init);
+		ASSERT_EQ(0, _metadata->exit_code) TH_LOG("case %zu", i);
+	}
+}
+
+/* FETCH_AND_ADD returns the original value and adds modulo 2^64. */
+TEST_F(rc, atomic_fetch_add)
+{
+	static const struct {
+		uint64_t init, add;
+	} cases[] = {
+		{ 0, 1 },
+		{ 0x00000000ffffffff, 1 },
+		{ UINT64_MAX, 2 },
+		{ 0x123456789abcdef0, 0 },
+		{ 0x0123456789abcdef, 0xfedcba9876543210 },
+	};
+	size_t i, off;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		off = i % 2 ? BUF_LEN - 8 : GUARD + 8 * i;
+		atomic_one(_metadata, &self->p, self->img,
+			   IBV_WR_ATOMIC_FETCH_AND_ADD, off, cases[i].init,
+			   cases[i].add, 0, cases[i].init + cases[i].add);
+		ASSERT_EQ(0, _metadata->exit_code) TH_LOG("case %zu", i);
+	}
+}
+
+/*
+ * A chain of atomics on one word executes in order: each returns what the
+ * ones before left, compare & swaps that miss change nothing.
+ */
+TEST_F(rc, atomic_chain)
+{
+	enum { N = 32 };
+	struct pair *p = &self->p;
+	uint64_t *word = (uint64_t *)(p->b.dst.p + GUARD), v = 1000, got;
+	uint64_t want[N];
+	struct ibv_send_wr wr[N];
+	struct ibv_wc wc[N];
+	struct sgl res[N];
+	int i;
+
+	*word = v;
+	for (i = 0; i < N; i++) {
+		res[i].n = 1;
+		res[i].sge[0].addr = (uintptr_t)p->a.dst.p + GUARD + 8 * i;
+		res[i].sge[0].length = 8;
+		res[i].sge[0].lkey = p->a.dst.mr->lkey;
+		want[i] = v;
+		if (i % 2) {
+			/* i % 4 == 3 compares with a wrong value: no swap. */
+			wr_init(&wr[i], i, IBV_WR_ATOMIC_CMP_AND_SWP, &res[i], 0);
+			wr_atomic(&wr[i], (uintptr_t)word, p->b.dst.mr->rkey,
+				  i % 4 == 3 ? v + 1 : v, v * 3);
+			if (i % 4 == 1)
+				v *= 3;
+		} else {
+			wr_init(&wr[i], i, IBV_WR_ATOMIC_FETCH_AND_ADD, &res[i],
+				0);
+			wr_atomic(&wr[i], (uintptr_t)word, p->b.dst.mr->rkey,
+				  i + 1, 0);
+			v += i + 1;
+		}
+		if (i)
+			wr[i - 1].next = &wr[i];
+	}
+	ASSERT_EQ(0, post_send(p->a.qp, wr));
+	WAIT_WCS(p->a.cq, wc, N);
+	for (i = 0; i < N; i++) {
+		EXPECT_WC(wc[i], i, IBV_WC_SUCCESS, i % 2 ? IBV_WC_COMP_SWAP :
+			  IBV_WC_FETCH_ADD);
+		memcpy(&got, p->a.dst.p + GUARD + 8 * i, 8);
+		EXPECT_EQ(want[i], got) TH_LOG("WR %d", i);
+	}
+	EXPECT_EQ(v, *word);
+}
+
+/* Inline data up to max_inline_data is taken at post time: SEND and WRITE. */
+static void inline_one(struct __test_metadata *_metadata, struct pair *p,
+		       uint8_t *img, enum ibv_wr_opcode op, size_t len,
+		       uint32_t seed)
+{
+	uint8_t *data = malloc(len + 1);
+	struct ibv_sge sge[2] = {
+		{ .addr = (uintptr_t)data, .length = len / 3 },
+		{ .addr = (uintptr_t)data + len / 3, .length = len - len / 3 },
+	};
+	struct sgl dst;
+	struct ibv_send_wr wr = {
+		.wr_id = len,
+		.sg_list = sge,
+		.num_sge = 2,
+		.opcode = op,
+		.send_flags = IBV_SEND_INLINE,
+	};
+	struct ibv_wc wc;
+
+	ASSERT_NE(NULL, data);
+	fill_pattern(data, len, 0, seed);
+	mbuf_reset(&p->b.dst);
+	sgl_make(&dst, &p->b.dst, len, 1, 0);
+	if (op == IBV_WR_SEND) {
+		ASSERT_EQ(0, post_recv(p->b.qp, len, &dst));
+	} else {
+		wr_rdma(&wr, dst.sge[0].addr, p->b.dst.mr->rkey);
+	}
+	ASSERT_EQ(0, post_send(p->a.qp, &wr));
+	/* Not registered, and changed right after posting: copied already. */
+	memset(data, 0, len + 1);
+	free(data);
+
+	WAIT_WCS(p->a.cq, &wc, 1);
+	EXPECT_WC(wc, len, IBV_WC_SUCCESS,
+		  op == IBV_WR_SEND ? IBV_WC_SEND : IBV_WC_RDMA_WRITE);
+	if (op == IBV_WR_SEND) {
+		WAIT_WCS(p->b.cq, &wc, 1);
+		EXPECT_WC(wc, len, IBV_WC_SUCCESS, IBV_WC_RECV);
+		EXPECT_EQ(len, wc.byte_len);
+	}
+	image_make(img, &p->b.dst, &dst, len, seed);
+	EXPECT_EQ(-1, image_diff(&p->b.dst, img)) TH_LOG("size %zu", len);
+}
+
+static void inline_sizes(struct __test_metadata *_metadata, struct pair *p,
+			 uint8_t *img, enum ibv_wr_opcode op)
+{
+	size_t max = p->a.cap.max_inline_data;
+	size_t lens[] = { 0, 1, 2, 63, max / 2 + 1, max - 1, max };
+	size_t i;
+
+	ASSERT_GE(max, default_attr.cap.max_inline_data);
+	for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		inline_one(_metadata, p, img, op, lens[i], i + 10);
+		ASSERT_EQ(0, _metadata->exit_code) TH_LOG("size %zu", lens[i]);
+	}
+}
+
+/* Inline SENDs of 0 to max_inline_data bytes arrive exactly. */
+TEST_F(rc, inline_send)
+{
+	inline_sizes(_metadata, &self->p, self->img, IBV_WR_SEND);
+}
+
+/* Inline RDMA WRITEs of 0 to max_inline_data bytes land exactly. */
+TEST_F(rc, inline_write)
+{
+	inline_sizes(_metadata, &self->p, self->img, IBV_WR_RDMA_WRITE);
+}
+
+/*
+ * A SEND fenced behind an RDMA READ of the buffer it sends carries the
+ * data the READ brought, not what was there before.
+ */
+TEST_F(rc, fenced_read_then_send)
+{
+	enum { LEN = 128 << 10 };	/* 128 packets: within the send window */
+	struct pair *p = &self->p;
+	struct ibv_send_wr rd, snd;
+	struct sgl remote, local, recv;
+	struct ibv_wc wc[2];
+	int round;
+
+	for (round = 0; round < 3; round++) {
+		mbuf_reset(&p->a.dst);
+		mbuf_reset(&p->b.dst);
+		sgl_make(&remote, &p->b.src, LEN, 1, 0);
+		source_fill(&p->b.src, &remote, LEN, 77 + round);
+		sgl_make(&local, &p->a.dst, LEN, 1, 0);
+		sgl_make(&recv, &p->b.dst, LEN, 1, 0);
+		ASSERT_EQ(0, post_recv(p->b.qp, 2, &recv));
+
+		wr_init(&rd, 1, IBV_WR_RDMA_READ, &local, 0);
+		wr_rdma(&rd, remote.sge[0].addr, p->b.src.mr->rkey);
+		wr_init(&snd, 2, IBV_WR_SEND, &local, IBV_SEND_FENCE);
+		rd.next = &snd;
+		ASSERT_EQ(0, post_send(p->a.qp, &rd));
+
+		WAIT_WCS(p->a.cq, wc, 2);
+		EXPECT_WC(wc[0], 1, IBV_WC_SUCCESS, IBV_WC_RDMA_READ);
+		EXPECT_WC(wc[1], 2, IBV_WC_SUCCESS, IBV_WC_SEND);
+		WAIT_WCS(p->b.cq, wc, 1);
+		EXPECT_WC(wc[0], 2, IBV_WC_SUCCESS, IBV_WC_RECV);
+		EXPECT_EQ(LEN, wc[0].byte_len);
+		image_make(self->img, &p->b.dst, &recv, LEN, 77 + round);
+		EXPECT_EQ(-1, image_diff(&p->b.dst, self->img))
+			TH_LOG("round %d: the SEND overtook the READ", round);
+	}
+}
+
+/*
+ * An RDMA READ whose responses take longer than the QP's timeout (512
+ * KiB in 512 packets; timeout 10: 4.2 ms, a jiffy or two) completes:
+ * every response in order restarts the transport timer.
+ */
+TEST_F(rc, read_longer_than_timeout)
+{
+	enum { LEN = 512 << 10 };
+	struct pair_attr attr = default_attr;
+	struct pair *p = &self->p;
+	struct sgl remote, local;
+	struct ibv_send_wr wr;
+	struct ibv_wc wc;
+	long long t0;
+
+	attr.timeout = 10;
+	attr.retry_cnt = 3;
+	pair_reset(_metadata, p, &attr);
+	sgl_make(&remote, &p->b.src, LEN, 1, 0);
+	source_fill(&p->b.src, &remote, LEN, 99);
+	sgl_make(&local, &p->a.dst, LEN, 4, 1);
+	wr_init(&wr, 1, IBV_WR_RDMA_READ, &local, 0);
+	wr_rdma(&wr, remote.sge[0].addr, p->b.src.mr->rkey);
+	t0 = now_ms();
+	ASSERT_EQ(0, post_send(p->a.qp, &wr));
+	WAIT_WCS(p->a.cq, &wc, 1);
+	EXPECT_WC(wc, 1, IBV_WC_SUCCESS, IBV_WC_RDMA_READ);
+	TH_LOG("512 KiB READ in %lld ms (timeout 4.2 ms)", now_ms() - t0);
+	image_make(self->img, &p->a.dst, &local, LEN, 99);
+	EXPECT_EQ(-1, image_diff(&p->a.dst, self->img));
+}
+
+/*
+ * A CQ armed for solicited events fires for a solicited SEND,
+ * SEND_WITH_IMM or WRITE_WITH_IMM, and not for unsolicited ones.
+ */
+TEST_F(rc, solicited_event)
+{
+	static const enum ibv_wr_opcode ops[] = {
+		IBV_WR_SEND, IBV_WR_SEND_WITH_IMM, IBV_WR_RDMA_WRITE_WITH_IMM,
+	};
+	struct pair *p = &self->p;
+	struct ibv_send_wr wr;
+	struct ibv_wc wc;
+	struct sgl src, dst;
+	unsigned int i;
+	int solicited;
+
+	sgl_make(&src, &p->a.src, 16, 1, 0);
+	sgl_make(&dst, &p->b.dst, 64, 1, 0);
+	for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+		ASSERT_EQ(0, ibv_req_notify_cq(p->b.cq, 1));
+		for (solicited = 0; solicited < 2; solicited++) {
+			ASSERT_EQ(0, post_recv(p->b.qp, 10 + solicited, &dst));
+			wr_init(&wr, solicited, ops[i], &src,
+				solicited ? IBV_SEND_SOLICITED : 0);
+			wr_rdma(&wr, dst.sge[0].addr, p->b.dst.mr->rkey);
+			ASSERT_EQ(0, post_send(p->a.qp, &wr));
+			WAIT_WCS(p->a.cq, &wc, 1);
+			EXPECT_WC(wc, solicited, IBV_WC_SUCCESS,
+				  ops[i] == IBV_WR_RDMA_WRITE_WITH_IMM ?
+				  IBV_WC_RDMA_WRITE : IBV_WC_SEND);
+			if (!solicited) {
+				/* Arrived, and no event for it. */
+				WAIT_WCS(p->b.cq, &wc, 1);
+				EXPECT_WC(wc, 10, IBV_WC_SUCCESS,
+					  ops[i] == IBV_WR_RDMA_WRITE_WITH_IMM ?
+					  IBV_WC_RECV_RDMA_WITH_IMM :
+					  IBV_WC_RECV);
+				EXPECT_FALSE(cq_event(p->b.ch, QUIET_MS))
+					TH_LOG("op %u: event without SE", i);
+			} else {
+				EXPECT_TRUE(cq_event(p->b.ch, WAIT_MS))
+					TH_LOG("op %u: no event for SE", i);
+				WAIT_WCS(p->b.cq, &wc, 1);
+				EXPECT_WC(wc, 11, IBV_WC_SUCCESS,
+					  ops[i] == IBV_WR_RDMA_WRITE_WITH_IMM ?
+					  IBV_WC_RECV_RDMA_WITH_IMM :
+					  IBV_WC_RECV);
+			}
+		}
+	}
+}
+
+/*
+ * Local errors. After an error completion the QP is in ERR, and every WR
+ * behind the failed one, and every WR posted later, completes with
+ * WR_FLUSH_ERR.
+ */
+
+/* Posts a SEND and a receive and expects both flushed at once. */
+static void expect_flushes_now(struct __test_metadata *_metadata,
+			       struct end *e, uint64_t id)
+{
+	struct ibv_wc wc;
+	struct sgl l;
+	int n;
+
+	sgl_make(&l, &e->dst, 16, 1, 0);
+	ASSERT_EQ(0, post_send0(e->qp, id));
+	n = poll_cq_for(e->cq, &wc, 1, FLUSH_MS);
+	EXPECT_EQ(1, n) TH_LOG("SEND posted in ERR not flushed");
+	if (n == 1)
+		EXPECT_WC(wc, id, IBV_WC_WR_FLUSH_ERR, 0);
+	ASSERT_EQ(0, post_recv(e->qp, id + 1, &l));
+	n = poll_cq_for(e->cq, &wc, 1, FLUSH_MS);
+	EXPECT_EQ(1, n) TH_LOG("receive posted in ERR not flushed");
+	if (n == 1)
+		EXPECT_WC(wc, id + 1, IBV_WC_WR_FLUSH_ERR, 0);
+}
+
+/*
+ * A SEND with an invalid lkey completes with LOC_PROT_ERR and moves only
+ * the sender to ERR; the receiver sees nothing.
+ */
+TEST_F(rc, send_bad_lkey)
+{
+	struct pair *p = &self->p;
+	struct ibv_send_wr wr[2];
+	struct ibv_wc wc[2];
+	struct sgl bad, good, recv;
+
+	sgl_make(&recv, &p->b.dst, 4096, 1, 0);
+	ASSERT_EQ(0, post_recv(p->b.qp, 9, &recv));
+	sgl_make(&bad, &p->a.src, 100, 1, 0);
+	bad.sge[0].lkey ^= 0x5a;
+	sgl_make(&good, &p->a.src, 100, 1, 0);
+	wr_init(&wr[0], 1, IBV_WR_SEND, &bad, 0);
+	wr_init(&wr[1], 2, IBV_WR_SEND, &good, 0);
+	wr[0].next = &wr[1];
+	ASSERT_EQ(0, post_send(p->a.qp, wr));
+	WAIT_WCS(p->a.cq, wc, 2);
+	EXPECT_WC(wc[0], 1, IBV_WC_LOC_PROT_ERR, 0);
+	EXPECT_WC(wc[1], 2, IBV_WC_WR_FLUSH_ERR, 0);
+	EXPECT_EQ(IBV_QPS_ERR, qp_state(p->a.qp));
+	EXPECT_EQ(0, poll_cq_for(p->b.cq, wc, 1, QUIET_MS));
+	EXPECT_EQ(IBV_QPS_RTS, qp_state(p->b.qp));
+	expect_flushes_now(_metadata, &p->a, 20);
+	image_make(self->img, &p->b.dst, NULL, 0, 0);
+	EXPECT_EQ(-1, image_diff(&p->b.dst, self->img));
+}
+
+/*
+ * A SEND longer than its receive buffer completes with REM_INV_REQ_ERR
+ * and the receive with LOC_LEN_ERR, both QPs flush the rest in ERR, and
+ * nothing is written outside the receive buffer.
+ */
+TEST_F(rc, send_longer_than_recv)
+{
+	static const struct {
+		size_t room, len;
+	} cases[] = {
+		{ 16, 17 },		/* one packet */
+		{ 4096, 4097 },		/* the last of five packets */
+		{ 1024, 1025 * 3 },	/* the second of four packets */
+		{ 0, 1 },
+	};
+	struct pair *p = &self->p;
+	struct ibv_send_wr wr[2];
+	struct ibv_wc wc[2];
+	struct sgl src;
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		if (i)
+			pair_reset(_metadata, p, &default_attr);
+		mbuf_reset(&p->b.dst);
+		mbuf_reset(&p->b.src);
+		ASSERT_EQ(0, post_recv_room(p->b.qp, 1, &p->b.dst,
+					    cases[i].room));
+		ASSERT_EQ(0, post_recv_room(p->b.qp, 2, &p->b.src, 1 << 16));
+		sgl_make(&src, &p->a.src, cases[i].len, 1, 0);
+		wr_init(&wr[0], 1, IBV_WR_SEND, &src, 0);
+		wr_init(&wr[1], 2, IBV_WR_SEND, &src, 0);
+		wr[0].next = &wr[1];
+		ASSERT_EQ(0, post_send(p->a.qp, wr));
+		WAIT_WCS(p->a.cq, wc, 2);
+		EXPECT_WC(wc[0], 1, IBV_WC_REM_INV_REQ_ERR, 0);
+		EXPECT_WC(wc[1], 2, IBV_WC_WR_FLUSH_ERR, 0);
+		WAIT_WCS(p->b.cq, wc, 2);
+		EXPECT_WC(wc[0], 1, IBV_WC_LOC_LEN_ERR, 0);
+		EXPECT_WC(wc[1], 2, IBV_WC_WR_FLUSH_ERR, 0);
+		EXPECT_EQ(IBV_QPS_ERR, qp_state(p->a.qp));
+		EXPECT_EQ(IBV_QPS_ERR, qp_state(p->b.qp));
+		/* The receive buffer's contents are undefined, not the rest. */
+		EXPECT_TRUE(is_sentinel(p->b.dst.map, PAGE + GUARD));
+		EXPECT_TRUE(is_sentinel(p->b.dst.p + GUARD + cases[i].room,
+					BUF_LEN + PAGE - GUARD - cases[i].room));
+		image_make(self->img, &p->b.src, NULL, 0, 0);
+		EXPECT_EQ(-1, image_diff(&p->b.src, self->img));
+		expect_flushes_now(_metadata, &p->a, 20);
+		expect_flushes_now(_metadata, &p->b, 30);
+		ASSERT_EQ(0, _metadata->exit_code) TH_LOG("case %zu", i);
+	}
+}
+
+/*
+ * A misaligned atomic is NAKed as an invalid request (REM_INV_REQ_ERR),
+ * both QPs go to ERR, and neither the target nor the result buffer change.
+ */
+TEST_F(rc, atomic_misaligned)
+{
+	static const enum ibv_wr_opcode ops[] = {
+		IBV_WR_ATOMIC_FETCH_AND_ADD, IBV_WR_ATOMIC_CMP_AND_SWP,
+	};
+	static const size_t offs[] = { GUARD + 4, GUARD + 1 };
+	struct pair *p = &self->p;
+	struct ibv_send_wr wr[2];
+	struct ibv_wc wc[2];
+	struct sgl res;
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		if (i)
+			pair_reset(_metadata, p, &default_attr);
+		mbuf_reset(&p->a.dst);
+		mbuf_reset(&p->b.dst);
+		sgl_make(&res, &p->a.dst, 8, 1, 0);
+		wr_init(&wr[0], 1, ops[i], &res, 0);
+		wr_atomic(&wr[0], (uintptr_t)p->b.dst.p + offs[i],
+			  p->b.dst.mr->rkey, 0, 0);
+		wr_init(&wr[1], 2, IBV_WR_ATOMIC_FETCH_AND_ADD, &res, 0);
+		wr_atomic(&wr[1], (uintptr_t)p->b.dst.p + GUARD,
+			  p->b.dst.mr->rkey, 1, 0);
+		wr[0].next = &wr[1];
+		ASSERT_EQ(0, post_send(p->a.qp, wr));
+		WAIT_WCS(p->a.cq, wc, 2);
+		EXPECT_WC(wc[0], 1, IBV_WC_REM_INV_REQ_ERR, 0);
+		EXPECT_WC(wc[1], 2, IBV_WC_WR_FLUSH_ERR, 0);
+		EXPECT_EQ(IBV_QPS_ERR, qp_state(p->a.qp));
+		EXPECT_EQ(IBV_QPS_ERR, qp_state(p->b.qp));
+		image_make(self->img, &p->b.dst, NULL, 0, 0);
+		EXPECT_EQ(-1, image_diff(&p->b.dst, self->img));
+		EXPECT_EQ(-1, image_diff(&p->a.dst, self->img));
+		ASSERT_EQ(0, _metadata->exit_code) TH_LOG("op %zu", i);
+	}
+}
+
+/*
+ * With rnr_retry 0, a SEND finding no receive completes at once with
+ * RNR_RETRY_EXC_ERR; only the sender goes to ERR.
+ */
+TEST_F(rc, rnr_retry_exceeded)
+{
+	struct pair_attr attr = default_attr;
+	struct pair *p = &self->p;
+	struct ibv_wc wc;
+
+	attr.rnr_retry = 0;
+	pair_reset(_metadata, p, &attr);
+	ASSERT_EQ(0, post_send0(p->a.qp, 1));
+	WAIT_WCS(p->a.cq, &wc, 1);
+	EXPECT_WC(wc, 1, IBV_WC_RNR_RETRY_EXC_ERR, 0);
+	EXPECT_EQ(IBV_QPS_ERR, qp_state(p->a.qp));
+	EXPECT_EQ(IBV_QPS_RTS, qp_state(p->b.qp));
+	EXPECT_EQ(0, poll_cq_for(p->b.cq, &wc, 1, QUIET_MS));
+}
+
+/* Counter names of the RNR NAKs sent and received: ours, else rxe's. */
+static void rnr_counters(const char *ibdev, long *sent, long *rcvd)
+{
+	*sent = rdma_stat(ibdev, "rnr_naks_sent");
+	*rcvd = rdma_stat(ibdev, "rnr_naks_rcvd");
+	if (*sent < 0 && *rcvd < 0) {
+		*sent = rdma_stat(ibdev, "send_rnr_err");
+		*rcvd = rdma_stat(ibdev, "rcvd_rnr_err");
+	}
+}
+
+/*
+ * With rnr_retry 7 (infinite), a SEND whose receive is posted a second
+ * late is delivered, after RNR NAKs the device counts as sent and
+ * received. A second is longer than timeout 14 (67 ms) times retry_cnt
+ * 7: RNR waits must not count as transport timeouts.
+ */
+TEST_F(rc, rnr_retry_succeeds)
+{
+	const char *ibdev = gift_env("GIFT_IBDEV");
+	struct pair_attr attr = default_attr;
+	struct pair *p = &self->p;
+	long sent0, rcvd0, sent1, rcvd1;
+	struct sgl src, dst;
+	struct ibv_send_wr wr;
+	struct ibv_wc wc;
+
+	attr.min_rnr_timer = 1;		/* 0.01 ms: NAK after NAK */
+	pair_reset(_metadata, p, &attr);
+	rnr_counters(ibdev, &sent0, &rcvd0);
+	ASSERT_LE(0, sent0);
+	ASSERT_LE(0, rcvd0);
+
+	sgl_make(&src, &p->a.src, 3000, 1, 0);
+	source_fill(&p->a.src, &src, 3000, 5);
+	sgl_make(&dst, &p->b.dst, 3000, 1, 0);
+	wr_init(&wr, 1, IBV_WR_SEND, &src, 0);
+	ASSERT_EQ(0, post_send(p->a.qp, &wr));
+	ASSERT_EQ(0, poll_cq_for(p->a.cq, &wc, 1, 1000))
+		TH_LOG("completed without a receive: %s",
+		       ibv_wc_status_str(wc.status));
+	ASSERT_EQ(0, post_recv(p->b.qp, 2, &dst));
+	WAIT_WCS(p->a.cq, &wc, 1);
+	EXPECT_WC(wc, 1, IBV_WC_SUCCESS, IBV_WC_SEND);
+	WAIT_WCS(p->b.cq, &wc, 1);
+	EXPECT_WC(wc, 2, IBV_WC_SUCCESS, IBV_WC_RECV);
+	EXPECT_EQ(3000, wc.byte_len);
+	image_make(self->img, &p->b.dst, &dst, 3000, 5);
+	EXPECT_EQ(-1, image_diff(&p->b.dst, self->img));
+
+	rnr_counters(ibdev, &sent1, &rcvd1);
+	EXPECT_GT(sent1, sent0);
+	EXPECT_GT(rcvd1, rcvd0);
+	TH_LOG("RNR NAKs: %ld sent, %ld received", sent1 - sent0,
+	       rcvd1 - rcvd0);
+}
+
+/*
+ * A requester whose responder is gone retries retry_cnt times after the
+ * timeout and then completes with RETRY_EXC_ERR: the peer QP destroyed,
+ * or a destination QPN that never existed.
+ */
+static void retry_exceeded(struct __test_metadata *_metadata, struct pair *p,
+			   bool destroy_peer)
+{
+	struct pair_attr attr = default_attr;
+	struct ibv_qp_attr reset = { .qp_state = IBV_QPS_RESET };
+	struct ibv_send_wr wr[2];
+	struct ibv_wc wc[2];
+	struct sgl src;
+	long long t0;
+
+	attr.timeout = 8;	/* 4.096 us << 8: about 1 ms */
+	attr.retry_cnt = 1;
+	pair_reset(_metadata, p, &attr);
+	if (destroy_peer) {
+		ASSERT_EQ(0, ibv_destroy_qp(p->b.qp));
+		p->b.qp = NULL;
+	} else {
+		ASSERT_EQ(0, ibv_modify_qp(p->a.qp, &reset, IBV_QP_STATE));
+		qp_connect_to(_metadata, p, &p->a, 0xfffff0, 0);
+	}
+	sgl_make(&src, &p->a.src, 5000, 1, 0);
+	wr_init(&wr[0], 1, IBV_WR_SEND, &src, 0);
+	wr_init(&wr[1], 2, IBV_WR_RDMA_WRITE, &src, 0);
+	wr_rdma(&wr[1], (uintptr_t)p->a.dst.p, p->a.dst.mr->rkey);
+	wr[0].next = &wr[1];
+	t0 = now_ms();
+	ASSERT_EQ(0, post_send(p->a.qp, wr));
+	WAIT_WCS(p->a.cq, wc, 2);
+	EXPECT_WC(wc[0], 1, IBV_WC_RETRY_EXC_ERR, 0);
+	EXPECT_WC(wc[1], 2, IBV_WC_WR_FLUSH_ERR, 0);
+	EXPECT_EQ(IBV_QPS_ERR, qp_state(p->a.qp));
+	TH_LOG("RETRY_EXC_ERR after %lld ms", now_ms() - t0);
+}
+
+/* A destroyed peer: RETRY_EXC_ERR after the retries, well within 15 s. */
+TEST_F(rc, retry_exceeded_peer_destroyed)
+{
+	retry_exceeded(_metadata, &self->p, true);
+}
+
+/* A QPN nobody has: RETRY_EXC_ERR after the retries, well within 15 s. */
+TEST_F(rc, retry_exceeded_no_such_qpn)
+{
+	retry_exceeded(_metadata, &self->p, false);
+}
+
+/*
+ * Remote errors of RDMA WRITE, READ and atomics: a bad rkey, an MR
+ * without (the right) remote access or of another PD, a range past either
+ * end of the MR, and a QP without the remote access. The requester
+ * completes with the exact error, both QPs go to ERR, the WRs behind
+ * and the responder's receives are flushed, and no byte changes on
+ * either side.
+ */
+
+enum rkind {
+	BAD_RKEY,	/* the MR's index with another key byte */
+	NO_ACCESS,	/* an MR with local access only */
+	WRONG_ACCESS,	/* an MR with every remote access but the one used */
+	OTHER_PD,	/* an MR of the requester's PD */
+	PAST_END,	/* a range that starts inside the MR and ends past it */
+	BEFORE_START,	/* a range that starts before the MR */
+	QP_ACCESS,	/* the responder QP lacks the remote access used */
+};
+
+FIXTURE(remote_err) {
+	struct pair p;
+	struct ibv_mr *mr;	/* the target MR, when not b.dst's */
+	uint8_t *img;
+};
+
+FIXTURE_VARIANT(remote_err) {
+	enum ibv_wr_opcode op;
+	enum rkind kind;
+	enum ibv_wc_status status;
+};
+
+#define REMOTE_ERR(name, o, k, st) \
+	FIXTURE_VARIANT_ADD(remote_err, name) { \
+		.op = o, .kind = k, .status = st, \
+	}
+
+REMOTE_ERR(write_bad_rkey, IBV_WR_RDMA_WRITE, BAD_RKEY, IBV_WC_REM_ACCESS_ERR);
+REMOTE_ERR(write_no_access, IBV_WR_RDMA_WRITE, NO_ACCESS, IBV_WC_REM_ACCESS_ERR);
+REMOTE_ERR(write_wrong_access, IBV_WR_RDMA_WRITE, WRONG_ACCESS,
+	   IBV_WC_REM_ACCESS_ERR);
+REMOTE_ERR(write_other_pd, IBV_WR_RDMA_WRITE, OTHER_PD, IBV_WC_REM_ACCESS_ERR);
+REMOTE_ERR(write_past_end, IBV_WR_RDMA_WRITE, PAST_END, IBV_WC_REM_ACCESS_ERR);
+REMOTE_ERR(write_before_start, IBV_WR_RDMA_WRITE, BEFORE_START,
+	   IBV_WC_REM_ACCESS_ERR);
+REMOTE_ERR(write_qp_access, IBV_WR_RDMA_WRITE, QP_ACCESS,
+	   IBV_WC_REM_INV_REQ_ERR);
+REMOTE_ERR(read_bad_rkey, IBV_WR_RDMA_READ, BAD_RKEY, IBV_WC_REM_ACCESS_ERR);
+REMOTE_ERR(read_no_access, IBV_WR_RDMA_READ, NO_ACCESS, IBV_WC_REM_ACCESS_ERR);
+REMOTE_ERR(read_wrong_access, IBV_WR_RDMA_READ, WRONG_ACCESS,
+	   IBV_WC_REM_ACCESS_ERR);
+REMOTE_ERR(read_other_pd, IBV_WR_RDMA_READ, OTHER_PD, IBV_WC_REM_ACCESS_ERR);
+REMOTE_ERR(read_past_end, IBV_WR_RDMA_READ, PAST_END, IBV_WC_REM_ACCESS_ERR);
+REMOTE_ERR(read_before_start, IBV_WR_RDMA_READ, BEFORE_START,
+	   IBV_WC_REM_ACCESS_ERR);
+REMOTE_ERR(read_qp_access, IBV_WR_RDMA_READ, QP_ACCESS, IBV_WC_REM_INV_REQ_ERR);
+REMOTE_ERR(atomic_bad_rkey, IBV_WR_ATOMIC_FETCH_AND_ADD, BAD_RKEY,
+	   IBV_WC_REM_ACCESS_ERR);
+REMOTE_ERR(atomic_no_access, IBV_WR_ATOMIC_FETCH_AND_ADD, NO_ACCESS,
+	   IBV_WC_REM_ACCESS_ERR);
+REMOTE_ERR(atomic_wrong_access, IBV_WR_ATOMIC_CMP_AND_SWP, WRONG_ACCESS,
+	   IBV_WC_REM_ACCESS_ERR);
+REMOTE_ERR(atomic_other_pd, IBV_WR_ATOMIC_CMP_AND_SWP, OTHER_PD,
+	   IBV_WC_REM_ACCESS_ERR);
+REMOTE_ERR(atomic_past_end, IBV_WR_ATOMIC_FETCH_AND_ADD, PAST_END,
+	   IBV_WC_REM_ACCESS_ERR);
+REMOTE_ERR(atomic_before_start, IBV_WR_ATOMIC_CMP_AND_SWP, BEFORE_START,
+	   IBV_WC_REM_ACCESS_ERR);
+REMOTE_ERR(atomic_qp_access, IBV_WR_ATOMIC_FETCH_AND_ADD, QP_ACCESS,
+	   IBV_WC_REM_INV_REQ_ERR);
+
+/* The remote access an opcode needs. */
+static unsigned int op_access(enum ibv_wr_opcode op)
+{
+	switch (op) {
+	case IBV_WR_RDMA_WRITE:
+		return IBV_ACCESS_REMOTE_WRITE;
+	case IBV_WR_RDMA_READ:
+		return IBV_ACCESS_REMOTE_READ;
+	default:
+		return IBV_ACCESS_REMOTE_ATOMIC;
+	}
+}
+
+FIXTURE_SETUP(remote_err)
+{
+	struct pair_attr attr = default_attr;
+	unsigned int need = op_access(variant->op);
+
+	if (variant->kind == QP_ACCESS)
+		attr.access = ALL_REMOTE & ~need;
+	pair_open(_metadata, &self->p, &attr);
+	self->img = malloc(MAP_LEN);
+	ASSERT_NE(NULL, self->img);
+	/* Target MRs over b.dst's memory. */
+	if (variant->kind == NO_ACCESS)
+		self->mr = ibv_reg_mr(self->p.b.pd, self->p.b.dst.p, BUF_LEN,
+				      IBV_ACCESS_LOCAL_WRITE);
+	else if (variant->kind == WRONG_ACCESS)
+		self->mr = ibv_reg_mr(self->p.b.pd, self->p.b.dst.p, BUF_LEN,
+				      ALL_ACCESS & ~need);
+	else if (variant->kind == OTHER_PD)
+		self->mr = ibv_reg_mr(self->p.a.pd, self->p.b.dst.p, BUF_LEN,
+				      ALL_ACCESS);
+	else
+		return;
+	ASSERT_NE(NULL, self->mr);
+}
+
+FIXTURE_TEARDOWN(remote_err)
+{
+	if (self->mr)
+		ibv_dereg_mr(self->mr);
+	pair_close(&self->p);
+	free(self->img);
+}
+
+/*
+ * The WR completes with the variant's status and both QPs go to ERR; the
+ * SEND behind it, a receive posted on b, and later WRs are flushed; not a
+ * byte of either side's buffers changes.
+ */
+TEST_F(remote_err, fails_without_side_effects)
+{
+	bool atomic = variant->op != IBV_WR_RDMA_WRITE &&
+		      variant->op != IBV_WR_RDMA_READ;
+	size_t len = atomic ? 8 : 8192;
+	struct pair *p = &self->p;
+	uint32_t rkey = self->mr ? self->mr->rkey : p->b.dst.mr->rkey;
+	uint64_t raddr = (uintptr_t)p->b.dst.p + GUARD;
+	struct ibv_send_wr wr[2];
+	struct ibv_wc wc[2];
+	struct sgl local, recv;
+
+	if (variant->kind == BAD_RKEY)
+		rkey ^= 0x5a;
+	else if (variant->kind == PAST_END)
+		raddr = (uintptr_t)p->b.dst.p + BUF_LEN - (atomic ? 0 : len / 2);
+	else if (variant->kind == BEFORE_START)
+		raddr = (uintptr_t)p->b.dst.p - (atomic ? 8 : len / 2);
+
+	/* The WRITE source is a.src; READ and atomic results go to a.dst. */
+	sgl_make(&local, variant->op == IBV_WR_RDMA_WRITE ? &p->a.src :
+		 &p->a.dst, len, 1, 0);
+	if (variant->op == IBV_WR_RDMA_WRITE)
+		source_fill(&p->a.src, &local, len, 3);
+	sgl_make(&recv, &p->b.src, 64, 1, 0);
+	ASSERT_EQ(0, post_recv(p->b.qp, 5, &recv));
+
+	wr_init(&wr[0], 1, variant->op, &local, 0);
+	if (atomic)
+		wr_atomic(&wr[0], raddr, rkey, 1, 2);
+	else
+		wr_rdma(&wr[0], raddr, rkey);
+	wr_init(&wr[1], 2, IBV_WR_SEND, NULL, 0);
+	wr[0].next = &wr[1];
+	ASSERT_EQ(0, post_send(p->a.qp, wr));
+
+	WAIT_WCS(p->a.cq, wc, 2);
+	EXPECT_WC(wc[0], 1, variant->status, 0);
+	EXPECT_WC(wc[1], 2, IBV_WC_WR_FLUSH_ERR, 0);
+	EXPECT_EQ(IBV_QPS_ERR, qp_state(p->a.qp));
+	WAIT_WCS(p->b.cq, wc, 1);
+	EXPECT_WC(wc[0], 5, IBV_WC_WR_FLUSH_ERR, 0);
+	EXPECT_EQ(IBV_QPS_ERR, qp_state(p->b.qp));
+	expect_flushes_now(_metadata, &p->a, 20);
+	expect_flushes_now(_metadata, &p->b, 30);
+
+	image_make(self->img, &p->b.dst, NULL, 0, 0);
+	EXPECT_EQ(-1, image_diff(&p->b.dst, self->img)) TH_LOG("target");
+	EXPECT_EQ(-1, image_diff(&p->b.src, self->img)) TH_LOG("receive");
+	EXPECT_EQ(-1, image_diff(&p->a.dst, self->img)) TH_LOG("local");
+}
+
+/*
+ * Send queue signaling: with sq_sig_all, every WR completes; without it,
+ * only signaled WRs do, in posting order, and all WRs before a signaled
+ * one have taken effect when it completes.
+ */
+
+FIXTURE(sig) {
+	struct pair p;
+	uint8_t *img;
+};
+
+FIXTURE_VARIANT(sig) {
+	int sq_sig_all;
+};
+
+FIXTURE_VARIANT_ADD(sig, all) {
+	.sq_sig_all = 1,
+};
+
+FIXTURE_VARIANT_ADD(sig, selective) {
+	.sq_sig_all = 0,
+};
+
+FIXTURE_SETUP(sig)
+{
+	struct pair_attr attr = default_attr;
+
+	attr.sq_sig_all = variant->sq_sig_all;
+	pair_open(_metadata, &self->p, &attr);
+	self->img = malloc(MAP_LEN);
+	ASSERT_NE(NULL, self->img);
+}
+
+FIXTURE_TEARDOWN(sig)
+{
+	pair_close(&self->p);
+	free(self->img);
+}
+
+/*
+ * A chain of every opcode, every third and the last signaled: the
+ * signaled ones (all with sq_sig_all) complete in order with their
+ * opcodes, the receiver's completions come in order, and every byte is
+ * in place when the last completion arrives.
+ */
+TEST_F(sig, mixed_chain_in_order)
+{
+	static const struct {
+		enum ibv_wr_opcode wr;
+		enum ibv_wc_opcode wc;
+		enum ibv_wc_opcode rwc;	/* receiver's, IBV_WC_SEND: none */
+	} ops[] = {
+		{ IBV_WR_SEND, IBV_WC_SEND, IBV_WC_RECV },
+		{ IBV_WR_RDMA_WRITE, IBV_WC_RDMA_WRITE, IBV_WC_SEND },
+		{ IBV_WR_RDMA_READ, IBV_WC_RDMA_READ, IBV_WC_SEND },
+		{ IBV_WR_ATOMIC_FETCH_AND_ADD, IBV_WC_FETCH_ADD, IBV_WC_SEND },
+		{ IBV_WR_SEND_WITH_IMM, IBV_WC_SEND, IBV_WC_RECV },
+		{ IBV_WR_RDMA_WRITE_WITH_IMM, IBV_WC_RDMA_WRITE,
+		  IBV_WC_RECV_RDMA_WITH_IMM },
+		{ IBV_WR_ATOMIC_CMP_AND_SWP, IBV_WC_COMP_SWAP, IBV_WC_SEND },
+	};
+	enum { NOPS = sizeof(ops) / sizeof(ops[0]), N = 3 * NOPS, SLOT = 8192 };
+	struct pair *p = &self->p;
+	struct ibv_send_wr wr[N];
+	struct sgl l[N], rl[N];
+	struct ibv_wc wc[N];
+	uint64_t *word = (uint64_t *)(p->b.src.p + GUARD), v = 0, got;
+	uint64_t want[N];
+	int i, j, nsig = 0, nrecv = 0, len;
+
+	*word = v;
+	for (i = 0; i < N; i++) {
+		len = 100 + 37 * i;
+		/* Own slots: a.src for sources, a.dst for results, b.dst. */
+		l[i].n = 1;
+		l[i].sge[0].length = len;
+		if (ops[i % NOPS].wr == IBV_WR_RDMA_READ) {
+			l[i].sge[0].addr = (uintptr_t)p->a.dst.p + i * SLOT;
+			l[i].sge[0].lkey = p->a.dst.mr->lkey;
+		} else if (ops[i % NOPS].rwc == IBV_WC_SEND &&
+			   ops[i % NOPS].wr != IBV_WR_RDMA_WRITE) {
+			l[i].sge[0].addr = (uintptr_t)p->a.dst.p + i * SLOT;
+			l[i].sge[0].length = 8;
+			l[i].sge[0].lkey = p->a.dst.mr->lkey;
+		} else {
+			l[i].sge[0].addr = (uintptr_t)p->a.src.p + i * SLOT;
+			l[i].sge[0].lkey = p->a.src.mr->lkey;
+			fill_pattern(p->a.src.p + i * SLOT, len, 0, i);
+		}
+		fill_pattern(p->b.src.p + (i + 1) * SLOT, len, 0, i);
+		wr_init(&wr[i], i, ops[i % NOPS].wr, &l[i],
+			i % 3 == 2 || i == N - 1 ? IBV_SEND_SIGNALED : 0);
+		wr[i].imm_data = htonl(i);
+		want[i] = v;
+		switch (ops[i % NOPS].wr) {
+		case IBV_WR_RDMA_READ:
+			wr_rdma(&wr[i], (uintptr_t)p->b.src.p + (i + 1) * SLOT,
+				p->b.src.mr->rkey);
+			break;
+		case IBV_WR_ATOMIC_FETCH_AND_ADD:
+			wr_atomic(&wr[i], (uintptr_t)word, p->b.src.mr->rkey,
+				  i, 0);
+			v += i;
+			break;
+		case IBV_WR_ATOMIC_CMP_AND_SWP:
+			/* Every other one misses. */
+			wr_atomic(&wr[i], (uintptr_t)word, p->b.src.mr->rkey,
+				  i / NOPS % 2 ? ~v : v, 1000 + i);
+			if (!(i / NOPS % 2))
+				v = 1000 + i;
+			break;
+		default:
+			wr_rdma(&wr[i], (uintptr_t)p->b.dst.p + i * SLOT,
+				p->b.dst.mr->rkey);
+		}
+		if (i)
+			wr[i - 1].next = &wr[i];
+		if (ops[i % NOPS].rwc != IBV_WC_SEND) {
+			rl[i].n = 1;
+			rl[i].sge[0].addr = (uintptr_t)p->b.dst.p + i * SLOT;
+			rl[i].sge[0].length = SLOT;
+			rl[i].sge[0].lkey = p->b.dst.mr->lkey;
+			ASSERT_EQ(0, post_recv(p->b.qp, i, &rl[i]));
+		}
+	}
+	ASSERT_EQ(0, post_send(p->a.qp, wr));
+
+	for (i = 0; i < N; i++)
+		nsig += p->attr.sq_sig_all || i % 3 == 2 || i == N - 1;
+	WAIT_WCS(p->a.cq, wc, nsig);
+	for (i = 0, j = 0; i < N; i++) {
+		if (!p->attr.sq_sig_all && i % 3 != 2 && i != N - 1)
+			continue;
+		EXPECT_WC(wc[j], i, IBV_WC_SUCCESS, ops[i % NOPS].wc);
+		j++;
+	}
+	EXPECT_EQ(0, poll_cq_for(p->a.cq, wc, 1, 50));
+
+	for (i = 0; i < N; i++)
+		nrecv += ops[i % NOPS].rwc != IBV_WC_SEND;
+	WAIT_WCS(p->b.cq, wc, nrecv);
+	for (i = 0, j = 0; i < N; i++) {
+		if (ops[i % NOPS].rwc == IBV_WC_SEND)
+			continue;
+		EXPECT_WC(wc[j], i, IBV_WC_SUCCESS, ops[i % NOPS].rwc);
+		EXPECT_EQ(100 + 37 * i, wc[j].byte_len);
+		j++;
+	}
+
+	/* Every byte, every result. */
+	for (i = 0; i < N; i++) {
+		len = 100 + 37 * i;
+		switch (ops[i % NOPS].wr) {
+		case IBV_WR_RDMA_READ:
+			EXPECT_TRUE(is_pattern(p->a.dst.p + i * SLOT, len, 0, i))
+				TH_LOG("READ %d", i);
+			break;
+		case IBV_WR_ATOMIC_FETCH_AND_ADD:
+		case IBV_WR_ATOMIC_CMP_AND_SWP:
+			memcpy(&got, p->a.dst.p + i * SLOT, 8);
+			EXPECT_EQ(want[i], got) TH_LOG("atomic %d", i);
+			break;
+		default:
+			EXPECT_TRUE(is_pattern(p->b.dst.p + i * SLOT, len, 0, i))
+				TH_LOG("WR %d", i);
+			EXPECT_TRUE(is_sentinel(p->b.dst.p + i * SLOT + len,
+						SLOT - len));
+		}
+	}
+	EXPECT_EQ(v, *word);
+}
+
+/*
+ * Unsignaled WRs give their send queue slots back when a later signaled
+ * WR completes: rounds of max_send_wr WRs, only the last signaled without
+ * sq_sig_all, all post and complete.
+ */
+TEST_F(sig, send_queue_recycled)
+{
+	struct pair *p = &self->p;
+	int depth = p->a.cap.max_send_wr, round, i, want;
+	struct ibv_send_wr *wr = calloc(depth, sizeof(*wr));
+	struct ibv_wc *wc = calloc(depth, sizeof(*wc));
+	struct sgl src;
+
+	ASSERT_NE(NULL, wr);
+	ASSERT_NE(NULL, wc);
+	sgl_make(&src, &p->a.src, 8, 1, 0);
+	for (round = 0; round < 4; round++) {
+		for (i = 0; i < depth; i++) {
+			wr_init(&wr[i], round * depth + i, IBV_WR_RDMA_WRITE,
+				&src, i == depth - 1 ? IBV_SEND_SIGNALED : 0);
+			wr_rdma(&wr[i], (uintptr_t)p->b.dst.p + 8 * i,
+				p->b.dst.mr->rkey);
+			ASSERT_EQ(0, post_send(p->a.qp, &wr[i]))
+				TH_LOG("round %d, WR %d", round, i);
+		}
+		want = p->attr.sq_sig_all ? depth : 1;
+		WAIT_WCS(p->a.cq, wc, want);
+		EXPECT_WC(wc[want - 1], round * depth + depth - 1,
+			  IBV_WC_SUCCESS, IBV_WC_RDMA_WRITE);
+		EXPECT_EQ(0, drain_cq(p->a.cq));
+	}
+	free(wr);
+	free(wc);
+}
+
+/* Shared receive queues */
+
+FIXTURE(srq) {
+	struct pair p;
+};
+
+FIXTURE_SETUP(srq)
+{
+	struct pair_attr attr = default_attr;
+
+	attr.srq = true;
+	pair_open(_metadata, &self->p, &attr);
+}
+
+FIXTURE_TEARDOWN(srq)
+{
+	pair_close(&self->p);
+}
+
+/* An SRQ WQE of 8 KiB in slot i of b.dst. */
+static int post_srq_slot(struct pair *p, int i)
+{
+	struct sgl l = { .n = 1 };
+
+	l.sge[0].addr = (uintptr_t)p->b.dst.p + i * 8192;
+	l.sge[0].length = 8192 - GAP;
+	l.sge[0].lkey = p->b.dst.mr->lkey;
+	return post_srq_recv(p->srq, 100 + i, &l);
+}
+
+/* One SEND of len bytes of message seed from a, in a.src slot wr_id. */
+static int send_msg(struct pair *p, uint64_t wr_id, size_t len, uint32_t seed)
+{
+	struct sgl l = { .n = 1 };
+	struct ibv_send_wr wr;
+
+	l.sge[0].addr = (uintptr_t)p->a.src.p + wr_id * 8192;
+	l.sge[0].length = len;
+	l.sge[0].lkey = p->a.src.mr->lkey;
+	fill_pattern(p->a.src.p + wr_id * 8192, len, 0, seed);
+	wr_init(&wr, wr_id, IBV_WR_SEND, &l, 0);
+	return post_send(p->a.qp, &wr);
+}
+
+/* SENDs land in SRQ WQEs in posting order, each whole in its own buffer. */
+TEST_F(srq, sends_fill_wqes_in_order)
+{
+	enum { N = 16 };
+	struct pair *p = &self->p;
+	struct ibv_wc wc[N];
+	size_t len;
+	int i;
+
+	for (i = 0; i < N; i++)
+		ASSERT_EQ(0, post_srq_slot(p, i));
+	for (i = 0; i < N; i++)
+		ASSERT_EQ(0, send_msg(p, i, 1000 + 397 * i, i + 1));
+	WAIT_WCS(p->a.cq, wc, N);
+	for (i = 0; i < N; i++)
+		EXPECT_WC(wc[i], i, IBV_WC_SUCCESS, IBV_WC_SEND);
+	WAIT_WCS(p->b.cq, wc, N);
+	for (i = 0; i < N; i++) {
+		len = 1000 + 397 * i;
+		EXPECT_WC(wc[i], 100 + i, IBV_WC_SUCCESS, IBV_WC_RECV);
+		EXPECT_EQ(len, wc[i].byte_len);
+		EXPECT_EQ(p->b.qp->qp_num, wc[i].qp_num);
+		EXPECT_TRUE(is_pattern(p->b.dst.p + i * 8192, len, 0, i + 1))
+			TH_LOG("message %d", i);
+		EXPECT_TRUE(is_sentinel(p->b.dst.p + i * 8192 + len,
+					8192 - len));
+	}
+}
+
+/*
+ * An armed limit of 4 with 8 WQEs posted: no event while 4 remain,
+ * IBV_EVENT_SRQ_LIMIT_REACHED once 3 do, and the limit reads 0 after.
+ */
+TEST_F(srq, limit_event)
+{
+	struct pair *p = &self->p;
+	struct ibv_srq_attr sa = { .srq_limit = 4 };
+	struct ibv_wc wc[8];
+	int i;
+
+	for (i = 0; i < 8; i++)
+		ASSERT_EQ(0, post_srq_slot(p, i));
+	ASSERT_EQ(0, ibv_modify_srq(p->srq, &sa, IBV_SRQ_LIMIT));
+	for (i = 0; i < 4; i++)
+		ASSERT_EQ(0, send_msg(p, i, 64, i));
+	WAIT_WCS(p->b.cq, wc, 4);
+	EXPECT_FALSE(gift_wait_async(p->ctx, IBV_EVENT_SRQ_LIMIT_REACHED,
+				     QUIET_MS));
+	ASSERT_EQ(0, ibv_query_srq(p->srq, &sa));
+	EXPECT_EQ(4, sa.srq_limit);
+
+	ASSERT_EQ(0, send_msg(p, 4, 64, 4));
+	WAIT_WCS(p->b.cq, wc, 1);
+	EXPECT_WC(wc[0], 104, IBV_WC_SUCCESS, IBV_WC_RECV);
+	EXPECT_TRUE(gift_wait_async(p->ctx, IBV_EVENT_SRQ_LIMIT_REACHED,
+				    WAIT_MS));
+	ASSERT_EQ(0, ibv_query_srq(p->srq, &sa));
+	EXPECT_EQ(0, sa.srq_limit);
+	/* Disarmed: emptying the SRQ raises no second event. */
+	for (i = 5; i < 8; i++)
+		ASSERT_EQ(0, send_msg(p, i, 64, i));
+	WAIT_WCS(p->b.cq, wc, 3);
+	EXPECT_FALSE(gift_wait_async(p->ctx, IBV_EVENT_SRQ_LIMIT_REACHED,
+				     QUIET_MS));
+	WAIT_WCS(p->a.cq, wc, 8);
+}
+
+/*
+ * Soak: mixed traffic between two pairs for SOAK_SECONDS, several WRs
+ * outstanding on each, every message verified.
+ */
+
+#define SOAK_DEPTH	8		/* outstanding WRs per pair */
+#define SOAK_MAX	(64 << 10)	/* largest message */
+#define SOAK_SLOT	(SOAK_MAX + GUARD)
+#define SOAK_RECVS	12		/* receives kept posted on b */
+#define SOAK_OPS	5
+
+static const enum ibv_wr_opcode soak_ops[SOAK_OPS] = {
+	IBV_WR_SEND, IBV_WR_RDMA_WRITE, IBV_WR_RDMA_READ,
+	IBV_WR_ATOMIC_FETCH_AND_ADD, IBV_WR_ATOMIC_CMP_AND_SWP,
+};
+
+struct soak_wr {
+	enum ibv_wr_opcode op;
+	uint32_t len;
+	uint32_t seed;
+	uint64_t want_ret;	/* atomics: the value returned */
+	uint64_t want_mem;	/* atomics: the word after */
+	bool signaled;
+};
+
+/*
+ * Slot i (seq % SOAK_DEPTH) of a pair: a.src + i * SOAK_SLOT is the
+ * local buffer of its WR (source, READ destination, atomic result),
+ * b.dst + i * SOAK_SLOT its remote buffer (WRITE target, READ source),
+ * and counter i, after the slots in b.dst, its atomic word. Receives use
+ * slots of b.src, in order.
+ */
+struct soak {
+	struct pair p;
+	uint64_t posted, done;		/* WR sequence numbers */
+	struct soak_wr wr[SOAK_DEPTH];
+	uint64_t *counter;		/* SOAK_DEPTH words in b.dst */
+	uint64_t counter_val[SOAK_DEPTH];
+	uint32_t send_len[SOAK_DEPTH];	/* SENDs posted, not received */
+	uint32_t send_seed[SOAK_DEPTH];
+	uint64_t sends_posted, sends_rcvd;
+	uint64_t recvs_posted;
+	uint64_t ops[SOAK_OPS];
+	uint64_t bytes;
+	uint64_t rng;
+};
+
+static uint64_t soak_rand(struct soak *s)
+{
+	s->rng ^= s->rng << 13;
+	s->rng ^= s->rng >> 7;
+	s->rng ^= s->rng << 17;
+	return s->rng;
+}
+
+static int soak_post_recv(struct soak *s)
+{
+	struct sgl l = { .n = 1 };
+	int slot = s->recvs_posted % SOAK_RECVS;
+
+	l.sge[0].addr = (uintptr_t)s->p.b.src.p + slot * SOAK_SLOT;
+	l.sge[0].length = SOAK_MAX;
+	l.sge[0].lkey = s->p.b.src.mr->lkey;
+	return post_recv(s->p.b.qp, s->recvs_posted++, &l);
+}
+
+static void soak_open(struct __test_metadata *_metadata, struct soak *s,
+		      uint64_t seed)
+{
+	struct pair_attr attr = default_attr;
+	int i;
+
+	memset(s, 0, sizeof(*s));
+	attr.sq_sig_all = 0;
+	attr.cap.max_send_wr = 2 * SOAK_DEPTH;
+	attr.cap.max_recv_wr = SOAK_RECVS;
+	pair_open(_metadata, &s->p, &attr);
+	s->rng = seed | 1;
+	s->counter = (uint64_t *)(s->p.b.dst.p + SOAK_DEPTH * SOAK_SLOT);
+	for (i = 0; i < SOAK_DEPTH; i++)
+		s->counter[i] = s->counter_val[i] = soak_rand(s);
+	for (i = 0; i < SOAK_RECVS; i++)
+		ASSERT_EQ(0, soak_post_recv(s));
+}
+
+/*
+ * Posts the next WR. The last one, and every one that fills the window,
+ * is signaled; a quarter of the others are not.
+ */
+static void soak_post(struct __test_metadata *_metadata, struct soak *s,
+		      bool last)
+{
+	int slot = s->posted % SOAK_DEPTH;
+	struct soak_wr *w = &s->wr[slot];
+	uint8_t *local = s->p.a.src.p + slot * SOAK_SLOT;
+	uint8_t *remote = s->p.b.dst.p + slot * SOAK_SLOT;
+	uint64_t r = soak_rand(s), arg = soak_rand(s), swap = soak_rand(s);
+	struct ibv_send_wr wr;
+	struct sgl l = { .n = 1 };
+	bool match;
+
+	w->op = last ? IBV_WR_RDMA_WRITE : soak_ops[r % SOAK_OPS];
+	w->len = r >> 8 & 3 ? (r >> 16) % (SOAK_MAX + 1) : (r >> 16) % 64;
+	w->seed = r >> 40;
+	w->signaled = last || s->posted - s->done == SOAK_DEPTH - 1 ||
+		      r >> 10 & 3;
+	if (w->op == IBV_WR_ATOMIC_FETCH_AND_ADD ||
+	    w->op == IBV_WR_ATOMIC_CMP_AND_SWP)
+		w->len = 8;
+	if (w->op == IBV_WR_SEND &&
+	    s->sends_posted - s->sends_rcvd == SOAK_DEPTH)
+		w->op = IBV_WR_RDMA_WRITE;	/* no room to remember it */
+
+	l.sge[0].addr = (uintptr_t)local;
+	l.sge[0].length = w->len;
+	l.sge[0].lkey = s->p.a.src.mr->lkey;
+	wr_init(&wr, s->posted, w->op, &l,
+		w->signaled ? IBV_SEND_SIGNALED : 0);
+	switch (w->op) {
+	case IBV_WR_SEND:
+		fill_pattern(local, w->len, 0, w->seed);
+		s->send_len[s->sends_posted % SOAK_DEPTH] = w->len;
+		s->send_seed[s->sends_posted % SOAK_DEPTH] = w->seed;
+		s->sends_posted++;
+		break;
+	case IBV_WR_RDMA_WRITE:
+		fill_pattern(local, w->len, 0, w->seed);
+		memset(remote, SENTINEL, w->len + GUARD);
+		wr_rdma(&wr, (uintptr_t)remote, s->p.b.dst.mr->rkey);
+		break;
+	case IBV_WR_RDMA_READ:
+		fill_pattern(remote, w->len, 0, w->seed);
+		memset(local, SENTINEL, w->len + GUARD);
+		wr_rdma(&wr, (uintptr_t)remote, s->p.b.dst.mr->rkey);
+		break;
+	default:
+		memset(local, SENTINEL, 8 + GUARD);
+		w->want_ret = s->counter_val[slot];
+		if (w->op == IBV_WR_ATOMIC_FETCH_AND_ADD) {
+			w->want_mem = w->want_ret + arg;
+			wr_atomic(&wr, (uintptr_t)&s->counter[slot],
+				  s->p.b.dst.mr->rkey, arg, 0);
+		} else {
+			match = arg & 1;
+			w->want_mem = match ? swap : w->want_ret;
+			wr_atomic(&wr, (uintptr_t)&s->counter[slot],
+				  s->p.b.dst.mr->rkey,
+				  match ? w->want_ret : w->want_ret ^ (arg | 2),
+				  swap);
+		}
+		s->counter_val[slot] = w->want_mem;
+	}
+	ASSERT_EQ(0, post_send(s->p.a.qp, &wr));
+	s->posted++;
+}
+
+/* Checks the effect of the oldest outstanding WR, and retires it. */
+static void soak_retire(struct __test_metadata *_metadata, struct soak *s)
+{
+	int slot = s->done % SOAK_DEPTH;
+	struct soak_wr *w = &s->wr[slot];
+	uint8_t *local = s->p.a.src.p + slot * SOAK_SLOT;
+	uint8_t *remote = s->p.b.dst.p + slot * SOAK_SLOT;
+	uint64_t v;
+	int i;
+
+	for (i = 0; i < SOAK_OPS; i++)
+		s->ops[i] += soak_ops[i] == w->op;
+	s->bytes += w->len;
+	switch (w->op) {
+	case IBV_WR_SEND:
+		break;		/* checked on receipt */
+	case IBV_WR_RDMA_WRITE:
+		ASSERT_TRUE(is_pattern(remote, w->len, 0, w->seed))
+			TH_LOG("WR %llu: WRITE of %u", (unsigned long long)s->done,
+			       w->len);
+		ASSERT_TRUE(is_sentinel(remote + w->len, GUARD));
+		break;
+	case IBV_WR_RDMA_READ:
+		ASSERT_TRUE(is_pattern(local, w->len, 0, w->seed))
+			TH_LOG("WR %llu: READ of %u", (unsigned long long)s->done,
+			       w->len);
+		ASSERT_TRUE(is_sentinel(local + w->len, GUARD));
+		break;
+	default:
+		memcpy(&v, local, 8);
+		ASSERT_EQ(w->want_ret, v) TH_LOG("WR %llu: atomic",
+						 (unsigned long long)s->done);
+		ASSERT_TRUE(is_sentinel(local + 8, GUARD));
+		/* Nothing else uses the word of a slot while it is busy. */
+		ASSERT_EQ(w->want_mem, s->counter[slot]);
+	}
+	s->done++;
+}
+
+/* Reaps completions on both CQs; true if anything happened. */
+static bool soak_poll(struct __test_metadata *_metadata, struct soak *s)
+{
+	struct ibv_wc wc[16];
+	uint8_t *buf;
+	int n, i, k;
+	uint32_t len;
+
+	n = ibv_poll_cq(s->p.a.cq, 16, wc);
+	ASSERT_LE(0, n);
+	for (i = 0; i < n; i++) {
+		ASSERT_EQ(IBV_WC_SUCCESS, wc[i].status)
+			TH_LOG("WR %llu: %s", (unsigned long long)wc[i].wr_id,
+			       ibv_wc_status_str(wc[i].status));
+		ASSERT_LT(wc[i].wr_id, s->posted);
+		ASSERT_TRUE(s->wr[wc[i].wr_id % SOAK_DEPTH].signaled);
+		/* In order: everything before it is done too. */
+		while (s->done <= wc[i].wr_id)
+			soak_retire(_metadata, s);
+	}
+	k = ibv_poll_cq(s->p.b.cq, 16, wc);
+	ASSERT_LE(0, k);
+	for (i = 0; i < k; i++) {
+		ASSERT_EQ(IBV_WC_SUCCESS, wc[i].status)
+			TH_LOG("receive %llu: %s", (unsigned long long)wc[i].wr_id,
+			       ibv_wc_status_str(wc[i].status));
+		/* Receives are taken in order: the k-th SEND, the k-th. */
+		ASSERT_EQ(s->sends_rcvd, wc[i].wr_id);
+		ASSERT_LT(s->sends_rcvd, s->sends_posted);
+		len = s->send_len[s->sends_rcvd % SOAK_DEPTH];
+		buf = s->p.b.src.p + wc[i].wr_id % SOAK_RECVS * SOAK_SLOT;
+		ASSERT_EQ(len, wc[i].byte_len);
+		ASSERT_TRUE(is_pattern(buf, len, 0,
+				       s->send_seed[s->sends_rcvd % SOAK_DEPTH]))
+			TH_LOG("SEND %llu of %u", (unsigned long long)s->sends_rcvd,
+			       len);
+		ASSERT_TRUE(is_sentinel(buf + len, GUARD));
+		memset(buf, SENTINEL, len);
+		s->sends_rcvd++;
+		ASSERT_EQ(0, soak_post_recv(s));
+	}
+	return n || k;
+}
+
+FIXTURE(soak) {
+	struct soak s[2];
+};
+
+FIXTURE_SETUP(soak)
+{
+	uint64_t seed = (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ull;
+
+	TH_LOG("seed %llu", (unsigned long long)seed);
+	soak_open(_metadata, &self->s[0], seed);
+	soak_open(_metadata, &self->s[1], ~seed);
+}
+
+FIXTURE_TEARDOWN(soak)
+{
+	pair_close(&self->s[0].p);
+	pair_close(&self->s[1].p);
+}
+
+/*
+ * For SOAK_SECONDS (GIFT_SOAK_SECONDS), two pairs carry SENDs, WRITEs,
+ * READs and atomics of 0 to 64 KiB with 8 WRs outstanding each, a quarter
+ * of them unsignaled; every byte of every message and every atomic result
+ * is checked, nothing fails or stalls, and the rate is reported.
+ */
+TEST_F_TIMEOUT(soak, mixed_traffic, SOAK_SECONDS * 4 + 60)
+{
+	const char *env = getenv("GIFT_SOAK_SECONDS");
+	long long secs = env ? atoll(env) : SOAK_SECONDS;
+	long long t0 = now_ms(), end = t0 + secs * 1000, last = t0, t;
+	uint64_t msgs = 0, bytes = 0;
+	struct soak *s;
+	bool running = true, outstanding = true;
+	int i;
+
+	while (running || outstanding) {
+		t = now_ms();
+		running = t < end;
+		outstanding = false;
+		for (i = 0; i < 2; i++) {
+			s = &self->s[i];
+			while (running && s->posted - s->done < SOAK_DEPTH)
+				soak_post(_metadata, s, false);
+			/* The last WR posted must be signaled to be seen. */
+			if (!running && s->posted &&
+			    !s->wr[(s->posted - 1) % SOAK_DEPTH].signaled &&
+			    s->posted - s->done < SOAK_DEPTH)
+				soak_post(_metadata, s, true);
+			if (soak_poll(_metadata, s))
+				last = t;
+			outstanding |= s->done < s->posted ||
+				       s->sends_rcvd < s->sends_posted;
+		}
+		ASSERT_LT(t - last, WAIT_MS)
+			TH_LOG("stalled: pair 0 %llu/%llu, pair 1 %llu/%llu",
+			       (unsigned long long)self->s[0].done,
+			       (unsigned long long)self->s[0].posted,
+			       (unsigned long long)self->s[1].done,
+			       (unsigned long long)self->s[1].posted);
+	}
+	t = now_ms() - t0;
+	for (i = 0; i < 2; i++) {
+		s = &self->s[i];
+		msgs += s->done;
+		bytes += s->bytes;
+		TH_LOG("pair %d: %llu SEND, %llu WRITE, %llu READ, %llu FETCH_ADD, %llu CMP_SWP",
+		       i, (unsigned long long)s->ops[0],
+		       (unsigned long long)s->ops[1],
+		       (unsigned long long)s->ops[2],
+		       (unsigned long long)s->ops[3],
+		       (unsigned long long)s->ops[4]);
+		EXPECT_EQ(s->sends_posted, s->sends_rcvd);
+		EXPECT_EQ(0, drain_cq(s->p.a.cq));
+		EXPECT_EQ(0, drain_cq(s->p.b.cq));
+	}
+	TH_LOG("%llu messages in %lld ms: %.0f messages/s, %.1f MB/s",
+	       (unsigned long long)msgs, t, msgs * 1000.0 / t,
+	       bytes / 1000.0 / t);
+	EXPECT_GT(msgs, 0);
+}
+
+TEST_HARNESS_MAIN
