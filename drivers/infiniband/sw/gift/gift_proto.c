@@ -173,11 +173,15 @@ struct sk_buff *gift_proto_alloc(struct gift_qp *qp, u8 opcode, u32 psn,
  *
  * Lost packets are the protocol's business (retransmission); a local
  * routing failure looks the same to the peer, so it is only logged.
+ * Counts against the pass's budget (GIFT_PASS_BUDGET).
  */
 void gift_proto_xmit(struct gift_qp *qp, struct sk_buff *skb)
 {
 	struct gift_dev *gdev = to_gift_dev(qp->ibqp.device);
 	int err;
+
+	if (qp->proto.budget)
+		qp->proto.budget--;
 
 	err = gift_net_xmit(gdev, &qp->av, skb, qp->proto.sport);
 	if (err)
@@ -271,7 +275,9 @@ static void gift_proto_run(struct gift_qp *qp)
 	lockdep_assert_held(&qp->proto.lock);
 	if (READ_ONCE(qp->proto.stopped))
 		return;
-	while ((skb = skb_dequeue(&qp->proto.rxq))) {
+	qp->proto.budget = GIFT_PASS_BUDGET;
+	while (qp->proto.budget && gift_resp_read_continue(qp) &&
+	       (skb = skb_dequeue(&qp->proto.rxq))) {
 		if (gift_qp_state(qp) < IB_QPS_RTR ||
 		    gift_qp_state(qp) == IB_QPS_ERR) {
 			gift_stats_inc(to_gift_dev(qp->ibqp.device),
@@ -289,6 +295,9 @@ static void gift_proto_run(struct gift_qp *qp)
 		qp->proto.rnr_wait = false;
 	gift_comp_local(qp);
 	gift_req_run(qp);
+	/* Out of budget with work left: the work item goes on. */
+	if (!qp->proto.budget)
+		gift_proto_queue(qp);
 }
 
 static void gift_proto_work(struct work_struct *work)

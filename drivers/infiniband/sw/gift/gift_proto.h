@@ -37,6 +37,13 @@ struct gift_send_wqe;
 #define GIFT_MAX_RD_ATOMIC	16
 /* Request packets in flight before the requester waits for ACKs. */
 #define GIFT_MAX_INFLIGHT_PKTS	256
+/*
+ * Packets one engine pass may transmit. A pass runs with bottom halves
+ * disabled, so loopback packets pile up in the backlog until it ends:
+ * a bounded pass keeps that below netdev_max_backlog. The work item
+ * continues where a pass stopped.
+ */
+#define GIFT_PASS_BUDGET	64
 
 /**
  * struct gift_rd_res - a remembered RDMA READ or atomic request
@@ -93,6 +100,15 @@ struct gift_rd_res {
  *	current gap; cleared by the next in-order packet
  * @rd_res: responder resources, a ring indexed by @rd_next
  * @rd_next: next slot of @rd_res to fill
+ * @budget: packets the current pass may still transmit
+ * @rr_mr: responder: MR of the RDMA READ reply in progress (referenced;
+ *	NULL for 0 bytes)
+ * @rr_active: responder: a READ reply is being sent; requests behind it
+ *	wait until it is complete
+ * @rr_va: remote address of the READ
+ * @rr_len: its length
+ * @rr_psn: PSN of its request (its first response)
+ * @rr_next: next response packet to send
  */
 struct gift_qp_proto {
 	spinlock_t lock;		/* see the kernel-doc above */
@@ -125,6 +141,13 @@ struct gift_qp_proto {
 	bool nak_sent;
 	struct gift_rd_res rd_res[GIFT_MAX_RD_ATOMIC];
 	u32 rd_next;
+	u32 budget;
+	struct gift_mr *rr_mr;
+	bool rr_active;
+	u64 rr_va;
+	u32 rr_len;
+	u32 rr_psn;
+	u32 rr_next;
 };
 
 /*
@@ -207,5 +230,6 @@ void gift_comp_local(struct gift_qp *qp);
 /* gift_resp.c */
 void gift_resp_rcv(struct gift_qp *qp, struct sk_buff *skb);
 void gift_resp_reset(struct gift_qp *qp);
+bool gift_resp_read_continue(struct gift_qp *qp);
 
 #endif /* GIFT_PROTO_H */

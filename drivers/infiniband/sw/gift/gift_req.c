@@ -259,7 +259,7 @@ void gift_req_run(struct gift_qp *qp)
 	if (gift_qp_state(qp) != IB_QPS_RTS || p->rnr_wait)
 		return;
 
-	while ((wqe = gift_qp_sq_peek(qp, p->req_n))) {
+	while (p->budget && (wqe = gift_qp_sq_peek(qp, p->req_n))) {
 		st = gift_wqe_state(wqe);
 		if (st->flags & GIFT_WQE_FAILED)
 			break;

@@ -48,6 +48,10 @@ void gift_resp_reset(struct gift_qp *qp)
 
 	lockdep_assert_held(&p->lock);
 	gift_resp_end_write(qp);
+	if (p->rr_mr)
+		gift_mr_put(p->rr_mr);
+	p->rr_mr = NULL;
+	p->rr_active = false;
 	p->in_send = false;
 	p->recv_off = 0;
 	p->nak_sent = false;
@@ -276,40 +280,62 @@ static void gift_resp_write(struct gift_qp *qp, struct sk_buff *skb)
 	gift_proto_send_ack(qp, GIFT_ACK_SYNDROME, psn);
 }
 
-/* Sends the READ responses for [@va, @va + @len) starting at @psn. */
-static void gift_resp_read_reply(struct gift_qp *qp, struct gift_mr *mr,
-				 u64 va, u32 len, u32 psn)
+/**
+ * gift_resp_read_continue() - send what the pass allows of a READ reply
+ * @qp: QP; runs under its engine lock
+ *
+ * A READ reply goes out across as many engine passes as its length
+ * needs (GIFT_PASS_BUDGET packets each); requests behind it wait.
+ *
+ * Return: true when no reply is pending (any more), so the next request
+ * may be handled.
+ */
+bool gift_resp_read_continue(struct gift_qp *qp)
 {
-	u32 mtu = gift_qp_mtu(qp), npkts = max(1U, DIV_ROUND_UP(len, mtu));
+	struct gift_qp_proto *p = &qp->proto;
+	u32 mtu = gift_qp_mtu(qp), npkts, n;
 	struct sk_buff *skb;
-	u32 i, n;
 	u8 opcode;
 
-	for (i = 0; i < npkts; i++) {
-		n = min(mtu, len - i * mtu);
+	lockdep_assert_held(&p->lock);
+	if (!p->rr_active)
+		return true;
+	npkts = max(1U, DIV_ROUND_UP(p->rr_len, mtu));
+	for (; p->rr_next < npkts && p->budget; p->rr_next++) {
+		n = min(mtu, p->rr_len - p->rr_next * mtu);
 		if (npkts == 1)
 			opcode = IB_OPCODE_RC_RDMA_READ_RESPONSE_ONLY;
-		else if (!i)
+		else if (!p->rr_next)
 			opcode = IB_OPCODE_RC_RDMA_READ_RESPONSE_FIRST;
-		else if (i == npkts - 1)
+		else if (p->rr_next == npkts - 1)
 			opcode = IB_OPCODE_RC_RDMA_READ_RESPONSE_LAST;
 		else
 			opcode = IB_OPCODE_RC_RDMA_READ_RESPONSE_MIDDLE;
-		skb = gift_proto_alloc(qp, opcode, gift_psn_add(psn, i), false,
-				       false, n);
+		skb = gift_proto_alloc(qp, opcode,
+				       gift_psn_add(p->rr_psn, p->rr_next),
+				       false, false, n);
 		if (!skb)
-			return;		/* the requester will ask again */
+			break;		/* the requester will ask again */
 		if (gift_pkt_op(skb)->aeth)
 			gift_aeth_set(gift_pkt_aeth(skb), GIFT_ACK_SYNDROME,
-				      qp->proto.msn);
-		if (n && gift_mr_copy(mr, va + i * mtu,
+				      p->msn);
+		if (n && gift_mr_copy(p->rr_mr, p->rr_va + p->rr_next * mtu,
 				      skb->data + gift_pkt_op(skb)->length, n,
 				      false)) {
 			kfree_skb(skb);
-			return;
+			break;
 		}
 		gift_proto_xmit(qp, skb);
 	}
+	if (p->rr_next < npkts && p->budget)
+		p->rr_next = npkts;	/* failed: abandon, the requester retries */
+	if (p->rr_next < npkts)
+		return false;
+	if (p->rr_mr)
+		gift_mr_put(p->rr_mr);
+	p->rr_mr = NULL;
+	p->rr_active = false;
+	return true;
 }
 
 /*
@@ -337,9 +363,14 @@ static bool gift_resp_read(struct gift_qp *qp, struct sk_buff *skb, bool dup)
 		qp->proto.msn = gift_psn_add(qp->proto.msn, 1);
 		qp->proto.resp_psn = gift_psn_add(psn, npkts);
 	}
-	gift_resp_read_reply(qp, mr, gift_reth_va(reth), len, psn);
-	if (mr)
-		gift_mr_put(mr);
+	/* The reply keeps the MR reference until it is sent. */
+	qp->proto.rr_mr = mr;
+	qp->proto.rr_va = gift_reth_va(reth);
+	qp->proto.rr_len = len;
+	qp->proto.rr_psn = psn;
+	qp->proto.rr_next = 0;
+	qp->proto.rr_active = true;
+	gift_resp_read_continue(qp);
 	return true;
 }
 

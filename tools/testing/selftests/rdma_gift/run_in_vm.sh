@@ -54,5 +54,6 @@ run_harness link_test
 run_harness mr_test
 run_harness qp_test
 run_harness net_test
+run_harness data_test
 
 echo "$pass $fail" >"${GIFT_OUT:?}/totals"
