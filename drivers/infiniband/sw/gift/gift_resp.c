@@ -209,6 +209,23 @@ static void gift_resp_send(struct gift_qp *qp, struct sk_buff *skb)
 	gift_proto_send_ack(qp, GIFT_ACK_SYNDROME, psn);
 }
 
+/*
+ * The MR behind a RETH or AtomicETH, with a reference, when @rkey names a
+ * valid MR of the QP's PD that allows @access to [@va, @va + @len); else
+ * NULL.
+ */
+static struct gift_mr *gift_resp_mr(struct gift_qp *qp, u32 rkey, u64 va,
+				    u32 len, int access)
+{
+	struct gift_mr *mr = gift_mr_get(to_gift_dev(qp->ibqp.device), rkey);
+
+	if (mr && gift_mr_check(mr, qp->ibqp.pd, va, len, access)) {
+		gift_mr_put(mr);
+		return NULL;
+	}
+	return mr;
+}
+
 /* The RETH of a WRITE_FIRST/ONLY: look up and check the target. */
 static bool gift_resp_start_write(struct gift_qp *qp, struct sk_buff *skb)
 {
@@ -218,14 +235,10 @@ static bool gift_resp_start_write(struct gift_qp *qp, struct sk_buff *skb)
 	struct gift_mr *mr = NULL;
 
 	if (len) {
-		mr = gift_mr_get(to_gift_dev(qp->ibqp.device),
-				 gift_reth_rkey(reth));
-		if (!mr || gift_mr_check(mr, qp->ibqp.pd, gift_reth_va(reth),
-					 len, IB_ACCESS_REMOTE_WRITE)) {
-			if (mr)
-				gift_mr_put(mr);
+		mr = gift_resp_mr(qp, gift_reth_rkey(reth), gift_reth_va(reth),
+				  len, IB_ACCESS_REMOTE_WRITE);
+		if (!mr)
 			return false;
-		}
 	}
 	p->wr_mr = mr;
 	p->wr_va = gift_reth_va(reth);
@@ -350,14 +363,10 @@ static bool gift_resp_read(struct gift_qp *qp, struct sk_buff *skb, bool dup)
 	struct gift_mr *mr = NULL;
 
 	if (len) {
-		mr = gift_mr_get(to_gift_dev(qp->ibqp.device),
-				 gift_reth_rkey(reth));
-		if (!mr || gift_mr_check(mr, qp->ibqp.pd, gift_reth_va(reth),
-					 len, IB_ACCESS_REMOTE_READ)) {
-			if (mr)
-				gift_mr_put(mr);
+		mr = gift_resp_mr(qp, gift_reth_rkey(reth), gift_reth_va(reth),
+				  len, IB_ACCESS_REMOTE_READ);
+		if (!mr)
 			return false;
-		}
 	}
 	if (!dup) {
 		qp->proto.msn = gift_psn_add(qp->proto.msn, 1);
@@ -403,9 +412,9 @@ static void gift_resp_atomic(struct gift_qp *qp, struct sk_buff *skb)
 				IB_WC_REM_INV_REQ_ERR);
 		return;
 	}
-	mr = gift_mr_get(to_gift_dev(qp->ibqp.device), gift_atmeth_rkey(ae));
-	err = mr ? gift_mr_check(mr, qp->ibqp.pd, va, sizeof(u64),
-				 IB_ACCESS_REMOTE_ATOMIC) : -EINVAL;
+	mr = gift_resp_mr(qp, gift_atmeth_rkey(ae), va, sizeof(u64),
+			  IB_ACCESS_REMOTE_ATOMIC);
+	err = mr ? 0 : -EINVAL;
 	if (!err)
 		err = gift_mr_atomic(mr, va,
 				     gift_pkt(skb)->opcode ==
