@@ -236,30 +236,6 @@ static long image_diff(const struct mbuf *b, const uint8_t *img)
 
 /* Device and QP helpers */
 
-/* Index of the first RoCEv2 IPv4 (v4-mapped) GID, or -1. */
-static int find_v4_gid(struct ibv_context *ctx, union ibv_gid *gid)
-{
-	static const uint8_t v4_prefix[12] = { [10] = 0xff, [11] = 0xff };
-	struct ibv_gid_entry ent[64];
-	ssize_t n, i;
-
-	n = ibv_query_gid_table(ctx, ent, 64, 0);
-	for (i = 0; i < n; i++) {
-		if (ent[i].gid_type != IBV_GID_TYPE_ROCE_V2 ||
-		    memcmp(ent[i].gid.raw, v4_prefix, sizeof(v4_prefix)))
-			continue;
-		*gid = ent[i].gid;
-		return ent[i].gid_index;
-	}
-	return -1;
-}
-
-static bool have_v4_gid(const void *arg)
-{
-	union ibv_gid gid;
-
-	return find_v4_gid((struct ibv_context *)arg, &gid) >= 0;
-}
 
 static enum ibv_qp_state qp_state(struct ibv_qp *qp)
 {
@@ -512,8 +488,8 @@ static void pair_open(struct __test_metadata *_metadata, struct pair *p,
 	ASSERT_NE(NULL, p->ctx);
 	ASSERT_EQ(0, ibv_query_device(p->ctx, &p->dev));
 	ASSERT_LE(p->dev.max_sge, MAX_SGE);
-	gift_wait_for(have_v4_gid, p->ctx, 5000);
-	p->gid_index = find_v4_gid(p->ctx, &p->gid);
+	gift_wait_for(gift_have_v4_gid, p->ctx, 5000);
+	p->gid_index = gift_find_v4_gid(p->ctx, &p->gid);
 	ASSERT_LE(0, p->gid_index);
 	end_open(_metadata, p, &p->a, false, 0xfffe00);
 	end_open(_metadata, p, &p->b, true, 0x000100);

@@ -246,3 +246,27 @@ long long gift_slab_bytes(void)
 	fclose(f);
 	return total;
 }
+
+int gift_find_v4_gid(struct ibv_context *ctx, union ibv_gid *gid)
+{
+	static const uint8_t v4_prefix[12] = { [10] = 0xff, [11] = 0xff };
+	struct ibv_gid_entry ent[64];
+	ssize_t n, i;
+
+	n = ibv_query_gid_table(ctx, ent, 64, 0);
+	for (i = 0; i < n; i++) {
+		if (ent[i].gid_type != IBV_GID_TYPE_ROCE_V2 ||
+		    memcmp(ent[i].gid.raw, v4_prefix, sizeof(v4_prefix)))
+			continue;
+		*gid = ent[i].gid;
+		return ent[i].gid_index;
+	}
+	return -1;
+}
+
+bool gift_have_v4_gid(const void *ctx)
+{
+	union ibv_gid gid;
+
+	return gift_find_v4_gid((struct ibv_context *)ctx, &gid) >= 0;
+}

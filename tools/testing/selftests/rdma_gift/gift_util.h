@@ -56,6 +56,14 @@ struct ibv_context *gift_open(const char *name);
 bool gift_wait_async(struct ibv_context *ctx, enum ibv_event_type type,
 		     int timeout_ms);
 
+/*
+ * Index of the first RoCEv2 IPv4 (v4-mapped) GID of ctx, its GID in *gid;
+ * -1 when there is none.
+ */
+int gift_find_v4_gid(struct ibv_context *ctx, union ibv_gid *gid);
+/* gift_wait_for() condition: ctx (a struct ibv_context) has such a GID. */
+bool gift_have_v4_gid(const void *ctx);
+
 /* Sum of active_objs * objsize over /proc/slabinfo, after a cache drop. */
 long long gift_slab_bytes(void);
 

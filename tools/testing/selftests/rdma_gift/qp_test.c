@@ -56,30 +56,6 @@ struct rig {
 	union ibv_gid gid;
 };
 
-/* Index of the first RoCEv2 IPv4 (v4-mapped) GID, or -1. */
-static int find_v4_gid(struct ibv_context *ctx, union ibv_gid *gid)
-{
-	static const uint8_t v4_prefix[12] = { [10] = 0xff, [11] = 0xff };
-	struct ibv_gid_entry ent[64];
-	ssize_t n, i;
-
-	n = ibv_query_gid_table(ctx, ent, 64, 0);
-	for (i = 0; i < n; i++) {
-		if (ent[i].gid_type != IBV_GID_TYPE_ROCE_V2 ||
-		    memcmp(ent[i].gid.raw, v4_prefix, sizeof(v4_prefix)))
-			continue;
-		*gid = ent[i].gid;
-		return ent[i].gid_index;
-	}
-	return -1;
-}
-
-static bool have_v4_gid(const void *arg)
-{
-	union ibv_gid gid;
-
-	return find_v4_gid((struct ibv_context *)arg, &gid) >= 0;
-}
 
 /* Opens the device and allocates a PD and two CQs of cqe entries. */
 static int rig_open(struct rig *r, int cqe)
@@ -91,8 +67,8 @@ static int rig_open(struct rig *r, int cqe)
 	r->pd = ibv_alloc_pd(r->ctx);
 	r->scq = ibv_create_cq(r->ctx, cqe, NULL, NULL, 0);
 	r->rcq = ibv_create_cq(r->ctx, cqe, NULL, NULL, 0);
-	gift_wait_for(have_v4_gid, r->ctx, 5000);
-	r->gid_index = find_v4_gid(r->ctx, &r->gid);
+	gift_wait_for(gift_have_v4_gid, r->ctx, 5000);
+	r->gid_index = gift_find_v4_gid(r->ctx, &r->gid);
 	return r->pd && r->scq && r->rcq && r->gid_index >= 0 ? 0 : -1;
 }
 
