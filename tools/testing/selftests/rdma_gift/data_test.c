@@ -265,30 +265,6 @@ static int poll_cq_for(struct ibv_cq *cq, struct ibv_wc *wc, int n, int ms)
 	}
 }
 
-/* Completions still queued, consumed. */
-static int drain_cq(struct ibv_cq *cq)
-{
-	struct ibv_wc wc[16];
-	int n = 0, ret;
-
-	while ((ret = ibv_poll_cq(cq, 16, wc)) > 0)
-		n += ret;
-	return n;
-}
-
-/* True if a completion event arrived on ch within ms; acknowledges it. */
-static bool cq_event(struct ibv_comp_channel *ch, int ms)
-{
-	struct pollfd pfd = { .fd = ch->fd, .events = POLLIN };
-	struct ibv_cq *cq;
-	void *cq_ctx;
-
-	if (poll(&pfd, 1, ms) <= 0 || ibv_get_cq_event(ch, &cq, &cq_ctx))
-		return false;
-	ibv_ack_cq_events(cq, 1);
-	return true;
-}
-
 /* Waits for exactly n completions on cq, failing the test at the deadline. */
 #define WAIT_WCS(cq, wc, n) \
 	ASSERT_EQ(n, poll_cq_for(cq, wc, n, WAIT_MS)) \
@@ -504,8 +480,8 @@ static void pair_reset(struct __test_metadata *_metadata, struct pair *p,
 
 	ASSERT_EQ(0, ibv_modify_qp(p->a.qp, &a, IBV_QP_STATE));
 	ASSERT_EQ(0, ibv_modify_qp(p->b.qp, &a, IBV_QP_STATE));
-	drain_cq(p->a.cq);
-	drain_cq(p->b.cq);
+	gift_drain_cq(p->a.cq);
+	gift_drain_cq(p->b.cq);
 	p->attr = *attr;
 	pair_connect(_metadata, p);
 }
@@ -738,8 +714,8 @@ static void xfer_one(struct __test_metadata *_metadata, struct pair *p,
 			EXPECT_EQ(imm_data, wc.imm_data);
 	}
 	/* WRITE and READ consume no receive; nothing else completes. */
-	EXPECT_EQ(0, drain_cq(p->b.cq));
-	EXPECT_EQ(0, drain_cq(p->a.cq));
+	EXPECT_EQ(0, gift_drain_cq(p->b.cq));
+	EXPECT_EQ(0, gift_drain_cq(p->a.cq));
 
 	image_make(img, dst, &scatter, len, seed);
 	EXPECT_EQ(-1, image_diff(dst, img)) TH_LOG("size %zu", len);
@@ -1137,10 +1113,10 @@ TEST_F(rc, solicited_event)
 					  ops[i] == IBV_WR_RDMA_WRITE_WITH_IMM ?
 					  IBV_WC_RECV_RDMA_WITH_IMM :
 					  IBV_WC_RECV);
-				EXPECT_FALSE(cq_event(p->b.ch, QUIET_MS))
+				EXPECT_FALSE(gift_cq_event(p->b.ch, QUIET_MS))
 					TH_LOG("op %u: event without SE", i);
 			} else {
-				EXPECT_TRUE(cq_event(p->b.ch, WAIT_MS))
+				EXPECT_TRUE(gift_cq_event(p->b.ch, WAIT_MS))
 					TH_LOG("op %u: no event for SE", i);
 				WAIT_WCS(p->b.cq, &wc, 1);
 				EXPECT_WC(wc, 11, IBV_WC_SUCCESS,
@@ -1808,7 +1784,7 @@ TEST_F(sig, send_queue_recycled)
 		WAIT_WCS(p->a.cq, wc, want);
 		EXPECT_WC(wc[want - 1], round * depth + depth - 1,
 			  IBV_WC_SUCCESS, IBV_WC_RDMA_WRITE);
-		EXPECT_EQ(0, drain_cq(p->a.cq));
+		EXPECT_EQ(0, gift_drain_cq(p->a.cq));
 	}
 	free(wr);
 	free(wc);
@@ -2236,8 +2212,8 @@ TEST_F_TIMEOUT(soak, mixed_traffic, SOAK_SECONDS * 4 + 60)
 		       (unsigned long long)s->ops[3],
 		       (unsigned long long)s->ops[4]);
 		EXPECT_EQ(s->sends_posted, s->sends_rcvd);
-		EXPECT_EQ(0, drain_cq(s->p.a.cq));
-		EXPECT_EQ(0, drain_cq(s->p.b.cq));
+		EXPECT_EQ(0, gift_drain_cq(s->p.a.cq));
+		EXPECT_EQ(0, gift_drain_cq(s->p.b.cq));
 	}
 	TH_LOG("%llu messages in %lld ms: %.0f messages/s, %.1f MB/s",
 	       (unsigned long long)msgs, t, msgs * 1000.0 / t,

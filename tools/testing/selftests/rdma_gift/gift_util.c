@@ -270,3 +270,25 @@ bool gift_have_v4_gid(const void *ctx)
 
 	return gift_find_v4_gid((struct ibv_context *)ctx, &gid) >= 0;
 }
+
+int gift_drain_cq(struct ibv_cq *cq)
+{
+	struct ibv_wc wc[16];
+	int n = 0, ret;
+
+	while ((ret = ibv_poll_cq(cq, 16, wc)) > 0)
+		n += ret;
+	return n;
+}
+
+bool gift_cq_event(struct ibv_comp_channel *ch, int ms)
+{
+	struct pollfd pfd = { .fd = ch->fd, .events = POLLIN };
+	struct ibv_cq *cq;
+	void *cq_ctx;
+
+	if (poll(&pfd, 1, ms) <= 0 || ibv_get_cq_event(ch, &cq, &cq_ctx))
+		return false;
+	ibv_ack_cq_events(cq, 1);
+	return true;
+}

@@ -64,6 +64,11 @@ int gift_find_v4_gid(struct ibv_context *ctx, union ibv_gid *gid);
 /* gift_wait_for() condition: ctx (a struct ibv_context) has such a GID. */
 bool gift_have_v4_gid(const void *ctx);
 
+/* Completions still queued on cq, consumed; their number. */
+int gift_drain_cq(struct ibv_cq *cq);
+/* True if a completion event arrived on ch within ms; acknowledges it. */
+bool gift_cq_event(struct ibv_comp_channel *ch, int ms);
+
 /* Sum of active_objs * objsize over /proc/slabinfo, after a cache drop. */
 long long gift_slab_bytes(void);
 

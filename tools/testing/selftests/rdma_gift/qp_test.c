@@ -261,30 +261,6 @@ static int poll_n(struct ibv_cq *cq, struct ibv_wc *wc, int n)
 	return got;
 }
 
-/* Number of completions still queued, consuming them. */
-static int drain(struct ibv_cq *cq)
-{
-	struct ibv_wc wc[16];
-	int n = 0, ret;
-
-	while ((ret = ibv_poll_cq(cq, 16, wc)) > 0)
-		n += ret;
-	return n;
-}
-
-/* True if a completion event arrived on ch within ms; acknowledges it. */
-static bool cq_event(struct ibv_comp_channel *ch, int ms)
-{
-	struct pollfd pfd = { .fd = ch->fd, .events = POLLIN };
-	struct ibv_cq *cq;
-	void *cq_ctx;
-
-	if (poll(&pfd, 1, ms) <= 0 || ibv_get_cq_event(ch, &cq, &cq_ctx))
-		return false;
-	ibv_ack_cq_events(cq, 1);
-	return true;
-}
-
 /* Device attributes */
 
 FIXTURE(dev) {
@@ -838,8 +814,8 @@ TEST_F(qp, post_too_many_sge)
 	EXPECT_EQ(&rwr[1], rbad);
 	/* The first WR of each chain was posted, and is flushed. */
 	ASSERT_EQ(0, to_state(self->qp, IBV_QPS_ERR));
-	EXPECT_EQ(1, drain(self->r.scq));
-	EXPECT_EQ(1, drain(self->r.rcq));
+	EXPECT_EQ(1, gift_drain_cq(self->r.scq));
+	EXPECT_EQ(1, gift_drain_cq(self->r.rcq));
 }
 
 /* Posting to a full queue fails with ENOMEM on the first WR that did not fit. */
@@ -933,8 +909,8 @@ TEST_F(qp, flush_on_error)
 	ASSERT_EQ(0, to_state(self->qp, IBV_QPS_SQD));
 	for (i = 0; i < M; i++)
 		ASSERT_EQ(0, post_send_op(self->qp, ops[i].wr, 2000 + i));
-	EXPECT_EQ(0, drain(self->r.scq));
-	EXPECT_EQ(0, drain(self->r.rcq));
+	EXPECT_EQ(0, gift_drain_cq(self->r.scq));
+	EXPECT_EQ(0, gift_drain_cq(self->r.rcq));
 
 	ASSERT_EQ(0, to_state(self->qp, IBV_QPS_ERR));
 	ASSERT_EQ(N, poll_n(self->r.rcq, wc, N));
@@ -951,8 +927,8 @@ TEST_F(qp, flush_on_error)
 		EXPECT_EQ(ops[i].wc, wc[i].opcode) TH_LOG("op %d", i);
 		EXPECT_EQ(self->qp->qp_num, wc[i].qp_num);
 	}
-	EXPECT_EQ(0, drain(self->r.scq));
-	EXPECT_EQ(0, drain(self->r.rcq));
+	EXPECT_EQ(0, gift_drain_cq(self->r.scq));
+	EXPECT_EQ(0, gift_drain_cq(self->r.rcq));
 }
 
 /* In ERR, every WR posted completes at once with WR_FLUSH_ERR. */
@@ -984,8 +960,8 @@ TEST_F(qp, reset_discards)
 	ASSERT_EQ(0, qp_walk(self, IBV_QPS_SQD));
 	ASSERT_EQ(0, post_sends(self->qp, self->cap.max_send_wr, 0));
 	ASSERT_EQ(0, to_state(self->qp, IBV_QPS_ERR));
-	EXPECT_EQ(self->cap.max_send_wr, drain(self->r.scq));
-	EXPECT_EQ(0, drain(self->r.rcq));
+	EXPECT_EQ(self->cap.max_send_wr, gift_drain_cq(self->r.scq));
+	EXPECT_EQ(0, gift_drain_cq(self->r.rcq));
 }
 
 /* A QP is destroyed with WRs still queued on both of its queues. */
@@ -996,7 +972,7 @@ TEST_F(qp, destroy_with_wrs_posted)
 	ASSERT_EQ(0, post_sends(self->qp, 4, 0));
 	EXPECT_EQ(0, ibv_destroy_qp(self->qp));
 	self->qp = NULL;
-	EXPECT_EQ(0, drain(self->r.scq));
+	EXPECT_EQ(0, gift_drain_cq(self->r.scq));
 }
 
 /* A CQ in use by a QP cannot be destroyed: EBUSY. */
@@ -1054,14 +1030,14 @@ FIXTURE_TEARDOWN(chan)
 TEST_F(chan, next_completion_event)
 {
 	ASSERT_EQ(0, post_recvs(self->qp, 1, 1));
-	EXPECT_FALSE(cq_event(self->ch, 100));
+	EXPECT_FALSE(gift_cq_event(self->ch, 100));
 	ASSERT_EQ(0, ibv_req_notify_cq(self->cq, 0));
 	ASSERT_EQ(0, to_state(self->qp, IBV_QPS_ERR));
-	EXPECT_TRUE(cq_event(self->ch, TIMEOUT_MS));
+	EXPECT_TRUE(gift_cq_event(self->ch, TIMEOUT_MS));
 	/* Not re-armed: a further completion raises no event. */
 	ASSERT_EQ(0, post_recvs(self->qp, 1, 2));
-	EXPECT_FALSE(cq_event(self->ch, 200));
-	EXPECT_EQ(2, drain(self->cq));
+	EXPECT_FALSE(gift_cq_event(self->ch, 200));
+	EXPECT_EQ(2, gift_drain_cq(self->cq));
 }
 
 /* A solicited-only CQ is signalled by an error completion (a flush). */
@@ -1070,8 +1046,8 @@ TEST_F(chan, solicited_fires_on_error)
 	ASSERT_EQ(0, post_recvs(self->qp, 1, 1));
 	ASSERT_EQ(0, ibv_req_notify_cq(self->cq, 1));
 	ASSERT_EQ(0, to_state(self->qp, IBV_QPS_ERR));
-	EXPECT_TRUE(cq_event(self->ch, TIMEOUT_MS));
-	EXPECT_EQ(1, drain(self->cq));
+	EXPECT_TRUE(gift_cq_event(self->ch, TIMEOUT_MS));
+	EXPECT_EQ(1, gift_drain_cq(self->cq));
 }
 
 /*
@@ -1095,7 +1071,7 @@ TEST_F(chan, overflow)
 	ASSERT_EQ(n, poll_n(self->cq, wc, n));
 	for (i = 0; i < n; i++)
 		EXPECT_EQ(i, wc[i].wr_id);
-	EXPECT_EQ(0, drain(self->cq));
+	EXPECT_EQ(0, gift_drain_cq(self->cq));
 }
 
 /* Unreliable datagram QPs and address handles */
