@@ -293,8 +293,9 @@ static void gift_proto_run(struct gift_qp *qp)
 	}
 	if (qp->proto.rnr_wait && !timer_pending(&qp->proto.rnr_timer))
 		qp->proto.rnr_wait = false;
-	gift_comp_local(qp);
 	gift_req_run(qp);
+	/* Local operations it executed, WQEs it failed: retire them. */
+	gift_comp_local(qp);
 	/* Out of budget with work left: the work item goes on. */
 	if (!qp->proto.budget)
 		gift_proto_queue(qp);

@@ -289,7 +289,6 @@ void gift_req_run(struct gift_qp *qp)
 	}
 	if (sent && !timer_pending(&p->retry_timer))
 		gift_proto_arm_retry(qp);
-	gift_comp_local(qp);
 }
 
 /**
