@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <infiniband/cmd_ioctl.h>
+
 #include "gift.h"
 #include "giftdv.h"
 
@@ -502,4 +504,46 @@ int giftdv_query_device(struct ibv_context *ibctx,
 	attr->dev_caps = ctx->dev_caps;
 	attr->abi_version = ctx->abi_version;
 	return 0;
+}
+
+int giftdv_query_mr(struct ibv_mr *mr, struct giftdv_mr_attr *attr)
+{
+	DECLARE_COMMAND_BUFFER(cmd, UVERBS_OBJECT_MR, GIFT_IB_METHOD_MR_QUERY,
+			       4);
+	uint64_t npages = 0, shared = 0, stale = 0;
+	int ret;
+
+	if (!mr || !mr->context ||
+	    verbs_get_device(mr->context->device)->ops != &gift_dev_ops)
+		return EOPNOTSUPP;
+	if (!attr || attr->comp_mask)
+		return EINVAL;
+	if (!(to_gctx(mr->context)->dev_caps & GIFT_DEV_CAP_ACCESS_GIFT))
+		return EOPNOTSUPP;
+
+	fill_attr_in_obj(cmd, GIFT_IB_ATTR_MR_QUERY_HANDLE, mr->handle);
+	fill_attr_out_ptr(cmd, GIFT_IB_ATTR_MR_QUERY_NPAGES, &npages);
+	fill_attr_out_ptr(cmd, GIFT_IB_ATTR_MR_QUERY_SHARED_PAGES, &shared);
+	fill_attr_out_ptr(cmd, GIFT_IB_ATTR_MR_QUERY_STALE_PAGES, &stale);
+	ret = execute_ioctl(mr->context, cmd);
+	if (ret)
+		return ret;
+
+	attr->npages = npages;
+	attr->shared_pages = shared;
+	attr->stale_pages = stale;
+	return 0;
+}
+
+int giftdv_mr_stale_pages(struct ibv_mr *mr, uint64_t *stale)
+{
+	struct giftdv_mr_attr attr = {};
+	int ret;
+
+	if (!stale)
+		return EINVAL;
+	ret = giftdv_query_mr(mr, &attr);
+	if (!ret)
+		*stale = attr.stale_pages;
+	return ret;
 }

@@ -4,8 +4,8 @@
  *
  * The gift provider is a libibverbs plugin (libgift-rdmav34.so, loaded by
  * libibverbs through /etc/libibverbs.d/gift.driver). Besides the standard
- * verbs it exports one function, giftdv_query_device(). Applications that
- * call it link with the provider directly, e.g.
+ * verbs it exports the giftdv_*() functions below. Applications that
+ * call them link with the provider directly, e.g.
  *
  *   cc app.c -libverbs -L/usr/lib/x86_64-linux-gnu/libibverbs \
  *      -lgift-rdmav34 -Wl,-rpath,/usr/lib/x86_64-linux-gnu/libibverbs
@@ -69,6 +69,69 @@ struct giftdv_device_attr {
 	uint32_t dev_caps;
 	uint32_t abi_version;
 };
+
+/*
+ * Semantics of IBV_ACCESS_GIFT (see Documentation/rdma_gift.rst, "Gift
+ * memory regions", for the full table):
+ *  - only for MRs nobody writes: with IBV_ACCESS_LOCAL_WRITE,
+ *    IBV_ACCESS_REMOTE_WRITE, IBV_ACCESS_REMOTE_ATOMIC or IBV_ACCESS_MW_BIND
+ *    ibv_reg_mr() / ibv_rereg_mr() fail with EINVAL;
+ *  - registration never allocates memory or changes the page behind an
+ *    address: zero-page, KSM, fork-shared, MAP_PRIVATE file pages and
+ *    THP/hugetlbfs pages stay shared; such write-protected pages are held
+ *    by reference ("shared pages" below), exclusive pages are pinned;
+ *  - the application promises not to write the range. If it does, a write
+ *    to a shared page gives the process a new page while the device keeps
+ *    reading the registration-time content (the page becomes "stale"); a
+ *    write to an exclusive page lands in the page the device reads.
+ *    ibv_rereg_mr(IBV_REREG_MR_CHANGE_TRANSLATION) over the same range
+ *    picks up the current pages.
+ */
+
+/*
+ * struct giftdv_mr_attr - how a memory region holds its pages
+ * @comp_mask: in: 0; out: 0 (no optional fields yet)
+ * @npages: pages spanned by the MR
+ * @shared_pages: pages of a gift MR held by reference because they were
+ *                write-protected (copy-on-write shared) at registration;
+ *                0 for an MR registered without IBV_ACCESS_GIFT
+ * @stale_pages: pages whose current mapping in the registering process is
+ *               not the page the MR holds (written after registration,
+ *               unmapped, or replaced by a new mapping)
+ */
+struct giftdv_mr_attr {
+	uint64_t comp_mask;
+	uint64_t npages;
+	uint64_t shared_pages;
+	uint64_t stale_pages;
+};
+
+/*
+ * giftdv_query_mr - report how a user MR of a gift device holds its pages
+ * @mr: an MR from ibv_reg_mr() (gift or not) on a gift device
+ * @attr: filled on success
+ *
+ * Computing stale_pages walks the MR's range in the registering process's
+ * page tables (with read faults, which never allocate anonymous memory:
+ * an unpopulated page reads as the zero page); it costs about as much as
+ * the registration's page walk, without pinning anything.
+ *
+ * Return: 0, or a positive errno: EOPNOTSUPP if @mr is not from this
+ * provider or the driver lacks GIFTDV_DEV_CAP_ACCESS_GIFT, EINVAL if
+ * @attr is NULL, @attr->comp_mask is not 0, or the MR has no user pages.
+ */
+int giftdv_query_mr(struct ibv_mr *mr, struct giftdv_mr_attr *attr);
+
+/*
+ * giftdv_mr_stale_pages - pages of an MR whose mapping changed
+ * @mr: as for giftdv_query_mr()
+ * @stale: set to giftdv_mr_attr.stale_pages
+ *
+ * Migration code re-registers (or resends) an MR when this is not 0.
+ *
+ * Return: as giftdv_query_mr().
+ */
+int giftdv_mr_stale_pages(struct ibv_mr *mr, uint64_t *stale);
 
 /*
  * giftdv_query_device - query gift specific device attributes

@@ -10,6 +10,7 @@
 #define GIFT_ABI_USER_H
 
 #include <linux/types.h>
+#include <rdma/ib_user_ioctl_cmds.h>
 
 /*
  * uverbs ABI version of the driver: the provider refuses devices that
@@ -36,10 +37,42 @@
  */
 #define IB_UVERBS_ACCESS_GIFT (1U << 29)
 
-/* Device capability bits reported in gift_alloc_ucontext_resp.dev_caps. */
+/*
+ * Device capability bits reported in gift_alloc_ucontext_resp.dev_caps.
+ *
+ * GIFT_DEV_CAP_ACCESS_GIFT: reg_mr and rereg_mr honour
+ * IB_UVERBS_ACCESS_GIFT, and the MR query method below exists.
+ */
 enum gift_dev_cap {
-	/* The device accepts IB_UVERBS_ACCESS_GIFT on reg_mr / rereg_mr. */
 	GIFT_DEV_CAP_ACCESS_GIFT = 1 << 0,
+};
+
+/*
+ * Driver-specific ioctl methods of the MR object (UVERBS_OBJECT_MR), in
+ * the driver's ID namespace.
+ *
+ * GIFT_IB_METHOD_MR_QUERY reports how a user MR holds its pages:
+ * @GIFT_IB_ATTR_MR_QUERY_HANDLE: in, the MR (read access)
+ * @GIFT_IB_ATTR_MR_QUERY_NPAGES: out (u64, optional), pages the MR spans
+ * @GIFT_IB_ATTR_MR_QUERY_SHARED_PAGES: out (u64, optional), pages a gift
+ *	MR holds by plain reference because they were write-protected
+ *	(copy-on-write shared) at registration; 0 for other MRs
+ * @GIFT_IB_ATTR_MR_QUERY_STALE_PAGES: out (u64, optional), pages whose
+ *	current mapping in the registering process is no longer the page
+ *	the MR holds; asking for it walks the range (read faults only)
+ *
+ * The MR must have been registered from user memory (not a DMA or
+ * fast-reg MR), else EINVAL.
+ */
+enum gift_ib_mr_methods {
+	GIFT_IB_METHOD_MR_QUERY = (1U << UVERBS_ID_NS_SHIFT),
+};
+
+enum gift_ib_mr_query_attrs {
+	GIFT_IB_ATTR_MR_QUERY_HANDLE = (1U << UVERBS_ID_NS_SHIFT),
+	GIFT_IB_ATTR_MR_QUERY_NPAGES,
+	GIFT_IB_ATTR_MR_QUERY_SHARED_PAGES,
+	GIFT_IB_ATTR_MR_QUERY_STALE_PAGES,
 };
 
 /**
