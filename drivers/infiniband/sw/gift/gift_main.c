@@ -14,15 +14,18 @@
  * three paths gets there first; the others find the device already gone.
  */
 
+#include <linux/debugfs.h>
 #include <linux/if_arp.h>
 #include <linux/if_vlan.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
+#include <linux/seq_file.h>
 #include <linux/spinlock.h>
 #include <rdma/rdma_netlink.h>
 
 #include "gift.h"
 #include "gift_net.h"
+#include "gift_umem.h"
 
 /*
  * gift_dev_list_lock protects gift_dev_list. It is a leaf lock, taken in
@@ -254,6 +257,24 @@ static void gift_unregister_all(void)
 	}
 }
 
+/* debugfs rdma_gift/, removed at module exit; NULL or an error pointer */
+static struct dentry *gift_debugfs;
+
+/*
+ * rdma_gift/umem_pages: pages held by all MRs of all gift devices,
+ * "pinned N" (FOLL_PIN) and "referenced N" (plain references of gift
+ * MRs). Both read 0 once every MR is gone; tests check that.
+ */
+static int gift_umem_pages_show(struct seq_file *m, void *unused)
+{
+	long pinned, referenced;
+
+	gift_umem_counts(&pinned, &referenced);
+	seq_printf(m, "pinned %ld\nreferenced %ld\n", pinned, referenced);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(gift_umem_pages);
+
 static int __init gift_init(void)
 {
 	int err;
@@ -269,6 +290,10 @@ static int __init gift_init(void)
 	if (err)
 		goto out_net;
 	rdma_link_register(&gift_link_ops);
+	/* Debugfs is best effort: its errors are not ours to fail on. */
+	gift_debugfs = debugfs_create_dir("rdma_gift", NULL);
+	debugfs_create_file("umem_pages", 0400, gift_debugfs, NULL,
+			    &gift_umem_pages_fops);
 	return 0;
 
 out_net:
@@ -280,6 +305,7 @@ out_proto:
 
 static void __exit gift_exit(void)
 {
+	debugfs_remove(gift_debugfs);
 	rdma_link_unregister(&gift_link_ops);
 	gift_unregister_all();
 	unregister_netdevice_notifier(&gift_netdev_nb);

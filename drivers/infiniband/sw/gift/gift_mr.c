@@ -85,14 +85,17 @@
  */
 #define GIFT_MR_INDEX_TRIES	32
 
-/* Access flags an MR grants. */
-#define GIFT_MR_ACCESS		(IB_ACCESS_LOCAL_WRITE | IB_ACCESS_REMOTE_READ | \
-				 IB_ACCESS_REMOTE_WRITE | IB_ACCESS_REMOTE_ATOMIC)
 /*
- * Access flags accepted and ignored: the HUGETLB hint, and the optional
- * range (bits 20..29: relaxed ordering, IB_UVERBS_ACCESS_GIFT, which is
- * not implemented yet, and bits not defined yet), which drivers must
- * ignore when they do not implement a bit.
+ * Access flags an MR keeps: what it grants, and IB_ACCESS_GIFT, which
+ * only user MRs honour (gift_umem.c) and which rereg must see to keep.
+ */
+#define GIFT_MR_ACCESS		(IB_ACCESS_LOCAL_WRITE | IB_ACCESS_REMOTE_READ | \
+				 IB_ACCESS_REMOTE_WRITE | \
+				 IB_ACCESS_REMOTE_ATOMIC | IB_ACCESS_GIFT)
+/*
+ * Access flags accepted and ignored: the HUGETLB hint, and the rest of
+ * the optional range (bits 20..29: relaxed ordering and bits not defined
+ * yet), which drivers must ignore when they do not implement a bit.
  */
 #define GIFT_MR_ACCESS_IGNORED	(IB_ACCESS_HUGETLB | IB_ACCESS_OPTIONAL)
 
@@ -138,8 +141,9 @@ void gift_mr_table_destroy(struct gift_mr_table *table)
 
 /*
  * Validates access flags of a registration or of IB_WR_REG_MR: -EINVAL
- * for undefined bits and for remote write or atomic without local write
- * (ib_core checks both for user MRs first), -EOPNOTSUPP for defined
+ * for undefined bits, for remote write or atomic without local write
+ * (ib_core checks both for user MRs first) and for IB_ACCESS_GIFT with
+ * anything but read access (gift_access_gift_ok()), -EOPNOTSUPP for defined
  * features the device does not implement (on-demand paging, memory
  * windows, zero-based addressing, flush).
  */
@@ -147,6 +151,11 @@ static int gift_mr_check_access(struct gift_dev *gdev, int access)
 {
 	if (access & ~IB_ACCESS_SUPPORTED) {
 		gift_dbg(gdev, "undefined access flags %#x\n", access);
+		return -EINVAL;
+	}
+	if (!gift_access_gift_ok(access)) {
+		gift_dbg(gdev, "gift MR with write or bind access %#x\n",
+			 access);
 		return -EINVAL;
 	}
 	if ((access & (IB_ACCESS_REMOTE_WRITE | IB_ACCESS_REMOTE_ATOMIC)) &&
@@ -701,8 +710,9 @@ out_put_mr:
  * @udata: user data; the provider sends none, kernel callers pass NULL
  *
  * Return: the MR, or ERR_PTR(): -EINVAL for a zero length, a length over
- * max_mr_size, driver input in @udata or bad access flags; -EOVERFLOW
- * when the user range or the iova range wraps; -EOPNOTSUPP for on-demand
+ * max_mr_size, a user or iova range that wraps, driver input in @udata
+ * or bad access flags (IB_ACCESS_GIFT with write access among them);
+ * -EOPNOTSUPP for on-demand
  * paging and other access flags the device does not implement; -ENOMEM at
  * max_mr, over RLIMIT_MEMLOCK or out of memory; -EFAULT (or -EPERM) as
  * gift_umem_get() fails to pin.
@@ -727,7 +737,7 @@ static struct ib_mr *gift_reg_user_mr(struct ib_pd *pd, u64 start, u64 length,
 		return ERR_PTR(err);
 	err = gift_umem_check_range(start, length);
 	if (!err && check_add_overflow(iova, length, &end))
-		err = -EOVERFLOW;
+		err = -EINVAL;
 	if (err) {
 		gift_dbg(gdev, "bad range %#llx+%llu (iova %#llx): %d\n",
 			 start, length, iova, err);
@@ -781,7 +791,9 @@ out_put_mr:
  * the old one is released, so a failure leaves the MR as it was; while
  * both are pinned, both count against RLIMIT_MEMLOCK. Without
  * IB_MR_REREG_TRANS, access can only be widened to writable if the pages
- * were pinned for writing, as with ib_umem_check_rereg().
+ * were pinned for writing, as with ib_umem_check_rereg(); adding or
+ * dropping IB_ACCESS_GIFT takes the MR's range anew, since a gift MR
+ * holds copy-on-write shared pages differently.
  *
  * Return: NULL (changed in place: ib_core then updates ibmr->pd, iova
  * and length), or ERR_PTR(): -EACCES when making a read-only pinned MR
@@ -814,7 +826,7 @@ static struct ib_mr *gift_rereg_user_mr(struct ib_mr *ibmr, int flags,
 	if (flags & IB_MR_REREG_TRANS) {
 		err = gift_umem_check_range(start, length);
 		if (!err && check_add_overflow(iova, length, &end))
-			err = -EOVERFLOW;
+			err = -EINVAL;
 		if (!err && length > gdev->attr.max_mr_size)
 			err = -EINVAL;
 		if (err) {
@@ -822,15 +834,23 @@ static struct ib_mr *gift_rereg_user_mr(struct ib_mr *ibmr, int flags,
 				 start, length, iova, err);
 			return ERR_PTR(err);
 		}
+	} else if (!(access & IB_ACCESS_GIFT) != !mr->umem->gift) {
+		/* Adding or dropping gift takes the same range anew. */
+		flags |= IB_MR_REREG_TRANS;
+		start = mr->umem->addr;
+		length = mr->umem->length;
+		iova = mr->iova;
+	} else if (gift_access_writable(access) && !mr->umem->writable) {
+		gift_dbg(gdev, "MR %#x was pinned read-only\n", mr->key);
+		return ERR_PTR(-EACCES);
+	}
+	if (flags & IB_MR_REREG_TRANS) {
 		umem = gift_umem_get(start, length, access);
 		if (IS_ERR(umem)) {
 			gift_dbg(gdev, "pinning %#llx+%llu failed: %ld\n",
 				 start, length, PTR_ERR(umem));
 			return ERR_CAST(umem);
 		}
-	} else if (gift_access_writable(access) && !mr->umem->writable) {
-		gift_dbg(gdev, "MR %#x was pinned read-only\n", mr->key);
-		return ERR_PTR(-EACCES);
 	}
 
 	write_lock_irqsave(&mr->lock, lock_flags);

@@ -90,7 +90,8 @@ struct gift_mr_pages {
  * @state: enum gift_mr_state
  * @key: lkey == rkey; the low 8 bits change on IB_WR_REG_MR
  * @access: IB_ACCESS_LOCAL_WRITE / REMOTE_READ / REMOTE_WRITE /
- *	REMOTE_ATOMIC granted; local read is always granted
+ *	REMOTE_ATOMIC granted; local read is always granted. IB_ACCESS_GIFT
+ *	is kept too for a user MR registered with it
  * @pd: protection domain the data path compares against the QP's
  * @iova: first address of the MR in the address space its users see
  * @length: bytes; U64_MAX for the DMA MR, which covers everything

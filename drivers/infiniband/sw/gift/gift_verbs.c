@@ -15,6 +15,7 @@
 
 #include <rdma/gift-abi.h>
 #include "gift.h"
+#include "gift_uapi.h"
 
 /**
  * gift_port_state() - port state derived from the netdev
@@ -189,7 +190,7 @@ static int gift_alloc_ucontext(struct ib_ucontext *ibuc,
 	struct gift_dev *gdev = to_gift_dev(ibuc->device);
 	struct gift_alloc_ucontext_resp resp = {
 		.abi_version = GIFT_UVERBS_ABI_VERSION,
-		.dev_caps = 0,
+		.dev_caps = GIFT_DEV_CAP_ACCESS_GIFT,
 	};
 	int err;
 
@@ -377,6 +378,7 @@ int gift_dev_register(const char *name, struct net_device *ndev)
 	ib_set_device_ops(ibdev, &gift_qp_ops);
 	ib_set_device_ops(ibdev, &gift_srq_ops);
 	ib_set_device_ops(ibdev, &gift_stats_ops);
+	ibdev->driver_def = gift_uapi_defs;
 
 	err = ib_device_set_netdev(ibdev, ndev, GIFT_PORT);
 	if (err)

@@ -146,8 +146,8 @@ TEST_F(dev, enumerated_by_our_provider)
 	/* Only libgift answers giftdv_query_device with 0 for a context. */
 	ASSERT_EQ(0, giftdv_query_device(self->ctx, &dv));
 	EXPECT_EQ(GIFT_UVERBS_ABI_VERSION, dv.abi_version);
-	/* No capability is advertised before it is implemented. */
-	EXPECT_EQ(0, dv.dev_caps);
+	/* The gift access flag is implemented. */
+	EXPECT_EQ(GIFTDV_DEV_CAP_ACCESS_GIFT, dv.dev_caps);
 
 	snprintf(path, sizeof(path), "/sys/class/infiniband/%s/hca_type",
 		 self->name);

@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * rdma_gift driver-specific uverbs methods (ioctl interface), defined in
+ * include/uapi/rdma/gift-abi.h and called by the provider's giftdv_*()
+ * functions.
+ *
+ * GIFT_IB_METHOD_MR_QUERY on UVERBS_OBJECT_MR tells how a user MR holds
+ * its pages: how many it spans, how many a gift MR holds by reference
+ * because they were shared copy-on-write at registration, and how many
+ * are stale (the process no longer maps them at their address).
+ *
+ * ib_core locks the MR's uobject for reading while the handler runs;
+ * rereg and dereg lock it exclusively, so the MR's umem cannot be
+ * replaced or released under the handler.
+ */
+
+#define UVERBS_MODULE_NAME gift_ib
+#include <rdma/uverbs_ioctl.h>
+#include <rdma/uverbs_named_ioctl.h>
+#include <rdma/uverbs_std_types.h>
+
+#include "gift.h"
+#include "gift_mr.h"
+#include "gift_uapi.h"
+
+static int gift_uapi_put_u64(struct uverbs_attr_bundle *attrs, u16 id,
+			     u64 val)
+{
+	if (!uverbs_attr_is_valid(attrs, id))
+		return 0;
+	return uverbs_copy_to(attrs, id, &val, sizeof(val));
+}
+
+/**
+ * gift_mr_query() - GIFT_IB_METHOD_MR_QUERY: how a user MR holds its pages
+ * @attrs: the MR handle and the optional u64 outputs
+ *
+ * The stale page count is computed only when it is asked for, with
+ * gift_umem_stale_pages().
+ *
+ * Context: process context; sleeps.
+ *
+ * Return: 0; -EINVAL for an MR without user pages (DMA or fast-register
+ * MR); -EFAULT when an output cannot be written; the errors of
+ * gift_umem_stale_pages().
+ */
+static int gift_mr_query(struct uverbs_attr_bundle *attrs)
+{
+	struct ib_mr *ibmr = uverbs_attr_get_obj(attrs,
+						 GIFT_IB_ATTR_MR_QUERY_HANDLE);
+	struct gift_umem *umem;
+	u64 stale = 0;
+	int err;
+
+	if (IS_ERR(ibmr))
+		return PTR_ERR(ibmr);
+	umem = to_gift_mr(ibmr)->umem;
+	if (!umem)
+		return -EINVAL;
+
+	if (uverbs_attr_is_valid(attrs, GIFT_IB_ATTR_MR_QUERY_STALE_PAGES)) {
+		err = gift_umem_stale_pages(umem, &stale);
+		if (err)
+			return err;
+	}
+	err = gift_uapi_put_u64(attrs, GIFT_IB_ATTR_MR_QUERY_NPAGES,
+				umem->npages);
+	if (!err)
+		err = gift_uapi_put_u64(attrs,
+					GIFT_IB_ATTR_MR_QUERY_SHARED_PAGES,
+					umem->nshared);
+	if (!err)
+		err = gift_uapi_put_u64(attrs,
+					GIFT_IB_ATTR_MR_QUERY_STALE_PAGES,
+					stale);
+	return err;
+}
+
+static int UVERBS_HANDLER(GIFT_IB_METHOD_MR_QUERY)(struct uverbs_attr_bundle *attrs)
+{
+	return gift_mr_query(attrs);
+}
+
+#define GIFT_MR_QUERY_OUT(id) \
+	UVERBS_ATTR_PTR_OUT(id, UVERBS_ATTR_TYPE(u64), UA_OPTIONAL)
+
+DECLARE_UVERBS_NAMED_METHOD(GIFT_IB_METHOD_MR_QUERY,
+			    UVERBS_ATTR_IDR(GIFT_IB_ATTR_MR_QUERY_HANDLE,
+					    UVERBS_OBJECT_MR,
+					    UVERBS_ACCESS_READ, UA_MANDATORY),
+			    GIFT_MR_QUERY_OUT(GIFT_IB_ATTR_MR_QUERY_NPAGES),
+			    GIFT_MR_QUERY_OUT(GIFT_IB_ATTR_MR_QUERY_SHARED_PAGES),
+			    GIFT_MR_QUERY_OUT(GIFT_IB_ATTR_MR_QUERY_STALE_PAGES));
+
+ADD_UVERBS_METHODS(gift_mr_methods, UVERBS_OBJECT_MR,
+		   &UVERBS_METHOD(GIFT_IB_METHOD_MR_QUERY));
+
+/* Set as ib_device.driver_def of every gift device. */
+const struct uapi_definition gift_uapi_defs[] = {
+	UAPI_DEF_CHAIN_OBJ_TREE(UVERBS_OBJECT_MR, &gift_mr_methods),
+	{},
+};
