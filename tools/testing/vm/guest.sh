@@ -6,7 +6,8 @@
 # copies this file and a generated config.sh into the control share ($CTL).
 #
 # Sets up networking and the RDMA driver, runs the command, then does the
-# health checks (teardown, kernel splats, pinned pages).  Results go to $CTL:
+# health checks (teardown, kernel splats, pinned pages, pages rdma_gift
+# still holds).  Results go to $CTL:
 #   status  - exit status of the command (missing if it never ran)
 #   health  - one line per failed check (empty when all passed)
 #   dmesg   - full kernel log after teardown
@@ -147,11 +148,25 @@ teardown() {
 	if [[ -n $dev && -e /sys/class/infiniband/$dev ]]; then
 		rdma link delete "$dev" || fail "teardown: rdma link delete $dev failed"
 	fi
+	check_umem_pages
 	if [[ -e /sys/module/$mod ]]; then
 		rmmod "$mod" || fail "teardown: rmmod $mod failed"
 	elif [[ $GIFT_DRIVER != none ]]; then
 		log "note: module $mod was already unloaded"
 	fi
+}
+
+# With every gift device gone, rdma_gift holds no user page: neither pins
+# (also seen by check_pins) nor the plain references of gift MRs, which
+# only the module's own counters see.
+check_umem_pages() {
+	local f=/sys/kernel/debug/rdma_gift/umem_pages key val
+	[[ -r $f ]] || return 0
+	while read -r key val; do
+		log "umem pages: $key=$val"
+		[[ $val == 0 ]] ||
+			fail "rdma_gift still holds user pages after teardown: $key $val"
+	done <"$f"
 }
 
 check_pins() {

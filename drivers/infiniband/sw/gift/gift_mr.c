@@ -72,6 +72,7 @@
 #include <linux/random.h>
 #include <linux/sizes.h>
 #include <linux/slab.h>
+#include <rdma/restrack.h>
 #include <rdma/uverbs_ioctl.h>
 
 #include "gift.h"
@@ -999,9 +1000,53 @@ static int gift_dereg_mr(struct ib_mr *ibmr, struct ib_udata *udata)
 	return 0;
 }
 
+/**
+ * gift_fill_res_mr_entry() - driver attributes of "rdma resource show mr -dd"
+ * @msg: netlink message being built
+ * @ibmr: MR, kept from being destroyed by restrack
+ *
+ * A user MR reports "gift" (1 when registered with IB_ACCESS_GIFT),
+ * "pages" and "shared_pages" (pages held by reference, see gift_umem.c).
+ * The stale page count needs a page-table walk of the owner's address
+ * space and is only available through GIFT_IB_METHOD_MR_QUERY.
+ *
+ * Return: 0, or -EMSGSIZE when @msg is full.
+ */
+static int gift_fill_res_mr_entry(struct sk_buff *msg, struct ib_mr *ibmr)
+{
+	struct gift_mr *mr = to_gift_mr(ibmr);
+	unsigned long npages = 0, nshared = 0, flags;
+	bool user = false, gift = false;
+	struct nlattr *table;
+
+	read_lock_irqsave(&mr->lock, flags);
+	if (mr->umem) {
+		user = true;
+		gift = mr->umem->gift;
+		npages = mr->umem->npages;
+		nshared = mr->umem->nshared;
+	}
+	read_unlock_irqrestore(&mr->lock, flags);
+	if (!user)
+		return 0;
+
+	table = nla_nest_start(msg, RDMA_NLDEV_ATTR_DRIVER);
+	if (!table)
+		return -EMSGSIZE;
+	if (rdma_nl_put_driver_u32(msg, "gift", gift) ||
+	    rdma_nl_put_driver_u64(msg, "pages", npages) ||
+	    rdma_nl_put_driver_u64(msg, "shared_pages", nshared)) {
+		nla_nest_cancel(msg, table);
+		return -EMSGSIZE;
+	}
+	nla_nest_end(msg, table);
+	return 0;
+}
+
 const struct ib_device_ops gift_mr_ops = {
 	.alloc_mr = gift_alloc_mr,
 	.dereg_mr = gift_dereg_mr,
+	.fill_res_mr_entry = gift_fill_res_mr_entry,
 	.get_dma_mr = gift_get_dma_mr,
 	.map_mr_sg = gift_map_mr_sg,
 	.reg_user_mr = gift_reg_user_mr,
