@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <linux/netlink.h>
@@ -291,4 +292,169 @@ bool gift_cq_event(struct ibv_comp_channel *ch, int ms)
 		return false;
 	ibv_ack_cq_events(cq, 1);
 	return true;
+}
+
+int gift_write_file(const char *path, const char *fmt, ...)
+{
+	char *s;
+	va_list ap;
+	ssize_t n;
+	int fd, ret;
+
+	va_start(ap, fmt);
+	ret = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (ret < 0)
+		return -ENOMEM;
+	fd = open(path, O_WRONLY);
+	if (fd < 0) {
+		ret = -errno;
+		free(s);
+		return ret;
+	}
+	n = write(fd, s, strlen(s));
+	ret = n < 0 ? -errno : n == (ssize_t)strlen(s) ? 0 : -EIO;
+	close(fd);
+	free(s);
+	return ret;
+}
+
+/* pread() of exactly len bytes at off; 0 or -errno. */
+static int pread_all(int fd, void *buf, size_t len, off_t off)
+{
+	ssize_t n;
+
+	while (len) {
+		n = pread(fd, buf, len, off);
+		if (n < 0)
+			return -errno;
+		if (!n)
+			return -EIO;
+		buf = (char *)buf + n;
+		len -= n;
+		off += n;
+	}
+	return 0;
+}
+
+int gift_pagemap(const void *addr, size_t npages, uint64_t *ent)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	int fd, ret;
+
+	fd = open("/proc/self/pagemap", O_RDONLY);
+	if (fd < 0)
+		return -errno;
+	ret = pread_all(fd, ent, npages * sizeof(*ent),
+			(uintptr_t)addr / page * sizeof(*ent));
+	close(fd);
+	return ret;
+}
+
+int gift_kpageflags(uint64_t pfn, uint64_t *flags)
+{
+	int fd, ret;
+
+	fd = open("/proc/kpageflags", O_RDONLY);
+	if (fd < 0)
+		return -errno;
+	ret = pread_all(fd, flags, sizeof(*flags), pfn * sizeof(*flags));
+	close(fd);
+	return ret;
+}
+
+int gift_foll_pins(long long *acquired, long long *released)
+{
+	char name[64];
+	long long val;
+	FILE *f;
+
+	gift_write_file("/proc/sys/vm/stat_refresh", "1");
+	*acquired = -1;
+	*released = -1;
+	f = fopen("/proc/vmstat", "r");
+	if (!f)
+		return -1;
+	while (fscanf(f, "%63s %lld", name, &val) == 2) {
+		if (!strcmp(name, "nr_foll_pin_acquired"))
+			*acquired = val;
+		else if (!strcmp(name, "nr_foll_pin_released"))
+			*released = val;
+	}
+	fclose(f);
+	return *acquired < 0 || *released < 0 ? -1 : 0;
+}
+
+#define GIFT_DEBUGFS		"/sys/kernel/debug"
+#define GIFT_UMEM_PAGES		GIFT_DEBUGFS "/rdma_gift/umem_pages"
+
+int gift_umem_pages(long *pinned, long *referenced)
+{
+	char buf[256], *p;
+	int ret;
+
+	if (!gift_path_exists(GIFT_DEBUGFS "/rdma_gift") &&
+	    mount("debugfs", GIFT_DEBUGFS, "debugfs", 0, NULL) &&
+	    errno != EBUSY)
+		return -errno;
+	ret = gift_read_file(GIFT_UMEM_PAGES, buf, sizeof(buf));
+	if (ret)
+		return ret;
+	p = strstr(buf, "pinned ");
+	if (!p || sscanf(p, "pinned %ld", pinned) != 1)
+		return -EPROTO;
+	p = strstr(buf, "referenced ");
+	if (!p || sscanf(p, "referenced %ld", referenced) != 1)
+		return -EPROTO;
+	return 0;
+}
+
+#define GIFT_CGROUP		"/sys/fs/cgroup"
+
+int gift_memcg_create(const char *name, char *path, size_t len)
+{
+	char buf[256];
+	int ret;
+
+	if (!gift_path_exists(GIFT_CGROUP "/cgroup.controllers") &&
+	    mount("cgroup2", GIFT_CGROUP, "cgroup2", 0, NULL))
+		return -errno;
+	ret = gift_read_file(GIFT_CGROUP "/cgroup.subtree_control", buf,
+			     sizeof(buf));
+	if (ret)
+		return ret;
+	if (!strstr(buf, "memory")) {
+		ret = gift_write_file(GIFT_CGROUP "/cgroup.subtree_control",
+				      "+memory");
+		if (ret)
+			return ret;
+	}
+	snprintf(path, len, "%s/%s", GIFT_CGROUP, name);
+	if (mkdir(path, 0755) && errno != EEXIST)
+		return -errno;
+	snprintf(buf, sizeof(buf), "%s/memory.current", path);
+	return gift_path_exists(buf) ? 0 : -ENOENT;
+}
+
+int gift_memcg_move(const char *path, pid_t pid)
+{
+	char procs[256];
+
+	snprintf(procs, sizeof(procs), "%s/cgroup.procs", path);
+	return gift_write_file(procs, "%d", (int)pid);
+}
+
+long long gift_memcg_current(const char *path)
+{
+	char file[256], buf[64];
+
+	snprintf(file, sizeof(file), "%s/memory.current", path);
+	if (gift_read_file(file, buf, sizeof(buf)))
+		return -1;
+	return strtoll(buf, NULL, 10);
+}
+
+int gift_memcg_destroy(const char *path)
+{
+	return rmdir(path) ? -errno : 0;
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Helpers shared by the rdma_gift selftests: environment, sysfs, shell
- * commands, rdma netlink and verbs device lookup.
+ * commands, rdma netlink and verbs device lookup, and what memory looks
+ * like (pagemap, kpageflags, FOLL_PIN and driver page counters, memcg).
  *
  * The tests run as root inside the VM, where tools/testing/vm/run
  * exports:
@@ -14,6 +15,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
 #include <infiniband/verbs.h>
 
 const char *gift_env(const char *name);
@@ -71,5 +74,48 @@ bool gift_cq_event(struct ibv_comp_channel *ch, int ms);
 
 /* Sum of active_objs * objsize over /proc/slabinfo, after a cache drop. */
 long long gift_slab_bytes(void);
+
+/* Writes a formatted string to a file (no newline added); 0 or -errno. */
+int gift_write_file(const char *path, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/*
+ * /proc/self/pagemap entries of the npages pages from addr (rounded down
+ * to a page) into ent[]; 0 or -errno. Root sees the PFNs.
+ */
+int gift_pagemap(const void *addr, size_t npages, uint64_t *ent);
+#define GIFT_PM_PFN(e)		((e) & ((1ULL << 55) - 1))
+#define GIFT_PM_EXCLUSIVE	(1ULL << 56)	/* mapped once */
+#define GIFT_PM_FILE		(1ULL << 61)	/* file page or shared anon */
+#define GIFT_PM_PRESENT		(1ULL << 63)
+
+/* /proc/kpageflags of pfn into *flags (KPF_* bits); 0 or -errno. */
+int gift_kpageflags(uint64_t pfn, uint64_t *flags);
+
+/*
+ * nr_foll_pin_acquired and nr_foll_pin_released of /proc/vmstat, per-CPU
+ * deltas folded in first (vm.stat_refresh); 0 or -1.
+ */
+int gift_foll_pins(long long *acquired, long long *released);
+
+/*
+ * Pages held by the driver's user memory right now, from debugfs
+ * (rdma_gift/umem_pages, debugfs mounted if it is not): pinned with
+ * FOLL_PIN, and held by plain reference. 0 or -errno.
+ */
+int gift_umem_pages(long *pinned, long *referenced);
+
+/*
+ * A memory cgroup v2 child of the root cgroup, NAME: mounts cgroup2 at
+ * /sys/fs/cgroup if needed, enables +memory for the root's children and
+ * creates the group; its directory in path. 0 or -errno.
+ */
+int gift_memcg_create(const char *name, char *path, size_t len);
+/* Moves process pid into the cgroup at path (a directory); 0 or -errno. */
+int gift_memcg_move(const char *path, pid_t pid);
+/* memory.current of the cgroup at path, in bytes; -1 on error. */
+long long gift_memcg_current(const char *path);
+/* Removes the (empty) cgroup at path; 0 or -errno. */
+int gift_memcg_destroy(const char *path);
 
 #endif /* GIFT_UTIL_H */

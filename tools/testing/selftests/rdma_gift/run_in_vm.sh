@@ -52,6 +52,7 @@ run_tap ktest_test.sh
 run_harness device_test
 run_harness link_test
 run_harness mr_test
+run_harness gift_test
 run_harness qp_test
 run_harness net_test
 run_harness data_test
