@@ -103,7 +103,9 @@
  * - FOLL_LONGTERM is only valid with FOLL_PIN, so GUP neither migrates
  *   referenced pages out of ZONE_MOVABLE or CMA nor refuses mappings
  *   that must not be held long-term. ZONE_MOVABLE pages are therefore
- *   pinned instead (migrating, and so unsharing them: the memory-hotplug
+ *   pinned instead: a reference would keep the page from migrating for
+ *   the MR's lifetime and so block offlining its memory block, while the
+ *   pin migrates it first (and so unshares it: the memory-hotplug
  *   contract wins over the saving); fsdax mappings are refused with
  *   -EOPNOTSUPP, as a long-term pin would be. A referenced page in a CMA
  *   area (not detectable by a module: get_pfnblock_flags_mask() is not
@@ -117,6 +119,12 @@
  *   MR, so the parent keeps sharing it with the device.
  * - Reclaim may unmap a referenced page but cannot free it; it stays in
  *   the swap cache and a later fault maps the same page again.
+ * - Copy-on-write must respect the reference. It does for small pages
+ *   and THP (wp_can_reuse_anon_folio() checks the refcount, and large
+ *   anonymous folios are never reused while shared), but hugetlb_wp()
+ *   reuses an anonymous huge page mapped once regardless of references:
+ *   fork-shared anonymous hugetlb pages are pinned, and so unshared,
+ *   instead (gift_page_by_reference()).
  * - Referenced pages are not in nr_foll_pin_*; the module counts them
  *   itself (gift_umem_counts()).
  * They are held all the same, so they count against RLIMIT_MEMLOCK like
@@ -309,6 +317,32 @@ static bool gift_page_cow_shared(struct vm_area_struct *vma,
 }
 
 /*
+ * Whether a gift umem may hold @page by a plain reference: it must be
+ * copy-on-write shared (else a pin costs nothing) and outside ZONE_MOVABLE
+ * (see "Gift registrations"), and not an anonymous hugetlb page.
+ *
+ * hugetlb_wp() reuses a private anonymous hugetlb folio for a write
+ * whenever only one process maps it, without looking at other references
+ * (mm/hugetlb.c says as much: "there can still be leaks between
+ * processes, for example, with FOLL_GET users"). A referenced huge page
+ * shared with a forked child would be written in place by the child once
+ * the parent has written its own copy, and the device would read the
+ * child's data. Such pages are pinned instead, which unshares them.
+ * Page cache pages of a private hugetlbfs file mapping are never reused
+ * that way (hugetlb_wp() copies non-anonymous pages) and stay referenced.
+ */
+static bool gift_page_by_reference(struct vm_area_struct *vma,
+				   struct page *page)
+{
+	struct folio *folio = page_folio(page);
+
+	if (folio_test_anon(folio) && folio_test_hugetlb(folio))
+		return false;
+	return gift_page_cow_shared(vma, page) &&
+	       !folio_is_zone_movable(folio);
+}
+
+/*
  * Refuses gift registrations of fsdax mappings, as FOLL_LONGTERM does:
  * a plain page reference held for the MR's lifetime would block
  * truncation of the file (the filesystem waits for DAX page references).
@@ -362,16 +396,7 @@ static int gift_umem_take_batch(struct gift_umem *umem, u64 start,
 		/* GUP just found the page, so the vma exists. */
 		if (!vma || va >= vma->vm_end)
 			vma = vma_lookup(umem->mm, va);
-		/*
-		 * A reference on a page in ZONE_MOVABLE would keep it from
-		 * being migrated for as long as the MR lives, and so
-		 * block offlining its memory block: such a page is pinned
-		 * long-term like an exclusive one, which migrates it first
-		 * (and, being shared, unshares it: the cost gift avoids
-		 * everywhere else).
-		 */
-		if (gift_page_cow_shared(vma, pages[i]) &&
-		    !folio_is_zone_movable(page_folio(pages[i])))
+		if (gift_page_by_reference(vma, pages[i]))
 			__set_bit(*held + i, umem->shared);
 		else
 			__clear_bit(*held + i, umem->shared);
