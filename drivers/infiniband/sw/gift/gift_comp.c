@@ -124,6 +124,21 @@ static struct gift_send_wqe *gift_comp_ack(struct gift_qp *qp, u32 psn)
 		gift_comp_head(qp, wqe, IB_WC_SUCCESS, 0);
 		progress = true;
 	}
+	/*
+	 * An acknowledgment inside a SEND or WRITE message (AckReq every
+	 * GIFT_ACK_REQ_EVERY packets) is progress too: the timer restarts,
+	 * the retries are refilled, and a timeout resumes after @psn.
+	 */
+	if (wqe && !progress && !gift_wqe_is_rd_atomic(wqe)) {
+		st = gift_wqe_state(wqe);
+		if ((st->flags & GIFT_WQE_STARTED) &&
+		    !(st->flags & (GIFT_WQE_DONE | GIFT_WQE_FAILED)) &&
+		    gift_psn_cmp(psn, st->ack_psn) >= 0 &&
+		    gift_psn_cmp(psn, st->last_psn) < 0) {
+			st->ack_psn = gift_psn_add(psn, 1);
+			progress = true;
+		}
+	}
 	if (progress)
 		gift_comp_progress(qp);
 	return gift_qp_sq_peek(qp, 0);
@@ -328,6 +343,6 @@ void gift_comp_timeout(struct gift_qp *qp)
 		return;
 	}
 	p->retry_left--;
-	gift_req_rewind(qp, st->first_psn);
+	gift_req_rewind(qp, st->ack_psn);
 	gift_proto_arm_retry(qp);
 }

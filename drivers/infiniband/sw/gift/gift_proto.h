@@ -38,6 +38,14 @@ struct gift_send_wqe;
 /* Request packets in flight before the requester waits for ACKs. */
 #define GIFT_MAX_INFLIGHT_PKTS	256
 /*
+ * A SEND or RDMA WRITE message asks for an acknowledgment (BTH AckReq)
+ * every this many packets, besides its last one: each such ACK restarts
+ * the retransmission timer and is where a retransmission resumes, so a
+ * message that takes longer than the QP's timeout to transfer (1 GiB at
+ * any speed, 1 MiB on a loaded host) still completes.
+ */
+#define GIFT_ACK_REQ_EVERY	32
+/*
  * Packets one engine pass may transmit. A pass runs with bottom halves
  * disabled, so loopback packets pile up in the backlog until it ends:
  * a bounded pass keeps that below netdev_max_backlog. The work item
@@ -189,6 +197,8 @@ static inline u32 gift_psn_add(u32 psn, u32 n)
  * struct gift_wqe_state - the engine's view of a send WQE, in its proto[]
  * @first_psn: PSN of its first request packet
  * @last_psn: PSN of its last packet (READ: of its last response)
+ * @ack_psn: first PSN of it the responder has not acknowledged yet, where
+ *	a retransmission after a timeout resumes
  * @flags: GIFT_WQE_*
  * @status: error to complete it with (GIFT_WQE_FAILED)
  * @resp_len: READ: response bytes received so far
@@ -196,6 +206,7 @@ static inline u32 gift_psn_add(u32 psn, u32 n)
 struct gift_wqe_state {
 	u32 first_psn;
 	u32 last_psn;
+	u32 ack_psn;
 	u32 flags;
 	u32 status;
 	u32 resp_len;

@@ -177,7 +177,7 @@ static bool gift_req_packet(struct gift_qp *qp, struct gift_send_wqe *wqe)
 {
 	struct gift_qp_proto *p = &qp->proto;
 	struct gift_wqe_state *st = gift_wqe_state(wqe);
-	u32 mtu = gift_qp_mtu(qp), len, off = p->req_off;
+	u32 mtu = gift_qp_mtu(qp), len, off = p->req_off, idx;
 	bool first = !off, last, rd = gift_wqe_is_rd_atomic(wqe);
 	struct sk_buff *skb;
 	u8 opcode;
@@ -185,7 +185,10 @@ static bool gift_req_packet(struct gift_qp *qp, struct gift_send_wqe *wqe)
 	len = rd ? 0 : min(mtu, wqe->length - off);
 	last = rd || off + len >= wqe->length;
 	opcode = gift_req_opcode(wqe, first, last);
-	skb = gift_proto_alloc(qp, opcode, p->req_psn, last,
+	/* Index of this packet in the message, from 0. */
+	idx = (p->req_psn - st->first_psn) & GIFT_PSN_MASK;
+	skb = gift_proto_alloc(qp, opcode, p->req_psn,
+			       last || !((idx + 1) % GIFT_ACK_REQ_EVERY),
 			       last && (wqe->send_flags & IB_SEND_SOLICITED),
 			       len);
 	if (!skb)
@@ -237,6 +240,7 @@ static bool gift_req_may_start(struct gift_qp *qp, struct gift_send_wqe *wqe)
 		return false;
 
 	st->first_psn = p->req_psn;
+	st->ack_psn = p->req_psn;
 	st->last_psn = gift_psn_add(p->req_psn, gift_req_npsn(qp, wqe) - 1);
 	st->resp_len = 0;
 	if (gift_wqe_is_rd_atomic(wqe))
@@ -296,9 +300,11 @@ void gift_req_run(struct gift_qp *qp)
  * @qp: QP; runs under its engine lock
  * @psn: first PSN the responder has not acknowledged
  *
- * Every outstanding WQE is sent again from the one holding @psn: a WQE
- * restarts from its first packet (the responder acknowledges the
- * duplicates), READs re-request everything.
+ * Every outstanding WQE is sent again from the one holding @psn. A SEND
+ * or RDMA WRITE resumes at @psn itself: the responder has accepted every
+ * packet before it, and is expecting that one (any later packets it
+ * already has are duplicates it acknowledges again). READs and atomics
+ * are requested again whole.
  */
 void gift_req_rewind(struct gift_qp *qp, u32 psn)
 {
@@ -328,9 +334,15 @@ void gift_req_rewind(struct gift_qp *qp, u32 psn)
 		/* Everything sent is acknowledged; nothing to resend. */
 		return;
 	}
+	st = gift_wqe_state(wqe);
 	p->req_n = n;
 	p->req_off = 0;
-	p->req_psn = gift_wqe_state(wqe)->first_psn;
+	p->req_psn = st->first_psn;
+	if (!gift_wqe_is_rd_atomic(wqe) && gift_psn_cmp(psn, st->first_psn) > 0) {
+		p->req_psn = psn;
+		p->req_off = ((psn - st->first_psn) & GIFT_PSN_MASK) *
+			     gift_qp_mtu(qp);
+	}
 	for (; (wqe = gift_qp_sq_peek(qp, n)); n++) {
 		st = gift_wqe_state(wqe);
 		if (gift_req_is_local(wqe))
