@@ -1,8 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# Guest side of the rdma_gift selftests: runs every test program in the
-# VM created by tools/testing/vm/run (--driver gift), prints their TAP
+# Guest side of the rdma_gift selftests: runs the test programs of a suite
+# (argument: "main", the default, or "movable") in the VM created by
+# tools/testing/vm/run (--driver gift), prints their TAP
 # output, and writes "PASS FAIL" totals to $GIFT_OUT/totals. It exits 0
 # whenever the totals were written, so that the runner's exit status
 # speaks only for the VM's own health checks.
@@ -46,15 +47,27 @@ run_tap() {
 	fail=$((fail + $(grep -cE '^not ok ' <<<"$out")))
 }
 
-run_tap tools_test.sh
-run_tap clients_test.sh
-run_tap ktest_test.sh
-run_harness device_test
-run_harness link_test
-run_harness mr_test
-run_harness gift_test
-run_harness qp_test
-run_harness net_test
-run_harness data_test
+case ${1:-main} in
+main)
+	run_tap tools_test.sh
+	run_tap clients_test.sh
+	run_tap ktest_test.sh
+	run_harness device_test
+	run_harness link_test
+	run_harness mr_test
+	run_harness gift_test
+	run_harness qp_test
+	run_harness net_test
+	run_harness data_test
+	;;
+movable)
+	# A guest booted with a movable zone (run_all.sh: movablecore=).
+	run_harness movable_test
+	;;
+*)
+	echo "run_in_vm.sh: unknown suite $1" >&2
+	fail=$((fail + 1))
+	;;
+esac
 
 echo "$pass $fail" >"${GIFT_OUT:?}/totals"
