@@ -107,14 +107,6 @@ static long first_diff(const uint8_t *a, const uint8_t *b, size_t len)
 	return i;
 }
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
 /* Registered buffers */
 
 /*
@@ -250,7 +242,7 @@ static enum ibv_qp_state qp_state(struct ibv_qp *qp)
 /* Polls until n completions arrived or ms passed; returns how many. */
 static int poll_cq_for(struct ibv_cq *cq, struct ibv_wc *wc, int n, int ms)
 {
-	long long deadline = now_ms() + ms;
+	long long deadline = gift_now_us() / 1000 + ms;
 	int got = 0, ret;
 
 	for (;;) {
@@ -258,7 +250,7 @@ static int poll_cq_for(struct ibv_cq *cq, struct ibv_wc *wc, int n, int ms)
 		if (ret < 0)
 			return ret;
 		got += ret;
-		if (got == n || now_ms() >= deadline)
+		if (got == n || gift_now_us() / 1000 >= deadline)
 			return got;
 		if (!ret)
 			usleep(100);
@@ -1067,11 +1059,11 @@ TEST_F(rc, read_longer_than_timeout)
 	sgl_make(&local, &p->a.dst, LEN, 4, 1);
 	wr_init(&wr, 1, IBV_WR_RDMA_READ, &local, 0);
 	wr_rdma(&wr, remote.sge[0].addr, p->b.src.mr->rkey);
-	t0 = now_ms();
+	t0 = gift_now_us() / 1000;
 	ASSERT_EQ(0, post_send(p->a.qp, &wr));
 	WAIT_WCS(p->a.cq, &wc, 1);
 	EXPECT_WC(wc, 1, IBV_WC_SUCCESS, IBV_WC_RDMA_READ);
-	TH_LOG("512 KiB READ in %lld ms (timeout 4.2 ms)", now_ms() - t0);
+	TH_LOG("512 KiB READ in %lld ms (timeout 4.2 ms)", gift_now_us() / 1000 - t0);
 	image_make(self->img, &p->a.dst, &local, LEN, 99);
 	EXPECT_EQ(-1, image_diff(&p->a.dst, self->img));
 }
@@ -1389,13 +1381,13 @@ static void retry_exceeded(struct __test_metadata *_metadata, struct pair *p,
 	wr_init(&wr[1], 2, IBV_WR_RDMA_WRITE, &src, 0);
 	wr_rdma(&wr[1], (uintptr_t)p->a.dst.p, p->a.dst.mr->rkey);
 	wr[0].next = &wr[1];
-	t0 = now_ms();
+	t0 = gift_now_us() / 1000;
 	ASSERT_EQ(0, post_send(p->a.qp, wr));
 	WAIT_WCS(p->a.cq, wc, 2);
 	EXPECT_WC(wc[0], 1, IBV_WC_RETRY_EXC_ERR, 0);
 	EXPECT_WC(wc[1], 2, IBV_WC_WR_FLUSH_ERR, 0);
 	EXPECT_EQ(IBV_QPS_ERR, qp_state(p->a.qp));
-	TH_LOG("RETRY_EXC_ERR after %lld ms", now_ms() - t0);
+	TH_LOG("RETRY_EXC_ERR after %lld ms", gift_now_us() / 1000 - t0);
 }
 
 /* A destroyed peer: RETRY_EXC_ERR after the retries, well within 15 s. */
@@ -2169,14 +2161,14 @@ TEST_F_TIMEOUT(soak, mixed_traffic, SOAK_SECONDS * 4 + 60)
 {
 	const char *env = getenv("GIFT_SOAK_SECONDS");
 	long long secs = env ? atoll(env) : SOAK_SECONDS;
-	long long t0 = now_ms(), end = t0 + secs * 1000, last = t0, t;
+	long long t0 = gift_now_us() / 1000, end = t0 + secs * 1000, last = t0, t;
 	uint64_t msgs = 0, bytes = 0;
 	struct soak *s;
 	bool running = true, outstanding = true;
 	int i;
 
 	while (running || outstanding) {
-		t = now_ms();
+		t = gift_now_us() / 1000;
 		running = t < end;
 		outstanding = false;
 		for (i = 0; i < 2; i++) {
@@ -2200,7 +2192,7 @@ TEST_F_TIMEOUT(soak, mixed_traffic, SOAK_SECONDS * 4 + 60)
 			       (unsigned long long)self->s[1].done,
 			       (unsigned long long)self->s[1].posted);
 	}
-	t = now_ms() - t0;
+	t = gift_now_us() / 1000 - t0;
 	for (i = 0; i < 2; i++) {
 		s = &self->s[i];
 		msgs += s->done;

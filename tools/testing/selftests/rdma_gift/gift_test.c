@@ -146,14 +146,6 @@ static uint8_t *map_anon(size_t len)
 	return p;
 }
 
-static long long now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
-}
-
 /* Children holding a range: commands over a pipe */
 
 /*
@@ -381,7 +373,7 @@ static int lb_post(struct base *b, enum ibv_wr_opcode op, size_t loff,
 		.opcode = op,
 		.send_flags = IBV_SEND_SIGNALED,
 	}, *bad;
-	long long deadline = now_us() + WAIT_MS * 1000LL;
+	long long deadline = gift_now_us() + WAIT_MS * 1000LL;
 	struct ibv_wc wc;
 	int n;
 
@@ -405,7 +397,7 @@ static int lb_post(struct base *b, enum ibv_wr_opcode op, size_t loff,
 		if (n)
 			return wc.status;
 		usleep(50);
-	} while (now_us() < deadline);
+	} while (gift_now_us() < deadline);
 	return -2;
 }
 
@@ -608,7 +600,7 @@ static void base_teardown(struct __test_metadata *_metadata, struct base *b)
 static void ksm_merge(struct __test_metadata *_metadata, struct base *b,
 		      struct region *r)
 {
-	long long t0 = now_us();
+	long long t0 = gift_now_us();
 	long merged = 0;
 	uint64_t *pm, fl;
 	size_t i;
@@ -621,7 +613,7 @@ static void ksm_merge(struct __test_metadata *_metadata, struct base *b,
 	ASSERT_EQ(0, gift_write_file(KSM_DIR "/sleep_millisecs", "0"));
 	ASSERT_EQ(0, madvise(r->p, r->len, MADV_MERGEABLE));
 	ASSERT_EQ(0, gift_write_file(KSM_DIR "/run", "1"));
-	while (now_us() - t0 < KSM_WAIT_MS * 1000LL) {
+	while (gift_now_us() - t0 < KSM_WAIT_MS * 1000LL) {
 		merged = gift_read_long("/proc/self/ksm_merging_pages");
 		if (merged >= (long)r->npages)
 			break;
@@ -630,7 +622,7 @@ static void ksm_merge(struct __test_metadata *_metadata, struct base *b,
 	/* Stop scanning: nothing else is to be merged while we measure. */
 	gift_write_file(KSM_DIR "/run", "0");
 	TH_LOG("KSM merged %ld of %zu pages in %lld ms", merged, r->npages,
-	       (now_us() - t0) / 1000);
+	       (gift_now_us() - t0) / 1000);
 	ASSERT_EQ((long)r->npages, merged) TH_LOG("KSM did not merge in time");
 	pm = calloc(r->npages, sizeof(*pm));
 	ASSERT_NE(NULL, pm);
@@ -1495,9 +1487,9 @@ TEST_F_TIMEOUT(mem, gift_free_plain_unshares, 600)
 	held_read(_metadata, &h0);
 
 	m0 = mem_used(b, variant->kind);
-	t0 = now_us();
+	t0 = gift_now_us();
 	mr = ibv_reg_mr(b->pd, r->p, len, GIFT);
-	t1 = now_us();
+	t1 = gift_now_us();
 	m1 = mem_used(b, variant->kind);
 	ASSERT_NE(NULL, mr) TH_LOG("gift: %s", strerror(errno));
 	TH_LOG("%s, %zu MiB: gift costs %lld KiB in %lld ms",
@@ -1525,9 +1517,9 @@ TEST_F_TIMEOUT(mem, gift_free_plain_unshares, 600)
 	EXPECT_HELD(h0, 0, 0);
 
 	m0 = mem_used(b, variant->kind);
-	t0 = now_us();
+	t0 = gift_now_us();
 	mr = ibv_reg_mr(b->pd, r->p, len, RO);
-	t1 = now_us();
+	t1 = gift_now_us();
 	m1 = mem_used(b, variant->kind);
 	ASSERT_NE(NULL, mr) TH_LOG("plain: %s", strerror(errno));
 	TH_LOG("%s, %zu MiB: without gift costs %lld KiB in %lld ms",

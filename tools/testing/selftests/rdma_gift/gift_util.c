@@ -458,3 +458,11 @@ int gift_memcg_destroy(const char *path)
 {
 	return rmdir(path) ? -errno : 0;
 }
+
+long long gift_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
+}

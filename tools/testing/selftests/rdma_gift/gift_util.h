@@ -72,6 +72,9 @@ int gift_drain_cq(struct ibv_cq *cq);
 /* True if a completion event arrived on ch within ms; acknowledges it. */
 bool gift_cq_event(struct ibv_comp_channel *ch, int ms);
 
+/* CLOCK_MONOTONIC in microseconds. */
+long long gift_now_us(void);
+
 /* Sum of active_objs * objsize over /proc/slabinfo, after a cache drop. */
 long long gift_slab_bytes(void);
 
