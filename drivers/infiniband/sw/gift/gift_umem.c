@@ -311,9 +311,23 @@ static int gift_umem_pin_all(struct gift_umem *umem, u64 first,
 static bool gift_page_cow_shared(struct vm_area_struct *vma,
 				 struct page *page)
 {
-	if (PageAnon(page))
-		return !PageAnonExclusive(page);
-	return is_cow_mapping(vma->vm_flags);
+	struct folio *folio = page_folio(page);
+
+	if (!PageAnon(page))
+		return is_cow_mapping(vma->vm_flags);
+	if (PageAnonExclusive(page))
+		return false;
+	/*
+	 * A PMD-mapped THP carries the exclusive flag on its first page
+	 * only (__folio_add_anon_rmap(), RMAP_LEVEL_PMD), which is the
+	 * page GUP checks for any address inside it. The subpage's own
+	 * flag counts once the PMD is split. Reading the head's flag for a
+	 * PTE-mapped THP can only err towards pinning (GUP then unshares
+	 * that one page), never towards a reference on a page the process
+	 * writes in place.
+	 */
+	return !(folio_test_large(folio) && !folio_test_hugetlb(folio) &&
+		 PageAnonExclusive(&folio->page));
 }
 
 /*

@@ -270,6 +270,7 @@ enum kind {
 	HUGETLB,	/* private hugetlb pages shared with a forked child */
 	HUGETLB_FILE,	/* MAP_PRIVATE of a hugetlbfs file, only read */
 	EXCL,		/* private anon written by us only: exclusive */
+	THP_EXCL,	/* the same in PMD-mapped THPs */
 };
 
 struct region {
@@ -725,6 +726,7 @@ static void region_make(struct __test_metadata *_metadata, struct base *b,
 		break;
 	case THP:
 	case THP_ZERO:
+	case THP_EXCL:
 		thp_enable(_metadata, b);
 		r->map_len = len + HPAGE;
 		r->map = map_anon(r->map_len);
@@ -803,6 +805,11 @@ static void region_make(struct __test_metadata *_metadata, struct base *b,
 		break;
 	case EXCL:
 		fill(r->p, len, 11);
+		break;
+	case THP_EXCL:
+		fill(r->p, len, 11);
+		ASSERT_TRUE(pages_have_flag(r->p, r->npages, KPF_THP))
+			TH_LOG("no THP behind the range");
 		break;
 	case FORK:
 	case THP:
@@ -1598,6 +1605,13 @@ FIXTURE_VARIANT_ADD(readback, hugetlb_fork_exit) {
 };
 FIXTURE_VARIANT_ADD(readback, exclusive) {
 	.kind = EXCL, .len = 16 * 4096, .shared = false,
+};
+/*
+ * A PMD-mapped THP marks only its first page exclusive; every page of
+ * it is pinned all the same, not referenced.
+ */
+FIXTURE_VARIANT_ADD(readback, thp_exclusive) {
+	.kind = THP_EXCL, .len = 2 * HPAGE, .shared = false,
 };
 
 FIXTURE_SETUP(readback)
