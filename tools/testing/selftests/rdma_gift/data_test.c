@@ -56,23 +56,12 @@ static const size_t sizes[] = { 0, 1, 4095, 4096, 4097, MAX_MSG };
 
 /* Data patterns and expected images */
 
-/* Byte @off of the message with @seed: no period, differs between seeds. */
-static inline uint8_t pat(size_t off, uint32_t seed)
-{
-	uint32_t x = (uint32_t)off * 0x9e3779b1u + seed * 0x85ebca6bu;
-
-	x ^= x >> 15;
-	x *= 0x2c1b3c6du;
-	x ^= x >> 13;
-	return x >> 24;
-}
-
 static void fill_pattern(uint8_t *p, size_t len, size_t off, uint32_t seed)
 {
 	size_t i;
 
 	for (i = 0; i < len; i++)
-		p[i] = pat(off + i, seed);
+		p[i] = gift_pat(off + i, seed);
 }
 
 static bool is_pattern(const uint8_t *p, size_t len, size_t off, uint32_t seed)
@@ -80,7 +69,7 @@ static bool is_pattern(const uint8_t *p, size_t len, size_t off, uint32_t seed)
 	size_t i;
 
 	for (i = 0; i < len; i++)
-		if (p[i] != pat(off + i, seed))
+		if (p[i] != gift_pat(off + i, seed))
 			return false;
 	return true;
 }

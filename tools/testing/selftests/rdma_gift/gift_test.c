@@ -80,23 +80,12 @@
 
 /* Data patterns */
 
-/* Byte @off of pattern @seed: no short period, differs between seeds. */
-static inline uint8_t pat(size_t off, uint32_t seed)
-{
-	uint32_t x = (uint32_t)off * 0x9e3779b1u + seed * 0x85ebca6bu;
-
-	x ^= x >> 15;
-	x *= 0x2c1b3c6du;
-	x ^= x >> 13;
-	return x >> 24;
-}
-
 static void fill(uint8_t *p, size_t len, uint32_t seed)
 {
 	size_t i;
 
 	for (i = 0; i < len; i++)
-		p[i] = pat(i, seed);
+		p[i] = gift_pat(i, seed);
 }
 
 /* Every page the same (non-zero) bytes: what KSM merges. */
@@ -105,7 +94,7 @@ static void fill_same(uint8_t *p, size_t len, size_t page, uint32_t seed)
 	size_t i;
 
 	for (i = 0; i < len; i++)
-		p[i] = pat(i % page, seed) | 1;
+		p[i] = gift_pat(i % page, seed) | 1;
 }
 
 static bool all_bytes(const uint8_t *p, size_t len, uint8_t v)

@@ -72,6 +72,20 @@ int gift_drain_cq(struct ibv_cq *cq);
 /* True if a completion event arrived on ch within ms; acknowledges it. */
 bool gift_cq_event(struct ibv_comp_channel *ch, int ms);
 
+/*
+ * Byte @off of the test data pattern @seed: no short period, different
+ * for different seeds, so a misplaced or stale byte shows.
+ */
+static inline uint8_t gift_pat(size_t off, uint32_t seed)
+{
+	uint32_t x = (uint32_t)off * 0x9e3779b1u + seed * 0x85ebca6bu;
+
+	x ^= x >> 15;
+	x *= 0x2c1b3c6du;
+	x ^= x >> 13;
+	return x >> 24;
+}
+
 /* CLOCK_MONOTONIC in microseconds. */
 long long gift_now_us(void);
 
