@@ -162,7 +162,14 @@ static void gift_comp_read_resp(struct gift_qp *qp, struct sk_buff *skb)
 	if (!(st->flags & GIFT_WQE_SENT) ||
 	    gift_psn_cmp(psn, gift_psn_add(st->first_psn, st->resp_len / mtu)))
 		return;		/* duplicate, or a gap: the timer recovers */
-	if (!!(op->flags & GIFT_OPF_FIRST) != !st->resp_len ||
+	/*
+	 * A reply starts with FIRST (or ONLY): the original one at the
+	 * READ's first PSN, a reply to a re-request (gift_req_rewind()) at
+	 * the PSN it resumed at, ack_psn. The bytes at a PSN are the same
+	 * in either reply.
+	 */
+	if ((op->flags & GIFT_OPF_FIRST ?
+	     st->resp_len && gift_psn_cmp(psn, st->ack_psn) : !st->resp_len) ||
 	    (!(op->flags & GIFT_OPF_LAST) && len != mtu) || len > mtu ||
 	    st->resp_len + len > wqe->length) {
 		gift_comp_fail(qp, wqe, IB_WC_BAD_RESP_ERR);
@@ -184,11 +191,12 @@ static void gift_comp_read_resp(struct gift_qp *qp, struct sk_buff *skb)
 	st->resp_len += len;
 	if (!(op->flags & GIFT_OPF_LAST)) {
 		/*
-		 * A response in order restarts the timer, or a READ whose
-		 * responses take longer than the timeout never completes.
-		 * The retries left stay: a timeout re-requests the whole
-		 * READ, so a lost tail must still end in RETRY_EXC_ERR.
+		 * A response in order is progress: it restarts the timer,
+		 * or a READ whose responses take longer than the timeout
+		 * never completes, and refills the retries, since a
+		 * timeout asks only for the bytes still missing.
 		 */
+		qp->proto.retry_left = qp->attr.retry_cnt;
 		gift_proto_arm_retry(qp);
 		return;
 	}

@@ -303,8 +303,8 @@ void gift_req_run(struct gift_qp *qp)
  * Every outstanding WQE is sent again from the one holding @psn. A SEND
  * or RDMA WRITE resumes at @psn itself: the responder has accepted every
  * packet before it, and is expecting that one (any later packets it
- * already has are duplicates it acknowledges again). READs and atomics
- * are requested again whole.
+ * already has are duplicates it acknowledges again). A READ asks again
+ * for the bytes it has not received yet; atomics are requested again.
  */
 void gift_req_rewind(struct gift_qp *qp, u32 psn)
 {
@@ -338,7 +338,19 @@ void gift_req_rewind(struct gift_qp *qp, u32 psn)
 	p->req_n = n;
 	p->req_off = 0;
 	p->req_psn = st->first_psn;
-	if (!gift_wqe_is_rd_atomic(wqe) && gift_psn_cmp(psn, st->first_psn) > 0) {
+	if (wqe->opcode == IB_WR_RDMA_READ) {
+		/*
+		 * Responses arrive in order, so resp_len bytes are in place:
+		 * ask for the rest only, at the PSN of its first response
+		 * (the responder treats it as a duplicate READ and replies
+		 * from the new RETH).
+		 */
+		p->req_off = st->resp_len;
+		p->req_psn = gift_psn_add(st->first_psn,
+					  st->resp_len / gift_qp_mtu(qp));
+		st->ack_psn = p->req_psn;
+	} else if (!gift_wqe_is_rd_atomic(wqe) &&
+		   gift_psn_cmp(psn, st->first_psn) > 0) {
 		p->req_psn = psn;
 		p->req_off = ((psn - st->first_psn) & GIFT_PSN_MASK) *
 			     gift_qp_mtu(qp);
@@ -351,7 +363,9 @@ void gift_req_rewind(struct gift_qp *qp, u32 psn)
 			break;
 		if (!(st->flags & GIFT_WQE_DONE))
 			st->flags &= ~GIFT_WQE_SENT;
-		st->resp_len = 0;
+		/* Only the oldest READ can have responses; it resumes. */
+		if (n != p->req_n)
+			st->resp_len = 0;
 	}
 	gift_stats_inc(to_gift_dev(qp->ibqp.device), GIFT_CNT_RETRANSMITS);
 }
