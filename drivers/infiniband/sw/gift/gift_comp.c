@@ -127,9 +127,10 @@ static struct gift_send_wqe *gift_comp_ack(struct gift_qp *qp, u32 psn)
 	/*
 	 * An acknowledgment inside a SEND or WRITE message (AckReq every
 	 * GIFT_ACK_REQ_EVERY packets) is progress too: the timer restarts,
-	 * the retries are refilled, and a timeout resumes after @psn.
+	 * the retries are refilled, and a timeout resumes after @psn. It
+	 * may also have completed the messages before that one.
 	 */
-	if (wqe && !progress && !gift_wqe_is_rd_atomic(wqe)) {
+	if (wqe && !gift_wqe_is_rd_atomic(wqe)) {
 		st = gift_wqe_state(wqe);
 		if ((st->flags & GIFT_WQE_STARTED) &&
 		    !(st->flags & (GIFT_WQE_DONE | GIFT_WQE_FAILED)) &&

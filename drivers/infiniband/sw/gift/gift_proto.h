@@ -197,8 +197,10 @@ static inline u32 gift_psn_add(u32 psn, u32 n)
  * struct gift_wqe_state - the engine's view of a send WQE, in its proto[]
  * @first_psn: PSN of its first request packet
  * @last_psn: PSN of its last packet (READ: of its last response)
- * @ack_psn: first PSN of it the responder has not acknowledged yet, where
- *	a retransmission after a timeout resumes
+ * @ack_psn: SEND/WRITE: first PSN of it the responder has not
+ *	acknowledged yet, where a retransmission after a timeout resumes;
+ *	READ: PSN of the first response to its latest request (the original
+ *	one, or a re-request of the missing bytes)
  * @flags: GIFT_WQE_*
  * @status: error to complete it with (GIFT_WQE_FAILED)
  * @resp_len: READ: response bytes received so far
