@@ -1154,6 +1154,74 @@ TEST_F(gift, stale_pages_exact)
 }
 
 /*
+ * The registering process exits and leaves its MR behind in the context
+ * it shared with us (a forked child registers in our PD): with its
+ * address space gone every page is stale, the device still reads the
+ * registration-time bytes, and our writes (to pages the child's fork
+ * left shared) do not reach it. Closing the context releases the pages
+ * and undoes the dead child's accounting; the fixture checks the
+ * counters.
+ */
+TEST_F(gift, owner_exited)
+{
+	struct base *b = &self->b;
+	const size_t n = 8, len = n * b->page;
+	struct {
+		uint64_t addr;
+		uint32_t rkey;
+		uint32_t handle;
+	} msg = {};
+	struct giftdv_mr_attr attr;
+	struct ibv_mr mr = {};
+	int fds[2], status;
+	uint8_t *p, *img;
+	pid_t pid;
+
+	p = map_anon(len);
+	img = malloc(len);
+	ASSERT_TRUE(p && img);
+	fill(p, 4 * b->page, 7);
+	touch_read(p + 4 * b->page, 4 * b->page, b->page);
+	memcpy(img, p, len);
+	ASSERT_EQ(0, pipe(fds));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		struct ibv_mr *m = ibv_reg_mr(b->pd, p, len, GIFT);
+
+		if (m) {
+			msg.addr = (uintptr_t)m->addr;
+			msg.rkey = m->rkey;
+			msg.handle = m->handle;
+		}
+		_exit(!m || write(fds[1], &msg, sizeof(msg)) != sizeof(msg));
+	}
+	close(fds[1]);
+	ASSERT_EQ(sizeof(msg), read(fds[0], &msg, sizeof(msg)));
+	close(fds[0]);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status));
+
+	/* The child's MR, as far as the provider and the device care. */
+	mr.context = b->ctx;
+	mr.pd = b->pd;
+	mr.addr = (void *)(uintptr_t)msg.addr;
+	mr.length = len;
+	mr.handle = msg.handle;
+	mr.lkey = msg.rkey;
+	mr.rkey = msg.rkey;
+	QUERY(&mr, &attr);
+	EXPECT_EQ(n, attr.npages);
+	EXPECT_EQ(n, attr.shared_pages);
+	EXPECT_EQ(n, attr.stale_pages);
+	EXPECT_DEVICE_READS(b, &mr, 0, img, len);
+	fill(p, len, 9);
+	EXPECT_DEVICE_READS(b, &mr, 0, img, len);
+	munmap(p, len);
+	free(img);
+}
+
+/*
  * MRs registered without gift never go stale when written: a writable MR
  * and a read-only one (whose zero pages were unshared at registration)
  * keep the pages the process writes, and the device reads the new bytes.
