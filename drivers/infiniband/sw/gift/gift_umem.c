@@ -332,8 +332,9 @@ static bool gift_page_cow_shared(struct vm_area_struct *vma,
 
 /*
  * Whether a gift umem may hold @page by a plain reference: it must be
- * copy-on-write shared (else a pin costs nothing) and outside ZONE_MOVABLE
- * (see "Gift registrations"), and not an anonymous hugetlb page.
+ * copy-on-write shared (else a pin costs nothing), outside ZONE_MOVABLE
+ * unless it is the zero page (see "Gift registrations"), and not an
+ * anonymous hugetlb page.
  *
  * hugetlb_wp() reuses a private anonymous hugetlb folio for a write
  * whenever only one process maps it, without looking at other references
@@ -352,8 +353,14 @@ static bool gift_page_by_reference(struct vm_area_struct *vma,
 
 	if (folio_test_anon(folio) && folio_test_hugetlb(folio))
 		return false;
-	return gift_page_cow_shared(vma, page) &&
-	       !folio_is_zone_movable(folio);
+	if (!gift_page_cow_shared(vma, page))
+		return false;
+	/*
+	 * The zero page never moves, wherever it lies: with KASLR the
+	 * kernel image, and so the zero page, can land in the range of
+	 * ZONE_MOVABLE (folio_is_longterm_pinnable() exempts it as well).
+	 */
+	return is_zero_folio(folio) || !folio_is_zone_movable(folio);
 }
 
 /*

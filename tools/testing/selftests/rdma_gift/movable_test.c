@@ -5,10 +5,11 @@
  * offlining of its memory block; gift registrations therefore pin (and
  * migrate out of ZONE_MOVABLE) the copy-on-write shared pages they would
  * otherwise hold by reference, paying the copy, and keep references only
- * outside it (the zero page lives in the kernel image).
+ * outside it, and on the zero page, which never moves.
  *
  * Needs a guest booted with a movable zone: run_all.sh boots one with
- * "movablecore=1G" for this program alone. Without one every test fails.
+ * "movablecore=1G" (and a pmem region, for dax_test) for its second
+ * suite. Without one every test fails.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -163,7 +164,12 @@ TEST_F(movable, fork_shared_movable_pages_are_pinned)
 	munmap(buf, MR_LEN);
 }
 
-/* The zero page is not in ZONE_MOVABLE: gift keeps referencing it. */
+/*
+ * The zero page never moves: gift keeps referencing it, even when KASLR
+ * placed the kernel image (and the zero page with it) in the range of
+ * ZONE_MOVABLE, as it did in a guest booted with movablecore=1G and a
+ * memmap= pmem region.
+ */
 TEST_F(movable, zero_page_is_referenced)
 {
 	struct giftdv_mr_attr attr = {};
@@ -186,11 +192,11 @@ TEST_F(movable, zero_page_is_referenced)
 	ASSERT_EQ(0, giftdv_query_mr(mr, &attr));
 	EXPECT_EQ(self->npages, attr.shared_pages);
 	ASSERT_EQ(0, gift_pagemap(buf, self->npages, self->after));
-	for (i = 0; i < self->npages; i++) {
-		ASSERT_FALSE(in_movable(self, self->before[i]));
+	for (i = 0; i < self->npages; i++)
 		ASSERT_EQ(GIFT_PM_PFN(self->before[i]),
 			  GIFT_PM_PFN(self->after[i]));
-	}
+	TH_LOG("the zero page is %sin the movable range",
+	       in_movable(self, self->before[0]) ? "" : "not ");
 	EXPECT_EQ(0, ibv_dereg_mr(mr));
 	munmap(buf, MR_LEN);
 }

@@ -4,8 +4,9 @@
 # Host side of `make check`: boots the VM with gift0 once per suite of
 # run_in_vm.sh and adds up what the suites report:
 #   main     every selftest, in a guest as the runner boots it;
-#   movable  movable_test, in a guest booted with movablecore=1G (half
-#            its memory in ZONE_MOVABLE).
+#   movable_pmem  movable_test and dax_test, in a guest booted with
+#            movablecore=1G (half its memory in ZONE_MOVABLE) and
+#            memmap=64M!1536M (a legacy pmem region, for fsdax).
 # Each boot's own health checks (clean dmesg, balanced pins, no page
 # still held by rdma_gift, device delete + rmmod) count as one more test.
 # Ends with the line "N passed, N failed" and exits non-zero on any
@@ -45,6 +46,6 @@ suite() {
 
 cd "$top" || exit 2
 suite main
-suite movable --append movablecore=1G
+suite movable_pmem --append 'movablecore=1G memmap=64M!1536M'
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

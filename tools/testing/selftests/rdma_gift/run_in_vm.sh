@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Guest side of the rdma_gift selftests: runs the test programs of a suite
-# (argument: "main", the default, or "movable") in the VM created by
+# (argument: "main", the default, or "movable_pmem") in the VM created by
 # tools/testing/vm/run (--driver gift), prints their TAP
 # output, and writes "PASS FAIL" totals to $GIFT_OUT/totals. It exits 0
 # whenever the totals were written, so that the runner's exit status
@@ -60,9 +60,11 @@ main)
 	run_harness net_test
 	run_harness data_test
 	;;
-movable)
-	# A guest booted with a movable zone (run_all.sh: movablecore=).
+movable_pmem)
+	# A guest booted with a movable zone and a legacy pmem region
+	# (run_all.sh: movablecore=, memmap=).
 	run_harness movable_test
+	run_harness dax_test
 	;;
 *)
 	echo "run_in_vm.sh: unknown suite $1" >&2
