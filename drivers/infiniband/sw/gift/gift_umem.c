@@ -106,7 +106,9 @@
  *   pinned instead: a reference would keep the page from migrating for
  *   the MR's lifetime and so block offlining its memory block, while the
  *   pin migrates it first (and so unshares it: the memory-hotplug
- *   contract wins over the saving); fsdax mappings are refused with
+ *   contract wins over the saving). The zero page is exempt: it never
+ *   moves, though KASLR may put it inside the zone's range. fsdax
+ *   mappings are refused with
  *   -EOPNOTSUPP, as a long-term pin would be. A referenced page in a CMA
  *   area (not detectable by a module: get_pfnblock_flags_mask() is not
  *   exported) stays there, and migration of it fails, until the MR is
