@@ -1344,16 +1344,15 @@ TEST_F(gift, bad_memory_efault)
 }
 
 /* Child of rlimit_memlock: exit codes name the failed step. */
-static int gift_memlock_child(void)
+static int gift_memlock_child(const char *ibdev)
 {
-	const struct rlimit rl = { 64 * KIB, 64 * KIB };
 	struct giftdv_mr_attr attr = {};
 	struct ibv_mr *a, *b, *c;
 	struct ibv_context *ctx;
 	struct ibv_pd *pd;
 	uint8_t *buf;
 
-	ctx = gift_open(gift_env("GIFT_IBDEV"));
+	ctx = gift_open(ibdev);
 	if (!ctx)
 		return 10;
 	pd = ibv_alloc_pd(ctx);
@@ -1361,10 +1360,8 @@ static int gift_memlock_child(void)
 	if (!pd || !buf)
 		return 11;
 	touch_read(buf, MIB, 4 * KIB);		/* the zero page */
-	if (setrlimit(RLIMIT_MEMLOCK, &rl))
+	if (gift_become_nobody(64 * KIB))
 		return 12;
-	if (setgid(65534) || setuid(65534))
-		return 13;
 
 	/* Zero pages held by reference count: 1 MiB is over 64 KiB. */
 	if (ibv_reg_mr(pd, buf, MIB, GIFT) || errno != ENOMEM)
@@ -1391,14 +1388,13 @@ static int gift_memlock_child(void)
 	return 0;
 }
 
-static int gift_memlock_zero_child(void)
+static int gift_memlock_zero_child(const char *ibdev)
 {
-	const struct rlimit rl = { 0, 0 };
 	struct ibv_context *ctx;
 	struct ibv_pd *pd;
 	uint8_t *buf;
 
-	ctx = gift_open(gift_env("GIFT_IBDEV"));
+	ctx = gift_open(ibdev);
 	if (!ctx)
 		return 10;
 	pd = ibv_alloc_pd(ctx);
@@ -1406,30 +1402,13 @@ static int gift_memlock_zero_child(void)
 	if (!pd || !buf)
 		return 11;
 	touch_read(buf, 4 * KIB, 4 * KIB);
-	if (setrlimit(RLIMIT_MEMLOCK, &rl))
+	if (gift_become_nobody(0))
 		return 12;
-	if (setgid(65534) || setuid(65534))
-		return 13;
 	if (ibv_reg_mr(pd, buf, 4 * KIB, GIFT) || errno != EPERM)
 		return 20;
 	ibv_dealloc_pd(pd);
 	ibv_close_device(ctx);
 	return 0;
-}
-
-static int run_child(int (*fn)(void))
-{
-	int status;
-	pid_t pid;
-
-	pid = fork();
-	if (pid < 0)
-		return -1;
-	if (!pid)
-		_exit(fn());
-	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
-		return -1;
-	return WEXITSTATUS(status);
 }
 
 /*
@@ -1439,13 +1418,14 @@ static int run_child(int (*fn)(void))
  */
 TEST_F(gift, rlimit_memlock_enomem)
 {
-	EXPECT_EQ(0, run_child(gift_memlock_child));
+	EXPECT_EQ(0, gift_run_child(gift_memlock_child, gift_env("GIFT_IBDEV")));
 }
 
 /* Without CAP_IPC_LOCK, a zero RLIMIT_MEMLOCK fails gift with EPERM. */
 TEST_F(gift, rlimit_zero_eperm)
 {
-	EXPECT_EQ(0, run_child(gift_memlock_zero_child));
+	EXPECT_EQ(0, gift_run_child(gift_memlock_zero_child,
+				    gift_env("GIFT_IBDEV")));
 }
 
 /*

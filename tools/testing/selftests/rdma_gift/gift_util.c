@@ -13,8 +13,10 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <linux/netlink.h>
 #include <rdma/rdma_netlink.h>
 
@@ -465,4 +467,35 @@ long long gift_now_us(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
+}
+
+int gift_run_child(int (*fn)(const char *arg), const char *arg)
+{
+	int status;
+	pid_t pid;
+
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (!pid)
+		_exit(fn(arg));
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return -1;
+	return WEXITSTATUS(status);
+}
+
+int gift_become_nobody(unsigned long memlock)
+{
+	const struct rlimit rl = { memlock, memlock };
+	char status[4096];
+
+	if (setrlimit(RLIMIT_MEMLOCK, &rl))
+		return -1;
+	/* A uid change from root clears every capability. */
+	if (setgid(65534) || setuid(65534))
+		return -1;
+	if (gift_read_file("/proc/self/status", status, sizeof(status)) ||
+	    !strstr(status, "CapEff:\t0000000000000000"))
+		return -1;
+	return 0;
 }

@@ -86,6 +86,20 @@ static inline uint8_t gift_pat(size_t off, uint32_t seed)
 	return x >> 24;
 }
 
+/*
+ * Runs fn(arg) in a forked child; its exit status (the child exits with
+ * fn's return value), or -1 when it could not run or did not exit.
+ */
+int gift_run_child(int (*fn)(const char *arg), const char *arg);
+
+/*
+ * In a child about to test RLIMIT_MEMLOCK: sets the limit (soft and hard)
+ * to memlock bytes, then drops to uid/gid 65534, which clears every
+ * capability, CAP_IPC_LOCK included. 0, or -1 if a step failed or a
+ * capability is left.
+ */
+int gift_become_nobody(unsigned long memlock);
+
 /* CLOCK_MONOTONIC in microseconds. */
 long long gift_now_us(void);
 

@@ -497,11 +497,9 @@ TEST_F(mr, optional_access_bits_ignored)
 /* Child of rlimit_memlock: exit codes name the failed step. */
 static int memlock_child(const char *name)
 {
-	const struct rlimit rl = { 64 * KIB, 64 * KIB };
 	struct ibv_mr *a, *b, *c;
 	struct ibv_context *ctx;
 	struct ibv_pd *pd;
-	char status[4096];
 	char *buf;
 
 	/* Open before dropping privileges: only the registration must fail. */
@@ -512,14 +510,8 @@ static int memlock_child(const char *name)
 	buf = map_filled(MIB);
 	if (!pd || !buf)
 		return 11;
-	if (setrlimit(RLIMIT_MEMLOCK, &rl))
+	if (gift_become_nobody(64 * KIB))
 		return 12;
-	/* A uid change from root clears every capability, CAP_IPC_LOCK too. */
-	if (setgid(65534) || setuid(65534))
-		return 13;
-	if (gift_read_file("/proc/self/status", status, sizeof(status)) ||
-	    !strstr(status, "CapEff:\t0000000000000000"))
-		return 14;
 
 	/* 1 MiB is over the 64 KiB limit. */
 	if (ibv_reg_mr(pd, buf, MIB, IBV_ACCESS_LOCAL_WRITE) || errno != ENOMEM)
@@ -550,7 +542,6 @@ static int memlock_child(const char *name)
 /* Child of rlimit_zero: without CAP_IPC_LOCK, a zero limit is EPERM. */
 static int memlock_zero_child(const char *name)
 {
-	const struct rlimit rl = { 0, 0 };
 	struct ibv_context *ctx;
 	struct ibv_pd *pd;
 	char *buf;
@@ -562,30 +553,13 @@ static int memlock_zero_child(const char *name)
 	buf = map_filled(KIB * 4);
 	if (!pd || !buf)
 		return 11;
-	if (setrlimit(RLIMIT_MEMLOCK, &rl))
+	if (gift_become_nobody(0))
 		return 12;
-	if (setgid(65534) || setuid(65534))
-		return 13;
 	if (ibv_reg_mr(pd, buf, 4 * KIB, 0) || errno != EPERM)
 		return 20;
 	ibv_dealloc_pd(pd);
 	ibv_close_device(ctx);
 	return 0;
-}
-
-static int run_child(int (*fn)(const char *), const char *name)
-{
-	int status;
-	pid_t pid;
-
-	pid = fork();
-	if (pid < 0)
-		return -1;
-	if (!pid)
-		_exit(fn(name));
-	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
-		return -1;
-	return WEXITSTATUS(status);
 }
 
 /*
@@ -627,13 +601,13 @@ TEST_F(mr, resource_driver_attributes)
 
 TEST_F(mr, rlimit_memlock)
 {
-	EXPECT_EQ(0, run_child(memlock_child, self->name));
+	EXPECT_EQ(0, gift_run_child(memlock_child, self->name));
 }
 
 /* Without CAP_IPC_LOCK, a zero RLIMIT_MEMLOCK fails with EPERM. */
 TEST_F(mr, rlimit_zero_eperm)
 {
-	EXPECT_EQ(0, run_child(memlock_zero_child, self->name));
+	EXPECT_EQ(0, gift_run_child(memlock_zero_child, self->name));
 }
 
 /*
