@@ -699,6 +699,26 @@ out_put_mr:
 	return ERR_PTR(err);
 }
 
+/*
+ * Validates the translation of a user registration: -EINVAL for an empty
+ * user range, one that wraps the address space (gift_umem_check_range()),
+ * an iova range that wraps, or a length over max_mr_size.
+ */
+static int gift_mr_check_user_range(struct gift_dev *gdev, u64 start,
+				    u64 length, u64 iova)
+{
+	u64 end;
+
+	if (gift_umem_check_range(start, length) ||
+	    check_add_overflow(iova, length, &end) ||
+	    length > gdev->attr.max_mr_size) {
+		gift_dbg(gdev, "bad range %#llx+%llu (iova %#llx)\n", start,
+			 length, iova);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /**
  * gift_reg_user_mr() - register user memory
  * @pd: protection domain
@@ -725,7 +745,6 @@ static struct ib_mr *gift_reg_user_mr(struct ib_pd *pd, u64 start, u64 length,
 	struct gift_dev *gdev = to_gift_dev(pd->device);
 	struct gift_umem *umem;
 	struct gift_mr *mr;
-	u64 end;
 	int err;
 
 	if (udata && udata->inlen &&
@@ -736,18 +755,9 @@ static struct ib_mr *gift_reg_user_mr(struct ib_pd *pd, u64 start, u64 length,
 	err = gift_mr_check_access(gdev, access);
 	if (err)
 		return ERR_PTR(err);
-	err = gift_umem_check_range(start, length);
-	if (!err && check_add_overflow(iova, length, &end))
-		err = -EINVAL;
-	if (err) {
-		gift_dbg(gdev, "bad range %#llx+%llu (iova %#llx): %d\n",
-			 start, length, iova, err);
+	err = gift_mr_check_user_range(gdev, start, length, iova);
+	if (err)
 		return ERR_PTR(err);
-	}
-	if (length > gdev->attr.max_mr_size) {
-		gift_dbg(gdev, "length %llu over max_mr_size\n", length);
-		return ERR_PTR(-EINVAL);
-	}
 
 	mr = gift_mr_alloc(gdev, pd, IB_MR_TYPE_USER, access);
 	if (IS_ERR(mr))
@@ -810,7 +820,6 @@ static struct ib_mr *gift_rereg_user_mr(struct ib_mr *ibmr, int flags,
 	struct gift_dev *gdev = mr->gdev;
 	struct gift_umem *umem = NULL;
 	unsigned long lock_flags;
-	u64 end;
 	int err;
 
 	if (udata && udata->inlen &&
@@ -825,16 +834,9 @@ static struct ib_mr *gift_rereg_user_mr(struct ib_mr *ibmr, int flags,
 		return ERR_PTR(err);
 
 	if (flags & IB_MR_REREG_TRANS) {
-		err = gift_umem_check_range(start, length);
-		if (!err && check_add_overflow(iova, length, &end))
-			err = -EINVAL;
-		if (!err && length > gdev->attr.max_mr_size)
-			err = -EINVAL;
-		if (err) {
-			gift_dbg(gdev, "bad range %#llx+%llu (iova %#llx): %d\n",
-				 start, length, iova, err);
+		err = gift_mr_check_user_range(gdev, start, length, iova);
+		if (err)
 			return ERR_PTR(err);
-		}
 	} else if (!(access & IB_ACCESS_GIFT) != !mr->umem->gift) {
 		/* Adding or dropping gift takes the same range anew. */
 		flags |= IB_MR_REREG_TRANS;
