@@ -2,8 +2,13 @@
 #
 # rdma-gift top-level build.
 #
-#   make            deps + module + provider + selftests
-#   make check      the above + checkpatch + every selftest in the QEMU VM
+#   make            deps + module + provider + selftests, the module and the
+#                   test module for Debian's 6.12 (in the tree) and for
+#                   the newest sid kernel (in build/<kernelrelease>/)
+#   make module-debug  the debug kernel (tools/kernel/build.sh, cached)
+#                   and the modules for it, in build/<kernelrelease>/
+#   make check      the above + sparse + checkpatch + every selftest in
+#                   the QEMU VM on 6.12 and on the debug kernel
 #   make demo       build, boot the VM, walk through gift0
 #   make install    install module and provider on this host (real hosts)
 #
@@ -28,10 +33,10 @@ VM := tools/testing/vm/run
 # it is idempotent and takes well under a second once done.
 DEPS_STAMP := $(GIFT_CACHE)/deps.mk
 
-.PHONY: all deps module provider selftests checkpatch check demo install \
-	clean
+.PHONY: all deps module module-newest module-debug provider selftests \
+	checkpatch check demo install clean
 
-all: module provider selftests
+all: module module-newest provider selftests
 
 deps:
 	@bash tools/deps.sh
@@ -39,15 +44,38 @@ deps:
 $(DEPS_STAMP):
 	@bash tools/deps.sh
 
+# 6.12 builds in the source tree. Its top-level modules.order files are
+# removed afterwards: newer kbuild refuses an MO= build of a tree that has
+# one ("external module source tree is not clean").
 module: | deps
 	$(MAKE) -C $(KDIR) M=$(TOP) W=1 modules
+	rm -f $(TOP)/modules.order
 
-# Sparse over every module source (the test module's too), warnings fatal.
+# $(call lane,FLAVOUR,EXTRA): the module and the test module for a kernel
+# tree of tools/kernel/build.sh, built out of the source tree (MO=) into
+# build/<kernelrelease>/, where the VM runner looks for them.
+lane = set -e; k=$$(bash tools/kernel/build.sh $(1)); \
+	o=$(TOP)/build/$$(cat $$k/kernelrelease); mkdir -p $$o/ktest; \
+	$(MAKE) -C $$k/build M=$(TOP) MO=$$o W=1 $(2) modules; \
+	$(MAKE) -C $$k/build M=$(TOP)/$(KTEST) MO=$$o/ktest W=1 $(2) modules
+
+module-newest: | deps
+	@$(call lane,stock)
+
+module-debug: | deps
+	@$(call lane,debug)
+
+# Sparse over every module source (the test module's too), on 6.12 and on
+# the newest kernel (with a sparse from sid: 7.x needs a newer one),
+# warnings fatal.
 sparse: | deps
 	@out=$$($(MAKE) -C $(KDIR) M=$(TOP) W=1 C=2 modules 2>&1; \
-		$(MAKE) -C $(KDIR) M=$(TOP)/$(KTEST) W=1 C=2 modules 2>&1); \
+		rm -f $(TOP)/modules.order; \
+		$(MAKE) -C $(KDIR) M=$(TOP)/$(KTEST) W=1 C=2 modules 2>&1; \
+		rm -f $(TOP)/$(KTEST)/modules.order; \
+		$(call lane,stock,C=2 CHECK=$(NEW_CHECK)) 2>&1); \
 	echo "$$out"; \
-	if echo "$$out" | grep -E ': (warning|error):'; then \
+	if echo "$$out" | grep -E ': (warning|error):|not available or not up to date'; then \
 		echo "sparse/W=1: warnings above are errors"; exit 1; fi
 
 provider: | deps
@@ -56,12 +84,13 @@ provider: | deps
 selftests: | deps
 	$(MAKE) -C tools/testing/selftests/rdma_gift LINUX_SRC=$(LINUX_SRC) \
 		KDIR=$(KDIR)
+	rm -f $(TOP)/$(KTEST)/modules.order
 
 checkpatch: | deps
 	@perl $(LINUX_SRC)/scripts/checkpatch.pl --strict --no-tree \
 		--show-types -q -f $(KSRCS) && echo "checkpatch: clean"
 
-check: all sparse checkpatch
+check: all module-debug sparse checkpatch
 	@bash tools/testing/selftests/rdma_gift/run_all.sh
 
 demo: all
@@ -74,5 +103,6 @@ install: module provider
 
 clean:
 	-$(MAKE) -C $(KDIR) M=$(TOP) clean
+	rm -rf $(TOP)/build
 	-$(MAKE) -C lib clean
 	-$(MAKE) -C tools/testing/selftests/rdma_gift clean

@@ -7,7 +7,13 @@
 #   - from linux-source-6.12: checkpatch.pl and kselftest_harness.h,
 #     extracted into the cache (never into the repo);
 #   - an rdma-core source tree with the installed libibverbs's private
-#     provider ABI, configured with cmake, for building the provider.
+#     provider ABI, configured with cmake, for building the provider;
+#   - the newest Linux in Debian sid (image, modules, headers and
+#     linux-source), downloaded with a private apt state under the cache
+#     and unpacked with dpkg -x: never installed, the host's apt and dpkg
+#     state are not touched. apt-get verifies each .deb against the
+#     signed index. The stock kernel boots as the newest-kernel lane;
+#     its source builds the debug kernel (tools/kernel/build.sh).
 #
 # A second run only checks and prints one summary line.
 # Output: writes $GIFT_CACHE/deps.mk with the paths the Makefile uses.
@@ -101,6 +107,104 @@ extract_linux_source() {
 	echo "$dir"
 }
 
+# apt-get (or apt-cache, as $1) with its own sources, lists and cache
+# under $CACHE/sid-apt.
+sid_apt() {
+	local d=$CACHE/sid-apt tool=$1
+	shift
+	"$tool" -o Dir::Etc::sourcelist="$d/sources.list" \
+		-o Dir::Etc::sourceparts=- -o Dir::State::Lists="$d/lists" \
+		-o Dir::Cache="$d/cache" -o APT::Sandbox::User=root "$@"
+}
+
+# Newest sid kernel: sets NEW_KVER, NEW_DIR (a VM runner kernel directory:
+# vmlinuz, kernelrelease, lib/modules/<ver>/), NEW_HDRS (Debian's headers
+# tree: .config, Module.symvers) and NEW_SRC (linux-source, unpacked).
+# GIFT_SID_KVER pins a version; otherwise the newest in sid's index,
+# refreshed once a day.
+prepare_newest_kernel() {
+	local d=$CACHE/sid-apt ver mm dir pkgs p f tarball
+	mkdir -p "$d/lists/partial" "$d/cache/archives/partial" "$d/debs"
+	printf 'deb http://deb.debian.org/debian sid main\ndeb-src http://deb.debian.org/debian sid main\n' \
+		>"$d/sources.list"
+	if [ -z "$(find "$d/lists" -maxdepth 1 -name '*_Packages*' -mtime -1 2>/dev/null)" ]; then
+		sid_apt apt-get -qq update >/dev/null 2>&1 || die "apt-get update (sid) failed"
+	fi
+	ver=${GIFT_SID_KVER:-$(sid_apt apt-cache pkgnames linux-image- 2>/dev/null |
+		sed -n 's,^linux-image-\([0-9].*\)-amd64$,\1,p' |
+		grep -v -e -cloud -e -rt | sort -V | tail -n1)}
+	[ -n "$ver" ] || die "no linux-image-*-amd64 in sid's index"
+	mm=$(echo "$ver" | cut -d. -f1,2)
+	NEW_KVER=$ver-amd64
+	dir=$CACHE/kernels/sid-$NEW_KVER
+	NEW_DIR=$dir
+	NEW_HDRS=$dir/root/usr/src/linux-headers-$NEW_KVER
+	NEW_SRC=$CACHE/src/linux-source-$mm
+	if [ ! -f "$dir/.done" ]; then
+		log "fetching Linux $NEW_KVER from sid"
+		pkgs=(linux-binary-$NEW_KVER linux-modules-$NEW_KVER linux-base-$NEW_KVER
+		      linux-headers-$NEW_KVER linux-headers-$ver-common
+		      linux-source-$mm)
+		(cd "$d/debs" && sid_apt apt-get -qq download "${pkgs[@]}" >/dev/null 2>&1) ||
+			die "apt-get download (sid) ${pkgs[*]} failed"
+		rm -rf "$dir"
+		mkdir -p "$dir/root"
+		for p in "${pkgs[@]}"; do
+			f=$(ls -1 "$d/debs/${p}_"*.deb | sort -V | tail -n1)
+			dpkg -x "$f" "$dir/root"
+		done
+		ln -s root/usr/lib "$dir/lib"
+		ln -s "lib/modules/$NEW_KVER/vmlinuz" "$dir/vmlinuz"
+		echo "$NEW_KVER" >"$dir/kernelrelease"
+		depmod -b "$dir/root/usr" "$NEW_KVER" ||
+			die "depmod $NEW_KVER failed"
+		rm -f "$d/debs"/linux-binary-* "$d/debs"/linux-modules-* \
+		      "$d/debs"/linux-headers-*
+		touch "$dir/.done"
+	fi
+	tarball=$dir/root/usr/src/linux-source-$mm.tar.xz
+	if [ ! -f "$NEW_SRC/.rdma-gift-extracted" ]; then
+		log "unpacking linux-source-$mm"
+		rm -rf "$NEW_SRC"
+		mkdir -p "$CACHE/src"
+		tar -xf "$tarball" -C "$CACHE/src" || die "cannot unpack $tarball"
+		touch "$NEW_SRC/.rdma-gift-extracted"
+	fi
+	# Only the newest version's trees are kept.
+	for p in "$CACHE"/kernels/sid-*; do
+		[ "$p" = "$dir" ] || [ ! -d "$p" ] || rm -rf "$p"
+	done
+}
+
+# Sparse new enough for the newest kernel's checker-valid.sh (it needs
+# __typeof_unqual__; bookworm's 0.6.4 lacks it), built from sid's source
+# package into the cache; sets NEW_CHECK. Runs after
+# prepare_newest_kernel (sid's index, NEW_SRC).
+prepare_sparse() {
+	local ver dir tmp
+	ver=$(sid_apt apt-cache showsrc sparse 2>/dev/null |
+		sed -n 's/^Version: //p' | sort -V | tail -n1)
+	[ -n "$ver" ] || die "no sparse source in sid's index"
+	dir=$CACHE/sparse-$ver
+	NEW_CHECK=$dir/sparse
+	if [ ! -x "$NEW_CHECK" ]; then
+		log "building sparse $ver from sid's source"
+		tmp=$(mktemp -d "$CACHE/sparse-build.XXXXXX")
+		(cd "$tmp" && sid_apt apt-get -qq source --download-only "sparse=$ver" \
+			>/dev/null 2>&1) || die "apt-get source sparse=$ver failed"
+		tar -xzf "$tmp"/sparse_*.orig.tar.gz -C "$tmp"
+		make -C "$tmp"/sparse-*/ -j"$(nproc)" sparse HAVE_LLVM=no \
+			HAVE_SQLITE=no HAVE_GTK=no HAVE_LIBXML=no >"$tmp/build.log" 2>&1 ||
+			die "sparse build failed, see $tmp/build.log"
+		rm -rf "$dir"
+		mkdir -p "$dir"
+		cp "$tmp"/sparse-*/sparse "$NEW_CHECK"
+		rm -rf "$tmp"
+	fi
+	[ "$("$NEW_SRC/scripts/checker-valid.sh" "$NEW_CHECK" -m64)" = 1 ] ||
+		die "$NEW_CHECK does not pass $NEW_SRC/scripts/checker-valid.sh"
+}
+
 # IBVERBS_PRIVATE_<n> exported by the installed libibverbs.
 installed_private_abi() {
 	objdump -T /usr/lib/x86_64-linux-gnu/libibverbs.so.1 |
@@ -180,6 +284,8 @@ enable_deb_src
 KVER=$(guest_kver)
 LINUX_SRC=$(extract_linux_source)
 RDMA_CORE=$(prepare_rdma_core)
+prepare_newest_kernel
+prepare_sparse
 
 tmp=$(mktemp "$CACHE/deps.mk.XXXXXX")
 cat >"$tmp" <<EOF
@@ -187,6 +293,11 @@ cat >"$tmp" <<EOF
 GUEST_KVER := $KVER
 LINUX_SRC := $LINUX_SRC
 RDMA_CORE := $RDMA_CORE
+NEW_KVER := $NEW_KVER
+NEW_DIR := $NEW_DIR
+NEW_HDRS := $NEW_HDRS
+NEW_SRC := $NEW_SRC
+NEW_CHECK := $NEW_CHECK
 EOF
 mv "$tmp" "$CACHE/deps.mk"
-log "ok: kernel $KVER, rdma-core $(basename "$RDMA_CORE"), cache $CACHE"
+log "ok: kernels $KVER and $NEW_KVER, rdma-core $(basename "$RDMA_CORE"), cache $CACHE"

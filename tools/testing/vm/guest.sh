@@ -23,6 +23,7 @@ CTL=/run/gift-ctl
 NIC=
 IBDEV=
 : >"$CTL/health"
+: >"$CTL/splats"
 
 log() { local up; read -r up _ </proc/uptime; echo "vm-guest: [$up] $*"; }
 fail() { log "FAIL: $*"; echo "$*" >>"$CTL/health"; }
@@ -118,7 +119,8 @@ kill_leftovers() {
 run_cmd() {
 	local env=(PATH="$GIFT_PATH" HOME=/tmp USER=root LOGNAME=root
 		GIFT_VM=1 GIFT_OUT="$GIFT_OUT" GIFT_DRIVER="$GIFT_DRIVER"
-		GIFT_MODULE="$GIFT_MODULE" GIFT_NETDEV="$NIC" GIFT_IBDEV="$IBDEV"
+		GIFT_MODULE="$GIFT_MODULE" GIFT_KTEST="$GIFT_KTEST"
+		GIFT_NETDEV="$NIC" GIFT_IBDEV="$IBDEV"
 		GIFT_IP="$GIFT_IP")
 	[[ $GIFT_DRIVER == gift ]] && env+=(RDMAV_DRIVERS="$GIFT_LIBGIFT")
 	env+=("${GIFT_ENV[@]}")
@@ -184,21 +186,52 @@ check_pins() {
 		fail "pinned pages leaked: nr_foll_pin_acquired=$acq nr_foll_pin_released=$rel"
 }
 
-# Kernel splats.  Case-sensitive; kmemleak's init message is excluded by
-# requiring "suspected".
+# Kernel splats.  Case-sensitive.  Lockdep's reports are "WARNING: ..."
+# and "BUG: ..." lines; its boot banner ("RCU lockdep checking is
+# enabled.") and kmemleak's init message are not splats.
 SPLAT='\bBUG[: ]|WARNING:|Oops|general protection fault|Kernel panic'
 SPLAT+='|possible circular locking|possible recursive locking'
-SPLAT+='|inconsistent lock state|lockdep|KASAN:|UBSAN:'
+SPLAT+='|inconsistent lock state|suspicious RCU usage'
+SPLAT+='|INFO: trying to register non-static key|DEBUG_LOCKS_WARN_ON'
+SPLAT+='|turning off the locking correctness validator'
+SPLAT+='|KASAN:|UBSAN:|KFENCE:|ODEBUG:'
 SPLAT+='|kmemleak: .*suspected|unreferenced object|refcount_t:'
 SPLAT+='|list_add corruption|list_del corruption|Call Trace:'
 SPLAT+='|blocked for more than [0-9]+ seconds|rcu: .*detected stalls'
 
+# kmemleak (debug kernels): what leaked during the run. kmemleak_begin
+# forgets what boot leaked; kmemleak_check scans after teardown, twice, as
+# an object is only reported once it has gone unreferenced through a scan
+# and is older than kmemleak's minimum age (5 s).
+KMEMLEAK=/sys/kernel/debug/kmemleak
+kmemleak_begin() {
+	[[ -w $KMEMLEAK ]] || return 0
+	echo scan >"$KMEMLEAK" && echo clear >"$KMEMLEAK" ||
+		fail "kmemleak: cannot scan (disabled after an error?)"
+}
+
+kmemleak_check() {
+	[[ -w $KMEMLEAK ]] || return 0
+	log "kmemleak scan"
+	echo scan >"$KMEMLEAK"
+	sleep 6
+	echo scan >"$KMEMLEAK"
+	cat "$KMEMLEAK" >"$CTL/kmemleak"
+	[[ -s $CTL/kmemleak ]] || return 0
+	log "kmemleak reports leaks:"
+	head -n 60 "$CTL/kmemleak"
+	fail "kmemleak: $(grep -c '^unreferenced object' "$CTL/kmemleak") unreferenced objects: $(head -n 1 "$CTL/kmemleak")"
+	cat "$CTL/kmemleak" >>"$CTL/splats"
+}
+
 check_dmesg() {
 	dmesg >"$CTL/dmesg" 2>&1
-	grep -E "$SPLAT" "$CTL/dmesg" >"$CTL/splats" || return 0
+	local found
+	found=$(grep -E "$SPLAT" "$CTL/dmesg") || return 0
 	log "kernel splat in dmesg:"
-	head -n 40 "$CTL/splats"
-	fail "kernel splat in dmesg: $(head -n 1 "$CTL/splats")"
+	head -n 40 <<<"$found"
+	fail "kernel splat in dmesg: $(head -n 1 <<<"$found")"
+	printf '%s\n' "$found" >>"$CTL/splats"
 }
 
 main() {
@@ -209,12 +242,14 @@ main() {
 	elif ! setup_driver; then
 		fail "setup: driver $GIFT_DRIVER setup failed"
 	else
+		kmemleak_begin
 		run_cmd
 		kill_leftovers
 	fi
 	log "health checks"
 	teardown
 	check_pins
+	kmemleak_check
 	check_dmesg
 	echo ok >"$CTL/done"
 }
@@ -224,4 +259,8 @@ main() {
 sync
 umount "$GIFT_OUT" "$CTL" 2>/dev/null
 echo o >/proc/sysrq-trigger
+# A kernel without ACPI (the debug kernel) cannot power off: reboot, which
+# QEMU (-no-reboot) turns into an exit.
+sleep 2
+echo b >/proc/sysrq-trigger
 sleep 60

@@ -142,10 +142,10 @@ int gift_cq_post(struct gift_cq *cq, const struct ib_wc *wc, bool solicited)
 	return err;
 }
 
-static int gift_cq_check_cqe(struct gift_dev *gdev, int cqe)
+static int gift_cq_check_cqe(struct gift_dev *gdev, unsigned int cqe)
 {
-	if (cqe < 1 || cqe > gdev->attr.max_cqe) {
-		gift_dbg(gdev, "cqe %d not in 1..%d\n", cqe, gdev->attr.max_cqe);
+	if (cqe < 1 || cqe > (unsigned int)gdev->attr.max_cqe) {
+		gift_dbg(gdev, "cqe %u not in 1..%d\n", cqe, gdev->attr.max_cqe);
 		return -EINVAL;
 	}
 	return 0;
@@ -215,7 +215,7 @@ out_uncount:
  * Return: 0; -EINVAL for @cqe outside 1..max_cqe or below the number of
  * queued completions; -ENOMEM.
  */
-static int gift_resize_cq(struct ib_cq *ibcq, int cqe, struct ib_udata *udata)
+int gift_resize_cq(struct ib_cq *ibcq, unsigned int cqe, struct ib_udata *udata)
 {
 	struct gift_dev *gdev = to_gift_dev(ibcq->device);
 	struct gift_cq *cq = to_gift_cq(ibcq);
@@ -233,9 +233,9 @@ static int gift_resize_cq(struct ib_cq *ibcq, int cqe, struct ib_udata *udata)
 
 	spin_lock_irqsave(&cq->lock, flags);
 	queued = gift_queue_count(&cq->queue);
-	if (queued > (u32)cqe) {
+	if (queued > cqe) {
 		spin_unlock_irqrestore(&cq->lock, flags);
-		gift_dbg(gdev, "cqe %d below the %u queued completions\n",
+		gift_dbg(gdev, "cqe %u below the %u queued completions\n",
 			 cqe, queued);
 		err = -EINVAL;
 		goto out_free;
@@ -345,7 +345,7 @@ const struct ib_device_ops gift_cq_ops = {
 	.peek_cq = gift_peek_cq,
 	.poll_cq = gift_poll_cq,
 	.req_notify_cq = gift_req_notify_cq,
-	.resize_cq = gift_resize_cq,
+	.GIFT_RESIZE_CQ_OP = gift_resize_cq_op,
 
 	INIT_RDMA_OBJ_SIZE(ib_cq, gift_cq, ibcq),
 };

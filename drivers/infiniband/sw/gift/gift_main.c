@@ -134,18 +134,6 @@ static bool gift_netdev_bound(struct net_device *ndev)
 	return true;
 }
 
-/* Any driver's device counts: names are global to ib_core. */
-static bool gift_name_taken(const char *name)
-{
-	struct ib_device *ibdev;
-
-	ibdev = ib_device_get_by_name(name, RDMA_DRIVER_UNKNOWN);
-	if (!ibdev)
-		return false;
-	ib_device_put(ibdev);
-	return true;
-}
-
 static int gift_newlink(const char *ibdev_name, struct net_device *ndev)
 {
 	int err;
@@ -161,12 +149,6 @@ static int gift_newlink(const char *ibdev_name, struct net_device *ndev)
 	}
 
 	mutex_lock(&gift_newlink_lock);
-	if (gift_name_taken(ibdev_name)) {
-		/* ib_core would say -ENFILE; a taken name is -EEXIST. */
-		pr_debug("%s: device name in use\n", ibdev_name);
-		err = -EEXIST;
-		goto out_unlock;
-	}
 	if (gift_netdev_bound(ndev)) {
 		pr_debug("%s: already has a gift device\n", netdev_name(ndev));
 		err = -EEXIST;

@@ -738,9 +738,8 @@ static int gift_mr_check_user_range(struct gift_dev *gdev, u64 start,
  * max_mr, over RLIMIT_MEMLOCK or out of memory; -EFAULT (or -EPERM) as
  * gift_umem_get() fails to pin.
  */
-static struct ib_mr *gift_reg_user_mr(struct ib_pd *pd, u64 start, u64 length,
-				      u64 iova, int access,
-				      struct ib_udata *udata)
+struct ib_mr *gift_reg_user_mr(struct ib_pd *pd, u64 start, u64 length,
+			       u64 iova, int access, struct ib_udata *udata)
 {
 	struct gift_dev *gdev = to_gift_dev(pd->device);
 	struct gift_umem *umem;
@@ -1051,6 +1050,6 @@ const struct ib_device_ops gift_mr_ops = {
 	.fill_res_mr_entry = gift_fill_res_mr_entry,
 	.get_dma_mr = gift_get_dma_mr,
 	.map_mr_sg = gift_map_mr_sg,
-	.reg_user_mr = gift_reg_user_mr,
+	.reg_user_mr = gift_reg_user_mr_op,
 	.rereg_user_mr = gift_rereg_user_mr,
 };

@@ -67,7 +67,6 @@
 #include <net/inet_ecn.h>
 #include <net/ip.h>
 #include <net/ipv6.h>
-#include <net/ipv6_stubs.h>
 #include <net/route.h>
 #include <net/udp_tunnel.h>
 #include <rdma/ib_cache.h>
@@ -499,7 +498,7 @@ static int gift_net_xmit6(const struct gift_av *av, struct sk_buff *skb,
 	}
 	net = sock_net(gift_sock6->sk);
 
-	dst = ipv6_stub->ipv6_dst_lookup_flow(net, gift_sock6->sk, &fl6, NULL);
+	dst = gift_ip6_dst_lookup_flow(net, gift_sock6->sk, &fl6);
 	if (IS_ERR(dst)) {
 		kfree_skb(skb);
 		return PTR_ERR(dst);
@@ -629,7 +628,7 @@ static struct socket *gift_net_sock_create(bool ipv6)
 	err = udp_sock_create(&init_net, &port_cfg, &sock);
 	if (err)
 		return ERR_PTR(err);
-	setup_udp_tunnel_sock(&init_net, sock, &tunnel_cfg);
+	gift_setup_udp_tunnel_sock(&init_net, sock, &tunnel_cfg);
 	return sock;
 }
 
@@ -655,7 +654,7 @@ int gift_net_init(void)
 	if (IS_ERR(sock)) {
 		if (PTR_ERR(sock) != -EAFNOSUPPORT &&
 		    PTR_ERR(sock) != -EPFNOSUPPORT) {
-			udp_tunnel_sock_release(gift_sock4);
+			gift_udp_tunnel_sock_release(gift_sock4);
 			gift_sock4 = NULL;
 			goto err;
 		}
@@ -683,8 +682,8 @@ err:
 void gift_net_exit(void)
 {
 	if (gift_sock6)
-		udp_tunnel_sock_release(gift_sock6);
+		gift_udp_tunnel_sock_release(gift_sock6);
 	gift_sock6 = NULL;
-	udp_tunnel_sock_release(gift_sock4);
+	gift_udp_tunnel_sock_release(gift_sock4);
 	gift_sock4 = NULL;
 }

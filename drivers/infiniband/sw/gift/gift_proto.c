@@ -37,7 +37,7 @@ int gift_proto_init(void)
 	 * Bound: a QP's work runs on the CPU that received its packet (or
 	 * posted its WR), where the data is cache-hot.
 	 */
-	gift_proto_wq = alloc_workqueue("gift_proto", WQ_HIGHPRI, 0);
+	gift_proto_wq = alloc_workqueue("gift_proto", WQ_HIGHPRI | WQ_PERCPU, 0);
 	return gift_proto_wq ? 0 : -ENOMEM;
 }
 
@@ -240,7 +240,7 @@ static void gift_proto_queue(struct gift_qp *qp)
 
 static void gift_proto_retry_timer(struct timer_list *t)
 {
-	struct gift_qp *qp = from_timer(qp, t, proto.retry_timer);
+	struct gift_qp *qp = timer_container_of(qp, t, proto.retry_timer);
 
 	WRITE_ONCE(qp->proto.retry_pending, true);
 	gift_proto_queue(qp);
@@ -248,7 +248,7 @@ static void gift_proto_retry_timer(struct timer_list *t)
 
 static void gift_proto_rnr_timer(struct timer_list *t)
 {
-	struct gift_qp *qp = from_timer(qp, t, proto.rnr_timer);
+	struct gift_qp *qp = timer_container_of(qp, t, proto.rnr_timer);
 
 	gift_proto_queue(qp);
 }

@@ -389,6 +389,14 @@ int gift_dev_register(const char *name, struct net_device *ndev)
 	gdev->port_state = gift_port_state(gdev);
 
 	err = ib_register_device(ibdev, name, NULL);
+	if (err == -ENFILE) {
+		/*
+		 * ib_core's word for a name any driver's device already
+		 * has (names are global); for `rdma link add` it is -EEXIST.
+		 */
+		pr_debug("%s: device name in use\n", name);
+		err = -EEXIST;
+	}
 	if (err)
 		goto out_unpublish;
 	return 0;

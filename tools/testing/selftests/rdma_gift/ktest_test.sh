@@ -10,7 +10,7 @@
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
-ko=$here/ktest/gift_ktest.ko
+ko=${GIFT_KTEST:-$here/ktest/gift_ktest.ko}
 dbg=/sys/kernel/debug/gift_ktest
 dev=${GIFT_IBDEV:?}
 ndev=${GIFT_NETDEV:?}
