@@ -9,6 +9,8 @@
 #                   and the modules for it, in build/<kernelrelease>/
 #   make check      the above + sparse + checkpatch + every selftest in
 #                   the QEMU VM on 6.12 and on the debug kernel
+#   make fuzz MINUTES=N    the RoCEv2 packet fuzzer on the debug kernel
+#   make stress MINUTES=N  registration vs mm churn vs traffic, debug kernel
 #   make demo       build, boot the VM, walk through gift0
 #   make install    install module and provider on this host (real hosts)
 #
@@ -34,7 +36,7 @@ VM := tools/testing/vm/run
 DEPS_STAMP := $(GIFT_CACHE)/deps.mk
 
 .PHONY: all deps module module-newest module-debug provider selftests \
-	checkpatch check demo install clean
+	checkpatch check demo install clean fuzz stress
 
 all: module module-newest provider selftests
 
@@ -92,6 +94,18 @@ checkpatch: | deps
 
 check: all module-debug sparse checkpatch
 	@bash tools/testing/selftests/rdma_gift/run_all.sh
+
+# Long soaks on the debug kernel; make check runs short ones of both.
+MINUTES ?= 10
+SOAK = tools/testing/vm/run --kernel debug --env GIFT_SLOW=8 \
+	--timeout $$(($(MINUTES) * 60 + 900)) --
+SELFTESTS := tools/testing/selftests/rdma_gift
+
+fuzz: all module-debug
+	$(SOAK) $(SELFTESTS)/fuzz/gift_fuzz -t $$(($(MINUTES) * 60))
+
+stress: all module-debug
+	$(SOAK) $(SELFTESTS)/stress/gift_stress -t $$(($(MINUTES) * 60))
 
 demo: all
 	@bash tools/demo.sh

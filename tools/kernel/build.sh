@@ -17,14 +17,16 @@
 #
 # Usage: tools/kernel/build.sh debug|stock
 #
-# Output directory, $GIFT_CACHE/kernels/<flavour>-<version>-<key>/:
+# Output directory, $GIFT_CACHE/kernels/<flavour>-<version>/:
 #   build/                  O= tree, the KDIR for module builds
 #   kernelrelease           `uname -r` of the kernel
 #   vmlinuz, lib/modules/   (debug) the bootable kernel and its modules
-#   build-seconds           how long the build took
+#   key                     hash of the config inputs and the compiler
+#   build-seconds           how long the last build took
 #   .done                   written last
-# <key> hashes the config inputs and the compiler, so a changed fragment
-# or toolchain builds a new tree; old trees are removed.
+# A tree whose key differs (the fragment or the compiler changed) is
+# reconfigured and rebuilt in place, which make does incrementally; trees
+# of other source versions are removed.
 
 set -euo pipefail
 
@@ -58,13 +60,14 @@ check_fragment() {
 
 build_debug() {
 	local frag=$HERE/debug.config key dir b t0 krel
-	key=$( (cat "$frag" "$HERE/build.sh"; gcc --version | head -n1) |
+	key=$( (cat "$frag"; gcc --version | head -n1) |
 		sha256sum | cut -c1-12)
-	dir=$CACHE/kernels/debug-$srcver-$key
-	if [ -f "$dir/.done" ]; then
+	dir=$CACHE/kernels/debug-$srcver
+	if [ -f "$dir/.done" ] && [ "$(cat "$dir/key")" = "$key" ]; then
 		echo "$dir"
 		return 0
 	fi
+	rm -f "$dir/.done"
 	b=$dir/build
 	mkdir -p "$b"
 	log "building debug kernel $srcver ($key) in $dir, -j$JOBS"
@@ -85,6 +88,7 @@ build_debug() {
 	rm -f "$dir/lib/modules/$krel/build" "$dir/lib/modules/$krel/source"
 	cp "$b/arch/x86/boot/bzImage" "$dir/vmlinuz"
 	echo "$krel" >"$dir/kernelrelease"
+	echo "$key" >"$dir/key"
 	echo $(($(date +%s) - t0)) >"$dir/build-seconds"
 	log "debug kernel $krel built in $(cat "$dir/build-seconds") s"
 	touch "$dir/.done"
@@ -95,13 +99,14 @@ build_debug() {
 build_stock() {
 	local hdrs=$NEW_HDRS key dir b t0
 	[ -f "$hdrs/.config" ] || die "no sid headers (NEW_HDRS) in deps.mk"
-	key=$( (cat "$hdrs/.config" "$HERE/build.sh"; gcc --version | head -n1) |
+	key=$( (cat "$hdrs/.config"; gcc --version | head -n1) |
 		sha256sum | cut -c1-12)
-	dir=$CACHE/kernels/stock-$srcver-$key
-	if [ -f "$dir/.done" ]; then
+	dir=$CACHE/kernels/stock-$srcver
+	if [ -f "$dir/.done" ] && [ "$(cat "$dir/key")" = "$key" ]; then
 		echo "$dir"
 		return 0
 	fi
+	rm -f "$dir/.done"
 	b=$dir/build
 	mkdir -p "$b"
 	log "preparing $NEW_KVER module build tree in $dir"
@@ -119,13 +124,14 @@ build_stock() {
 	echo "$NEW_KVER" >"$b/include/config/kernel.release"
 	cp "$hdrs/Module.symvers" "$b/Module.symvers"
 	echo "$NEW_KVER" >"$dir/kernelrelease"
+	echo "$key" >"$dir/key"
 	echo $(($(date +%s) - t0)) >"$dir/build-seconds"
 	touch "$dir/.done"
 	prune stock "$dir"
 	echo "$dir"
 }
 
-# Removes the other trees of a flavour (a changed key leaves them stale).
+# Removes the trees of a flavour built from other source versions.
 prune() {
 	local d
 	for d in "$CACHE/kernels/$1"-*; do

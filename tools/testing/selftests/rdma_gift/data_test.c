@@ -31,7 +31,7 @@
 #include <infiniband/verbs.h>
 
 #include "gift_util.h"
-#include "kselftest_harness.h"
+#include "gift_harness.h"
 
 #define PAGE		4096
 #define MAX_MSG		(1 << 20)	/* largest message of the opcode tests */
@@ -41,9 +41,10 @@
 #define GAP		64	/* sentinel bytes between scattered SGEs */
 #define MAX_SGE		32	/* room in struct sgl */
 #define SENTINEL	0xa5
-#define WAIT_MS		15000	/* deadline of every completion wait */
-#define QUIET_MS	300	/* how long "nothing happens" is watched */
-#define FLUSH_MS	2000	/* deadline of a flush that must come at once */
+/* Deadlines and watch windows, stretched by GIFT_SLOW (gift_util.h). */
+#define WAIT_MS		(15000 * gift_slow())	/* every completion wait */
+#define QUIET_MS	(300 * gift_slow())	/* "nothing happens" watched */
+#define FLUSH_MS	(2000 * gift_slow())	/* a flush that must come at once */
 #define SOAK_SECONDS	30	/* default; GIFT_SOAK_SECONDS overrides */
 
 #define ALL_REMOTE	(IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ | \
@@ -420,7 +421,7 @@ static void qp_connect_to(struct __test_metadata *_metadata, struct pair *p,
 	memset(&a, 0, sizeof(a));
 	a.qp_state = IBV_QPS_RTS;
 	a.sq_psn = e->psn;
-	a.timeout = pa->timeout;
+	a.timeout = gift_slow_qp_timeout(pa->timeout);
 	a.retry_cnt = pa->retry_cnt;
 	a.rnr_retry = pa->rnr_retry;
 	a.max_rd_atomic = pa->rd_atomic;
@@ -1348,7 +1349,8 @@ static void rnr_counters(const char *ibdev, long *sent, long *rcvd)
  * With rnr_retry 7 (infinite), a SEND whose receive is posted a second
  * late is delivered, after RNR NAKs the device counts as sent and
  * received. A second is longer than timeout 14 (67 ms) times retry_cnt
- * 7: RNR waits must not count as transport timeouts.
+ * 7: RNR waits must not count as transport timeouts. (GIFT_SLOW stretches
+ * both alike.)
  */
 TEST_F(rc, rnr_retry_succeeds)
 {
@@ -1371,7 +1373,7 @@ TEST_F(rc, rnr_retry_succeeds)
 	sgl_make(&dst, &p->b.dst, 3000, 1, 0);
 	wr_init(&wr, 1, IBV_WR_SEND, &src, 0);
 	ASSERT_EQ(0, post_send(p->a.qp, &wr));
-	ASSERT_EQ(0, poll_cq_for(p->a.cq, &wc, 1, 1000))
+	ASSERT_EQ(0, poll_cq_for(p->a.cq, &wc, 1, 1000 * gift_slow()))
 		TH_LOG("completed without a receive: %s",
 		       ibv_wc_status_str(wc.status));
 	ASSERT_EQ(0, post_recv(p->b.qp, 2, &dst));

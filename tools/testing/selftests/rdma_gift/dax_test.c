@@ -24,7 +24,7 @@
 
 #include "../../../../lib/giftdv.h"
 #include "gift_util.h"
-#include "kselftest_harness.h"
+#include "gift_harness.h"
 
 #define DAX_DEV		"/dev/pmem0"
 #define DAX_MNT		"/tmp/gift-dax"

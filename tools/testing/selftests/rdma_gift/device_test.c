@@ -19,7 +19,7 @@
 #include "../../../../lib/giftdv.h"
 #include "../../../../include/uapi/rdma/gift-abi.h"
 #include "gift_util.h"
-#include "kselftest_harness.h"
+#include "gift_harness.h"
 
 #define GIFT_MAX_PD 0x10000
 

@@ -46,7 +46,7 @@
 
 #include "../../../../lib/giftdv.h"
 #include "gift_util.h"
-#include "kselftest_harness.h"
+#include "gift_harness.h"
 
 #define KIB		1024UL
 #define MIB		(1024 * KIB)
@@ -56,8 +56,9 @@
 
 #define LB_LEN		(4 * MIB)	/* the requester's buffer */
 #define LB_CHUNK	MIB		/* largest RDMA READ posted */
-#define WAIT_MS		15000		/* deadline of every completion */
-#define KSM_WAIT_MS	240000		/* deadline of a KSM merge */
+/* Deadlines, stretched by GIFT_SLOW (gift_util.h). */
+#define WAIT_MS		(15000 * gift_slow())	/* every completion */
+#define KSM_WAIT_MS	(240000 * gift_slow())	/* a KSM merge */
 
 #define RO		IBV_ACCESS_REMOTE_READ
 #define GIFT		(IBV_ACCESS_GIFT | IBV_ACCESS_REMOTE_READ)
@@ -326,7 +327,7 @@ static void qp_to_rts(struct __test_metadata *_metadata, struct base *b,
 	memset(&a, 0, sizeof(a));
 	a.qp_state = IBV_QPS_RTS;
 	a.sq_psn = 0;
-	a.timeout = 14;
+	a.timeout = gift_slow_qp_timeout(14);
 	a.retry_cnt = 7;
 	a.rnr_retry = 7;
 	a.max_rd_atomic = 8;

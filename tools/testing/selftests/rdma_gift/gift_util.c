@@ -469,6 +469,36 @@ long long gift_now_us(void)
 	return ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
 }
 
+int gift_slow(void)
+{
+	const char *s = getenv("GIFT_SLOW");
+	char *end;
+	long v;
+
+	if (!s || !*s)
+		return 1;
+	v = strtol(s, &end, 10);
+	return (*end || v < 1 || v > 1000) ? 1 : v;
+}
+
+long gift_slow_div(long n, long floor)
+{
+	long v = n / gift_slow();
+
+	return v < floor ? floor : v;
+}
+
+uint8_t gift_slow_qp_timeout(uint8_t t)
+{
+	int slow = gift_slow();
+
+	while (slow > 1 && t < 31) {
+		slow = (slow + 1) / 2;
+		t++;
+	}
+	return t;
+}
+
 int gift_run_child(int (*fn)(const char *arg), const char *arg)
 {
 	int status;

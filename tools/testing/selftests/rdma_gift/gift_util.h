@@ -103,6 +103,25 @@ int gift_become_nobody(unsigned long memlock);
 /* CLOCK_MONOTONIC in microseconds. */
 long long gift_now_us(void);
 
+/*
+ * GIFT_SLOW, the one knob for slow kernels: how many times slower than
+ * Debian's stock kernel the guest runs (the debug kernel's lane sets it).
+ * Timeouts are multiplied by it (gift_harness.h does the harness's);
+ * iteration counts, sizes and soak durations may be divided by it
+ * (gift_slow_div()), never below a floor that keeps the test meaningful.
+ * No test is skipped for it. 1 when unset or invalid.
+ */
+int gift_slow(void);
+
+/* @n divided by GIFT_SLOW, but at least @floor. */
+long gift_slow_div(long n, long floor);
+
+/*
+ * An RC local ACK timeout (4.096 us << @t) stretched by GIFT_SLOW: one more
+ * step per doubling, at most 31.
+ */
+uint8_t gift_slow_qp_timeout(uint8_t t);
+
 /* Sum of active_objs * objsize over /proc/slabinfo, after a cache drop. */
 long long gift_slab_bytes(void);
 

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "gift_util.h"
-#include "kselftest_harness.h"
+#include "gift_harness.h"
 
 FIXTURE(link) {
 	char netdev[16];

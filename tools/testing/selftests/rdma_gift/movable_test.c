@@ -26,7 +26,7 @@
 
 #include "../../../../lib/giftdv.h"
 #include "gift_util.h"
-#include "kselftest_harness.h"
+#include "gift_harness.h"
 
 #define MR_LEN		(16UL << 20)
 

@@ -22,7 +22,7 @@
 #include <infiniband/verbs.h>
 
 #include "gift_util.h"
-#include "kselftest_harness.h"
+#include "gift_harness.h"
 
 /* The driver's limits (gift_mr.h). */
 #define GIFT_MAX_MR		0x10000

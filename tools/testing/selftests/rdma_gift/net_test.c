@@ -38,7 +38,7 @@
 #include <unistd.h>
 
 #include "gift_util.h"
-#include "kselftest_harness.h"
+#include "gift_harness.h"
 
 #define ROCE_PORT	4791
 #define BTH_BYTES	12
@@ -116,8 +116,8 @@ static struct counts settle(const char *ibdev, struct counts want)
 {
 	struct counts_wait w = { .ibdev = ibdev, .want = want };
 
-	gift_wait_for(counts_reached, &w, 3000);
-	usleep(100 * 1000);
+	gift_wait_for(counts_reached, &w, 3000 * gift_slow());
+	usleep(100 * 1000 * gift_slow());
 	return read_counts(ibdev);
 }
 

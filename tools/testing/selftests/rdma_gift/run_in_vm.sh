@@ -1,8 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# Guest side of the rdma_gift selftests: runs the test programs of a suite
-# (argument: "main", the default, or "movable_pmem") in the VM created by
+# Guest side of the rdma_gift selftests: runs the test programs of the
+# suites named as arguments ("main", the default, "movable_pmem" or
+# "debug"; see run_all.sh) in the VM created by
 # tools/testing/vm/run (--driver gift), prints their TAP
 # output, and writes "PASS FAIL" totals to $GIFT_OUT/totals. It exits 0
 # whenever the totals were written, so that the runner's exit status
@@ -38,6 +39,27 @@ run_harness() {
 	fail=$((fail + f + s + e))
 }
 
+# run_prog DESCRIPTION PROGRAM [ARGS...]: one test, passing on exit 0.
+run_prog() {
+	local desc=$1 status
+	shift
+	echo "# === $desc"
+	"$here/$1" "${@:2}" 2>&1
+	status=$?
+	if [ "$status" -eq 0 ]; then
+		echo "ok $desc"
+		pass=$((pass + 1))
+	else
+		echo "not ok $desc (exit status $status)"
+		fail=$((fail + 1))
+	fi
+}
+
+# Soak lengths of the debug suite (seconds): `make check` runs short ones,
+# `make fuzz` / `make stress` long ones.
+fuzz_secs=${GIFT_FUZZ_SECS:-60}
+stress_secs=${GIFT_STRESS_SECS:-120}
+
 run_tap() {
 	local prog=$1 out
 	echo "# === $prog"
@@ -47,7 +69,8 @@ run_tap() {
 	fail=$((fail + $(grep -cE '^not ok ' <<<"$out")))
 }
 
-case ${1:-main} in
+run_suite() {
+case $1 in
 main)
 	run_tap tools_test.sh
 	run_tap clients_test.sh
@@ -66,10 +89,22 @@ movable_pmem)
 	run_harness movable_test
 	run_harness dax_test
 	;;
+debug)
+	# Programs that need the debug kernel's features (fault injection)
+	# or its checkers to mean anything: run only in that lane.
+	run_harness failnth_test
+	run_prog "gift_fuzz -t $fuzz_secs" fuzz/gift_fuzz -t "$fuzz_secs"
+	run_prog "gift_stress -t $stress_secs" stress/gift_stress -t "$stress_secs"
+	;;
 *)
 	echo "run_in_vm.sh: unknown suite $1" >&2
 	fail=$((fail + 1))
 	;;
 esac
+}
+
+for suite in "${@:-main}"; do
+	run_suite "$suite"
+done
 
 echo "$pass $fail" >"${GIFT_OUT:?}/totals"
