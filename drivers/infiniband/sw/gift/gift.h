@@ -101,6 +101,22 @@ struct gift_pd {
 	struct ib_pd ibpd;
 };
 
+/**
+ * gift_udata_has_input() - whether a verb got driver input it cannot know
+ * @udata: the verb's driver udata, or NULL (kernel callers)
+ *
+ * The provider sends no driver input to any verb; non-zero bytes are a
+ * newer provider's or garbage, and the verb fails with -EINVAL rather than
+ * ignore them. Zeros are allowed (a caller's zeroed extension).
+ *
+ * Return: true when @udata carries a non-zero byte (or cannot be read).
+ */
+static inline bool gift_udata_has_input(struct ib_udata *udata)
+{
+	return udata && udata->inlen &&
+	       !ib_is_udata_cleared(udata, 0, udata->inlen);
+}
+
 static inline struct gift_dev *to_gift_dev(struct ib_device *ibdev)
 {
 	return container_of(ibdev, struct gift_dev, ibdev);

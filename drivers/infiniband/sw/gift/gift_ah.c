@@ -81,8 +81,7 @@ static int gift_create_ah(struct ib_ah *ibah, struct rdma_ah_init_attr *init_att
 	struct gift_ah *ah = to_gift_ah(ibah);
 	int err;
 
-	if (udata && udata->inlen &&
-	    !ib_is_udata_cleared(udata, 0, udata->inlen))
+	if (gift_udata_has_input(udata))
 		return -EINVAL;
 	if (attr->type != RDMA_AH_ATTR_TYPE_ROCE ||
 	    rdma_ah_get_port_num(attr) != GIFT_PORT) {

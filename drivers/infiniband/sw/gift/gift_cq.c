@@ -25,6 +25,11 @@
  * Destruction: ib_core refuses destroy_cq with -EBUSY while a QP or SRQ
  * uses the CQ (ib_cq.usecnt), and QPs stop producing before they are
  * destroyed, so nothing posts to a CQ being destroyed.
+ *
+ * A queued completion points at its QP (ib_wc.qp, which ib_uverbs reads
+ * the QPN from when it is polled), and ib_core frees the QP when
+ * destroy_qp returns: destroying a QP discards its queued completions
+ * (gift_cq_discard_qp()), as mlx4 and mlx5 do for kernel QPs.
  */
 
 #include <rdma/uverbs_ioctl.h>
@@ -120,6 +125,34 @@ void gift_cq_signal(struct gift_cq *cq, unsigned int signals)
 }
 
 /**
+ * gift_cq_discard_qp() - drop the queued completions of a QP
+ * @cq: a send or receive CQ of @qp
+ * @qp: a QP being destroyed, which produces no more completions
+ *
+ * Keeps the other completions in order. Process context.
+ */
+void gift_cq_discard_qp(struct gift_cq *cq, const struct ib_qp *qp)
+{
+	struct gift_queue *q = &cq->queue;
+	unsigned long flags;
+	struct ib_wc *wc;
+	u32 i, keep;
+
+	spin_lock_irqsave(&cq->lock, flags);
+	keep = q->cons;
+	for (i = q->cons; i != q->prod; i++) {
+		wc = gift_queue_slot(q, i);
+		if (wc->qp == qp)
+			continue;
+		if (keep != i)
+			memcpy(gift_queue_slot(q, keep), wc, sizeof(*wc));
+		keep++;
+	}
+	q->prod = keep;
+	spin_unlock_irqrestore(&cq->lock, flags);
+}
+
+/**
  * gift_cq_post() - queue a completion and notify the consumer
  * @cq: completion queue
  * @wc: the completion; copied
@@ -173,8 +206,7 @@ static int gift_create_cq(struct ib_cq *ibcq, const struct ib_cq_init_attr *attr
 	u32 slots;
 	int err;
 
-	if (udata && udata->inlen &&
-	    !ib_is_udata_cleared(udata, 0, udata->inlen))
+	if (gift_udata_has_input(udata))
 		return -EINVAL;
 	if (attr->flags) {
 		gift_dbg(gdev, "unsupported flags %#x\n", attr->flags);
@@ -212,8 +244,8 @@ out_uncount:
  * Queued completions are kept, in order. The new size is a power of two
  * >= @cqe, reported in ibcq->cqe.
  *
- * Return: 0; -EINVAL for @cqe outside 1..max_cqe or below the number of
- * queued completions; -ENOMEM.
+ * Return: 0; -EINVAL for driver input in @udata, @cqe outside 1..max_cqe
+ * or below the number of queued completions; -ENOMEM.
  */
 int gift_resize_cq(struct ib_cq *ibcq, unsigned int cqe, struct ib_udata *udata)
 {
@@ -224,6 +256,8 @@ int gift_resize_cq(struct ib_cq *ibcq, unsigned int cqe, struct ib_udata *udata)
 	u32 queued;
 	int err;
 
+	if (gift_udata_has_input(udata))
+		return -EINVAL;
 	err = gift_cq_check_cqe(gdev, cqe);
 	if (err)
 		return err;

@@ -73,6 +73,7 @@ int gift_cq_post(struct gift_cq *cq, const struct ib_wc *wc, bool solicited);
 int gift_cq_post_deferred(struct gift_cq *cq, const struct ib_wc *wc,
 			  bool solicited, unsigned int *signals);
 void gift_cq_signal(struct gift_cq *cq, unsigned int signals);
+void gift_cq_discard_qp(struct gift_cq *cq, const struct ib_qp *qp);
 
 /* Partial ops table, merged into the device's by ib_set_device_ops(). */
 extern const struct ib_device_ops gift_cq_ops;

@@ -746,8 +746,7 @@ struct ib_mr *gift_reg_user_mr(struct ib_pd *pd, u64 start, u64 length,
 	struct gift_mr *mr;
 	int err;
 
-	if (udata && udata->inlen &&
-	    !ib_is_udata_cleared(udata, 0, udata->inlen)) {
+	if (gift_udata_has_input(udata)) {
 		gift_dbg(gdev, "unexpected driver input\n");
 		return ERR_PTR(-EINVAL);
 	}
@@ -805,10 +804,16 @@ out_put_mr:
  * dropping IB_ACCESS_GIFT takes the MR's range anew, since a gift MR
  * holds copy-on-write shared pages differently.
  *
+ * A range is only ever taken from the address space the MR was
+ * registered in: a forked child shares the uverbs file, but a rereg from
+ * it that takes a range would put the child's memory behind the
+ * parent's keys, and is refused.
+ *
  * Return: NULL (changed in place: ib_core then updates ibmr->pd, iova
  * and length), or ERR_PTR(): -EACCES when making a read-only pinned MR
  * writable without a new translation; -EINVAL for driver input in @udata;
- * otherwise the errors of gift_reg_user_mr().
+ * -EPERM for a new translation (or a gift change) from another process's
+ * address space; otherwise the errors of gift_reg_user_mr().
  */
 static struct ib_mr *gift_rereg_user_mr(struct ib_mr *ibmr, int flags,
 					u64 start, u64 length, u64 iova,
@@ -821,8 +826,7 @@ static struct ib_mr *gift_rereg_user_mr(struct ib_mr *ibmr, int flags,
 	unsigned long lock_flags;
 	int err;
 
-	if (udata && udata->inlen &&
-	    !ib_is_udata_cleared(udata, 0, udata->inlen)) {
+	if (gift_udata_has_input(udata)) {
 		gift_dbg(gdev, "unexpected driver input\n");
 		return ERR_PTR(-EINVAL);
 	}
@@ -845,6 +849,11 @@ static struct ib_mr *gift_rereg_user_mr(struct ib_mr *ibmr, int flags,
 	} else if (gift_access_writable(access) && !mr->umem->writable) {
 		gift_dbg(gdev, "MR %#x was pinned read-only\n", mr->key);
 		return ERR_PTR(-EACCES);
+	}
+	if ((flags & IB_MR_REREG_TRANS) && current->mm != mr->umem->mm) {
+		gift_dbg(gdev, "MR %#x: rereg from another address space\n",
+			 mr->key);
+		return ERR_PTR(-EPERM);
 	}
 	if (flags & IB_MR_REREG_TRANS) {
 		umem = gift_umem_get(start, length, access);

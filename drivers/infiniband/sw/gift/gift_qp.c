@@ -248,10 +248,13 @@ static int gift_qp_check_init(struct gift_dev *gdev,
 	const struct ib_device_attr *dattr = &gdev->attr;
 	const struct ib_qp_cap *cap = &init->cap;
 
-	if (udata && udata->inlen &&
-	    !ib_is_udata_cleared(udata, 0, udata->inlen))
+	if (gift_udata_has_input(udata))
 		return -EINVAL;
-	if (init->qp_type != IB_QPT_RC && init->qp_type != IB_QPT_UD) {
+	/*
+	 * RC only: the engine has no datagram path yet, and a QP type that
+	 * is created but never completes its work is worse than none.
+	 */
+	if (init->qp_type != IB_QPT_RC) {
 		gift_dbg(gdev, "qp type %d not supported\n", init->qp_type);
 		return -EOPNOTSUPP;
 	}
@@ -417,7 +420,8 @@ out_destroy_mutex:
  *
  * Unpublishes the QPN, stops the engine (gift_proto_qp_destroy()), waits
  * for receive-path references to drop, then frees the rings. Queued WQEs
- * are discarded without completions. Process context.
+ * are discarded without completions, and so are the QP's completions
+ * still queued on its CQs (they point at the QP). Process context.
  *
  * Return: 0; destroy never fails.
  */
@@ -431,6 +435,9 @@ static int gift_destroy_qp(struct ib_qp *ibqp, struct ib_udata *udata)
 	gift_qp_put(qp);
 	wait_for_completion(&qp->released);
 
+	gift_cq_discard_qp(to_gift_cq(ibqp->send_cq), ibqp);
+	if (ibqp->recv_cq != ibqp->send_cq)
+		gift_cq_discard_qp(to_gift_cq(ibqp->recv_cq), ibqp);
 	gift_qp_free_queues(qp);
 	mutex_destroy(&qp->modify_lock);
 	atomic_dec(&gdev->qp_table.num);
@@ -629,8 +636,7 @@ static int gift_modify_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr,
 
 	if (mask & ~IB_QP_ATTR_STANDARD_BITS)
 		return -EOPNOTSUPP;
-	if (udata && udata->inlen &&
-	    !ib_is_udata_cleared(udata, 0, udata->inlen))
+	if (gift_udata_has_input(udata))
 		return -EINVAL;
 	err = gift_qp_check_limits(qp, attr, mask);
 	if (!err)

@@ -68,8 +68,7 @@ static int gift_create_srq(struct ib_srq *ibsrq, struct ib_srq_init_attr *init,
 	u32 max_sge = max_t(u32, attr->max_sge, 1);
 	int err;
 
-	if (udata && udata->inlen &&
-	    !ib_is_udata_cleared(udata, 0, udata->inlen))
+	if (gift_udata_has_input(udata))
 		return -EINVAL;
 	if (init->srq_type != IB_SRQT_BASIC) {
 		gift_dbg(gdev, "srq type %d not supported\n", init->srq_type);
@@ -138,8 +137,9 @@ static int gift_srq_check_modify(struct gift_srq *srq, struct ib_srq_attr *attr,
  * two >= max_wr (see query_srq). A limit of 0 disarms the SRQ. Either
  * both changes are applied or neither.
  *
- * Return: 0; -EINVAL for unknown mask bits, a max_wr outside 1..max_srq_wr
- * or below the number of posted WQEs or the limit, a limit above max_wr;
+ * Return: 0; -EINVAL for driver input in @udata, unknown mask bits, a
+ * max_wr outside 1..max_srq_wr or below the number of posted WQEs or the
+ * limit, a limit above max_wr;
  * -ENOMEM.
  */
 static int gift_modify_srq(struct ib_srq *ibsrq, struct ib_srq_attr *attr,
@@ -151,6 +151,8 @@ static int gift_modify_srq(struct ib_srq *ibsrq, struct ib_srq_attr *attr,
 	unsigned long flags;
 	int err;
 
+	if (gift_udata_has_input(udata))
+		return -EINVAL;
 	if (mask & ~(IB_SRQ_MAX_WR | IB_SRQ_LIMIT)) {
 		gift_dbg(gdev, "unsupported mask %#x\n", mask);
 		return -EINVAL;

@@ -353,6 +353,9 @@ static bool gift_page_by_reference(struct vm_area_struct *vma,
 {
 	struct folio *folio = page_folio(page);
 
+	/* No VMA (a gate page): nothing to classify by; pin it. */
+	if (!vma)
+		return false;
 	if (folio_test_anon(folio) && folio_test_hugetlb(folio))
 		return false;
 	if (!gift_page_cow_shared(vma, page))
@@ -416,7 +419,7 @@ static int gift_umem_take_batch(struct gift_umem *umem, u64 start,
 	for (i = 0; i < got; i++) {
 		u64 va = start + ((u64)i << PAGE_SHIFT);
 
-		/* GUP just found the page, so the vma exists. */
+		/* GUP found the page; only a gate page lacks a VMA. */
 		if (!vma || va >= vma->vm_end)
 			vma = vma_lookup(umem->mm, va);
 		if (gift_page_by_reference(vma, pages[i]))
@@ -499,9 +502,10 @@ static int gift_umem_take_gift(struct gift_umem *umem, u64 first)
  * Context: process context; sleeps.
  *
  * Return: the umem, or ERR_PTR() of: -EINVAL for an empty, wrapping or
- * too long range, -EFAULT when part of the range is not mapped, not
- * accessible (PROT_NONE, or read-only for a writable registration) or
- * cannot be pinned, or there is no user address space, -EPERM when
+ * too long range, -EFAULT when part of the range is not mapped, lies
+ * beyond the user address space (TASK_SIZE), is not accessible
+ * (PROT_NONE, or read-only for a writable registration) or cannot be
+ * pinned, or there is no user address space, -EPERM when
  * RLIMIT_MEMLOCK is 0 and the caller lacks CAP_IPC_LOCK, -ENOMEM over
  * RLIMIT_MEMLOCK or out of memory, -EOPNOTSUPP for fsdax, -EINTR on a
  * fatal signal, or another error of GUP.
@@ -519,8 +523,11 @@ struct gift_umem *gift_umem_get(u64 addr, u64 length, int access)
 		return ERR_PTR(err);
 	if (length > GIFT_UMEM_MAX_LEN)
 		return ERR_PTR(-EINVAL);
-	/* A user range must fit unsigned long (32-bit kernels). */
-	if (!mm || (unsigned long)(addr + length - 1) != addr + length - 1)
+	/*
+	 * A user range lies below TASK_SIZE: above it GUP would still
+	 * serve the gate (vsyscall) page, which has no VMA.
+	 */
+	if (!mm || addr + length > TASK_SIZE)
 		return ERR_PTR(-EFAULT);
 	if (!can_do_mlock())
 		return ERR_PTR(-EPERM);

@@ -71,7 +71,7 @@ static int gift_query_device(struct ib_device *ibdev,
 			     struct ib_device_attr *attr,
 			     struct ib_udata *udata)
 {
-	if (udata && udata->inlen && !ib_is_udata_cleared(udata, 0, udata->inlen))
+	if (gift_udata_has_input(udata))
 		return -EINVAL;
 
 	*attr = to_gift_dev(ibdev)->attr;
@@ -194,7 +194,7 @@ static int gift_alloc_ucontext(struct ib_ucontext *ibuc,
 	};
 	int err;
 
-	if (udata->inlen && !ib_is_udata_cleared(udata, 0, udata->inlen))
+	if (gift_udata_has_input(udata))
 		return -EINVAL;
 	if (!atomic_add_unless(&gdev->num_ucontext, 1, GIFT_MAX_UCONTEXT))
 		return -ENOMEM;
@@ -236,12 +236,15 @@ static void gift_disassociate_ucontext(struct ib_ucontext *ibuc)
  * @ibpd: PD allocated by ib_core
  * @udata: user data (no driver data is exchanged), or NULL for kernel PDs
  *
- * Return: 0, or -ENOMEM once max_pd PDs exist.
+ * Return: 0; -EINVAL for driver input in @udata; -ENOMEM once max_pd PDs
+ * exist.
  */
 static int gift_alloc_pd(struct ib_pd *ibpd, struct ib_udata *udata)
 {
 	struct gift_dev *gdev = to_gift_dev(ibpd->device);
 
+	if (gift_udata_has_input(udata))
+		return -EINVAL;
 	if (!atomic_add_unless(&gdev->num_pd, 1, gdev->attr.max_pd))
 		return -ENOMEM;
 	return 0;

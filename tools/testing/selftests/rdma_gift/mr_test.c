@@ -21,6 +21,7 @@
 
 #include <infiniband/verbs.h>
 
+#include "../../../../lib/giftdv.h"
 #include "gift_util.h"
 #include "gift_harness.h"
 
@@ -652,6 +653,72 @@ TEST_F(mr, rereg_translation)
 		  after.released - before.released);
 	munmap(a, 4 * self->page);
 	munmap(b, 8 * self->page);
+}
+
+/*
+ * Ranges beyond the user address space fail with EFAULT, plain and gift
+ * alike: the vsyscall page at 0xffffffffff600000 among them, which GUP
+ * would serve without a VMA (run_all.sh boots with vsyscall=emulate so
+ * that it is readable).
+ */
+TEST_F(mr, beyond_user_space_efault)
+{
+	void *gate = (void *)0xffffffffff600000ul;
+	struct ibv_mr *mr;
+
+	mr = ibv_reg_mr(self->pd, gate, 4096, IBV_ACCESS_REMOTE_READ);
+	EXPECT_EQ(NULL, mr);
+	EXPECT_EQ(EFAULT, errno);
+	mr = ibv_reg_mr(self->pd, gate, 4096,
+			IBV_ACCESS_REMOTE_READ | IBV_ACCESS_GIFT);
+	EXPECT_EQ(NULL, mr);
+	EXPECT_EQ(EFAULT, errno);
+	/* Straddling TASK_SIZE (47-bit user space) from below. */
+	mr = ibv_reg_mr(self->pd, (void *)((1ul << 47) - 4096), 8192,
+			IBV_ACCESS_REMOTE_READ | IBV_ACCESS_GIFT);
+	EXPECT_EQ(NULL, mr);
+	EXPECT_EQ(EFAULT, errno);
+}
+
+/*
+ * A forked child shares the uverbs file, so it can rereg the parent's MR;
+ * a new translation from it would put the child's memory behind the
+ * parent's keys: EPERM, and the MR stays as it was. Changing only the
+ * access flags takes no range and is allowed.
+ */
+TEST_F(mr, rereg_translation_from_child)
+{
+	char *a = map_filled(4 * self->page);
+	struct ibv_mr *mr;
+	int status;
+	pid_t pid;
+
+	ASSERT_NE(NULL, a);
+	mr = ibv_reg_mr(self->pd, a, 4 * self->page, RW);
+	ASSERT_NE(NULL, mr);
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		char *own = map_filled(2 * self->page);
+
+		if (!own)
+			_exit(10);
+		if (ibv_rereg_mr(mr, IBV_REREG_MR_CHANGE_TRANSLATION, NULL,
+				 own, 2 * self->page, 0) != IBV_REREG_MR_ERR_CMD)
+			_exit(11);
+		if (errno != EPERM)
+			_exit(12);
+		if (ibv_rereg_mr(mr, IBV_REREG_MR_CHANGE_ACCESS, NULL, NULL, 0,
+				 IBV_ACCESS_LOCAL_WRITE))
+			_exit(13);
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+	EXPECT_EQ(4 * self->page, mr_len(self->name, mr->lkey));
+	EXPECT_EQ(0, ibv_dereg_mr(mr));
+	munmap(a, 4 * self->page);
 }
 
 /*
