@@ -21,10 +21,11 @@ pass=0
 fail=0
 
 run_harness() {
-	local prog=$1 out totals p f s e
+	local prog=$1 out totals p f s e t0=$SECONDS
 	echo "# === $prog"
 	out=$("$here/$prog" 2>&1)
 	printf '%s\n' "$out"
+	echo "# $prog: $((SECONDS - t0)) s"
 	totals=$(grep -E '^# Totals: ' <<<"$out" | tail -n1)
 	if [ -z "$totals" ]; then
 		echo "# $prog: no totals (crashed?), counted as one failure"
@@ -61,10 +62,11 @@ fuzz_secs=${GIFT_FUZZ_SECS:-60}
 stress_secs=${GIFT_STRESS_SECS:-120}
 
 run_tap() {
-	local prog=$1 out
+	local prog=$1 out t0=$SECONDS
 	echo "# === $prog"
 	out=$("$here/$prog" 2>&1)
 	printf '%s\n' "$out"
+	echo "# $prog: $((SECONDS - t0)) s"
 	pass=$((pass + $(grep -cE '^ok ' <<<"$out")))
 	fail=$((fail + $(grep -cE '^not ok ' <<<"$out")))
 }
