@@ -404,8 +404,10 @@ void gift_proto_qp_modified(struct gift_qp *qp, const struct ib_qp_attr *attr,
 		gift_proto_reset(qp);
 	if (mask & IB_QP_RQ_PSN)
 		p->resp_psn = attr->rq_psn & GIFT_PSN_MASK;
-	if (mask & IB_QP_SQ_PSN)
+	if (mask & IB_QP_SQ_PSN) {
 		p->req_psn = attr->sq_psn & GIFT_PSN_MASK;
+		p->req_psn_end = p->req_psn;
+	}
 	if (mask & IB_QP_RETRY_CNT)
 		p->retry_left = attr->retry_cnt;
 	if (mask & IB_QP_RNR_RETRY)

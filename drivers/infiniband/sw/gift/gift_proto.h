@@ -88,6 +88,9 @@ struct gift_rd_res {
  * @retry_pending: @retry_timer fired; retransmit on the next run
  * @sport: UDP source port of the QP's flow
  * @req_psn: requester: PSN of the next packet to send
+ * @req_psn_end: requester: one past the furthest PSN sent since the SQ
+ *	PSN was set (a READ's: its last response's); a rewind leaves it
+ *	alone. Responses must carry a PSN before it (gift_comp_rcv())
  * @req_n: requester: position, among outstanding send WQEs, of the WQE
  *	being sent
  * @req_off: requester: bytes of that WQE already sent
@@ -130,6 +133,7 @@ struct gift_qp_proto {
 	u16 sport;
 
 	u32 req_psn;
+	u32 req_psn_end;
 	u32 req_n;
 	u32 req_off;
 	u32 rd_atomic;

@@ -212,6 +212,8 @@ static bool gift_req_packet(struct gift_qp *qp, struct gift_send_wqe *wqe)
 		if (last)
 			st->flags |= GIFT_WQE_SENT;
 	}
+	if (gift_psn_cmp(p->req_psn, p->req_psn_end) > 0)
+		p->req_psn_end = p->req_psn;
 	if (st->flags & GIFT_WQE_SENT) {
 		p->req_n++;
 		p->req_off = 0;
