@@ -4,10 +4,12 @@
  *
  * Packets are taken strictly in PSN order. A packet ahead of the expected
  * PSN gets one PSN sequence error NAK per gap; a packet behind it is a
- * duplicate: SEND and WRITE duplicates are acknowledged again, READ
- * duplicates are executed again from their own RETH, atomic duplicates
- * replay the remembered result (responder resources, struct gift_rd_res)
- * and are never executed twice. A SEND (or a WRITE with immediate) finding
+ * duplicate: SEND and WRITE duplicates are acknowledged again. READs and
+ * atomics are remembered in the responder resources (struct
+ * gift_rd_res): a READ duplicate is executed again only inside the bounds
+ * of a remembered READ, after the access checks, atomic duplicates replay
+ * the remembered result and are never executed twice; other READ and
+ * atomic duplicates are dropped and counted. A SEND (or a WRITE with immediate) finding
  * no receive WQE gets an RNR NAK and is not consumed: the requester
  * retransmits it after the back-off.
  *
@@ -352,8 +354,9 @@ bool gift_resp_read_continue(struct gift_qp *qp)
 }
 
 /*
- * RDMA_READ_REQUEST, new or duplicate (@dup: do not advance the PSN or
- * MSN). Returns false when the request must be NAKed.
+ * RDMA_READ_REQUEST, new or a checked duplicate (@dup: do not advance the
+ * PSN or MSN, nor remember it again). A new READ is remembered in the
+ * responder resources. Returns false when the request must be NAKed.
  */
 static bool gift_resp_read(struct gift_qp *qp, struct sk_buff *skb, bool dup)
 {
@@ -361,6 +364,7 @@ static bool gift_resp_read(struct gift_qp *qp, struct sk_buff *skb, bool dup)
 	u32 psn = gift_pkt(skb)->psn, len = gift_reth_len(reth);
 	u32 npkts = max(1U, DIV_ROUND_UP(len, gift_qp_mtu(qp)));
 	struct gift_mr *mr = NULL;
+	struct gift_rd_res *res;
 
 	if (len) {
 		mr = gift_resp_mr(qp, gift_reth_rkey(reth), gift_reth_va(reth),
@@ -369,6 +373,12 @@ static bool gift_resp_read(struct gift_qp *qp, struct sk_buff *skb, bool dup)
 			return false;
 	}
 	if (!dup) {
+		res = &qp->proto.rd_res[qp->proto.rd_next++ %
+					GIFT_MAX_RD_ATOMIC];
+		*res = (struct gift_rd_res){
+			.psn = psn, .npkts = npkts, .va = gift_reth_va(reth),
+			.rkey = gift_reth_rkey(reth), .len = len,
+		};
 		qp->proto.msn = gift_psn_add(qp->proto.msn, 1);
 		qp->proto.resp_psn = gift_psn_add(psn, npkts);
 	}
@@ -443,28 +453,108 @@ static void gift_resp_atomic(struct gift_qp *qp, struct sk_buff *skb)
 	gift_resp_atomic_reply(qp, psn, orig);
 }
 
+/*
+ * Is @op enabled by the QP's remote access flags? RDMA WRITE, READ and
+ * atomics at a QP that does not allow them are invalid requests, whatever
+ * the rkey says (rxe and rdmavt NAK them the same way). A multi-packet
+ * WRITE is checked at its first packet.
+ */
+static bool gift_resp_access_ok(struct gift_qp *qp,
+				const struct gift_opcode_info *op)
+{
+	int access = qp->attr.qp_access_flags;
+
+	switch (op->cls) {
+	case GIFT_OPC_WRITE:
+		return !(op->flags & GIFT_OPF_FIRST) ||
+		       (access & IB_ACCESS_REMOTE_WRITE);
+	case GIFT_OPC_READ_REQ:
+		return access & IB_ACCESS_REMOTE_READ;
+	case GIFT_OPC_ATOMIC:
+		return access & IB_ACCESS_REMOTE_ATOMIC;
+	default:
+		return true;
+	}
+}
+
+/*
+ * The responder resource of the READ (@atomic: atomic) request whose PSNs
+ * hold @psn, among those behind the expected PSN; NULL if none does.
+ */
+static const struct gift_rd_res *gift_resp_find_res(struct gift_qp *qp,
+						    u32 psn, bool atomic)
+{
+	const struct gift_rd_res *res;
+	u32 i;
+
+	for (i = 0; i < GIFT_MAX_RD_ATOMIC; i++) {
+		res = &qp->proto.rd_res[i];
+		if (res->npkts && res->atomic == atomic &&
+		    gift_psn_cmp(res->psn, qp->proto.resp_psn) < 0 &&
+		    gift_psn_cmp(psn, res->psn) >= 0 &&
+		    gift_psn_cmp(psn, gift_psn_add(res->psn, res->npkts)) < 0)
+			return res;
+	}
+	return NULL;
+}
+
+/**
+ * gift_resp_dup_read() - a duplicate RDMA READ request
+ * @qp: QP; runs under its engine lock
+ * @skb: the request
+ *
+ * Replayed only inside a READ the responder resources remember (IBTA
+ * 9.7.5.2.x): its PSN among that READ's response PSNs, the same rkey, its
+ * VA at the offset its PSN implies (a requester asks again for the
+ * responses it is missing, gift_req_rewind()) and its length within the
+ * original one. Anything else is dropped and counted. A replay passes the
+ * QP's access flags and the MR checks again, and is NAKed as a new READ
+ * would be when they fail.
+ */
+static void gift_resp_dup_read(struct gift_qp *qp, struct sk_buff *skb)
+{
+	const struct gift_opcode_info *op = gift_pkt_op(skb);
+	struct gift_reth *reth = gift_pkt_reth(skb);
+	u32 psn = gift_pkt(skb)->psn, off;
+	const struct gift_rd_res *res;
+
+	res = gift_resp_find_res(qp, psn, false);
+	if (!res || gift_reth_rkey(reth) != res->rkey)
+		goto drop;
+	off = ((psn - res->psn) & GIFT_PSN_MASK) * gift_qp_mtu(qp);
+	if (off > res->len || gift_reth_va(reth) != res->va + off ||
+	    gift_reth_len(reth) > res->len - off)
+		goto drop;
+	if (!gift_resp_access_ok(qp, op))
+		gift_resp_fatal(qp, psn, GIFT_NAK_INVALID_REQ,
+				IB_WC_REM_INV_REQ_ERR);
+	else if (!gift_resp_read(qp, skb, true))
+		gift_resp_fatal(qp, psn, GIFT_NAK_REM_ACCESS_ERR,
+				IB_WC_REM_ACCESS_ERR);
+	return;
+drop:
+	gift_resp_stats(qp, GIFT_CNT_DROPPED_PKTS);
+}
+
 /* A request with a PSN before the expected one. */
 static void gift_resp_duplicate(struct gift_qp *qp, struct sk_buff *skb)
 {
 	const struct gift_opcode_info *op = gift_pkt_op(skb);
 	u32 psn = gift_pkt(skb)->psn;
-	u32 i;
+	const struct gift_rd_res *res;
 
 	gift_resp_stats(qp, GIFT_CNT_DUPLICATE_REQUESTS);
 	switch (op->cls) {
 	case GIFT_OPC_READ_REQ:
-		gift_resp_read(qp, skb, true);
+		gift_resp_dup_read(qp, skb);
 		return;
 	case GIFT_OPC_ATOMIC:
-		for (i = 0; i < GIFT_MAX_RD_ATOMIC; i++) {
-			if (qp->proto.rd_res[i].atomic &&
-			    qp->proto.rd_res[i].psn == psn) {
-				gift_resp_atomic_reply(qp, psn,
-						       qp->proto.rd_res[i].orig);
-				return;
-			}
-		}
-		return;		/* too old to replay: drop */
+		res = gift_resp_find_res(qp, psn, true);
+		if (res)
+			gift_resp_atomic_reply(qp, psn, res->orig);
+		else	/* too old to replay, or never seen: drop */
+			gift_resp_stats(qp, GIFT_CNT_DROPPED_PKTS);
+		return;
 	default:
 		if ((gift_pkt(skb)->flags & GIFT_PKT_ACK_REQ) ||
 		    (op->flags & GIFT_OPF_LAST))
@@ -492,30 +582,6 @@ static bool gift_resp_in_sequence(struct gift_qp *qp,
 		return !p->in_send && !p->in_write;
 	default:
 		return false;
-	}
-}
-
-/*
- * Is @op enabled by the QP's remote access flags? RDMA WRITE, READ and
- * atomics at a QP that does not allow them are invalid requests, whatever
- * the rkey says (rxe and rdmavt NAK them the same way). A multi-packet
- * WRITE is checked at its first packet.
- */
-static bool gift_resp_access_ok(struct gift_qp *qp,
-				const struct gift_opcode_info *op)
-{
-	int access = qp->attr.qp_access_flags;
-
-	switch (op->cls) {
-	case GIFT_OPC_WRITE:
-		return !(op->flags & GIFT_OPF_FIRST) ||
-		       (access & IB_ACCESS_REMOTE_WRITE);
-	case GIFT_OPC_READ_REQ:
-		return access & IB_ACCESS_REMOTE_READ;
-	case GIFT_OPC_ATOMIC:
-		return access & IB_ACCESS_REMOTE_ATOMIC;
-	default:
-		return true;
 	}
 }
 

@@ -898,6 +898,16 @@ static int sniff_read(FIXTURE_DATA(rc) *self)
 	}
 }
 
+/* Packets seen with @opcode to @qpn. */
+static int seen_count(FIXTURE_DATA(rc) *self, uint8_t opcode, uint32_t qpn)
+{
+	int i, n = 0;
+
+	for (i = 0; i < self->nseen; i++)
+		n += self->seen[i].opcode == opcode && self->seen[i].qpn == qpn;
+	return n;
+}
+
 static void rc_end_open(struct __test_metadata *_metadata,
 			FIXTURE_DATA(rc) *self, struct rc_end *e)
 {
@@ -1083,6 +1093,14 @@ static void pkt_put64(struct pkt *p, uint64_t v)
 	pkt_put32(p, v);
 }
 
+/* Appends a RETH. */
+static void pkt_reth(struct pkt *p, uint64_t va, uint32_t rkey, uint32_t len)
+{
+	pkt_put64(p, va);
+	pkt_put32(p, rkey);
+	pkt_put32(p, len);
+}
+
 /* Appends @len bytes of pattern @seed and the pad, setting PadCnt. */
 static void pkt_payload(struct pkt *p, size_t len, uint32_t seed)
 {
@@ -1192,6 +1210,86 @@ TEST_F(rc, ack_outside_window_ignored)
 		EXPECT_EQ(IBV_WC_SUCCESS, wc[i].status);
 	}
 	EXPECT_EQ(0, self->nseen);
+}
+
+/* A READ request to @qpn at @psn for @len bytes at @va with @rkey. */
+static int rc_send_read(FIXTURE_DATA(rc) *self, uint32_t qpn, uint32_t psn,
+			uint64_t va, uint32_t rkey, uint32_t len)
+{
+	struct pkt p;
+
+	pkt_rc(&p, OP_RC_RDMA_READ_REQUEST, qpn, psn, 0xffff);
+	pkt_reth(&p, va, rkey, len);
+	return rc_send(self, &p);
+}
+
+/*
+ * A duplicate READ (PSN behind the expected one) that b's responder
+ * resources do not remember is dropped and counted, not executed: here
+ * b's QP does not even allow remote reads.
+ */
+TEST_F(rc, dup_read_unknown_dropped)
+{
+	rc_pair(_metadata, self, IBV_QPS_RTS, 0);
+	ASSERT_EQ(0, rc_send_read(self, self->b.qp->qp_num, A_PSN - 1,
+				  (uintptr_t)self->b.buf, self->b.mr->rkey,
+				  4096));
+	RC_DELTA(1, 0, 1, 1);
+	EXPECT_EQ(0, self->nseen);
+}
+
+/*
+ * After a 4096-byte READ (four responses at MTU 1024), a duplicate asking
+ * again for its last three responses is replayed, exactly those; one
+ * reaching past the original length, at an offset its PSN does not
+ * imply, or with another rkey (a's MR, in the same PD) is dropped. The
+ * replayed responses reach a, which no longer waits for them: dropped.
+ */
+TEST_F(rc, dup_read_within_original)
+{
+	uint32_t b = 0, rkey = 0;
+	uint64_t va = 0;
+	struct ibv_sge sge = {
+		.addr = (uintptr_t)self->a.buf,
+		.length = 4096,
+		.lkey = self->a.mr->lkey,
+	};
+	struct ibv_send_wr wr = {
+		.wr_id = 7,
+		.sg_list = &sge,
+		.num_sge = 1,
+		.opcode = IBV_WR_RDMA_READ,
+	}, *bad;
+	struct ibv_wc wc;
+	int i;
+
+	rc_pair(_metadata, self, IBV_QPS_RTS, RC_ACCESS);
+	b = self->b.qp->qp_num;
+	va = (uintptr_t)self->b.buf;
+	rkey = self->b.mr->rkey;
+	for (i = 0; i < 4096; i++)
+		self->b.buf[i] = gift_pat(i, 8);
+	wr.wr.rdma.remote_addr = va;
+	wr.wr.rdma.rkey = rkey;
+	ASSERT_EQ(0, ibv_post_send(self->a.qp, &wr, &bad));
+	ASSERT_EQ(1, rc_poll(self->a.cq, &wc, 1, 5000 * gift_slow()));
+	EXPECT_EQ(IBV_WC_SUCCESS, wc.status);
+	EXPECT_EQ(0, memcmp(self->a.buf, self->b.buf, 4096));
+	RC_DELTA(5, 5, 0, 0);
+
+	ASSERT_EQ(0, rc_send_read(self, b, A_PSN + 1, va + 1024, rkey, 3072));
+	RC_DELTA(4, 3, 3, 1);
+	EXPECT_EQ(1, seen_count(self, 0x0d, self->a.qp->qp_num));
+	EXPECT_EQ(1, seen_count(self, 0x0e, self->a.qp->qp_num));
+	EXPECT_EQ(1, seen_count(self, 0x0f, self->a.qp->qp_num));
+
+	ASSERT_EQ(0, rc_send_read(self, b, A_PSN, va, rkey, 4097));
+	ASSERT_EQ(0, rc_send_read(self, b, A_PSN + 1, va, rkey, 1024));
+	ASSERT_EQ(0, rc_send_read(self, b, A_PSN + 2, va + 1024, rkey, 1024));
+	ASSERT_EQ(0, rc_send_read(self, b, A_PSN, va, self->a.mr->rkey, 8));
+	RC_DELTA(4, 0, 4, 4);
+	EXPECT_EQ(0, self->nseen);
+	EXPECT_EQ(0, rc_poll(self->a.cq, &wc, 1, 100));
 }
 
 static bool port_active(const void *ibdev)
