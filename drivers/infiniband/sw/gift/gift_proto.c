@@ -18,6 +18,7 @@
  */
 
 #include <linux/jiffies.h>
+#include <net/ipv6.h>
 #include <rdma/ib_mad.h>
 
 #include "gift.h"
@@ -264,6 +265,35 @@ static void gift_proto_dispatch(struct gift_qp *qp, struct sk_buff *skb)
 }
 
 /*
+ * IBTA 10.9.3 P_Key matching: the low 15 bits equal and not the invalid
+ * P_Key, and at least one of the two a full member.
+ */
+static bool gift_pkey_match(u16 a, u16 b)
+{
+	return (a & 0x7fff) && (a & 0x7fff) == (b & 0x7fff) &&
+	       ((a | b) & 0x8000);
+}
+
+/*
+ * Does a packet belong to the connection of @qp? Its transport must be
+ * RC, its P_Key must match the port's (the table holds only the default
+ * P_Key) and it must come from the QP's path: the source IP address is
+ * the destination GID of its address vector. The UDP source port is flow
+ * entropy and may be anything.
+ */
+static bool gift_proto_pkt_ok(struct gift_qp *qp, struct sk_buff *skb)
+{
+	const struct gift_pkt_info *pkt = gift_pkt(skb);
+
+	if ((pkt->opcode & 0xe0) != IB_OPCODE_RC)
+		return false;
+	if (!gift_pkey_match(gift_bth_pkey(gift_pkt_bth(skb)),
+			     IB_DEFAULT_PKEY_FULL))
+		return false;
+	return ipv6_addr_equal(&pkt->saddr, &qp->av.daddr);
+}
+
+/*
  * One pass of the engine: queued packets, a pending retransmission, local
  * completions and the requester. Returns at once for a stopped QP (whose
  * state gift_proto_qp_destroy() is freeing).
@@ -279,7 +309,8 @@ static void gift_proto_run(struct gift_qp *qp)
 	while (qp->proto.budget && gift_resp_read_continue(qp) &&
 	       (skb = skb_dequeue(&qp->proto.rxq))) {
 		if (gift_qp_state(qp) < IB_QPS_RTR ||
-		    gift_qp_state(qp) == IB_QPS_ERR) {
+		    gift_qp_state(qp) == IB_QPS_ERR ||
+		    !gift_proto_pkt_ok(qp, skb)) {
 			gift_stats_inc(to_gift_dev(qp->ibqp.device),
 				       GIFT_CNT_DROPPED_PKTS);
 			kfree_skb(skb);
@@ -316,7 +347,9 @@ static void gift_proto_work(struct work_struct *work)
  * @skb: the packet, with struct gift_pkt_info in its cb; consumed
  *
  * Softirq. Only RC QPs are served; packets for unknown, non-RC or
- * destroyed QPs are counted as dropped. The engine runs inline when the
+ * destroyed QPs are counted as dropped, and so are, when the engine
+ * takes them, packets for a QP not in RTR, RTS, SQD or SQE and packets
+ * that are not of its connection (gift_proto_pkt_ok()). The engine runs inline when the
  * QP's engine lock is free, else its work item runs it.
  */
 void gift_proto_rcv(struct gift_dev *gdev, struct sk_buff *skb)

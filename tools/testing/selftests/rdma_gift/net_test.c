@@ -13,10 +13,12 @@
  * identification of 0; TOS, TTL, the IP checksum and everything variant
  * in IPv6 are masked out of the ICRC anyway.
  *
- * Until the protocol engine exists, every valid packet is addressed to a
- * QP that does not exist and is dropped as such, in dropped_pkts; the QPN
- * used is far above any the driver allocates, so the expectations stay
- * right with the engine.
+ * Valid packets are addressed to a QP that does not exist and are
+ * dropped as such, in dropped_pkts. The RC tests then forge packets at
+ * live, connected RC QPs, as an attacker on the segment could: responses
+ * outside the requester's window, duplicate READs, packets that are not
+ * of the connection; they check the exact counters, completions and
+ * what the device sends back (watched on lo with a packet socket).
  *
  * The last test reloads the module while another socket holds port 4791
  * and expects EADDRINUSE, then restores the runner's device.
@@ -830,6 +832,7 @@ FIXTURE(rc) {
 	struct flow flow;
 	struct sockaddr_storage dst;
 	int sniff;		/* AF_PACKET on lo */
+	uint16_t other_sport;	/* of another socket forging packets */
 	struct rcounts base;
 	struct seen seen[MAX_SEEN];
 	int nseen;
@@ -883,6 +886,7 @@ static int sniff_read(FIXTURE_DATA(rc) *self)
 		udp = b + (b[0] & 15) * 4;
 		if (((udp[2] << 8) | udp[3]) != ROCE_PORT ||
 		    ((udp[0] << 8) | udp[1]) == self->flow.sport ||
+		    ((udp[0] << 8) | udp[1]) == self->other_sport ||
 		    self->nseen == MAX_SEEN)
 			continue;
 		bth = udp + 8;
@@ -1290,6 +1294,91 @@ TEST_F(rc, dup_read_within_original)
 	RC_DELTA(4, 0, 4, 4);
 	EXPECT_EQ(0, self->nseen);
 	EXPECT_EQ(0, rc_poll(self->a.cq, &wc, 1, 100));
+}
+
+/* Posts a receive of RC_BUF - 4096 bytes at 4096 of @e's buffer. */
+static int rc_post_recv(struct rc_end *e, uint64_t wr_id)
+{
+	struct ibv_sge sge = {
+		.addr = (uintptr_t)e->buf + 4096,
+		.length = RC_BUF - 4096,
+		.lkey = e->mr->lkey,
+	};
+	struct ibv_recv_wr wr = {
+		.wr_id = wr_id,
+		.sg_list = &sge,
+		.num_sge = 1,
+	}, *bad;
+
+	return ibv_post_recv(e->qp, &wr, &bad);
+}
+
+/* An 8-byte SEND only of pattern @seed to @qpn at @psn with @pkey. */
+static void pkt_send8(struct pkt *p, uint32_t qpn, uint32_t psn,
+		      uint16_t pkey, uint32_t seed)
+{
+	pkt_rc(p, OP_RC_SEND_ONLY, qpn, psn, pkey);
+	pkt_payload(p, 8, seed);
+}
+
+/*
+ * RC packets must belong to the QP's connection: from the address of its
+ * path (not 127.0.0.1, though that reaches the device too), of the RC
+ * transport (not a UD SEND), with a P_Key matching the port's default
+ * one. Each such forged SEND, at the PSN b expects, is dropped and
+ * consumes nothing; a SEND from the right address, from any UDP port and
+ * with the limited-member default P_Key, is received.
+ */
+TEST_F(rc, packets_tied_to_connection)
+{
+	struct sockaddr_storage dst;
+	uint32_t b = 0;
+	struct flow f;
+	struct ibv_wc wc;
+	struct pkt p;
+	int fd, i;
+
+	rc_pair(_metadata, self, IBV_QPS_RTS, RC_ACCESS);
+	b = self->b.qp->qp_num;
+	ASSERT_EQ(0, rc_post_recv(&self->b, 1));
+
+	fd = flow_socket(AF_INET, "127.0.0.1", NULL, &f, &dst);
+	ASSERT_LE(0, fd);
+	self->other_sport = f.sport;
+	ASSERT_EQ(1, inet_pton(AF_INET, gift_env("GIFT_IP"), f.daddr));
+	memcpy(&((struct sockaddr_in *)&dst)->sin_addr, f.daddr, 4);
+	pkt_send8(&p, b, A_PSN, 0xffff, 1);
+	pkt_finish(&p, &f, 0);
+	EXPECT_EQ(0, send_pkt(fd, &p, &dst));
+	close(fd);
+
+	pkt_rc(&p, OP_UD_SEND_ONLY, b, A_PSN, 0xffff);
+	pkt_put32(&p, 0x11111111);		/* DETH: Q_Key, */
+	pkt_put32(&p, self->a.qp->qp_num);	/* source QP */
+	pkt_payload(&p, 8, 2);
+	ASSERT_EQ(0, rc_send(self, &p));
+	pkt_send8(&p, b, A_PSN, 0x1234, 3);
+	ASSERT_EQ(0, rc_send(self, &p));
+	pkt_send8(&p, b, A_PSN, 0x8000, 4);
+	ASSERT_EQ(0, rc_send(self, &p));
+	pkt_send8(&p, b, A_PSN, 0x7ffe, 5);
+	ASSERT_EQ(0, rc_send(self, &p));
+	RC_DELTA(5, 0, 5, 0);
+	EXPECT_EQ(0, self->nseen);
+	EXPECT_EQ(0, rc_poll(self->b.cq, &wc, 1, 100));
+
+	/* b ACKs it to a, which has sent nothing: dropped there. */
+	pkt_send8(&p, b, A_PSN, 0x7fff, 6);
+	ASSERT_EQ(0, rc_send(self, &p));
+	RC_DELTA(2, 1, 1, 0);
+	EXPECT_EQ(1, seen_count(self, OP_RC_ACKNOWLEDGE, self->a.qp->qp_num));
+	ASSERT_EQ(1, rc_poll(self->b.cq, &wc, 1, 1000));
+	EXPECT_EQ(1, wc.wr_id);
+	EXPECT_EQ(IBV_WC_SUCCESS, wc.status);
+	EXPECT_EQ(IBV_WC_RECV, wc.opcode);
+	EXPECT_EQ(8, wc.byte_len);
+	for (i = 0; i < 8; i++)
+		EXPECT_EQ(gift_pat(i, 6), self->b.buf[4096 + i]);
 }
 
 static bool port_active(const void *ibdev)
