@@ -47,7 +47,10 @@
 #define ROCE_PORT	4791
 #define BTH_BYTES	12
 #define ICRC_BYTES	4
-/* Far above any QPN the driver allocates, below the multicast QPN. */
+/*
+ * The top QPN the driver can allocate: QPNs are random, so a live QP has
+ * it once in 16 million QPs.
+ */
 #define NO_SUCH_QPN	0xfffffe
 
 /* IB_OPCODE_* values (include/rdma/ib_pack.h) */
@@ -1379,6 +1382,43 @@ TEST_F(rc, packets_tied_to_connection)
 	EXPECT_EQ(8, wc.byte_len);
 	for (i = 0; i < 8; i++)
 		EXPECT_EQ(gift_pat(i, 6), self->b.buf[4096 + i]);
+}
+
+/*
+ * QPNs are not handed out in sequence: of 16 new QPs, no two have
+ * consecutive numbers, and none is 0, 1 or the multicast QPN. (A
+ * sequential allocator fails at the first pair; a random one once in
+ * about a million runs.)
+ */
+TEST_F(rc, qpns_unpredictable)
+{
+	enum { N = 16 };
+	struct ibv_qp_init_attr init = {
+		.send_cq = self->a.cq,
+		.recv_cq = self->a.cq,
+		.cap = { .max_send_wr = 1, .max_recv_wr = 1,
+			 .max_send_sge = 1, .max_recv_sge = 1 },
+		.qp_type = IBV_QPT_RC,
+	};
+	struct ibv_qp *qps[N];
+	uint32_t n, m;
+	int i, j;
+
+	for (i = 0; i < N; i++) {
+		qps[i] = ibv_create_qp(self->pd, &init);
+		ASSERT_NE(NULL, qps[i]);
+	}
+	for (i = 0; i < N; i++) {
+		n = qps[i]->qp_num;
+		EXPECT_LT(1, n);
+		EXPECT_GT(0xffffff, n);
+		for (j = 0; j < N; j++) {
+			m = qps[j]->qp_num;
+			EXPECT_NE(n + 1, m) TH_LOG("QPNs %#x, %#x", n, m);
+		}
+	}
+	for (i = 0; i < N; i++)
+		EXPECT_EQ(0, ibv_destroy_qp(qps[i]));
 }
 
 static bool port_active(const void *ibdev)
