@@ -197,6 +197,15 @@ static inline u32 gift_psn_add(u32 psn, u32 n)
 	return (psn + n) & 0xffffff;
 }
 
+/*
+ * Packets (PSNs) of a @len-byte message at @mtu: at least one. Written
+ * not to overflow, unlike DIV_ROUND_UP(), for any 32-bit length.
+ */
+static inline u32 gift_npkts(u32 len, u32 mtu)
+{
+	return max(1U, len / mtu + !!(len % mtu));
+}
+
 /**
  * struct gift_wqe_state - the engine's view of a send WQE, in its proto[]
  * @first_psn: PSN of its first request packet

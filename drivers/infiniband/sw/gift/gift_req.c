@@ -70,7 +70,7 @@ static u32 gift_req_npsn(struct gift_qp *qp, const struct gift_send_wqe *wqe)
 	if (wqe->opcode == IB_WR_ATOMIC_CMP_AND_SWP ||
 	    wqe->opcode == IB_WR_ATOMIC_FETCH_AND_ADD)
 		return 1;
-	return max(1U, DIV_ROUND_UP(wqe->length, mtu));
+	return gift_npkts(wqe->length, mtu);
 }
 
 /* Fills the extension headers of a request packet. */

@@ -177,7 +177,9 @@ static void gift_resp_send(struct gift_qp *qp, struct sk_buff *skb)
 				IB_WC_LOC_LEN_ERR);
 		return;
 	}
-	if (p->recv_off + len > p->recv->length) {
+	/* A u32 offset: never past max_msg_sz, whatever the buffer. */
+	if ((u64)p->recv_off + len >
+	    min_t(u64, p->recv->length, GIFT_MAX_MSG_SIZE)) {
 		gift_resp_fatal(qp, psn, GIFT_NAK_INVALID_REQ,
 				IB_WC_LOC_LEN_ERR);
 		return;
@@ -315,7 +317,7 @@ bool gift_resp_read_continue(struct gift_qp *qp)
 	lockdep_assert_held(&p->lock);
 	if (!p->rr_active)
 		return true;
-	npkts = max(1U, DIV_ROUND_UP(p->rr_len, mtu));
+	npkts = gift_npkts(p->rr_len, mtu);
 	for (; p->rr_next < npkts && p->budget; p->rr_next++) {
 		n = min(mtu, p->rr_len - p->rr_next * mtu);
 		if (npkts == 1)
@@ -362,7 +364,7 @@ static bool gift_resp_read(struct gift_qp *qp, struct sk_buff *skb, bool dup)
 {
 	struct gift_reth *reth = gift_pkt_reth(skb);
 	u32 psn = gift_pkt(skb)->psn, len = gift_reth_len(reth);
-	u32 npkts = max(1U, DIV_ROUND_UP(len, gift_qp_mtu(qp)));
+	u32 npkts = gift_npkts(len, gift_qp_mtu(qp));
 	struct gift_mr *mr = NULL;
 	struct gift_rd_res *res;
 
@@ -585,6 +587,17 @@ static bool gift_resp_in_sequence(struct gift_qp *qp,
 	}
 }
 
+/*
+ * The DMA length of a RETH is at most the port's max_msg_sz; a longer one
+ * is an invalid request (and could not be counted in u32 packets).
+ */
+static bool gift_resp_reth_ok(struct sk_buff *skb)
+{
+	const struct gift_opcode_info *op = gift_pkt_op(skb);
+
+	return !op->reth || gift_reth_len(gift_pkt_reth(skb)) <= GIFT_MAX_MSG_SIZE;
+}
+
 /**
  * gift_resp_rcv() - handle a request packet
  * @qp: QP in RTR or RTS; runs under its engine lock
@@ -613,7 +626,8 @@ void gift_resp_rcv(struct gift_qp *qp, struct sk_buff *skb)
 	}
 	p->nak_sent = false;
 
-	if (!gift_resp_in_sequence(qp, op) || !gift_resp_access_ok(qp, op)) {
+	if (!gift_resp_in_sequence(qp, op) || !gift_resp_access_ok(qp, op) ||
+	    !gift_resp_reth_ok(skb)) {
 		gift_resp_fatal(qp, psn, GIFT_NAK_INVALID_REQ,
 				IB_WC_REM_INV_REQ_ERR);
 		goto out;

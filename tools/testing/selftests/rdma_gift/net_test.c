@@ -1421,6 +1421,63 @@ TEST_F(rc, qpns_unpredictable)
 		EXPECT_EQ(0, ibv_destroy_qp(qps[i]));
 }
 
+static enum ibv_qp_state rc_state(struct ibv_qp *qp)
+{
+	struct ibv_qp_init_attr init;
+	struct ibv_qp_attr a;
+
+	if (ibv_query_qp(qp, &a, IBV_QP_STATE, &init))
+		return -1;
+	return a.qp_state;
+}
+
+/*
+ * A RETH length over max_msg_sz (2 GiB) is an invalid request, whatever
+ * the rkey: b NAKs it as such (a, which sent nothing, drops the NAK) and
+ * goes to ERR. Near 2^32 the packet count would also overflow.
+ */
+TEST_F(rc, reth_over_max_msg_sz)
+{
+	static const uint32_t lens[] = { 0x80000001, 0xffffffff };
+	struct ibv_qp_attr reset = { .qp_state = IBV_QPS_RESET };
+	uint32_t b = 0;
+	struct pkt p;
+	int i, w;
+
+	for (w = 0; w < 2; w++) {
+		for (i = 0; i < 2; i++) {
+			if (w || i)
+				ASSERT_EQ(0, ibv_modify_qp(self->b.qp, &reset,
+							   IBV_QP_STATE));
+			rc_connect(_metadata, self, self->b.qp, IBV_QPS_RTS,
+				   RC_ACCESS, self->a.qp->qp_num, A_PSN,
+				   B_PSN);
+			if (!w && !i)
+				rc_connect(_metadata, self, self->a.qp,
+					   IBV_QPS_RTS, RC_ACCESS,
+					   self->b.qp->qp_num, B_PSN, A_PSN);
+			b = self->b.qp->qp_num;
+			pkt_rc(&p, w ? OP_RC_RDMA_WRITE_FIRST :
+				       OP_RC_RDMA_READ_REQUEST, b, A_PSN,
+			       0xffff);
+			pkt_reth(&p, (uintptr_t)self->b.buf, self->b.mr->rkey,
+				 lens[i]);
+			if (w)
+				pkt_payload(&p, RC_MTU, 1);
+			ASSERT_EQ(0, rc_send(self, &p));
+			RC_DELTA(2, 1, 1, 0);
+			ASSERT_EQ(1, self->nseen);
+			EXPECT_EQ(OP_RC_ACKNOWLEDGE, self->seen[0].opcode);
+			EXPECT_EQ(self->a.qp->qp_num, self->seen[0].qpn);
+			EXPECT_EQ(A_PSN, self->seen[0].psn);
+			EXPECT_EQ(NAK_INV_REQ, self->seen[0].syndrome)
+				TH_LOG("%s of %#x", w ? "WRITE" : "READ",
+				       lens[i]);
+			EXPECT_EQ(IBV_QPS_ERR, rc_state(self->b.qp));
+		}
+	}
+}
+
 static bool port_active(const void *ibdev)
 {
 	char path[256], state[64];
