@@ -13,6 +13,10 @@
  * no receive WQE gets an RNR NAK and is not consumed: the requester
  * retransmits it after the back-off.
  *
+ * Running out of atomic memory for a request's payload is transient: the
+ * packet is dropped and counted without advancing the expected PSN, and
+ * the requester retransmits it, as the completer does with responses.
+ *
  * Errors the requester caused (access violations, bad lengths, opcode
  * sequence errors, misaligned atomics) are answered with the matching
  * NAK and move this QP to ERR too, completing a receive WQE in progress
@@ -88,29 +92,39 @@ static void gift_resp_fatal(struct gift_qp *qp, u32 psn, u8 code,
 	gift_qp_error(qp);
 }
 
-/* Copies the payload of @skb to @mr at @va, or to the receive WQE. */
-static int gift_resp_copy(struct gift_qp *qp, struct sk_buff *skb,
-			  struct gift_mr *mr, u64 va)
+/*
+ * The payload of @skb in a new buffer, NULL when it has none, or
+ * ERR_PTR(-ENOMEM). Taken before a SEND or WRITE changes any state, so
+ * that running out of atomic memory only drops the packet.
+ */
+static void *gift_resp_payload(struct sk_buff *skb)
 {
 	struct gift_pkt_info *pkt = gift_pkt(skb);
-	u32 len = pkt->payload_len;
 	void *buf;
-	int err;
 
+	if (!pkt->payload_len)
+		return NULL;
+	buf = kmalloc(pkt->payload_len, GFP_ATOMIC);
+	if (!buf)
+		return ERR_PTR(-ENOMEM);
+	if (skb_copy_bits(skb, pkt->payload_off, buf, pkt->payload_len)) {
+		/* Cannot happen: the network layer checked the length. */
+		kfree(buf);
+		return ERR_PTR(-ENOMEM);
+	}
+	return buf;
+}
+
+/* Copies @len bytes of payload @buf to @mr at @va, or to the receive WQE. */
+static int gift_resp_copy(struct gift_qp *qp, void *buf, u32 len,
+			  struct gift_mr *mr, u64 va)
+{
 	if (!len)
 		return 0;
-	buf = kmalloc(len, GFP_ATOMIC);
-	if (!buf)
-		return -ENOMEM;
-	err = skb_copy_bits(skb, pkt->payload_off, buf, len);
-	if (!err && mr)
-		err = gift_mr_copy(mr, va, buf, len, true);
-	else if (!err)
-		err = gift_sge_copy(qp, qp->proto.recv->sge,
-				    qp->proto.recv->num_sge,
-				    qp->proto.recv_off, buf, len, true);
-	kfree(buf);
-	return err;
+	if (mr)
+		return gift_mr_copy(mr, va, buf, len, true);
+	return gift_sge_copy(qp, qp->proto.recv->sge, qp->proto.recv->num_sge,
+			     qp->proto.recv_off, buf, len, true);
 }
 
 /* Length rules of multi-packet messages; false for a bad payload size. */
@@ -159,8 +173,12 @@ static void gift_resp_complete_recv(struct gift_qp *qp, struct sk_buff *skb,
 			    gift_pkt(skb)->flags & GIFT_PKT_SE);
 }
 
-/* SEND_FIRST/MIDDLE/LAST/ONLY (with immediate or invalidate). */
-static void gift_resp_send(struct gift_qp *qp, struct sk_buff *skb)
+/*
+ * SEND_FIRST/MIDDLE/LAST/ONLY (with immediate or invalidate); @buf: its
+ * payload (gift_resp_payload()).
+ */
+static void gift_resp_send(struct gift_qp *qp, struct sk_buff *skb,
+			   void *buf)
 {
 	struct gift_qp_proto *p = &qp->proto;
 	const struct gift_opcode_info *op = gift_pkt_op(skb);
@@ -184,7 +202,7 @@ static void gift_resp_send(struct gift_qp *qp, struct sk_buff *skb)
 				IB_WC_LOC_LEN_ERR);
 		return;
 	}
-	if (gift_resp_copy(qp, skb, NULL, 0)) {
+	if (gift_resp_copy(qp, buf, len, NULL, 0)) {
 		gift_resp_fatal(qp, psn, GIFT_NAK_REM_OP_ERR,
 				IB_WC_LOC_PROT_ERR);
 		return;
@@ -252,8 +270,12 @@ static bool gift_resp_start_write(struct gift_qp *qp, struct sk_buff *skb)
 	return true;
 }
 
-/* RDMA_WRITE_FIRST/MIDDLE/LAST/ONLY (with immediate). */
-static void gift_resp_write(struct gift_qp *qp, struct sk_buff *skb)
+/*
+ * RDMA_WRITE_FIRST/MIDDLE/LAST/ONLY (with immediate); @buf: its payload
+ * (gift_resp_payload()).
+ */
+static void gift_resp_write(struct gift_qp *qp, struct sk_buff *skb,
+			    void *buf)
 {
 	struct gift_qp_proto *p = &qp->proto;
 	const struct gift_opcode_info *op = gift_pkt_op(skb);
@@ -274,7 +296,7 @@ static void gift_resp_write(struct gift_qp *qp, struct sk_buff *skb)
 				IB_WC_LOC_LEN_ERR);
 		return;
 	}
-	if (gift_resp_copy(qp, skb, p->wr_mr, p->wr_va)) {
+	if (gift_resp_copy(qp, buf, len, p->wr_mr, p->wr_va)) {
 		gift_resp_fatal(qp, psn, GIFT_NAK_REM_ACCESS_ERR,
 				IB_WC_REM_ACCESS_ERR);
 		return;
@@ -609,6 +631,7 @@ void gift_resp_rcv(struct gift_qp *qp, struct sk_buff *skb)
 	const struct gift_opcode_info *op = gift_pkt_op(skb);
 	u32 psn = gift_pkt(skb)->psn;
 	int cmp = gift_psn_cmp(psn, p->resp_psn);
+	void *buf;
 
 	lockdep_assert_held(&p->lock);
 	if (cmp > 0) {
@@ -634,10 +657,18 @@ void gift_resp_rcv(struct gift_qp *qp, struct sk_buff *skb)
 	}
 	switch (op->cls) {
 	case GIFT_OPC_SEND:
-		gift_resp_send(qp, skb);
-		break;
 	case GIFT_OPC_WRITE:
-		gift_resp_write(qp, skb);
+		buf = gift_resp_payload(skb);
+		if (IS_ERR(buf)) {
+			/* Transient: the requester retransmits it. */
+			gift_resp_stats(qp, GIFT_CNT_DROPPED_PKTS);
+			break;
+		}
+		if (op->cls == GIFT_OPC_SEND)
+			gift_resp_send(qp, skb, buf);
+		else
+			gift_resp_write(qp, skb, buf);
+		kfree(buf);
 		break;
 	case GIFT_OPC_READ_REQ:
 		if (!gift_resp_read(qp, skb, false))
