@@ -324,7 +324,8 @@ static void gift_resp_write(struct gift_qp *qp, struct sk_buff *skb,
  * @qp: QP; runs under its engine lock
  *
  * A READ reply goes out across as many engine passes as its length
- * needs (GIFT_PASS_BUDGET packets each); requests behind it wait.
+ * needs (GIFT_PASS_BUDGET packets each); requests behind it wait. It is
+ * abandoned once the QP is in ERR.
  *
  * Return: true when no reply is pending (any more), so the next request
  * may be handled.
@@ -340,6 +341,9 @@ bool gift_resp_read_continue(struct gift_qp *qp)
 	if (!p->rr_active)
 		return true;
 	npkts = gift_npkts(p->rr_len, mtu);
+	/* gift_qp_error() does not reset the engine: stop here. */
+	if (gift_qp_state(qp) == IB_QPS_ERR)
+		p->rr_next = npkts;
 	for (; p->rr_next < npkts && p->budget; p->rr_next++) {
 		n = min(mtu, p->rr_len - p->rr_next * mtu);
 		if (npkts == 1)
