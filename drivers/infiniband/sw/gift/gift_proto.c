@@ -209,12 +209,16 @@ void gift_proto_send_ack(struct gift_qp *qp, u8 syndrome, u32 psn)
 	gift_proto_xmit(qp, skb);
 }
 
-/* 4.096 us << timeout; timeout 0 means "wait forever" (no timer). */
+/*
+ * 4.096 us << timeout, in jiffies; timeout 0 means "wait forever" (no
+ * timer). Computed in 64 bits: usecs_to_jiffies() takes an unsigned int,
+ * which truncated timeouts 30 and 31 (about 4400 and 8800 s).
+ */
 static unsigned long gift_proto_timeout(struct gift_qp *qp)
 {
 	u8 t = min_t(u8, qp->attr.timeout, 31);
 
-	return t ? max(1UL, usecs_to_jiffies((4096ULL << t) / 1000)) : 0;
+	return t ? max_t(u64, 1, nsecs_to_jiffies64(4096ULL << t)) : 0;
 }
 
 /**
