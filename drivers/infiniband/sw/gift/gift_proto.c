@@ -312,6 +312,8 @@ static void gift_proto_run(struct gift_qp *qp)
 	qp->proto.budget = GIFT_PASS_BUDGET;
 	while (qp->proto.budget && gift_resp_read_continue(qp) &&
 	       (skb = skb_dequeue(&qp->proto.rxq))) {
+		/* Receiving is work too: a flood must not pin the CPU. */
+		qp->proto.budget--;
 		if (gift_qp_state(qp) < IB_QPS_RTR ||
 		    gift_qp_state(qp) == IB_QPS_ERR ||
 		    !gift_proto_pkt_ok(qp, skb)) {
@@ -351,7 +353,8 @@ static void gift_proto_work(struct work_struct *work)
  * @skb: the packet, with struct gift_pkt_info in its cb; consumed
  *
  * Softirq. Only RC QPs are served; packets for unknown, non-RC or
- * destroyed QPs are counted as dropped, and so are, when the engine
+ * destroyed QPs, or beyond GIFT_RXQ_MAX waiting for the QP's engine,
+ * are counted as dropped, and so are, when the engine
  * takes them, packets for a QP not in RTR, RTS, SQD or SQE and packets
  * that are not of its connection (gift_proto_pkt_ok()). The engine runs inline when the
  * QP's engine lock is free, else its work item runs it.
@@ -364,7 +367,8 @@ void gift_proto_rcv(struct gift_dev *gdev, struct sk_buff *skb)
 
 	if (qp && qp->ibqp.qp_type == IB_QPT_RC) {
 		spin_lock_irqsave(&qp->proto.rxq.lock, flags);
-		if (!qp->proto.stopped) {
+		if (!qp->proto.stopped &&
+		    skb_queue_len(&qp->proto.rxq) < GIFT_RXQ_MAX) {
 			__skb_queue_tail(&qp->proto.rxq, skb);
 			queued = true;
 		}
