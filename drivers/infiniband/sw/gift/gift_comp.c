@@ -14,6 +14,11 @@
  * the QP to ERR. A retransmission timeout rewinds to the oldest
  * unacknowledged WQE, at most retry_cnt times. Completions are always
  * generated in posting order.
+ *
+ * Nothing is trusted beyond what was sent: a response whose PSN is
+ * outside [oldest unacknowledged PSN, one past the furthest PSN sent) is
+ * a duplicate or a ghost (IBTA 9.7.5.1.x) and is dropped and counted
+ * before it can acknowledge anything.
  */
 
 #include <linux/jiffies.h>
@@ -305,14 +310,53 @@ static void gift_comp_ack_pkt(struct gift_qp *qp, struct sk_buff *skb)
 	}
 }
 
+/*
+ * The oldest PSN a response may carry: the first unacknowledged one of
+ * the oldest outstanding WQE (a SEND's or WRITE's ack_psn, a READ's next
+ * response, an atomic's PSN), or req_psn_end when nothing is outstanding.
+ * Executed local operations (GIFT_WQE_DONE) have no PSNs.
+ */
+static u32 gift_comp_una(struct gift_qp *qp)
+{
+	struct gift_send_wqe *wqe;
+	struct gift_wqe_state *st;
+	u32 n;
+
+	for (n = 0; (wqe = gift_qp_sq_peek(qp, n)); n++) {
+		st = gift_wqe_state(wqe);
+		if (st->flags & GIFT_WQE_DONE)
+			continue;
+		if (!(st->flags & GIFT_WQE_STARTED))
+			break;
+		if (wqe->opcode == IB_WR_RDMA_READ)
+			return gift_psn_add(st->first_psn,
+					    st->resp_len / gift_qp_mtu(qp));
+		if (gift_wqe_is_rd_atomic(wqe))
+			return st->first_psn;
+		return st->ack_psn;
+	}
+	return qp->proto.req_psn_end;
+}
+
 /**
  * gift_comp_rcv() - handle a response packet for the requester side
  * @qp: QP; runs under its engine lock
  * @skb: ACKNOWLEDGE, ATOMIC_ACKNOWLEDGE or RDMA_READ_RESPONSE_*; consumed
+ *
+ * A response whose PSN is not in [gift_comp_una(), req_psn_end) answers
+ * nothing outstanding: it is dropped and counted in dropped_pkts.
  */
 void gift_comp_rcv(struct gift_qp *qp, struct sk_buff *skb)
 {
+	u32 psn = gift_pkt(skb)->psn;
+
 	lockdep_assert_held(&qp->proto.lock);
+	if (gift_psn_cmp(psn, gift_comp_una(qp)) < 0 ||
+	    gift_psn_cmp(psn, qp->proto.req_psn_end) >= 0) {
+		gift_comp_stats(qp, GIFT_CNT_DROPPED_PKTS);
+		consume_skb(skb);
+		return;
+	}
 	switch (gift_pkt_op(skb)->cls) {
 	case GIFT_OPC_READ_RESP:
 		gift_comp_read_resp(qp, skb);

@@ -18,6 +18,7 @@
  */
 
 #include <linux/jiffies.h>
+#include <net/ipv6.h>
 #include <rdma/ib_mad.h>
 
 #include "gift.h"
@@ -208,12 +209,16 @@ void gift_proto_send_ack(struct gift_qp *qp, u8 syndrome, u32 psn)
 	gift_proto_xmit(qp, skb);
 }
 
-/* 4.096 us << timeout; timeout 0 means "wait forever" (no timer). */
+/*
+ * 4.096 us << timeout, in jiffies; timeout 0 means "wait forever" (no
+ * timer). Computed in 64 bits: usecs_to_jiffies() takes an unsigned int,
+ * which truncated timeouts 30 and 31 (about 4400 and 8800 s).
+ */
 static unsigned long gift_proto_timeout(struct gift_qp *qp)
 {
 	u8 t = min_t(u8, qp->attr.timeout, 31);
 
-	return t ? max(1UL, usecs_to_jiffies((4096ULL << t) / 1000)) : 0;
+	return t ? max_t(u64, 1, nsecs_to_jiffies64(4096ULL << t)) : 0;
 }
 
 /**
@@ -264,6 +269,35 @@ static void gift_proto_dispatch(struct gift_qp *qp, struct sk_buff *skb)
 }
 
 /*
+ * IBTA 10.9.3 P_Key matching: the low 15 bits equal and not the invalid
+ * P_Key, and at least one of the two a full member.
+ */
+static bool gift_pkey_match(u16 a, u16 b)
+{
+	return (a & 0x7fff) && (a & 0x7fff) == (b & 0x7fff) &&
+	       ((a | b) & 0x8000);
+}
+
+/*
+ * Does a packet belong to the connection of @qp? Its transport must be
+ * RC, its P_Key must match the port's (the table holds only the default
+ * P_Key) and it must come from the QP's path: the source IP address is
+ * the destination GID of its address vector. The UDP source port is flow
+ * entropy and may be anything.
+ */
+static bool gift_proto_pkt_ok(struct gift_qp *qp, struct sk_buff *skb)
+{
+	const struct gift_pkt_info *pkt = gift_pkt(skb);
+
+	if ((pkt->opcode & 0xe0) != IB_OPCODE_RC)
+		return false;
+	if (!gift_pkey_match(gift_bth_pkey(gift_pkt_bth(skb)),
+			     IB_DEFAULT_PKEY_FULL))
+		return false;
+	return ipv6_addr_equal(&pkt->saddr, &qp->av.daddr);
+}
+
+/*
  * One pass of the engine: queued packets, a pending retransmission, local
  * completions and the requester. Returns at once for a stopped QP (whose
  * state gift_proto_qp_destroy() is freeing).
@@ -278,8 +312,11 @@ static void gift_proto_run(struct gift_qp *qp)
 	qp->proto.budget = GIFT_PASS_BUDGET;
 	while (qp->proto.budget && gift_resp_read_continue(qp) &&
 	       (skb = skb_dequeue(&qp->proto.rxq))) {
+		/* Receiving is work too: a flood must not pin the CPU. */
+		qp->proto.budget--;
 		if (gift_qp_state(qp) < IB_QPS_RTR ||
-		    gift_qp_state(qp) == IB_QPS_ERR) {
+		    gift_qp_state(qp) == IB_QPS_ERR ||
+		    !gift_proto_pkt_ok(qp, skb)) {
 			gift_stats_inc(to_gift_dev(qp->ibqp.device),
 				       GIFT_CNT_DROPPED_PKTS);
 			kfree_skb(skb);
@@ -316,7 +353,10 @@ static void gift_proto_work(struct work_struct *work)
  * @skb: the packet, with struct gift_pkt_info in its cb; consumed
  *
  * Softirq. Only RC QPs are served; packets for unknown, non-RC or
- * destroyed QPs are counted as dropped. The engine runs inline when the
+ * destroyed QPs, or beyond GIFT_RXQ_MAX waiting for the QP's engine,
+ * are counted as dropped, and so are, when the engine
+ * takes them, packets for a QP not in RTR, RTS, SQD or SQE and packets
+ * that are not of its connection (gift_proto_pkt_ok()). The engine runs inline when the
  * QP's engine lock is free, else its work item runs it.
  */
 void gift_proto_rcv(struct gift_dev *gdev, struct sk_buff *skb)
@@ -327,7 +367,8 @@ void gift_proto_rcv(struct gift_dev *gdev, struct sk_buff *skb)
 
 	if (qp && qp->ibqp.qp_type == IB_QPT_RC) {
 		spin_lock_irqsave(&qp->proto.rxq.lock, flags);
-		if (!qp->proto.stopped) {
+		if (!qp->proto.stopped &&
+		    skb_queue_len(&qp->proto.rxq) < GIFT_RXQ_MAX) {
 			__skb_queue_tail(&qp->proto.rxq, skb);
 			queued = true;
 		}
@@ -404,8 +445,10 @@ void gift_proto_qp_modified(struct gift_qp *qp, const struct ib_qp_attr *attr,
 		gift_proto_reset(qp);
 	if (mask & IB_QP_RQ_PSN)
 		p->resp_psn = attr->rq_psn & GIFT_PSN_MASK;
-	if (mask & IB_QP_SQ_PSN)
+	if (mask & IB_QP_SQ_PSN) {
 		p->req_psn = attr->sq_psn & GIFT_PSN_MASK;
+		p->req_psn_end = p->req_psn;
+	}
 	if (mask & IB_QP_RETRY_CNT)
 		p->retry_left = attr->retry_cnt;
 	if (mask & IB_QP_RNR_RETRY)

@@ -46,12 +46,19 @@ struct gift_send_wqe;
  */
 #define GIFT_ACK_REQ_EVERY	32
 /*
- * Packets one engine pass may transmit. A pass runs with bottom halves
- * disabled, so loopback packets pile up in the backlog until it ends:
- * a bounded pass keeps that below netdev_max_backlog. The work item
- * continues where a pass stopped.
+ * Packets one engine pass may transmit or take from the QP's receive
+ * queue. A pass runs with bottom halves disabled, so loopback packets
+ * pile up in the backlog until it ends: a bounded pass keeps that below
+ * netdev_max_backlog, and a flood of received packets cannot keep a CPU
+ * in one pass. The work item continues where a pass stopped.
  */
 #define GIFT_PASS_BUDGET	64
+/*
+ * Packets a QP's receive queue holds for the engine; more are dropped
+ * and counted. Four windows of requests: a peer that respects the window
+ * never comes close, a flood to one QPN pins only this much memory.
+ */
+#define GIFT_RXQ_MAX		(4 * GIFT_MAX_INFLIGHT_PKTS)
 
 /**
  * struct gift_rd_res - a remembered RDMA READ or atomic request
@@ -78,8 +85,8 @@ struct gift_rd_res {
  * @lock: serialises all engine state below, taken with BHs disabled
  *	(see the file comment)
  * @work: runs gift_proto_work()
- * @rxq: received packets waiting for @work; its own spinlock also
- *	guards @stopped
+ * @rxq: received packets waiting for @work, at most GIFT_RXQ_MAX; its
+ *	own spinlock also guards @stopped
  * @stopped: set once by gift_proto_qp_destroy(); nothing queues @work
  *	or packets after it
  * @retry_timer: retransmission timeout (QP attr timeout)
@@ -88,6 +95,9 @@ struct gift_rd_res {
  * @retry_pending: @retry_timer fired; retransmit on the next run
  * @sport: UDP source port of the QP's flow
  * @req_psn: requester: PSN of the next packet to send
+ * @req_psn_end: requester: one past the furthest PSN sent since the SQ
+ *	PSN was set (a READ's: its last response's); a rewind leaves it
+ *	alone. Responses must carry a PSN before it (gift_comp_rcv())
  * @req_n: requester: position, among outstanding send WQEs, of the WQE
  *	being sent
  * @req_off: requester: bytes of that WQE already sent
@@ -108,7 +118,8 @@ struct gift_rd_res {
  *	current gap; cleared by the next in-order packet
  * @rd_res: responder resources, a ring indexed by @rd_next
  * @rd_next: next slot of @rd_res to fill
- * @budget: packets the current pass may still transmit
+ * @budget: packets the current pass may still transmit or take from
+ *	@rxq
  * @rr_mr: responder: MR of the RDMA READ reply in progress (referenced;
  *	NULL for 0 bytes)
  * @rr_active: responder: a READ reply is being sent; requests behind it
@@ -130,6 +141,7 @@ struct gift_qp_proto {
 	u16 sport;
 
 	u32 req_psn;
+	u32 req_psn_end;
 	u32 req_n;
 	u32 req_off;
 	u32 rd_atomic;
@@ -191,6 +203,15 @@ static inline int gift_psn_cmp(u32 a, u32 b)
 static inline u32 gift_psn_add(u32 psn, u32 n)
 {
 	return (psn + n) & 0xffffff;
+}
+
+/*
+ * Packets (PSNs) of a @len-byte message at @mtu: at least one. Written
+ * not to overflow, unlike DIV_ROUND_UP(), for any 32-bit length.
+ */
+static inline u32 gift_npkts(u32 len, u32 mtu)
+{
+	return max(1U, len / mtu + !!(len % mtu));
 }
 
 /**

@@ -38,11 +38,13 @@
  * the engine, drops the initial reference and waits for the last one.
  */
 
+#include <linux/random.h>
 #include <linux/uaccess.h>
 
 #include "gift.h"
 
 #define GIFT_PSN_MASK		0xffffff
+#define GIFT_QPN_MASK		0xffffff
 #define GIFT_QP_ACCESS		(IB_ACCESS_LOCAL_WRITE | IB_ACCESS_REMOTE_WRITE | \
 				 IB_ACCESS_REMOTE_READ | IB_ACCESS_REMOTE_ATOMIC)
 
@@ -87,7 +89,6 @@ void gift_qp_init_attr(struct ib_device_attr *attr)
 void gift_qp_table_init(struct gift_qp_table *table)
 {
 	xa_init_flags(&table->qpns, XA_FLAGS_ALLOC | XA_FLAGS_LOCK_IRQ);
-	table->next_qpn = GIFT_QPN_MIN;
 	atomic_set(&table->num, 0);
 }
 
@@ -350,6 +351,25 @@ static void gift_qp_caps(struct gift_qp *qp, struct ib_qp_cap *cap)
 	cap->max_recv_sge = qp->rq.max_sge;
 }
 
+/*
+ * Reserves an unpredictable QPN: the first free one from a random point
+ * of GIFT_QPN_MIN..GIFT_QPN_MAX, wrapping around. QPNs are what an
+ * off-path attacker must guess to reach a QP, so they are not handed out
+ * in sequence. The QPN is reserved, not published: xa_load() returns
+ * NULL for it. Returns 0 or a negative errno.
+ */
+static int gift_qpn_alloc(struct gift_qp_table *table, u32 *qpn)
+{
+	u32 next = GIFT_QPN_MIN +
+		   get_random_u32_below(GIFT_QPN_MAX - GIFT_QPN_MIN + 1);
+	int err;
+
+	err = xa_alloc_cyclic_irq(&table->qpns, qpn, NULL,
+				  XA_LIMIT(GIFT_QPN_MIN, GIFT_QPN_MAX), &next,
+				  GFP_KERNEL);
+	return err < 0 ? err : 0;
+}
+
 /**
  * gift_create_qp() - create an RC or UD queue pair
  * @ibqp: QP allocated by ib_core, with its PD, CQs and SRQ set
@@ -358,7 +378,8 @@ static void gift_qp_caps(struct gift_qp *qp, struct ib_qp_cap *cap)
  *	reported back in init->cap
  * @udata: user data (no driver data is exchanged), or NULL
  *
- * The QP starts in RESET with a QPN in 16..2^24-1 and is published last.
+ * The QP starts in RESET with a random QPN in 16..2^24-2 (not 0 or 1,
+ * the special QPs, nor 0xffffff, multicast) and is published last.
  *
  * Return: 0; -EOPNOTSUPP for other QP types (GSI included) or creation
  * flags; -EINVAL for caps over the device limits, missing CQs or driver
@@ -385,10 +406,7 @@ static int gift_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *init,
 	err = gift_qp_alloc_queues(qp, init);
 	if (err)
 		goto out_uncount;
-	/* Reserved, not published: xa_load() returns NULL for it. */
-	err = xa_alloc_cyclic_irq(&table->qpns, &qpn, NULL,
-				  XA_LIMIT(GIFT_QPN_MIN, GIFT_QPN_MAX),
-				  &table->next_qpn, GFP_KERNEL);
+	err = gift_qpn_alloc(table, &qpn);
 	if (err < 0)
 		goto out_free_queues;
 	ibqp->qp_num = qpn;
@@ -483,7 +501,7 @@ static int gift_qp_check_limits(struct gift_qp *qp, const struct ib_qp_attr *att
 	    gift_qp_attr_over(qp, mask, IB_QP_RQ_PSN, attr->rq_psn,
 			      GIFT_PSN_MASK, "rq_psn") ||
 	    gift_qp_attr_over(qp, mask, IB_QP_DEST_QPN, attr->dest_qp_num,
-			      GIFT_QPN_MAX, "dest_qp_num") ||
+			      GIFT_QPN_MASK, "dest_qp_num") ||
 	    gift_qp_attr_over(qp, mask, IB_QP_PATH_MIG_STATE,
 			      attr->path_mig_state, IB_MIG_ARMED,
 			      "path_mig_state"))

@@ -31,25 +31,23 @@ struct gift_dev;
 #define GIFT_MAX_INLINE_DATA	512	/* per-QP cap, not a device attribute */
 #define GIFT_MAX_MSG_SIZE	SZ_2G
 #define GIFT_QPN_MIN		16	/* 0 and 1 are the special QPs */
-#define GIFT_QPN_MAX		0xffffff
+#define GIFT_QPN_MAX		0xfffffe	/* 0xffffff is multicast */
 
 /*
  * struct gift_qp_table
  *
  * Lock -> fields:
- *   xa_lock(@qpns) (irqsave)   @qpns entries, @next_qpn
+ *   xa_lock(@qpns) (irqsave)   @qpns entries
  *   atomic                     @num
  */
 
 /**
  * struct gift_qp_table - per-device lookup table
  * @qpns: published QPs by QP number, see gift_qp.c; XA_FLAGS_LOCK_IRQ
- * @next_qpn: cyclic allocation cursor, under the @qpns lock
  * @num: live QPs, bounded by max_qp
  */
 struct gift_qp_table {
 	struct xarray qpns;
-	u32 next_qpn;
 	atomic_t num;
 };
 

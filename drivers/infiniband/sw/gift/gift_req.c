@@ -70,7 +70,7 @@ static u32 gift_req_npsn(struct gift_qp *qp, const struct gift_send_wqe *wqe)
 	if (wqe->opcode == IB_WR_ATOMIC_CMP_AND_SWP ||
 	    wqe->opcode == IB_WR_ATOMIC_FETCH_AND_ADD)
 		return 1;
-	return max(1U, DIV_ROUND_UP(wqe->length, mtu));
+	return gift_npkts(wqe->length, mtu);
 }
 
 /* Fills the extension headers of a request packet. */
@@ -212,6 +212,8 @@ static bool gift_req_packet(struct gift_qp *qp, struct gift_send_wqe *wqe)
 		if (last)
 			st->flags |= GIFT_WQE_SENT;
 	}
+	if (gift_psn_cmp(p->req_psn, p->req_psn_end) > 0)
+		p->req_psn_end = p->req_psn;
 	if (st->flags & GIFT_WQE_SENT) {
 		p->req_n++;
 		p->req_off = 0;

@@ -4,12 +4,18 @@
  *
  * Packets are taken strictly in PSN order. A packet ahead of the expected
  * PSN gets one PSN sequence error NAK per gap; a packet behind it is a
- * duplicate: SEND and WRITE duplicates are acknowledged again, READ
- * duplicates are executed again from their own RETH, atomic duplicates
- * replay the remembered result (responder resources, struct gift_rd_res)
- * and are never executed twice. A SEND (or a WRITE with immediate) finding
+ * duplicate: SEND and WRITE duplicates are acknowledged again. READs and
+ * atomics are remembered in the responder resources (struct
+ * gift_rd_res): a READ duplicate is executed again only inside the bounds
+ * of a remembered READ, after the access checks, atomic duplicates replay
+ * the remembered result and are never executed twice; other READ and
+ * atomic duplicates are dropped and counted. A SEND (or a WRITE with immediate) finding
  * no receive WQE gets an RNR NAK and is not consumed: the requester
  * retransmits it after the back-off.
+ *
+ * Running out of atomic memory for a request's payload is transient: the
+ * packet is dropped and counted without advancing the expected PSN, and
+ * the requester retransmits it, as the completer does with responses.
  *
  * Errors the requester caused (access violations, bad lengths, opcode
  * sequence errors, misaligned atomics) are answered with the matching
@@ -86,29 +92,39 @@ static void gift_resp_fatal(struct gift_qp *qp, u32 psn, u8 code,
 	gift_qp_error(qp);
 }
 
-/* Copies the payload of @skb to @mr at @va, or to the receive WQE. */
-static int gift_resp_copy(struct gift_qp *qp, struct sk_buff *skb,
-			  struct gift_mr *mr, u64 va)
+/*
+ * The payload of @skb in a new buffer, NULL when it has none, or
+ * ERR_PTR(-ENOMEM). Taken before a SEND or WRITE changes any state, so
+ * that running out of atomic memory only drops the packet.
+ */
+static void *gift_resp_payload(struct sk_buff *skb)
 {
 	struct gift_pkt_info *pkt = gift_pkt(skb);
-	u32 len = pkt->payload_len;
 	void *buf;
-	int err;
 
+	if (!pkt->payload_len)
+		return NULL;
+	buf = kmalloc(pkt->payload_len, GFP_ATOMIC);
+	if (!buf)
+		return ERR_PTR(-ENOMEM);
+	if (skb_copy_bits(skb, pkt->payload_off, buf, pkt->payload_len)) {
+		/* Cannot happen: the network layer checked the length. */
+		kfree(buf);
+		return ERR_PTR(-ENOMEM);
+	}
+	return buf;
+}
+
+/* Copies @len bytes of payload @buf to @mr at @va, or to the receive WQE. */
+static int gift_resp_copy(struct gift_qp *qp, void *buf, u32 len,
+			  struct gift_mr *mr, u64 va)
+{
 	if (!len)
 		return 0;
-	buf = kmalloc(len, GFP_ATOMIC);
-	if (!buf)
-		return -ENOMEM;
-	err = skb_copy_bits(skb, pkt->payload_off, buf, len);
-	if (!err && mr)
-		err = gift_mr_copy(mr, va, buf, len, true);
-	else if (!err)
-		err = gift_sge_copy(qp, qp->proto.recv->sge,
-				    qp->proto.recv->num_sge,
-				    qp->proto.recv_off, buf, len, true);
-	kfree(buf);
-	return err;
+	if (mr)
+		return gift_mr_copy(mr, va, buf, len, true);
+	return gift_sge_copy(qp, qp->proto.recv->sge, qp->proto.recv->num_sge,
+			     qp->proto.recv_off, buf, len, true);
 }
 
 /* Length rules of multi-packet messages; false for a bad payload size. */
@@ -157,8 +173,12 @@ static void gift_resp_complete_recv(struct gift_qp *qp, struct sk_buff *skb,
 			    gift_pkt(skb)->flags & GIFT_PKT_SE);
 }
 
-/* SEND_FIRST/MIDDLE/LAST/ONLY (with immediate or invalidate). */
-static void gift_resp_send(struct gift_qp *qp, struct sk_buff *skb)
+/*
+ * SEND_FIRST/MIDDLE/LAST/ONLY (with immediate or invalidate); @buf: its
+ * payload (gift_resp_payload()).
+ */
+static void gift_resp_send(struct gift_qp *qp, struct sk_buff *skb,
+			   void *buf)
 {
 	struct gift_qp_proto *p = &qp->proto;
 	const struct gift_opcode_info *op = gift_pkt_op(skb);
@@ -175,12 +195,14 @@ static void gift_resp_send(struct gift_qp *qp, struct sk_buff *skb)
 				IB_WC_LOC_LEN_ERR);
 		return;
 	}
-	if (p->recv_off + len > p->recv->length) {
+	/* A u32 offset: never past max_msg_sz, whatever the buffer. */
+	if ((u64)p->recv_off + len >
+	    min_t(u64, p->recv->length, GIFT_MAX_MSG_SIZE)) {
 		gift_resp_fatal(qp, psn, GIFT_NAK_INVALID_REQ,
 				IB_WC_LOC_LEN_ERR);
 		return;
 	}
-	if (gift_resp_copy(qp, skb, NULL, 0)) {
+	if (gift_resp_copy(qp, buf, len, NULL, 0)) {
 		gift_resp_fatal(qp, psn, GIFT_NAK_REM_OP_ERR,
 				IB_WC_LOC_PROT_ERR);
 		return;
@@ -248,8 +270,12 @@ static bool gift_resp_start_write(struct gift_qp *qp, struct sk_buff *skb)
 	return true;
 }
 
-/* RDMA_WRITE_FIRST/MIDDLE/LAST/ONLY (with immediate). */
-static void gift_resp_write(struct gift_qp *qp, struct sk_buff *skb)
+/*
+ * RDMA_WRITE_FIRST/MIDDLE/LAST/ONLY (with immediate); @buf: its payload
+ * (gift_resp_payload()).
+ */
+static void gift_resp_write(struct gift_qp *qp, struct sk_buff *skb,
+			    void *buf)
 {
 	struct gift_qp_proto *p = &qp->proto;
 	const struct gift_opcode_info *op = gift_pkt_op(skb);
@@ -270,7 +296,7 @@ static void gift_resp_write(struct gift_qp *qp, struct sk_buff *skb)
 				IB_WC_LOC_LEN_ERR);
 		return;
 	}
-	if (gift_resp_copy(qp, skb, p->wr_mr, p->wr_va)) {
+	if (gift_resp_copy(qp, buf, len, p->wr_mr, p->wr_va)) {
 		gift_resp_fatal(qp, psn, GIFT_NAK_REM_ACCESS_ERR,
 				IB_WC_REM_ACCESS_ERR);
 		return;
@@ -298,7 +324,8 @@ static void gift_resp_write(struct gift_qp *qp, struct sk_buff *skb)
  * @qp: QP; runs under its engine lock
  *
  * A READ reply goes out across as many engine passes as its length
- * needs (GIFT_PASS_BUDGET packets each); requests behind it wait.
+ * needs (GIFT_PASS_BUDGET packets each); requests behind it wait. It is
+ * abandoned once the QP is in ERR.
  *
  * Return: true when no reply is pending (any more), so the next request
  * may be handled.
@@ -313,7 +340,10 @@ bool gift_resp_read_continue(struct gift_qp *qp)
 	lockdep_assert_held(&p->lock);
 	if (!p->rr_active)
 		return true;
-	npkts = max(1U, DIV_ROUND_UP(p->rr_len, mtu));
+	npkts = gift_npkts(p->rr_len, mtu);
+	/* gift_qp_error() does not reset the engine: stop here. */
+	if (gift_qp_state(qp) == IB_QPS_ERR)
+		p->rr_next = npkts;
 	for (; p->rr_next < npkts && p->budget; p->rr_next++) {
 		n = min(mtu, p->rr_len - p->rr_next * mtu);
 		if (npkts == 1)
@@ -352,15 +382,17 @@ bool gift_resp_read_continue(struct gift_qp *qp)
 }
 
 /*
- * RDMA_READ_REQUEST, new or duplicate (@dup: do not advance the PSN or
- * MSN). Returns false when the request must be NAKed.
+ * RDMA_READ_REQUEST, new or a checked duplicate (@dup: do not advance the
+ * PSN or MSN, nor remember it again). A new READ is remembered in the
+ * responder resources. Returns false when the request must be NAKed.
  */
 static bool gift_resp_read(struct gift_qp *qp, struct sk_buff *skb, bool dup)
 {
 	struct gift_reth *reth = gift_pkt_reth(skb);
 	u32 psn = gift_pkt(skb)->psn, len = gift_reth_len(reth);
-	u32 npkts = max(1U, DIV_ROUND_UP(len, gift_qp_mtu(qp)));
+	u32 npkts = gift_npkts(len, gift_qp_mtu(qp));
 	struct gift_mr *mr = NULL;
+	struct gift_rd_res *res;
 
 	if (len) {
 		mr = gift_resp_mr(qp, gift_reth_rkey(reth), gift_reth_va(reth),
@@ -369,6 +401,12 @@ static bool gift_resp_read(struct gift_qp *qp, struct sk_buff *skb, bool dup)
 			return false;
 	}
 	if (!dup) {
+		res = &qp->proto.rd_res[qp->proto.rd_next++ %
+					GIFT_MAX_RD_ATOMIC];
+		*res = (struct gift_rd_res){
+			.psn = psn, .npkts = npkts, .va = gift_reth_va(reth),
+			.rkey = gift_reth_rkey(reth), .len = len,
+		};
 		qp->proto.msn = gift_psn_add(qp->proto.msn, 1);
 		qp->proto.resp_psn = gift_psn_add(psn, npkts);
 	}
@@ -443,28 +481,108 @@ static void gift_resp_atomic(struct gift_qp *qp, struct sk_buff *skb)
 	gift_resp_atomic_reply(qp, psn, orig);
 }
 
+/*
+ * Is @op enabled by the QP's remote access flags? RDMA WRITE, READ and
+ * atomics at a QP that does not allow them are invalid requests, whatever
+ * the rkey says (rxe and rdmavt NAK them the same way). A multi-packet
+ * WRITE is checked at its first packet.
+ */
+static bool gift_resp_access_ok(struct gift_qp *qp,
+				const struct gift_opcode_info *op)
+{
+	int access = qp->attr.qp_access_flags;
+
+	switch (op->cls) {
+	case GIFT_OPC_WRITE:
+		return !(op->flags & GIFT_OPF_FIRST) ||
+		       (access & IB_ACCESS_REMOTE_WRITE);
+	case GIFT_OPC_READ_REQ:
+		return access & IB_ACCESS_REMOTE_READ;
+	case GIFT_OPC_ATOMIC:
+		return access & IB_ACCESS_REMOTE_ATOMIC;
+	default:
+		return true;
+	}
+}
+
+/*
+ * The responder resource of the READ (@atomic: atomic) request whose PSNs
+ * hold @psn, among those behind the expected PSN; NULL if none does.
+ */
+static const struct gift_rd_res *gift_resp_find_res(struct gift_qp *qp,
+						    u32 psn, bool atomic)
+{
+	const struct gift_rd_res *res;
+	u32 i;
+
+	for (i = 0; i < GIFT_MAX_RD_ATOMIC; i++) {
+		res = &qp->proto.rd_res[i];
+		if (res->npkts && res->atomic == atomic &&
+		    gift_psn_cmp(res->psn, qp->proto.resp_psn) < 0 &&
+		    gift_psn_cmp(psn, res->psn) >= 0 &&
+		    gift_psn_cmp(psn, gift_psn_add(res->psn, res->npkts)) < 0)
+			return res;
+	}
+	return NULL;
+}
+
+/**
+ * gift_resp_dup_read() - a duplicate RDMA READ request
+ * @qp: QP; runs under its engine lock
+ * @skb: the request
+ *
+ * Replayed only inside a READ the responder resources remember (IBTA
+ * 9.7.5.2.x): its PSN among that READ's response PSNs, the same rkey, its
+ * VA at the offset its PSN implies (a requester asks again for the
+ * responses it is missing, gift_req_rewind()) and its length within the
+ * original one. Anything else is dropped and counted. A replay passes the
+ * QP's access flags and the MR checks again, and is NAKed as a new READ
+ * would be when they fail.
+ */
+static void gift_resp_dup_read(struct gift_qp *qp, struct sk_buff *skb)
+{
+	const struct gift_opcode_info *op = gift_pkt_op(skb);
+	struct gift_reth *reth = gift_pkt_reth(skb);
+	u32 psn = gift_pkt(skb)->psn, off;
+	const struct gift_rd_res *res;
+
+	res = gift_resp_find_res(qp, psn, false);
+	if (!res || gift_reth_rkey(reth) != res->rkey)
+		goto drop;
+	off = ((psn - res->psn) & GIFT_PSN_MASK) * gift_qp_mtu(qp);
+	if (off > res->len || gift_reth_va(reth) != res->va + off ||
+	    gift_reth_len(reth) > res->len - off)
+		goto drop;
+	if (!gift_resp_access_ok(qp, op))
+		gift_resp_fatal(qp, psn, GIFT_NAK_INVALID_REQ,
+				IB_WC_REM_INV_REQ_ERR);
+	else if (!gift_resp_read(qp, skb, true))
+		gift_resp_fatal(qp, psn, GIFT_NAK_REM_ACCESS_ERR,
+				IB_WC_REM_ACCESS_ERR);
+	return;
+drop:
+	gift_resp_stats(qp, GIFT_CNT_DROPPED_PKTS);
+}
+
 /* A request with a PSN before the expected one. */
 static void gift_resp_duplicate(struct gift_qp *qp, struct sk_buff *skb)
 {
 	const struct gift_opcode_info *op = gift_pkt_op(skb);
 	u32 psn = gift_pkt(skb)->psn;
-	u32 i;
+	const struct gift_rd_res *res;
 
 	gift_resp_stats(qp, GIFT_CNT_DUPLICATE_REQUESTS);
 	switch (op->cls) {
 	case GIFT_OPC_READ_REQ:
-		gift_resp_read(qp, skb, true);
+		gift_resp_dup_read(qp, skb);
 		return;
 	case GIFT_OPC_ATOMIC:
-		for (i = 0; i < GIFT_MAX_RD_ATOMIC; i++) {
-			if (qp->proto.rd_res[i].atomic &&
-			    qp->proto.rd_res[i].psn == psn) {
-				gift_resp_atomic_reply(qp, psn,
-						       qp->proto.rd_res[i].orig);
-				return;
-			}
-		}
-		return;		/* too old to replay: drop */
+		res = gift_resp_find_res(qp, psn, true);
+		if (res)
+			gift_resp_atomic_reply(qp, psn, res->orig);
+		else	/* too old to replay, or never seen: drop */
+			gift_resp_stats(qp, GIFT_CNT_DROPPED_PKTS);
+		return;
 	default:
 		if ((gift_pkt(skb)->flags & GIFT_PKT_ACK_REQ) ||
 		    (op->flags & GIFT_OPF_LAST))
@@ -496,27 +614,14 @@ static bool gift_resp_in_sequence(struct gift_qp *qp,
 }
 
 /*
- * Is @op enabled by the QP's remote access flags? RDMA WRITE, READ and
- * atomics at a QP that does not allow them are invalid requests, whatever
- * the rkey says (rxe and rdmavt NAK them the same way). A multi-packet
- * WRITE is checked at its first packet.
+ * The DMA length of a RETH is at most the port's max_msg_sz; a longer one
+ * is an invalid request (and could not be counted in u32 packets).
  */
-static bool gift_resp_access_ok(struct gift_qp *qp,
-				const struct gift_opcode_info *op)
+static bool gift_resp_reth_ok(struct sk_buff *skb)
 {
-	int access = qp->attr.qp_access_flags;
+	const struct gift_opcode_info *op = gift_pkt_op(skb);
 
-	switch (op->cls) {
-	case GIFT_OPC_WRITE:
-		return !(op->flags & GIFT_OPF_FIRST) ||
-		       (access & IB_ACCESS_REMOTE_WRITE);
-	case GIFT_OPC_READ_REQ:
-		return access & IB_ACCESS_REMOTE_READ;
-	case GIFT_OPC_ATOMIC:
-		return access & IB_ACCESS_REMOTE_ATOMIC;
-	default:
-		return true;
-	}
+	return !op->reth || gift_reth_len(gift_pkt_reth(skb)) <= GIFT_MAX_MSG_SIZE;
 }
 
 /**
@@ -530,6 +635,7 @@ void gift_resp_rcv(struct gift_qp *qp, struct sk_buff *skb)
 	const struct gift_opcode_info *op = gift_pkt_op(skb);
 	u32 psn = gift_pkt(skb)->psn;
 	int cmp = gift_psn_cmp(psn, p->resp_psn);
+	void *buf;
 
 	lockdep_assert_held(&p->lock);
 	if (cmp > 0) {
@@ -547,17 +653,26 @@ void gift_resp_rcv(struct gift_qp *qp, struct sk_buff *skb)
 	}
 	p->nak_sent = false;
 
-	if (!gift_resp_in_sequence(qp, op) || !gift_resp_access_ok(qp, op)) {
+	if (!gift_resp_in_sequence(qp, op) || !gift_resp_access_ok(qp, op) ||
+	    !gift_resp_reth_ok(skb)) {
 		gift_resp_fatal(qp, psn, GIFT_NAK_INVALID_REQ,
 				IB_WC_REM_INV_REQ_ERR);
 		goto out;
 	}
 	switch (op->cls) {
 	case GIFT_OPC_SEND:
-		gift_resp_send(qp, skb);
-		break;
 	case GIFT_OPC_WRITE:
-		gift_resp_write(qp, skb);
+		buf = gift_resp_payload(skb);
+		if (IS_ERR(buf)) {
+			/* Transient: the requester retransmits it. */
+			gift_resp_stats(qp, GIFT_CNT_DROPPED_PKTS);
+			break;
+		}
+		if (op->cls == GIFT_OPC_SEND)
+			gift_resp_send(qp, skb, buf);
+		else
+			gift_resp_write(qp, skb, buf);
+		kfree(buf);
 		break;
 	case GIFT_OPC_READ_REQ:
 		if (!gift_resp_read(qp, skb, false))
