@@ -17,6 +17,9 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <netinet/in.h>
 #include <linux/netlink.h>
 #include <rdma/rdma_netlink.h>
 
@@ -528,4 +531,140 @@ int gift_become_nobody(unsigned long memlock)
 	    !strstr(status, "CapEff:\t0000000000000000"))
 		return -1;
 	return 0;
+}
+
+/* CRC-32 of Ethernet, without the initial and final inversion. */
+static uint32_t crc32_le(uint32_t crc, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	int k;
+
+	while (len--) {
+		crc ^= *p++;
+		for (k = 0; k < 8; k++)
+			crc = (crc >> 1) ^ (0xedb88320 & -(crc & 1));
+	}
+	return crc;
+}
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = v >> 8;
+	p[1] = v;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	p[0] = v >> 24;
+	p[1] = v >> 16;
+	p[2] = v >> 8;
+	p[3] = v;
+}
+
+uint32_t gift_icrc(const struct gift_flow *f, const void *bth, size_t len)
+{
+	uint8_t ph[8 + 40 + 8 + GIFT_BTH_BYTES], *ip = ph + 8, *udp;
+	size_t udp_len = 8 + len + GIFT_ICRC_BYTES;
+	size_t iplen;
+	uint32_t crc;
+
+	memset(ph, 0xff, 8);
+	if (f->family == AF_INET) {
+		iplen = 20;
+		ip[0] = 0x45;
+		ip[1] = 0xff;				/* TOS */
+		put16(&ip[2], 20 + udp_len);		/* total length */
+		put16(&ip[4], f->ip_id);		/* identification */
+		put16(&ip[6], f->ip_frag);		/* flags, offset */
+		ip[8] = 0xff;				/* TTL */
+		ip[9] = IPPROTO_UDP;
+		put16(&ip[10], 0xffff);			/* checksum */
+		memcpy(&ip[12], f->saddr, 4);
+		memcpy(&ip[16], f->daddr, 4);
+	} else {
+		iplen = 40;
+		put32(&ip[0], 0x6fffffff);		/* class, flow label */
+		put16(&ip[4], udp_len);			/* payload length */
+		ip[6] = IPPROTO_UDP;
+		ip[7] = 0xff;				/* hop limit */
+		memcpy(&ip[8], f->saddr, 16);
+		memcpy(&ip[24], f->daddr, 16);
+	}
+	udp = ip + iplen;
+	put16(&udp[0], f->sport);
+	put16(&udp[2], GIFT_ROCE_PORT);
+	put16(&udp[4], udp_len);
+	put16(&udp[6], 0xffff);			/* checksum */
+	memcpy(udp + 8, bth, GIFT_BTH_BYTES);
+	udp[8 + 4] = 0xff;			/* resv8a: FECN, BECN, resv6 */
+
+	crc = crc32_le(0xffffffff, ph, 8 + iplen + 8 + GIFT_BTH_BYTES);
+	crc = crc32_le(crc, (const uint8_t *)bth + GIFT_BTH_BYTES,
+		       len - GIFT_BTH_BYTES);
+	return ~crc;
+}
+
+void gift_put_icrc(void *p, uint32_t icrc)
+{
+	uint8_t *b = p;
+	int i;
+
+	for (i = 0; i < 4; i++)
+		b[i] = icrc >> (8 * i);
+}
+
+int gift_flow_socket(int family, const char *addr, const char *ifname,
+		     struct gift_flow *f, struct sockaddr_storage *dst)
+{
+	struct sockaddr_storage ss = {};
+	socklen_t sl = sizeof(ss);
+	int fd, pmtu = IP_PMTUDISC_DO;
+
+	memset(f, 0, sizeof(*f));
+	f->family = family;
+	fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+
+		sin->sin_family = AF_INET;
+		if (inet_pton(AF_INET, addr, &sin->sin_addr) != 1)
+			goto err;
+		if (setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu,
+			       sizeof(pmtu)))
+			goto err;
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_scope_id = if_nametoindex(ifname);
+		if (inet_pton(AF_INET6, addr, &sin6->sin6_addr) != 1)
+			goto err;
+	}
+	if (bind(fd, (struct sockaddr *)&ss, sizeof(ss)) ||
+	    getsockname(fd, (struct sockaddr *)&ss, &sl))
+		goto err;
+
+	*dst = ss;
+	if (family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+
+		memcpy(f->saddr, &sin->sin_addr, 4);
+		memcpy(f->daddr, &sin->sin_addr, 4);
+		f->sport = ntohs(sin->sin_port);
+		f->ip_frag = 0x4000;
+		((struct sockaddr_in *)dst)->sin_port = htons(GIFT_ROCE_PORT);
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+
+		memcpy(f->saddr, &sin6->sin6_addr, 16);
+		memcpy(f->daddr, &sin6->sin6_addr, 16);
+		f->sport = ntohs(sin6->sin6_port);
+		((struct sockaddr_in6 *)dst)->sin6_port = htons(GIFT_ROCE_PORT);
+	}
+	return fd;
+err:
+	close(fd);
+	return -1;
 }

@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <infiniband/verbs.h>
 
@@ -167,5 +168,49 @@ int gift_memcg_move(const char *path, pid_t pid);
 long long gift_memcg_current(const char *path);
 /* Removes the (empty) cgroup at path; 0 or -errno. */
 int gift_memcg_destroy(const char *path);
+
+/*
+ * RoCEv2 packets built in user space (net_test, fuzz/gift_fuzz): sent
+ * from a UDP socket to the device's address, port 4791, they loop back
+ * through lo into the driver's socket, with an ICRC computed here from
+ * the IBTA definition (CRC-32 over a masked pseudo header and the packet,
+ * stored little-endian). That needs the IP header the receiver sees: an
+ * unconnected UDP socket with IP_PMTUDISC_DO sends IPv4 with DF and an
+ * identification of 0; TOS, TTL, the IP checksum and everything variant
+ * in IPv6 are masked out of the ICRC anyway.
+ */
+#define GIFT_ROCE_PORT		4791
+#define GIFT_BTH_BYTES		12
+#define GIFT_ICRC_BYTES		4
+
+/* A flow: the addresses and ports the receiver will see. */
+struct gift_flow {
+	int family;		/* AF_INET or AF_INET6 */
+	uint8_t saddr[16];
+	uint8_t daddr[16];
+	uint16_t sport;
+	uint16_t ip_id;		/* IPv4 identification */
+	uint16_t ip_frag;	/* IPv4 flags and fragment offset: DF, 0x4000 */
+};
+
+/*
+ * The ICRC of a packet of flow f whose UDP payload up to the ICRC is the
+ * len bytes at bth (at least a BTH): 8 bytes of 0xff for the LRH, the IP
+ * header with TOS, TTL and checksum (IPv4) or traffic class, flow label
+ * and hop limit (IPv6) set to ones, the UDP header with its checksum set
+ * to ones, the BTH with its resv8a byte set to ones, then the rest.
+ */
+uint32_t gift_icrc(const struct gift_flow *f, const void *bth, size_t len);
+/* Stores an ICRC at p as it goes on the wire, least significant first. */
+void gift_put_icrc(void *p, uint32_t icrc);
+
+/*
+ * A UDP socket bound to addr (port 0; an IPv6 link-local address is
+ * scoped to ifname) that sends to addr, port 4791: its flow (the same
+ * address both ways, DF, identification 0) in *f and the destination in
+ * *dst. The socket, or -1.
+ */
+int gift_flow_socket(int family, const char *addr, const char *ifname,
+		     struct gift_flow *f, struct sockaddr_storage *dst);
 
 #endif /* GIFT_UTIL_H */

@@ -5,13 +5,9 @@
  *
  * Packets are sent from user space with plain UDP sockets to the device's
  * address, port 4791; they loop back through lo into the driver's socket.
- * The test builds their ICRC itself, from the IBTA definition (CRC-32
- * over a masked pseudo header and the packet, stored little-endian), so
- * a packet the driver takes for valid is also a cross-check of its ICRC
- * code. That requires knowing the IP header the receiver sees: an
- * unconnected UDP socket with IP_PMTUDISC_DO sends IPv4 with DF and an
- * identification of 0; TOS, TTL, the IP checksum and everything variant
- * in IPv6 are masked out of the ICRC anyway.
+ * The test builds their ICRC itself (gift_icrc() in gift_util.c, from the
+ * IBTA definition), so a packet the driver takes for valid is also a
+ * cross-check of its ICRC code.
  *
  * Valid packets are addressed to a QP that does not exist and are
  * dropped as such, in dropped_pkts. The RC tests then forge packets at
@@ -44,9 +40,6 @@
 #include "gift_util.h"
 #include "gift_harness.h"
 
-#define ROCE_PORT	4791
-#define BTH_BYTES	12
-#define ICRC_BYTES	4
 /*
  * The top QPN the driver can allocate: QPNs are random, so a live QP has
  * it once in 16 million QPs.
@@ -149,28 +142,6 @@ static long dmesg_warnings(void)
 	return n;
 }
 
-/* CRC-32 of Ethernet, without the initial and final inversion. */
-static uint32_t crc32_le(uint32_t crc, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-	int k;
-
-	while (len--) {
-		crc ^= *p++;
-		for (k = 0; k < 8; k++)
-			crc = (crc >> 1) ^ (0xedb88320 & -(crc & 1));
-	}
-	return crc;
-}
-
-/* A flow: the addresses and ports the receiver will see. */
-struct flow {
-	int family;
-	uint8_t saddr[16];
-	uint8_t daddr[16];
-	uint16_t sport;
-};
-
 struct pkt {
 	uint8_t b[2048];
 	size_t len;
@@ -200,7 +171,7 @@ static void pkt_bth(struct pkt *p, uint8_t opcode, unsigned int pad,
 	put16(&p->b[2], 0xffff);
 	put32(&p->b[4], qpn & 0xffffff);
 	put32(&p->b[8], 0x80000000 | 0x123456);
-	p->len = BTH_BYTES;
+	p->len = GIFT_BTH_BYTES;
 }
 
 /* Appends @len bytes of a pattern (extension headers or payload). */
@@ -213,119 +184,12 @@ static void pkt_fill(struct pkt *p, size_t len)
 	p->len += len;
 }
 
-/*
- * The ICRC of the packet built so far (BTH onwards) when sent on @f:
- * 8 bytes of 0xff for the LRH, the IP header with TOS, TTL and checksum
- * (IPv4) or traffic class, flow label and hop limit (IPv6) set to ones,
- * the UDP header with its checksum set to ones, the BTH with its resv8a
- * byte set to ones, then the rest of the packet.
- */
-static uint32_t pkt_icrc(const struct pkt *p, const struct flow *f)
-{
-	size_t udp_len = 8 + p->len + ICRC_BYTES;
-	uint8_t ph[8 + 40 + 8 + BTH_BYTES], *ip = ph + 8, *udp;
-	size_t iplen;
-	uint32_t crc;
-
-	memset(ph, 0xff, 8);
-	if (f->family == AF_INET) {
-		iplen = 20;
-		ip[0] = 0x45;
-		ip[1] = 0xff;				/* TOS */
-		put16(&ip[2], 20 + udp_len);		/* total length */
-		put16(&ip[4], 0);			/* identification */
-		put16(&ip[6], 0x4000);			/* DF */
-		ip[8] = 0xff;				/* TTL */
-		ip[9] = IPPROTO_UDP;
-		put16(&ip[10], 0xffff);			/* checksum */
-		memcpy(&ip[12], f->saddr, 4);
-		memcpy(&ip[16], f->daddr, 4);
-	} else {
-		iplen = 40;
-		put32(&ip[0], 0x6fffffff);		/* class, flow label */
-		put16(&ip[4], udp_len);			/* payload length */
-		ip[6] = IPPROTO_UDP;
-		ip[7] = 0xff;				/* hop limit */
-		memcpy(&ip[8], f->saddr, 16);
-		memcpy(&ip[24], f->daddr, 16);
-	}
-	udp = ip + iplen;
-	put16(&udp[0], f->sport);
-	put16(&udp[2], ROCE_PORT);
-	put16(&udp[4], udp_len);
-	put16(&udp[6], 0xffff);			/* checksum */
-	memcpy(udp + 8, p->b, BTH_BYTES);
-	udp[8 + 4] = 0xff;			/* resv8a: FECN, BECN, resv6 */
-
-	crc = crc32_le(0xffffffff, ph, 8 + iplen + 8 + BTH_BYTES);
-	crc = crc32_le(crc, p->b + BTH_BYTES, p->len - BTH_BYTES);
-	return ~crc;
-}
-
 /* Appends the ICRC for @f, XORed with @corrupt, least significant first. */
-static void pkt_finish(struct pkt *p, const struct flow *f, uint32_t corrupt)
+static void pkt_finish(struct pkt *p, const struct gift_flow *f,
+		       uint32_t corrupt)
 {
-	uint32_t icrc = pkt_icrc(p, f) ^ corrupt;
-	int i;
-
-	for (i = 0; i < 4; i++)
-		p->b[p->len++] = icrc >> (8 * i);
-}
-
-/* A UDP socket bound to @addr (port 0), describing its flow to @addr. */
-static int flow_socket(int family, const char *addr, const char *ifname,
-		       struct flow *f, struct sockaddr_storage *dst)
-{
-	struct sockaddr_storage ss = {};
-	socklen_t sl = sizeof(ss);
-	int fd, pmtu = IP_PMTUDISC_DO;
-
-	memset(f, 0, sizeof(*f));
-	f->family = family;
-	fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	if (family == AF_INET) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-
-		sin->sin_family = AF_INET;
-		if (inet_pton(AF_INET, addr, &sin->sin_addr) != 1)
-			goto err;
-		if (setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu,
-			       sizeof(pmtu)))
-			goto err;
-	} else {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_scope_id = if_nametoindex(ifname);
-		if (inet_pton(AF_INET6, addr, &sin6->sin6_addr) != 1)
-			goto err;
-	}
-	if (bind(fd, (struct sockaddr *)&ss, sizeof(ss)) ||
-	    getsockname(fd, (struct sockaddr *)&ss, &sl))
-		goto err;
-
-	*dst = ss;
-	if (family == AF_INET) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-
-		memcpy(f->saddr, &sin->sin_addr, 4);
-		memcpy(f->daddr, &sin->sin_addr, 4);
-		f->sport = ntohs(sin->sin_port);
-		((struct sockaddr_in *)dst)->sin_port = htons(ROCE_PORT);
-	} else {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-
-		memcpy(f->saddr, &sin6->sin6_addr, 16);
-		memcpy(f->daddr, &sin6->sin6_addr, 16);
-		f->sport = ntohs(sin6->sin6_port);
-		((struct sockaddr_in6 *)dst)->sin6_port = htons(ROCE_PORT);
-	}
-	return fd;
-err:
-	close(fd);
-	return -1;
+	gift_put_icrc(p->b + p->len, gift_icrc(f, p->b, p->len) ^ corrupt);
+	p->len += GIFT_ICRC_BYTES;
 }
 
 static int send_pkt(int fd, const struct pkt *p,
@@ -339,7 +203,7 @@ static int send_pkt(int fd, const struct pkt *p,
 }
 
 /* A valid packet of @opcode with @ext bytes of headers and @payload bytes. */
-static void valid_pkt(struct pkt *p, const struct flow *f, uint8_t opcode,
+static void valid_pkt(struct pkt *p, const struct gift_flow *f, uint8_t opcode,
 		      size_t ext, size_t payload)
 {
 	pkt_bth(p, opcode, -payload & 3, 0, NO_SUCH_QPN);
@@ -437,7 +301,7 @@ TEST_F(fresh, counters_zero_on_new_device)
 FIXTURE(net) {
 	const char *ibdev;
 	int fd;
-	struct flow flow;
+	struct gift_flow flow;
 	struct sockaddr_storage dst;
 	struct counts base;
 	long warnings;
@@ -446,8 +310,8 @@ FIXTURE(net) {
 FIXTURE_SETUP(net)
 {
 	self->ibdev = gift_env("GIFT_IBDEV");
-	self->fd = flow_socket(AF_INET, gift_env("GIFT_IP"), NULL,
-			       &self->flow, &self->dst);
+	self->fd = gift_flow_socket(AF_INET, gift_env("GIFT_IP"), NULL,
+				    &self->flow, &self->dst);
 	ASSERT_LE(0, self->fd);
 	self->base = read_counts(self->ibdev);
 	ASSERT_LE(0, self->base.rcvd);
@@ -496,7 +360,7 @@ TEST_F(net, short_packets_dropped)
 /* A wrong ICRC, a corrupted payload, an ICRC for another flow. */
 TEST_F(net, bad_icrc_counted)
 {
-	struct flow other = self->flow;
+	struct gift_flow other = self->flow;
 	struct pkt p;
 
 	valid_pkt(&p, &self->flow, OP_RC_SEND_ONLY, 0, 8);
@@ -504,7 +368,7 @@ TEST_F(net, bad_icrc_counted)
 	ASSERT_EQ(0, send_pkt(self->fd, &p, &self->dst));
 
 	valid_pkt(&p, &self->flow, OP_RC_SEND_ONLY, 0, 8);
-	p.b[BTH_BYTES + 3] ^= 1;
+	p.b[GIFT_BTH_BYTES + 3] ^= 1;
 	ASSERT_EQ(0, send_pkt(self->fd, &p, &self->dst));
 
 	other.sport++;
@@ -684,7 +548,7 @@ static bool ipv6_ll(const char *ifname, char *addr, size_t len)
 struct ll_socket {
 	const char *ifname;
 	char addr[INET6_ADDRSTRLEN];
-	struct flow flow;
+	struct gift_flow flow;
 	struct sockaddr_storage dst;
 	int fd;
 };
@@ -696,7 +560,8 @@ static bool ll_socket_open(const void *arg)
 
 	if (!ipv6_ll(s->ifname, s->addr, sizeof(s->addr)))
 		return false;
-	s->fd = flow_socket(AF_INET6, s->addr, s->ifname, &s->flow, &s->dst);
+	s->fd = gift_flow_socket(AF_INET6, s->addr, s->ifname, &s->flow,
+				 &s->dst);
 	return s->fd >= 0;
 }
 
@@ -734,11 +599,11 @@ TEST_F(net, valid_packets_to_unknown_qpn_ipv6)
 TEST_F(net, unknown_destination_ignored)
 {
 	struct sockaddr_storage dst;
-	struct flow f;
+	struct gift_flow f;
 	struct pkt p;
 	int fd;
 
-	fd = flow_socket(AF_INET, "127.0.0.1", NULL, &f, &dst);
+	fd = gift_flow_socket(AF_INET, "127.0.0.1", NULL, &f, &dst);
 	ASSERT_LE(0, fd);
 	valid_pkt(&p, &f, OP_RC_SEND_ONLY, 0, 8);
 	ASSERT_EQ(0, send_pkt(fd, &p, &dst));
@@ -832,7 +697,7 @@ FIXTURE(rc) {
 	int gid_index;
 	struct rc_end a, b;
 	int fd;			/* forges packets from b's path address */
-	struct flow flow;
+	struct gift_flow flow;
 	struct sockaddr_storage dst;
 	int sniff;		/* AF_PACKET on lo */
 	uint16_t other_sport;	/* of another socket forging packets */
@@ -884,10 +749,10 @@ static int sniff_read(FIXTURE_DATA(rc) *self)
 			return self->nseen;
 		if (sll.sll_pkttype == PACKET_OUTGOING || n < 20 ||
 		    (b[0] >> 4) != 4 || b[9] != IPPROTO_UDP ||
-		    n < (b[0] & 15) * 4 + 8 + BTH_BYTES + 4)
+		    n < (b[0] & 15) * 4 + 8 + GIFT_BTH_BYTES + 4)
 			continue;
 		udp = b + (b[0] & 15) * 4;
-		if (((udp[2] << 8) | udp[3]) != ROCE_PORT ||
+		if (((udp[2] << 8) | udp[3]) != GIFT_ROCE_PORT ||
 		    ((udp[0] << 8) | udp[1]) == self->flow.sport ||
 		    ((udp[0] << 8) | udp[1]) == self->other_sport ||
 		    self->nseen == MAX_SEEN)
@@ -1019,7 +884,7 @@ FIXTURE_SETUP(rc)
 	ASSERT_LE(0, self->gid_index);
 	rc_end_open(_metadata, self, &self->a);
 	rc_end_open(_metadata, self, &self->b);
-	self->fd = flow_socket(AF_INET, gift_env("GIFT_IP"), NULL,
+	self->fd = gift_flow_socket(AF_INET, gift_env("GIFT_IP"), NULL,
 			       &self->flow, &self->dst);
 	ASSERT_LE(0, self->fd);
 	self->sniff = sniff_open();
@@ -1085,7 +950,7 @@ static void pkt_rc(struct pkt *p, uint8_t opcode, uint32_t qpn, uint32_t psn,
 	put16(&p->b[2], pkey);
 	put32(&p->b[4], qpn & 0xffffff);
 	put32(&p->b[8], 0x80000000 | (psn & 0xffffff));
-	p->len = BTH_BYTES;
+	p->len = GIFT_BTH_BYTES;
 }
 
 static void pkt_put32(struct pkt *p, uint32_t v)
@@ -1336,7 +1201,7 @@ TEST_F(rc, packets_tied_to_connection)
 {
 	struct sockaddr_storage dst;
 	uint32_t b = 0;
-	struct flow f;
+	struct gift_flow f;
 	struct ibv_wc wc;
 	struct pkt p;
 	int fd, i;
@@ -1345,7 +1210,7 @@ TEST_F(rc, packets_tied_to_connection)
 	b = self->b.qp->qp_num;
 	ASSERT_EQ(0, rc_post_recv(&self->b, 1));
 
-	fd = flow_socket(AF_INET, "127.0.0.1", NULL, &f, &dst);
+	fd = gift_flow_socket(AF_INET, "127.0.0.1", NULL, &f, &dst);
 	ASSERT_LE(0, fd);
 	self->other_sport = f.sport;
 	ASSERT_EQ(1, inet_pton(AF_INET, gift_env("GIFT_IP"), f.daddr));
@@ -1514,12 +1379,12 @@ static int hold_port(int family)
 		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
 
 		sin->sin_family = AF_INET;
-		sin->sin_port = htons(ROCE_PORT);
+		sin->sin_port = htons(GIFT_ROCE_PORT);
 	} else {
 		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
 
 		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(ROCE_PORT);
+		sin6->sin6_port = htons(GIFT_ROCE_PORT);
 		if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one,
 			       sizeof(one)))
 			goto err;
