@@ -61,6 +61,7 @@ static void gift_comp_fail(struct gift_qp *qp, struct gift_send_wqe *wqe,
 {
 	gift_comp_head(qp, wqe, status, 0);
 	timer_delete(&qp->proto.retry_timer);
+	gift_resp_flush(qp);
 	gift_qp_error(qp);
 }
 
@@ -384,12 +385,21 @@ void gift_comp_timeout(struct gift_qp *qp)
 	struct gift_wqe_state *st;
 
 	lockdep_assert_held(&p->lock);
-	if (!wqe || gift_qp_state(qp) != IB_QPS_RTS)
+	if (!wqe || (gift_qp_state(qp) != IB_QPS_RTS &&
+		     gift_qp_state(qp) != IB_QPS_SQD))
 		return;
 	st = gift_wqe_state(wqe);
 	if (!(st->flags & GIFT_WQE_STARTED) ||
 	    (st->flags & (GIFT_WQE_DONE | GIFT_WQE_FAILED)))
 		return;
+	/*
+	 * SQD pauses the requester: no retry is spent, but the timer runs
+	 * on, or nothing would ever resend what was lost once back in RTS.
+	 */
+	if (gift_qp_state(qp) == IB_QPS_SQD) {
+		gift_proto_arm_retry(qp);
+		return;
+	}
 	if (!p->retry_left) {
 		gift_comp_stats(qp, GIFT_CNT_RETRY_EXCEEDED);
 		gift_comp_fail(qp, wqe, IB_WC_RETRY_EXC_ERR);

@@ -460,6 +460,7 @@ void gift_proto_qp_modified(struct gift_qp *qp, const struct ib_qp_attr *attr,
 		timer_delete(&p->retry_timer);
 		timer_delete(&p->rnr_timer);
 		skb_queue_purge(&p->rxq);
+		gift_resp_flush(qp);
 		gift_resp_reset(qp);
 	}
 	spin_unlock_bh(&p->lock);

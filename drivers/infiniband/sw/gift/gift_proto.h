@@ -90,7 +90,8 @@ struct gift_rd_res {
  * @stopped: set once by gift_proto_qp_destroy(); nothing queues @work
  *	or packets after it
  * @retry_timer: retransmission timeout (QP attr timeout)
- * @rnr_timer: RNR NAK back-off
+ * @rnr_timer: RNR NAK back-off, and the requester's after a packet
+ *	allocation failed
  * @rnr_wait: the requester waits for @rnr_timer
  * @retry_pending: @retry_timer fired; retransmit on the next run
  * @sport: UDP source port of the QP's flow
@@ -264,6 +265,7 @@ void gift_comp_local(struct gift_qp *qp);
 /* gift_resp.c */
 void gift_resp_rcv(struct gift_qp *qp, struct sk_buff *skb);
 void gift_resp_reset(struct gift_qp *qp);
+void gift_resp_flush(struct gift_qp *qp);
 bool gift_resp_read_continue(struct gift_qp *qp);
 
 #endif /* GIFT_PROTO_H */

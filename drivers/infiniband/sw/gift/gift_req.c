@@ -191,8 +191,17 @@ static bool gift_req_packet(struct gift_qp *qp, struct gift_send_wqe *wqe)
 			       last || !((idx + 1) % GIFT_ACK_REQ_EVERY),
 			       last && (wqe->send_flags & IB_SEND_SOLICITED),
 			       len);
-	if (!skb)
+	if (!skb) {
+		/*
+		 * With nothing in flight, neither an ACK nor the
+		 * retransmission timeout would run the requester again, and
+		 * the WQE would wait for the next post: back off a jiffy,
+		 * as after an RNR NAK, and try again.
+		 */
+		p->rnr_wait = true;
+		mod_timer(&p->rnr_timer, jiffies + 1);
 		return false;
+	}
 	gift_req_headers(skb, wqe, off);
 	if (gift_req_payload(qp, wqe, skb, off, len)) {
 		kfree_skb(skb);

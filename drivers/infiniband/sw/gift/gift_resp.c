@@ -82,6 +82,22 @@ static void gift_resp_recv_error(struct gift_qp *qp, enum ib_wc_status status)
 	gift_qp_rq_complete(qp, p->recv, &wc, false);
 }
 
+/**
+ * gift_resp_flush() - complete the receive in progress with a flush error
+ * @qp: QP about to enter ERR, or just entered it; under its engine lock
+ *
+ * A WQE taken from an SRQ belongs to the engine alone once popped: the
+ * QP's flush does not see it, so it completes here, or the consumer
+ * never gets its buffer back. A WQE of the QP's own receive queue
+ * completes here too when the QP is not flushed yet, or is found already
+ * retired by the flush (gift_qp_rq_complete() then posts nothing).
+ */
+void gift_resp_flush(struct gift_qp *qp)
+{
+	lockdep_assert_held(&qp->proto.lock);
+	gift_resp_recv_error(qp, IB_WC_WR_FLUSH_ERR);
+}
+
 /* NAKs @psn with @code and moves the QP to ERR. */
 static void gift_resp_fatal(struct gift_qp *qp, u32 psn, u8 code,
 			    enum ib_wc_status recv_status)
