@@ -13,9 +13,11 @@ ip=${GIFT_IP:?}
 # Each client gets this long; TCG makes the VM ~20x slower than hardware,
 # and a debug kernel GIFT_SLOW times slower again (gift_util.h).
 limit=$((120 * ${GIFT_SLOW:-1}))
-# perftest's QP ACK timeout (-u; 4.096 us << n), stretched alike: 14 (67 ms,
-# perftest's default) plus one per doubling of GIFT_SLOW.
+# perftest's QP ACK timeout (-u; 4.096 us << n), stretched alike
+# (gift_slow_qp_timeout()): 14 (67 ms, perftest's default) plus one per
+# doubling of GIFT_SLOW, plus one when slow.
 qpto=14
+((${GIFT_SLOW:-1} > 1)) && qpto=15
 for ((s = ${GIFT_SLOW:-1}; s > 1 && qpto < 31; s = (s + 1) / 2)); do
 	qpto=$((qpto + 1))
 done

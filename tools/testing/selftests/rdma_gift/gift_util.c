@@ -495,6 +495,13 @@ uint8_t gift_slow_qp_timeout(uint8_t t)
 {
 	int slow = gift_slow();
 
+	/*
+	 * One step per doubling, and one more: a debug kernel's delays
+	 * come in bursts (kmemleak scans, RCU callbacks, lockdep) far above
+	 * its mean slowdown, and a lossy link retransmits in bursts too.
+	 */
+	if (slow > 1 && t < 31)
+		t++;
 	while (slow > 1 && t < 31) {
 		slow = (slow + 1) / 2;
 		t++;

@@ -119,7 +119,7 @@ long gift_slow_div(long n, long floor);
 
 /*
  * An RC local ACK timeout (4.096 us << @t) stretched by GIFT_SLOW: one more
- * step per doubling, at most 31.
+ * step per doubling plus one when slow, at most 31.
  */
 uint8_t gift_slow_qp_timeout(uint8_t t);
 
