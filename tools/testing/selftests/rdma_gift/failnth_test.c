@@ -28,18 +28,19 @@
  * of one and of four packets, RDMA READ of a gift MR, inline SEND) on a
  * connected RC pair, whose requester allocates its packets in the
  * poster's context, checked by completion and bytes; and "rdma link add"
- * (RDMA_NLDEV_CMD_NEWLINK) of a second gift device on a dummy netdev.
+ * and "rdma link delete" (RDMA_NLDEV_CMD_NEWLINK, _DELLINK) of a second
+ * gift device on a dummy netdev.
  * Rings and page arrays come in two sizes: up to a page, where the
  * driver's own failure path runs, and larger, where kvmalloc() falls back
  * to vmalloc() (a single injected fault then never fails the allocation).
  *
  * "rdma link add" makes ~14000 allocations, nearly all of them ib_core
  * creating sysfs files (three per GID table entry), and each attempt
- * takes seconds under the debug kernel. Its sweep is limited with the
+ * takes seconds under the debug kernel. Its sweeps are limited with the
  * fault injection stack-trace filter to allocations that have rdma_gift
  * code within LINK_DEPTH frames of the allocator: those of the driver,
  * of ib_alloc_device(), ib_device_set_netdev() and the first levels of
- * ib_register_device().
+ * ib_register_device() (ib_clients' add() included); ~30 of them.
  *
  * Needs CONFIG_FAULT_INJECTION, FAILSLAB, FAIL_PAGE_ALLOC,
  * FAULT_INJECTION_DEBUG_FS and FAULT_INJECTION_STACKTRACE_FILTER (the
@@ -119,14 +120,15 @@ static const char *const knobs[] = {
 	"fail_page_alloc/require-start",
 	"fail_page_alloc/require-end",
 };
-#define NKNOBS		(sizeof(knobs) / sizeof(knobs[0]))
+#define NKNOBS		ARRAY_SIZE(knobs)
 
 /* Every allocation failure of a verb is reported as ENOMEM... */
 static const int enomem[] = { ENOMEM, 0 };
 /*
  * ...and of the IPv4 route lookup that resolves a RoCE destination (in
- * modify_qp to RTR and create_ah) as ENOBUFS (rt_dst_alloc() failing),
- * as of netlink_sendmsg() and netlink_ack() (rdma link add).
+ * modify_qp to RTR and create_ah) as ENOBUFS (rt_dst_alloc() failing).
+ * rdma link add and delete fail with ENOMEM only: the allocations of
+ * netlink itself (ENOBUFS) are outside the stack-trace filter.
  */
 static const int enomem_enobufs[] = { ENOMEM, ENOBUFS, 0 };
 /*
@@ -176,7 +178,7 @@ FIXTURE(nth) {
 	struct ibv_mr *mr;
 	int access;		/* of mr */
 	struct ibv_cq *ocq;
-	int cqe;		/* of ocq, cq */
+	int cqe;		/* of ocq; what cq is resized to */
 	struct ibv_srq *osrq;
 	int srq_wr;		/* of osrq */
 	struct ibv_qp *qp;
@@ -191,10 +193,11 @@ FIXTURE(nth) {
 	size_t xlen;		/* bytes moved */
 	bool recv_posted;
 
-	/* rdma link add */
+	/* rdma link add and delete */
 	char netdev[16];
 	char link[32];
 	int nl_fd;
+	int link_index;
 	int no_uverbs;
 };
 
@@ -441,6 +444,62 @@ static void fill_mixed(char *p, size_t len, long page)
 	}
 }
 
+/* QP state changes, to a QP on the device's IPv4 GID */
+
+static int qp_to_init(struct ibv_qp *qp)
+{
+	struct ibv_qp_attr a = {
+		.qp_state = IBV_QPS_INIT, .port_num = 1,
+		.qp_access_flags = IBV_ACCESS_REMOTE_WRITE |
+				   IBV_ACCESS_REMOTE_READ,
+	};
+
+	return ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_PKEY_INDEX |
+			     IBV_QP_PORT | IBV_QP_ACCESS_FLAGS);
+}
+
+static void ah_attr(fx_t *f, struct ibv_ah_attr *ah)
+{
+	memset(ah, 0, sizeof(*ah));
+	ah->is_global = 1;
+	ah->port_num = 1;
+	ah->grh.dgid = f->gid;
+	ah->grh.sgid_index = f->gid_index;
+	ah->grh.hop_limit = 64;
+}
+
+static int qp_to_rtr(fx_t *f, struct ibv_qp *qp, uint32_t dqpn)
+{
+	struct ibv_qp_attr a = {
+		.qp_state = IBV_QPS_RTR, .path_mtu = IBV_MTU_1024,
+		.dest_qp_num = dqpn, .rq_psn = 0x123456,
+		.max_dest_rd_atomic = 4, .min_rnr_timer = 12,
+	};
+
+	ah_attr(f, &a.ah_attr);
+	return ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_AV |
+			     IBV_QP_PATH_MTU | IBV_QP_DEST_QPN |
+			     IBV_QP_RQ_PSN | IBV_QP_MAX_DEST_RD_ATOMIC |
+			     IBV_QP_MIN_RNR_TIMER);
+}
+
+/*
+ * A lost packet is sent again after the timeout: 4.096 us << 14, 67 ms,
+ * stretched on slow kernels, where late ACKs would use up the retries.
+ */
+static int qp_to_rts(struct ibv_qp *qp)
+{
+	struct ibv_qp_attr a = {
+		.qp_state = IBV_QPS_RTS, .sq_psn = 0x123456,
+		.timeout = gift_slow_qp_timeout(14),
+		.retry_cnt = 7, .rnr_retry = 7, .max_rd_atomic = 4,
+	};
+
+	return ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_SQ_PSN |
+			     IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT |
+			     IBV_QP_RNR_RETRY | IBV_QP_MAX_QP_RD_ATOMIC);
+}
+
 /* Contexts */
 
 static int ctx_open(fx_t *f)
@@ -491,6 +550,52 @@ static int cdev_fallback(void)
 	return err;
 }
 
+/*
+ * A context holding an object of each kind, with a QP in RTS and a
+ * posted receive: closing it destroys them all (uverbs_destroy_ufile_hw()).
+ */
+static int ctx_open_full(fx_t *f)
+{
+	struct ibv_qp_init_attr init = { .qp_type = IBV_QPT_RC };
+	struct ibv_srq_init_attr sinit = {
+		.attr = { .max_wr = SRQ_WR, .max_sge = 1 },
+	};
+	struct ibv_sge sge = { .addr = (uintptr_t)f->buf, .length = 64 };
+	struct ibv_recv_wr wr = { .sg_list = &sge, .num_sge = 1 }, *bad;
+	struct ibv_pd *pd;
+	struct ibv_mr *mr;
+	int ret;
+
+	ret = ctx_open(f);
+	if (ret)
+		return ret;
+	pd = ibv_alloc_pd(f->octx);
+	if (!pd)
+		return errno;
+	mr = ibv_reg_mr(pd, f->buf, SMALL * f->page, RW);
+	init.send_cq = ibv_create_cq(f->octx, CQE, NULL, NULL, 0);
+	init.recv_cq = init.send_cq;
+	init.srq = ibv_create_srq(pd, &sinit);
+	if (!mr || !init.send_cq || !init.srq)
+		return EIO;
+	init.cap.max_send_wr = QP_WR;
+	init.cap.max_send_sge = 1;
+	f->qp = ibv_create_qp(pd, &init);
+	if (!f->qp)
+		return errno;
+	sge.lkey = mr->lkey;
+	ret = qp_to_init(f->qp);
+	if (!ret)
+		ret = qp_to_rtr(f, f->qp, f->qp->qp_num);
+	if (!ret)
+		ret = qp_to_rts(f->qp);
+	if (!ret)
+		ret = ibv_post_srq_recv(init.srq, &wr, &bad);
+	/* The close destroys them: the fixture must not. */
+	f->qp = NULL;
+	return ret;
+}
+
 static const struct op op_ctx_open = {
 	.run = ctx_open, .ok = ctx_works, .undo = ctx_close,
 	.errnos = open_errnos,
@@ -499,6 +604,10 @@ static const struct op op_ctx_open = {
 static const struct op op_ctx_close = {
 	.prep = ctx_open, .run = ctx_close, .intact = ctx_works,
 	.errnos = enomem,
+};
+
+static const struct op op_ctx_close_full = {
+	.prep = ctx_open_full, .run = ctx_close, .errnos = enomem,
 };
 
 /* PDs */
@@ -894,56 +1003,6 @@ static int qp_in(fx_t *f, enum ibv_qp_state state)
 		return ret;
 	return a.qp_state == state && a.cap.max_send_wr == f->qp_wr ?
 	       0 : EIO;
-}
-
-static int qp_to_init(struct ibv_qp *qp)
-{
-	struct ibv_qp_attr a = {
-		.qp_state = IBV_QPS_INIT, .port_num = 1,
-		.qp_access_flags = IBV_ACCESS_REMOTE_WRITE |
-				   IBV_ACCESS_REMOTE_READ,
-	};
-
-	return ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_PKEY_INDEX |
-			     IBV_QP_PORT | IBV_QP_ACCESS_FLAGS);
-}
-
-static void ah_attr(fx_t *f, struct ibv_ah_attr *ah)
-{
-	memset(ah, 0, sizeof(*ah));
-	ah->is_global = 1;
-	ah->port_num = 1;
-	ah->grh.dgid = f->gid;
-	ah->grh.sgid_index = f->gid_index;
-	ah->grh.hop_limit = 64;
-}
-
-static int qp_to_rtr(fx_t *f, struct ibv_qp *qp, uint32_t dqpn)
-{
-	struct ibv_qp_attr a = {
-		.qp_state = IBV_QPS_RTR, .path_mtu = IBV_MTU_1024,
-		.dest_qp_num = dqpn, .rq_psn = 0x123456,
-		.max_dest_rd_atomic = 4, .min_rnr_timer = 12,
-	};
-
-	ah_attr(f, &a.ah_attr);
-	return ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_AV |
-			     IBV_QP_PATH_MTU | IBV_QP_DEST_QPN |
-			     IBV_QP_RQ_PSN | IBV_QP_MAX_DEST_RD_ATOMIC |
-			     IBV_QP_MIN_RNR_TIMER);
-}
-
-/* Timeout 14: a lost packet is sent again after 4.096 us << 14, 67 ms. */
-static int qp_to_rts(struct ibv_qp *qp)
-{
-	struct ibv_qp_attr a = {
-		.qp_state = IBV_QPS_RTS, .sq_psn = 0x123456, .timeout = 14,
-		.retry_cnt = 7, .rnr_retry = 7, .max_rd_atomic = 4,
-	};
-
-	return ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_SQ_PSN |
-			     IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT |
-			     IBV_QP_RNR_RETRY | IBV_QP_MAX_QP_RD_ATOMIC);
 }
 
 static int qp_init(fx_t *f)
@@ -1356,20 +1415,39 @@ static int link_add(fx_t *f)
 	return ret;
 }
 
-static int link_del(fx_t *f)
+/* rdma link delete of the device f->link_index. */
+static int link_del_index(fx_t *f)
 {
 	union {
 		struct nlmsghdr nlh;
 		char buf[64];
 	} req = { .nlh.nlmsg_len = NLMSG_LENGTH(0) };
-	int index = nl_dev_index(f->nl_fd, f->link);
+	uint32_t index = f->link_index;
 	int ret;
 
-	if (index < 0)
-		return ENODEV;
 	nl_put(&req.nlh, RDMA_NLDEV_ATTR_DEV_INDEX, &index, sizeof(index));
 	ret = nl_send(f->nl_fd, &req.nlh, RDMA_NLDEV_CMD_DELLINK, NLM_F_ACK);
 	return ret ? ret : nl_ack(f->nl_fd);
+}
+
+static int link_find(fx_t *f)
+{
+	f->link_index = nl_dev_index(f->nl_fd, f->link);
+	return f->link_index < 0 ? ENODEV : 0;
+}
+
+static int link_del(fx_t *f)
+{
+	int ret = link_find(f);
+
+	return ret ? ret : link_del_index(f);
+}
+
+static int link_add_find(fx_t *f)
+{
+	int ret = link_add(f);
+
+	return ret ? ret : link_find(f);
 }
 
 static bool has_uverbs(const char *name)
@@ -1425,7 +1503,12 @@ static int link_absent(fx_t *f)
 
 static const struct op op_link_add = {
 	.run = link_add, .ok = link_works, .intact = link_absent,
-	.undo = link_del, .errnos = enomem_enobufs,
+	.undo = link_del, .errnos = enomem,
+};
+
+static const struct op op_link_del = {
+	.prep = link_add_find, .run = link_del_index, .ok = link_absent,
+	.intact = link_works, .errnos = enomem,
 };
 
 /* [start, end) of rdma_gift's .text in the kernel. */
@@ -1613,6 +1696,8 @@ TEST_F_TIMEOUT(nth, context, 300)
 {
 	sweep(_metadata, self, &op_ctx_open, "ibv_open_device");
 	sweep(_metadata, self, &op_ctx_close, "ibv_close_device");
+	sweep(_metadata, self, &op_ctx_close_full,
+	      "ibv_close_device with objects");
 }
 
 TEST_F_TIMEOUT(nth, pd, 300)
@@ -1806,6 +1891,7 @@ TEST_F_TIMEOUT(nth, link_add, 900)
 				      LINK_DEPTH));
 	}
 	sweep(_metadata, self, &op_link_add, "rdma link add");
+	sweep(_metadata, self, &op_link_del, "rdma link delete");
 	if (self->no_uverbs)
 		TH_LOG("%d tolerated faults left the device without uverbs",
 		       self->no_uverbs);
