@@ -1,13 +1,17 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# Host side of `make check`: boots the VM with gift0 once per suite of
-# run_in_vm.sh and adds up what the suites report, on two kernels:
-#   Debian's 6.12 (the default guest) and the debug kernel (Linux 7.2 from
-#   Debian sid's source with KASAN, lockdep, kmemleak, UBSAN, KFENCE and
-#   fault injection; tools/kernel/build.sh). Every selftest runs on both;
-#   the debug lane runs with GIFT_SLOW (gift_util.h) and adds the suite
-#   that needs its features (fail-nth sweep, packet fuzzer, stress).
+# Host side of `make check` (LANE "stock", the default) and `make
+# check-debug` (LANE "debug"): boots the VM with gift0 once per suite of
+# run_in_vm.sh and adds up what the suites report, on one kernel:
+#   stock  Debian's 6.12, the default guest;
+#   debug  the debug kernel (Linux 7.2 from Debian sid's source with KASAN,
+#          lockdep, kmemleak, UBSAN, KFENCE and fault injection;
+#          tools/kernel/build.sh), with GIFT_SLOW (gift_util.h), plus the
+#          suite that needs its features (fail-nth sweep, packet fuzzer,
+#          stress).
+#   all    both.
+# Usage: run_all.sh [stock|debug|all]
 # Suites:
 #   main     every selftest, in a guest as the runner boots it;
 #   movable_pmem  movable_test and dax_test, in a guest booted with
@@ -65,9 +69,18 @@ cd "$top" || exit 2
 main=(--append vsyscall=emulate)
 pmem=(--append 'movablecore=1G memmap=64M!1536M')
 debug=(--kernel debug --timeout 3600 --env "GIFT_SLOW=$DEBUG_SLOW")
-suite main "${main[@]}"
-suite movable_pmem "${pmem[@]}"
-suite "main debug" "${debug[@]}" "${main[@]}"
-suite movable_pmem "${debug[@]}" "${pmem[@]}"
+lane=${1:-stock}
+case $lane in
+stock | debug | all) ;;
+*) echo "run_all.sh: unknown lane $lane" >&2; exit 2 ;;
+esac
+if [ "$lane" != debug ]; then
+	suite main "${main[@]}"
+	suite movable_pmem "${pmem[@]}"
+fi
+if [ "$lane" != stock ]; then
+	suite "main debug" "${debug[@]}" "${main[@]}"
+	suite movable_pmem "${debug[@]}" "${pmem[@]}"
+fi
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
