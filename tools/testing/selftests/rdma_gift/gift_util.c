@@ -554,19 +554,6 @@ static uint32_t crc32_le(uint32_t crc, const void *buf, size_t len)
 	return crc;
 }
 
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = v >> 8;
-	p[1] = v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = v >> 24;
-	p[1] = v >> 16;
-	p[2] = v >> 8;
-	p[3] = v;
-}
 
 uint32_t gift_icrc(const struct gift_flow *f, const void *bth, size_t len)
 {
@@ -580,28 +567,28 @@ uint32_t gift_icrc(const struct gift_flow *f, const void *bth, size_t len)
 		iplen = 20;
 		ip[0] = 0x45;
 		ip[1] = 0xff;				/* TOS */
-		put16(&ip[2], 20 + udp_len);		/* total length */
-		put16(&ip[4], f->ip_id);		/* identification */
-		put16(&ip[6], f->ip_frag);		/* flags, offset */
+		gift_put16(&ip[2], 20 + udp_len);		/* total length */
+		gift_put16(&ip[4], f->ip_id);		/* identification */
+		gift_put16(&ip[6], f->ip_frag);		/* flags, offset */
 		ip[8] = 0xff;				/* TTL */
 		ip[9] = IPPROTO_UDP;
-		put16(&ip[10], 0xffff);			/* checksum */
+		gift_put16(&ip[10], 0xffff);			/* checksum */
 		memcpy(&ip[12], f->saddr, 4);
 		memcpy(&ip[16], f->daddr, 4);
 	} else {
 		iplen = 40;
-		put32(&ip[0], 0x6fffffff);		/* class, flow label */
-		put16(&ip[4], udp_len);			/* payload length */
+		gift_put32(&ip[0], 0x6fffffff);		/* class, flow label */
+		gift_put16(&ip[4], udp_len);			/* payload length */
 		ip[6] = IPPROTO_UDP;
 		ip[7] = 0xff;				/* hop limit */
 		memcpy(&ip[8], f->saddr, 16);
 		memcpy(&ip[24], f->daddr, 16);
 	}
 	udp = ip + iplen;
-	put16(&udp[0], f->sport);
-	put16(&udp[2], GIFT_ROCE_PORT);
-	put16(&udp[4], udp_len);
-	put16(&udp[6], 0xffff);			/* checksum */
+	gift_put16(&udp[0], f->sport);
+	gift_put16(&udp[2], GIFT_ROCE_PORT);
+	gift_put16(&udp[4], udp_len);
+	gift_put16(&udp[6], 0xffff);			/* checksum */
 	memcpy(udp + 8, bth, GIFT_BTH_BYTES);
 	udp[8 + 4] = 0xff;			/* resv8a: FECN, BECN, resv6 */
 

@@ -179,6 +179,21 @@ int gift_memcg_destroy(const char *path);
  * identification of 0; TOS, TTL, the IP checksum and everything variant
  * in IPv6 are masked out of the ICRC anyway.
  */
+/* Big-endian stores into packet bytes. */
+static inline void gift_put16(uint8_t *p, uint16_t v)
+{
+	p[0] = v >> 8;
+	p[1] = v;
+}
+
+static inline void gift_put32(uint8_t *p, uint32_t v)
+{
+	p[0] = v >> 24;
+	p[1] = v >> 16;
+	p[2] = v >> 8;
+	p[3] = v;
+}
+
 #define GIFT_ROCE_PORT		4791
 #define GIFT_BTH_BYTES		12
 #define GIFT_ICRC_BYTES		4

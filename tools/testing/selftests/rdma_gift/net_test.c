@@ -147,20 +147,6 @@ struct pkt {
 	size_t len;
 };
 
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = v >> 8;
-	p[1] = v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = v >> 24;
-	p[1] = v >> 16;
-	p[2] = v >> 8;
-	p[3] = v;
-}
-
 /* A BTH: P_Key 0xffff, AckReq set, PSN 0x123456. */
 static void pkt_bth(struct pkt *p, uint8_t opcode, unsigned int pad,
 		    unsigned int tver, uint32_t qpn)
@@ -168,9 +154,9 @@ static void pkt_bth(struct pkt *p, uint8_t opcode, unsigned int pad,
 	memset(p, 0, sizeof(*p));
 	p->b[0] = opcode;
 	p->b[1] = (pad << 4) | tver;
-	put16(&p->b[2], 0xffff);
-	put32(&p->b[4], qpn & 0xffffff);
-	put32(&p->b[8], 0x80000000 | 0x123456);
+	gift_put16(&p->b[2], 0xffff);
+	gift_put32(&p->b[4], qpn & 0xffffff);
+	gift_put32(&p->b[8], 0x80000000 | 0x123456);
 	p->len = GIFT_BTH_BYTES;
 }
 
@@ -947,15 +933,15 @@ static void pkt_rc(struct pkt *p, uint8_t opcode, uint32_t qpn, uint32_t psn,
 {
 	memset(p, 0, sizeof(*p));
 	p->b[0] = opcode;
-	put16(&p->b[2], pkey);
-	put32(&p->b[4], qpn & 0xffffff);
-	put32(&p->b[8], 0x80000000 | (psn & 0xffffff));
+	gift_put16(&p->b[2], pkey);
+	gift_put32(&p->b[4], qpn & 0xffffff);
+	gift_put32(&p->b[8], 0x80000000 | (psn & 0xffffff));
 	p->len = GIFT_BTH_BYTES;
 }
 
 static void pkt_put32(struct pkt *p, uint32_t v)
 {
-	put32(&p->b[p->len], v);
+	gift_put32(&p->b[p->len], v);
 	p->len += 4;
 }
 
