@@ -330,6 +330,7 @@ static struct {
 	int slow;
 	int depth;		/* victim send WRs kept in flight */
 	long long t_inject, t_witness, t_rebuild;	/* microseconds */
+	const char *why;	/* the verb that failed, for messages */
 	bool failed;
 	long witness_ops;
 } g;
@@ -477,6 +478,7 @@ static struct end *peer_of(struct pair *p, struct end *e)
 
 static int reg_mrs(struct end *e)
 {
+	g.why = "reg_mr";
 	e->mr = ibv_reg_mr(e->pd, e->buf, BUF_LEN, IBV_ACCESS_LOCAL_WRITE |
 			   IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ |
 			   IBV_ACCESS_REMOTE_ATOMIC);
@@ -523,6 +525,7 @@ static int create_qp(struct pair *p, struct end *e)
 		.sq_sig_all = 1,
 	};
 
+	g.why = "create_qp";
 	e->qp = ibv_create_qp(e->pd, &init);
 	if (!e->qp)
 		return -1;
@@ -586,6 +589,14 @@ static void pair_close(struct pair *p)
 	memset(p, 0, sizeof(*p));
 }
 
+static enum ibv_qp_state qp_state(struct ibv_qp *qp)
+{
+	struct ibv_qp_init_attr init;
+	struct ibv_qp_attr a;
+
+	return ibv_query_qp(qp, &a, IBV_QP_STATE, &init) ? -1 : a.qp_state;
+}
+
 static int modify_reset(struct end *e)
 {
 	struct ibv_qp_attr a = { .qp_state = IBV_QPS_RESET };
@@ -605,6 +616,7 @@ static int qp_connect(const struct pattr *pa, struct end *e, uint32_t dqpn,
 				   IBV_ACCESS_REMOTE_ATOMIC,
 	};
 
+	g.why = "modify_qp(INIT)";
 	if (ibv_modify_qp(e->qp, &a, IBV_QP_STATE | IBV_QP_PKEY_INDEX |
 			  IBV_QP_PORT | IBV_QP_ACCESS_FLAGS))
 		return -1;
@@ -620,6 +632,7 @@ static int qp_connect(const struct pattr *pa, struct end *e, uint32_t dqpn,
 	a.ah_attr.grh.sgid_index = g.gid_index;
 	a.ah_attr.grh.hop_limit = 64;
 	a.ah_attr.port_num = 1;
+	g.why = "modify_qp(RTR)";
 	if (ibv_modify_qp(e->qp, &a, IBV_QP_STATE | IBV_QP_AV |
 			  IBV_QP_PATH_MTU | IBV_QP_DEST_QPN | IBV_QP_RQ_PSN |
 			  IBV_QP_MAX_DEST_RD_ATOMIC | IBV_QP_MIN_RNR_TIMER))
@@ -631,6 +644,7 @@ static int qp_connect(const struct pattr *pa, struct end *e, uint32_t dqpn,
 	a.retry_cnt = pa->retry;
 	a.rnr_retry = pa->rnr_retry;
 	a.max_rd_atomic = pa->rd_atomic;
+	g.why = "modify_qp(RTS)";
 	return ibv_modify_qp(e->qp, &a, IBV_QP_STATE | IBV_QP_SQ_PSN |
 			     IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT |
 			     IBV_QP_RNR_RETRY | IBV_QP_MAX_QP_RD_ATOMIC);
@@ -703,7 +717,9 @@ static int pair_recreate(struct pair *p)
 	 * pointing at the freed QP (qp_test covers that bug now).
 	 */
 	for (i = 0; i < 2; i++) {
-		modify_reset(&p->e[i]);
+		if (modify_reset(&p->e[i]))
+			printf("# pair %d: modify_qp(RESET) from state %d: %s\n",
+			       p->id, qp_state(p->e[i].qp), strerror(errno));
 		drain_cq(p->e[i].cq);
 	}
 	if (renew) {
@@ -731,6 +747,7 @@ static int pair_recreate(struct pair *p)
 				.attr = { .max_wr = 64, .max_sge = 2 },
 			};
 
+			g.why = "create_srq";
 			p->srq = ibv_create_srq(p->e[1].pd, &sa);
 			if (!p->srq)
 				return -1;
@@ -2197,14 +2214,6 @@ static void async_drain(void)
 	}
 }
 
-static enum ibv_qp_state qp_state(struct ibv_qp *qp)
-{
-	struct ibv_qp_init_attr init;
-	struct ibv_qp_attr a;
-
-	return ibv_query_qp(qp, &a, IBV_QP_STATE, &init) ? -1 : a.qp_state;
-}
-
 static int modify_state(struct ibv_qp *qp, enum ibv_qp_state state)
 {
 	struct ibv_qp_attr a = { .qp_state = state };
@@ -2259,8 +2268,10 @@ static void victims_maintain(void)
 
 			p->sqd_until = 0;
 			if (pair_recreate(p))
-				fail("pair %d: cannot recreate: %s", p->id,
-				     strerror(errno));
+				fail("pair %d: cannot recreate: %s: %s (QP states %d, %d)",
+				     p->id, g.why, strerror(errno),
+				     p->e[0].qp ? (int)qp_state(p->e[0].qp) : -1,
+				     p->e[1].qp ? (int)qp_state(p->e[1].qp) : -1);
 			g.t_rebuild += gift_now_us() - t0;
 		}
 	}
