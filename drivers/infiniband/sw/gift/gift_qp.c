@@ -1247,9 +1247,14 @@ int gift_qp_rq_complete(struct gift_qp *qp, const struct gift_recv_wqe *wqe,
  * Flushes both queues (see the file comment) and reports
  * IB_EVENT_QP_FATAL (and IB_EVENT_QP_LAST_WQE_REACHED with an SRQ); the
  * engine completes its in-progress SRQ WQE before calling this. Nothing
- * happens for a QP already in ERR. The engine hook
- * gift_proto_qp_modified() is not called. Any context; takes sq.lock and
- * rq.lock, calls CQ and QP handlers without them.
+ * happens for a QP already in ERR, nor for one in RESET or INIT: the
+ * engine posts the completion of the failed WQE (gift_comp_fail(),
+ * gift_resp_fatal()) before calling this, and a consumer that polled it
+ * may already have reset the QP (its modify_qp then waits for the engine
+ * lock, held by the caller, before it returns); that QP no longer has
+ * anything to fail and must stay where the consumer put it. The engine
+ * hook gift_proto_qp_modified() is not called. Any context; takes
+ * sq.lock and rq.lock, calls CQ and QP handlers without them.
  */
 void gift_qp_error(struct gift_qp *qp)
 {
@@ -1258,7 +1263,7 @@ void gift_qp_error(struct gift_qp *qp)
 	bool entered;
 
 	gift_qp_lock(qp, &flags);
-	entered = qp->state != IB_QPS_ERR;
+	entered = qp->state >= IB_QPS_RTR && qp->state != IB_QPS_ERR;
 	if (entered) {
 		gift_qp_flush(qp, &sig);
 		WRITE_ONCE(qp->state, IB_QPS_ERR);

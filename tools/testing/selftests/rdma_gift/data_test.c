@@ -1219,6 +1219,64 @@ TEST_F(rc, send_bad_lkey)
 }
 
 /*
+ * A consumer that answers an error completion by resetting its QP at once
+ * keeps the QP where it put it: the requester posts the completion of the
+ * failed WR before it moves the QP to ERR, and a RESET that ran in
+ * between used to be overwritten by that ERR, failing the RESET -> INIT
+ * that followed. A long RDMA READ (several engine passes) precedes the
+ * failing one so the NAK is handled from the engine's work item while the
+ * consumer spins on the CQ.
+ */
+TEST_F(rc, reset_right_after_error_completion)
+{
+	const long rounds = gift_slow_div(400, 25);
+	struct ibv_qp_attr reset = { .qp_state = IBV_QPS_RESET };
+	struct ibv_qp_attr init = {
+		.qp_state = IBV_QPS_INIT,
+		.port_num = 1,
+		.qp_access_flags = ALL_REMOTE,
+	};
+	struct pair *p = &self->p;
+	struct ibv_send_wr wr[2];
+	struct sgl big, small;
+	struct ibv_wc wc[2];
+	long i, deadline;
+	int got, n;
+
+	sgl_make(&big, &p->a.dst, 256 << 10, 1, 0);
+	sgl_make(&small, &p->a.dst, 64, 1, 0);
+	small.sge[0].addr += 512 << 10;
+	for (i = 0; i < rounds; i++) {
+		wr_init(&wr[0], 1, IBV_WR_RDMA_READ, &big, 0);
+		wr_rdma(&wr[0], (uintptr_t)p->b.src.p, p->b.src.mr->rkey);
+		wr_init(&wr[1], 2, IBV_WR_RDMA_READ, &small, 0);
+		wr_rdma(&wr[1], (uintptr_t)p->b.src.p, p->b.src.mr->rkey ^ 0x5a);
+		wr[0].next = &wr[1];
+		ASSERT_EQ(0, post_send(p->a.qp, wr));
+		/* Spin: the reset must follow the completion closely. */
+		deadline = gift_now_us() / 1000 + WAIT_MS;
+		for (got = 0; got < 2; got += n) {
+			n = ibv_poll_cq(p->a.cq, 2 - got, wc + got);
+			ASSERT_LE(0, n);
+			ASSERT_GT(deadline, gift_now_us() / 1000)
+				TH_LOG("round %ld: completions missing", i);
+		}
+		ASSERT_EQ(0, ibv_modify_qp(p->a.qp, &reset, IBV_QP_STATE));
+		ASSERT_EQ(0, ibv_modify_qp(p->a.qp, &init, IBV_QP_STATE |
+					   IBV_QP_PKEY_INDEX | IBV_QP_PORT |
+					   IBV_QP_ACCESS_FLAGS))
+			TH_LOG("round %ld: RESET -> INIT failed, QP in state %d",
+			       i, qp_state(p->a.qp));
+		ASSERT_EQ(IBV_QPS_INIT, qp_state(p->a.qp))
+			TH_LOG("round %ld", i);
+		EXPECT_WC(wc[0], 1, IBV_WC_SUCCESS, IBV_WC_RDMA_READ);
+		EXPECT_WC(wc[1], 2, IBV_WC_REM_ACCESS_ERR, 0);
+		ASSERT_EQ(0, poll_cq_for(p->a.cq, wc, 1, 0));
+		pair_reset(_metadata, p, &p->attr);
+	}
+}
+
+/*
  * A SEND longer than its receive buffer completes with REM_INV_REQ_ERR
  * and the receive with LOC_LEN_ERR, both QPs flush the rest in ERR, and
  * nothing is written outside the receive buffer.
