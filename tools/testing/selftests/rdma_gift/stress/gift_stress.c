@@ -6,54 +6,67 @@
  *
  * Usage: gift_stress -t SECONDS [-s SEED] [-w WATCHDOG_SECONDS] [-m MIB]
  *
- * Runs as root in the test VM (tools/testing/vm/run), on $GIFT_IBDEV. For
- * the given time, threads and forked children do concurrently:
+ * Runs as root in the test VM (tools/testing/vm/run), on $GIFT_IBDEV;
+ * GIFT_SLOW stretches its deadlines and watchdog and shortens messages.
+ * For the given time, threads and forked children do concurrently:
  *
  *  - registration churn (reg threads): reg, rereg (new translation, new
  *    access, adding and dropping IBV_ACCESS_GIFT) and dereg of plain
  *    writable, plain read-only and gift MRs over random ranges of the
  *    churn area, each change followed by an RDMA READ of the MR (and a
- *    WRITE + READ back for writable ones) and, for gift MRs,
- *    giftdv_query_mr(); a racer thread READs the same MRs without any
- *    synchronisation while they are re-registered and deregistered;
- *  - memory churn over the same area (mm threads): MADV_DONTNEED, munmap
- *    + mmap at the same address, mprotect, MADV_MERGEABLE/UNMERGEABLE
- *    (KSM runs with a fast scan rate), MADV_HUGEPAGE/NOHUGEPAGE/COLLAPSE,
- *    MADV_PAGEOUT, rewriting the pattern; the process runs in a small
- *    memory cgroup with zram swap, so pages go to swap and back;
- *    children are forked that write to everything and exit;
+ *    WRITE + READ back for writable ones) and giftdv_query_mr(); a racer
+ *    thread READs the same MRs without any synchronisation while they are
+ *    re-registered and deregistered, and destroys its QPs mid-READ;
+ *  - memory churn over the same area (mm threads): MADV_DONTNEED and
+ *    MADV_FREE, munmap + mmap at the same address, mremap away and back,
+ *    mprotect, MADV_MERGEABLE/UNMERGEABLE (KSM scans fast, and now and
+ *    then unmerges everything), MADV_HUGEPAGE/NOHUGEPAGE/COLLAPSE,
+ *    MADV_PAGEOUT, MADV_WIPEONFORK, MADV_POPULATE_*, rewriting the
+ *    pattern; the process runs in a small memory cgroup with zram swap
+ *    (and memory.reclaim), so pages go to swap and back;
+ *  - stable regions (one thread): gift MRs over exclusive, fork-shared,
+ *    KSM-merged, THP, MAP_PRIVATE file (memfd) and hugetlb memory,
+ *    re-registered, replaced (DONTNEED or munmap + mmap, the file's pages
+ *    punched out and rewritten), made read-only or PROT_NONE, paged out,
+ *    and shared with holder children that write all of it at a random
+ *    moment;
+ *  - children: forked ones that check what they inherited and write to
+ *    everything, and client ones that open the device themselves,
+ *    register MRs over what they inherited and exit, or are killed;
  *  - traffic: RC QP pairs doing RDMA WRITE, READ and SEND between pinned
- *    buffers nobody churns, and RDMA READs of "stable" gift MRs.
+ *    buffers nobody churns, and RDMA READs of the stable gift MRs.
  *
  * What is asserted, and why it is guaranteed (Documentation/gift_mr.rst):
  *  - The churn area only ever holds its pattern: every writer (the
  *    process, the device through writable MRs) writes the pattern byte of
- *    the address, and the kernel maps zero pages (DONTNEED, new mmap).
- *    Every byte the process or the device reads there is the pattern or
- *    0. Children write other bytes, which must never be seen by the
- *    process or the device (copy-on-write, pinned pages copied at fork).
- *    A writable MR reads back exactly what the device just wrote to it.
- *  - A stable region is registered gift only while the process maps its
- *    exact pattern (one manager thread changes it, in windows the
- *    registrations never overlap), and the process only ever rewrites
- *    the same bytes. A gift MR holds the pages it found at registration
- *    (pinned, or referenced when shared copy-on-write) and reads their
- *    registration-time content whatever happens to the mapping: writes by
- *    children, fork, KSM, swap, THP, DONTNEED, munmap. So the device reads
- *    the exact pattern, always. For the regions whose pattern no other
- *    page shares (so KSM cannot map the MR's pages again) the stale page
+ *    the address, and the kernel maps zero pages (DONTNEED, FREE, new
+ *    mmap). Every byte the process or the device reads there is the
+ *    pattern or 0. Children write other bytes, which must never be seen
+ *    by the process or the device (copy-on-write; pinned pages are copied
+ *    at fork). A writable MR reads back exactly what the device just
+ *    wrote to it.
+ *  - A stable region is registered only while the process maps its exact
+ *    pattern (the stable thread changes it in windows no registration
+ *    overlaps), and the process only ever rewrites the same bytes. A gift
+ *    MR holds the pages it found at registration (pinned, or referenced
+ *    when shared copy-on-write) and reads their registration-time content
+ *    whatever happens to the mapping: writes by children, fork, KSM, swap,
+ *    THP, DONTNEED, munmap, truncation. So the device reads the exact
+ *    pattern, always. For the regions whose pages no other page can
+ *    replace behind the MR's back (not KSM, not the file) the stale page
  *    count is 0 right after a registration and all pages once the region
  *    was replaced.
  *  - Every verb and completion has an exact expected result; errors the
  *    kernel legitimately returns under churn (EFAULT for a range just
- *    unmapped or PROT_NONE, ...) are counted, anything else fails. A READ
- *    racing a rereg or dereg of its MR may fail with a remote access
- *    error or exhaust its retries; without such a race it must succeed.
+ *    unmapped or PROT_NONE, ENOMEM for madvise() over a hole, ...) are
+ *    counted, anything else fails. A READ racing a rereg or dereg of its
+ *    MR may fail with a remote access error or exhaust its retries;
+ *    without such a race it must succeed.
  *  - No thread may go without progress for the watchdog's time.
  *  - At the end, with everything deregistered, the driver holds no page
  *    (debugfs umem_pages) and FOLL_PIN is balanced (/proc/vmstat), both
- *    relative to the start; swap, KSM and forks must actually have
- *    happened.
+ *    relative to the start; swap, KSM merges and children must actually
+ *    have happened.
  *
  * Exit status: 0 when clean, 1 on a failed check, 2 on a setup error, 3
  * when the watchdog fired.
@@ -336,23 +349,37 @@ struct pair {
 	uint8_t retry_cnt;
 };
 
-static int qp_connect(struct ibv_qp *qp, uint32_t dqpn, uint8_t retry_cnt)
+/* ibv_modify_qp(), its error reported; 0 or -1. */
+static int qp_modify(struct ibv_qp *qp, struct ibv_qp_attr *a, int mask,
+		     const char *state)
+{
+	int err = ibv_modify_qp(qp, a, mask);
+
+	if (err)
+		say("# modify QP %u to %s: %s\n", qp->qp_num, state,
+		    strerror(err));
+	return err ? -1 : 0;
+}
+
+static int qp_connect(struct ibv_qp *qp, uint32_t dqpn, uint32_t sq_psn,
+		      uint32_t rq_psn, uint8_t retry_cnt)
 {
 	struct ibv_qp_attr a = { .qp_state = IBV_QPS_RESET };
 
-	if (ibv_modify_qp(qp, &a, IBV_QP_STATE))
+	if (qp_modify(qp, &a, IBV_QP_STATE, "RESET"))
 		return -1;
 	memset(&a, 0, sizeof(a));
 	a.qp_state = IBV_QPS_INIT;
 	a.port_num = 1;
 	a.qp_access_flags = IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_WRITE;
-	if (ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_PKEY_INDEX |
-			  IBV_QP_PORT | IBV_QP_ACCESS_FLAGS))
+	if (qp_modify(qp, &a, IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT |
+		      IBV_QP_ACCESS_FLAGS, "INIT"))
 		return -1;
 	memset(&a, 0, sizeof(a));
 	a.qp_state = IBV_QPS_RTR;
 	a.path_mtu = IBV_MTU_1024;
 	a.dest_qp_num = dqpn;
+	a.rq_psn = rq_psn;
 	a.max_dest_rd_atomic = 8;
 	a.min_rnr_timer = 12;
 	a.ah_attr.is_global = 1;
@@ -360,27 +387,38 @@ static int qp_connect(struct ibv_qp *qp, uint32_t dqpn, uint8_t retry_cnt)
 	a.ah_attr.grh.sgid_index = gid_index;
 	a.ah_attr.grh.hop_limit = 64;
 	a.ah_attr.port_num = 1;
-	if (ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU |
-			  IBV_QP_DEST_QPN | IBV_QP_RQ_PSN |
-			  IBV_QP_MAX_DEST_RD_ATOMIC | IBV_QP_MIN_RNR_TIMER))
+	if (qp_modify(qp, &a, IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU |
+		      IBV_QP_DEST_QPN | IBV_QP_RQ_PSN |
+		      IBV_QP_MAX_DEST_RD_ATOMIC | IBV_QP_MIN_RNR_TIMER, "RTR"))
 		return -1;
 	memset(&a, 0, sizeof(a));
 	a.qp_state = IBV_QPS_RTS;
+	a.sq_psn = sq_psn;
 	/* Half a second (more on slow kernels): no spurious retries. */
 	a.timeout = gift_slow_qp_timeout(17);
 	a.retry_cnt = retry_cnt;
 	a.rnr_retry = 7;
 	a.max_rd_atomic = 8;
-	return ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_SQ_PSN |
-			     IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT |
-			     IBV_QP_RNR_RETRY | IBV_QP_MAX_QP_RD_ATOMIC) ? -1 : 0;
+	return qp_modify(qp, &a, IBV_QP_STATE | IBV_QP_SQ_PSN | IBV_QP_TIMEOUT |
+			 IBV_QP_RETRY_CNT | IBV_QP_RNR_RETRY |
+			 IBV_QP_MAX_QP_RD_ATOMIC, "RTS");
 }
 
 /* (Re)connects the pair, e.g. after an error moved it to ERR. */
 static int pair_connect(struct pair *p)
 {
-	if (qp_connect(p->qp[0], p->qp[1]->qp_num, p->retry_cnt) ||
-	    qp_connect(p->qp[1], p->qp[0]->qp_num, p->retry_cnt))
+	static uint32_t next_psn;
+	/*
+	 * New PSNs each time, as a real consumer picks them: a packet of
+	 * the pair's last connection still in flight falls out of the new
+	 * window instead of being taken as a new request.
+	 */
+	uint32_t psn0 = (__atomic_add_fetch(&next_psn, 0x9e3779,
+					    __ATOMIC_RELAXED) ^ seed) & 0xffffff;
+	uint32_t psn1 = (psn0 + 0x400000) & 0xffffff;
+
+	if (qp_connect(p->qp[0], p->qp[1]->qp_num, psn0, psn1, p->retry_cnt) ||
+	    qp_connect(p->qp[1], p->qp[0]->qp_num, psn1, psn0, p->retry_cnt))
 		return -1;
 	gift_drain_cq(p->cq);
 	return 0;
@@ -609,11 +647,12 @@ enum sg_kind {
 	SG_KSM,		/* one page repeated, merged by KSM: referenced */
 	SG_THP,		/* a THP, shared with a holder child */
 	SG_FILE,	/* MAP_PRIVATE of a memfd: page cache, referenced */
+	SG_HUGETLB,	/* a hugetlb page shared with a holder: pinned */
 	NSG
 };
 
 static const char *const sg_names[NSG] = {
-	"exclusive", "fork-shared", "ksm", "thp", "file",
+	"exclusive", "fork-shared", "ksm", "thp", "file", "hugetlb",
 };
 
 struct sg {
@@ -630,11 +669,19 @@ struct sg {
 };
 
 static struct sg sgs[NSG];
+static int hot_sg = -1;			/* traffic READs it most, if set */
 
 /* Whether the stale count of a kind is exactly known (see the top). */
 static bool sg_stale_known(const struct sg *r)
 {
-	return r->kind == SG_EXCL || r->kind == SG_FORK || r->kind == SG_THP;
+	return r->kind != SG_KSM && r->kind != SG_FILE;
+}
+
+/* Shared with a holder child that keeps it mapped. */
+static bool sg_held(const struct sg *r)
+{
+	return r->kind == SG_FORK || r->kind == SG_THP ||
+	       r->kind == SG_HUGETLB;
 }
 
 /* Maps the region (anew) at its address; its content comes after. */
@@ -648,6 +695,12 @@ static int sg_map(struct sg *r)
 		if (p == MAP_FAILED || p != r->p)
 			return -1;
 		return 0;
+	}
+	if (r->kind == SG_HUGETLB) {
+		p = mmap(r->p, r->len, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB |
+			 MAP_FIXED_NOREPLACE, -1, 0);
+		return p == MAP_FAILED || p != r->p ? -1 : 0;
 	}
 	if (!map_at(r->p, r->len))
 		return -1;
@@ -681,12 +734,21 @@ static int file_write(struct sg *r)
 	return 0;
 }
 
-/* A child that keeps the region mapped, shared, until killed. */
-static pid_t holder_fork(void)
+/*
+ * A child that keeps the region mapped, shared, until killed; at a
+ * random moment within two seconds it writes the whole region (by then
+ * the parent may have left the pages to it alone, and a write may reuse
+ * a page in place: never one a gift MR holds).
+ */
+static pid_t holder_fork(struct sg *r, uint64_t rng)
 {
 	pid_t pid = fork();
+	size_t i;
 
 	if (!pid) {
+		sleep_ms(rng % 2000);
+		for (i = 0; i < r->len; i++)
+			r->p[i] = poison(r->want[i]);
 		for (;;)
 			pause();
 	}
@@ -705,7 +767,7 @@ static void holder_end(struct sg *r)
 static int sg_setup(void)
 {
 	static const size_t lens[NSG] = {
-		256 * KIB, 256 * KIB, 256 * KIB, HPAGE, 256 * KIB,
+		256 * KIB, 256 * KIB, 256 * KIB, HPAGE, 256 * KIB, HPAGE,
 	};
 	size_t i;
 	int k;
@@ -735,8 +797,8 @@ static int sg_setup(void)
 		if (sg_map(r))
 			return -1;
 		sg_fill(r);
-		if (k == SG_FORK || k == SG_THP) {
-			r->holder = holder_fork();
+		if (sg_held(r)) {
+			r->holder = holder_fork(r, seed + k);
 			if (r->holder < 0)
 				return -1;
 		}
@@ -932,7 +994,9 @@ static void tr_send(struct traffic *tr)
 /* RDMA READs of n windows of one stable gift MR: its exact pattern. */
 static void tr_gift_read(struct traffic *tr, int n)
 {
-	struct sg *r = &sgs[rnd_below(tr->t, NSG)];
+	int hot = __atomic_load_n(&hot_sg, __ATOMIC_RELAXED);
+	struct sg *r = &sgs[hot >= 0 && chance(tr->t, 80) ? hot :
+			    rnd_below(tr->t, NSG)];
 	struct ibv_send_wr wr[MAX_BATCH];
 	struct ibv_sge sge[MAX_BATCH];
 	struct window w[MAX_BATCH];
@@ -1074,13 +1138,23 @@ static int random_access(struct thread *t)
 	return r < 40 ? RW : r < 85 ? GIFT : RO;
 }
 
-/* A random range of the churn area: sometimes unaligned, up to 2 MiB. */
-static void random_range(struct thread *t, uintptr_t *addr, size_t *len)
+/*
+ * A random range of the churn area: sometimes unaligned, up to 2 MiB
+ * (one batch of the driver's GUP), for a gift MR (which costs no memory
+ * over zero pages) up to all of it.
+ */
+static void random_range(struct thread *t, bool gift, uintptr_t *addr,
+			 size_t *len)
 {
 	size_t npages = CHURN_TOTAL / PAGE, first, n, in = 0;
 
-	first = rnd_below(t, npages);
-	n = 1 + rnd_below(t, chance(t, 10) ? 512 : 64);
+	if (gift && chance(t, 10)) {
+		first = rnd_below(t, 64);
+		n = 1 + rnd_below(t, npages);
+	} else {
+		first = rnd_below(t, npages);
+		n = 1 + rnd_below(t, chance(t, 10) ? 512 : 64);
+	}
 	if (n > npages - first)
 		n = npages - first;
 	*len = n * PAGE;
@@ -1189,7 +1263,7 @@ static void reg_new(struct reg *rg, struct slot *s)
 	uintptr_t addr;
 	size_t len;
 
-	random_range(rg->t, &addr, &len);
+	random_range(rg->t, access == GIFT, &addr, &len);
 	slot_begin(s);
 	__atomic_store_n(&s->mr, ibv_reg_mr(pd, (void *)addr, len, access),
 			 __ATOMIC_RELAXED);
@@ -1230,16 +1304,21 @@ static void reg_rereg(struct reg *rg, struct slot *s)
 		op = OP_REREG_BOTH;
 		break;
 	}
+	if (flags & IBV_REREG_MR_CHANGE_ACCESS)
+		access = random_access(t);
 	if (flags & IBV_REREG_MR_CHANGE_TRANSLATION) {
-		random_range(t, &addr, &len);
+		random_range(t, access == GIFT, &addr, &len);
 		/* Sometimes the same range: takes its current pages. */
 		if (chance(t, 30)) {
 			addr = (uintptr_t)s->mr->addr;
 			len = s->mr->length;
 		}
 	}
-	if (flags & IBV_REREG_MR_CHANGE_ACCESS)
-		access = random_access(t);
+	/* Over 2 MiB stays gift: a copy of all of it costs too much. */
+	if ((flags & IBV_REREG_MR_CHANGE_ACCESS) &&
+	    ((flags & IBV_REREG_MR_CHANGE_TRANSLATION) ? len : s->mr->length) >
+	    HPAGE)
+		access = GIFT;
 	/*
 	 * Adding or dropping gift takes the range anew, as a new
 	 * translation does; widening a read-only pin in place is refused.
@@ -1275,6 +1354,41 @@ static void reg_rereg(struct reg *rg, struct slot *s)
 	reg_check(rg, s, "rereg");
 }
 
+/* Where the racer READs most while it is set. */
+static struct slot *hot_slot;
+
+/*
+ * The MR's translation taken anew back to back for a moment (each time
+ * the old pages are released while the racer may be reading them).
+ */
+static void reg_burst(struct reg *rg, struct slot *s)
+{
+	long long until = gift_now_us() + 200000LL * slow;
+	uintptr_t addr = (uintptr_t)s->mr->addr;
+	size_t len = s->mr->length;
+	int ret, err;
+
+	__atomic_store_n(&hot_slot, s, __ATOMIC_RELAXED);
+	while (!stopping() && gift_now_us() < until) {
+		slot_begin(s);
+		ret = ibv_rereg_mr(s->mr, IBV_REREG_MR_CHANGE_TRANSLATION, NULL,
+				   (void *)addr, len, 0);
+		err = errno;
+		if (!ret) {
+			s->umem_rw = s->access == RW;
+			s->umem_gift = s->access == GIFT;
+		}
+		slot_end(s);
+		if (ret) {
+			count_err(OP_REREG_TRANS, err, E(EFAULT), "rereg");
+			break;
+		}
+		count_ok(OP_REREG_TRANS);
+	}
+	__atomic_store_n(&hot_slot, NULL, __ATOMIC_RELAXED);
+	reg_check(rg, s, "rereg burst");
+}
+
 static void *reg_main(void *arg)
 {
 	struct reg *rg = arg;
@@ -1303,9 +1417,12 @@ static void *reg_main(void *arg)
 				count_ok(OP_DEREG);
 			__atomic_store_n(&s->mr, NULL, __ATOMIC_RELAXED);
 			slot_end(s);
-		} else if (r < 80) {
+		} else if (r < 75) {
 			beat(t, "query");
 			reg_query(rg, s);
+		} else if (r < 85) {
+			beat(t, "rereg burst");
+			reg_burst(rg, s);
 		} else {
 			beat(t, "check");
 			reg_check(rg, s, "nothing");
@@ -1321,17 +1438,21 @@ static struct pair racer_pair;
 
 static void race_read(struct thread *t)
 {
-	struct slot *s = &regs[rnd_below(t, NREG)].slot[rnd_below(t, NSLOT)];
-	uint64_t gen = __atomic_load_n(&s->gen, __ATOMIC_SEQ_CST);
+	struct slot *s = __atomic_load_n(&hot_slot, __ATOMIC_RELAXED);
 	struct pair *p = &racer_pair;
 	size_t len, n, off;
 	uintptr_t addr;
 	uint32_t rkey;
+	uint64_t gen;
 	bool raced;
 	long bad;
 	int st;
 
-	if ((gen & 1) || !__atomic_load_n(&s->mr, __ATOMIC_RELAXED)) {
+	if (!s || chance(t, 20))
+		s = &regs[rnd_below(t, NREG)].slot[rnd_below(t, NSLOT)];
+	/* Odd: the MR is changing right now; the READ races it. */
+	gen = __atomic_load_n(&s->gen, __ATOMIC_SEQ_CST);
+	if (!__atomic_load_n(&s->mr, __ATOMIC_RELAXED)) {
 		usleep(200);
 		return;
 	}
@@ -1348,7 +1469,7 @@ static void race_read(struct thread *t)
 		       "racing read");
 	if (st < 0)
 		return;
-	raced = __atomic_load_n(&s->gen, __ATOMIC_SEQ_CST) != gen;
+	raced = (gen & 1) || __atomic_load_n(&s->gen, __ATOMIC_SEQ_CST) != gen;
 	if (st == IBV_WC_SUCCESS) {
 		bad = bad_or_zero(p->buf, churn_want + (addr + off -
 							(uintptr_t)ARENA), n);
@@ -1680,14 +1801,15 @@ static uint8_t *child_page(struct thread *t, const uint8_t **want,
 
 /*
  * In the child: what it inherited is what the parent had at fork (128
- * random pages are checked); then it writes poison to 32 random pages,
- * lets the parent go on for a while, and checks its own writes stayed.
+ * random pages are checked); then it writes poison to 48 random pages,
+ * in three rounds while the parent goes on, and checks its own writes
+ * stayed.
  * Exit status: 0, 10 (a stable page was not its pattern), 20 (a churn
  * page was neither pattern nor zero) or 30 (its own writes were lost).
  */
 static int child_main(uint64_t rng)
 {
-	struct thread t = { .rng = rng | 1 };
+	struct thread t = { .rng = rng | 1 }, nap;
 	size_t i, j, room;
 	const uint8_t *want;
 	bool exact;
@@ -1700,17 +1822,25 @@ static int child_main(uint64_t rng)
 		if (!exact && bad_or_zero(p, want, PAGE) >= 0)
 			return 20;
 	}
+	/*
+	 * Three rounds of writes, a while apart: the later ones find pages
+	 * the parent may have stopped mapping meanwhile (only children
+	 * map them then, and a write may reuse the page in place).
+	 */
 	rng = rnd(&t) | 1;
+	nap.rng = rnd(&t) | 1;
 	t.rng = rng;
-	for (i = 0; i < 32; i++) {
+	for (i = 0; i < 48; i++) {
+		if (i == 16 || i == 32)
+			sleep_ms(rnd_below(&nap, 150));
 		p = child_page(&t, &want, &exact, &room);
 		for (j = 0; j < PAGE; j++)
 			p[j] = poison(want[j]);
 	}
-	sleep_ms(rnd_below(&t, 300));
+	sleep_ms(rnd_below(&nap, 150));
 	/* Replay the same choices: the poison is still there. */
 	t.rng = rng;
-	for (i = 0; i < 32; i++) {
+	for (i = 0; i < 48; i++) {
 		p = child_page(&t, &want, &exact, &room);
 		for (j = 0; j < PAGE; j++)
 			if (p[j] != poison(want[j]))
@@ -1751,6 +1881,9 @@ static int client_main(uint64_t rng)
 		len = n * PAGE < room ? n * PAGE : room;
 		r = rnd_below(&t, 10);
 		access = r < 5 ? GIFT : r < 8 ? RW : RO;
+		/* Its own copy of the same bytes: exclusive, so pinned. */
+		if (chance(&t, 50))
+			memcpy(p, want, len);
 		mr[i] = ibv_reg_mr(cpd, p, len, access);
 		if (!mr[i])
 			return 41;
@@ -1848,7 +1981,7 @@ static void *fork_main(void *arg)
 		kids[nkids] = (struct kid){ .pid = pid, .client = client };
 		/* Now and then a client dies while it registers. */
 		if (client && chance(t, 30)) {
-			usleep(rnd_below(t, 30000) * slow);
+			usleep(rnd_below(t, 100000) * slow);
 			kill(pid, SIGKILL);
 			kids[nkids].killed = true;
 		}
@@ -1921,6 +2054,19 @@ static void sg_rereg(struct thread *t, struct sg *r, enum op op)
 		count_ok(op);
 	pthread_rwlock_unlock(&r->mr_lock);
 	r->clean = true;
+}
+
+/* Re-registrations back to back while the traffic READs the region. */
+static void sg_burst(struct thread *t, struct sg *r)
+{
+	long long until = gift_now_us() + 200000LL * slow;
+
+	pthread_rwlock_rdlock(&r->mem_lock);
+	__atomic_store_n(&hot_sg, r->kind, __ATOMIC_RELAXED);
+	while (!stopping() && gift_now_us() < until)
+		sg_rereg(t, r, OP_SG_REREG);
+	__atomic_store_n(&hot_sg, -1, __ATOMIC_RELAXED);
+	pthread_rwlock_unlock(&r->mem_lock);
 }
 
 /* Replaces the memory (DONTNEED or munmap + mmap) and rewrites it. */
@@ -2022,7 +2168,7 @@ static void sg_holder(struct thread *t, struct sg *r)
 {
 	pthread_rwlock_rdlock(&r->mem_lock);
 	holder_end(r);
-	r->holder = holder_fork();
+	r->holder = holder_fork(r, rnd(t));
 	if (r->holder < 0)
 		count_err(OP_SG_HOLDER, errno, E(EAGAIN) | E(ENOMEM), "fork");
 	else
@@ -2061,12 +2207,15 @@ static void *sg_main(void *arg)
 			sg_dereg_reg(t, r);
 			break;
 		case 5:
-			if (r->kind != SG_FORK && r->kind != SG_THP)
+			if (!sg_held(r))
 				break;
 			beat(t, "stable holder");
 			sg_holder(t, r);
 			break;
 		case 6:
+			/* hugetlb is never reclaimed (EINVAL). */
+			if (r->kind == SG_HUGETLB)
+				break;
 			beat(t, "stable pageout");
 			mm_madvise(t, OP_PAGEOUT, r->p, r->len, MADV_PAGEOUT,
 				   0);
@@ -2088,9 +2237,12 @@ static void *sg_main(void *arg)
 			}
 			break;
 		case 8:
-		case 9:
 			beat(t, "stable verify");
 			sg_verify(t, r);
+			break;
+		case 9:
+			beat(t, "stable rereg burst");
+			sg_burst(t, r);
 			break;
 		default:
 			beat(t, "stable query");
@@ -2108,20 +2260,26 @@ static void *sg_main(void *arg)
 static char cg_path[128];
 static long max_ksm_merging;
 
+/* The most pages KSM had merged for us at once, sampled. */
+static void ksm_sample(void)
+{
+	long m = gift_read_long("/proc/self/ksm_merging_pages");
+
+	if (m > __atomic_load_n(&max_ksm_merging, __ATOMIC_RELAXED))
+		__atomic_store_n(&max_ksm_merging, m, __ATOMIC_RELAXED);
+}
+
 static void *sys_main(void *arg)
 {
 	struct thread *t = arg;
 	char path[192];
-	long m;
 	int err;
 
 	snprintf(path, sizeof(path), "%s/memory.reclaim", cg_path);
 	while (!stopping()) {
 		beat(t, "sleep");
 		sleep_ms(200 + rnd_below(t, 600));
-		m = gift_read_long("/proc/self/ksm_merging_pages");
-		if (m > max_ksm_merging)
-			max_ksm_merging = m;
+		ksm_sample();
 		switch (rnd_below(t, 10)) {
 		case 0:
 			beat(t, "ksm unmerge all");
@@ -2178,6 +2336,7 @@ static void *watchdog_main(void *arg)
 
 	for (;;) {
 		sleep_ms(1000);
+		ksm_sample();
 		now = gift_now_us();
 		for (k = 0; k < nthreads; k++) {
 			struct thread *t = &threads[k];
@@ -2251,7 +2410,7 @@ static struct knob knobs[] = {
 };
 
 static char thp_enabled_old[16];
-static bool zram_loaded, swap_on;
+static bool zram_loaded, zram_ours, swap_on;
 
 static int knobs_set(void)
 {
@@ -2288,6 +2447,25 @@ static void knobs_restore(void)
 		gift_write_file(THP_DIR "/enabled", "%s", thp_enabled_old);
 }
 
+#define HP_NR		"/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"
+#define HP_FREE		"/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages"
+/* The hugetlb region, and the copies its children and holders make. */
+#define HUGE_PAGES	24
+
+static long nr_hugepages_old = -1;
+
+static int hugetlb_setup(void)
+{
+	long nr = gift_read_long(HP_NR), free0 = gift_read_long(HP_FREE);
+
+	if (nr < 0 || free0 < 0)
+		return -1;
+	nr_hugepages_old = nr;
+	if (gift_write_file(HP_NR, "%ld", nr + HUGE_PAGES))
+		return -1;
+	return gift_read_long(HP_FREE) >= free0 + HUGE_PAGES ? 0 : -1;
+}
+
 static int swap_setup(void)
 {
 	long long t0 = gift_now_us();
@@ -2306,8 +2484,10 @@ static int swap_setup(void)
 			return -1;
 		usleep(10000);
 	}
-	if (gift_write_file(ZRAM "/disksize", "%lu", 256 * MIB) ||
-	    gift_sh("mkswap /dev/zram0") || gift_sh("swapon /dev/zram0"))
+	if (gift_write_file(ZRAM "/disksize", "%lu", 256 * MIB))
+		return -1;
+	zram_ours = true;
+	if (gift_sh("mkswap /dev/zram0") || gift_sh("swapon /dev/zram0"))
 		return -1;
 	swap_on = true;
 	return 0;
@@ -2320,10 +2500,12 @@ static int swap_off(void)
 	if (swap_on && gift_sh("swapoff /dev/zram0"))
 		ret = -1;
 	swap_on = false;
-	if (gift_path_exists(ZRAM))
+	if (zram_ours)
 		gift_write_file(ZRAM "/reset", "1");
+	zram_ours = false;
 	if (zram_loaded)
 		gift_sh("modprobe -r zram");
+	zram_loaded = false;
 	return ret;
 }
 
@@ -2422,6 +2604,7 @@ int main(int argc, char **argv)
 	struct traffic *tr;
 	int secs = -1, high_slack = 2, opt, i, k;
 	char name[64], high[192];
+	bool started = false;
 	struct thread *t;
 
 	seed = time(NULL);
@@ -2467,8 +2650,8 @@ int main(int argc, char **argv)
 		say("setup: no rdma_gift/umem_pages or FOLL_PIN counters\n");
 		return 2;
 	}
-	if (knobs_set() || swap_setup()) {
-		say("setup: KSM, THP or zram swap could not be set up\n");
+	if (knobs_set() || hugetlb_setup() || swap_setup()) {
+		say("setup: KSM, THP, hugetlb pages or zram swap could not be set up\n");
 		goto out_env;
 	}
 	snprintf(name, sizeof(name), "gift_stress.%d", getpid());
@@ -2542,6 +2725,7 @@ int main(int argc, char **argv)
 			break;
 		}
 	}
+	started = true;
 
 	t_end = gift_now_us() + secs * 1000000LL;
 	while (!stopping() && gift_now_us() < t_end) {
@@ -2573,6 +2757,9 @@ out_verbs:
 		holder_end(&sgs[k]);
 		if (sgs[k].mr && ibv_dereg_mr(sgs[k].mr))
 			fail("teardown: dereg of a stable MR failed");
+		sgs[k].mr = NULL;
+		if (sgs[k].want)
+			munmap(sgs[k].p, sgs[k].len);
 	}
 	for (i = 0; i < NREG; i++) {
 		for (k = 0; k < NSLOT; k++)
@@ -2609,6 +2796,8 @@ out_env:
 	if (swap_off())
 		fail("swapoff /dev/zram0 failed");
 	knobs_restore();
+	if (nr_hugepages_old >= 0)
+		gift_write_file(HP_NR, "%ld", nr_hugepages_old);
 	if (cg_path[0]) {
 		memcg_report();
 		gift_memcg_move("/sys/fs/cgroup", getpid());
@@ -2628,22 +2817,23 @@ out_env:
 						op_err[i][k]);
 		say("# %-32s %10ld %s\n", op_names[i], op_ok[i], errs);
 	}
-	if (!nthreads || threads[nthreads - 1].fn != sys_main)
+	if (!started)
 		return 2;
 
 	say("# swap: %ld pages out, %ld in; KSM: at most %ld pages merged\n",
 	    vmstat("pswpout") - swpout0, vmstat("pswpin") - swpin0,
 	    max_ksm_merging);
-	if (!failures) {
-		/* The churn must have happened, or nothing was tested. */
+	/* A minute of churn must have churned, or nothing was tested. */
+	if (!failures && secs >= 60) {
 		if (vmstat("pswpout") - swpout0 <= 0)
 			fail("coverage: nothing was swapped out");
 		if (max_ksm_merging <= 0)
 			fail("coverage: KSM merged nothing");
-		if (!op_ok[OP_CHILD] || !op_ok[OP_CLIENT] ||
-		    !op_ok[OP_REG_GIFT] ||
-		    !op_ok[OP_TR_GIFT_READ] || !op_ok[OP_RACE_READ] ||
-		    !op_ok[OP_SG_WINDOW] || !op_ok[OP_REMAP])
+		if (!op_ok[OP_CHILD] ||
+		    !(op_ok[OP_CLIENT] + op_ok[OP_CLIENT_KILLED]) ||
+		    !op_ok[OP_REG_GIFT] || !op_ok[OP_TR_GIFT_READ] ||
+		    !op_ok[OP_RACE_READ] || !op_ok[OP_SG_WINDOW] ||
+		    !op_ok[OP_REMAP])
 			fail("coverage: some operation never succeeded");
 	}
 	say("# %s: %d failure(s)\n", failures ? "FAIL" : "PASS", failures);
