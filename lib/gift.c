@@ -141,6 +141,14 @@ static int gift_rereg_mr(struct verbs_mr *vmr, int flags, struct ibv_pd *pd,
 				sizeof(resp));
 }
 
+/* ODP prefetch: the kernel checks and runs it (gift_advise_mr()). */
+static int gift_advise_mr(struct ibv_pd *pd, enum ibv_advise_mr_advice advice,
+			  uint32_t flags, struct ibv_sge *sg_list,
+			  uint32_t num_sge)
+{
+	return ibv_cmd_advise_mr(pd, advice, flags, sg_list, num_sge);
+}
+
 static int gift_dereg_mr(struct verbs_mr *vmr)
 {
 	int ret;
@@ -349,6 +357,7 @@ static void gift_free_context(struct ibv_context *ibctx)
  * verbs API wants. Multicast attach/detach have no object to track either.
  */
 static const struct verbs_context_ops gift_ctx_ops = {
+	.advise_mr = gift_advise_mr,
 	.alloc_pd = gift_alloc_pd,
 	.attach_mcast = ibv_cmd_attach_mcast,
 	.create_ah = gift_create_ah,

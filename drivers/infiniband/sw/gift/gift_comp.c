@@ -15,6 +15,11 @@
  * unacknowledged WQE, at most retry_cnt times. Completions are always
  * generated in posting order.
  *
+ * A READ response or atomic acknowledge whose data goes to a page of an
+ * ODP MR that is not mapped yet is parked until the fault ended
+ * (gift_proto_park()) and handled again from the start: nothing changed
+ * before the copy. Timeouts spend no retry while it waits.
+ *
  * Nothing is trusted beyond what was sent: a response whose PSN is
  * outside [oldest unacknowledged PSN, one past the furthest PSN sent) is
  * a duplicate or a ghost (IBTA 9.7.5.1.x) and is dropped and counted
@@ -191,6 +196,10 @@ static void gift_comp_read_resp(struct gift_qp *qp, struct sk_buff *skb)
 		err = gift_sge_copy(qp, wqe->sge, wqe->num_sge, st->resp_len,
 				    buf, len, true);
 	kfree(buf);
+	if (err == -EAGAIN) {
+		gift_proto_park(qp, skb, false);
+		return;
+	}
 	if (err) {
 		gift_comp_fail(qp, wqe, IB_WC_LOC_PROT_ERR);
 		return;
@@ -221,6 +230,7 @@ static void gift_comp_atomic_ack(struct gift_qp *qp, struct sk_buff *skb)
 	u32 psn = gift_pkt(skb)->psn;
 	struct gift_send_wqe *wqe;
 	u64 orig;
+	int err;
 
 	wqe = gift_comp_ack(qp, gift_psn_add(psn, GIFT_PSN_MASK));
 	if (!wqe || !gift_wqe_is_rd_atomic(wqe) ||
@@ -229,8 +239,13 @@ static void gift_comp_atomic_ack(struct gift_qp *qp, struct sk_buff *skb)
 	    gift_wqe_state(wqe)->first_psn != psn)
 		return;
 	orig = gift_atmack_orig(gift_pkt_atmack(skb));
-	if (gift_sge_copy(qp, wqe->sge, wqe->num_sge, 0, &orig, sizeof(orig),
-			  true)) {
+	err = gift_sge_copy(qp, wqe->sge, wqe->num_sge, 0, &orig, sizeof(orig),
+			    true);
+	if (err == -EAGAIN) {
+		gift_proto_park(qp, skb, false);
+		return;
+	}
+	if (err) {
 		gift_comp_fail(qp, wqe, IB_WC_LOC_PROT_ERR);
 		return;
 	}
@@ -393,10 +408,11 @@ void gift_comp_timeout(struct gift_qp *qp)
 	    (st->flags & (GIFT_WQE_DONE | GIFT_WQE_FAILED)))
 		return;
 	/*
-	 * SQD pauses the requester: no retry is spent, but the timer runs
-	 * on, or nothing would ever resend what was lost once back in RTS.
+	 * SQD pauses the requester, and a response waiting for a local ODP
+	 * fault is no loss: no retry is spent, but the timer runs on, or
+	 * nothing would ever resend what was lost once back in RTS.
 	 */
-	if (gift_qp_state(qp) == IB_QPS_SQD) {
+	if (gift_qp_state(qp) == IB_QPS_SQD || p->parked) {
 		gift_proto_arm_retry(qp);
 		return;
 	}

@@ -264,10 +264,13 @@ static int __init gift_init(void)
 	err = gift_proto_init();
 	if (err)
 		return err;
+	err = gift_odp_init();
+	if (err)
+		goto out_proto;
 	/* -EADDRINUSE when rdma_rxe (or anyone) holds UDP port 4791. */
 	err = gift_net_init();
 	if (err)
-		goto out_proto;
+		goto out_odp;
 	err = register_netdevice_notifier(&gift_netdev_nb);
 	if (err)
 		goto out_net;
@@ -280,6 +283,8 @@ static int __init gift_init(void)
 
 out_net:
 	gift_net_exit();
+out_odp:
+	gift_odp_exit();
 out_proto:
 	gift_proto_exit();
 	return err;
@@ -292,6 +297,7 @@ static void __exit gift_exit(void)
 	gift_unregister_all();
 	unregister_netdevice_notifier(&gift_netdev_nb);
 	gift_net_exit();
+	gift_odp_exit();
 	gift_proto_exit();
 }
 

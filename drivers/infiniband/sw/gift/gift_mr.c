@@ -11,7 +11,10 @@
  *
  * - IB_MR_TYPE_USER (reg_user_mr): a gift_umem pins the user range; the
  *   MR maps [iova, iova + length) onto it, and iova may differ from the
- *   user address.
+ *   user address. With IB_ACCESS_ON_DEMAND a gift_odp page table takes
+ *   the umem's place: nothing is pinned, pages are faulted in when the
+ *   device needs them (gift_odp.c) and copies of pages not mapped yet
+ *   fail with -EAGAIN until gift_mr_fault() mapped them.
  * - IB_MR_TYPE_DMA (get_dma_mr, one per kernel PD): the device has no DMA
  *   device, so ib_core puts kernel virtual addresses into sge.addr; the
  *   DMA MR maps every address onto itself and accesses it with memcpy().
@@ -58,9 +61,10 @@
  * invalidation); the verbs that change one (rereg, dereg) run in process
  * context, as they pin or unpin, and hold @lock only to publish. Copies drop
  * and retake it every page so that interrupts are never disabled for
- * longer than one page's memcpy(). Lock order: mr->lock, then
- * gift_atomic_lock (gift_umem.c). The key table's own lock is taken only
- * in process context and never together with @lock.
+ * longer than one page's memcpy(). The page table of an ODP MR is
+ * protected by @lock as well (gift_odp.c). @lock is a leaf lock. The key
+ * table's own lock is taken only in process context and never together
+ * with @lock.
  *
  * The verbs themselves are serialised per MR by ib_core (rereg and dereg
  * take the uobject exclusively), so they read their own MR's fields
@@ -92,7 +96,8 @@
  */
 #define GIFT_MR_ACCESS		(IB_ACCESS_LOCAL_WRITE | IB_ACCESS_REMOTE_READ | \
 				 IB_ACCESS_REMOTE_WRITE | \
-				 IB_ACCESS_REMOTE_ATOMIC | IB_ACCESS_GIFT)
+				 IB_ACCESS_REMOTE_ATOMIC | IB_ACCESS_GIFT | \
+				 IB_ACCESS_ON_DEMAND)
 /*
  * Access flags accepted and ignored: the HUGETLB hint, and the rest of
  * the optional range (bits 20..29: relaxed ordering and bits not defined
@@ -107,10 +112,21 @@
  * IB_DEVICE_MEM_MGT_EXTENSIONS: fast-register MRs (REG_MR), local
  * invalidation and send with invalidate work end to end through the
  * requester and the responder (tested by the ktest kernel module).
+ *
+ * On-demand paging: explicit ODP MRs of RC QPs, for every opcode and for
+ * receive WQEs of QPs and SRQs, and prefetch (advise_mr). No implicit
+ * ODP yet: IB_ODP_SUPPORT_IMPLICIT is not set and such registrations
+ * fail with -EOPNOTSUPP.
  */
 void gift_mr_init_attr(struct ib_device_attr *attr)
 {
 	attr->device_cap_flags |= IB_DEVICE_MEM_MGT_EXTENSIONS;
+	attr->kernel_cap_flags |= IBK_ON_DEMAND_PAGING;
+	attr->odp_caps.general_caps = IB_ODP_SUPPORT;
+	attr->odp_caps.per_transport_caps.rc_odp_caps =
+		IB_ODP_SUPPORT_SEND | IB_ODP_SUPPORT_RECV |
+		IB_ODP_SUPPORT_WRITE | IB_ODP_SUPPORT_READ |
+		IB_ODP_SUPPORT_ATOMIC | IB_ODP_SUPPORT_SRQ_RECV;
 	attr->max_mr = GIFT_MAX_MR;
 	attr->max_mr_size = GIFT_MAX_MR_SIZE;
 	attr->max_fast_reg_page_list_len = GIFT_MAX_FAST_REG_PAGES;
@@ -145,10 +161,10 @@ void gift_mr_table_destroy(struct gift_mr_table *table)
  * for undefined bits, for remote write or atomic without local write
  * (ib_core checks both for user MRs first) and for IB_ACCESS_GIFT with
  * anything but read access (gift_access_gift_ok()), -EOPNOTSUPP for defined
- * features the device does not implement (on-demand paging, memory
- * windows, zero-based addressing, flush).
+ * features the device does not implement (memory windows, zero-based
+ * addressing, flush; on-demand paging except for user MRs, @user).
  */
-static int gift_mr_check_access(struct gift_dev *gdev, int access)
+static int gift_mr_check_access(struct gift_dev *gdev, int access, bool user)
 {
 	if (access & ~IB_ACCESS_SUPPORTED) {
 		gift_dbg(gdev, "undefined access flags %#x\n", access);
@@ -163,6 +179,10 @@ static int gift_mr_check_access(struct gift_dev *gdev, int access)
 	    !(access & IB_ACCESS_LOCAL_WRITE)) {
 		gift_dbg(gdev, "remote write/atomic without local write\n");
 		return -EINVAL;
+	}
+	if (!user && (access & IB_ACCESS_ON_DEMAND)) {
+		gift_dbg(gdev, "on-demand paging of a kernel MR\n");
+		return -EOPNOTSUPP;
 	}
 	if (access & ~(GIFT_MR_ACCESS | GIFT_MR_ACCESS_IGNORED)) {
 		gift_dbg(gdev, "unsupported access flags %#x\n",
@@ -229,6 +249,7 @@ static int gift_mr_publish(struct gift_mr *mr)
 /* Frees the MR once lockless lookups cannot see it any more. */
 static void gift_mr_free(struct gift_mr *mr)
 {
+	gift_odp_free(mr->odp);
 	atomic_dec(&mr->gdev->mr_table.num_mr);
 	kfree_rcu(mr, rcu);
 }
@@ -377,6 +398,12 @@ static int gift_mr_copy_locked(struct gift_mr *mr, u64 iova, void *buf,
 
 	switch (mr->type) {
 	case IB_MR_TYPE_USER:
+		if (mr->odp) {
+			if (to_mr && !mr->odp->writable)
+				return -EACCES;
+			return gift_odp_copy(mr->odp, iova - mr->iova, buf, len,
+					     to_mr);
+		}
 		/* Never write pages that were not pinned for writing. */
 		if (to_mr && !mr->umem->writable)
 			return -EACCES;
@@ -414,7 +441,9 @@ static int gift_mr_copy_locked(struct gift_mr *mr, u64 iova, void *buf,
  *
  * Return: 0; -EINVAL when the MR is not (or no longer) valid; -EFAULT when
  * the range is not inside the MR; -EACCES when writing a user MR whose
- * pages were pinned read-only (an access check the caller skipped).
+ * pages were pinned read-only (an access check the caller skipped);
+ * -EAGAIN when a page of an ODP MR is not mapped for this access yet:
+ * gift_mr_fault() it (in process context) and copy again.
  */
 int gift_mr_copy(struct gift_mr *mr, u64 iova, void *buf, size_t len,
 		 bool to_mr)
@@ -448,10 +477,8 @@ int gift_mr_copy(struct gift_mr *mr, u64 iova, void *buf, size_t len,
  * @orig: set to the operand's value before the operation, which the
  *	responder returns in the atomic ACK
  *
- * All atomic operations of all gift devices are serialised by one lock
- * (see gift_atomic64()): they are atomic with respect to each other, not
- * with respect to CPU accesses by applications (IB_ATOMIC_HCA). Values
- * are in host byte order.
+ * The operation is a locked compare-and-exchange on the word (see
+ * gift_atomic64()). Values are in host byte order.
  *
  * Context: any context but NMI; does not sleep.
  *
@@ -461,7 +488,8 @@ int gift_mr_copy(struct gift_mr *mr, u64 iova, void *buf, size_t len,
  * iova, the page list of a fast-register MR whose iova was rebased; the
  * responder tests iova alignment itself when it must tell the cases
  * apart); -EFAULT when the 8 bytes are not inside the MR; -EACCES for
- * a user MR pinned read-only.
+ * a user MR pinned read-only; -EAGAIN when the operand's page of an ODP
+ * MR is not mapped for writing yet (see gift_mr_copy()).
  */
 int gift_mr_atomic(struct gift_mr *mr, u64 iova, enum gift_atomic_op op,
 		   u64 compare_add, u64 swap, u64 *orig)
@@ -485,6 +513,13 @@ int gift_mr_atomic(struct gift_mr *mr, u64 iova, enum gift_atomic_op op,
 	switch (mr->type) {
 	case IB_MR_TYPE_USER:
 		err = -EACCES;
+		if (mr->odp) {
+			if (mr->odp->writable)
+				err = gift_odp_atomic(mr->odp, iova - mr->iova,
+						      op, compare_add, swap,
+						      orig);
+			break;
+		}
 		if (!mr->umem->writable)
 			goto out_unlock;
 		err = gift_umem_atomic(mr->umem, iova - mr->iova, op,
@@ -512,6 +547,185 @@ int gift_mr_atomic(struct gift_mr *mr, u64 iova, enum gift_atomic_op op,
 	}
 out_unlock:
 	read_unlock_irqrestore(&mr->lock, flags);
+	return err;
+}
+
+/**
+ * gift_mr_fault() - map pages of an ODP MR for the device
+ * @mr: MR, referenced by the caller
+ * @iova: first address needed
+ * @len: bytes needed, at least 1
+ * @flags: GIFT_ODP_FAULT_WRITE and/or GIFT_ODP_FAULT_SNAPSHOT
+ *
+ * Also maps up to GIFT_ODP_FAULT_AHEAD bytes after the range, inside the
+ * MR, when that works (gift_odp_fault()).
+ *
+ * Context: process context; sleeps.
+ *
+ * Return: 0; -EINVAL when the MR is not a valid ODP MR (any more);
+ * -EFAULT when the range is not inside the MR, or as gift_odp_fault();
+ * -EACCES for a write fault of a read-only MR; other errors of
+ * gift_odp_fault().
+ */
+int gift_mr_fault(struct gift_mr *mr, u64 iova, u64 len, unsigned int flags)
+{
+	struct gift_odp *odp = NULL;
+	unsigned long lflags;
+	u64 off = 0, ahead = 0;
+	int err;
+
+	read_lock_irqsave(&mr->lock, lflags);
+	err = -EINVAL;
+	if (mr->state != GIFT_MR_VALID || !mr->odp || !len)
+		goto out_unlock;
+	err = gift_mr_check_range(mr, iova, len);
+	if (err)
+		goto out_unlock;
+	err = -EACCES;
+	if ((flags & GIFT_ODP_FAULT_WRITE) && !mr->odp->writable)
+		goto out_unlock;
+	err = 0;
+	odp = mr->odp;
+	off = iova - mr->iova;
+	ahead = min_t(u64, GIFT_ODP_FAULT_AHEAD, mr->length - off - len);
+out_unlock:
+	read_unlock_irqrestore(&mr->lock, lflags);
+	if (err)
+		return err;
+	return gift_odp_fault(odp, off, len, ahead, flags);
+}
+
+/* An asynchronous prefetch: its MRs are referenced until it ran. */
+struct gift_prefetch {
+	struct work_struct work;
+	unsigned int flags;
+	u32 num_sge;
+	struct {
+		struct gift_mr *mr;
+		u64 addr;
+		u32 length;
+	} sge[] __counted_by(num_sge);
+};
+
+static void gift_prefetch_work(struct work_struct *work)
+{
+	struct gift_prefetch *pf = container_of(work, struct gift_prefetch,
+						work);
+	u32 i;
+
+	for (i = 0; i < pf->num_sge; i++) {
+		/* Advice: a prefetch that fails leaves faults for later. */
+		gift_mr_fault(pf->sge[i].mr, pf->sge[i].addr,
+			      pf->sge[i].length, pf->flags);
+		gift_mr_put(pf->sge[i].mr);
+	}
+	kfree(pf);
+}
+
+/*
+ * The ODP MR of @sge for a prefetch in @pd, referenced, or ERR_PTR():
+ * -EINVAL for a key naming no MR, an MR of another PD or one without
+ * on-demand paging, -EACCES for a write prefetch of an MR without local
+ * write access, -EFAULT for a range outside the MR.
+ */
+static struct gift_mr *gift_prefetch_mr(struct gift_dev *gdev,
+					struct ib_pd *pd,
+					const struct ib_sge *sge, bool write)
+{
+	struct gift_mr *mr = gift_mr_get(gdev, sge->lkey);
+	int err;
+
+	if (!mr)
+		return ERR_PTR(-EINVAL);
+	err = gift_mr_check(mr, pd, sge->addr, sge->length,
+			    write ? IB_ACCESS_LOCAL_WRITE : 0);
+	if (!err && !mr->odp)
+		err = -EINVAL;
+	if (err) {
+		gift_mr_put(mr);
+		return ERR_PTR(err);
+	}
+	return mr;
+}
+
+/**
+ * gift_advise_mr() - prefetch pages of ODP MRs
+ * @pd: protection domain the MRs must belong to
+ * @advice: IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH (fault for reading),
+ *	_PREFETCH_WRITE (fault for writing) or _PREFETCH_NO_FAULT (map
+ *	what the CPU page tables map, fault nothing)
+ * @flags: IB_UVERBS_ADVISE_MR_FLAG_FLUSH: prefetch before returning;
+ *	else the prefetch runs on a work item and this returns at once
+ * @sg_list: ranges, by lkey
+ * @num_sge: their number
+ * @attrs: uverbs attributes (unused)
+ *
+ * Every range is checked before anything is prefetched. A synchronous
+ * prefetch returns the first fault's error; an asynchronous one cannot
+ * report any.
+ *
+ * Return: 0; -EOPNOTSUPP for another advice; -EINVAL for unknown flags,
+ * bad keys, MRs of another PD or without on-demand paging; -EACCES for a
+ * write prefetch of a read-only MR; -EFAULT for a range outside its MR;
+ * -ENOMEM; the errors of gift_mr_fault() (synchronous only).
+ */
+static int gift_advise_mr(struct ib_pd *pd,
+			  enum ib_uverbs_advise_mr_advice advice, u32 flags,
+			  struct ib_sge *sg_list, u32 num_sge,
+			  struct uverbs_attr_bundle *attrs)
+{
+	struct gift_dev *gdev = to_gift_dev(pd->device);
+	unsigned int fflags = 0;
+	struct gift_prefetch *pf;
+	struct gift_mr *mr;
+	int err = 0;
+	u32 i;
+
+	switch (advice) {
+	case IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH:
+		break;
+	case IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_WRITE:
+		fflags = GIFT_ODP_FAULT_WRITE;
+		break;
+	case IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_NO_FAULT:
+		fflags = GIFT_ODP_FAULT_SNAPSHOT;
+		break;
+	default:
+		return -EOPNOTSUPP;
+	}
+	if (flags & ~IB_UVERBS_ADVISE_MR_FLAG_FLUSH)
+		return -EINVAL;
+
+	pf = kzalloc(struct_size(pf, sge, num_sge), GFP_KERNEL);
+	if (!pf)
+		return -ENOMEM;
+	pf->flags = fflags;
+	for (i = 0; i < num_sge; i++) {
+		mr = gift_prefetch_mr(gdev, pd, &sg_list[i],
+				      fflags & GIFT_ODP_FAULT_WRITE);
+		if (IS_ERR(mr)) {
+			err = PTR_ERR(mr);
+			goto out_put;
+		}
+		pf->sge[pf->num_sge].mr = mr;
+		pf->sge[pf->num_sge].addr = sg_list[i].addr;
+		pf->sge[pf->num_sge].length = sg_list[i].length;
+		pf->num_sge++;
+	}
+	gift_stats_inc(gdev, GIFT_CNT_ODP_PREFETCHES);
+	if (!(flags & IB_UVERBS_ADVISE_MR_FLAG_FLUSH)) {
+		INIT_WORK(&pf->work, gift_prefetch_work);
+		gift_odp_queue(&pf->work);
+		return 0;
+	}
+	for (i = 0; i < pf->num_sge && !err; i++)
+		if (pf->sge[i].length)
+			err = gift_mr_fault(pf->sge[i].mr, pf->sge[i].addr,
+					    pf->sge[i].length, fflags);
+out_put:
+	for (i = 0; i < pf->num_sge; i++)
+		gift_mr_put(pf->sge[i].mr);
+	kfree(pf);
 	return err;
 }
 
@@ -550,7 +764,7 @@ int gift_mr_fast_reg(struct gift_mr *mr, struct ib_pd *pd, u32 key,
 		gift_dbg(gdev, "MR %#x is not a fast-register MR\n", mr->key);
 		return -EINVAL;
 	}
-	err = gift_mr_check_access(gdev, access);
+	err = gift_mr_check_access(gdev, access, false);
 	if (err)
 		return err;
 
@@ -679,7 +893,7 @@ static struct ib_mr *gift_get_dma_mr(struct ib_pd *pd, int access)
 	struct gift_mr *mr;
 	int err;
 
-	err = gift_mr_check_access(gdev, access);
+	err = gift_mr_check_access(gdev, access, false);
 	if (err)
 		return ERR_PTR(err);
 	mr = gift_mr_alloc(gdev, pd, IB_MR_TYPE_DMA, access);
@@ -733,10 +947,14 @@ static int gift_mr_check_user_range(struct gift_dev *gdev, u64 start,
  * Return: the MR, or ERR_PTR(): -EINVAL for a zero length, a length over
  * max_mr_size, a user or iova range that wraps, driver input in @udata
  * or bad access flags (IB_ACCESS_GIFT with write access among them);
- * -EOPNOTSUPP for on-demand
- * paging and other access flags the device does not implement; -ENOMEM at
+ * -EOPNOTSUPP for implicit on-demand paging (@start 0, @length U64_MAX)
+ * and other access flags the device does not implement; -ENOMEM at
  * max_mr, over RLIMIT_MEMLOCK or out of memory; -EFAULT (or -EPERM) as
- * gift_umem_get() fails to pin.
+ * gift_umem_get() fails to pin, or for an ODP range beyond the user
+ * address space.
+ *
+ * With IB_ACCESS_ON_DEMAND nothing is pinned or faulted here: the range
+ * may even be unmapped until the device first touches it (gift_odp.c).
  */
 struct ib_mr *gift_reg_user_mr(struct ib_pd *pd, u64 start, u64 length,
 			       u64 iova, int access, struct ib_udata *udata)
@@ -750,9 +968,13 @@ struct ib_mr *gift_reg_user_mr(struct ib_pd *pd, u64 start, u64 length,
 		gift_dbg(gdev, "unexpected driver input\n");
 		return ERR_PTR(-EINVAL);
 	}
-	err = gift_mr_check_access(gdev, access);
+	err = gift_mr_check_access(gdev, access, true);
 	if (err)
 		return ERR_PTR(err);
+	if ((access & IB_ACCESS_ON_DEMAND) && !start && length == U64_MAX) {
+		gift_dbg(gdev, "implicit on-demand paging not supported\n");
+		return ERR_PTR(-EOPNOTSUPP);
+	}
 	err = gift_mr_check_user_range(gdev, start, length, iova);
 	if (err)
 		return ERR_PTR(err);
@@ -760,6 +982,25 @@ struct ib_mr *gift_reg_user_mr(struct ib_pd *pd, u64 start, u64 length,
 	mr = gift_mr_alloc(gdev, pd, IB_MR_TYPE_USER, access);
 	if (IS_ERR(mr))
 		return ERR_CAST(mr);
+
+	if (access & IB_ACCESS_ON_DEMAND) {
+		mr->odp = gift_odp_create(gdev, &mr->lock, start, length,
+					  access);
+		if (IS_ERR(mr->odp)) {
+			err = PTR_ERR(mr->odp);
+			mr->odp = NULL;
+			goto out_put_mr;
+		}
+		mr->iova = iova;
+		mr->length = length;
+		mr->state = GIFT_MR_VALID;
+		err = gift_mr_publish(mr);
+		if (err) {
+			gift_odp_stop(mr->odp);
+			goto out_put_mr;
+		}
+		return &mr->ibmr;
+	}
 
 	umem = gift_umem_get(start, length, access);
 	if (IS_ERR(umem)) {
@@ -804,6 +1045,11 @@ out_put_mr:
  * dropping IB_ACCESS_GIFT takes the MR's range anew, since a gift MR
  * holds copy-on-write shared pages differently.
  *
+ * An ODP MR may change its PD and its access flags (within the
+ * writability it was registered with: -EACCES otherwise) but not its
+ * range, and MRs do not switch between pinned and on-demand paging:
+ * -EOPNOTSUPP.
+ *
  * A range is only ever taken from the address space the MR was
  * registered in: a forked child shares the uverbs file, but a rereg from
  * it that takes a range would put the child's memory behind the
@@ -832,9 +1078,24 @@ static struct ib_mr *gift_rereg_user_mr(struct ib_mr *ibmr, int flags,
 	}
 	if (!(flags & IB_MR_REREG_ACCESS))
 		access = mr->access;
-	err = gift_mr_check_access(gdev, access);
+	err = gift_mr_check_access(gdev, access, true);
 	if (err)
 		return ERR_PTR(err);
+	if (mr->odp || (access & IB_ACCESS_ON_DEMAND)) {
+		/* An ODP MR keeps its range and stays ODP. */
+		if (!mr->odp || !(access & IB_ACCESS_ON_DEMAND) ||
+		    (flags & IB_MR_REREG_TRANS)) {
+			gift_dbg(gdev, "MR %#x: rereg of ODP translation\n",
+				 mr->key);
+			return ERR_PTR(-EOPNOTSUPP);
+		}
+		if (gift_access_writable(access) && !mr->odp->writable) {
+			gift_dbg(gdev, "MR %#x is a read-only ODP MR\n",
+				 mr->key);
+			return ERR_PTR(-EACCES);
+		}
+		goto publish;
+	}
 
 	if (flags & IB_MR_REREG_TRANS) {
 		err = gift_mr_check_user_range(gdev, start, length, iova);
@@ -864,6 +1125,7 @@ static struct ib_mr *gift_rereg_user_mr(struct ib_mr *ibmr, int flags,
 		}
 	}
 
+publish:
 	write_lock_irqsave(&mr->lock, lock_flags);
 	if (umem) {
 		swap(mr->umem, umem);
@@ -1004,6 +1266,9 @@ static int gift_dereg_mr(struct ib_mr *ibmr, struct ib_udata *udata)
 	write_unlock_irqrestore(&mr->lock, flags);
 
 	gift_umem_release(umem);
+	/* The page table itself is freed with the MR (gift_mr_free()). */
+	if (mr->odp)
+		gift_odp_stop(mr->odp);
 	kvfree(mr->fr_buf);
 	mr->fr_buf = NULL;
 	gift_mr_put(mr);
@@ -1016,7 +1281,9 @@ static int gift_dereg_mr(struct ib_mr *ibmr, struct ib_udata *udata)
  * @ibmr: MR, kept from being destroyed by restrack
  *
  * A user MR reports "gift" (1 when registered with IB_ACCESS_GIFT),
- * "pages" and "shared_pages" (pages held by reference, see gift_umem.c).
+ * "odp" (1 for on-demand paging), "pages" (of its range) and either
+ * "shared_pages" (pages held by reference, see gift_umem.c) or, for ODP,
+ * "mapped_pages" (pages in the device's page table now).
  * The stale page count needs a page-table walk of the owner's address
  * space and is only available through GIFT_IB_METHOD_MR_QUERY.
  *
@@ -1025,8 +1292,8 @@ static int gift_dereg_mr(struct ib_mr *ibmr, struct ib_udata *udata)
 static int gift_fill_res_mr_entry(struct sk_buff *msg, struct ib_mr *ibmr)
 {
 	struct gift_mr *mr = to_gift_mr(ibmr);
-	unsigned long npages = 0, nshared = 0, flags;
-	bool user = false, gift = false;
+	unsigned long npages = 0, nshared = 0, nmapped = 0, flags;
+	bool user = false, gift = false, odp = false;
 	struct nlattr *table;
 
 	read_lock_irqsave(&mr->lock, flags);
@@ -1035,6 +1302,12 @@ static int gift_fill_res_mr_entry(struct sk_buff *msg, struct ib_mr *ibmr)
 		gift = mr->umem->gift;
 		npages = mr->umem->npages;
 		nshared = mr->umem->nshared;
+	} else if (mr->odp && mr->state == GIFT_MR_VALID) {
+		user = true;
+		odp = true;
+		gift = mr->access & IB_ACCESS_GIFT;
+		npages = mr->odp->npages;
+		nmapped = mr->odp->npresent;
 	}
 	read_unlock_irqrestore(&mr->lock, flags);
 	if (!user)
@@ -1044,8 +1317,10 @@ static int gift_fill_res_mr_entry(struct sk_buff *msg, struct ib_mr *ibmr)
 	if (!table)
 		return -EMSGSIZE;
 	if (rdma_nl_put_driver_u32(msg, "gift", gift) ||
+	    rdma_nl_put_driver_u32(msg, "odp", odp) ||
 	    rdma_nl_put_driver_u64(msg, "pages", npages) ||
-	    rdma_nl_put_driver_u64(msg, "shared_pages", nshared)) {
+	    (odp && rdma_nl_put_driver_u64(msg, "mapped_pages", nmapped)) ||
+	    (!odp && rdma_nl_put_driver_u64(msg, "shared_pages", nshared))) {
 		nla_nest_cancel(msg, table);
 		return -EMSGSIZE;
 	}
@@ -1054,6 +1329,7 @@ static int gift_fill_res_mr_entry(struct sk_buff *msg, struct ib_mr *ibmr)
 }
 
 const struct ib_device_ops gift_mr_ops = {
+	.advise_mr = gift_advise_mr,
 	.alloc_mr = gift_alloc_mr,
 	.dereg_mr = gift_dereg_mr,
 	.fill_res_mr_entry = gift_fill_res_mr_entry,

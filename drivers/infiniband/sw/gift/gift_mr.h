@@ -14,6 +14,7 @@
 #include <linux/xarray.h>
 #include <rdma/ib_verbs.h>
 
+#include "gift_odp.h"
 #include "gift_umem.h"
 
 struct gift_dev;
@@ -96,6 +97,8 @@ struct gift_mr_pages {
  * @iova: first address of the MR in the address space its users see
  * @length: bytes; U64_MAX for the DMA MR, which covers everything
  * @umem: pinned pages of a user MR
+ * @odp: device page table of an on-demand paging user MR (instead of
+ *	@umem); freed with the MR, after dereg stopped it
  * @fr: live page list of a fast-register MR
  * @fr_map: page list being built by map_mr_sg, copied into @fr by
  *	IB_WR_REG_MR
@@ -104,13 +107,15 @@ struct gift_mr_pages {
  * @rcu: frees the MR after lockless lookups are done with it
  *
  * Locking:
- *   @gdev, @type, @index, @fr_max       constant
+ *   @gdev, @type, @index, @fr_max,      constant
+ *   @odp (the pointer)
  *   @ref                                 atomic; the MR is freed (RCU
  *                                        deferred) when it drops to 0
  *   @state, @access, @pd, @iova,         @lock; always taken with
- *   @length, @umem, @fr                  interrupts disabled, readers
- *                                        shared (data path), writers
- *                                        exclusive (verbs, REG_MR, inval)
+ *   @length, @umem, @fr, the page        interrupts disabled, readers
+ *   table of @odp                        shared (data path), writers
+ *                                        exclusive (verbs, REG_MR, inval,
+ *                                        ODP faults and invalidations)
  *   @key                                 written under @lock (exclusive),
  *                                        read locklessly by gift_mr_get()
  *   @fr_map                              the ULP's: map_mr_sg and the
@@ -134,6 +139,7 @@ struct gift_mr {
 	u64 iova;
 	u64 length;
 	struct gift_umem *umem;
+	struct gift_odp *odp;
 	struct gift_mr_pages fr;
 	struct gift_mr_pages fr_map;
 	u32 fr_max;
@@ -159,6 +165,7 @@ int gift_mr_copy(struct gift_mr *mr, u64 iova, void *buf, size_t len,
 		 bool to_mr);
 int gift_mr_atomic(struct gift_mr *mr, u64 iova, enum gift_atomic_op op,
 		   u64 compare_add, u64 swap, u64 *orig);
+int gift_mr_fault(struct gift_mr *mr, u64 iova, u64 len, unsigned int flags);
 int gift_mr_fast_reg(struct gift_mr *mr, struct ib_pd *pd, u32 key,
 		     int access);
 int gift_mr_local_inv(struct gift_dev *gdev, u32 key);

@@ -100,7 +100,10 @@ u32 gift_qp_mtu(struct gift_qp *qp)
  *
  * Return: 0; -EFAULT when the list is shorter than @offset + @len;
  * the error of gift_mr_get()/gift_mr_check()/gift_mr_copy() otherwise
- * (-EINVAL for an invalid key or PD, -EACCES for missing access).
+ * (-EINVAL for an invalid key or PD, -EACCES for missing access);
+ * -EAGAIN when a page of an ODP MR must be faulted first: the fault is
+ * requested (gift_proto_fault()), and the caller stops and copies again
+ * when the engine runs next; the error of a fault that failed.
  */
 int gift_sge_copy(struct gift_qp *qp, const struct ib_sge *sge, u32 num_sge,
 		  u32 offset, void *buf, u32 len, bool to_sge)
@@ -125,6 +128,9 @@ int gift_sge_copy(struct gift_qp *qp, const struct ib_sge *sge, u32 num_sge,
 		if (!err)
 			err = gift_mr_copy(mr, sge[i].addr + offset, buf, n,
 					   to_sge);
+		if (err == -EAGAIN)
+			err = gift_proto_fault(qp, mr, sge[i].addr + offset, n,
+					       to_sge);
 		gift_mr_put(mr);
 		if (err)
 			return err;
@@ -133,6 +139,117 @@ int gift_sge_copy(struct gift_qp *qp, const struct ib_sge *sge, u32 num_sge,
 		offset = 0;
 	}
 	return len ? -EFAULT : 0;
+}
+
+/**
+ * gift_proto_fault() - wait for an ODP page the engine needs
+ * @qp: QP; under its engine lock
+ * @mr: ODP MR whose copy returned -EAGAIN
+ * @iova: first address the copy needed
+ * @len: bytes it needed
+ * @write: it writes the MR
+ *
+ * Queues the fault when none is pending (see struct gift_proto_fault);
+ * the engine runs again when it ends.
+ *
+ * Return: -EAGAIN: stop here and copy again later; or the error of the
+ * last fault for this very address when it failed (-EFAULT: the process
+ * does not map it that way), which the caller treats as it would an
+ * access error of a pinned MR.
+ */
+int gift_proto_fault(struct gift_qp *qp, struct gift_mr *mr, u64 iova,
+		     u32 len, bool write)
+{
+	struct gift_proto_fault *f = &qp->proto.fault;
+	int err;
+
+	lockdep_assert_held(&qp->proto.lock);
+	if (f->busy)
+		return -EAGAIN;
+	if (f->err && f->key == mr->ibmr.lkey && f->iova == iova) {
+		err = f->err;
+		f->err = 0;
+		return err;
+	}
+	gift_mr_hold(mr);
+	f->mr = mr;
+	f->key = mr->ibmr.lkey;
+	f->iova = iova;
+	f->len = len;
+	f->flags = write ? GIFT_ODP_FAULT_WRITE : 0;
+	f->err = 0;
+	f->busy = true;
+	gift_stats_inc(to_gift_dev(qp->ibqp.device), GIFT_CNT_ODP_ENGINE_WAITS);
+	gift_odp_queue(&f->work);
+	return -EAGAIN;
+}
+
+static void gift_proto_queue(struct gift_qp *qp);
+
+/* Runs a QP's fault (process context), then the QP's engine. */
+static void gift_proto_fault_work(struct work_struct *work)
+{
+	struct gift_qp *qp = container_of(work, struct gift_qp,
+					  proto.fault.work);
+	struct gift_proto_fault *f = &qp->proto.fault;
+	struct gift_mr *mr;
+	int err;
+
+	/* The request does not change while busy. */
+	err = gift_mr_fault(f->mr, f->iova, f->len, f->flags);
+	spin_lock_bh(&qp->proto.lock);
+	mr = f->mr;
+	f->mr = NULL;
+	f->err = err;
+	f->busy = false;
+	spin_unlock_bh(&qp->proto.lock);
+	gift_mr_put(mr);
+	gift_proto_queue(qp);
+}
+
+/**
+ * gift_proto_park() - keep a received packet until the fault ended
+ * @qp: QP; under its engine lock; a fault is pending (gift_proto_fault()
+ *	returned -EAGAIN)
+ * @skb: the packet being handled; the caller still consumes its own
+ *	reference
+ * @resume: see struct gift_qp_proto
+ */
+void gift_proto_park(struct gift_qp *qp, struct sk_buff *skb, bool resume)
+{
+	lockdep_assert_held(&qp->proto.lock);
+	WARN_ON_ONCE(qp->proto.parked);
+	qp->proto.parked = skb_get(skb);
+	qp->proto.resume = resume;
+}
+
+/* Drops the parked packet: the QP was reset or moved to ERR. */
+static void gift_proto_unpark(struct gift_qp *qp)
+{
+	kfree_skb(qp->proto.parked);
+	qp->proto.parked = NULL;
+	qp->proto.resume = false;
+}
+
+/*
+ * The next received packet to handle: the parked one once its fault
+ * ended (*@resume: it resumes, see struct gift_qp_proto), then the
+ * receive queue; NULL while the fault is pending.
+ */
+static struct sk_buff *gift_proto_next_pkt(struct gift_qp *qp, bool *resume)
+{
+	struct gift_qp_proto *p = &qp->proto;
+	struct sk_buff *skb = p->parked;
+
+	*resume = false;
+	if (!skb)
+		return skb_dequeue(&p->rxq);
+	if (p->fault.busy)
+		return NULL;
+	*resume = p->resume;
+	p->parked = NULL;
+	p->resume = false;
+	return skb;
 }
 
 /**
@@ -258,12 +375,13 @@ static void gift_proto_rnr_timer(struct timer_list *t)
 	gift_proto_queue(qp);
 }
 
-static void gift_proto_dispatch(struct gift_qp *qp, struct sk_buff *skb)
+static void gift_proto_dispatch(struct gift_qp *qp, struct sk_buff *skb,
+				bool resume)
 {
 	const struct gift_opcode_info *op = gift_pkt_op(skb);
 
 	if (op->flags & GIFT_OPF_REQ)
-		gift_resp_rcv(qp, skb);
+		gift_resp_rcv(qp, skb, resume);
 	else
 		gift_comp_rcv(qp, skb);
 }
@@ -305,13 +423,14 @@ static bool gift_proto_pkt_ok(struct gift_qp *qp, struct sk_buff *skb)
 static void gift_proto_run(struct gift_qp *qp)
 {
 	struct sk_buff *skb;
+	bool resume;
 
 	lockdep_assert_held(&qp->proto.lock);
 	if (READ_ONCE(qp->proto.stopped))
 		return;
 	qp->proto.budget = GIFT_PASS_BUDGET;
 	while (qp->proto.budget && gift_resp_read_continue(qp) &&
-	       (skb = skb_dequeue(&qp->proto.rxq))) {
+	       (skb = gift_proto_next_pkt(qp, &resume))) {
 		/* Receiving is work too: a flood must not pin the CPU. */
 		qp->proto.budget--;
 		if (gift_qp_state(qp) < IB_QPS_RTR ||
@@ -322,7 +441,7 @@ static void gift_proto_run(struct gift_qp *qp)
 			kfree_skb(skb);
 			continue;
 		}
-		gift_proto_dispatch(qp, skb);
+		gift_proto_dispatch(qp, skb, resume);
 	}
 	if (READ_ONCE(qp->proto.retry_pending)) {
 		WRITE_ONCE(qp->proto.retry_pending, false);
@@ -406,6 +525,7 @@ int gift_proto_qp_init(struct gift_qp *qp)
 		return -ENOMEM;
 	spin_lock_init(&p->lock);
 	INIT_WORK(&p->work, gift_proto_work);
+	INIT_WORK(&p->fault.work, gift_proto_fault_work);
 	skb_queue_head_init(&p->rxq);
 	timer_setup(&p->retry_timer, gift_proto_retry_timer, 0);
 	timer_setup(&p->rnr_timer, gift_proto_rnr_timer, 0);
@@ -421,7 +541,9 @@ static void gift_proto_reset(struct gift_qp *qp)
 	timer_delete(&p->retry_timer);
 	timer_delete(&p->rnr_timer);
 	skb_queue_purge(&p->rxq);
+	gift_proto_unpark(qp);
 	gift_resp_reset(qp);
+	p->fault.err = 0;
 	p->rnr_wait = false;
 	p->retry_pending = false;
 	p->req_n = 0;
@@ -460,6 +582,7 @@ void gift_proto_qp_modified(struct gift_qp *qp, const struct ib_qp_attr *attr,
 		timer_delete(&p->retry_timer);
 		timer_delete(&p->rnr_timer);
 		skb_queue_purge(&p->rxq);
+		gift_proto_unpark(qp);
 		gift_resp_flush(qp);
 		gift_resp_reset(qp);
 	}
@@ -505,6 +628,12 @@ void gift_proto_qp_destroy(struct gift_qp *qp)
 
 	timer_shutdown_sync(&p->retry_timer);
 	timer_shutdown_sync(&p->rnr_timer);
+	/* A fault that had not started yet still holds its MR. */
+	if (cancel_work_sync(&p->fault.work)) {
+		gift_mr_put(p->fault.mr);
+		p->fault.mr = NULL;
+		p->fault.busy = false;
+	}
 	cancel_work_sync(&p->work);
 
 	spin_lock_bh(&p->lock);

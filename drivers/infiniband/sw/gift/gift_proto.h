@@ -81,6 +81,41 @@ struct gift_rd_res {
 };
 
 /**
+ * struct gift_proto_fault - the one ODP fault a QP's engine waits for
+ * @work: runs the fault on the ODP workqueue (gift_odp_queue())
+ * @busy: @work is queued or running; the fields below describe it and
+ *	stay unchanged until it ends
+ * @mr: the MR to fault, referenced while @busy
+ * @key: @mr's key, to recognise the request when it failed
+ * @iova: first address needed
+ * @len: bytes needed
+ * @flags: GIFT_ODP_FAULT_WRITE or 0
+ * @err: the result of the last fault that ended, for @key and @iova
+ *
+ * A copy the engine makes into or out of an ODP MR fails with -EAGAIN
+ * while a page is not in the device's page table; the engine then asks
+ * for a fault here (gift_proto_fault()) and stops what it was doing at
+ * that point, leaving PSNs and offsets where they were: the requester
+ * stops sending, and a received packet waits in @parked (struct
+ * gift_qp_proto) with the packets behind it in the receive queue. When
+ * the fault ends, the engine runs again and makes the same copy again.
+ * While @busy, a second copy that misses waits for this fault to end and
+ * then asks for its own.
+ *
+ * Locking: the engine lock; @work runs without it and takes it to end.
+ */
+struct gift_proto_fault {
+	struct work_struct work;
+	bool busy;
+	struct gift_mr *mr;
+	u32 key;
+	u64 iova;
+	u32 len;
+	unsigned int flags;
+	int err;
+};
+
+/**
  * struct gift_qp_proto - per-QP engine state, embedded in struct gift_qp
  * @lock: serialises all engine state below, taken with BHs disabled
  *	(see the file comment)
@@ -129,6 +164,11 @@ struct gift_rd_res {
  * @rr_len: its length
  * @rr_psn: PSN of its request (its first response)
  * @rr_next: next response packet to send
+ * @fault: the ODP fault the engine waits for, if any
+ * @parked: a received packet whose handling stopped for @fault; handled
+ *	again, before the receive queue, once the fault ended
+ * @resume: @parked is a SEND or RDMA WRITE request whose checks and
+ *	first-packet work were done: only its copy and what follows run again
  */
 struct gift_qp_proto {
 	spinlock_t lock;		/* see the kernel-doc above */
@@ -169,6 +209,9 @@ struct gift_qp_proto {
 	u32 rr_len;
 	u32 rr_psn;
 	u32 rr_next;
+	struct gift_proto_fault fault;
+	struct sk_buff *parked;
+	bool resume;
 };
 
 /*
@@ -245,6 +288,9 @@ struct gift_wqe_state *gift_wqe_state(struct gift_send_wqe *wqe);
 bool gift_wqe_is_rd_atomic(const struct gift_send_wqe *wqe);
 u32 gift_qp_mtu(struct gift_qp *qp);
 
+int gift_proto_fault(struct gift_qp *qp, struct gift_mr *mr, u64 iova,
+		     u32 len, bool write);
+void gift_proto_park(struct gift_qp *qp, struct sk_buff *skb, bool resume);
 int gift_sge_copy(struct gift_qp *qp, const struct ib_sge *sge, u32 num_sge,
 		  u32 offset, void *buf, u32 len, bool to_sge);
 void gift_proto_send_ack(struct gift_qp *qp, u8 syndrome, u32 psn);
@@ -263,7 +309,7 @@ void gift_comp_timeout(struct gift_qp *qp);
 void gift_comp_local(struct gift_qp *qp);
 
 /* gift_resp.c */
-void gift_resp_rcv(struct gift_qp *qp, struct sk_buff *skb);
+void gift_resp_rcv(struct gift_qp *qp, struct sk_buff *skb, bool resume);
 void gift_resp_reset(struct gift_qp *qp);
 void gift_resp_flush(struct gift_qp *qp);
 bool gift_resp_read_continue(struct gift_qp *qp);

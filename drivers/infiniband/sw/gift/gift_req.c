@@ -12,6 +12,10 @@
  * flight, and while an RNR back-off runs. The completer retires WQEs
  * from the front and rewinds the cursor to retransmit (gift_req_rewind()).
  *
+ * A payload byte in a page of an ODP MR that is not mapped yet stops the
+ * requester at that packet until the fault ended (gift_proto_fault());
+ * the cursor has not moved, so the same packet is built again.
+ *
  * Local operations (LOCAL_INV, REG_MR) execute when the cursor reaches
  * them (a fenced one once everything before it has completed) and
  * complete in order once everything before them has.
@@ -181,6 +185,7 @@ static bool gift_req_packet(struct gift_qp *qp, struct gift_send_wqe *wqe)
 	bool first = !off, last, rd = gift_wqe_is_rd_atomic(wqe);
 	struct sk_buff *skb;
 	u8 opcode;
+	int err;
 
 	len = rd ? 0 : min(mtu, wqe->length - off);
 	last = rd || off + len >= wqe->length;
@@ -203,9 +208,12 @@ static bool gift_req_packet(struct gift_qp *qp, struct gift_send_wqe *wqe)
 		return false;
 	}
 	gift_req_headers(skb, wqe, off);
-	if (gift_req_payload(qp, wqe, skb, off, len)) {
+	err = gift_req_payload(qp, wqe, skb, off, len);
+	if (err) {
 		kfree_skb(skb);
-		gift_req_fail(qp, wqe, IB_WC_LOC_PROT_ERR);
+		/* -EAGAIN: an ODP page is being faulted; send it then. */
+		if (err != -EAGAIN)
+			gift_req_fail(qp, wqe, IB_WC_LOC_PROT_ERR);
 		return false;
 	}
 	if (first)

@@ -17,6 +17,15 @@
  * packet is dropped and counted without advancing the expected PSN, and
  * the requester retransmits it, as the completer does with responses.
  *
+ * A page of an ODP MR that is not in the device's page table yet
+ * (gift_odp.c) stops the responder where it is: a SEND or WRITE packet
+ * is parked after its checks and first-packet work (gift_proto_park())
+ * and its copy resumes once the fault ended; an atomic is handled anew;
+ * a READ reply stops at the packet that missed and continues from there.
+ * Requests behind it wait in the receive queue, in order, and the
+ * requester sees nothing but a slower responder. No RNR NAK is needed,
+ * so rnr_retry budgets are not spent on faults.
+ *
  * Errors the requester caused (access violations, bad lengths, opcode
  * sequence errors, misaligned atomics) are answered with the matching
  * NAK and move this QP to ERR too, completing a receive WQE in progress
@@ -131,14 +140,23 @@ static void *gift_resp_payload(struct sk_buff *skb)
 	return buf;
 }
 
-/* Copies @len bytes of payload @buf to @mr at @va, or to the receive WQE. */
+/*
+ * Copies @len bytes of payload @buf to @mr at @va, or to the receive WQE;
+ * -EAGAIN when an ODP page must be faulted first (gift_proto_fault()).
+ */
 static int gift_resp_copy(struct gift_qp *qp, void *buf, u32 len,
 			  struct gift_mr *mr, u64 va)
 {
+	int err;
+
 	if (!len)
 		return 0;
-	if (mr)
-		return gift_mr_copy(mr, va, buf, len, true);
+	if (mr) {
+		err = gift_mr_copy(mr, va, buf, len, true);
+		if (err == -EAGAIN)
+			err = gift_proto_fault(qp, mr, va, len, true);
+		return err;
+	}
 	return gift_sge_copy(qp, qp->proto.recv->sge, qp->proto.recv->num_sge,
 			     qp->proto.recv_off, buf, len, true);
 }
@@ -191,18 +209,19 @@ static void gift_resp_complete_recv(struct gift_qp *qp, struct sk_buff *skb,
 
 /*
  * SEND_FIRST/MIDDLE/LAST/ONLY (with immediate or invalidate); @buf: its
- * payload (gift_resp_payload()).
+ * payload (gift_resp_payload()); @resume: parked after its checks.
  */
 static void gift_resp_send(struct gift_qp *qp, struct sk_buff *skb,
-			   void *buf)
+			   void *buf, bool resume)
 {
 	struct gift_qp_proto *p = &qp->proto;
 	const struct gift_opcode_info *op = gift_pkt_op(skb);
 	u32 psn = gift_pkt(skb)->psn, len = gift_pkt(skb)->payload_len;
 	struct ib_wc wc = { .opcode = IB_WC_RECV };
 	u32 rkey;
+	int err;
 
-	if (op->flags & GIFT_OPF_FIRST) {
+	if ((op->flags & GIFT_OPF_FIRST) && !resume) {
 		if (!gift_resp_get_recv(qp, psn))
 			return;
 	}
@@ -218,7 +237,12 @@ static void gift_resp_send(struct gift_qp *qp, struct sk_buff *skb,
 				IB_WC_LOC_LEN_ERR);
 		return;
 	}
-	if (gift_resp_copy(qp, buf, len, NULL, 0)) {
+	err = gift_resp_copy(qp, buf, len, NULL, 0);
+	if (err == -EAGAIN) {
+		gift_proto_park(qp, skb, true);
+		return;
+	}
+	if (err) {
 		gift_resp_fatal(qp, psn, GIFT_NAK_REM_OP_ERR,
 				IB_WC_LOC_PROT_ERR);
 		return;
@@ -288,20 +312,22 @@ static bool gift_resp_start_write(struct gift_qp *qp, struct sk_buff *skb)
 
 /*
  * RDMA_WRITE_FIRST/MIDDLE/LAST/ONLY (with immediate); @buf: its payload
- * (gift_resp_payload()).
+ * (gift_resp_payload()); @resume: parked after its checks.
  */
 static void gift_resp_write(struct gift_qp *qp, struct sk_buff *skb,
-			    void *buf)
+			    void *buf, bool resume)
 {
 	struct gift_qp_proto *p = &qp->proto;
 	const struct gift_opcode_info *op = gift_pkt_op(skb);
 	u32 psn = gift_pkt(skb)->psn, len = gift_pkt(skb)->payload_len;
 	struct ib_wc wc = { .opcode = IB_WC_RECV_RDMA_WITH_IMM };
+	int err;
 
 	/* A receive WQE is needed for the immediate: check before writing. */
 	if (op->immdt && !p->in_send && !gift_resp_get_recv(qp, psn))
 		return;
-	if ((op->flags & GIFT_OPF_FIRST) && !gift_resp_start_write(qp, skb)) {
+	if ((op->flags & GIFT_OPF_FIRST) && !resume &&
+	    !gift_resp_start_write(qp, skb)) {
 		gift_resp_fatal(qp, psn, GIFT_NAK_REM_ACCESS_ERR,
 				IB_WC_REM_ACCESS_ERR);
 		return;
@@ -312,7 +338,12 @@ static void gift_resp_write(struct gift_qp *qp, struct sk_buff *skb,
 				IB_WC_LOC_LEN_ERR);
 		return;
 	}
-	if (gift_resp_copy(qp, buf, len, p->wr_mr, p->wr_va)) {
+	err = gift_resp_copy(qp, buf, len, p->wr_mr, p->wr_va);
+	if (err == -EAGAIN) {
+		gift_proto_park(qp, skb, true);
+		return;
+	}
+	if (err) {
 		gift_resp_fatal(qp, psn, GIFT_NAK_REM_ACCESS_ERR,
 				IB_WC_REM_ACCESS_ERR);
 		return;
@@ -341,7 +372,9 @@ static void gift_resp_write(struct gift_qp *qp, struct sk_buff *skb,
  *
  * A READ reply goes out across as many engine passes as its length
  * needs (GIFT_PASS_BUDGET packets each); requests behind it wait. It is
- * abandoned once the QP is in ERR.
+ * abandoned once the QP is in ERR, and waits at a packet whose ODP page
+ * is being faulted (a fault that fails NAKs the READ with a remote
+ * access error).
  *
  * Return: true when no reply is pending (any more), so the next request
  * may be handled.
@@ -351,7 +384,10 @@ bool gift_resp_read_continue(struct gift_qp *qp)
 	struct gift_qp_proto *p = &qp->proto;
 	u32 mtu = gift_qp_mtu(qp), npkts, n;
 	struct sk_buff *skb;
+	bool wait = false;
+	u64 va;
 	u8 opcode;
+	int err;
 
 	lockdep_assert_held(&p->lock);
 	if (!p->rr_active)
@@ -378,14 +414,26 @@ bool gift_resp_read_continue(struct gift_qp *qp)
 		if (gift_pkt_op(skb)->aeth)
 			gift_aeth_set(gift_pkt_aeth(skb), GIFT_ACK_SYNDROME,
 				      p->msn);
-		if (n && gift_mr_copy(p->rr_mr, p->rr_va + p->rr_next * mtu,
-				      skb->data + gift_pkt_op(skb)->length, n,
-				      false)) {
+		va = p->rr_va + (u64)p->rr_next * mtu;
+		err = n ? gift_mr_copy(p->rr_mr, va, skb->data +
+				       gift_pkt_op(skb)->length, n, false) : 0;
+		if (err == -EAGAIN)
+			err = gift_proto_fault(qp, p->rr_mr, va, n, false);
+		if (err) {
 			kfree_skb(skb);
+			wait = err == -EAGAIN;
+			/* A fault that failed: the memory is not there. */
+			if (!wait && p->rr_mr->odp)
+				gift_resp_fatal(qp, gift_psn_add(p->rr_psn,
+								 p->rr_next),
+						GIFT_NAK_REM_ACCESS_ERR,
+						IB_WC_REM_ACCESS_ERR);
 			break;
 		}
 		gift_proto_xmit(qp, skb);
 	}
+	if (wait)
+		return false;
 	if (p->rr_next < npkts && p->budget)
 		p->rr_next = npkts;	/* failed: abandon, the requester retries */
 	if (p->rr_next < npkts)
@@ -480,8 +528,14 @@ static void gift_resp_atomic(struct gift_qp *qp, struct sk_buff *skb)
 				     gift_atmeth_compare(ae) :
 				     gift_atmeth_swap_add(ae),
 				     gift_atmeth_swap_add(ae), &orig);
+	if (err == -EAGAIN)
+		err = gift_proto_fault(qp, mr, va, sizeof(u64), true);
 	if (mr)
 		gift_mr_put(mr);
+	if (err == -EAGAIN) {
+		gift_proto_park(qp, skb, false);
+		return;
+	}
 	if (err) {
 		gift_resp_fatal(qp, psn, GIFT_NAK_REM_ACCESS_ERR,
 				IB_WC_REM_ACCESS_ERR);
@@ -644,8 +698,10 @@ static bool gift_resp_reth_ok(struct sk_buff *skb)
  * gift_resp_rcv() - handle a request packet
  * @qp: QP in RTR or RTS; runs under its engine lock
  * @skb: the request; consumed
+ * @resume: @skb was parked by gift_resp_send() or gift_resp_write() after
+ *	its checks: only the rest of its handling runs
  */
-void gift_resp_rcv(struct gift_qp *qp, struct sk_buff *skb)
+void gift_resp_rcv(struct gift_qp *qp, struct sk_buff *skb, bool resume)
 {
 	struct gift_qp_proto *p = &qp->proto;
 	const struct gift_opcode_info *op = gift_pkt_op(skb);
@@ -654,6 +710,8 @@ void gift_resp_rcv(struct gift_qp *qp, struct sk_buff *skb)
 	void *buf;
 
 	lockdep_assert_held(&p->lock);
+	if (resume)
+		goto payload;
 	if (cmp > 0) {
 		if (!p->nak_sent) {
 			gift_proto_send_ack(qp, GIFT_AETH_NAK |
@@ -678,16 +736,24 @@ void gift_resp_rcv(struct gift_qp *qp, struct sk_buff *skb)
 	switch (op->cls) {
 	case GIFT_OPC_SEND:
 	case GIFT_OPC_WRITE:
+payload:
 		buf = gift_resp_payload(skb);
 		if (IS_ERR(buf)) {
-			/* Transient: the requester retransmits it. */
-			gift_resp_stats(qp, GIFT_CNT_DROPPED_PKTS);
+			/*
+			 * Transient: the requester retransmits it; a resumed
+			 * packet, which did its first-packet work already,
+			 * is kept and tried again instead.
+			 */
+			if (resume)
+				gift_proto_park(qp, skb, true);
+			else
+				gift_resp_stats(qp, GIFT_CNT_DROPPED_PKTS);
 			break;
 		}
 		if (op->cls == GIFT_OPC_SEND)
-			gift_resp_send(qp, skb, buf);
+			gift_resp_send(qp, skb, buf, resume);
 		else
-			gift_resp_write(qp, skb, buf);
+			gift_resp_write(qp, skb, buf, resume);
 		kfree(buf);
 		break;
 	case GIFT_OPC_READ_REQ:

@@ -29,6 +29,13 @@ static const struct rdma_stat_desc gift_counter_descs[] = {
 	[GIFT_CNT_DUPLICATE_REQUESTS].name	= "duplicate_requests",
 	[GIFT_CNT_RETRY_EXCEEDED].name		= "retry_exceeded",
 	[GIFT_CNT_RNR_RETRY_EXCEEDED].name	= "rnr_retry_exceeded",
+	[GIFT_CNT_ODP_FAULTS].name		= "odp_faults",
+	[GIFT_CNT_ODP_PAGES_FAULTED].name	= "odp_pages_faulted",
+	[GIFT_CNT_ODP_FAULT_RETRIES].name	= "odp_fault_retries",
+	[GIFT_CNT_ODP_INVALIDATIONS].name	= "odp_invalidations",
+	[GIFT_CNT_ODP_PAGES_INVALIDATED].name	= "odp_pages_invalidated",
+	[GIFT_CNT_ODP_PREFETCHES].name		= "odp_prefetches",
+	[GIFT_CNT_ODP_ENGINE_WAITS].name	= "odp_engine_waits",
 };
 
 static_assert(ARRAY_SIZE(gift_counter_descs) == GIFT_NUM_COUNTERS);

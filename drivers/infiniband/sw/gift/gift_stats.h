@@ -44,6 +44,17 @@ struct gift_dev;
  *	counter exceeded (engine)
  * @GIFT_CNT_RNR_RETRY_EXCEEDED: send queues that failed with RNR retry
  *	counter exceeded (engine)
+ * @GIFT_CNT_ODP_FAULTS: faults of ODP MRs served, for the engine or a
+ *	prefetch (odp)
+ * @GIFT_CNT_ODP_PAGES_FAULTED: pages they added to device page tables
+ * @GIFT_CNT_ODP_FAULT_RETRIES: faults started again because an
+ *	invalidation overlapped them
+ * @GIFT_CNT_ODP_INVALIDATIONS: invalidations of ODP MR ranges
+ * @GIFT_CNT_ODP_PAGES_INVALIDATED: pages they removed from device page
+ *	tables
+ * @GIFT_CNT_ODP_PREFETCHES: advise_mr prefetch requests
+ * @GIFT_CNT_ODP_ENGINE_WAITS: times a QP's engine stopped to wait for a
+ *	fault of an ODP page it needed (engine)
  * @GIFT_NUM_COUNTERS: number of counters
  *
  * Add a counter by adding it here, before GIFT_NUM_COUNTERS, and its name
@@ -65,6 +76,13 @@ enum gift_counter {
 	GIFT_CNT_DUPLICATE_REQUESTS,
 	GIFT_CNT_RETRY_EXCEEDED,
 	GIFT_CNT_RNR_RETRY_EXCEEDED,
+	GIFT_CNT_ODP_FAULTS,
+	GIFT_CNT_ODP_PAGES_FAULTED,
+	GIFT_CNT_ODP_FAULT_RETRIES,
+	GIFT_CNT_ODP_INVALIDATIONS,
+	GIFT_CNT_ODP_PAGES_INVALIDATED,
+	GIFT_CNT_ODP_PREFETCHES,
+	GIFT_CNT_ODP_ENGINE_WAITS,
 	GIFT_NUM_COUNTERS
 };
 

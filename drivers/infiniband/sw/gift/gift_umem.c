@@ -156,9 +156,8 @@
  * gift_umem_get() and gift_umem_release() run in process context and
  * sleep. gift_umem_copy() and gift_umem_atomic() never sleep (pages are
  * mapped with kmap_local_page()) and may be called in any context but
- * NMI, with the umem kept alive by the caller. gift_atomic_lock
- * serialises every atomic operation of every gift device; it is a leaf
- * lock, taken with interrupts disabled.
+ * NMI, with the umem kept alive by the caller. Atomic operations are
+ * locked instructions on the mapped word (gift_atomic64()).
  */
 
 #include <linux/capability.h>
@@ -174,13 +173,6 @@
 
 /* Pages pinned per pin_user_pages_fast() call: one page of pointers. */
 #define GIFT_UMEM_BATCH		(PAGE_SIZE / sizeof(struct page *))
-
-/*
- * Serialises the 8-byte atomic operations of all gift devices, so that
- * they are atomic with respect to each other (IB_ATOMIC_HCA semantics),
- * not with respect to CPU accesses of the application.
- */
-static DEFINE_SPINLOCK(gift_atomic_lock);
 
 /* Adds npages to mm->pinned_vm, within RLIMIT_MEMLOCK unless privileged. */
 static int gift_umem_account(struct mm_struct *mm, unsigned long npages)
@@ -754,10 +746,10 @@ int gift_umem_copy(struct gift_umem *umem, u64 offset, void *buf, size_t len,
  *	(GIFT_ATOMIC_FETCH_ADD)
  * @swap: value stored by a successful compare & swap; unused by fetch & add
  *
- * The operation runs under gift_atomic_lock, which every atomic of every
- * gift device takes: the operations are atomic with respect to each other
- * (what IB_ATOMIC_HCA promises), not with respect to plain CPU accesses.
- * Values are in host byte order.
+ * A locked compare-and-exchange on the word itself: the operation is
+ * atomic with respect to every other atomic operation of any gift
+ * device, and to the CPU's atomic instructions on the same word. Values
+ * are in host byte order.
  *
  * Context: any context but NMI; does not sleep.
  *
@@ -765,16 +757,13 @@ int gift_umem_copy(struct gift_umem *umem, u64 offset, void *buf, size_t len,
  */
 u64 gift_atomic64(u64 *va, enum gift_atomic_op op, u64 compare_add, u64 swap)
 {
-	unsigned long flags;
 	u64 orig;
 
-	spin_lock_irqsave(&gift_atomic_lock, flags);
+	if (op == GIFT_ATOMIC_CMP_SWAP)
+		return cmpxchg64(va, compare_add, swap);
 	orig = READ_ONCE(*va);
-	if (op == GIFT_ATOMIC_FETCH_ADD)
-		WRITE_ONCE(*va, orig + compare_add);
-	else if (orig == compare_add)
-		WRITE_ONCE(*va, swap);
-	spin_unlock_irqrestore(&gift_atomic_lock, flags);
+	while (!try_cmpxchg64(va, &orig, orig + compare_add))
+		;
 	return orig;
 }
 

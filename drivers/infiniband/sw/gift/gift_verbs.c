@@ -275,6 +275,8 @@ static void gift_dealloc_driver(struct ib_device *ibdev)
 
 	gift_dev_list_del(gdev);
 	gift_qp_table_destroy(&gdev->qp_table);
+	/* Prefetches still queued hold MR references. */
+	gift_odp_flush();
 	gift_mr_table_destroy(&gdev->mr_table);
 }
 

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -297,6 +298,7 @@ struct pair_attr {
 	uint8_t rd_atomic;	/* max_rd_atomic and max_dest_rd_atomic */
 	int sq_sig_all;
 	bool srq;		/* b receives through an SRQ */
+	int mr_access;		/* added to every buffer MR's: ON_DEMAND */
 };
 
 static const struct pair_attr default_attr = {
@@ -384,8 +386,8 @@ static void end_open(struct __test_metadata *_metadata, struct pair *p,
 	ASSERT_NE(NULL, e->qp) TH_LOG("create_qp: %s", strerror(errno));
 	ASSERT_EQ(0, ibv_query_qp(e->qp, &qa, IBV_QP_CAP, &init));
 	e->cap = init.cap;
-	ASSERT_EQ(0, mbuf_open(&e->src, e->pd, ALL_ACCESS));
-	ASSERT_EQ(0, mbuf_open(&e->dst, e->pd, ALL_ACCESS));
+	ASSERT_EQ(0, mbuf_open(&e->src, e->pd, ALL_ACCESS | p->attr.mr_access));
+	ASSERT_EQ(0, mbuf_open(&e->dst, e->pd, ALL_ACCESS | p->attr.mr_access));
 }
 
 /* RESET -> INIT -> RTR -> RTS of e, sending to QP dqpn expecting rq_psn. */
@@ -581,10 +583,15 @@ FIXTURE(xfer) {
 	uint8_t *img;
 };
 
+/*
+ * MR kinds: every buffer pinned, or every buffer an on-demand paging MR
+ * whose device page table starts empty (each first access faults).
+ */
 FIXTURE_VARIANT(xfer) {
 	enum ibv_mtu mtu;
 	int send_sge;		/* 0: the device's max_sge */
 	int recv_sge;		/* 0: the device's max_sge */
+	int mr_access;		/* 0 or IBV_ACCESS_ON_DEMAND */
 };
 
 FIXTURE_VARIANT_ADD(xfer, mtu1024) {
@@ -603,6 +610,21 @@ FIXTURE_VARIANT_ADD(xfer, mtu4096_sge_max) {
 	.mtu = IBV_MTU_4096, .send_sge = 0, .recv_sge = 0,
 };
 
+FIXTURE_VARIANT_ADD(xfer, mtu1024_odp) {
+	.mtu = IBV_MTU_1024, .send_sge = 1, .recv_sge = 1,
+	.mr_access = IBV_ACCESS_ON_DEMAND,
+};
+
+FIXTURE_VARIANT_ADD(xfer, mtu1024_sge4_odp) {
+	.mtu = IBV_MTU_1024, .send_sge = 4, .recv_sge = 5,
+	.mr_access = IBV_ACCESS_ON_DEMAND,
+};
+
+FIXTURE_VARIANT_ADD(xfer, mtu4096_sge_max_odp) {
+	.mtu = IBV_MTU_4096, .send_sge = 0, .recv_sge = 0,
+	.mr_access = IBV_ACCESS_ON_DEMAND,
+};
+
 FIXTURE_SETUP(xfer)
 {
 	struct pair_attr attr = default_attr;
@@ -610,6 +632,7 @@ FIXTURE_SETUP(xfer)
 	attr.mtu = variant->mtu;
 	attr.cap.max_send_sge = variant->send_sge;
 	attr.cap.max_recv_sge = variant->recv_sge;
+	attr.mr_access = variant->mr_access;
 	pair_open(_metadata, &self->p, &attr);
 	self->img = malloc(MAP_LEN);
 	ASSERT_NE(NULL, self->img);
@@ -807,9 +830,25 @@ FIXTURE(rc) {
 	uint8_t *img;
 };
 
+/* MR kinds of every buffer, as for xfer. */
+FIXTURE_VARIANT(rc) {
+	int mr_access;
+};
+
+FIXTURE_VARIANT_ADD(rc, pinned) {
+	.mr_access = 0,
+};
+
+FIXTURE_VARIANT_ADD(rc, odp) {
+	.mr_access = IBV_ACCESS_ON_DEMAND,
+};
+
 FIXTURE_SETUP(rc)
 {
-	pair_open(_metadata, &self->p, &default_attr);
+	struct pair_attr attr = default_attr;
+
+	attr.mr_access = variant->mr_access;
+	pair_open(_metadata, &self->p, &attr);
 	self->img = malloc(MAP_LEN);
 	ASSERT_NE(NULL, self->img);
 }
@@ -2310,6 +2349,363 @@ TEST_F_TIMEOUT(soak, mixed_traffic, SOAK_SECONDS * 4 + 60)
 	       (unsigned long long)msgs, t, msgs * 1000.0 / t,
 	       bytes / 1000.0 / t);
 	EXPECT_GT(msgs, 0);
+}
+
+/*
+ * On-demand paging MRs (IBV_ACCESS_ON_DEMAND): nothing pinned, pages
+ * faulted when the device first touches them, and the device's view
+ * following every change the process makes to its mappings. Both ends'
+ * buffers are ODP MRs; the peer QP reads and writes them with RDMA.
+ */
+FIXTURE(odp) {
+	struct pair p;
+	const char *ibdev;
+};
+
+FIXTURE_SETUP(odp)
+{
+	struct pair_attr attr = default_attr;
+
+	self->ibdev = gift_env("GIFT_IBDEV");
+	attr.mr_access = IBV_ACCESS_ON_DEMAND;
+	pair_open(_metadata, &self->p, &attr);
+}
+
+FIXTURE_TEARDOWN(odp)
+{
+	pair_close(&self->p);
+}
+
+/*
+ * Posts one RDMA READ or WRITE of len bytes by a between a's local
+ * buffer at lp (in MR lkey) and raddr/rkey, and waits for its completion;
+ * returns its status (-1 when none came).
+ */
+static int odp_rdma(struct pair *p, enum ibv_wr_opcode op, void *lp,
+		    uint32_t lkey, uint64_t raddr, uint32_t rkey, size_t len)
+{
+	struct ibv_sge sge = {
+		.addr = (uintptr_t)lp, .length = len, .lkey = lkey,
+	};
+	struct ibv_send_wr wr = {
+		.wr_id = 77, .sg_list = &sge, .num_sge = 1, .opcode = op,
+		.send_flags = IBV_SEND_SIGNALED,
+	}, *bad;
+	struct ibv_wc wc;
+
+	wr.wr.rdma.remote_addr = raddr;
+	wr.wr.rdma.rkey = rkey;
+	if (ibv_post_send(p->a.qp, &wr, &bad))
+		return -1;
+	if (poll_cq_for(p->a.cq, &wc, 1, WAIT_MS) != 1)
+		return -1;
+	return wc.status;
+}
+
+/* READ len bytes of b.src at off into a.dst at GUARD; the status. */
+static int odp_read(struct pair *p, size_t off, size_t len)
+{
+	return odp_rdma(p, IBV_WR_RDMA_READ, p->a.dst.p + GUARD,
+			p->a.dst.mr->lkey, (uintptr_t)p->b.src.p + off,
+			p->b.src.mr->rkey, len);
+}
+
+/* The device advertises exactly what works: explicit ODP on RC. */
+TEST_F(odp, caps)
+{
+	struct ibv_device_attr_ex ax;
+
+	ASSERT_EQ(0, ibv_query_device_ex(self->p.ctx, NULL, &ax));
+	EXPECT_EQ(IBV_ODP_SUPPORT, ax.odp_caps.general_caps);
+	EXPECT_EQ(IBV_ODP_SUPPORT_SEND | IBV_ODP_SUPPORT_RECV |
+		  IBV_ODP_SUPPORT_WRITE | IBV_ODP_SUPPORT_READ |
+		  IBV_ODP_SUPPORT_ATOMIC | IBV_ODP_SUPPORT_SRQ_RECV,
+		  ax.odp_caps.per_transport_caps.rc_odp_caps);
+	EXPECT_EQ(0, ax.odp_caps.per_transport_caps.uc_odp_caps);
+	EXPECT_EQ(0, ax.odp_caps.per_transport_caps.ud_odp_caps);
+}
+
+/* Implicit ODP (the whole address space) is not implemented: refused. */
+TEST_F(odp, implicit_refused)
+{
+	EXPECT_EQ(NULL, ibv_reg_mr(self->p.a.pd, NULL, SIZE_MAX,
+				   IBV_ACCESS_ON_DEMAND |
+				   IBV_ACCESS_LOCAL_WRITE));
+	EXPECT_EQ(EOPNOTSUPP, errno);
+}
+
+/*
+ * A 1 MiB WRITE from one ODP MR into another and a READ back, at an
+ * unaligned offset: exact bytes, faults counted, no page pinned or held
+ * by the driver, and the pages the device mapped reported by the MR.
+ */
+TEST_F(odp, faults_not_pins)
+{
+	struct pair *p = &self->p;
+	long long acq0, rel0, acq1, rel1;
+	long faulted = rdma_stat(self->ibdev, "odp_pages_faulted");
+	long faults = rdma_stat(self->ibdev, "odp_faults");
+	long pinned, referenced;
+	const size_t len = MAX_MSG - 3;
+
+	ASSERT_LE(0, faulted);
+	ASSERT_EQ(0, gift_foll_pins(&acq0, &rel0));
+	fill_pattern(p->a.src.p + 5, len, 0, 41);
+	ASSERT_EQ(IBV_WC_SUCCESS,
+		  odp_rdma(p, IBV_WR_RDMA_WRITE, p->a.src.p + 5,
+			   p->a.src.mr->lkey, (uintptr_t)p->b.dst.p + 11,
+			   p->b.dst.mr->rkey, len));
+	EXPECT_TRUE(is_pattern(p->b.dst.p + 11, len, 0, 41));
+	EXPECT_TRUE(is_sentinel(p->b.dst.p, 11));
+	EXPECT_TRUE(is_sentinel(p->b.dst.p + 11 + len, BUF_LEN - 11 - len));
+	ASSERT_EQ(IBV_WC_SUCCESS,
+		  odp_rdma(p, IBV_WR_RDMA_READ, p->a.dst.p + 1,
+			   p->a.dst.mr->lkey, (uintptr_t)p->b.dst.p + 11,
+			   p->b.dst.mr->rkey, len));
+	EXPECT_TRUE(is_pattern(p->a.dst.p + 1, len, 0, 41));
+	EXPECT_TRUE(is_sentinel(p->a.dst.p + 1 + len, BUF_LEN - 1 - len));
+
+	/* Source, target, READ source (mapped already), READ target. */
+	EXPECT_LE(faults + 3, rdma_stat(self->ibdev, "odp_faults"));
+	EXPECT_LE(faulted + 3 * (long)(len / PAGE),
+		  rdma_stat(self->ibdev, "odp_pages_faulted"));
+	ASSERT_EQ(0, gift_foll_pins(&acq1, &rel1));
+	EXPECT_EQ(acq0, acq1) TH_LOG("ODP MRs pinned pages");
+	ASSERT_EQ(0, gift_umem_pages(&pinned, &referenced));
+	EXPECT_EQ(0, pinned);
+	EXPECT_EQ(0, referenced);
+}
+
+/*
+ * MADV_DONTNEED drops the pages: the device is told (an invalidation),
+ * and then reads zeros, as the process does; a WRITE repopulates the
+ * range, and the process sees what the device wrote.
+ */
+TEST_F(odp, dontneed_then_zeros_then_write)
+{
+	struct pair *p = &self->p;
+	long inval = rdma_stat(self->ibdev, "odp_invalidations");
+	const size_t len = 8 * PAGE + 100;
+	uint8_t *zero = calloc(1, len);
+
+	ASSERT_NE(NULL, zero);
+	fill_pattern(p->b.src.p, BUF_LEN, 0, 51);
+	ASSERT_EQ(IBV_WC_SUCCESS, odp_read(p, 300, len));
+	EXPECT_TRUE(is_pattern(p->a.dst.p + GUARD, len, 300, 51));
+
+	ASSERT_EQ(0, madvise(p->b.src.p, BUF_LEN, MADV_DONTNEED));
+	EXPECT_LT(inval, rdma_stat(self->ibdev, "odp_invalidations"));
+	ASSERT_EQ(IBV_WC_SUCCESS, odp_read(p, 300, len));
+	EXPECT_EQ(0, memcmp(p->a.dst.p + GUARD, zero, len))
+		TH_LOG("stale data after MADV_DONTNEED");
+
+	fill_pattern(p->a.src.p, len, 0, 52);
+	ASSERT_EQ(IBV_WC_SUCCESS,
+		  odp_rdma(p, IBV_WR_RDMA_WRITE, p->a.src.p, p->a.src.mr->lkey,
+			   (uintptr_t)p->b.src.p + 7, p->b.src.mr->rkey, len));
+	EXPECT_TRUE(is_pattern(p->b.src.p + 7, len, 0, 52));
+	EXPECT_EQ(0, memcmp(p->b.src.p, zero, 7));
+	free(zero);
+}
+
+/* munmap + mmap at the same address: the device reads the new memory. */
+TEST_F(odp, remap_same_address)
+{
+	struct pair *p = &self->p;
+	void *m;
+
+	fill_pattern(p->b.src.p, BUF_LEN, 0, 61);
+	ASSERT_EQ(IBV_WC_SUCCESS, odp_read(p, 4000, 3 * PAGE));
+	EXPECT_TRUE(is_pattern(p->a.dst.p + GUARD, 3 * PAGE, 4000, 61));
+
+	ASSERT_EQ(0, munmap(p->b.src.p, BUF_LEN));
+	m = mmap(p->b.src.p, BUF_LEN, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	ASSERT_EQ((void *)p->b.src.p, m);
+	fill_pattern(p->b.src.p, BUF_LEN, 0, 62);
+	ASSERT_EQ(IBV_WC_SUCCESS, odp_read(p, 4000, 3 * PAGE));
+	EXPECT_TRUE(is_pattern(p->a.dst.p + GUARD, 3 * PAGE, 4000, 62))
+		TH_LOG("the device read the unmapped pages");
+}
+
+/*
+ * fork(): the child's writes go to its copies and never reach the
+ * parent's MR. The parent's own writes after the fork land in new pages
+ * where the child still shares the old ones (copy-on-write), and the
+ * device must read those.
+ */
+TEST_F(odp, fork_cow)
+{
+	struct pair *p = &self->p;
+	int fds[2], status;
+	pid_t pid;
+	char c;
+
+	fill_pattern(p->b.src.p, 4 * PAGE, 0, 71);
+	ASSERT_EQ(IBV_WC_SUCCESS, odp_read(p, 0, 4 * PAGE));
+	ASSERT_EQ(0, pipe(fds));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		/* Pages 0 and 1 become the child's; 2 and 3 stay shared. */
+		fill_pattern(p->b.src.p, 2 * PAGE, 0, 72);
+		close(fds[0]);
+		if (write(fds[1], "w", 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	close(fds[1]);
+	ASSERT_EQ(1, read(fds[0], &c, 1));
+	ASSERT_EQ(IBV_WC_SUCCESS, odp_read(p, 0, 4 * PAGE));
+	EXPECT_TRUE(is_pattern(p->a.dst.p + GUARD, 4 * PAGE, 0, 71))
+		TH_LOG("the child's write reached the parent's MR");
+	fill_pattern(p->b.src.p, 4 * PAGE, 0, 73);
+	ASSERT_EQ(IBV_WC_SUCCESS, odp_read(p, 0, 4 * PAGE));
+	EXPECT_TRUE(is_pattern(p->a.dst.p + GUARD, 4 * PAGE, 0, 73))
+		TH_LOG("the device missed the parent's copy-on-write");
+	kill(pid, SIGKILL);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	close(fds[0]);
+}
+
+/*
+ * An ODP MR over a MAP_SHARED memfd: what the device writes is in the
+ * file (read() sees it), also after the mapping is gone.
+ */
+TEST_F(odp, shared_file_write_reaches_file)
+{
+	struct pair *p = &self->p;
+	const size_t flen = 16 * PAGE, len = 5 * PAGE + 17;
+	struct ibv_mr *mr;
+	uint8_t *m, *back;
+	int fd;
+
+	fd = memfd_create("gift-odp", 0);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ftruncate(fd, flen));
+	m = mmap(NULL, flen, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, m);
+	mr = ibv_reg_mr(p->b.pd, m, flen, ALL_ACCESS | IBV_ACCESS_ON_DEMAND);
+	ASSERT_NE(NULL, mr);
+	fill_pattern(p->a.src.p, len, 0, 81);
+	ASSERT_EQ(IBV_WC_SUCCESS,
+		  odp_rdma(p, IBV_WR_RDMA_WRITE, p->a.src.p, p->a.src.mr->lkey,
+			   (uintptr_t)m + 2 * PAGE + 3, mr->rkey, len));
+	back = malloc(flen);
+	ASSERT_NE(NULL, back);
+	ASSERT_EQ((ssize_t)len, pread(fd, back, len, 2 * PAGE + 3));
+	EXPECT_TRUE(is_pattern(back, len, 0, 81));
+	ASSERT_EQ(0, ibv_dereg_mr(mr));
+	ASSERT_EQ(0, munmap(m, flen));
+	ASSERT_EQ((ssize_t)len, pread(fd, back, len, 2 * PAGE + 3));
+	EXPECT_TRUE(is_pattern(back, len, 0, 81));
+	free(back);
+	close(fd);
+}
+
+/*
+ * mprotect(PROT_READ) under a writable ODP MR: a remote WRITE fails with
+ * a remote access error and changes nothing; a READ still works.
+ */
+TEST_F(odp, mprotect_readonly_refuses_write)
+{
+	struct pair *p = &self->p;
+
+	fill_pattern(p->b.dst.p, BUF_LEN, 0, 91);
+	fill_pattern(p->a.src.p, PAGE, 0, 92);
+	/* Map the target for writing first: mprotect must take it back. */
+	ASSERT_EQ(IBV_WC_SUCCESS,
+		  odp_rdma(p, IBV_WR_RDMA_WRITE, p->a.src.p, p->a.src.mr->lkey,
+			   (uintptr_t)p->b.dst.p, p->b.dst.mr->rkey, 8));
+	ASSERT_EQ(0, mprotect(p->b.dst.p, BUF_LEN, PROT_READ));
+	EXPECT_EQ(IBV_WC_REM_ACCESS_ERR,
+		  odp_rdma(p, IBV_WR_RDMA_WRITE, p->a.src.p, p->a.src.mr->lkey,
+			   (uintptr_t)p->b.dst.p + 64, p->b.dst.mr->rkey, 100));
+	EXPECT_TRUE(is_pattern(p->b.dst.p + 8, BUF_LEN - 8, 8, 91));
+	ASSERT_EQ(0, mprotect(p->b.dst.p, BUF_LEN, PROT_READ | PROT_WRITE));
+}
+
+/*
+ * Prefetch: PREFETCH_NO_FAULT of untouched memory maps nothing and
+ * faults nothing; a synchronous PREFETCH_WRITE maps every page (the
+ * process then has them, too); an asynchronous PREFETCH returns at once
+ * and gets done. Bad requests get precise errors.
+ */
+TEST_F(odp, prefetch)
+{
+	struct pair *p = &self->p;
+	const size_t len = 32 * PAGE;
+	struct ibv_mr *mr, *ro;
+	struct ibv_sge sge;
+	unsigned char vec[32];
+	long faulted, n = -1;
+	uint8_t *m;
+	int i;
+
+	m = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, m);
+	mr = ibv_reg_mr(p->a.pd, m, len, ALL_ACCESS | IBV_ACCESS_ON_DEMAND);
+	ASSERT_NE(NULL, mr);
+	sge = (struct ibv_sge){ .addr = (uintptr_t)m, .length = len,
+				.lkey = mr->lkey };
+
+	faulted = rdma_stat(self->ibdev, "odp_pages_faulted");
+	ASSERT_EQ(0, ibv_advise_mr(p->a.pd,
+				   IBV_ADVISE_MR_ADVICE_PREFETCH_NO_FAULT,
+				   IBV_ADVISE_MR_FLAG_FLUSH, &sge, 1));
+	EXPECT_EQ(faulted, rdma_stat(self->ibdev, "odp_pages_faulted"));
+	ASSERT_EQ(0, mincore(m, len, vec));
+	for (i = 0; i < 32; i++)
+		EXPECT_EQ(0, vec[i] & 1);
+
+	ASSERT_EQ(0, ibv_advise_mr(p->a.pd,
+				   IBV_ADVISE_MR_ADVICE_PREFETCH_WRITE,
+				   IBV_ADVISE_MR_FLAG_FLUSH, &sge, 1));
+	EXPECT_EQ(faulted + 32, rdma_stat(self->ibdev, "odp_pages_faulted"));
+	ASSERT_EQ(0, mincore(m, len, vec));
+	for (i = 0; i < 32; i++)
+		EXPECT_EQ(1, vec[i] & 1) TH_LOG("page %d not faulted", i);
+
+	/* Asynchronous: dropped pages come back without a flush. */
+	ASSERT_EQ(0, madvise(m, len, MADV_DONTNEED));
+	faulted = rdma_stat(self->ibdev, "odp_pages_faulted");
+	ASSERT_EQ(0, ibv_advise_mr(p->a.pd, IBV_ADVISE_MR_ADVICE_PREFETCH,
+				   0, &sge, 1));
+	for (i = 0; i < 100 * gift_slow(); i++) {
+		n = rdma_stat(self->ibdev, "odp_pages_faulted");
+		if (n >= faulted + 32)
+			break;
+		usleep(50000);
+	}
+	EXPECT_EQ(faulted + 32, n);
+
+	/* Errors: key of another PD, a pinned MR, range, write access. */
+	EXPECT_EQ(EINVAL, ibv_advise_mr(p->b.pd,
+					IBV_ADVISE_MR_ADVICE_PREFETCH,
+					IBV_ADVISE_MR_FLAG_FLUSH, &sge, 1));
+	sge.length = len + 1;
+	EXPECT_EQ(EFAULT, ibv_advise_mr(p->a.pd,
+					IBV_ADVISE_MR_ADVICE_PREFETCH,
+					IBV_ADVISE_MR_FLAG_FLUSH, &sge, 1));
+	ro = ibv_reg_mr(p->a.pd, m, len, IBV_ACCESS_ON_DEMAND);
+	ASSERT_NE(NULL, ro);
+	sge = (struct ibv_sge){ .addr = (uintptr_t)m, .length = len,
+				.lkey = ro->lkey };
+	EXPECT_EQ(EACCES, ibv_advise_mr(p->a.pd,
+					IBV_ADVISE_MR_ADVICE_PREFETCH_WRITE,
+					IBV_ADVISE_MR_FLAG_FLUSH, &sge, 1));
+	ASSERT_EQ(0, ibv_dereg_mr(ro));
+	ro = ibv_reg_mr(p->a.pd, m, len, IBV_ACCESS_LOCAL_WRITE);
+	ASSERT_NE(NULL, ro);
+	sge.lkey = ro->lkey;
+	EXPECT_EQ(EINVAL, ibv_advise_mr(p->a.pd,
+					IBV_ADVISE_MR_ADVICE_PREFETCH,
+					IBV_ADVISE_MR_FLAG_FLUSH, &sge, 1));
+	ASSERT_EQ(0, ibv_dereg_mr(ro));
+	ASSERT_EQ(0, ibv_dereg_mr(mr));
+	munmap(m, len);
 }
 
 TEST_HARNESS_MAIN

@@ -1,0 +1,597 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * rdma_gift on-demand paging (ODP): memory regions that pin nothing.
+ *
+ * An ODP MR (IB_ACCESS_ON_DEMAND) keeps its own page table, struct
+ * gift_odp.entries, one word per page of the user range: the struct page
+ * the process maps there, or nothing. The data path copies through
+ * present entries only; a missing (or, for a write, read-only) entry
+ * makes the copy fail with -EAGAIN, and the engine asks for a fault
+ * (gift_proto_fault()), which runs gift_odp_fault() in process context
+ * and then runs the engine again. The mm tells us, through an
+ * mmu_interval_notifier on the MR's range, whenever a page is about to
+ * be unmapped, write-protected or moved, and the entries go.
+ *
+ * No page is held: an entry is valid because the mm must call
+ * gift_odp_invalidate() before the page leaves the process's page
+ * tables, and the invalidation cannot finish while a copy uses it.
+ *
+ * Entries
+ * -------
+ * struct page pointers are at least 8-byte aligned; the low bits say:
+ *   GIFT_ODP_PRESENT  the page is mapped for device reads
+ *   GIFT_ODP_WRITE    ... and writes (the CPU mapping was writable and
+ *                     the MR is writable)
+ *   GIFT_ODP_DIRTY    the device wrote the page since it was mapped
+ *
+ * Locking: the MR's rwlock (struct gift_mr.lock, taken with interrupts
+ * disabled) protects the entries. Copies hold it shared, one page at a
+ * time (gift_mr_copy()); faults install and invalidations remove
+ * entries holding it exclusively. GIFT_ODP_DIRTY is the one bit set
+ * under the shared lock, with an atomic set_bit(); nothing clears it
+ * then. @fault_mutex serialises the faults of one MR and the MR's
+ * teardown. Lock order: fault_mutex, then mmap_lock (read), then the
+ * MR's lock; the invalidation callback is entered with whatever the mm
+ * holds and takes only the MR's lock.
+ *
+ * The retry protocol (Documentation/mm/hmm.rst)
+ * ---------------------------------------------
+ *   fault:                              invalidation (mm):
+ *   seq = mmu_interval_read_begin()
+ *   hmm_range_fault() under mmap_lock   [seq of the interval goes odd]
+ *                                       write_lock(MR)
+ *                                       mmu_interval_set_seq()
+ *                                       clear the entries, collect dirty
+ *                                       write_unlock(MR)
+ *   write_lock(MR)                      dirty the collected pages
+ *   mmu_interval_read_retry(seq)?       return; the mm unmaps the pages
+ *     yes: unlock, start again
+ *     no:  install the pages
+ *   write_unlock(MR)
+ *
+ * mmu_interval_read_retry() is true when an invalidation of the range
+ * began after mmu_interval_read_begin(), or is still running, so pages
+ * that hmm_range_fault() returned are installed only if no invalidation
+ * overlapped the fault; one that starts after the install finds them in
+ * the entries and removes them. An MR registered while an invalidation
+ * of its range is running gets a sequence number that
+ * mmu_interval_read_begin() makes wait for that invalidation to end
+ * (mmu_interval_notifier_insert() and the interval tree's deferred
+ * insertion), so a registration can never miss it (seed 004).
+ *
+ * The invalidation never sleeps: the write lock waits at most for one
+ * page's memcpy() of each reader, and the page table is cleared in
+ * batches. So it serves non-blockable ranges (the OOM reaper) as well
+ * and always returns true.
+ *
+ * Dirtying
+ * --------
+ * A page the device wrote has GIFT_ODP_DIRTY. When its entry is removed
+ * (invalidation, or the MR's teardown) under the exclusive lock, a
+ * reference is taken on it and it is marked dirty (set_page_dirty())
+ * after the lock is dropped, since set_page_dirty() takes the mapping's
+ * locks, which must not nest inside a lock the softirq data path takes.
+ * The entry is cleared under the exclusive lock, so concurrent
+ * invalidations never dirty a page twice, and a page whose entry is gone
+ * is never dirtied at all. Device writes into a file's MAP_SHARED page
+ * thus reach the file once the page is written back.
+ *
+ * Memory: no page is pinned, so nothing counts against RLIMIT_MEMLOCK;
+ * the page table (8 bytes a page) is charged to the memory cgroup.
+ */
+
+#include <linux/hmm.h>
+#include <linux/mm.h>
+#include <linux/sched/mm.h>
+#include <linux/slab.h>
+
+#include "gift.h"
+
+#define GIFT_ODP_PRESENT	BIT(0)
+#define GIFT_ODP_WRITE		BIT(1)
+#define GIFT_ODP_DIRTY_BIT	2
+#define GIFT_ODP_DIRTY		BIT(GIFT_ODP_DIRTY_BIT)
+#define GIFT_ODP_FLAGS		(GIFT_ODP_PRESENT | GIFT_ODP_WRITE | \
+				 GIFT_ODP_DIRTY)
+static_assert(__alignof__(struct page) > GIFT_ODP_FLAGS);
+
+/* Pages faulted per hmm_range_fault() call: one page of pfns. */
+#define GIFT_ODP_BATCH		(PAGE_SIZE / sizeof(unsigned long))
+/* Dirty pages collected per exclusive hold while clearing entries. */
+#define GIFT_ODP_DIRTY_BATCH	32
+
+/*
+ * Faults for the engine (gift_proto_fault()) and asynchronous prefetches
+ * run here: unbound, since a fault may sleep for swap-in or I/O.
+ */
+static struct workqueue_struct *gift_odp_wq;
+
+/**
+ * gift_odp_init() - module init: the fault workqueue
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int gift_odp_init(void)
+{
+	gift_odp_wq = alloc_workqueue("gift_odp", WQ_UNBOUND, 0);
+	return gift_odp_wq ? 0 : -ENOMEM;
+}
+
+/**
+ * gift_odp_exit() - module exit: nothing can queue work any more
+ */
+void gift_odp_exit(void)
+{
+	destroy_workqueue(gift_odp_wq);
+}
+
+/**
+ * gift_odp_queue() - run a fault or prefetch work item
+ * @work: the work
+ */
+void gift_odp_queue(struct work_struct *work)
+{
+	queue_work(gift_odp_wq, work);
+}
+
+/**
+ * gift_odp_flush() - wait for every queued fault and prefetch
+ *
+ * A device's MRs are all freed after this (dealloc_driver): the work
+ * items hold MR references.
+ *
+ * Context: process context; sleeps.
+ */
+void gift_odp_flush(void)
+{
+	flush_workqueue(gift_odp_wq);
+}
+
+static struct page *gift_odp_page(unsigned long entry)
+{
+	return (struct page *)(entry & ~GIFT_ODP_FLAGS);
+}
+
+static void gift_odp_count(struct gift_odp *odp, enum gift_counter c, u64 n)
+{
+	gift_stats_add(odp->gdev, c, n);
+}
+
+/*
+ * Clears entries [first, last] in batches. Each batch runs under the
+ * exclusive lock; pages the device dirtied are referenced there and
+ * marked dirty after the lock is dropped. @seq, when not 0, is the
+ * invalidation's sequence number, recorded under the first hold.
+ * Returns the number of present entries cleared.
+ */
+static unsigned long gift_odp_clear(struct gift_odp *odp, unsigned long first,
+				    unsigned long last, unsigned long seq)
+{
+	struct page *dirty[GIFT_ODP_DIRTY_BATCH];
+	unsigned long i = first, cleared = 0, flags, e;
+	unsigned int ndirty, j, budget;
+
+	do {
+		ndirty = 0;
+		budget = GIFT_ODP_BATCH;
+		write_lock_irqsave(odp->lock, flags);
+		if (seq) {
+			mmu_interval_set_seq(&odp->notifier, seq);
+			seq = 0;
+		}
+		for (; i <= last && budget && ndirty < GIFT_ODP_DIRTY_BATCH;
+		     i++, budget--) {
+			e = odp->entries[i];
+			if (!(e & GIFT_ODP_PRESENT))
+				continue;
+			odp->entries[i] = 0;
+			odp->npresent--;
+			cleared++;
+			if (e & GIFT_ODP_DIRTY) {
+				/* Mapped until we return: alive. */
+				get_page(gift_odp_page(e));
+				dirty[ndirty++] = gift_odp_page(e);
+			}
+		}
+		write_unlock_irqrestore(odp->lock, flags);
+		for (j = 0; j < ndirty; j++) {
+			set_page_dirty(dirty[j]);
+			put_page(dirty[j]);
+		}
+	} while (i <= last);
+	return cleared;
+}
+
+/*
+ * mmu_interval_notifier_ops.invalidate: the mm is about to change the
+ * mapping of [range->start, range->end); drop the device's view of the
+ * part inside the MR. Never sleeps; see the file comment.
+ */
+static bool gift_odp_invalidate(struct mmu_interval_notifier *mni,
+				const struct mmu_notifier_range *range,
+				unsigned long cur_seq)
+{
+	struct gift_odp *odp = container_of(mni, struct gift_odp, notifier);
+	u64 base = ALIGN_DOWN(odp->addr, PAGE_SIZE);
+	u64 start = max_t(u64, range->start, base);
+	u64 end = min_t(u64, range->end,
+			base + ((u64)odp->npages << PAGE_SHIFT));
+	unsigned long n;
+
+	if (start >= end) {
+		/* Still record the sequence, as the notifier requires. */
+		unsigned long flags;
+
+		write_lock_irqsave(odp->lock, flags);
+		mmu_interval_set_seq(mni, cur_seq);
+		write_unlock_irqrestore(odp->lock, flags);
+		return true;
+	}
+	n = gift_odp_clear(odp, (start - base) >> PAGE_SHIFT,
+			   ((end - base) >> PAGE_SHIFT) - 1, cur_seq);
+	gift_odp_count(odp, GIFT_CNT_ODP_INVALIDATIONS, 1);
+	gift_odp_count(odp, GIFT_CNT_ODP_PAGES_INVALIDATED, n);
+	return true;
+}
+
+static const struct mmu_interval_notifier_ops gift_odp_ops = {
+	.invalidate = gift_odp_invalidate,
+};
+
+/**
+ * gift_odp_create() - an empty device page table over a user range
+ * @gdev: device, for the counters
+ * @lock: the MR's lock, which will protect the page table
+ * @addr: user address of the first byte, in the current process
+ * @length: bytes; checked by the caller (gift_umem_check_range(), at
+ *	most GIFT_UMEM_MAX_LEN)
+ * @access: IB_ACCESS_* of the MR; only gift_access_writable() matters
+ *
+ * Maps nothing and pins nothing: pages come with faults.
+ *
+ * Context: process context; sleeps.
+ *
+ * Return: the page table, or ERR_PTR(): -EFAULT for a range beyond the
+ * user address space or without an address space, -ENOMEM.
+ */
+struct gift_odp *gift_odp_create(struct gift_dev *gdev, rwlock_t *lock,
+				 u64 addr, u64 length, int access)
+{
+	u64 first = ALIGN_DOWN(addr, PAGE_SIZE);
+	struct gift_odp *odp;
+	int err;
+
+	if (!current->mm || addr + length > TASK_SIZE)
+		return ERR_PTR(-EFAULT);
+	odp = kzalloc(sizeof(*odp), GFP_KERNEL_ACCOUNT);
+	if (!odp)
+		return ERR_PTR(-ENOMEM);
+	odp->gdev = gdev;
+	odp->lock = lock;
+	mutex_init(&odp->fault_mutex);
+	odp->addr = addr;
+	odp->length = length;
+	odp->npages = (PAGE_ALIGN(addr + length) - first) >> PAGE_SHIFT;
+	odp->writable = gift_access_writable(access);
+	odp->entries = kvcalloc(odp->npages, sizeof(*odp->entries),
+				GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
+	if (!odp->entries) {
+		err = -ENOMEM;
+		goto out_free;
+	}
+	err = mmu_interval_notifier_insert(&odp->notifier, current->mm, first,
+					   (u64)odp->npages << PAGE_SHIFT,
+					   &gift_odp_ops);
+	if (err)
+		goto out_free_entries;
+	return odp;
+
+out_free_entries:
+	kvfree(odp->entries);
+out_free:
+	mutex_destroy(&odp->fault_mutex);
+	kfree(odp);
+	return ERR_PTR(err);
+}
+
+/**
+ * gift_odp_stop() - tear the page table down for deregistration
+ * @odp: page table of an MR that the data path no longer uses (its
+ *	state is GIFT_MR_DEAD)
+ *
+ * Waits for a running fault and makes later ones fail, dirties what the
+ * device wrote, then leaves the interval tree (waiting for running
+ * invalidations). The struct stays, for faults still queued, until
+ * gift_odp_free().
+ *
+ * Context: process context; sleeps.
+ */
+void gift_odp_stop(struct gift_odp *odp)
+{
+	mutex_lock(&odp->fault_mutex);
+	odp->dead = true;
+	mutex_unlock(&odp->fault_mutex);
+	/* Before leaving the tree: only then is a present page mapped. */
+	gift_odp_clear(odp, 0, odp->npages - 1, 0);
+	mmu_interval_notifier_remove(&odp->notifier);
+	kvfree(odp->entries);
+	odp->entries = NULL;
+}
+
+/**
+ * gift_odp_free() - free a page table after gift_odp_stop()
+ * @odp: page table, or NULL
+ *
+ * Context: any context but NMI (the last MR reference may drop in
+ * softirq).
+ */
+void gift_odp_free(struct gift_odp *odp)
+{
+	if (!odp)
+		return;
+	mutex_destroy(&odp->fault_mutex);
+	kfree(odp);
+}
+
+/*
+ * Installs the pages hmm_range_fault() returned for entries
+ * [idx, idx + n); under the exclusive lock, after the retry check.
+ * Returns the number of entries that became present.
+ */
+static unsigned long gift_odp_install(struct gift_odp *odp, unsigned long idx,
+				      const unsigned long *pfns,
+				      unsigned long n)
+{
+	unsigned long i, e, old, added = 0;
+	struct page *page;
+
+	lockdep_assert_held_write(odp->lock);
+	for (i = 0; i < n; i++) {
+		if (!(pfns[i] & HMM_PFN_VALID) || (pfns[i] & HMM_PFN_ERROR))
+			continue;
+		page = hmm_pfn_to_page(pfns[i]);
+		e = (unsigned long)page | GIFT_ODP_PRESENT;
+		if (odp->writable && (pfns[i] & HMM_PFN_WRITE))
+			e |= GIFT_ODP_WRITE;
+		old = odp->entries[idx + i];
+		if (old & GIFT_ODP_PRESENT) {
+			/*
+			 * The same page (anything else would have been
+			 * invalidated first): keep what the device wrote.
+			 */
+			e |= old & GIFT_ODP_DIRTY;
+		} else {
+			odp->npresent++;
+			added++;
+		}
+		odp->entries[idx + i] = e;
+	}
+	return added;
+}
+
+/*
+ * Faults (or snapshots) entries [idx, idx + n) of at most GIFT_ODP_BATCH
+ * pages, retrying while invalidations race with it. mm is held by
+ * mmget_not_zero().
+ */
+static int gift_odp_fault_batch(struct gift_odp *odp, struct mm_struct *mm,
+				unsigned long idx, unsigned long n,
+				unsigned long *pfns, unsigned int flags)
+{
+	u64 start = ALIGN_DOWN(odp->addr, PAGE_SIZE) + ((u64)idx << PAGE_SHIFT);
+	struct hmm_range range = {
+		.notifier = &odp->notifier,
+		.start = start,
+		.end = start + ((u64)n << PAGE_SHIFT),
+		.hmm_pfns = pfns,
+	};
+	unsigned long lflags, added;
+	int ret;
+
+	if (!(flags & GIFT_ODP_FAULT_SNAPSHOT)) {
+		range.default_flags = HMM_PFN_REQ_FAULT;
+		if (flags & GIFT_ODP_FAULT_WRITE)
+			range.default_flags |= HMM_PFN_REQ_WRITE;
+	}
+	for (;;) {
+		if (fatal_signal_pending(current))
+			return -EINTR;
+		range.notifier_seq = mmu_interval_read_begin(&odp->notifier);
+		mmap_read_lock(mm);
+		ret = hmm_range_fault(&range);
+		mmap_read_unlock(mm);
+		if (ret == -EBUSY) {
+			gift_odp_count(odp, GIFT_CNT_ODP_FAULT_RETRIES, 1);
+			cond_resched();
+			continue;
+		}
+		if (ret)
+			return ret;
+		write_lock_irqsave(odp->lock, lflags);
+		if (!mmu_interval_read_retry(&odp->notifier,
+					     range.notifier_seq))
+			break;
+		write_unlock_irqrestore(odp->lock, lflags);
+		gift_odp_count(odp, GIFT_CNT_ODP_FAULT_RETRIES, 1);
+		cond_resched();
+	}
+	added = gift_odp_install(odp, idx, pfns, n);
+	write_unlock_irqrestore(odp->lock, lflags);
+	gift_odp_count(odp, GIFT_CNT_ODP_PAGES_FAULTED, added);
+	return 0;
+}
+
+/* Faults pages [first, last] of the page table, a batch at a time. */
+static int gift_odp_fault_pages(struct gift_odp *odp, struct mm_struct *mm,
+				unsigned long first, unsigned long last,
+				unsigned int flags)
+{
+	unsigned long *pfns, n;
+	int err = 0;
+
+	pfns = kmalloc_array(GIFT_ODP_BATCH, sizeof(*pfns), GFP_KERNEL);
+	if (!pfns)
+		return -ENOMEM;
+	for (; first <= last && !err; first += n) {
+		n = min_t(unsigned long, last - first + 1, GIFT_ODP_BATCH);
+		err = gift_odp_fault_batch(odp, mm, first, n, pfns, flags);
+		cond_resched();
+	}
+	kfree(pfns);
+	return err;
+}
+
+/**
+ * gift_odp_fault() - map pages of an ODP MR into the device's page table
+ * @odp: page table, kept alive by the caller (an MR reference)
+ * @offset: offset of the first byte needed from the MR's first byte
+ * @len: bytes needed, at least 1; [@offset, @offset + @len) inside the MR
+ * @ahead: bytes after them worth mapping too, if they can be: they are
+ *	faulted along, and dropped from the request when that fails
+ * @flags: GIFT_ODP_FAULT_WRITE: map for writing (breaking copy-on-write
+ *	as a CPU write would); GIFT_ODP_FAULT_SNAPSHOT: only take what
+ *	the CPU page tables map right now, fault nothing
+ *
+ * Context: process context; sleeps (page faults, swap-in).
+ *
+ * Return: 0; -EINVAL once the MR is being deregistered; -EFAULT when a
+ * needed page is not mapped, not accessible that way (a write to a
+ * read-only mapping), or the address space is gone; -EINTR on a fatal
+ * signal; -ENOMEM; another error of hmm_range_fault().
+ */
+int gift_odp_fault(struct gift_odp *odp, u64 offset, u64 len, u64 ahead,
+		   unsigned int flags)
+{
+	u64 pos = offset_in_page(odp->addr) + offset;
+	unsigned long first = pos >> PAGE_SHIFT;
+	unsigned long last = (pos + len - 1) >> PAGE_SHIFT, far;
+	struct mm_struct *mm = odp->notifier.mm;
+	int err;
+
+	far = min_t(u64, (pos + len + ahead - 1) >> PAGE_SHIFT,
+		    odp->npages - 1);
+	mutex_lock(&odp->fault_mutex);
+	if (odp->dead) {
+		err = -EINVAL;
+		goto out_unlock;
+	}
+	if (!mmget_not_zero(mm)) {
+		err = -EFAULT;
+		goto out_unlock;
+	}
+	gift_odp_count(odp, GIFT_CNT_ODP_FAULTS, 1);
+	err = gift_odp_fault_pages(odp, mm, first, far, flags);
+	/* The pages ahead may be a hole: fault exactly what is needed. */
+	if (err && far > last)
+		err = gift_odp_fault_pages(odp, mm, first, last, flags);
+	mmput(mm);
+out_unlock:
+	mutex_unlock(&odp->fault_mutex);
+	if (err == -EPERM || err == -EACCES)
+		err = -EFAULT;
+	return err;
+}
+
+/*
+ * The entry of the page holding byte @pos of the range (from the page
+ * aligned start), when it may be accessed that way; else 0.
+ */
+static unsigned long gift_odp_entry(struct gift_odp *odp, u64 pos, bool write)
+{
+	unsigned long e = READ_ONCE(odp->entries[pos >> PAGE_SHIFT]);
+
+	if (!(e & GIFT_ODP_PRESENT) || (write && !(e & GIFT_ODP_WRITE)))
+		return 0;
+	return e;
+}
+
+/**
+ * gift_odp_copy() - copy between a kernel buffer and an ODP MR
+ * @odp: page table; the MR's lock is held (shared) and the MR is valid
+ * @offset: offset of the first byte from the MR's first byte
+ * @buf: kernel buffer
+ * @len: bytes; [@offset, @offset + @len) is inside the MR
+ * @to_mr: copy @buf into the MR (which must be writable)
+ *
+ * Context: any context but NMI; does not sleep.
+ *
+ * Return: 0, or -EAGAIN when a page is not mapped for this access: fault
+ * it (gift_odp_fault()) and copy again. Bytes may have been copied
+ * before the page that was missing.
+ */
+int gift_odp_copy(struct gift_odp *odp, u64 offset, void *buf, size_t len,
+		  bool to_mr)
+{
+	u64 pos = offset_in_page(odp->addr) + offset;
+	unsigned long e;
+	unsigned int in;
+	struct page *page;
+	size_t n;
+	void *va;
+
+	lockdep_assert_held(odp->lock);
+	while (len) {
+		in = offset_in_page(pos);
+		n = min_t(size_t, len, PAGE_SIZE - in);
+		e = gift_odp_entry(odp, pos, to_mr);
+		if (!e)
+			return -EAGAIN;
+		page = gift_odp_page(e);
+		va = kmap_local_page(page);
+		if (to_mr) {
+			memcpy(va + in, buf, n);
+			flush_dcache_page(page);
+			if (!(e & GIFT_ODP_DIRTY))
+				set_bit(GIFT_ODP_DIRTY_BIT,
+					&odp->entries[pos >> PAGE_SHIFT]);
+		} else {
+			memcpy(buf, va + in, n);
+		}
+		kunmap_local(va);
+		pos += n;
+		buf += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/**
+ * gift_odp_atomic() - 8-byte atomic operation on an ODP MR
+ * @odp: page table; the MR's lock is held (shared) and the MR is valid
+ *	and writable
+ * @offset: offset of the operand from the MR's first byte; the 8 bytes
+ *	are inside the MR
+ * @op: operation, see gift_atomic64()
+ * @compare_add: compare value or addend
+ * @swap: swap value
+ * @orig: set to the operand's value before the operation
+ *
+ * Context: any context but NMI; does not sleep.
+ *
+ * Return: 0; -EINVAL when the operand's user address is not 8-byte
+ * aligned; -EAGAIN when its page is not mapped for writing (fault it and
+ * try again).
+ */
+int gift_odp_atomic(struct gift_odp *odp, u64 offset, enum gift_atomic_op op,
+		    u64 compare_add, u64 swap, u64 *orig)
+{
+	u64 pos = offset_in_page(odp->addr) + offset;
+	struct page *page;
+	unsigned long e;
+	void *va;
+
+	lockdep_assert_held(odp->lock);
+	if (!IS_ALIGNED(pos, sizeof(u64)))
+		return -EINVAL;
+	e = gift_odp_entry(odp, pos, true);
+	if (!e)
+		return -EAGAIN;
+	page = gift_odp_page(e);
+	va = kmap_local_page(page);
+	*orig = gift_atomic64(va + offset_in_page(pos), op, compare_add, swap);
+	flush_dcache_page(page);
+	kunmap_local(va);
+	if (!(e & GIFT_ODP_DIRTY))
+		set_bit(GIFT_ODP_DIRTY_BIT, &odp->entries[pos >> PAGE_SHIFT]);
+	return 0;
+}

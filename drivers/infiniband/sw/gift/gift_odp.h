@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * rdma_gift on-demand paging: the device's page table of an ODP memory
+ * region, filled by faults (hmm_range_fault()) and emptied by the mm's
+ * invalidations (mmu_interval_notifier). See gift_odp.c for the design.
+ */
+#ifndef GIFT_ODP_H
+#define GIFT_ODP_H
+
+#include <linux/mmu_notifier.h>
+#include <linux/mutex.h>
+#include <linux/spinlock.h>
+#include <linux/types.h>
+#include <linux/workqueue.h>
+
+#include "gift_umem.h"
+
+struct gift_dev;
+
+/* Flags of gift_odp_fault(). */
+#define GIFT_ODP_FAULT_WRITE	BIT(0)	/* the device will write */
+#define GIFT_ODP_FAULT_SNAPSHOT	BIT(1)	/* map what is there, fault nothing */
+
+/*
+ * Bytes a fault for the engine maps beyond the one page it needs (when
+ * they are mapped, or can be faulted, at all): a message is served by
+ * one fault per this much instead of one per page.
+ */
+#define GIFT_ODP_FAULT_AHEAD	SZ_256K
+
+/**
+ * struct gift_odp - the device's page table of one ODP MR
+ * @notifier: the MR's range in the interval tree of @notifier.mm (which
+ *	keeps the mm_struct, not the address space, alive)
+ * @lock: the MR's lock (struct gift_mr.lock), which serialises the page
+ *	table's readers (the data path: shared) against its writers (faults
+ *	and invalidations: exclusive)
+ * @fault_mutex: serialises faults and their end: a fault runs with it
+ *	held and finds @dead set once the MR is being deregistered
+ * @dead: set by gift_odp_stop(), under @fault_mutex
+ * @addr: user address of the MR's first byte (not page aligned)
+ * @length: bytes
+ * @npages: entries in @entries
+ * @writable: the MR may be written (local write, remote write, atomic)
+ * @npresent: entries present; under @lock
+ * @entries: one per page of [ALIGN_DOWN(addr), PAGE_ALIGN(addr + length)):
+ *	the struct page pointer or'd with GIFT_ODP_PRESENT, GIFT_ODP_WRITE
+ *	and GIFT_ODP_DIRTY (gift_odp.c). Written under @lock held
+ *	exclusively; the data path sets GIFT_ODP_DIRTY with an atomic
+ *	set_bit() under @lock held shared, and reads the rest.
+ * @gdev: device, for the counters
+ */
+struct gift_odp {
+	struct mmu_interval_notifier notifier;
+	rwlock_t *lock;
+	struct mutex fault_mutex;	/* see the kernel-doc above */
+	bool dead;
+	u64 addr;
+	u64 length;
+	unsigned long npages;
+	bool writable;
+	unsigned long npresent;
+	unsigned long *entries;
+	struct gift_dev *gdev;
+};
+
+int gift_odp_init(void);
+void gift_odp_exit(void);
+void gift_odp_queue(struct work_struct *work);
+void gift_odp_flush(void);
+
+struct gift_odp *gift_odp_create(struct gift_dev *gdev, rwlock_t *lock,
+				 u64 addr, u64 length, int access);
+void gift_odp_stop(struct gift_odp *odp);
+void gift_odp_free(struct gift_odp *odp);
+int gift_odp_fault(struct gift_odp *odp, u64 offset, u64 len, u64 ahead,
+		   unsigned int flags);
+int gift_odp_copy(struct gift_odp *odp, u64 offset, void *buf, size_t len,
+		  bool to_mr);
+int gift_odp_atomic(struct gift_odp *odp, u64 offset, enum gift_atomic_op op,
+		    u64 compare_add, u64 swap, u64 *orig);
+
+#endif /* GIFT_ODP_H */
