@@ -434,6 +434,9 @@ static void gift_proto_reset(struct gift_qp *qp)
  * @qp: QP just modified
  * @attr: the attributes applied
  * @mask: which of @attr were applied
+ *
+ * Does nothing once gift_proto_qp_destroy() has stopped the engine (a
+ * CQ's error work may move a QP being destroyed to ERR).
  */
 void gift_proto_qp_modified(struct gift_qp *qp, const struct ib_qp_attr *attr,
 			    int mask)
@@ -441,6 +444,10 @@ void gift_proto_qp_modified(struct gift_qp *qp, const struct ib_qp_attr *attr,
 	struct gift_qp_proto *p = &qp->proto;
 
 	spin_lock_bh(&p->lock);
+	if (READ_ONCE(p->stopped)) {
+		spin_unlock_bh(&p->lock);
+		return;
+	}
 	if ((mask & IB_QP_STATE) && attr->qp_state == IB_QPS_RESET)
 		gift_proto_reset(qp);
 	if (mask & IB_QP_RQ_PSN)

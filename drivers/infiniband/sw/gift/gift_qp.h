@@ -267,6 +267,9 @@ int gift_qp_rq_complete(struct gift_qp *qp, const struct gift_recv_wqe *wqe,
 			struct ib_wc *wc, bool solicited);
 void gift_qp_error(struct gift_qp *qp);
 
+/* For gift_cq.c: a CQ overflowed; process context. */
+void gift_qp_cq_failed(struct gift_dev *gdev, struct ib_cq *ibcq);
+
 /* Partial ops table, merged into the device's by ib_set_device_ops(). */
 extern const struct ib_device_ops gift_qp_ops;
 

@@ -29,6 +29,7 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/ip.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -671,6 +672,7 @@ struct rc_end {
 struct seen {
 	uint8_t opcode;
 	uint8_t syndrome;	/* AETH syndrome, 0 without AETH */
+	uint8_t ttl;		/* IPv4 TTL */
 	uint32_t qpn;
 	uint32_t psn;
 };
@@ -746,6 +748,7 @@ static int sniff_read(FIXTURE_DATA(rc) *self)
 		bth = udp + 8;
 		self->seen[self->nseen] = (struct seen){
 			.opcode = bth[0],
+			.ttl = b[8],
 			.qpn = (bth[5] << 16) | (bth[6] << 8) | bth[7],
 			.psn = (bth[9] << 16) | (bth[10] << 8) | bth[11],
 		};
@@ -1327,6 +1330,108 @@ TEST_F(rc, reth_over_max_msg_sz)
 			EXPECT_EQ(IBV_QPS_ERR, rc_state(self->b.qp));
 		}
 	}
+}
+
+/* An asynchronous event: its type and the QP or CQ it is about. */
+struct aev {
+	enum ibv_event_type type;
+	void *obj;
+};
+
+/*
+ * The asynchronous events of @ctx until none came for @ms, acknowledged;
+ * the first @max of them in @ev. Their number.
+ */
+static int read_events(struct ibv_context *ctx, struct aev *ev, int max,
+		       int ms)
+{
+	struct pollfd pfd = { .fd = ctx->async_fd, .events = POLLIN };
+	int flags = fcntl(ctx->async_fd, F_GETFL), n = 0;
+	struct ibv_async_event e;
+
+	fcntl(ctx->async_fd, F_SETFL, flags | O_NONBLOCK);
+	while (poll(&pfd, 1, ms) > 0 && !ibv_get_async_event(ctx, &e)) {
+		if (n < max) {
+			ev[n].type = e.event_type;
+			ev[n].obj = e.event_type == IBV_EVENT_CQ_ERR ?
+				    (void *)e.element.cq : (void *)e.element.qp;
+		}
+		n++;
+		ibv_ack_async_event(&e);
+	}
+	fcntl(ctx->async_fd, F_SETFL, flags);
+	return n;
+}
+
+#define EVENT_MS	(1000 * gift_slow())	/* an event that must come */
+#define NO_EVENT_MS	(300 * gift_slow())	/* watched for one that must not */
+
+/*
+ * A CQ overflow (IBTA 11.6.2, as rxe and mlx5 handle it): the CQ goes to
+ * error, reported once with IBV_EVENT_CQ_ERR, and every QP using it (a,
+ * whose send and receive CQ it is, and c, an idle QP in INIT whose
+ * receive CQ only it is) moves to ERR with IBV_EVENT_QP_FATAL; b, on
+ * another CQ, is left alone. Polling the CQ then fails with EOVERFLOW
+ * rather than returning a ring with a hole, and so does resizing it:
+ * nothing is lost silently. Here a's CQ holds 4 completions and one
+ * forged ACK completes 6 SENDs.
+ */
+TEST_F(rc, cq_overflow_errors_its_qps)
+{
+	struct ibv_qp_init_attr init = {
+		.send_cq = self->b.cq,
+		.recv_cq = self->a.cq,
+		.cap = { .max_send_wr = 1, .max_recv_wr = 1,
+			 .max_send_sge = 1, .max_recv_sge = 1 },
+		.qp_type = IBV_QPT_RC,
+	};
+	int i, n, fatal_a = 0, fatal_c = 0;
+	struct ibv_wc wc[8];
+	struct aev ev[8];
+	struct ibv_qp *c;
+
+	rc_pair(_metadata, self, IBV_QPS_INIT, 0);
+	c = ibv_create_qp(self->pd, &init);
+	ASSERT_NE(NULL, c);
+	rc_connect(_metadata, self, c, IBV_QPS_INIT, 0, 0, 0, 0);
+	ASSERT_EQ(0, ibv_resize_cq(self->a.cq, 4));
+	ASSERT_EQ(4, self->a.cq->cqe);
+	for (i = 0; i < 6; i++)
+		ASSERT_EQ(0, rc_post_send(&self->a, i));
+	/* b, in INIT, drops them. */
+	RC_DELTA(6, 6, 6, 0);
+
+	ASSERT_EQ(0, rc_send_ack(self, self->a.qp->qp_num, A_PSN + 5,
+				 ACK_SYNDROME));
+	n = read_events(self->ctx, ev, 8, EVENT_MS);
+	ASSERT_EQ(3, n);
+	EXPECT_EQ(IBV_EVENT_CQ_ERR, ev[0].type);
+	EXPECT_EQ((void *)self->a.cq, ev[0].obj);
+	for (i = 1; i < 3; i++) {
+		EXPECT_EQ(IBV_EVENT_QP_FATAL, ev[i].type);
+		fatal_a += ev[i].obj == (void *)self->a.qp;
+		fatal_c += ev[i].obj == (void *)c;
+	}
+	EXPECT_EQ(1, fatal_a);
+	EXPECT_EQ(1, fatal_c);
+	RC_DELTA(1, 0, 0, 0);
+	EXPECT_EQ(IBV_QPS_ERR, rc_state(self->a.qp));
+	EXPECT_EQ(IBV_QPS_ERR, rc_state(c));
+	EXPECT_EQ(IBV_QPS_INIT, rc_state(self->b.qp));
+
+	errno = 0;
+	EXPECT_EQ(-1, ibv_poll_cq(self->a.cq, 8, wc));
+	EXPECT_EQ(EOVERFLOW, errno);
+	EXPECT_EQ(EOVERFLOW, ibv_resize_cq(self->a.cq, 64));
+	errno = 0;
+	EXPECT_EQ(-1, ibv_poll_cq(self->a.cq, 8, wc));
+	EXPECT_EQ(EOVERFLOW, errno);
+	/* A WR posted now is flushed into the failed CQ: no new event. */
+	ASSERT_EQ(0, rc_post_send(&self->a, 6));
+	EXPECT_EQ(0, read_events(self->ctx, ev, 8, NO_EVENT_MS));
+	EXPECT_EQ(0, ibv_destroy_qp(c));
+	/* b's CQ is fine. */
+	EXPECT_EQ(0, ibv_poll_cq(self->b.cq, 8, wc));
 }
 
 static bool port_active(const void *ibdev)
