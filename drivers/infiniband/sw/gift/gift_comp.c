@@ -392,14 +392,7 @@ void gift_comp_timeout(struct gift_qp *qp)
 	if (!(st->flags & GIFT_WQE_STARTED) ||
 	    (st->flags & (GIFT_WQE_DONE | GIFT_WQE_FAILED)))
 		return;
-	/*
-	 * SQD pauses the requester: no retry is spent, but the timer runs
-	 * on, or nothing would ever resend what was lost once back in RTS.
-	 */
-	if (gift_qp_state(qp) == IB_QPS_SQD) {
-		gift_proto_arm_retry(qp);
-		return;
-	}
+	/* In SQD too: the requester resends started WQEs to drain them. */
 	if (!p->retry_left) {
 		gift_comp_stats(qp, GIFT_CNT_RETRY_EXCEEDED);
 		gift_comp_fail(qp, wqe, IB_WC_RETRY_EXC_ERR);

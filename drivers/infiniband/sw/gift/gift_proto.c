@@ -298,6 +298,36 @@ static bool gift_proto_pkt_ok(struct gift_qp *qp, struct sk_buff *skb)
 }
 
 /*
+ * IB_EVENT_SQ_DRAINED (IBTA 10.3.1, 11.6.3), for a QP that entered SQD
+ * asking for it: once no send WQE it started is outstanding. WQEs
+ * complete in order and start in order, so the oldest one tells: none, or
+ * one not started (posted in SQD, or queued behind the drained ones).
+ * Reported once per RTS -> SQD transition, from the engine pass, with
+ * its lock held (as IB_EVENT_QP_FATAL from gift_qp_error()).
+ */
+static void gift_proto_sq_drained(struct gift_qp *qp)
+{
+	struct gift_qp_proto *p = &qp->proto;
+	struct ib_event ev = {
+		.device = qp->ibqp.device,
+		.element.qp = &qp->ibqp,
+		.event = IB_EVENT_SQ_DRAINED,
+	};
+	struct gift_send_wqe *wqe;
+
+	lockdep_assert_held(&p->lock);
+	if (!p->sqd_notify || gift_qp_state(qp) != IB_QPS_SQD)
+		return;
+	wqe = gift_qp_sq_peek(qp, 0);
+	if (wqe && (gift_wqe_state(wqe)->flags &
+		    (GIFT_WQE_STARTED | GIFT_WQE_DONE)))
+		return;
+	p->sqd_notify = false;
+	if (qp->ibqp.event_handler)
+		qp->ibqp.event_handler(&ev, qp->ibqp.qp_context);
+}
+
+/*
  * One pass of the engine: queued packets, a pending retransmission, local
  * completions and the requester. Returns at once for a stopped QP (whose
  * state gift_proto_qp_destroy() is freeing).
@@ -333,6 +363,7 @@ static void gift_proto_run(struct gift_qp *qp)
 	gift_req_run(qp);
 	/* Local operations it executed, WQEs it failed: retire them. */
 	gift_comp_local(qp);
+	gift_proto_sq_drained(qp);
 	/* Out of budget with work left: the work item goes on. */
 	if (!qp->proto.budget)
 		gift_proto_queue(qp);
@@ -450,6 +481,14 @@ void gift_proto_qp_modified(struct gift_qp *qp, const struct ib_qp_attr *attr,
 	}
 	if ((mask & IB_QP_STATE) && attr->qp_state == IB_QPS_RESET)
 		gift_proto_reset(qp);
+	/*
+	 * ib_modify_qp_is_ok() accepts en_sqd_async_notify only with
+	 * RTS -> SQD; SQD -> SQD keeps what that asked for.
+	 */
+	if ((mask & IB_QP_STATE) && attr->qp_state != IB_QPS_SQD)
+		p->sqd_notify = false;
+	else if ((mask & IB_QP_EN_SQD_ASYNC_NOTIFY) && attr->en_sqd_async_notify)
+		p->sqd_notify = true;
 	if (mask & IB_QP_RQ_PSN)
 		p->resp_psn = attr->rq_psn & GIFT_PSN_MASK;
 	if (mask & IB_QP_SQ_PSN) {

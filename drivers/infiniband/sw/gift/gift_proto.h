@@ -95,6 +95,8 @@ struct gift_rd_res {
  * @rnr_wait: the requester waits for @rnr_timer
  * @retry_pending: @retry_timer fired; retransmit on the next run
  * @sport: UDP source port of the QP's flow
+ * @sqd_notify: the QP entered SQD with en_sqd_async_notify, and
+ *	IB_EVENT_SQ_DRAINED is owed once no started send WQE is outstanding
  * @req_psn: requester: PSN of the next packet to send
  * @req_psn_end: requester: one past the furthest PSN sent since the SQ
  *	PSN was set (a READ's: its last response's); a rewind leaves it
@@ -140,6 +142,7 @@ struct gift_qp_proto {
 	bool rnr_wait;
 	bool retry_pending;
 	u16 sport;
+	bool sqd_notify;
 
 	u32 req_psn;
 	u32 req_psn_end;

@@ -672,7 +672,6 @@ struct rc_end {
 struct seen {
 	uint8_t opcode;
 	uint8_t syndrome;	/* AETH syndrome, 0 without AETH */
-	uint8_t ttl;		/* IPv4 TTL */
 	uint32_t qpn;
 	uint32_t psn;
 };
@@ -748,7 +747,6 @@ static int sniff_read(FIXTURE_DATA(rc) *self)
 		bth = udp + 8;
 		self->seen[self->nseen] = (struct seen){
 			.opcode = bth[0],
-			.ttl = b[8],
 			.qpn = (bth[5] << 16) | (bth[6] << 8) | bth[7],
 			.psn = (bth[9] << 16) | (bth[10] << 8) | bth[11],
 		};
@@ -1432,6 +1430,78 @@ TEST_F(rc, cq_overflow_errors_its_qps)
 	EXPECT_EQ(0, ibv_destroy_qp(c));
 	/* b's CQ is fine. */
 	EXPECT_EQ(0, ibv_poll_cq(self->b.cq, 8, wc));
+}
+
+/* RTS -> SQD, asking for IBV_EVENT_SQ_DRAINED or not. */
+static int to_sqd(struct ibv_qp *qp, bool notify)
+{
+	struct ibv_qp_attr a = {
+		.qp_state = IBV_QPS_SQD,
+		.en_sqd_async_notify = notify,
+	};
+
+	return ibv_modify_qp(qp, &a, IBV_QP_STATE |
+			     (notify ? IBV_QP_EN_SQD_ASYNC_NOTIFY : 0));
+}
+
+static int to_rts(struct ibv_qp *qp)
+{
+	struct ibv_qp_attr a = { .qp_state = IBV_QPS_RTS };
+
+	return ibv_modify_qp(qp, &a, IBV_QP_STATE);
+}
+
+/*
+ * IBV_EVENT_SQ_DRAINED (IBTA 10.3.1, 11.6.3): a QP moved to SQD with
+ * en_sqd_async_notify reports it once no send WQE it started is
+ * outstanding: at once with an empty send queue, only after the ACK of
+ * its last outstanding SEND otherwise, and a WR posted in SQD (which is
+ * not started) does not hold it back. Without en_sqd_async_notify there
+ * is no event.
+ */
+TEST_F(rc, sq_drained_event)
+{
+	uint32_t a = 0;
+	struct ibv_wc wc[4];
+	struct aev ev[4];
+
+	rc_pair(_metadata, self, IBV_QPS_INIT, 0);
+	a = self->a.qp->qp_num;
+	ASSERT_EQ(0, to_sqd(self->a.qp, true));
+	ASSERT_EQ(1, read_events(self->ctx, ev, 4, EVENT_MS));
+	EXPECT_EQ(IBV_EVENT_SQ_DRAINED, ev[0].type);
+	EXPECT_EQ((void *)self->a.qp, ev[0].obj);
+	ASSERT_EQ(0, to_rts(self->a.qp));
+
+	ASSERT_EQ(0, to_sqd(self->a.qp, false));
+	EXPECT_EQ(0, read_events(self->ctx, ev, 4, NO_EVENT_MS));
+	ASSERT_EQ(0, to_rts(self->a.qp));
+
+	/* Two SENDs outstanding: b, in INIT, drops them. */
+	ASSERT_EQ(0, rc_post_send(&self->a, 0));
+	ASSERT_EQ(0, rc_post_send(&self->a, 1));
+	RC_DELTA(2, 2, 2, 0);
+	ASSERT_EQ(0, to_sqd(self->a.qp, true));
+	ASSERT_EQ(0, rc_post_send(&self->a, 2));
+	EXPECT_EQ(0, read_events(self->ctx, ev, 4, NO_EVENT_MS));
+	ASSERT_EQ(0, rc_send_ack(self, a, A_PSN, ACK_SYNDROME));
+	RC_DELTA(1, 0, 0, 0);
+	EXPECT_EQ(0, read_events(self->ctx, ev, 4, NO_EVENT_MS));
+	ASSERT_EQ(0, rc_send_ack(self, a, A_PSN + 1, ACK_SYNDROME));
+	ASSERT_EQ(1, read_events(self->ctx, ev, 4, EVENT_MS));
+	EXPECT_EQ(IBV_EVENT_SQ_DRAINED, ev[0].type);
+	EXPECT_EQ((void *)self->a.qp, ev[0].obj);
+	RC_DELTA(1, 0, 0, 0);
+	ASSERT_EQ(2, rc_poll(self->a.cq, wc, 4, 1000));
+	EXPECT_EQ(0, wc[0].wr_id);
+	EXPECT_EQ(1, wc[1].wr_id);
+	EXPECT_EQ(IBV_WC_SUCCESS, wc[0].status);
+	EXPECT_EQ(IBV_WC_SUCCESS, wc[1].status);
+	/* Back in RTS, the WR posted in SQD goes out. */
+	ASSERT_EQ(0, to_rts(self->a.qp));
+	RC_DELTA(1, 1, 1, 0);
+	EXPECT_EQ(1, seen_count(self, OP_RC_SEND_ONLY, self->b.qp->qp_num));
+	EXPECT_EQ(0, read_events(self->ctx, ev, 4, NO_EVENT_MS));
 }
 
 static bool port_active(const void *ibdev)
