@@ -71,8 +71,8 @@ static void gift_comp_progress(struct gift_qp *qp)
 	struct gift_send_wqe *wqe = gift_qp_sq_peek(qp, 0);
 	struct gift_qp_proto *p = &qp->proto;
 
-	p->retry_left = qp->attr.retry_cnt;
-	p->rnr_left = qp->attr.rnr_retry;
+	p->retry_left = p->attr.retry_cnt;
+	p->rnr_left = p->attr.rnr_retry;
 	if (wqe && (gift_wqe_state(wqe)->flags & GIFT_WQE_STARTED))
 		gift_proto_arm_retry(qp);
 	else
@@ -203,7 +203,7 @@ static void gift_comp_read_resp(struct gift_qp *qp, struct sk_buff *skb)
 		 * never completes, and refills the retries, since a
 		 * timeout asks only for the bytes still missing.
 		 */
-		qp->proto.retry_left = qp->attr.retry_cnt;
+		qp->proto.retry_left = qp->proto.attr.retry_cnt;
 		gift_proto_arm_retry(qp);
 		return;
 	}

@@ -83,9 +83,7 @@ bool gift_wqe_is_rd_atomic(const struct gift_send_wqe *wqe)
  */
 u32 gift_qp_mtu(struct gift_qp *qp)
 {
-	int mtu = ib_mtu_enum_to_int(qp->attr.path_mtu);
-
-	return mtu > 0 ? mtu : 256;
+	return qp->proto.attr.mtu;
 }
 
 /**
@@ -156,14 +154,15 @@ struct sk_buff *gift_proto_alloc(struct gift_qp *qp, u8 opcode, u32 psn,
 	struct gift_dev *gdev = to_gift_dev(qp->ibqp.device);
 	struct sk_buff *skb;
 
-	skb = gift_net_alloc_skb(gdev, &qp->av, op->length, payload_len,
+	skb = gift_net_alloc_skb(gdev, &qp->proto.attr.av, op->length,
+				 payload_len,
 				 GFP_ATOMIC);
 	if (!skb)
 		return NULL;
 	/* The gift_pkt_*() header accessors work on our packets too. */
 	gift_pkt(skb)->opcode = opcode;
 	gift_bth_init(gift_pkt_bth(skb), opcode, se, IB_DEFAULT_PKEY_FULL,
-		      qp->attr.dest_qp_num, ack_req, psn);
+		      qp->proto.attr.dest_qpn, ack_req, psn);
 	return skb;
 }
 
@@ -184,7 +183,7 @@ void gift_proto_xmit(struct gift_qp *qp, struct sk_buff *skb)
 	if (qp->proto.budget)
 		qp->proto.budget--;
 
-	err = gift_net_xmit(gdev, &qp->av, skb, qp->proto.sport);
+	err = gift_net_xmit(gdev, &qp->proto.attr.av, skb, qp->proto.sport);
 	if (err)
 		ibdev_dbg(&gdev->ibdev, "QP[%u] xmit: %d\n", qp->ibqp.qp_num,
 			  err);
@@ -216,7 +215,7 @@ void gift_proto_send_ack(struct gift_qp *qp, u8 syndrome, u32 psn)
  */
 static unsigned long gift_proto_timeout(struct gift_qp *qp)
 {
-	u8 t = min_t(u8, qp->attr.timeout, 31);
+	u8 t = min_t(u8, qp->proto.attr.timeout, 31);
 
 	return t ? max_t(u64, 1, nsecs_to_jiffies64(4096ULL << t)) : 0;
 }
@@ -294,7 +293,7 @@ static bool gift_proto_pkt_ok(struct gift_qp *qp, struct sk_buff *skb)
 	if (!gift_pkey_match(gift_bth_pkey(gift_pkt_bth(skb)),
 			     IB_DEFAULT_PKEY_FULL))
 		return false;
-	return ipv6_addr_equal(&pkt->saddr, &qp->av.daddr);
+	return ipv6_addr_equal(&pkt->saddr, &qp->proto.attr.av.daddr);
 }
 
 /*
@@ -436,6 +435,7 @@ int gift_proto_qp_init(struct gift_qp *qp)
 	if (!p->recv)
 		return -ENOMEM;
 	spin_lock_init(&p->lock);
+	p->attr.mtu = 256;
 	INIT_WORK(&p->work, gift_proto_work);
 	skb_queue_head_init(&p->rxq);
 	timer_setup(&p->retry_timer, gift_proto_retry_timer, 0);
@@ -460,12 +460,36 @@ static void gift_proto_reset(struct gift_qp *qp)
 	p->rd_atomic = 0;
 }
 
+/* Copies the attributes modify_qp just stored (see gift_proto_attr). */
+static void gift_proto_attr_update(struct gift_qp *qp)
+{
+	struct gift_proto_attr *pa = &qp->proto.attr;
+	const struct ib_qp_attr *a = &qp->attr;
+	int mtu = ib_mtu_enum_to_int(a->path_mtu);
+
+	lockdep_assert_held(&qp->modify_lock);
+	lockdep_assert_held(&qp->proto.lock);
+
+	pa->av = qp->av;
+	pa->dest_qpn = a->dest_qp_num;
+	pa->mtu = mtu > 0 ? mtu : 256;
+	pa->timeout = a->timeout;
+	pa->retry_cnt = a->retry_cnt;
+	pa->rnr_retry = a->rnr_retry;
+	pa->min_rnr_timer = a->min_rnr_timer;
+	pa->max_rd_atomic = a->max_rd_atomic;
+	pa->access = a->qp_access_flags;
+}
+
 /**
  * gift_proto_qp_modified() - react to new QP attributes
  * @qp: QP just modified
  * @attr: the attributes applied
  * @mask: which of @attr were applied
  *
+ * Called with qp->modify_lock held, after every successful modify (and
+ * by gift_qp_fatal(), which moves a QP whose CQ overflowed to ERR): takes
+ * the engine's copy of the QP's attributes (struct gift_proto_attr).
  * Does nothing once gift_proto_qp_destroy() has stopped the engine (a
  * CQ's error work may move a QP being destroyed to ERR).
  */
@@ -479,6 +503,7 @@ void gift_proto_qp_modified(struct gift_qp *qp, const struct ib_qp_attr *attr,
 		spin_unlock_bh(&p->lock);
 		return;
 	}
+	gift_proto_attr_update(qp);
 	if ((mask & IB_QP_STATE) && attr->qp_state == IB_QPS_RESET)
 		gift_proto_reset(qp);
 	/*
@@ -500,8 +525,8 @@ void gift_proto_qp_modified(struct gift_qp *qp, const struct ib_qp_attr *attr,
 	if (mask & IB_QP_RNR_RETRY)
 		p->rnr_left = attr->rnr_retry;
 	if (mask & (IB_QP_AV | IB_QP_DEST_QPN))
-		p->sport = gift_net_udp_sport(&qp->av, qp->ibqp.qp_num,
-					      qp->attr.dest_qp_num);
+		p->sport = gift_net_udp_sport(&p->attr.av, qp->ibqp.qp_num,
+					      p->attr.dest_qpn);
 	if ((mask & IB_QP_STATE) && attr->qp_state == IB_QPS_ERR) {
 		timer_delete(&p->retry_timer);
 		timer_delete(&p->rnr_timer);

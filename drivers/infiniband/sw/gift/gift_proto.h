@@ -28,6 +28,8 @@
 #include <linux/workqueue.h>
 #include <rdma/ib_verbs.h>
 
+#include "gift_ah.h"
+
 struct gift_dev;
 struct gift_mr;
 struct gift_qp;
@@ -81,9 +83,40 @@ struct gift_rd_res {
 };
 
 /**
+ * struct gift_proto_attr - the QP attributes the engine uses
+ * @av: primary path (qp->av)
+ * @dest_qpn: destination QP number
+ * @mtu: path MTU in bytes, at least 256
+ * @timeout: local ACK timeout exponent
+ * @retry_cnt: transport retries after a timeout
+ * @rnr_retry: retries after RNR NAKs (7: infinite)
+ * @min_rnr_timer: RNR NAK timer the responder asks for
+ * @max_rd_atomic: READs and atomics the requester keeps outstanding
+ * @access: remote access flags of the responder (qp_access_flags)
+ *
+ * A copy of qp->attr and qp->av made by gift_proto_qp_modified() under
+ * the engine lock, in modify order: modify_qp writes those under the QP's
+ * sq.lock and rq.lock, which the engine does not hold, and SQD -> SQD or
+ * RTS -> RTS may change them while packets are in flight. The engine
+ * reads only this copy.
+ */
+struct gift_proto_attr {
+	struct gift_av av;
+	u32 dest_qpn;
+	u32 mtu;
+	u8 timeout;
+	u8 retry_cnt;
+	u8 rnr_retry;
+	u8 min_rnr_timer;
+	u8 max_rd_atomic;
+	int access;
+};
+
+/**
  * struct gift_qp_proto - per-QP engine state, embedded in struct gift_qp
  * @lock: serialises all engine state below, taken with BHs disabled
  *	(see the file comment)
+ * @attr: the QP's attributes as of its last modify
  * @work: runs gift_proto_work()
  * @rxq: received packets waiting for @work, at most GIFT_RXQ_MAX; its
  *	own spinlock also guards @stopped
@@ -134,6 +167,7 @@ struct gift_rd_res {
  */
 struct gift_qp_proto {
 	spinlock_t lock;		/* see the kernel-doc above */
+	struct gift_proto_attr attr;
 	struct work_struct work;
 	struct sk_buff_head rxq;
 	bool stopped;

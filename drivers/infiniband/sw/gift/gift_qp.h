@@ -157,6 +157,10 @@ struct gift_recv_wqe {
  *                         (sq.lock first), so either one suffices to read
  *                         them; also under @modify_lock when written by
  *                         modify_qp. Unlocked readers use gift_qp_state().
+ *                         The engine reads neither @attr nor @av but its
+ *                         copy, struct gift_proto_attr, which
+ *                         gift_proto_qp_modified() takes under
+ *                         @modify_lock and the engine lock.
  *   @modify_lock          serialises modify_qp and query_qp
  *   constant              @ibqp (ib_core's), @sq.max_sge, @sq.max_inline,
  *                         @rq.max_sge, @sq_sig_type, @is_user, ring sizes

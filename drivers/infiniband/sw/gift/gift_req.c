@@ -236,7 +236,7 @@ static bool gift_req_may_start(struct gift_qp *qp, struct gift_send_wqe *wqe)
 	struct gift_qp_proto *p = &qp->proto;
 	struct gift_wqe_state *st = gift_wqe_state(wqe);
 	struct gift_send_wqe *oldest = gift_qp_sq_peek(qp, 0);
-	u32 max_rd = max_t(u32, qp->attr.max_rd_atomic, 1);
+	u32 max_rd = max_t(u32, qp->proto.attr.max_rd_atomic, 1);
 
 	if (st->flags & GIFT_WQE_STARTED)	/* retransmission */
 		return true;

@@ -672,6 +672,7 @@ struct rc_end {
 struct seen {
 	uint8_t opcode;
 	uint8_t syndrome;	/* AETH syndrome, 0 without AETH */
+	uint8_t tos;		/* IPv4 TOS */
 	uint32_t qpn;
 	uint32_t psn;
 };
@@ -747,6 +748,7 @@ static int sniff_read(FIXTURE_DATA(rc) *self)
 		bth = udp + 8;
 		self->seen[self->nseen] = (struct seen){
 			.opcode = bth[0],
+			.tos = b[1],
 			.qpn = (bth[5] << 16) | (bth[6] << 8) | bth[7],
 			.psn = (bth[9] << 16) | (bth[10] << 8) | bth[11],
 		};
@@ -1502,6 +1504,64 @@ TEST_F(rc, sq_drained_event)
 	RC_DELTA(1, 1, 1, 0);
 	EXPECT_EQ(1, seen_count(self, OP_RC_SEND_ONLY, self->b.qp->qp_num));
 	EXPECT_EQ(0, read_events(self->ctx, ev, 4, NO_EVENT_MS));
+}
+
+/*
+ * SQD -> SQD may change the path (IBTA 10.3.1): a new address vector,
+ * here traffic class 0x28 instead of 0 (ib_core replaces the hop limit
+ * by the route's), applies to what a sends once back in RTS, and a and b
+ * still talk (b's ACKs, on b's path, keep 0).
+ */
+TEST_F(rc, sqd_changes_path)
+{
+	uint32_t b = 0;
+	struct ibv_qp_init_attr init;
+	struct ibv_qp_attr qa;
+	struct ibv_wc wc[2];
+	struct aev ev[4];
+
+	rc_pair(_metadata, self, IBV_QPS_RTS, RC_ACCESS);
+	b = self->b.qp->qp_num;
+	ASSERT_EQ(0, rc_post_recv(&self->b, 10));
+	ASSERT_EQ(0, rc_post_recv(&self->b, 11));
+	ASSERT_EQ(0, rc_post_send(&self->a, 0));
+	RC_DELTA(2, 2, 0, 0);
+	ASSERT_EQ(1, seen_count(self, OP_RC_SEND_ONLY, b));
+	EXPECT_EQ(0, self->seen[0].tos);
+	ASSERT_EQ(1, rc_poll(self->a.cq, wc, 1, 1000));
+	EXPECT_EQ(IBV_WC_SUCCESS, wc[0].status);
+
+	ASSERT_EQ(0, to_sqd(self->a.qp, true));
+	ASSERT_EQ(1, read_events(self->ctx, ev, 4, EVENT_MS));
+	EXPECT_EQ(IBV_EVENT_SQ_DRAINED, ev[0].type);
+	memset(&qa, 0, sizeof(qa));
+	qa.qp_state = IBV_QPS_SQD;
+	qa.ah_attr.is_global = 1;
+	qa.ah_attr.grh.dgid = self->gid;
+	qa.ah_attr.grh.sgid_index = self->gid_index;
+	qa.ah_attr.grh.hop_limit = 64;
+	qa.ah_attr.grh.traffic_class = 0x28;
+	qa.ah_attr.port_num = 1;
+	ASSERT_EQ(0, ibv_modify_qp(self->a.qp, &qa, IBV_QP_STATE | IBV_QP_AV));
+	ASSERT_EQ(0, ibv_query_qp(self->a.qp, &qa, IBV_QP_AV, &init));
+	EXPECT_EQ(0x28, qa.ah_attr.grh.traffic_class);
+	ASSERT_EQ(0, to_rts(self->a.qp));
+
+	ASSERT_EQ(0, rc_post_send(&self->a, 1));
+	RC_DELTA(2, 2, 0, 0);
+	ASSERT_EQ(2, self->nseen);
+	EXPECT_EQ(1, seen_count(self, OP_RC_SEND_ONLY, b));
+	EXPECT_EQ(1, seen_count(self, OP_RC_ACKNOWLEDGE, self->a.qp->qp_num));
+	EXPECT_EQ(0x28, self->seen[0].opcode == OP_RC_SEND_ONLY ?
+		  self->seen[0].tos : self->seen[1].tos);
+	EXPECT_EQ(0, self->seen[0].opcode == OP_RC_SEND_ONLY ?
+		  self->seen[1].tos : self->seen[0].tos);
+	ASSERT_EQ(1, rc_poll(self->a.cq, wc, 1, 1000));
+	EXPECT_EQ(1, wc[0].wr_id);
+	EXPECT_EQ(IBV_WC_SUCCESS, wc[0].status);
+	ASSERT_EQ(2, rc_poll(self->b.cq, wc, 2, 1000));
+	EXPECT_EQ(IBV_WC_SUCCESS, wc[1].status);
+	EXPECT_EQ(11, wc[1].wr_id);
 }
 
 static bool port_active(const void *ibdev)
