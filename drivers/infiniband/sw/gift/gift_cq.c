@@ -156,7 +156,8 @@ static void gift_cq_err_work(struct work_struct *work)
  * @cq: a send or receive CQ of @qp
  * @qp: a QP being destroyed, which produces no more completions
  *
- * Keeps the other completions in order. Process context.
+ * Keeps the other completions in order. Process context; takes
+ * resize_lock, then cq->lock.
  */
 void gift_cq_discard_qp(struct gift_cq *cq, const struct ib_qp *qp)
 {
@@ -165,6 +166,7 @@ void gift_cq_discard_qp(struct gift_cq *cq, const struct ib_qp *qp)
 	struct ib_wc *wc;
 	u32 i, keep;
 
+	mutex_lock(&cq->resize_lock);
 	spin_lock_irqsave(&cq->lock, flags);
 	keep = q->cons;
 	for (i = q->cons; i != q->prod; i++) {
@@ -177,6 +179,7 @@ void gift_cq_discard_qp(struct gift_cq *cq, const struct ib_qp *qp)
 	}
 	q->prod = keep;
 	spin_unlock_irqrestore(&cq->lock, flags);
+	mutex_unlock(&cq->resize_lock);
 }
 
 /**
@@ -256,6 +259,7 @@ static int gift_create_cq(struct ib_cq *ibcq, const struct ib_cq_init_attr *attr
 	cq->notify = 0;
 	cq->overflowed = false;
 	cq->err_reported = false;
+	mutex_init(&cq->resize_lock);
 	INIT_WORK(&cq->err_work, gift_cq_err_work);
 	ibcq->cqe = slots;
 	return 0;
@@ -272,7 +276,10 @@ out_uncount:
  * @udata: user data (no driver data is exchanged), or NULL
  *
  * Queued completions are kept, in order. The new size is a power of two
- * >= @cqe, reported in ibcq->cqe.
+ * >= @cqe, reported in ibcq->cqe. The new ring is allocated first, and
+ * the completions are copied into it while the CQ keeps working, with
+ * interrupts off for a bounded number of them at a time
+ * (gift_queue_copy_locked()). Process context; takes resize_lock.
  *
  * Return: 0; -EINVAL for driver input in @udata, @cqe outside 1..max_cqe
  * or below the number of queued completions; -EOVERFLOW for a CQ in
@@ -292,29 +299,29 @@ int gift_resize_cq(struct ib_cq *ibcq, unsigned int cqe, struct ib_udata *udata)
 	err = gift_cq_check_cqe(gdev, cqe);
 	if (err)
 		return err;
+	if (READ_ONCE(cq->overflowed))
+		return -EOVERFLOW;
 	err = gift_queue_init(&new, gift_queue_slots(cqe), sizeof(struct ib_wc));
 	if (err)
 		return err;
 
-	spin_lock_irqsave(&cq->lock, flags);
-	if (cq->overflowed) {
-		spin_unlock_irqrestore(&cq->lock, flags);
-		err = -EOVERFLOW;
-		goto out_free;
-	}
+	mutex_lock(&cq->resize_lock);
+	gift_queue_copy_locked(&cq->queue, &cq->lock, &flags, &new);
 	queued = gift_queue_count(&cq->queue);
-	if (queued > cqe) {
-		spin_unlock_irqrestore(&cq->lock, flags);
+	if (cq->overflowed) {
+		err = -EOVERFLOW;
+	} else if (queued > cqe) {
+		err = -EINVAL;
+	} else {
+		gift_queue_adopt(&cq->queue, &new);
+		ibcq->cqe = cq->queue.size;
+	}
+	spin_unlock_irqrestore(&cq->lock, flags);
+	mutex_unlock(&cq->resize_lock);
+	if (err == -EINVAL)
 		gift_dbg(gdev, "cqe %u below the %u queued completions\n",
 			 cqe, queued);
-		err = -EINVAL;
-		goto out_free;
-	}
-	gift_queue_move(&cq->queue, &new);
-	ibcq->cqe = cq->queue.size;
-	spin_unlock_irqrestore(&cq->lock, flags);
-	/* @new now holds the old buffer. */
-out_free:
+	/* The old buffer after the switch, else the unused new one. */
 	gift_queue_free(&new);
 	return err;
 }
@@ -334,6 +341,7 @@ static int gift_destroy_cq(struct ib_cq *ibcq, struct ib_udata *udata)
 	struct gift_cq *cq = to_gift_cq(ibcq);
 
 	cancel_work_sync(&cq->err_work);
+	mutex_destroy(&cq->resize_lock);
 
 	gift_queue_free(&cq->queue);
 	atomic_dec(&to_gift_dev(ibcq->device)->cq_table.num);

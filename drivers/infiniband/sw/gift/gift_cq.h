@@ -9,6 +9,7 @@
 #ifndef GIFT_CQ_H
 #define GIFT_CQ_H
 
+#include <linux/mutex.h>
 #include <linux/spinlock.h>
 #include <linux/workqueue.h>
 #include <rdma/ib_verbs.h>
@@ -34,6 +35,11 @@ struct gift_cq_table {
  * Lock -> fields:
  *   @lock      @queue (indices, slots and, on resize, the buffer),
  *              @notify, @overflowed
+ *   @lock + @resize_lock
+ *              moving the entries of @queue: a resize copies them mostly
+ *              without @lock (gift_queue_copy_locked()), a QP's destroy
+ *              compacts them; besides producing at prod and consuming at
+ *              cons, only holders of @resize_lock move them
  *   @err_work  @err_reported (only the work item reads and writes it)
  *   constant   @ibcq (ib_core's; ibcq.cqe is written by resize under
  *              @lock but only read by ib_core in the resizing syscall)
@@ -47,6 +53,7 @@ struct gift_cq_table {
  * @notify: armed flags (IB_CQ_SOLICITED, IB_CQ_NEXT_COMP), 0 = not armed
  * @overflowed: a completion found the ring full: the CQ is in error for
  *	good (see gift_cq.c)
+ * @resize_lock: see the table above; a mutex, process context only
  * @err_work: reports the overflow and moves the CQ's QPs to ERR
  * @err_reported: IB_EVENT_CQ_ERR was reported; it is reported once
  */
@@ -56,6 +63,7 @@ struct gift_cq {
 	struct gift_queue queue;
 	u8 notify;
 	bool overflowed;
+	struct mutex resize_lock;	/* see the lock table above */
 	struct work_struct err_work;
 	bool err_reported;
 };
