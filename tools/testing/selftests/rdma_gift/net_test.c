@@ -689,6 +689,7 @@ FIXTURE(rc) {
 	struct sockaddr_storage dst;
 	int sniff;		/* AF_PACKET on lo */
 	uint16_t other_sport;	/* of another socket forging packets */
+	enum ibv_mtu mtu;	/* path MTU of rc_connect(); 0: 1024 */
 	struct rcounts base;
 	struct seen seen[MAX_SEEN];
 	int nseen;
@@ -819,7 +820,7 @@ static void rc_connect(struct __test_metadata *_metadata,
 		return;
 	memset(&a, 0, sizeof(a));
 	a.qp_state = IBV_QPS_RTR;
-	a.path_mtu = IBV_MTU_1024;
+	a.path_mtu = self->mtu ? self->mtu : IBV_MTU_1024;
 	a.dest_qp_num = dqpn;
 	a.rq_psn = rq_psn;
 	a.max_dest_rd_atomic = 4;
@@ -1562,6 +1563,138 @@ TEST_F(rc, sqd_changes_path)
 	ASSERT_EQ(2, rc_poll(self->b.cq, wc, 2, 1000));
 	EXPECT_EQ(IBV_WC_SUCCESS, wc[1].status);
 	EXPECT_EQ(11, wc[1].wr_id);
+}
+
+/* The counters once they stopped moving for @ms. */
+static struct rcounts rcounts_settled(const char *ibdev, int ms)
+{
+	struct rcounts c = read_rcounts(ibdev), prev;
+
+	do {
+		prev = c;
+		usleep(ms * 1000);
+		c = read_rcounts(ibdev);
+	} while (memcmp(&c, &prev, sizeof(c)));
+	return c;
+}
+
+/* A buffer of @len bytes registered for remote reads, or NULL. */
+static struct ibv_mr *big_mr(struct ibv_pd *pd, size_t len)
+{
+	void *p = aligned_alloc(4096, len);
+
+	if (!p)
+		return NULL;
+	memset(p, 0x5a, len);
+	return ibv_reg_mr(pd, p, len, IBV_ACCESS_LOCAL_WRITE |
+			  IBV_ACCESS_REMOTE_READ);
+}
+
+static void big_mr_free(struct ibv_mr *mr)
+{
+	void *p = mr->addr;
+
+	ibv_dereg_mr(mr);
+	free(p);
+}
+
+/*
+ * A READ reply stops when the responder's QP goes to ERR by itself
+ * (gift_qp_error(), which leaves the engine's state alone): b's own
+ * SEND, to a in INIT, times out with retry_cnt 0 (timeout 12, about
+ * 17 ms) while b streams a forged 16 MiB READ's 16384 responses. b
+ * completes the SEND with RETRY_EXC_ERR, and sends far fewer than the
+ * 16384 responses; the code before stopped only at a modify to ERR.
+ */
+TEST_F(rc, read_reply_stops_in_err)
+{
+	const uint32_t len = 16 << 20;
+	struct ibv_qp_attr qa;
+	struct rcounts end;
+	struct ibv_wc wc;
+	struct ibv_mr *mr;
+	long sent;
+
+	rc_connect(_metadata, self, self->b.qp, IBV_QPS_RTS, RC_ACCESS,
+		   self->a.qp->qp_num, A_PSN, B_PSN);
+	rc_connect(_metadata, self, self->a.qp, IBV_QPS_INIT, 0, 0, 0, 0);
+	ASSERT_EQ(0, to_sqd(self->b.qp, false));
+	memset(&qa, 0, sizeof(qa));
+	qa.qp_state = IBV_QPS_SQD;
+	qa.timeout = gift_slow_qp_timeout(12);
+	qa.retry_cnt = 0;
+	ASSERT_EQ(0, ibv_modify_qp(self->b.qp, &qa, IBV_QP_STATE |
+				   IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT));
+	ASSERT_EQ(0, to_rts(self->b.qp));
+	mr = big_mr(self->pd, len);
+	ASSERT_NE(NULL, mr);
+	self->base = read_rcounts(self->ibdev);
+
+	ASSERT_EQ(0, rc_post_send(&self->b, 1));
+	ASSERT_EQ(0, rc_send_read(self, self->b.qp->qp_num, A_PSN,
+				  (uintptr_t)mr->addr, mr->rkey, len));
+	ASSERT_EQ(1, rc_poll(self->b.cq, &wc, 1, 10000 * gift_slow()));
+	EXPECT_EQ(1, wc.wr_id);
+	EXPECT_EQ(IBV_WC_RETRY_EXC_ERR, wc.status);
+	EXPECT_EQ(IBV_QPS_ERR, rc_state(self->b.qp));
+	end = rcounts_settled(self->ibdev, 500 * gift_slow());
+	sent = end.sent - self->base.sent;
+	TH_LOG("b sent %ld packets of the SEND and the READ reply", sent);
+	EXPECT_LE(1 + 64, sent);	/* the reply did start */
+	EXPECT_GT(1 + (long)len / 1024 / 2, sent);
+	big_mr_free(mr);
+}
+
+/*
+ * A flood to one QPN is bounded (GIFT_RXQ_MAX, 1024 packets waiting for
+ * the QP's engine): while b streams a forged 64 MiB READ reply at path
+ * MTU 256 (262144 responses, to a in INIT, which drops them), the
+ * requests behind it wait in b's receive queue. 3000 duplicate SENDs
+ * sent meanwhile: at most 1024 are kept (and, once the reply is done,
+ * handled as duplicates, each ACKed); the others are dropped and counted
+ * at once.
+ * The code before queued all 3000.
+ */
+TEST_F_TIMEOUT(rc, rx_flood_bounded, 300)
+{
+	const uint32_t len = 64 << 20, npkts = len / 256;
+	const int flood = 3000, rxq_max = 1024;
+	struct rcounts end;
+	struct ibv_mr *mr;
+	long dup, dropped;
+	struct pkt p;
+	int i;
+
+	self->mtu = IBV_MTU_256;
+	rc_connect(_metadata, self, self->b.qp, IBV_QPS_RTS, RC_ACCESS,
+		   self->a.qp->qp_num, A_PSN, B_PSN);
+	rc_connect(_metadata, self, self->a.qp, IBV_QPS_INIT, 0, 0, 0, 0);
+	mr = big_mr(self->pd, len);
+	ASSERT_NE(NULL, mr);
+	self->base = read_rcounts(self->ibdev);
+
+	ASSERT_EQ(0, rc_send_read(self, self->b.qp->qp_num, A_PSN,
+				  (uintptr_t)mr->addr, mr->rkey, len));
+	pkt_send8(&p, self->b.qp->qp_num, A_PSN - 1, 0xffff, 7);
+	pkt_finish(&p, &self->flow, 0);
+	for (i = 0; i < flood; i++)
+		ASSERT_EQ(0, send_pkt(self->fd, &p, &self->dst));
+	end = rcounts_settled(self->ibdev, 1000 * gift_slow());
+	dup = end.dup - self->base.dup;
+	/*
+	 * a drops every response, and b's ACK of each duplicate; the rest
+	 * of the drops are the flood's.
+	 */
+	dropped = end.dropped - self->base.dropped - npkts - dup;
+	TH_LOG("flood of %d: %ld handled as duplicates, %ld dropped", flood,
+	       dup, dropped);
+	/* The READ, the flood, and at a the responses and ACKs. */
+	EXPECT_EQ(1 + flood + npkts + dup, end.rcvd - self->base.rcvd);
+	EXPECT_EQ(flood, dup + dropped);
+	EXPECT_GE(rxq_max, dup);
+	EXPECT_LE(flood - rxq_max, dropped);
+	EXPECT_EQ(IBV_QPS_RTS, rc_state(self->b.qp));
+	big_mr_free(mr);
 }
 
 static bool port_active(const void *ibdev)
