@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -1695,6 +1696,79 @@ TEST_F_TIMEOUT(rc, rx_flood_bounded, 300)
 	EXPECT_LE(flood - rxq_max, dropped);
 	EXPECT_EQ(IBV_QPS_RTS, rc_state(self->b.qp));
 	big_mr_free(mr);
+}
+
+#define TRACEFS		"/sys/kernel/tracing"
+
+/*
+ * The timeout, in jiffies, with which @qp's requester armed its
+ * retransmission timer, from the timer_start tracepoint (its "timeout="
+ * is expires - jiffies): a's timeout set to @t through SQD -> SQD, a
+ * SEND to b in INIT (which drops it). -1 when not seen.
+ */
+static long armed_timeout(struct __test_metadata *_metadata,
+			  FIXTURE_DATA(rc) *self, uint8_t t)
+{
+	struct ibv_qp_attr qa = { .qp_state = IBV_QPS_RESET };
+	char line[512], *p;
+	long timeout = -1;
+	FILE *f;
+
+	if (!gift_path_exists(TRACEFS "/trace") &&
+	    mount("tracefs", TRACEFS, "tracefs", 0, NULL))
+		return -1;
+	if (ibv_modify_qp(self->a.qp, &qa, IBV_QP_STATE))
+		return -1;
+	rc_connect(_metadata, self, self->a.qp, IBV_QPS_RTS, RC_ACCESS,
+		   self->b.qp->qp_num, B_PSN, A_PSN);
+	if (to_sqd(self->a.qp, false))
+		return -1;
+	memset(&qa, 0, sizeof(qa));
+	qa.qp_state = IBV_QPS_SQD;
+	qa.timeout = t;
+	if (ibv_modify_qp(self->a.qp, &qa, IBV_QP_STATE | IBV_QP_TIMEOUT) ||
+	    to_rts(self->a.qp))
+		return -1;
+	if (gift_write_file(TRACEFS "/trace", "\n") ||
+	    gift_write_file(TRACEFS "/events/timer/timer_start/enable", "1"))
+		return -1;
+	if (rc_post_send(&self->a, t))
+		return -1;
+	RC_DELTA(1, 1, 1, 0);
+	gift_write_file(TRACEFS "/events/timer/timer_start/enable", "0");
+	f = fopen(TRACEFS "/trace", "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (!strstr(line, "gift_proto_retry_timer"))
+			continue;
+		p = strstr(line, "timeout=");
+		if (p)
+			timeout = strtol(p + strlen("timeout="), NULL, 10);
+	}
+	fclose(f);
+	return timeout;
+}
+
+/*
+ * Local ACK timeouts 30 and 31 (4.096 us << t: about 4398 and 8796 s)
+ * arm the retransmission timer for that long, 1024 and 2048 times
+ * timeout 20 (4.3 s), whatever HZ; truncated to 32-bit microseconds they
+ * were 103 and 206 s. Read from the timer_start tracepoint, so that no
+ * test waits an hour.
+ */
+TEST_F(rc, retry_timeout_30_31_not_truncated)
+{
+	long j20, j30, j31;
+
+	rc_pair(_metadata, self, IBV_QPS_INIT, 0);
+	j20 = armed_timeout(_metadata, self, 20);
+	j30 = armed_timeout(_metadata, self, 30);
+	j31 = armed_timeout(_metadata, self, 31);
+	TH_LOG("timer armed for %ld, %ld and %ld jiffies", j20, j30, j31);
+	ASSERT_LT(0, j20);
+	EXPECT_GE(1024, labs(j30 - 1024 * j20));
+	EXPECT_GE(2048, labs(j31 - 2048 * j20));
 }
 
 static bool port_active(const void *ibdev)
