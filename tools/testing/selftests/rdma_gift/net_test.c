@@ -1579,16 +1579,15 @@ static struct rcounts rcounts_settled(const char *ibdev, int ms)
 	return c;
 }
 
-/* A buffer of @len bytes registered for remote reads, or NULL. */
-static struct ibv_mr *big_mr(struct ibv_pd *pd, size_t len)
+/* A buffer of @len bytes registered for local write and @access. */
+static struct ibv_mr *big_mr(struct ibv_pd *pd, size_t len, int access)
 {
 	void *p = aligned_alloc(4096, len);
 
 	if (!p)
 		return NULL;
 	memset(p, 0x5a, len);
-	return ibv_reg_mr(pd, p, len, IBV_ACCESS_LOCAL_WRITE |
-			  IBV_ACCESS_REMOTE_READ);
+	return ibv_reg_mr(pd, p, len, IBV_ACCESS_LOCAL_WRITE | access);
 }
 
 static void big_mr_free(struct ibv_mr *mr)
@@ -1627,7 +1626,7 @@ TEST_F(rc, read_reply_stops_in_err)
 	ASSERT_EQ(0, ibv_modify_qp(self->b.qp, &qa, IBV_QP_STATE |
 				   IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT));
 	ASSERT_EQ(0, to_rts(self->b.qp));
-	mr = big_mr(self->pd, len);
+	mr = big_mr(self->pd, len, IBV_ACCESS_REMOTE_READ);
 	ASSERT_NE(NULL, mr);
 	self->base = read_rcounts(self->ibdev);
 
@@ -1670,7 +1669,7 @@ TEST_F_TIMEOUT(rc, rx_flood_bounded, 300)
 	rc_connect(_metadata, self, self->b.qp, IBV_QPS_RTS, RC_ACCESS,
 		   self->a.qp->qp_num, A_PSN, B_PSN);
 	rc_connect(_metadata, self, self->a.qp, IBV_QPS_INIT, 0, 0, 0, 0);
-	mr = big_mr(self->pd, len);
+	mr = big_mr(self->pd, len, IBV_ACCESS_REMOTE_READ);
 	ASSERT_NE(NULL, mr);
 	self->base = read_rcounts(self->ibdev);
 
@@ -1769,6 +1768,54 @@ TEST_F(rc, retry_timeout_30_31_not_truncated)
 	ASSERT_LT(0, j20);
 	EXPECT_GE(1024, labs(j30 - 1024 * j20));
 	EXPECT_GE(2048, labs(j31 - 2048 * j20));
+}
+
+/*
+ * SQD drains rather than pauses (IBTA 10.3.1): a 4 MiB RDMA WRITE (4096
+ * packets, many engine passes) that a started just before RTS -> SQD is
+ * sent to the end, acknowledged and completed in SQD, and then
+ * IBV_EVENT_SQ_DRAINED comes. The code before paused the requester in
+ * SQD, so the WRITE never completed there.
+ */
+TEST_F(rc, sqd_finishes_started_message)
+{
+	const uint32_t len = 4 << 20;
+	struct ibv_mr *src, *dst;
+	struct ibv_send_wr wr, *bad;
+	struct ibv_sge sge;
+	struct ibv_wc wc;
+	struct aev ev[4];
+
+	rc_pair(_metadata, self, IBV_QPS_RTS, RC_ACCESS);
+	src = big_mr(self->pd, len, 0);
+	ASSERT_NE(NULL, src);
+	dst = big_mr(self->pd, len, IBV_ACCESS_REMOTE_WRITE);
+	ASSERT_NE(NULL, dst);
+	memset(dst->addr, 0, len);
+	sge = (struct ibv_sge){
+		.addr = (uintptr_t)src->addr,
+		.length = len,
+		.lkey = src->lkey,
+	};
+	wr = (struct ibv_send_wr){
+		.wr_id = 9,
+		.sg_list = &sge,
+		.num_sge = 1,
+		.opcode = IBV_WR_RDMA_WRITE,
+		.wr.rdma = { .remote_addr = (uintptr_t)dst->addr,
+			     .rkey = dst->rkey },
+	};
+	ASSERT_EQ(0, ibv_post_send(self->a.qp, &wr, &bad));
+	ASSERT_EQ(0, to_sqd(self->a.qp, true));
+	ASSERT_EQ(1, rc_poll(self->a.cq, &wc, 1, 10000 * gift_slow()));
+	EXPECT_EQ(9, wc.wr_id);
+	EXPECT_EQ(IBV_WC_SUCCESS, wc.status);
+	EXPECT_EQ(IBV_QPS_SQD, rc_state(self->a.qp));
+	ASSERT_EQ(1, read_events(self->ctx, ev, 4, EVENT_MS));
+	EXPECT_EQ(IBV_EVENT_SQ_DRAINED, ev[0].type);
+	EXPECT_EQ(0, memcmp(src->addr, dst->addr, len));
+	big_mr_free(dst);
+	big_mr_free(src);
 }
 
 static bool port_active(const void *ibdev)
