@@ -76,8 +76,8 @@ static void gift_comp_progress(struct gift_qp *qp)
 	struct gift_send_wqe *wqe = gift_qp_sq_peek(qp, 0);
 	struct gift_qp_proto *p = &qp->proto;
 
-	p->retry_left = qp->attr.retry_cnt;
-	p->rnr_left = qp->attr.rnr_retry;
+	p->retry_left = p->attr.retry_cnt;
+	p->rnr_left = p->attr.rnr_retry;
 	if (wqe && (gift_wqe_state(wqe)->flags & GIFT_WQE_STARTED))
 		gift_proto_arm_retry(qp);
 	else
@@ -212,7 +212,7 @@ static void gift_comp_read_resp(struct gift_qp *qp, struct sk_buff *skb)
 		 * never completes, and refills the retries, since a
 		 * timeout asks only for the bytes still missing.
 		 */
-		qp->proto.retry_left = qp->attr.retry_cnt;
+		qp->proto.retry_left = qp->proto.attr.retry_cnt;
 		gift_proto_arm_retry(qp);
 		return;
 	}
@@ -408,11 +408,11 @@ void gift_comp_timeout(struct gift_qp *qp)
 	    (st->flags & (GIFT_WQE_DONE | GIFT_WQE_FAILED)))
 		return;
 	/*
-	 * SQD pauses the requester, and a response waiting for a local ODP
-	 * fault is no loss: no retry is spent, but the timer runs on, or
-	 * nothing would ever resend what was lost once back in RTS.
+	 * In SQD too: the requester resends started WQEs to drain them. A
+	 * response waiting for a local ODP fault is no loss: no retry is
+	 * spent, but the timer runs on.
 	 */
-	if (gift_qp_state(qp) == IB_QPS_SQD || p->parked) {
+	if (p->parked) {
 		gift_proto_arm_retry(qp);
 		return;
 	}

@@ -10,8 +10,19 @@
  * Invariants:
  *  - The ring holds at most ibcq.cqe entries; ibcq.cqe is the ring size,
  *    a power of two >= the requested cqe, <= GIFT_MAX_CQE.
- *  - A completion that finds the ring full is dropped; the first such
- *    overflow reports IB_EVENT_CQ_ERR, later ones only count as drops.
+ *  - Overflow puts the CQ in error for good (IBTA 11.6.2; rdma_rxe and
+ *    mlx5 do the same): a completion that finds the ring full is
+ *    dropped, and so is every later one; IB_EVENT_CQ_ERR is reported
+ *    once, and every QP whose send or receive CQ it is moves to ERR with
+ *    IB_EVENT_QP_FATAL (gift_qp_cq_failed(), from @err_work, again
+ *    whenever a later completion is dropped, so that a QP created or
+ *    reset since fails as well). poll_cq, peek_cq and resize_cq of a CQ
+ *    in error fail with -EOVERFLOW: the ring has a hole, and handing out
+ *    the completions on either side of it would look like a CQ that lost
+ *    nothing. The consumer destroys it. (Returning the queued completions
+ *    first and failing once they are gone is not possible: uverbs polls
+ *    one completion at a time and fails the whole system call, with
+ *    what it has already taken, at the first error.)
  *  - Arming is consumed by the completion that fires it: comp_handler is
  *    called at most once per req_notify_cq. NEXT_COMP fires on any
  *    completion, SOLICITED on a solicited or an error completion.
@@ -71,7 +82,8 @@ static bool gift_cq_fires(struct gift_cq *cq, const struct ib_wc *wc,
  * in order, and must not call handlers under it (QP flushes). Any context;
  * takes cq->lock with irqsave.
  *
- * Return: 0, or -EOVERFLOW when the CQ is full and @wc was dropped.
+ * Return: 0, or -EOVERFLOW when the CQ is full or in error and @wc was
+ * dropped (@signals then asks for the CQ's error handling).
  */
 int gift_cq_post_deferred(struct gift_cq *cq, const struct ib_wc *wc,
 			  bool solicited, unsigned int *signals)
@@ -81,11 +93,9 @@ int gift_cq_post_deferred(struct gift_cq *cq, const struct ib_wc *wc,
 	int err = 0;
 
 	spin_lock_irqsave(&cq->lock, flags);
-	if (unlikely(gift_queue_full(q))) {
-		if (!cq->overflowed) {
-			cq->overflowed = true;
-			*signals |= GIFT_CQ_SIG_OVERFLOW;
-		}
+	if (unlikely(cq->overflowed || gift_queue_full(q))) {
+		cq->overflowed = true;
+		*signals |= GIFT_CQ_SIG_OVERFLOW;
 		err = -EOVERFLOW;
 		goto out_unlock;
 	}
@@ -105,23 +115,40 @@ out_unlock:
  * @cq: completion queue
  * @signals: bits collected by gift_cq_post_deferred(); 0 is a no-op
  *
- * Any context, with no gift spinlock held.
+ * Any context, with no gift spinlock held. A lost completion queues
+ * @err_work, which does the rest in process context (moving QPs to ERR
+ * takes their modify_lock).
  */
 void gift_cq_signal(struct gift_cq *cq, unsigned int signals)
 {
+	if (unlikely(signals & GIFT_CQ_SIG_OVERFLOW))
+		queue_work(system_wq, &cq->err_work);
+	if ((signals & GIFT_CQ_SIG_COMP) && cq->ibcq.comp_handler)
+		cq->ibcq.comp_handler(&cq->ibcq, cq->ibcq.cq_context);
+}
+
+/*
+ * The error handling of an overflowed CQ: IB_EVENT_CQ_ERR the first time,
+ * then every QP using the CQ to ERR (those already there are left alone).
+ * Runs again for every later lost completion; work items of one CQ never
+ * run concurrently.
+ */
+static void gift_cq_err_work(struct work_struct *work)
+{
+	struct gift_cq *cq = container_of(work, struct gift_cq, err_work);
 	struct ib_event ev = {
 		.device = cq->ibcq.device,
 		.element.cq = &cq->ibcq,
 		.event = IB_EVENT_CQ_ERR,
 	};
 
-	if (unlikely(signals & GIFT_CQ_SIG_OVERFLOW)) {
-		ibdev_dbg(cq->ibcq.device, "cq overflow, completions dropped\n");
+	if (!cq->err_reported) {
+		cq->err_reported = true;
+		ibdev_dbg(cq->ibcq.device, "cq overflow: the CQ and its QPs fail\n");
 		if (cq->ibcq.event_handler)
 			cq->ibcq.event_handler(&ev, cq->ibcq.cq_context);
 	}
-	if ((signals & GIFT_CQ_SIG_COMP) && cq->ibcq.comp_handler)
-		cq->ibcq.comp_handler(&cq->ibcq, cq->ibcq.cq_context);
+	gift_qp_cq_failed(to_gift_dev(cq->ibcq.device), &cq->ibcq);
 }
 
 /**
@@ -129,7 +156,8 @@ void gift_cq_signal(struct gift_cq *cq, unsigned int signals)
  * @cq: a send or receive CQ of @qp
  * @qp: a QP being destroyed, which produces no more completions
  *
- * Keeps the other completions in order. Process context.
+ * Keeps the other completions in order. Process context; takes
+ * resize_lock, then cq->lock.
  */
 void gift_cq_discard_qp(struct gift_cq *cq, const struct ib_qp *qp)
 {
@@ -138,6 +166,7 @@ void gift_cq_discard_qp(struct gift_cq *cq, const struct ib_qp *qp)
 	struct ib_wc *wc;
 	u32 i, keep;
 
+	mutex_lock(&cq->resize_lock);
 	spin_lock_irqsave(&cq->lock, flags);
 	keep = q->cons;
 	for (i = q->cons; i != q->prod; i++) {
@@ -150,6 +179,7 @@ void gift_cq_discard_qp(struct gift_cq *cq, const struct ib_qp *qp)
 	}
 	q->prod = keep;
 	spin_unlock_irqrestore(&cq->lock, flags);
+	mutex_unlock(&cq->resize_lock);
 }
 
 /**
@@ -160,10 +190,11 @@ void gift_cq_discard_qp(struct gift_cq *cq, const struct ib_qp *qp)
  *
  * Any context, with no gift spinlock held: comp_handler (when the CQ is
  * armed and the completion fires it, after disarming) and, on the first
- * overflow, event_handler with IB_EVENT_CQ_ERR are called from here,
- * outside cq->lock.
+ * overflow, the CQ's error handling is queued from here, outside
+ * cq->lock.
  *
- * Return: 0, or -EOVERFLOW when the CQ is full and @wc was dropped.
+ * Return: 0, or -EOVERFLOW when the CQ is full or in error and @wc was
+ * dropped.
  */
 int gift_cq_post(struct gift_cq *cq, const struct ib_wc *wc, bool solicited)
 {
@@ -227,6 +258,9 @@ static int gift_create_cq(struct ib_cq *ibcq, const struct ib_cq_init_attr *attr
 	spin_lock_init(&cq->lock);
 	cq->notify = 0;
 	cq->overflowed = false;
+	cq->err_reported = false;
+	mutex_init(&cq->resize_lock);
+	INIT_WORK(&cq->err_work, gift_cq_err_work);
 	ibcq->cqe = slots;
 	return 0;
 
@@ -242,10 +276,14 @@ out_uncount:
  * @udata: user data (no driver data is exchanged), or NULL
  *
  * Queued completions are kept, in order. The new size is a power of two
- * >= @cqe, reported in ibcq->cqe.
+ * >= @cqe, reported in ibcq->cqe. The new ring is allocated first, and
+ * the completions are copied into it while the CQ keeps working, with
+ * interrupts off for a bounded number of them at a time
+ * (gift_queue_copy_locked()). Process context; takes resize_lock.
  *
  * Return: 0; -EINVAL for driver input in @udata, @cqe outside 1..max_cqe
- * or below the number of queued completions; -ENOMEM.
+ * or below the number of queued completions; -EOVERFLOW for a CQ in
+ * error (it overflowed); -ENOMEM.
  */
 int gift_resize_cq(struct ib_cq *ibcq, unsigned int cqe, struct ib_udata *udata)
 {
@@ -261,24 +299,29 @@ int gift_resize_cq(struct ib_cq *ibcq, unsigned int cqe, struct ib_udata *udata)
 	err = gift_cq_check_cqe(gdev, cqe);
 	if (err)
 		return err;
+	if (READ_ONCE(cq->overflowed))
+		return -EOVERFLOW;
 	err = gift_queue_init(&new, gift_queue_slots(cqe), sizeof(struct ib_wc));
 	if (err)
 		return err;
 
-	spin_lock_irqsave(&cq->lock, flags);
+	mutex_lock(&cq->resize_lock);
+	gift_queue_copy_locked(&cq->queue, &cq->lock, &flags, &new);
 	queued = gift_queue_count(&cq->queue);
-	if (queued > cqe) {
-		spin_unlock_irqrestore(&cq->lock, flags);
+	if (cq->overflowed) {
+		err = -EOVERFLOW;
+	} else if (queued > cqe) {
+		err = -EINVAL;
+	} else {
+		gift_queue_adopt(&cq->queue, &new);
+		ibcq->cqe = cq->queue.size;
+	}
+	spin_unlock_irqrestore(&cq->lock, flags);
+	mutex_unlock(&cq->resize_lock);
+	if (err == -EINVAL)
 		gift_dbg(gdev, "cqe %u below the %u queued completions\n",
 			 cqe, queued);
-		err = -EINVAL;
-		goto out_free;
-	}
-	gift_queue_move(&cq->queue, &new);
-	ibcq->cqe = cq->queue.size;
-	spin_unlock_irqrestore(&cq->lock, flags);
-	/* @new now holds the old buffer. */
-out_free:
+	/* The old buffer after the switch, else the unused new one. */
 	gift_queue_free(&new);
 	return err;
 }
@@ -288,13 +331,17 @@ out_free:
  * @ibcq: CQ no QP or SRQ uses (ib_core refuses otherwise with -EBUSY)
  * @udata: unused
  *
- * Queued completions are discarded.
+ * Queued completions are discarded. Waits for the error work of an
+ * overflowed CQ (no QP uses the CQ any more, so nothing queues it again).
  *
  * Return: 0; destroy never fails.
  */
 static int gift_destroy_cq(struct ib_cq *ibcq, struct ib_udata *udata)
 {
 	struct gift_cq *cq = to_gift_cq(ibcq);
+
+	cancel_work_sync(&cq->err_work);
+	mutex_destroy(&cq->resize_lock);
 
 	gift_queue_free(&cq->queue);
 	atomic_dec(&to_gift_dev(ibcq->device)->cq_table.num);
@@ -309,7 +356,8 @@ static int gift_destroy_cq(struct ib_cq *ibcq, struct ib_udata *udata)
  *
  * Any context.
  *
- * Return: the number of completions taken, 0 when empty.
+ * Return: the number of completions taken, 0 when empty; -EOVERFLOW for
+ * a CQ in error (it overflowed, see the file comment).
  */
 static int gift_poll_cq(struct ib_cq *ibcq, int num_entries, struct ib_wc *wc)
 {
@@ -319,6 +367,10 @@ static int gift_poll_cq(struct ib_cq *ibcq, int num_entries, struct ib_wc *wc)
 	int n;
 
 	spin_lock_irqsave(&cq->lock, flags);
+	if (unlikely(cq->overflowed)) {
+		spin_unlock_irqrestore(&cq->lock, flags);
+		return -EOVERFLOW;
+	}
 	for (n = 0; n < num_entries && !gift_queue_empty(q); n++) {
 		memcpy(&wc[n], gift_queue_slot(q, q->cons), sizeof(*wc));
 		q->cons++;
@@ -332,17 +384,22 @@ static int gift_poll_cq(struct ib_cq *ibcq, int num_entries, struct ib_wc *wc)
  * @ibcq: completion queue
  * @wc_cnt: the caller's bound
  *
- * Return: the number of queued completions, at most @wc_cnt.
+ * Return: the number of queued completions, at most @wc_cnt; -EOVERFLOW
+ * for a CQ in error.
  */
 static int gift_peek_cq(struct ib_cq *ibcq, int wc_cnt)
 {
 	struct gift_cq *cq = to_gift_cq(ibcq);
 	unsigned long flags;
+	bool overflowed;
 	u32 n;
 
 	spin_lock_irqsave(&cq->lock, flags);
 	n = gift_queue_count(&cq->queue);
+	overflowed = cq->overflowed;
 	spin_unlock_irqrestore(&cq->lock, flags);
+	if (overflowed)
+		return -EOVERFLOW;
 	return wc_cnt < 0 ? 0 : min_t(u32, n, wc_cnt);
 }
 

@@ -9,7 +9,9 @@
 #ifndef GIFT_CQ_H
 #define GIFT_CQ_H
 
+#include <linux/mutex.h>
 #include <linux/spinlock.h>
+#include <linux/workqueue.h>
 #include <rdma/ib_verbs.h>
 
 #include "gift_queue.h"
@@ -33,6 +35,12 @@ struct gift_cq_table {
  * Lock -> fields:
  *   @lock      @queue (indices, slots and, on resize, the buffer),
  *              @notify, @overflowed
+ *   @lock + @resize_lock
+ *              moving the entries of @queue: a resize copies them mostly
+ *              without @lock (gift_queue_copy_locked()), a QP's destroy
+ *              compacts them; besides producing at prod and consuming at
+ *              cons, only holders of @resize_lock move them
+ *   @err_work  @err_reported (only the work item reads and writes it)
  *   constant   @ibcq (ib_core's; ibcq.cqe is written by resize under
  *              @lock but only read by ib_core in the resizing syscall)
  */
@@ -43,7 +51,11 @@ struct gift_cq_table {
  * @lock: see the table above; irqsave, a leaf lock
  * @queue: ring of struct ib_wc
  * @notify: armed flags (IB_CQ_SOLICITED, IB_CQ_NEXT_COMP), 0 = not armed
- * @overflowed: IB_EVENT_CQ_ERR was reported; it is reported once
+ * @overflowed: a completion found the ring full: the CQ is in error for
+ *	good (see gift_cq.c)
+ * @resize_lock: see the table above; a mutex, process context only
+ * @err_work: reports the overflow and moves the CQ's QPs to ERR
+ * @err_reported: IB_EVENT_CQ_ERR was reported; it is reported once
  */
 struct gift_cq {
 	struct ib_cq ibcq;
@@ -51,6 +63,9 @@ struct gift_cq {
 	struct gift_queue queue;
 	u8 notify;
 	bool overflowed;
+	struct mutex resize_lock;	/* see the lock table above */
+	struct work_struct err_work;
+	bool err_reported;
 };
 
 static inline struct gift_cq *to_gift_cq(struct ib_cq *ibcq)
@@ -63,7 +78,7 @@ static inline struct gift_cq *to_gift_cq(struct ib_cq *ibcq)
  * once the caller has dropped its own locks.
  */
 #define GIFT_CQ_SIG_COMP	BIT(0)	/* call ibcq.comp_handler */
-#define GIFT_CQ_SIG_OVERFLOW	BIT(1)	/* dispatch IB_EVENT_CQ_ERR */
+#define GIFT_CQ_SIG_OVERFLOW	BIT(1)	/* a completion was lost: error the CQ */
 
 /*
  * Engine API. Callable in any context (process, softirq, hardirq); each

@@ -83,9 +83,7 @@ bool gift_wqe_is_rd_atomic(const struct gift_send_wqe *wqe)
  */
 u32 gift_qp_mtu(struct gift_qp *qp)
 {
-	int mtu = ib_mtu_enum_to_int(qp->attr.path_mtu);
-
-	return mtu > 0 ? mtu : 256;
+	return qp->proto.attr.mtu;
 }
 
 /**
@@ -273,14 +271,15 @@ struct sk_buff *gift_proto_alloc(struct gift_qp *qp, u8 opcode, u32 psn,
 	struct gift_dev *gdev = to_gift_dev(qp->ibqp.device);
 	struct sk_buff *skb;
 
-	skb = gift_net_alloc_skb(gdev, &qp->av, op->length, payload_len,
+	skb = gift_net_alloc_skb(gdev, &qp->proto.attr.av, op->length,
+				 payload_len,
 				 GFP_ATOMIC);
 	if (!skb)
 		return NULL;
 	/* The gift_pkt_*() header accessors work on our packets too. */
 	gift_pkt(skb)->opcode = opcode;
 	gift_bth_init(gift_pkt_bth(skb), opcode, se, IB_DEFAULT_PKEY_FULL,
-		      qp->attr.dest_qp_num, ack_req, psn);
+		      qp->proto.attr.dest_qpn, ack_req, psn);
 	return skb;
 }
 
@@ -301,7 +300,7 @@ void gift_proto_xmit(struct gift_qp *qp, struct sk_buff *skb)
 	if (qp->proto.budget)
 		qp->proto.budget--;
 
-	err = gift_net_xmit(gdev, &qp->av, skb, qp->proto.sport);
+	err = gift_net_xmit(gdev, &qp->proto.attr.av, skb, qp->proto.sport);
 	if (err)
 		ibdev_dbg(&gdev->ibdev, "QP[%u] xmit: %d\n", qp->ibqp.qp_num,
 			  err);
@@ -333,7 +332,7 @@ void gift_proto_send_ack(struct gift_qp *qp, u8 syndrome, u32 psn)
  */
 static unsigned long gift_proto_timeout(struct gift_qp *qp)
 {
-	u8 t = min_t(u8, qp->attr.timeout, 31);
+	u8 t = min_t(u8, qp->proto.attr.timeout, 31);
 
 	return t ? max_t(u64, 1, nsecs_to_jiffies64(4096ULL << t)) : 0;
 }
@@ -412,7 +411,37 @@ static bool gift_proto_pkt_ok(struct gift_qp *qp, struct sk_buff *skb)
 	if (!gift_pkey_match(gift_bth_pkey(gift_pkt_bth(skb)),
 			     IB_DEFAULT_PKEY_FULL))
 		return false;
-	return ipv6_addr_equal(&pkt->saddr, &qp->av.daddr);
+	return ipv6_addr_equal(&pkt->saddr, &qp->proto.attr.av.daddr);
+}
+
+/*
+ * IB_EVENT_SQ_DRAINED (IBTA 10.3.1, 11.6.3), for a QP that entered SQD
+ * asking for it: once no send WQE it started is outstanding. WQEs
+ * complete in order and start in order, so the oldest one tells: none, or
+ * one not started (posted in SQD, or queued behind the drained ones).
+ * Reported once per RTS -> SQD transition, from the engine pass, with
+ * its lock held (as IB_EVENT_QP_FATAL from gift_qp_error()).
+ */
+static void gift_proto_sq_drained(struct gift_qp *qp)
+{
+	struct gift_qp_proto *p = &qp->proto;
+	struct ib_event ev = {
+		.device = qp->ibqp.device,
+		.element.qp = &qp->ibqp,
+		.event = IB_EVENT_SQ_DRAINED,
+	};
+	struct gift_send_wqe *wqe;
+
+	lockdep_assert_held(&p->lock);
+	if (!p->sqd_notify || gift_qp_state(qp) != IB_QPS_SQD)
+		return;
+	wqe = gift_qp_sq_peek(qp, 0);
+	if (wqe && (gift_wqe_state(wqe)->flags &
+		    (GIFT_WQE_STARTED | GIFT_WQE_DONE)))
+		return;
+	p->sqd_notify = false;
+	if (qp->ibqp.event_handler)
+		qp->ibqp.event_handler(&ev, qp->ibqp.qp_context);
 }
 
 /*
@@ -452,6 +481,7 @@ static void gift_proto_run(struct gift_qp *qp)
 	gift_req_run(qp);
 	/* Local operations it executed, WQEs it failed: retire them. */
 	gift_comp_local(qp);
+	gift_proto_sq_drained(qp);
 	/* Out of budget with work left: the work item goes on. */
 	if (!qp->proto.budget)
 		gift_proto_queue(qp);
@@ -524,6 +554,7 @@ int gift_proto_qp_init(struct gift_qp *qp)
 	if (!p->recv)
 		return -ENOMEM;
 	spin_lock_init(&p->lock);
+	p->attr.mtu = 256;
 	INIT_WORK(&p->work, gift_proto_work);
 	INIT_WORK(&p->fault.work, gift_proto_fault_work);
 	skb_queue_head_init(&p->rxq);
@@ -551,11 +582,38 @@ static void gift_proto_reset(struct gift_qp *qp)
 	p->rd_atomic = 0;
 }
 
+/* Copies the attributes modify_qp just stored (see gift_proto_attr). */
+static void gift_proto_attr_update(struct gift_qp *qp)
+{
+	struct gift_proto_attr *pa = &qp->proto.attr;
+	const struct ib_qp_attr *a = &qp->attr;
+	int mtu = ib_mtu_enum_to_int(a->path_mtu);
+
+	lockdep_assert_held(&qp->modify_lock);
+	lockdep_assert_held(&qp->proto.lock);
+
+	pa->av = qp->av;
+	pa->dest_qpn = a->dest_qp_num;
+	pa->mtu = mtu > 0 ? mtu : 256;
+	pa->timeout = a->timeout;
+	pa->retry_cnt = a->retry_cnt;
+	pa->rnr_retry = a->rnr_retry;
+	pa->min_rnr_timer = a->min_rnr_timer;
+	pa->max_rd_atomic = a->max_rd_atomic;
+	pa->access = a->qp_access_flags;
+}
+
 /**
  * gift_proto_qp_modified() - react to new QP attributes
  * @qp: QP just modified
  * @attr: the attributes applied
  * @mask: which of @attr were applied
+ *
+ * Called with qp->modify_lock held, after every successful modify (and
+ * by gift_qp_fatal(), which moves a QP whose CQ overflowed to ERR): takes
+ * the engine's copy of the QP's attributes (struct gift_proto_attr).
+ * Does nothing once gift_proto_qp_destroy() has stopped the engine (a
+ * CQ's error work may move a QP being destroyed to ERR).
  */
 void gift_proto_qp_modified(struct gift_qp *qp, const struct ib_qp_attr *attr,
 			    int mask)
@@ -563,8 +621,21 @@ void gift_proto_qp_modified(struct gift_qp *qp, const struct ib_qp_attr *attr,
 	struct gift_qp_proto *p = &qp->proto;
 
 	spin_lock_bh(&p->lock);
+	if (READ_ONCE(p->stopped)) {
+		spin_unlock_bh(&p->lock);
+		return;
+	}
+	gift_proto_attr_update(qp);
 	if ((mask & IB_QP_STATE) && attr->qp_state == IB_QPS_RESET)
 		gift_proto_reset(qp);
+	/*
+	 * ib_modify_qp_is_ok() accepts en_sqd_async_notify only with
+	 * RTS -> SQD; SQD -> SQD keeps what that asked for.
+	 */
+	if ((mask & IB_QP_STATE) && attr->qp_state != IB_QPS_SQD)
+		p->sqd_notify = false;
+	else if ((mask & IB_QP_EN_SQD_ASYNC_NOTIFY) && attr->en_sqd_async_notify)
+		p->sqd_notify = true;
 	if (mask & IB_QP_RQ_PSN)
 		p->resp_psn = attr->rq_psn & GIFT_PSN_MASK;
 	if (mask & IB_QP_SQ_PSN) {
@@ -576,8 +647,8 @@ void gift_proto_qp_modified(struct gift_qp *qp, const struct ib_qp_attr *attr,
 	if (mask & IB_QP_RNR_RETRY)
 		p->rnr_left = attr->rnr_retry;
 	if (mask & (IB_QP_AV | IB_QP_DEST_QPN))
-		p->sport = gift_net_udp_sport(&qp->av, qp->ibqp.qp_num,
-					      qp->attr.dest_qp_num);
+		p->sport = gift_net_udp_sport(&p->attr.av, qp->ibqp.qp_num,
+					      p->attr.dest_qpn);
 	if ((mask & IB_QP_STATE) && attr->qp_state == IB_QPS_ERR) {
 		timer_delete(&p->retry_timer);
 		timer_delete(&p->rnr_timer);

@@ -28,6 +28,8 @@
 #include <linux/workqueue.h>
 #include <rdma/ib_verbs.h>
 
+#include "gift_ah.h"
+
 struct gift_dev;
 struct gift_mr;
 struct gift_qp;
@@ -116,9 +118,40 @@ struct gift_proto_fault {
 };
 
 /**
+ * struct gift_proto_attr - the QP attributes the engine uses
+ * @av: primary path (qp->av)
+ * @dest_qpn: destination QP number
+ * @mtu: path MTU in bytes, at least 256
+ * @timeout: local ACK timeout exponent
+ * @retry_cnt: transport retries after a timeout
+ * @rnr_retry: retries after RNR NAKs (7: infinite)
+ * @min_rnr_timer: RNR NAK timer the responder asks for
+ * @max_rd_atomic: READs and atomics the requester keeps outstanding
+ * @access: remote access flags of the responder (qp_access_flags)
+ *
+ * A copy of qp->attr and qp->av made by gift_proto_qp_modified() under
+ * the engine lock, in modify order: modify_qp writes those under the QP's
+ * sq.lock and rq.lock, which the engine does not hold, and SQD -> SQD or
+ * RTS -> RTS may change them while packets are in flight. The engine
+ * reads only this copy.
+ */
+struct gift_proto_attr {
+	struct gift_av av;
+	u32 dest_qpn;
+	u32 mtu;
+	u8 timeout;
+	u8 retry_cnt;
+	u8 rnr_retry;
+	u8 min_rnr_timer;
+	u8 max_rd_atomic;
+	int access;
+};
+
+/**
  * struct gift_qp_proto - per-QP engine state, embedded in struct gift_qp
  * @lock: serialises all engine state below, taken with BHs disabled
  *	(see the file comment)
+ * @attr: the QP's attributes as of its last modify
  * @work: runs gift_proto_work()
  * @rxq: received packets waiting for @work, at most GIFT_RXQ_MAX; its
  *	own spinlock also guards @stopped
@@ -130,6 +163,8 @@ struct gift_proto_fault {
  * @rnr_wait: the requester waits for @rnr_timer
  * @retry_pending: @retry_timer fired; retransmit on the next run
  * @sport: UDP source port of the QP's flow
+ * @sqd_notify: the QP entered SQD with en_sqd_async_notify, and
+ *	IB_EVENT_SQ_DRAINED is owed once no started send WQE is outstanding
  * @req_psn: requester: PSN of the next packet to send
  * @req_psn_end: requester: one past the furthest PSN sent since the SQ
  *	PSN was set (a READ's: its last response's); a rewind leaves it
@@ -172,6 +207,7 @@ struct gift_proto_fault {
  */
 struct gift_qp_proto {
 	spinlock_t lock;		/* see the kernel-doc above */
+	struct gift_proto_attr attr;
 	struct work_struct work;
 	struct sk_buff_head rxq;
 	bool stopped;
@@ -180,6 +216,7 @@ struct gift_qp_proto {
 	bool rnr_wait;
 	bool retry_pending;
 	u16 sport;
+	bool sqd_notify;
 
 	u32 req_psn;
 	u32 req_psn_end;

@@ -1279,6 +1279,67 @@ void gift_qp_error(struct gift_qp *qp)
 		gift_qp_event(qp, IB_EVENT_QP_LAST_WQE_REACHED);
 }
 
+/*
+ * Moves a QP whose CQ failed to ERR as modify_qp would (flushes, engine
+ * told), then reports IB_EVENT_QP_FATAL (and IB_EVENT_QP_LAST_WQE_REACHED
+ * with an SRQ). A QP in RESET (nothing to fail) or already in ERR is left
+ * alone. Process context; takes modify_lock.
+ */
+static void gift_qp_fatal(struct gift_qp *qp)
+{
+	struct ib_qp_attr attr = { .qp_state = IB_QPS_ERR };
+	struct gift_qp_signals sig = {};
+	unsigned long flags;
+	bool entered;
+
+	mutex_lock(&qp->modify_lock);
+	gift_qp_lock(qp, &flags);
+	entered = qp->state != IB_QPS_RESET && qp->state != IB_QPS_ERR;
+	if (entered) {
+		gift_qp_flush(qp, &sig);
+		WRITE_ONCE(qp->state, IB_QPS_ERR);
+	}
+	gift_qp_unlock(qp, flags);
+	if (entered) {
+		gift_qp_signal(qp, &sig);
+		gift_proto_qp_modified(qp, &attr, IB_QP_STATE);
+	}
+	mutex_unlock(&qp->modify_lock);
+	if (!entered)
+		return;
+
+	gift_qp_dbg(qp, "its CQ overflowed, moved to ERR\n");
+	gift_qp_event(qp, IB_EVENT_QP_FATAL);
+	if (qp->ibqp.srq)
+		gift_qp_event(qp, IB_EVENT_QP_LAST_WQE_REACHED);
+}
+
+/**
+ * gift_qp_cq_failed() - fail every QP of a CQ that overflowed
+ * @gdev: device
+ * @ibcq: the CQ, in error
+ *
+ * Every published QP whose send or receive CQ is @ibcq moves to ERR with
+ * IB_EVENT_QP_FATAL (see gift_qp_fatal()). A QP being destroyed is
+ * skipped, or held until it is done (its destroy waits for the
+ * reference). Process context (gift_cq.c's error work).
+ */
+void gift_qp_cq_failed(struct gift_dev *gdev, struct ib_cq *ibcq)
+{
+	struct gift_qp *qp;
+	unsigned long qpn;
+	void *entry;
+
+	xa_for_each(&gdev->qp_table.qpns, qpn, entry) {
+		qp = gift_qp_get(gdev, qpn);
+		if (!qp)
+			continue;
+		if (qp->ibqp.send_cq == ibcq || qp->ibqp.recv_cq == ibcq)
+			gift_qp_fatal(qp);
+		gift_qp_put(qp);
+	}
+}
+
 const struct ib_device_ops gift_qp_ops = {
 	.create_qp = gift_create_qp,
 	.destroy_qp = gift_destroy_qp,

@@ -157,6 +157,10 @@ struct gift_recv_wqe {
  *                         (sq.lock first), so either one suffices to read
  *                         them; also under @modify_lock when written by
  *                         modify_qp. Unlocked readers use gift_qp_state().
+ *                         The engine reads neither @attr nor @av but its
+ *                         copy, struct gift_proto_attr, which
+ *                         gift_proto_qp_modified() takes under
+ *                         @modify_lock and the engine lock.
  *   @modify_lock          serialises modify_qp and query_qp
  *   constant              @ibqp (ib_core's), @sq.max_sge, @sq.max_inline,
  *                         @rq.max_sge, @sq_sig_type, @is_user, ring sizes
@@ -266,6 +270,9 @@ int gift_qp_rq_pop(struct gift_qp *qp, struct gift_recv_wqe *out);
 int gift_qp_rq_complete(struct gift_qp *qp, const struct gift_recv_wqe *wqe,
 			struct ib_wc *wc, bool solicited);
 void gift_qp_error(struct gift_qp *qp);
+
+/* For gift_cq.c: a CQ overflowed; process context. */
+void gift_qp_cq_failed(struct gift_dev *gdev, struct ib_cq *ibcq);
 
 /* Partial ops table, merged into the device's by ib_set_device_ops(). */
 extern const struct ib_device_ops gift_qp_ops;

@@ -244,7 +244,7 @@ static bool gift_req_may_start(struct gift_qp *qp, struct gift_send_wqe *wqe)
 	struct gift_qp_proto *p = &qp->proto;
 	struct gift_wqe_state *st = gift_wqe_state(wqe);
 	struct gift_send_wqe *oldest = gift_qp_sq_peek(qp, 0);
-	u32 max_rd = max_t(u32, qp->attr.max_rd_atomic, 1);
+	u32 max_rd = max_t(u32, qp->proto.attr.max_rd_atomic, 1);
 
 	if (st->flags & GIFT_WQE_STARTED)	/* retransmission */
 		return true;
@@ -270,21 +270,29 @@ static bool gift_req_may_start(struct gift_qp *qp, struct gift_send_wqe *wqe)
 /**
  * gift_req_run() - send what the window allows
  * @qp: QP; runs under its engine lock
+ *
+ * In SQD only WQEs already started are sent (the rest of a message, or a
+ * retransmission): the send queue drains, nothing new starts.
  */
 void gift_req_run(struct gift_qp *qp)
 {
 	struct gift_qp_proto *p = &qp->proto;
 	struct gift_send_wqe *wqe;
 	struct gift_wqe_state *st;
+	enum ib_qp_state state;
 	bool sent = false;
 
 	lockdep_assert_held(&p->lock);
-	if (gift_qp_state(qp) != IB_QPS_RTS || p->rnr_wait)
+	state = gift_qp_state(qp);
+	if ((state != IB_QPS_RTS && state != IB_QPS_SQD) || p->rnr_wait)
 		return;
 
 	while (p->budget && (wqe = gift_qp_sq_peek(qp, p->req_n))) {
 		st = gift_wqe_state(wqe);
 		if (st->flags & GIFT_WQE_FAILED)
+			break;
+		if (state == IB_QPS_SQD &&
+		    !(st->flags & (GIFT_WQE_STARTED | GIFT_WQE_DONE)))
 			break;
 		if (gift_req_is_local(wqe)) {
 			if (!(st->flags & GIFT_WQE_DONE)) {

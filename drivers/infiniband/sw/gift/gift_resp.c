@@ -82,7 +82,7 @@ static void gift_resp_recv_error(struct gift_qp *qp, enum ib_wc_status status)
 	struct ib_wc wc = {
 		.status = status,
 		.opcode = IB_WC_RECV,
-		.src_qp = qp->attr.dest_qp_num,
+		.src_qp = qp->proto.attr.dest_qpn,
 	};
 
 	if (!p->in_send)
@@ -178,7 +178,7 @@ static bool gift_resp_get_recv(struct gift_qp *qp, u32 psn)
 
 	if (gift_qp_rq_pop(qp, p->recv)) {
 		gift_proto_send_ack(qp, GIFT_AETH_RNR_NAK |
-				    (qp->attr.min_rnr_timer &
+				    (qp->proto.attr.min_rnr_timer &
 				     GIFT_AETH_VALUE_MASK), psn);
 		gift_resp_stats(qp, GIFT_CNT_RNR_NAKS_SENT);
 		return false;
@@ -196,7 +196,7 @@ static void gift_resp_complete_recv(struct gift_qp *qp, struct sk_buff *skb,
 	const struct gift_opcode_info *op = gift_pkt_op(skb);
 
 	wc->status = IB_WC_SUCCESS;
-	wc->src_qp = qp->attr.dest_qp_num;
+	wc->src_qp = qp->proto.attr.dest_qpn;
 	if (op->immdt) {
 		wc->wc_flags |= IB_WC_WITH_IMM;
 		wc->ex.imm_data = gift_immdt_imm(gift_pkt_immdt(skb));
@@ -560,7 +560,7 @@ static void gift_resp_atomic(struct gift_qp *qp, struct sk_buff *skb)
 static bool gift_resp_access_ok(struct gift_qp *qp,
 				const struct gift_opcode_info *op)
 {
-	int access = qp->attr.qp_access_flags;
+	int access = qp->proto.attr.access;
 
 	switch (op->cls) {
 	case GIFT_OPC_WRITE:

@@ -90,6 +90,7 @@ static int gift_create_srq(struct ib_srq *ibsrq, struct ib_srq_init_attr *init,
 	if (err)
 		goto out_uncount;
 	spin_lock_init(&srq->lock);
+	mutex_init(&srq->resize_lock);
 	srq->max_sge = max_sge;
 	srq->limit = 0;
 
@@ -135,7 +136,10 @@ static int gift_srq_check_modify(struct gift_srq *srq, struct ib_srq_attr *attr,
  *
  * Resizing keeps the posted WQEs, in order; the new size is a power of
  * two >= max_wr (see query_srq). A limit of 0 disarms the SRQ. Either
- * both changes are applied or neither.
+ * both changes are applied or neither. The new ring is allocated first
+ * and the WQEs are copied into it while the SRQ keeps working, with
+ * interrupts off for a bounded number of them at a time
+ * (gift_queue_copy_locked()). Process context; takes resize_lock.
  *
  * Return: 0; -EINVAL for driver input in @udata, unknown mask bits, a
  * max_wr outside 1..max_srq_wr or below the number of posted WQEs or the
@@ -167,13 +171,18 @@ static int gift_modify_srq(struct ib_srq *ibsrq, struct ib_srq_attr *attr,
 			return err;
 	}
 
-	spin_lock_irqsave(&srq->lock, flags);
+	mutex_lock(&srq->resize_lock);
+	if (mask & IB_SRQ_MAX_WR)
+		gift_queue_copy_locked(&srq->queue, &srq->lock, &flags, &new);
+	else
+		spin_lock_irqsave(&srq->lock, flags);
 	err = gift_srq_check_modify(srq, attr, mask, new.size);
 	if (!err && (mask & IB_SRQ_MAX_WR))
-		gift_queue_move(&srq->queue, &new);
+		gift_queue_adopt(&srq->queue, &new);
 	if (!err && (mask & IB_SRQ_LIMIT))
 		srq->limit = attr->srq_limit;
 	spin_unlock_irqrestore(&srq->lock, flags);
+	mutex_unlock(&srq->resize_lock);
 
 	/* The old buffer after a move, else the unused new one (or NULL). */
 	gift_queue_free(&new);
@@ -214,6 +223,7 @@ static int gift_destroy_srq(struct ib_srq *ibsrq, struct ib_udata *udata)
 {
 	struct gift_srq *srq = to_gift_srq(ibsrq);
 
+	mutex_destroy(&srq->resize_lock);
 	gift_queue_free(&srq->queue);
 	atomic_dec(&to_gift_dev(ibsrq->device)->srq_table.num);
 	return 0;

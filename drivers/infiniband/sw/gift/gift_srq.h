@@ -10,6 +10,7 @@
 #ifndef GIFT_SRQ_H
 #define GIFT_SRQ_H
 
+#include <linux/mutex.h>
 #include <linux/spinlock.h>
 #include <rdma/ib_verbs.h>
 
@@ -34,6 +35,9 @@ struct gift_srq_table {
  *
  * Lock -> fields:
  *   @lock      @queue (indices, slots and, on resize, the buffer), @limit
+ *   @lock + @resize_lock
+ *              moving the entries of @queue (a resize copies them mostly
+ *              without @lock, see gift_queue_copy_locked())
  *   constant   @max_sge, @ibsrq
  */
 
@@ -44,6 +48,7 @@ struct gift_srq_table {
  * @queue: ring of receive WQEs, stride struct_size(wqe, sge, @max_sge)
  * @max_sge: SGEs per WQE
  * @limit: armed SRQ limit, 0 when not armed
+ * @resize_lock: see the table above; a mutex, process context only
  */
 struct gift_srq {
 	struct ib_srq ibsrq;
@@ -51,6 +56,7 @@ struct gift_srq {
 	struct gift_queue queue;
 	u32 max_sge;
 	u32 limit;
+	struct mutex resize_lock;	/* see the lock table above */
 };
 
 static inline struct gift_srq *to_gift_srq(struct ib_srq *ibsrq)

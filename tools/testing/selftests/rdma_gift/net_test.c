@@ -29,10 +29,12 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/ip.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -671,6 +673,7 @@ struct rc_end {
 struct seen {
 	uint8_t opcode;
 	uint8_t syndrome;	/* AETH syndrome, 0 without AETH */
+	uint8_t tos;		/* IPv4 TOS */
 	uint32_t qpn;
 	uint32_t psn;
 };
@@ -687,6 +690,7 @@ FIXTURE(rc) {
 	struct sockaddr_storage dst;
 	int sniff;		/* AF_PACKET on lo */
 	uint16_t other_sport;	/* of another socket forging packets */
+	enum ibv_mtu mtu;	/* path MTU of rc_connect(); 0: 1024 */
 	struct rcounts base;
 	struct seen seen[MAX_SEEN];
 	int nseen;
@@ -746,6 +750,7 @@ static int sniff_read(FIXTURE_DATA(rc) *self)
 		bth = udp + 8;
 		self->seen[self->nseen] = (struct seen){
 			.opcode = bth[0],
+			.tos = b[1],
 			.qpn = (bth[5] << 16) | (bth[6] << 8) | bth[7],
 			.psn = (bth[9] << 16) | (bth[10] << 8) | bth[11],
 		};
@@ -816,7 +821,7 @@ static void rc_connect(struct __test_metadata *_metadata,
 		return;
 	memset(&a, 0, sizeof(a));
 	a.qp_state = IBV_QPS_RTR;
-	a.path_mtu = IBV_MTU_1024;
+	a.path_mtu = self->mtu ? self->mtu : IBV_MTU_1024;
 	a.dest_qp_num = dqpn;
 	a.rq_psn = rq_psn;
 	a.max_dest_rd_atomic = 4;
@@ -1327,6 +1332,490 @@ TEST_F(rc, reth_over_max_msg_sz)
 			EXPECT_EQ(IBV_QPS_ERR, rc_state(self->b.qp));
 		}
 	}
+}
+
+/* An asynchronous event: its type and the QP or CQ it is about. */
+struct aev {
+	enum ibv_event_type type;
+	void *obj;
+};
+
+/*
+ * The asynchronous events of @ctx until none came for @ms, acknowledged;
+ * the first @max of them in @ev. Their number.
+ */
+static int read_events(struct ibv_context *ctx, struct aev *ev, int max,
+		       int ms)
+{
+	struct pollfd pfd = { .fd = ctx->async_fd, .events = POLLIN };
+	int flags = fcntl(ctx->async_fd, F_GETFL), n = 0;
+	struct ibv_async_event e;
+
+	fcntl(ctx->async_fd, F_SETFL, flags | O_NONBLOCK);
+	while (poll(&pfd, 1, ms) > 0 && !ibv_get_async_event(ctx, &e)) {
+		if (n < max) {
+			ev[n].type = e.event_type;
+			ev[n].obj = e.event_type == IBV_EVENT_CQ_ERR ?
+				    (void *)e.element.cq : (void *)e.element.qp;
+		}
+		n++;
+		ibv_ack_async_event(&e);
+	}
+	fcntl(ctx->async_fd, F_SETFL, flags);
+	return n;
+}
+
+#define EVENT_MS	(1000 * gift_slow())	/* an event that must come */
+#define NO_EVENT_MS	(300 * gift_slow())	/* watched for one that must not */
+
+/*
+ * A CQ overflow (IBTA 11.6.2, as rxe and mlx5 handle it): the CQ goes to
+ * error, reported once with IBV_EVENT_CQ_ERR, and every QP using it (a,
+ * whose send and receive CQ it is, and c, an idle QP in INIT whose
+ * receive CQ only it is) moves to ERR with IBV_EVENT_QP_FATAL; b, on
+ * another CQ, is left alone. Polling the CQ then fails with EOVERFLOW
+ * rather than returning a ring with a hole, and so does resizing it:
+ * nothing is lost silently. Here a's CQ holds 4 completions and one
+ * forged ACK completes 6 SENDs.
+ */
+TEST_F(rc, cq_overflow_errors_its_qps)
+{
+	struct ibv_qp_init_attr init = {
+		.send_cq = self->b.cq,
+		.recv_cq = self->a.cq,
+		.cap = { .max_send_wr = 1, .max_recv_wr = 1,
+			 .max_send_sge = 1, .max_recv_sge = 1 },
+		.qp_type = IBV_QPT_RC,
+	};
+	int i, n, fatal_a = 0, fatal_c = 0;
+	struct ibv_wc wc[8];
+	struct aev ev[8];
+	struct ibv_qp *c;
+
+	rc_pair(_metadata, self, IBV_QPS_INIT, 0);
+	c = ibv_create_qp(self->pd, &init);
+	ASSERT_NE(NULL, c);
+	rc_connect(_metadata, self, c, IBV_QPS_INIT, 0, 0, 0, 0);
+	ASSERT_EQ(0, ibv_resize_cq(self->a.cq, 4));
+	ASSERT_EQ(4, self->a.cq->cqe);
+	for (i = 0; i < 6; i++)
+		ASSERT_EQ(0, rc_post_send(&self->a, i));
+	/* b, in INIT, drops them. */
+	RC_DELTA(6, 6, 6, 0);
+
+	ASSERT_EQ(0, rc_send_ack(self, self->a.qp->qp_num, A_PSN + 5,
+				 ACK_SYNDROME));
+	n = read_events(self->ctx, ev, 8, EVENT_MS);
+	ASSERT_EQ(3, n);
+	EXPECT_EQ(IBV_EVENT_CQ_ERR, ev[0].type);
+	EXPECT_EQ((void *)self->a.cq, ev[0].obj);
+	for (i = 1; i < 3; i++) {
+		EXPECT_EQ(IBV_EVENT_QP_FATAL, ev[i].type);
+		fatal_a += ev[i].obj == (void *)self->a.qp;
+		fatal_c += ev[i].obj == (void *)c;
+	}
+	EXPECT_EQ(1, fatal_a);
+	EXPECT_EQ(1, fatal_c);
+	RC_DELTA(1, 0, 0, 0);
+	EXPECT_EQ(IBV_QPS_ERR, rc_state(self->a.qp));
+	EXPECT_EQ(IBV_QPS_ERR, rc_state(c));
+	EXPECT_EQ(IBV_QPS_INIT, rc_state(self->b.qp));
+
+	errno = 0;
+	EXPECT_EQ(-1, ibv_poll_cq(self->a.cq, 8, wc));
+	EXPECT_EQ(EOVERFLOW, errno);
+	EXPECT_EQ(EOVERFLOW, ibv_resize_cq(self->a.cq, 64));
+	errno = 0;
+	EXPECT_EQ(-1, ibv_poll_cq(self->a.cq, 8, wc));
+	EXPECT_EQ(EOVERFLOW, errno);
+	/* A WR posted now is flushed into the failed CQ: no new event. */
+	ASSERT_EQ(0, rc_post_send(&self->a, 6));
+	EXPECT_EQ(0, read_events(self->ctx, ev, 8, NO_EVENT_MS));
+	EXPECT_EQ(0, ibv_destroy_qp(c));
+	/* b's CQ is fine. */
+	EXPECT_EQ(0, ibv_poll_cq(self->b.cq, 8, wc));
+}
+
+/* RTS -> SQD, asking for IBV_EVENT_SQ_DRAINED or not. */
+static int to_sqd(struct ibv_qp *qp, bool notify)
+{
+	struct ibv_qp_attr a = {
+		.qp_state = IBV_QPS_SQD,
+		.en_sqd_async_notify = notify,
+	};
+
+	return ibv_modify_qp(qp, &a, IBV_QP_STATE |
+			     (notify ? IBV_QP_EN_SQD_ASYNC_NOTIFY : 0));
+}
+
+static int to_rts(struct ibv_qp *qp)
+{
+	struct ibv_qp_attr a = { .qp_state = IBV_QPS_RTS };
+
+	return ibv_modify_qp(qp, &a, IBV_QP_STATE);
+}
+
+/*
+ * IBV_EVENT_SQ_DRAINED (IBTA 10.3.1, 11.6.3): a QP moved to SQD with
+ * en_sqd_async_notify reports it once no send WQE it started is
+ * outstanding: at once with an empty send queue, only after the ACK of
+ * its last outstanding SEND otherwise, and a WR posted in SQD (which is
+ * not started) does not hold it back. Without en_sqd_async_notify there
+ * is no event.
+ */
+TEST_F(rc, sq_drained_event)
+{
+	uint32_t a = 0;
+	struct ibv_wc wc[4];
+	struct aev ev[4];
+
+	rc_pair(_metadata, self, IBV_QPS_INIT, 0);
+	a = self->a.qp->qp_num;
+	ASSERT_EQ(0, to_sqd(self->a.qp, true));
+	ASSERT_EQ(1, read_events(self->ctx, ev, 4, EVENT_MS));
+	EXPECT_EQ(IBV_EVENT_SQ_DRAINED, ev[0].type);
+	EXPECT_EQ((void *)self->a.qp, ev[0].obj);
+	ASSERT_EQ(0, to_rts(self->a.qp));
+
+	ASSERT_EQ(0, to_sqd(self->a.qp, false));
+	EXPECT_EQ(0, read_events(self->ctx, ev, 4, NO_EVENT_MS));
+	ASSERT_EQ(0, to_rts(self->a.qp));
+
+	/* Two SENDs outstanding: b, in INIT, drops them. */
+	ASSERT_EQ(0, rc_post_send(&self->a, 0));
+	ASSERT_EQ(0, rc_post_send(&self->a, 1));
+	RC_DELTA(2, 2, 2, 0);
+	ASSERT_EQ(0, to_sqd(self->a.qp, true));
+	ASSERT_EQ(0, rc_post_send(&self->a, 2));
+	EXPECT_EQ(0, read_events(self->ctx, ev, 4, NO_EVENT_MS));
+	ASSERT_EQ(0, rc_send_ack(self, a, A_PSN, ACK_SYNDROME));
+	RC_DELTA(1, 0, 0, 0);
+	EXPECT_EQ(0, read_events(self->ctx, ev, 4, NO_EVENT_MS));
+	ASSERT_EQ(0, rc_send_ack(self, a, A_PSN + 1, ACK_SYNDROME));
+	ASSERT_EQ(1, read_events(self->ctx, ev, 4, EVENT_MS));
+	EXPECT_EQ(IBV_EVENT_SQ_DRAINED, ev[0].type);
+	EXPECT_EQ((void *)self->a.qp, ev[0].obj);
+	RC_DELTA(1, 0, 0, 0);
+	ASSERT_EQ(2, rc_poll(self->a.cq, wc, 4, 1000));
+	EXPECT_EQ(0, wc[0].wr_id);
+	EXPECT_EQ(1, wc[1].wr_id);
+	EXPECT_EQ(IBV_WC_SUCCESS, wc[0].status);
+	EXPECT_EQ(IBV_WC_SUCCESS, wc[1].status);
+	/* Back in RTS, the WR posted in SQD goes out. */
+	ASSERT_EQ(0, to_rts(self->a.qp));
+	RC_DELTA(1, 1, 1, 0);
+	EXPECT_EQ(1, seen_count(self, OP_RC_SEND_ONLY, self->b.qp->qp_num));
+	EXPECT_EQ(0, read_events(self->ctx, ev, 4, NO_EVENT_MS));
+}
+
+/*
+ * SQD -> SQD may change the path (IBTA 10.3.1): a new address vector,
+ * here traffic class 0x28 instead of 0 (ib_core replaces the hop limit
+ * by the route's), applies to what a sends once back in RTS, and a and b
+ * still talk (b's ACKs, on b's path, keep 0).
+ */
+TEST_F(rc, sqd_changes_path)
+{
+	uint32_t b = 0;
+	struct ibv_qp_init_attr init;
+	struct ibv_qp_attr qa;
+	struct ibv_wc wc[2];
+	struct aev ev[4];
+
+	rc_pair(_metadata, self, IBV_QPS_RTS, RC_ACCESS);
+	b = self->b.qp->qp_num;
+	ASSERT_EQ(0, rc_post_recv(&self->b, 10));
+	ASSERT_EQ(0, rc_post_recv(&self->b, 11));
+	ASSERT_EQ(0, rc_post_send(&self->a, 0));
+	RC_DELTA(2, 2, 0, 0);
+	ASSERT_EQ(1, seen_count(self, OP_RC_SEND_ONLY, b));
+	EXPECT_EQ(0, self->seen[0].tos);
+	ASSERT_EQ(1, rc_poll(self->a.cq, wc, 1, 1000));
+	EXPECT_EQ(IBV_WC_SUCCESS, wc[0].status);
+
+	ASSERT_EQ(0, to_sqd(self->a.qp, true));
+	ASSERT_EQ(1, read_events(self->ctx, ev, 4, EVENT_MS));
+	EXPECT_EQ(IBV_EVENT_SQ_DRAINED, ev[0].type);
+	memset(&qa, 0, sizeof(qa));
+	qa.qp_state = IBV_QPS_SQD;
+	qa.ah_attr.is_global = 1;
+	qa.ah_attr.grh.dgid = self->gid;
+	qa.ah_attr.grh.sgid_index = self->gid_index;
+	qa.ah_attr.grh.hop_limit = 64;
+	qa.ah_attr.grh.traffic_class = 0x28;
+	qa.ah_attr.port_num = 1;
+	ASSERT_EQ(0, ibv_modify_qp(self->a.qp, &qa, IBV_QP_STATE | IBV_QP_AV));
+	ASSERT_EQ(0, ibv_query_qp(self->a.qp, &qa, IBV_QP_AV, &init));
+	EXPECT_EQ(0x28, qa.ah_attr.grh.traffic_class);
+	ASSERT_EQ(0, to_rts(self->a.qp));
+
+	ASSERT_EQ(0, rc_post_send(&self->a, 1));
+	RC_DELTA(2, 2, 0, 0);
+	ASSERT_EQ(2, self->nseen);
+	EXPECT_EQ(1, seen_count(self, OP_RC_SEND_ONLY, b));
+	EXPECT_EQ(1, seen_count(self, OP_RC_ACKNOWLEDGE, self->a.qp->qp_num));
+	EXPECT_EQ(0x28, self->seen[0].opcode == OP_RC_SEND_ONLY ?
+		  self->seen[0].tos : self->seen[1].tos);
+	EXPECT_EQ(0, self->seen[0].opcode == OP_RC_SEND_ONLY ?
+		  self->seen[1].tos : self->seen[0].tos);
+	ASSERT_EQ(1, rc_poll(self->a.cq, wc, 1, 1000));
+	EXPECT_EQ(1, wc[0].wr_id);
+	EXPECT_EQ(IBV_WC_SUCCESS, wc[0].status);
+	ASSERT_EQ(2, rc_poll(self->b.cq, wc, 2, 1000));
+	EXPECT_EQ(IBV_WC_SUCCESS, wc[1].status);
+	EXPECT_EQ(11, wc[1].wr_id);
+}
+
+/* The counters once they stopped moving for @ms. */
+static struct rcounts rcounts_settled(const char *ibdev, int ms)
+{
+	struct rcounts c = read_rcounts(ibdev), prev;
+
+	do {
+		prev = c;
+		usleep(ms * 1000);
+		c = read_rcounts(ibdev);
+	} while (memcmp(&c, &prev, sizeof(c)));
+	return c;
+}
+
+/* A buffer of @len bytes registered for local write and @access. */
+static struct ibv_mr *big_mr(struct ibv_pd *pd, size_t len, int access)
+{
+	void *p = aligned_alloc(4096, len);
+
+	if (!p)
+		return NULL;
+	memset(p, 0x5a, len);
+	return ibv_reg_mr(pd, p, len, IBV_ACCESS_LOCAL_WRITE | access);
+}
+
+static void big_mr_free(struct ibv_mr *mr)
+{
+	void *p = mr->addr;
+
+	ibv_dereg_mr(mr);
+	free(p);
+}
+
+/*
+ * A READ reply stops when the responder's QP goes to ERR by itself
+ * (gift_qp_error(), which leaves the engine's state alone): b's own
+ * SEND, to a in INIT, times out with retry_cnt 0 (timeout 12, about
+ * 17 ms) while b streams a forged 16 MiB READ's 16384 responses. b
+ * completes the SEND with RETRY_EXC_ERR, and sends far fewer than the
+ * 16384 responses; the code before stopped only at a modify to ERR.
+ */
+TEST_F(rc, read_reply_stops_in_err)
+{
+	const uint32_t len = 16 << 20;
+	struct ibv_qp_attr qa;
+	struct rcounts end;
+	struct ibv_wc wc;
+	struct ibv_mr *mr;
+	long sent;
+
+	rc_connect(_metadata, self, self->b.qp, IBV_QPS_RTS, RC_ACCESS,
+		   self->a.qp->qp_num, A_PSN, B_PSN);
+	rc_connect(_metadata, self, self->a.qp, IBV_QPS_INIT, 0, 0, 0, 0);
+	ASSERT_EQ(0, to_sqd(self->b.qp, false));
+	memset(&qa, 0, sizeof(qa));
+	qa.qp_state = IBV_QPS_SQD;
+	qa.timeout = gift_slow_qp_timeout(12);
+	qa.retry_cnt = 0;
+	ASSERT_EQ(0, ibv_modify_qp(self->b.qp, &qa, IBV_QP_STATE |
+				   IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT));
+	ASSERT_EQ(0, to_rts(self->b.qp));
+	mr = big_mr(self->pd, len, IBV_ACCESS_REMOTE_READ);
+	ASSERT_NE(NULL, mr);
+	self->base = read_rcounts(self->ibdev);
+
+	ASSERT_EQ(0, rc_post_send(&self->b, 1));
+	ASSERT_EQ(0, rc_send_read(self, self->b.qp->qp_num, A_PSN,
+				  (uintptr_t)mr->addr, mr->rkey, len));
+	ASSERT_EQ(1, rc_poll(self->b.cq, &wc, 1, 10000 * gift_slow()));
+	EXPECT_EQ(1, wc.wr_id);
+	EXPECT_EQ(IBV_WC_RETRY_EXC_ERR, wc.status);
+	EXPECT_EQ(IBV_QPS_ERR, rc_state(self->b.qp));
+	end = rcounts_settled(self->ibdev, 500 * gift_slow());
+	sent = end.sent - self->base.sent;
+	TH_LOG("b sent %ld packets of the SEND and the READ reply", sent);
+	EXPECT_LE(1 + 64, sent);	/* the reply did start */
+	EXPECT_GT(1 + (long)len / 1024 / 2, sent);
+	big_mr_free(mr);
+}
+
+/*
+ * A flood to one QPN is bounded (GIFT_RXQ_MAX, 1024 packets waiting for
+ * the QP's engine): while b streams a forged 64 MiB READ reply at path
+ * MTU 256 (262144 responses, to a in INIT, which drops them), the
+ * requests behind it wait in b's receive queue. 3000 duplicate SENDs
+ * sent meanwhile: at most 1024 are kept (and, once the reply is done,
+ * handled as duplicates, each ACKed); the others are dropped and counted
+ * at once.
+ * The code before queued all 3000.
+ */
+TEST_F_TIMEOUT(rc, rx_flood_bounded, 300)
+{
+	const uint32_t len = 64 << 20, npkts = len / 256;
+	const int flood = 3000, rxq_max = 1024;
+	struct rcounts end;
+	struct ibv_mr *mr;
+	long dup, dropped;
+	struct pkt p;
+	int i;
+
+	self->mtu = IBV_MTU_256;
+	rc_connect(_metadata, self, self->b.qp, IBV_QPS_RTS, RC_ACCESS,
+		   self->a.qp->qp_num, A_PSN, B_PSN);
+	rc_connect(_metadata, self, self->a.qp, IBV_QPS_INIT, 0, 0, 0, 0);
+	mr = big_mr(self->pd, len, IBV_ACCESS_REMOTE_READ);
+	ASSERT_NE(NULL, mr);
+	self->base = read_rcounts(self->ibdev);
+
+	ASSERT_EQ(0, rc_send_read(self, self->b.qp->qp_num, A_PSN,
+				  (uintptr_t)mr->addr, mr->rkey, len));
+	pkt_send8(&p, self->b.qp->qp_num, A_PSN - 1, 0xffff, 7);
+	pkt_finish(&p, &self->flow, 0);
+	for (i = 0; i < flood; i++)
+		ASSERT_EQ(0, send_pkt(self->fd, &p, &self->dst));
+	end = rcounts_settled(self->ibdev, 1000 * gift_slow());
+	dup = end.dup - self->base.dup;
+	/*
+	 * a drops every response, and b's ACK of each duplicate; the rest
+	 * of the drops are the flood's.
+	 */
+	dropped = end.dropped - self->base.dropped - npkts - dup;
+	TH_LOG("flood of %d: %ld handled as duplicates, %ld dropped", flood,
+	       dup, dropped);
+	/* The READ, the flood, and at a the responses and ACKs. */
+	EXPECT_EQ(1 + flood + npkts + dup, end.rcvd - self->base.rcvd);
+	EXPECT_EQ(flood, dup + dropped);
+	EXPECT_GE(rxq_max, dup);
+	EXPECT_LE(flood - rxq_max, dropped);
+	EXPECT_EQ(IBV_QPS_RTS, rc_state(self->b.qp));
+	big_mr_free(mr);
+}
+
+#define TRACEFS		"/sys/kernel/tracing"
+
+/*
+ * The timeout, in jiffies, with which @qp's requester armed its
+ * retransmission timer, from the timer_start tracepoint (its "timeout="
+ * is expires - jiffies): a's timeout set to @t through SQD -> SQD, a
+ * SEND to b in INIT (which drops it). -1 when not seen.
+ */
+static long armed_timeout(struct __test_metadata *_metadata,
+			  FIXTURE_DATA(rc) *self, uint8_t t)
+{
+	struct ibv_qp_attr qa = { .qp_state = IBV_QPS_RESET };
+	char line[512], *p;
+	long timeout = -1;
+	FILE *f;
+
+	if (!gift_path_exists(TRACEFS "/trace") &&
+	    mount("tracefs", TRACEFS, "tracefs", 0, NULL))
+		return -1;
+	if (ibv_modify_qp(self->a.qp, &qa, IBV_QP_STATE))
+		return -1;
+	rc_connect(_metadata, self, self->a.qp, IBV_QPS_RTS, RC_ACCESS,
+		   self->b.qp->qp_num, B_PSN, A_PSN);
+	if (to_sqd(self->a.qp, false))
+		return -1;
+	memset(&qa, 0, sizeof(qa));
+	qa.qp_state = IBV_QPS_SQD;
+	qa.timeout = t;
+	if (ibv_modify_qp(self->a.qp, &qa, IBV_QP_STATE | IBV_QP_TIMEOUT) ||
+	    to_rts(self->a.qp))
+		return -1;
+	if (gift_write_file(TRACEFS "/trace", "\n") ||
+	    gift_write_file(TRACEFS "/events/timer/timer_start/enable", "1"))
+		return -1;
+	if (rc_post_send(&self->a, t))
+		return -1;
+	RC_DELTA(1, 1, 1, 0);
+	gift_write_file(TRACEFS "/events/timer/timer_start/enable", "0");
+	f = fopen(TRACEFS "/trace", "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (!strstr(line, "gift_proto_retry_timer"))
+			continue;
+		p = strstr(line, "timeout=");
+		if (p)
+			timeout = strtol(p + strlen("timeout="), NULL, 10);
+	}
+	fclose(f);
+	return timeout;
+}
+
+/*
+ * Local ACK timeouts 30 and 31 (4.096 us << t: about 4398 and 8796 s)
+ * arm the retransmission timer for that long, 1024 and 2048 times
+ * timeout 20 (4.3 s), whatever HZ; truncated to 32-bit microseconds they
+ * were 103 and 206 s. Read from the timer_start tracepoint, so that no
+ * test waits an hour.
+ */
+TEST_F(rc, retry_timeout_30_31_not_truncated)
+{
+	long j20, j30, j31;
+
+	rc_pair(_metadata, self, IBV_QPS_INIT, 0);
+	j20 = armed_timeout(_metadata, self, 20);
+	j30 = armed_timeout(_metadata, self, 30);
+	j31 = armed_timeout(_metadata, self, 31);
+	TH_LOG("timer armed for %ld, %ld and %ld jiffies", j20, j30, j31);
+	ASSERT_LT(0, j20);
+	EXPECT_GE(1024, labs(j30 - 1024 * j20));
+	EXPECT_GE(2048, labs(j31 - 2048 * j20));
+}
+
+/*
+ * SQD drains rather than pauses (IBTA 10.3.1): a 4 MiB RDMA WRITE (4096
+ * packets, many engine passes) that a started just before RTS -> SQD is
+ * sent to the end, acknowledged and completed in SQD, and then
+ * IBV_EVENT_SQ_DRAINED comes. The code before paused the requester in
+ * SQD, so the WRITE never completed there.
+ */
+TEST_F(rc, sqd_finishes_started_message)
+{
+	const uint32_t len = 4 << 20;
+	struct ibv_mr *src, *dst;
+	struct ibv_send_wr wr, *bad;
+	struct ibv_sge sge;
+	struct ibv_wc wc;
+	struct aev ev[4];
+
+	rc_pair(_metadata, self, IBV_QPS_RTS, RC_ACCESS);
+	src = big_mr(self->pd, len, 0);
+	ASSERT_NE(NULL, src);
+	dst = big_mr(self->pd, len, IBV_ACCESS_REMOTE_WRITE);
+	ASSERT_NE(NULL, dst);
+	memset(dst->addr, 0, len);
+	sge = (struct ibv_sge){
+		.addr = (uintptr_t)src->addr,
+		.length = len,
+		.lkey = src->lkey,
+	};
+	wr = (struct ibv_send_wr){
+		.wr_id = 9,
+		.sg_list = &sge,
+		.num_sge = 1,
+		.opcode = IBV_WR_RDMA_WRITE,
+		.wr.rdma = { .remote_addr = (uintptr_t)dst->addr,
+			     .rkey = dst->rkey },
+	};
+	ASSERT_EQ(0, ibv_post_send(self->a.qp, &wr, &bad));
+	ASSERT_EQ(0, to_sqd(self->a.qp, true));
+	ASSERT_EQ(1, rc_poll(self->a.cq, &wc, 1, 10000 * gift_slow()));
+	EXPECT_EQ(9, wc.wr_id);
+	EXPECT_EQ(IBV_WC_SUCCESS, wc.status);
+	EXPECT_EQ(IBV_QPS_SQD, rc_state(self->a.qp));
+	ASSERT_EQ(1, read_events(self->ctx, ev, 4, EVENT_MS));
+	EXPECT_EQ(IBV_EVENT_SQ_DRAINED, ev[0].type);
+	EXPECT_EQ(0, memcmp(src->addr, dst->addr, len));
+	big_mr_free(dst);
+	big_mr_free(src);
 }
 
 static bool port_active(const void *ibdev)

@@ -11,6 +11,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1097,14 +1098,17 @@ TEST_F(chan, solicited_fires_on_error)
 }
 
 /*
- * Completions beyond a full CQ are dropped and IBV_EVENT_CQ_ERR is
- * reported; the queued ones stay, in order: resizing below their number
- * fails with EINVAL, growing keeps them.
+ * A CQ that overflows goes to error (IBTA 11.6.2): IBV_EVENT_CQ_ERR is
+ * reported once, and from then on polling and resizing it fail with
+ * EOVERFLOW instead of returning a ring with a hole in it. Its QP, which
+ * the consumer already moved to ERR (that is what flushed the 16
+ * receives), gets no IBV_EVENT_QP_FATAL. net_test's
+ * cq_overflow_errors_its_qps covers QPs that were running.
  */
 TEST_F(chan, overflow)
 {
 	struct ibv_wc wc[16];
-	int n, i;
+	int n;
 
 	ASSERT_EQ(0, post_recvs(self->qp, 16, 0));
 	ASSERT_EQ(0, ibv_resize_cq(self->cq, 4));
@@ -1112,12 +1116,172 @@ TEST_F(chan, overflow)
 	ASSERT_LT(n, 16);
 	ASSERT_EQ(0, to_state(self->qp, IBV_QPS_ERR));
 	EXPECT_TRUE(gift_wait_async(self->r.ctx, IBV_EVENT_CQ_ERR, TIMEOUT_MS));
-	EXPECT_EQ(EINVAL, ibv_resize_cq(self->cq, n - 1));
-	ASSERT_EQ(0, ibv_resize_cq(self->cq, 16));
-	ASSERT_EQ(n, poll_n(self->cq, wc, n));
-	for (i = 0; i < n; i++)
+	EXPECT_FALSE(gift_wait_async(self->r.ctx, IBV_EVENT_QP_FATAL, 300));
+	errno = 0;
+	EXPECT_EQ(-1, ibv_poll_cq(self->cq, 16, wc));
+	EXPECT_EQ(EOVERFLOW, errno);
+	EXPECT_EQ(EOVERFLOW, ibv_resize_cq(self->cq, 16));
+	EXPECT_EQ(n, self->cq->cqe);
+	/* More flushes find it in error: no second event. */
+	ASSERT_EQ(0, post_recvs(self->qp, 1, 16));
+	EXPECT_FALSE(gift_wait_async(self->r.ctx, IBV_EVENT_CQ_ERR, 300));
+	errno = 0;
+	EXPECT_EQ(-1, ibv_poll_cq(self->cq, 16, wc));
+	EXPECT_EQ(EOVERFLOW, errno);
+}
+
+/* Kernel memory of queue rings */
+
+#define MIB		(1LL << 20)
+#define CG_ROOT		"/sys/fs/cgroup"
+
+/*
+ * The rings behind CQs and QPs are kernel memory a user sizes: it is
+ * charged to the creator's memory cgroup (__GFP_ACCOUNT), and a creation
+ * that would exceed memory.max fails with ENOMEM, neither invoking the
+ * OOM killer nor warning. On one CPU, so that memcg's per-CPU charge
+ * batch blurs memory.current by at most 64 pages.
+ */
+FIXTURE(memcg) {
+	struct rig r;
+	char cg[256];
+};
+
+FIXTURE_SETUP(memcg)
+{
+	char name[64];
+	cpu_set_t cpus;
+
+	ASSERT_EQ(0, rig_open(&self->r, 16));
+	CPU_ZERO(&cpus);
+	CPU_SET(0, &cpus);
+	ASSERT_EQ(0, sched_setaffinity(0, sizeof(cpus), &cpus));
+	snprintf(name, sizeof(name), "qp_test.%d", getpid());
+	ASSERT_EQ(0, gift_memcg_create(name, self->cg, sizeof(self->cg)));
+	ASSERT_EQ(0, gift_memcg_move(self->cg, getpid()));
+}
+
+FIXTURE_TEARDOWN(memcg)
+{
+	gift_memcg_move(CG_ROOT, getpid());
+	rig_close(&self->r);
+	gift_memcg_destroy(self->cg);
+}
+
+/*
+ * A CQ of max_cqe entries (65536 struct ib_wc, at least 64 bytes each)
+ * and a QP of max_qp_wr WRs of 32 SGEs both ways (16384 * 2 * 32 * 16
+ * bytes of SGEs alone) raise memory.current by their ring sizes, and
+ * give it back when destroyed.
+ */
+TEST_F(memcg, rings_charged)
+{
+	struct ibv_qp_cap cap = {
+		.max_send_wr = GIFT_MAX_QP_WR,
+		.max_recv_wr = GIFT_MAX_QP_WR,
+		.max_send_sge = GIFT_MAX_SGE,
+		.max_recv_sge = GIFT_MAX_SGE,
+	};
+	long long before, during, after;
+	struct ibv_cq *cq;
+	struct ibv_qp *qp;
+
+	before = gift_memcg_current(self->cg);
+	ASSERT_LT(0, before);
+	cq = ibv_create_cq(self->r.ctx, GIFT_MAX_CQE, NULL, NULL, 0);
+	ASSERT_NE(NULL, cq);
+	during = gift_memcg_current(self->cg);
+	ASSERT_EQ(0, ibv_destroy_cq(cq));
+	after = gift_memcg_current(self->cg);
+	TH_LOG("CQ of %d: %lld -> %lld -> %lld bytes", GIFT_MAX_CQE, before,
+	       during, after);
+	EXPECT_LE(before + GIFT_MAX_CQE * 64LL, during);
+	EXPECT_GT(before + 16 * MIB, during);
+	EXPECT_GT(before + MIB, after);
+
+	before = gift_memcg_current(self->cg);
+	qp = rig_qp(&self->r, IBV_QPT_RC, &cap, NULL);
+	ASSERT_NE(NULL, qp);
+	during = gift_memcg_current(self->cg);
+	ASSERT_EQ(0, ibv_destroy_qp(qp));
+	after = gift_memcg_current(self->cg);
+	TH_LOG("QP of %d/%d: %lld -> %lld -> %lld bytes", GIFT_MAX_QP_WR,
+	       GIFT_MAX_QP_WR, before, during, after);
+	EXPECT_LE(before + 2LL * GIFT_MAX_QP_WR * GIFT_MAX_SGE * 16, during);
+	EXPECT_GT(before + 64 * MIB, during);
+	EXPECT_GT(before + MIB, after);
+}
+
+/* Over memory.max: ENOMEM for the CQ, the QP and a CQ resize. */
+TEST_F(memcg, rings_over_limit_enomem)
+{
+	struct ibv_qp_cap cap = {
+		.max_send_wr = GIFT_MAX_QP_WR,
+		.max_recv_wr = GIFT_MAX_QP_WR,
+		.max_send_sge = GIFT_MAX_SGE,
+		.max_recv_sge = GIFT_MAX_SGE,
+	};
+	char path[300];
+	struct ibv_cq *cq;
+	long long cur;
+
+	cur = gift_memcg_current(self->cg);
+	ASSERT_LT(0, cur);
+	snprintf(path, sizeof(path), "%s/memory.max", self->cg);
+	ASSERT_EQ(0, gift_write_file(path, "%lld", cur + 2 * MIB));
+	errno = 0;
+	EXPECT_EQ(NULL, ibv_create_cq(self->r.ctx, GIFT_MAX_CQE, NULL, NULL, 0));
+	EXPECT_EQ(ENOMEM, errno);
+	errno = 0;
+	EXPECT_EQ(NULL, rig_qp(&self->r, IBV_QPT_RC, &cap, NULL));
+	EXPECT_EQ(ENOMEM, errno);
+	cq = ibv_create_cq(self->r.ctx, 16, NULL, NULL, 0);
+	ASSERT_NE(NULL, cq);
+	EXPECT_EQ(ENOMEM, ibv_resize_cq(cq, GIFT_MAX_CQE));
+	EXPECT_EQ(16, cq->cqe);
+	EXPECT_EQ(0, ibv_destroy_cq(cq));
+	ASSERT_EQ(0, gift_write_file(path, "max"));
+}
+
+/*
+ * A resize copies the queued completions mostly without the CQ's lock,
+ * a bounded number at a time with it (gift_queue_copy_locked()): 1000
+ * flushed receives survive growing to 4096 and shrinking to 1024 (not
+ * to 999), in order.
+ */
+TEST_F(chan, resize_keeps_many_in_order)
+{
+	struct ibv_qp_init_attr init = {
+		.send_cq = self->r.scq,
+		.cap = default_cap,
+		.qp_type = IBV_QPT_RC,
+	};
+	static struct ibv_wc wc[1000];
+	struct ibv_cq *cq;
+	struct ibv_qp *qp;
+	int i;
+
+	cq = ibv_create_cq(self->r.ctx, 1024, NULL, NULL, 0);
+	ASSERT_NE(NULL, cq);
+	init.recv_cq = cq;
+	init.cap.max_recv_wr = 1024;
+	qp = ibv_create_qp(self->r.pd, &init);
+	ASSERT_NE(NULL, qp);
+	ASSERT_EQ(0, to_init(qp));
+	ASSERT_EQ(0, post_recvs(qp, 1000, 0));
+	ASSERT_EQ(0, to_state(qp, IBV_QPS_ERR));
+	EXPECT_EQ(EINVAL, ibv_resize_cq(cq, 999));
+	ASSERT_EQ(0, ibv_resize_cq(cq, 4096));
+	EXPECT_EQ(4096, cq->cqe);
+	ASSERT_EQ(0, ibv_resize_cq(cq, 1000));
+	EXPECT_EQ(1024, cq->cqe);
+	ASSERT_EQ(1000, poll_n(cq, wc, 1000));
+	for (i = 0; i < 1000; i++) {
 		EXPECT_EQ(i, wc[i].wr_id);
-	EXPECT_EQ(0, gift_drain_cq(self->cq));
+		EXPECT_EQ(IBV_WC_WR_FLUSH_ERR, wc[i].status);
+	}
+	EXPECT_EQ(0, ibv_destroy_qp(qp));
+	EXPECT_EQ(0, ibv_destroy_cq(cq));
 }
 
 /* Unreliable datagram QPs and address handles */
