@@ -31,6 +31,7 @@
 
 #include <infiniband/verbs.h>
 
+#include "../../../../lib/giftdv.h"
 #include "gift_util.h"
 #include "gift_harness.h"
 
@@ -2705,6 +2706,73 @@ TEST_F(odp, prefetch)
 					IBV_ADVISE_MR_FLAG_FLUSH, &sge, 1));
 	ASSERT_EQ(0, ibv_dereg_mr(ro));
 	ASSERT_EQ(0, ibv_dereg_mr(mr));
+	munmap(m, len);
+}
+
+/* Anonymous resident memory of this process (statm resident - shared). */
+static long long anon_rss(void)
+{
+	long long size, res, shared;
+	FILE *f = fopen("/proc/self/statm", "r");
+
+	if (!f)
+		return -1;
+	if (fscanf(f, "%lld %lld %lld", &size, &res, &shared) != 3)
+		res = shared = -1;
+	fclose(f);
+	return (res - shared) * sysconf(_SC_PAGESIZE);
+}
+
+/*
+ * A read-only ODP gift MR (IBV_ACCESS_ON_DEMAND | IBV_ACCESS_GIFT) over
+ * 16 MiB nobody touched: the device reads zeros through the shared zero
+ * page, which costs no RAM; after the process writes a page (copy-on-
+ * write away from the zero page), the device reads the new bytes.
+ */
+TEST_F(odp, gift_zero_page_free_and_coherent)
+{
+	struct pair *p = &self->p;
+	const size_t len = 16 << 20, chunk = MAX_MSG;
+	long long rss0, rss1;
+	struct ibv_mr *mr;
+	uint8_t *m, *zero;
+	size_t off;
+
+	m = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, m);
+	ASSERT_EQ(0, madvise(m, len, MADV_NOHUGEPAGE));
+	mr = ibv_reg_mr(p->b.pd, m, len, IBV_ACCESS_REMOTE_READ |
+			IBV_ACCESS_ON_DEMAND | IBV_ACCESS_GIFT);
+	ASSERT_NE(NULL, mr) TH_LOG("reg ODP gift MR: %s", strerror(errno));
+	zero = calloc(1, chunk);
+	ASSERT_NE(NULL, zero);
+
+	rss0 = anon_rss();
+	ASSERT_LT(0, rss0);
+	for (off = 0; off < len; off += chunk) {
+		ASSERT_EQ(IBV_WC_SUCCESS,
+			  odp_rdma(p, IBV_WR_RDMA_READ, p->a.dst.p,
+				   p->a.dst.mr->lkey, (uintptr_t)m + off,
+				   mr->rkey, chunk));
+		ASSERT_EQ(0, memcmp(p->a.dst.p, zero, chunk));
+	}
+	rss1 = anon_rss();
+	TH_LOG("anonymous RSS %+lld KiB after the device read %zu MiB",
+	       (rss1 - rss0) >> 10, len >> 20);
+	EXPECT_LT(rss1 - rss0, 1 << 20);
+
+	/* The CPU write replaces the zero page: the device follows. */
+	fill_pattern(m + 5 * PAGE + 9, 3000, 0, 97);
+	ASSERT_EQ(IBV_WC_SUCCESS,
+		  odp_rdma(p, IBV_WR_RDMA_READ, p->a.dst.p, p->a.dst.mr->lkey,
+			   (uintptr_t)m + 5 * PAGE, mr->rkey, PAGE));
+	EXPECT_EQ(0, memcmp(p->a.dst.p, zero, 9));
+	EXPECT_TRUE(is_pattern(p->a.dst.p + 9, 3000, 0, 97))
+		TH_LOG("the device kept reading the zero page");
+	EXPECT_EQ(0, memcmp(p->a.dst.p + 3009, zero, PAGE - 3009));
+	ASSERT_EQ(0, ibv_dereg_mr(mr));
+	free(zero);
 	munmap(m, len);
 }
 
