@@ -4,15 +4,31 @@
 # Perftest on gift0 and on stock rxe0 in the same VM kernel, one boot per
 # driver, printed as a table with the gift/rxe ratio:
 #   ib_write_bw 64 KiB, ib_read_bw 64 KiB (average MB/s, higher is better),
-#   ib_send_lat 2 B (typical usec, lower is better).
+#   ib_send_lat 2 B (typical usec, lower is better);
+# with --odp also ib_write_bw, ib_read_bw and ib_send_bw 64 KiB with
+# on-demand paging MRs (perftest --odp), and their ratio to the same
+# test with pinned MRs on the same device.
 # Server and client run in the VM over the device's own IPv4 GID. Numbers
 # are for comparing the two drivers on this machine (QEMU/TCG), not
 # absolute hardware numbers.
 #
-#   tools/bench/perftest.sh [ITERATIONS]
+#   tools/bench/perftest.sh [--kernel K] [--odp] [ITERATIONS]
+#
+#   --kernel  the VM kernel (tools/testing/vm/run --kernel), default
+#             Debian's 6.12; `newest` boots sid's 7.2, whose stock rxe
+#             has ODP (6.12's has none: its ODP rows read n/a)
+#   --odp     add the ODP rows
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
+kernel=() odp=0
+while [ $# -gt 0 ]; do
+	case $1 in
+	--kernel) kernel=(--kernel "$2"); shift 2 ;;
+	--odp) odp=1; shift ;;
+	*) break ;;
+	esac
+done
 iters=${1:-2000}
 
 if [ "${GIFT_VM:-}" = 1 ]; then
@@ -39,6 +55,12 @@ if [ "${GIFT_VM:-}" = 1 ]; then
 		run write_bw 4 ib_write_bw -s 65536 -n "$iters"
 		run read_bw 4 ib_read_bw -s 65536 -n "$iters"
 		run send_lat 5 ib_send_lat -s 2 -n "$iters"
+		if [ "${GIFT_BENCH_ODP:-0}" = 1 ]; then
+			run send_bw 4 ib_send_bw -s 65536 -n "$iters"
+			run write_bw_odp 4 ib_write_bw --odp -s 65536 -n "$iters"
+			run read_bw_odp 4 ib_read_bw --odp -s 65536 -n "$iters"
+			run send_bw_odp 4 ib_send_bw --odp -s 65536 -n "$iters"
+		fi
 	} >"$GIFT_OUT/bench"
 	exit 0
 fi
@@ -46,7 +68,8 @@ fi
 declare -A res
 for drv in gift rxe; do
 	out=$(mktemp -d "${TMPDIR:-/tmp}/rdma-gift-bench.XXXXXX")
-	"$top/tools/testing/vm/run" --driver "$drv" --quiet --out "$out" \
+	"$top/tools/testing/vm/run" --driver "$drv" "${kernel[@]}" --quiet \
+		--out "$out" --env "GIFT_BENCH_ODP=$odp" \
 		-- "$top/tools/bench/perftest.sh" "$iters" >/dev/null ||
 		echo "bench: the $drv run failed; its numbers are n/a" >&2
 	if [ -f "$out/bench" ]; then
@@ -55,14 +78,33 @@ for drv in gift rxe; do
 	rm -rf "$out"
 done
 
-printf '%-28s %12s %12s %10s\n' test gift0 rxe0 gift/rxe
-for k in write_bw read_bw send_lat; do
+# ratio A B: A / B to two places, n/a unless both are numbers > 0
+ratio() {
+	awk -v a="$1" -v b="$2" 'BEGIN { if (a+0 > 0 && b+0 > 0) printf "%.2f", a / b; else print "n/a" }'
+}
+
+tests=(write_bw read_bw send_lat)
+[ "$odp" = 1 ] && tests+=(send_bw write_bw_odp read_bw_odp send_bw_odp)
+printf '%-32s %10s %10s %9s %11s %11s\n' test gift0 rxe0 gift/rxe \
+	gift0/pinned rxe0/pinned
+for k in "${tests[@]}"; do
 	case $k in
-	*_bw) unit="MB/s" label="${k/_bw/} 64 KiB bw ($unit)" ;;
-	*) unit="usec" label="send 2 B lat ($unit)" ;;
+	*_bw_odp) label="${k%_bw_odp} 64 KiB bw, ODP (MB/s)" ;;
+	*_bw) label="${k%_bw} 64 KiB bw (MB/s)" ;;
+	*) label="send 2 B lat (usec)" ;;
 	esac
 	g=${res[gift.$k]:-n/a} r=${res[rxe.$k]:-n/a}
-	ratio=$(awk -v g="$g" -v r="$r" 'BEGIN { if (g+0 > 0 && r+0 > 0) printf "%.2f", g / r; else print "n/a" }')
-	printf '%-28s %12s %12s %10s\n' "$label" "$g" "$r" "$ratio"
+	gp=- rp=-
+	if [ "${k%_odp}" != "$k" ]; then
+		gp=$(ratio "$g" "${res[gift.${k%_odp}]:-n/a}")
+		rp=$(ratio "$r" "${res[rxe.${k%_odp}]:-n/a}")
+	fi
+	printf '%-32s %10s %10s %9s %11s %11s\n' "$label" "$g" "$r" \
+		"$(ratio "$g" "$r")" "$gp" "$rp"
 done
-echo "($(date -u +%F), $(nproc) vCPU host, QEMU TCG guest $(ls /lib/modules | grep -E '^6\.12\..*-amd64$' | sort -V | tail -1), $iters iterations)"
+if [ ${#kernel[@]} -gt 0 ]; then
+	kdesc="kernel ${kernel[1]}"
+else
+	kdesc=$(ls /lib/modules | grep -E '^6\.12\..*-amd64$' | sort -V | tail -1)
+fi
+echo "($(date -u +%F), $(nproc) vCPU host, QEMU TCG guest $kdesc, $iters iterations)"

@@ -124,6 +124,7 @@ static const char *const knobs[] = {
 
 /* Every allocation failure of a verb is reported as ENOMEM... */
 static const int enomem[] = { ENOMEM, 0 };
+static const int enomem_efault[] = { ENOMEM, EFAULT, 0 };
 /*
  * ...and of the IPv4 route lookup that resolves a RoCE destination (in
  * modify_qp to RTR and create_ah) as ENOBUFS (rt_dst_alloc() failing).
@@ -745,6 +746,25 @@ static int mr_rereg_pd_back(fx_t *f)
 			f->pd, NULL, f->acc);
 }
 
+/* An ODP MR stays ODP: narrowing it keeps IBV_ACCESS_ON_DEMAND. */
+static int mr_rereg_pd_odp(fx_t *f)
+{
+	return mr_rereg(f, IBV_REREG_MR_CHANGE_PD | IBV_REREG_MR_CHANGE_ACCESS,
+			f->pd2, NULL, RO | IBV_ACCESS_ON_DEMAND);
+}
+
+/* A synchronous write prefetch of the whole ODP MR: faults every page. */
+static int mr_prefetch(fx_t *f)
+{
+	struct ibv_sge sge = {
+		.addr = (uintptr_t)f->r.addr, .length = f->r.len,
+		.lkey = f->mr->lkey,
+	};
+
+	return ibv_advise_mr(f->pd, IBV_ADVISE_MR_ADVICE_PREFETCH_WRITE,
+			     IBV_ADVISE_MR_FLAG_FLUSH, &sge, 1);
+}
+
 /* Dropping or adding gift takes the range anew (gift_rereg_user_mr()). */
 static int mr_toggle_gift(fx_t *f)
 {
@@ -798,6 +818,17 @@ static const struct op op_mr_toggle_gift = {
 static const struct op op_mr_query = {
 	.run = mr_query, .ok = mr_as_reg, .intact = mr_as_reg,
 	.errnos = enomem,
+};
+
+static const struct op op_mr_rereg_pd_odp = {
+	.run = mr_rereg_pd_odp, .ok = mr_works, .intact = mr_as_reg,
+	.undo = mr_rereg_pd_back, .errnos = enomem,
+};
+
+/* A fault that cannot allocate fails (hmm_range_fault(): -EFAULT). */
+static const struct op op_mr_prefetch = {
+	.run = mr_prefetch, .ok = mr_works, .intact = mr_as_reg,
+	.errnos = enomem_efault,
 };
 
 static const struct op op_mr_dereg = {
@@ -1762,6 +1793,17 @@ TEST_F_TIMEOUT(nth, gift_mr, 300)
 	sweep(_metadata, self, &op_mr_toggle_gift, "rereg_mr dropping gift");
 	self->acc = RO;
 	sweep(_metadata, self, &op_mr_toggle_gift, "rereg_mr adding gift");
+}
+
+TEST_F_TIMEOUT(nth, odp_mr, 300)
+{
+	mr_target(self, self->buf, SMALL, RW | IBV_ACCESS_ON_DEMAND);
+	sweep(_metadata, self, &op_mr_reg, "reg_mr odp");
+	ASSERT_EQ(0, mr_reg(self));
+	sweep(_metadata, self, &op_mr_rereg_pd_odp, "rereg_mr odp pd+access");
+	sweep(_metadata, self, &op_mr_prefetch, "advise_mr odp prefetch");
+	ASSERT_EQ(0, mr_dereg(self));
+	sweep(_metadata, self, &op_mr_dereg, "dereg_mr odp");
 }
 
 TEST_F_TIMEOUT(nth, cq, 300)
