@@ -1785,6 +1785,7 @@ TEST_F(rc, sqd_finishes_started_message)
 	struct ibv_sge sge;
 	struct ibv_wc wc;
 	struct aev ev[4];
+	int i;
 
 	rc_pair(_metadata, self, IBV_QPS_RTS, RC_ACCESS);
 	src = big_mr(self->pd, len, 0);
@@ -1806,6 +1807,14 @@ TEST_F(rc, sqd_finishes_started_message)
 			     .rkey = dst->rkey },
 	};
 	ASSERT_EQ(0, ibv_post_send(self->a.qp, &wr, &bad));
+	/*
+	 * SQD finishes only WQEs that began: wait for the first packet to
+	 * land (the post may leave the sending to the QP's work item).
+	 */
+	for (i = 0; i < 1000 * gift_slow() &&
+	     memcmp(src->addr, dst->addr, 64); i++)
+		usleep(1000);
+	ASSERT_EQ(0, memcmp(src->addr, dst->addr, 64));
 	ASSERT_EQ(0, to_sqd(self->a.qp, true));
 	ASSERT_EQ(1, rc_poll(self->a.cq, &wc, 1, 10000 * gift_slow()));
 	EXPECT_EQ(9, wc.wr_id);
