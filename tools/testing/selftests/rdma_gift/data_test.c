@@ -19,7 +19,9 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -2774,6 +2776,220 @@ TEST_F(odp, gift_zero_page_free_and_coherent)
 	ASSERT_EQ(0, ibv_dereg_mr(mr));
 	free(zero);
 	munmap(m, len);
+}
+
+/*
+ * mremap moves the MR's pages away and new memory appears at the old
+ * address: the device follows the address, as the process does.
+ */
+TEST_F(odp, mremap_moves_pages_away)
+{
+	struct pair *p = &self->p;
+	void *to, *m;
+
+	fill_pattern(p->b.src.p, BUF_LEN, 0, 101);
+	ASSERT_EQ(IBV_WC_SUCCESS, odp_read(p, 100, 2 * PAGE));
+	EXPECT_TRUE(is_pattern(p->a.dst.p + GUARD, 2 * PAGE, 100, 101));
+	to = mmap(NULL, BUF_LEN, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
+		  -1, 0);
+	ASSERT_NE(MAP_FAILED, to);
+	m = mremap(p->b.src.p, BUF_LEN, BUF_LEN,
+		   MREMAP_MAYMOVE | MREMAP_FIXED, to);
+	ASSERT_EQ(to, m);
+	/* The old pages, moved: the process still has the bytes there. */
+	EXPECT_TRUE(is_pattern(to, BUF_LEN, 0, 101));
+	m = mmap(p->b.src.p, BUF_LEN, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	ASSERT_EQ((void *)p->b.src.p, m);
+	fill_pattern(p->b.src.p, BUF_LEN, 0, 102);
+	ASSERT_EQ(IBV_WC_SUCCESS, odp_read(p, 100, 2 * PAGE));
+	EXPECT_TRUE(is_pattern(p->a.dst.p + GUARD, 2 * PAGE, 100, 102))
+		TH_LOG("the device read the pages mremap moved away");
+	munmap(to, BUF_LEN);
+}
+
+/* A 2 MiB aligned anonymous region, THP if the kernel gives one. */
+static uint8_t *map_thp(size_t len, void **base)
+{
+	uint8_t *m = mmap(NULL, len + (2 << 20), PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (m == MAP_FAILED)
+		return NULL;
+	*base = m;
+	m = (uint8_t *)(((uintptr_t)m + (2 << 20) - 1) & ~((2UL << 20) - 1));
+	madvise(m, len, MADV_HUGEPAGE);
+	return m;
+}
+
+/*
+ * A transparent huge page under an ODP MR: the device reads and writes
+ * across its 4 KiB pages; MADV_DONTNEED of one 4 KiB page inside it
+ * splits the mapping, and the device sees zeros there only.
+ */
+TEST_F(odp, thp_split)
+{
+	struct pair *p = &self->p;
+	const size_t len = 4 << 20, hole = (2 << 20) + 5 * PAGE;
+	struct ibv_mr *mr;
+	uint8_t *m, *zero;
+	void *base;
+
+	ASSERT_EQ(0, gift_sh("echo always > /sys/kernel/mm/transparent_hugepage/enabled"));
+	m = map_thp(len, &base);
+	ASSERT_NE(NULL, m);
+	fill_pattern(m, len, 0, 111);
+	mr = ibv_reg_mr(p->b.pd, m, len, ALL_ACCESS | IBV_ACCESS_ON_DEMAND);
+	ASSERT_NE(NULL, mr);
+	ASSERT_EQ(IBV_WC_SUCCESS,
+		  odp_rdma(p, IBV_WR_RDMA_READ, p->a.dst.p, p->a.dst.mr->lkey,
+			   (uintptr_t)m + (2 << 20) - 3000, mr->rkey,
+			   MAX_MSG));
+	EXPECT_TRUE(is_pattern(p->a.dst.p, MAX_MSG, (2 << 20) - 3000, 111));
+	fill_pattern(p->a.src.p, 3 * PAGE, 0, 112);
+	ASSERT_EQ(IBV_WC_SUCCESS,
+		  odp_rdma(p, IBV_WR_RDMA_WRITE, p->a.src.p, p->a.src.mr->lkey,
+			   (uintptr_t)m + hole - PAGE, mr->rkey, 3 * PAGE));
+	EXPECT_TRUE(is_pattern(m + hole - PAGE, 3 * PAGE, 0, 112));
+
+	ASSERT_EQ(0, madvise(m + hole, PAGE, MADV_DONTNEED));
+	ASSERT_EQ(IBV_WC_SUCCESS,
+		  odp_rdma(p, IBV_WR_RDMA_READ, p->a.dst.p, p->a.dst.mr->lkey,
+			   (uintptr_t)m + hole - PAGE, mr->rkey, 3 * PAGE));
+	zero = calloc(1, PAGE);
+	ASSERT_NE(NULL, zero);
+	EXPECT_TRUE(is_pattern(p->a.dst.p, PAGE, 0, 112));
+	EXPECT_EQ(0, memcmp(p->a.dst.p + PAGE, zero, PAGE))
+		TH_LOG("the device kept the page MADV_DONTNEED dropped");
+	EXPECT_TRUE(is_pattern(p->a.dst.p + 2 * PAGE, PAGE, 2 * PAGE, 112));
+	free(zero);
+	ASSERT_EQ(0, ibv_dereg_mr(mr));
+	munmap(base, len + (2 << 20));
+}
+
+/* hugetlbfs pages (MAP_HUGETLB, 2 MiB) under an ODP MR. */
+TEST_F(odp, hugetlb)
+{
+	struct pair *p = &self->p;
+	const size_t len = 4 << 20;
+	struct ibv_mr *mr;
+	long nr;
+	uint8_t *m;
+
+	nr = gift_read_long("/proc/sys/vm/nr_hugepages");
+	ASSERT_LE(0, nr);
+	ASSERT_EQ(0, gift_write_file("/proc/sys/vm/nr_hugepages", "%ld",
+				     nr + 2));
+	m = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+	ASSERT_NE(MAP_FAILED, m) TH_LOG("no hugetlb pages: %s",
+					strerror(errno));
+	mr = ibv_reg_mr(p->b.pd, m, len, ALL_ACCESS | IBV_ACCESS_ON_DEMAND);
+	ASSERT_NE(NULL, mr);
+	fill_pattern(p->a.src.p, MAX_MSG, 0, 121);
+	ASSERT_EQ(IBV_WC_SUCCESS,
+		  odp_rdma(p, IBV_WR_RDMA_WRITE, p->a.src.p, p->a.src.mr->lkey,
+			   (uintptr_t)m + (2 << 20) - 7, mr->rkey, MAX_MSG));
+	EXPECT_TRUE(is_pattern(m + (2 << 20) - 7, MAX_MSG, 0, 121));
+	EXPECT_EQ(IBV_WC_SUCCESS,
+		  odp_rdma(p, IBV_WR_RDMA_READ, p->a.dst.p, p->a.dst.mr->lkey,
+			   (uintptr_t)m + (2 << 20) - 7, mr->rkey, MAX_MSG));
+	EXPECT_TRUE(is_pattern(p->a.dst.p, MAX_MSG, 0, 121));
+	ASSERT_EQ(0, ibv_dereg_mr(mr));
+	munmap(m, len);
+	gift_write_file("/proc/sys/vm/nr_hugepages", "%ld", nr);
+}
+
+/*
+ * A MAP_SHARED file on ext4: the device's writes are dirtied into the
+ * page cache, written back, and found in the file after the file system
+ * was unmounted and mounted again.
+ */
+TEST_F(odp, ext4_shared_write_written_back)
+{
+	struct pair *p = &self->p;
+	const size_t flen = 32 * PAGE, len = 9 * PAGE + 33;
+	struct ibv_mr *mr;
+	uint8_t *m, *back;
+	int fd;
+
+	ASSERT_EQ(0, gift_sh("modprobe loop 2>/dev/null; "
+			     "truncate -s 16M /tmp/odp-ext4.img && "
+			     "mkfs.ext4 -q -F /tmp/odp-ext4.img && "
+			     "mkdir -p /tmp/odp-mnt && "
+			     "mount $(losetup -f --show /tmp/odp-ext4.img) "
+			     "/tmp/odp-mnt"));
+	fd = open("/tmp/odp-mnt/f", O_RDWR | O_CREAT | O_TRUNC, 0600);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ftruncate(fd, flen));
+	m = mmap(NULL, flen, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, m);
+	mr = ibv_reg_mr(p->b.pd, m, flen, ALL_ACCESS | IBV_ACCESS_ON_DEMAND);
+	ASSERT_NE(NULL, mr);
+	fill_pattern(p->a.src.p, len, 0, 131);
+	ASSERT_EQ(IBV_WC_SUCCESS,
+		  odp_rdma(p, IBV_WR_RDMA_WRITE, p->a.src.p, p->a.src.mr->lkey,
+			   (uintptr_t)m + PAGE + 1, mr->rkey, len));
+	ASSERT_EQ(0, ibv_dereg_mr(mr));
+	ASSERT_EQ(0, munmap(m, flen));
+	close(fd);
+	ASSERT_EQ(0, gift_sh("umount /tmp/odp-mnt && mount "
+			     "$(losetup -j /tmp/odp-ext4.img | cut -d: -f1) "
+			     "/tmp/odp-mnt"));
+	fd = open("/tmp/odp-mnt/f", O_RDONLY);
+	ASSERT_LE(0, fd);
+	back = malloc(len);
+	ASSERT_NE(NULL, back);
+	ASSERT_EQ((ssize_t)len, pread(fd, back, len, PAGE + 1));
+	EXPECT_TRUE(is_pattern(back, len, 0, 131))
+		TH_LOG("the device's writes did not reach the file");
+	free(back);
+	close(fd);
+	EXPECT_EQ(0, gift_sh("umount /tmp/odp-mnt && losetup -d "
+			     "$(losetup -j /tmp/odp-ext4.img | cut -d: -f1) && "
+			     "rm -f /tmp/odp-ext4.img"));
+}
+
+/*
+ * A process that dies with ODP MRs and RDMA traffic in flight leaves
+ * nothing behind (the VM's health checks: no splat, pins, leaks) and the
+ * device works on.
+ */
+TEST_F(odp, exit_with_traffic_in_flight)
+{
+	struct pair *p = &self->p;
+	int status, i;
+	pid_t pid;
+
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		struct pair_attr attr = default_attr;
+		struct pair c;
+		struct ibv_send_wr wr, *bad;
+		struct sgl l;
+
+		attr.mr_access = IBV_ACCESS_ON_DEMAND;
+		pair_open(_metadata, &c, &attr);
+		fill_pattern(c.b.src.p, BUF_LEN, 0, 141);
+		for (i = 0; i < 16; i++) {
+			sgl_make(&l, &c.a.dst, MAX_MSG / 2, 1, 0);
+			wr_init(&wr, i, i & 1 ? IBV_WR_RDMA_READ :
+				IBV_WR_RDMA_WRITE, &l, 0);
+			wr_rdma(&wr, (uintptr_t)c.b.src.p, c.b.src.mr->rkey);
+			if (ibv_post_send(c.a.qp, &wr, &bad))
+				_exit(3);
+		}
+		usleep(20000);
+		raise(SIGKILL);
+		_exit(4);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
+		TH_LOG("child status %#x", status);
+	fill_pattern(p->b.src.p, BUF_LEN, 0, 142);
+	ASSERT_EQ(IBV_WC_SUCCESS, odp_read(p, 0, MAX_MSG));
+	EXPECT_TRUE(is_pattern(p->a.dst.p + GUARD, MAX_MSG, 0, 142));
 }
 
 TEST_HARNESS_MAIN
