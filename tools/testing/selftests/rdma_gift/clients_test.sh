@@ -3,9 +3,12 @@
 #
 # Real RDMA clients on the runner's device, server and client in the VM
 # talking over RoCEv2 to the device's own IPv4 GID: ibv_rc_pingpong (with
-# and without CQ events, and with -g) and the perftest RC benchmarks. Each
-# is one TAP test that passes when both sides exit 0 and the client
-# reports its result line; a hang is a failure (timeout).
+# and without CQ events, and with -g) and the perftest RC benchmarks, the
+# bandwidth ones also over on-demand-paging MRs (--odp). Each is one TAP
+# test that passes when both sides exit 0 and the client reports its
+# result line; a hang is a failure (timeout). An --odp run must also
+# report a non-zero average bandwidth and, where the device has the
+# odp_* hardware counters, make the device fault pages in.
 set -u
 
 dev=${GIFT_IBDEV:?}
@@ -40,7 +43,28 @@ gid_index() {
 # pair DESCRIPTION PATTERN SERVER-COMMAND...: runs the server in the
 # background and the same command with the server's address as the
 # client; both must exit 0 and the client's output must match PATTERN.
+# listening PORT PID: waits until the server PID listens on TCP PORT (its
+# out-of-band exchange), or exited, or 30 s (times GIFT_SLOW) passed: a
+# fixed sleep loses the race on a loaded host.
+listening() {
+	local i
+
+	if ! command -v ss >/dev/null; then
+		sleep 1
+		return
+	fi
+	for ((i = 0; i < 150 * ${GIFT_SLOW:-1}; i++)); do
+		[ -n "$(ss -Hltn "sport = :$1")" ] && return
+		kill -0 "$2" 2>/dev/null || return
+		sleep 0.2
+	done
+}
+
+# pair_check, when set, names a function that must also succeed; it may
+# set pair_why to say why it did not.
 port=18600
+pair_check=
+pair_why=
 pair() {
 	local desc=$1 pattern=$2 sout cout spid cst sst
 	shift 2
@@ -49,24 +73,62 @@ pair() {
 	sout=$(mktemp) cout=$(mktemp)
 	timeout $limit "$@" -p $port >"$sout" 2>&1 &
 	spid=$!
-	sleep 1
+	listening $port $spid
 	timeout $limit "$@" -p $port "$ip" >"$cout" 2>&1
 	cst=$?
 	wait $spid
 	sst=$?
-	if [ $cst -eq 0 ] && [ $sst -eq 0 ] && grep -Eq "$pattern" "$cout"; then
+	if [ $cst -eq 0 ] && [ $sst -eq 0 ] && grep -Eq "$pattern" "$cout" &&
+	   { [ -z "$pair_check" ] || $pair_check; }; then
 		echo "ok $n $desc"
 	else
 		failed=$((failed + 1))
-		echo "not ok $n $desc (client $cst, server $sst)"
+		echo "not ok $n $desc (client $cst, server $sst${pair_why:+, $pair_why})"
 		sed 's/^/# client: /' "$cout" | tail -n 15
 		sed 's/^/# server: /' "$sout" | tail -n 15
 	fi
 	rm -f "$sout" "$cout"
+	pair_why=
+}
+
+# The device's odp_pages_faulted counter, or nothing when it has none.
+odp_counter=/sys/class/infiniband/$dev/ports/1/hw_counters/odp_pages_faulted
+odp_faulted() {
+	[ -r "$odp_counter" ] && cat "$odp_counter"
+}
+
+odp_before=
+# shellcheck disable=SC2317 # called through pair_check
+odp_check() {
+	local now
+
+	[ -z "$odp_before" ] && return 0
+	now=$(odp_faulted)
+	if [ "${now:-0}" -gt "$odp_before" ]; then
+		echo "# $(grep -E "$bwnz" "$cout" | tail -n1 |
+			awk '{ print $4 " MB/s average," }')" \
+			"$((now - odp_before)) pages faulted"
+		return 0
+	fi
+	pair_why="odp_pages_faulted $odp_before -> ${now:-?}"
+	return 1
+}
+
+# odp_pair DESCRIPTION PATTERN COMMAND...: pair with --odp (perftest
+# registers its buffers with IBV_ACCESS_ON_DEMAND), checking that the
+# device faulted pages in meanwhile.
+odp_pair() {
+	local desc=$1 pattern=$2
+
+	shift 2
+	odp_before=$(odp_faulted)
+	pair_check=odp_check
+	pair "$desc" "$pattern" "$@" --odp
+	pair_check=
 }
 
 echo "TAP version 13"
-echo "1..9"
+echo "1..12"
 if ! gidx=$(gid_index); then
 	echo "Bail out! no RoCEv2 IPv4 GID for $ip on $dev"
 	exit 1
@@ -78,6 +140,8 @@ fi
 pp='bytes in .* seconds'
 bw='^ *[0-9]+ +[0-9]+ +[0-9.]+ +[0-9.]+'
 lat='^ *[0-9]+ +[0-9]+ +[0-9.]+ +[0-9.]+'
+# The result line with a non-zero BW average (its fourth field).
+bwnz='^ *[0-9]+ +[0-9]+ +[0-9.]+ +[0-9.]*[1-9][0-9.]*([[:space:]]|$)'
 pair "ibv_rc_pingpong" "$pp" ibv_rc_pingpong -d "$dev" -g "$gidx" -n 200
 pair "ibv_rc_pingpong -e (CQ events)" "$pp" \
 	ibv_rc_pingpong -d "$dev" -g "$gidx" -n 200 -e
@@ -87,6 +151,12 @@ pair "ib_write_bw" "$bw" ib_write_bw -d "$dev" -x "$gidx" -F -n 200 -u $qpto
 pair "ib_read_bw" "$bw" ib_read_bw -d "$dev" -x "$gidx" -F -n 200 -u $qpto
 pair "ib_send_bw" "$bw" ib_send_bw -d "$dev" -x "$gidx" -F -n 200 -u $qpto
 pair "ib_atomic_bw" "$bw" ib_atomic_bw -d "$dev" -x "$gidx" -F -n 200 -u $qpto
+odp_pair "ib_write_bw --odp" "$bwnz" \
+	ib_write_bw -d "$dev" -x "$gidx" -F -n 200 -u $qpto
+odp_pair "ib_read_bw --odp" "$bwnz" \
+	ib_read_bw -d "$dev" -x "$gidx" -F -n 200 -u $qpto
+odp_pair "ib_send_bw --odp" "$bwnz" \
+	ib_send_bw -d "$dev" -x "$gidx" -F -n 200 -u $qpto
 pair "ib_write_lat" "$lat" ib_write_lat -d "$dev" -x "$gidx" -F -n 200 -u $qpto -C
 pair "ib_send_lat" "$lat" ib_send_lat -d "$dev" -x "$gidx" -F -n 200 -u $qpto -C
 exit $((failed > 0))
