@@ -113,16 +113,14 @@
  * invalidation and send with invalidate work end to end through the
  * requester and the responder (tested by the ktest kernel module).
  *
- * On-demand paging: explicit ODP MRs of RC QPs, for every opcode and for
- * receive WQEs of QPs and SRQs, and prefetch (advise_mr). No implicit
- * ODP yet: IB_ODP_SUPPORT_IMPLICIT is not set and such registrations
- * fail with -EOPNOTSUPP.
+ * On-demand paging: explicit and implicit ODP MRs of RC QPs, for every
+ * opcode and for receive WQEs of QPs and SRQs, and prefetch (advise_mr).
  */
 void gift_mr_init_attr(struct ib_device_attr *attr)
 {
 	attr->device_cap_flags |= IB_DEVICE_MEM_MGT_EXTENSIONS;
 	attr->kernel_cap_flags |= IBK_ON_DEMAND_PAGING;
-	attr->odp_caps.general_caps = IB_ODP_SUPPORT;
+	attr->odp_caps.general_caps = IB_ODP_SUPPORT | IB_ODP_SUPPORT_IMPLICIT;
 	attr->odp_caps.per_transport_caps.rc_odp_caps =
 		IB_ODP_SUPPORT_SEND | IB_ODP_SUPPORT_RECV |
 		IB_ODP_SUPPORT_WRITE | IB_ODP_SUPPORT_READ |
@@ -945,16 +943,18 @@ static int gift_mr_check_user_range(struct gift_dev *gdev, u64 start,
  * @udata: user data; the provider sends none, kernel callers pass NULL
  *
  * Return: the MR, or ERR_PTR(): -EINVAL for a zero length, a length over
- * max_mr_size, a user or iova range that wraps, driver input in @udata
- * or bad access flags (IB_ACCESS_GIFT with write access among them);
- * -EOPNOTSUPP for implicit on-demand paging (@start 0, @length U64_MAX)
- * and other access flags the device does not implement; -ENOMEM at
+ * max_mr_size, a user or iova range that wraps, driver input in @udata,
+ * bad access flags (IB_ACCESS_GIFT with write access among them) or an
+ * implicit ODP MR with a non-zero @iova; -EOPNOTSUPP for access flags
+ * the device does not implement; -ENOMEM at
  * max_mr, over RLIMIT_MEMLOCK or out of memory; -EFAULT (or -EPERM) as
  * gift_umem_get() fails to pin, or for an ODP range beyond the user
  * address space.
  *
  * With IB_ACCESS_ON_DEMAND nothing is pinned or faulted here: the range
  * may even be unmapped until the device first touches it (gift_odp.c).
+ * @start 0 with @length U64_MAX (and @iova 0) is an implicit ODP MR:
+ * the whole address space, addressed by virtual address.
  */
 struct ib_mr *gift_reg_user_mr(struct ib_pd *pd, u64 start, u64 length,
 			       u64 iova, int access, struct ib_udata *udata)
@@ -962,6 +962,7 @@ struct ib_mr *gift_reg_user_mr(struct ib_pd *pd, u64 start, u64 length,
 	struct gift_dev *gdev = to_gift_dev(pd->device);
 	struct gift_umem *umem;
 	struct gift_mr *mr;
+	bool implicit;
 	int err;
 
 	if (gift_udata_has_input(udata)) {
@@ -971,11 +972,14 @@ struct ib_mr *gift_reg_user_mr(struct ib_pd *pd, u64 start, u64 length,
 	err = gift_mr_check_access(gdev, access, true);
 	if (err)
 		return ERR_PTR(err);
-	if ((access & IB_ACCESS_ON_DEMAND) && !start && length == U64_MAX) {
-		gift_dbg(gdev, "implicit on-demand paging not supported\n");
-		return ERR_PTR(-EOPNOTSUPP);
+	implicit = (access & IB_ACCESS_ON_DEMAND) && !start &&
+		   length == U64_MAX;
+	if (implicit && iova) {
+		gift_dbg(gdev, "implicit ODP MR with iova %#llx\n", iova);
+		return ERR_PTR(-EINVAL);
 	}
-	err = gift_mr_check_user_range(gdev, start, length, iova);
+	err = implicit ? 0 : gift_mr_check_user_range(gdev, start, length,
+						      iova);
 	if (err)
 		return ERR_PTR(err);
 
@@ -1281,7 +1285,9 @@ static int gift_dereg_mr(struct ib_mr *ibmr, struct ib_udata *udata)
  * @ibmr: MR, kept from being destroyed by restrack
  *
  * A user MR reports "gift" (1 when registered with IB_ACCESS_GIFT),
- * "odp" (1 for on-demand paging), "pages" (of its range) and either
+ * "odp" (1 for on-demand paging), "pages" (of its range; 0 for an
+ * implicit ODP MR, whose range is the address space, which reports its
+ * "leaves": 2 MiB page tables) and either
  * "shared_pages" (pages held by reference, see gift_umem.c) or, for ODP,
  * "mapped_pages" (pages in the device's page table now).
  * The stale page count needs a page-table walk of the owner's address
@@ -1292,8 +1298,8 @@ static int gift_dereg_mr(struct ib_mr *ibmr, struct ib_udata *udata)
 static int gift_fill_res_mr_entry(struct sk_buff *msg, struct ib_mr *ibmr)
 {
 	struct gift_mr *mr = to_gift_mr(ibmr);
-	unsigned long npages = 0, nshared = 0, nmapped = 0, flags;
-	bool user = false, gift = false, odp = false;
+	unsigned long npages = 0, nshared = 0, nmapped = 0, nleaves = 0, flags;
+	bool user = false, gift = false, odp = false, implicit = false;
 	struct nlattr *table;
 
 	read_lock_irqsave(&mr->lock, flags);
@@ -1307,7 +1313,8 @@ static int gift_fill_res_mr_entry(struct sk_buff *msg, struct ib_mr *ibmr)
 		odp = true;
 		gift = mr->access & IB_ACCESS_GIFT;
 		npages = mr->odp->npages;
-		nmapped = mr->odp->npresent;
+		nmapped = gift_odp_mapped_pages(mr->odp, &nleaves);
+		implicit = mr->odp->implicit;
 	}
 	read_unlock_irqrestore(&mr->lock, flags);
 	if (!user)
@@ -1320,6 +1327,7 @@ static int gift_fill_res_mr_entry(struct sk_buff *msg, struct ib_mr *ibmr)
 	    rdma_nl_put_driver_u32(msg, "odp", odp) ||
 	    rdma_nl_put_driver_u64(msg, "pages", npages) ||
 	    (odp && rdma_nl_put_driver_u64(msg, "mapped_pages", nmapped)) ||
+	    (implicit && rdma_nl_put_driver_u64(msg, "leaves", nleaves)) ||
 	    (!odp && rdma_nl_put_driver_u64(msg, "shared_pages", nshared))) {
 		nla_nest_cancel(msg, table);
 		return -EMSGSIZE;

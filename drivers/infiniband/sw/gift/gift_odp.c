@@ -76,6 +76,24 @@
  * is never dirtied at all. Device writes into a file's MAP_SHARED page
  * thus reach the file once the page is written back.
  *
+ * Implicit ODP
+ * ------------
+ * An MR over the whole address space (addr 0, length U64_MAX) is a root
+ * without page table or notifier: its children, one leaf struct gift_odp
+ * per 2 MiB chunk (GIFT_ODP_CHUNK), are created by the first fault in
+ * their chunk, each with its own interval notifier and 512 entries. The
+ * data path finds a leaf with xa_load() under the MR's lock; no leaf
+ * means -EAGAIN, like a missing entry. Faults of an implicit MR are
+ * serialised by the root's fault_mutex, which also guards the children
+ * array's writers. A leaf that an munmap (MMU_NOTIFY_UNMAP) left without
+ * a mapped page is marked and the root's reaper (a work item) frees it
+ * if nothing was faulted into it since: erased from the array, then the
+ * MR's lock is taken exclusively once (no copy still holds the leaf
+ * after that), and it is stopped like an MR. The array's own lock is
+ * never taken under the MR's lock (it is not irq-safe).
+ * The memory an implicit MR costs thus follows what the process maps and
+ * the device touched, not the address space.
+ *
  * Memory: no page is pinned, so nothing counts against RLIMIT_MEMLOCK;
  * the page table (8 bytes a page) is charged to the memory cgroup.
  */
@@ -231,6 +249,12 @@ static bool gift_odp_invalidate(struct mmu_interval_notifier *mni,
 			   ((end - base) >> PAGE_SHIFT) - 1, cur_seq);
 	gift_odp_count(odp, GIFT_CNT_ODP_INVALIDATIONS, 1);
 	gift_odp_count(odp, GIFT_CNT_ODP_PAGES_INVALIDATED, n);
+	/* A leaf of an implicit MR that munmap emptied: free it. */
+	if (odp->parent && range->event == MMU_NOTIFY_UNMAP &&
+	    !READ_ONCE(odp->npresent)) {
+		WRITE_ONCE(odp->unmapped, true);
+		gift_odp_queue(&odp->parent->reap);
+	}
 	return true;
 }
 
@@ -238,13 +262,43 @@ static const struct mmu_interval_notifier_ops gift_odp_ops = {
 	.invalidate = gift_odp_invalidate,
 };
 
+/*
+ * Sets up @odp as a leaf: an empty page table over [addr, addr + length)
+ * of @mm, in the interval tree. 0, -ENOMEM or the notifier's error.
+ */
+static int gift_odp_init_leaf(struct gift_odp *odp, struct mm_struct *mm,
+			      u64 addr, u64 length)
+{
+	u64 first = ALIGN_DOWN(addr, PAGE_SIZE);
+	int err;
+
+	odp->addr = addr;
+	odp->length = length;
+	odp->npages = (PAGE_ALIGN(addr + length) - first) >> PAGE_SHIFT;
+	odp->entries = kvcalloc(odp->npages, sizeof(*odp->entries),
+				GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
+	if (!odp->entries)
+		return -ENOMEM;
+	err = mmu_interval_notifier_insert(&odp->notifier, mm, first,
+					   (u64)odp->npages << PAGE_SHIFT,
+					   &gift_odp_ops);
+	if (err) {
+		kvfree(odp->entries);
+		odp->entries = NULL;
+	}
+	return err;
+}
+
+static void gift_odp_reap(struct work_struct *work);
+
 /**
  * gift_odp_create() - an empty device page table over a user range
  * @gdev: device, for the counters
  * @lock: the MR's lock, which will protect the page table
- * @addr: user address of the first byte, in the current process
+ * @addr: user address of the first byte, in the current process; 0 with
+ *	@length U64_MAX for an implicit MR (the whole address space)
  * @length: bytes; checked by the caller (gift_umem_check_range(), at
- *	most GIFT_UMEM_MAX_LEN)
+ *	most GIFT_UMEM_MAX_LEN) unless implicit
  * @access: IB_ACCESS_* of the MR; only gift_access_writable() matters
  *
  * Maps nothing and pins nothing: pages come with faults.
@@ -257,56 +311,85 @@ static const struct mmu_interval_notifier_ops gift_odp_ops = {
 struct gift_odp *gift_odp_create(struct gift_dev *gdev, rwlock_t *lock,
 				 u64 addr, u64 length, int access)
 {
-	u64 first = ALIGN_DOWN(addr, PAGE_SIZE);
+	bool implicit = !addr && length == U64_MAX;
 	struct gift_odp *odp;
 	int err;
 
-	if (!current->mm || addr + length > TASK_SIZE)
+	if (!current->mm || (!implicit && addr + length > TASK_SIZE))
 		return ERR_PTR(-EFAULT);
 	odp = kzalloc(sizeof(*odp), GFP_KERNEL_ACCOUNT);
 	if (!odp)
 		return ERR_PTR(-ENOMEM);
 	odp->gdev = gdev;
 	odp->lock = lock;
-	mutex_init(&odp->fault_mutex);
-	odp->addr = addr;
-	odp->length = length;
-	odp->npages = (PAGE_ALIGN(addr + length) - first) >> PAGE_SHIFT;
 	odp->writable = gift_access_writable(access);
-	odp->entries = kvcalloc(odp->npages, sizeof(*odp->entries),
-				GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
-	if (!odp->entries) {
-		err = -ENOMEM;
-		goto out_free;
+	if (implicit) {
+		/* The root's mutex: its own lockdep class, above leaves'. */
+		mutex_init(&odp->fault_mutex);
+		odp->implicit = true;
+		odp->addr = 0;
+		odp->length = U64_MAX;
+		xa_init(&odp->children);
+		INIT_WORK(&odp->reap, gift_odp_reap);
+		odp->mm = current->mm;
+		mmgrab(odp->mm);
+		return odp;
 	}
-	err = mmu_interval_notifier_insert(&odp->notifier, current->mm, first,
-					   (u64)odp->npages << PAGE_SHIFT,
-					   &gift_odp_ops);
-	if (err)
-		goto out_free_entries;
+	mutex_init(&odp->fault_mutex);
+	err = gift_odp_init_leaf(odp, current->mm, addr, length);
+	if (err) {
+		mutex_destroy(&odp->fault_mutex);
+		kfree(odp);
+		return ERR_PTR(err);
+	}
 	return odp;
-
-out_free_entries:
-	kvfree(odp->entries);
-out_free:
-	mutex_destroy(&odp->fault_mutex);
-	kfree(odp);
-	return ERR_PTR(err);
 }
 
-/**
- * gift_odp_stop() - tear the page table down for deregistration
- * @odp: page table of an MR that the data path no longer uses (its
- *	state is GIFT_MR_DEAD)
- *
- * Waits for a running fault and makes later ones fail, dirties what the
- * device wrote, then leaves the interval tree (waiting for running
- * invalidations). The struct stays, for faults still queued, until
- * gift_odp_free().
- *
- * Context: process context; sleeps.
+/*
+ * The leaf of @root for chunk @idx, created (empty) if there is none;
+ * under the root's fault_mutex, with its mm held. ERR_PTR() on failure.
  */
-void gift_odp_stop(struct gift_odp *odp)
+static struct gift_odp *gift_odp_leaf(struct gift_odp *root, unsigned long idx)
+{
+	struct gift_odp *leaf;
+	int err;
+
+	lockdep_assert_held(&root->fault_mutex);
+	leaf = xa_load(&root->children, idx);
+	if (leaf)
+		return leaf;
+	if (((u64)idx + 1) << GIFT_ODP_CHUNK_SHIFT > TASK_SIZE)
+		return ERR_PTR(-EFAULT);
+	leaf = kzalloc(sizeof(*leaf), GFP_KERNEL_ACCOUNT);
+	if (!leaf)
+		return ERR_PTR(-ENOMEM);
+	leaf->gdev = root->gdev;
+	leaf->lock = root->lock;
+	leaf->writable = root->writable;
+	leaf->parent = root;
+	mutex_init(&leaf->fault_mutex);
+	err = gift_odp_init_leaf(leaf, root->mm,
+				 (u64)idx << GIFT_ODP_CHUNK_SHIFT,
+				 GIFT_ODP_CHUNK);
+	if (!err) {
+		/* Published complete: xa_store() orders the stores above. */
+		err = xa_err(xa_store(&root->children, idx, leaf,
+				      GFP_KERNEL_ACCOUNT));
+		if (err) {
+			mmu_interval_notifier_remove(&leaf->notifier);
+			kvfree(leaf->entries);
+		}
+	}
+	if (err) {
+		mutex_destroy(&leaf->fault_mutex);
+		kfree(leaf);
+		return ERR_PTR(err);
+	}
+	return leaf;
+}
+
+/* Stops a leaf: no fault after this, nothing mapped, out of the tree. */
+static void gift_odp_stop_leaf(struct gift_odp *odp)
 {
 	mutex_lock(&odp->fault_mutex);
 	odp->dead = true;
@@ -316,6 +399,83 @@ void gift_odp_stop(struct gift_odp *odp)
 	mmu_interval_notifier_remove(&odp->notifier);
 	kvfree(odp->entries);
 	odp->entries = NULL;
+}
+
+/*
+ * The root's reaper: frees the leaves whose chunk was unmapped and that
+ * nothing was faulted into since.
+ */
+static void gift_odp_reap(struct work_struct *work)
+{
+	struct gift_odp *root = container_of(work, struct gift_odp, reap);
+	struct gift_odp *leaf;
+	unsigned long idx, flags;
+	bool gone;
+
+	mutex_lock(&root->fault_mutex);
+	if (root->dead)
+		goto out_unlock;
+	xa_for_each(&root->children, idx, leaf) {
+		/*
+		 * Only faults add entries, and they wait for the mutex: an
+		 * empty leaf stays empty until it is gone.
+		 */
+		read_lock_irqsave(root->lock, flags);
+		gone = READ_ONCE(leaf->unmapped) && !leaf->npresent;
+		read_unlock_irqrestore(root->lock, flags);
+		if (!gone)
+			continue;
+		/*
+		 * Unpublish, then wait for copies that found it before:
+		 * they hold the MR's lock shared. (The array's own lock is
+		 * not irq-safe: never taken under the MR's lock.)
+		 */
+		xa_erase(&root->children, idx);
+		write_lock_irqsave(root->lock, flags);
+		write_unlock_irqrestore(root->lock, flags);
+		gift_odp_stop_leaf(leaf);
+		mutex_destroy(&leaf->fault_mutex);
+		kfree(leaf);
+		cond_resched();
+	}
+out_unlock:
+	mutex_unlock(&root->fault_mutex);
+}
+
+/**
+ * gift_odp_stop() - tear the page table down for deregistration
+ * @odp: page table of an MR that the data path no longer uses (its
+ *	state is GIFT_MR_DEAD)
+ *
+ * Waits for a running fault and makes later ones fail, dirties what the
+ * device wrote, then leaves the interval tree (waiting for running
+ * invalidations). An implicit MR's leaves are freed. The struct stays,
+ * for faults still queued, until gift_odp_free().
+ *
+ * Context: process context; sleeps.
+ */
+void gift_odp_stop(struct gift_odp *odp)
+{
+	struct gift_odp *leaf;
+	unsigned long idx;
+
+	if (!odp->implicit) {
+		gift_odp_stop_leaf(odp);
+		return;
+	}
+	mutex_lock(&odp->fault_mutex);
+	odp->dead = true;
+	mutex_unlock(&odp->fault_mutex);
+	cancel_work_sync(&odp->reap);
+	xa_for_each(&odp->children, idx, leaf)
+		gift_odp_stop_leaf(leaf);
+	/* The leaves' invalidations may have queued the reaper again. */
+	cancel_work_sync(&odp->reap);
+	xa_for_each(&odp->children, idx, leaf) {
+		mutex_destroy(&leaf->fault_mutex);
+		kfree(leaf);
+	}
+	xa_destroy(&odp->children);
 }
 
 /**
@@ -329,8 +489,34 @@ void gift_odp_free(struct gift_odp *odp)
 {
 	if (!odp)
 		return;
+	if (odp->implicit)
+		mmdrop(odp->mm);
 	mutex_destroy(&odp->fault_mutex);
 	kfree(odp);
+}
+
+/**
+ * gift_odp_mapped_pages() - pages in the device's page table now
+ * @odp: page table; the MR's lock is held
+ * @nleaves: set to the number of leaves of an implicit MR, else 0
+ *
+ * Return: the present entries (of every leaf, for an implicit MR).
+ */
+unsigned long gift_odp_mapped_pages(struct gift_odp *odp,
+				    unsigned long *nleaves)
+{
+	struct gift_odp *leaf;
+	unsigned long idx, n = 0;
+
+	lockdep_assert_held(odp->lock);
+	*nleaves = 0;
+	if (!odp->implicit)
+		return odp->npresent;
+	xa_for_each(&odp->children, idx, leaf) {
+		n += leaf->npresent;
+		(*nleaves)++;
+	}
+	return n;
 }
 
 /*
@@ -366,6 +552,8 @@ static unsigned long gift_odp_install(struct gift_odp *odp, unsigned long idx,
 		}
 		odp->entries[idx + i] = e;
 	}
+	if (added)
+		WRITE_ONCE(odp->unmapped, false);
 	return added;
 }
 
@@ -441,26 +629,9 @@ static int gift_odp_fault_pages(struct gift_odp *odp, struct mm_struct *mm,
 	return err;
 }
 
-/**
- * gift_odp_fault() - map pages of an ODP MR into the device's page table
- * @odp: page table, kept alive by the caller (an MR reference)
- * @offset: offset of the first byte needed from the MR's first byte
- * @len: bytes needed, at least 1; [@offset, @offset + @len) inside the MR
- * @ahead: bytes after them worth mapping too, if they can be: they are
- *	faulted along, and dropped from the request when that fails
- * @flags: GIFT_ODP_FAULT_WRITE: map for writing (breaking copy-on-write
- *	as a CPU write would); GIFT_ODP_FAULT_SNAPSHOT: only take what
- *	the CPU page tables map right now, fault nothing
- *
- * Context: process context; sleeps (page faults, swap-in).
- *
- * Return: 0; -EINVAL once the MR is being deregistered; -EFAULT when a
- * needed page is not mapped, not accessible that way (a write to a
- * read-only mapping), or the address space is gone; -EINTR on a fatal
- * signal; -ENOMEM; another error of hmm_range_fault().
- */
-int gift_odp_fault(struct gift_odp *odp, u64 offset, u64 len, u64 ahead,
-		   unsigned int flags)
+/* gift_odp_fault() of one leaf (or explicit MR). */
+static int gift_odp_fault_leaf(struct gift_odp *odp, u64 offset, u64 len,
+			       u64 ahead, unsigned int flags)
 {
 	u64 pos = offset_in_page(odp->addr) + offset;
 	unsigned long first = pos >> PAGE_SHIFT;
@@ -490,6 +661,80 @@ out_unlock:
 	if (err == -EPERM || err == -EACCES)
 		err = -EFAULT;
 	return err;
+}
+
+/*
+ * An implicit MR's fault: the leaves of the chunks [@va, @va + @len)
+ * touches, created as needed, each faulted for its part (and what of
+ * @ahead falls in the last one).
+ */
+static int gift_odp_fault_implicit(struct gift_odp *root, u64 va, u64 len,
+				   u64 ahead, unsigned int flags)
+{
+	struct gift_odp *leaf;
+	u64 n, in, room;
+	int err = 0;
+
+	mutex_lock(&root->fault_mutex);
+	if (root->dead) {
+		err = -EINVAL;
+		goto out_unlock;
+	}
+	if (!mmget_not_zero(root->mm)) {
+		err = -EFAULT;
+		goto out_unlock;
+	}
+	while (len && !err) {
+		leaf = gift_odp_leaf(root, va >> GIFT_ODP_CHUNK_SHIFT);
+		if (IS_ERR(leaf)) {
+			err = PTR_ERR(leaf);
+			break;
+		}
+		in = va & (GIFT_ODP_CHUNK - 1);
+		room = GIFT_ODP_CHUNK - in;
+		n = min(len, room);
+		err = gift_odp_fault_leaf(leaf, in, n,
+					  n == len ? min(ahead, room - n) : 0,
+					  flags);
+		/* Nothing there (a hole): do not keep an empty leaf for it. */
+		if (err && !READ_ONCE(leaf->npresent)) {
+			WRITE_ONCE(leaf->unmapped, true);
+			gift_odp_queue(&root->reap);
+		}
+		va += n;
+		len -= n;
+	}
+	mmput(root->mm);
+out_unlock:
+	mutex_unlock(&root->fault_mutex);
+	return err;
+}
+
+/**
+ * gift_odp_fault() - map pages of an ODP MR into the device's page table
+ * @odp: page table, kept alive by the caller (an MR reference)
+ * @offset: offset of the first byte needed from the MR's first byte (its
+ *	address, for an implicit MR)
+ * @len: bytes needed, at least 1; [@offset, @offset + @len) inside the MR
+ * @ahead: bytes after them worth mapping too, if they can be: they are
+ *	faulted along, and dropped from the request when that fails
+ * @flags: GIFT_ODP_FAULT_WRITE: map for writing (breaking copy-on-write
+ *	as a CPU write would); GIFT_ODP_FAULT_SNAPSHOT: only take what
+ *	the CPU page tables map right now, fault nothing
+ *
+ * Context: process context; sleeps (page faults, swap-in).
+ *
+ * Return: 0; -EINVAL once the MR is being deregistered; -EFAULT when a
+ * needed page is not mapped, not accessible that way (a write to a
+ * read-only mapping), or the address space is gone; -EINTR on a fatal
+ * signal; -ENOMEM; another error of hmm_range_fault().
+ */
+int gift_odp_fault(struct gift_odp *odp, u64 offset, u64 len, u64 ahead,
+		   unsigned int flags)
+{
+	if (odp->implicit)
+		return gift_odp_fault_implicit(odp, offset, len, ahead, flags);
+	return gift_odp_fault_leaf(odp, offset, len, ahead, flags);
 }
 
 /*
@@ -523,13 +768,34 @@ int gift_odp_copy(struct gift_odp *odp, u64 offset, void *buf, size_t len,
 		  bool to_mr)
 {
 	u64 pos = offset_in_page(odp->addr) + offset;
+	struct gift_odp *leaf;
 	unsigned long e;
 	unsigned int in;
 	struct page *page;
 	size_t n;
 	void *va;
+	int err;
 
 	lockdep_assert_held(odp->lock);
+	if (odp->implicit) {
+		/* @offset is the address: leaf by leaf. */
+		while (len) {
+			leaf = xa_load(&odp->children,
+				       offset >> GIFT_ODP_CHUNK_SHIFT);
+			if (!leaf)
+				return -EAGAIN;
+			n = min_t(u64, len, GIFT_ODP_CHUNK -
+				  (offset & (GIFT_ODP_CHUNK - 1)));
+			err = gift_odp_copy(leaf, offset - leaf->addr, buf, n,
+					    to_mr);
+			if (err)
+				return err;
+			offset += n;
+			buf += n;
+			len -= n;
+		}
+		return 0;
+	}
 	while (len) {
 		in = offset_in_page(pos);
 		n = min_t(size_t, len, PAGE_SIZE - in);
@@ -583,6 +849,14 @@ int gift_odp_atomic(struct gift_odp *odp, u64 offset, enum gift_atomic_op op,
 	lockdep_assert_held(odp->lock);
 	if (!IS_ALIGNED(pos, sizeof(u64)))
 		return -EINVAL;
+	if (odp->implicit) {
+		odp = xa_load(&odp->children, offset >> GIFT_ODP_CHUNK_SHIFT);
+		if (!odp)
+			return -EAGAIN;
+		/* Aligned, the operand lies in one chunk. */
+		offset -= odp->addr;
+		pos = offset;
+	}
 	e = gift_odp_entry(odp, pos, true);
 	if (!e)
 		return -EAGAIN;

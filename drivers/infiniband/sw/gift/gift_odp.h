@@ -11,6 +11,7 @@
 #include <linux/mutex.h>
 #include <linux/spinlock.h>
 #include <linux/types.h>
+#include <linux/xarray.h>
 #include <linux/workqueue.h>
 
 #include "gift_umem.h"
@@ -27,6 +28,13 @@ struct gift_dev;
  * one fault per this much instead of one per page.
  */
 #define GIFT_ODP_FAULT_AHEAD	SZ_256K
+
+/*
+ * An implicit ODP MR (the whole address space) is a root holding one
+ * leaf page table per 2 MiB chunk of addresses the device touched.
+ */
+#define GIFT_ODP_CHUNK_SHIFT	21
+#define GIFT_ODP_CHUNK		BIT_ULL(GIFT_ODP_CHUNK_SHIFT)
 
 /**
  * struct gift_odp - the device's page table of one ODP MR
@@ -49,6 +57,18 @@ struct gift_dev;
  *	exclusively; the data path sets GIFT_ODP_DIRTY with an atomic
  *	set_bit() under @lock held shared, and reads the rest.
  * @gdev: device, for the counters
+ * @implicit: an implicit MR's root: no @notifier and no @entries, but
+ *	@children; @addr is 0 and @length U64_MAX
+ * @children: root only: leaf page tables by chunk index (address >>
+ *	GIFT_ODP_CHUNK_SHIFT). Inserted by faults (under @fault_mutex) and
+ *	erased by the reaper (under @fault_mutex and @lock exclusive), read
+ *	by the data path under @lock shared
+ * @mm: root only: the registering address space (mmgrab()'d), where
+ *	leaves are created
+ * @reap: root only: frees leaves whose range was unmapped
+ * @parent: leaf only: its root
+ * @unmapped: leaf only: an munmap left it empty since its last fault;
+ *	the reaper frees it if it is still empty. Under @lock
  */
 struct gift_odp {
 	struct mmu_interval_notifier notifier;
@@ -62,6 +82,12 @@ struct gift_odp {
 	unsigned long npresent;
 	unsigned long *entries;
 	struct gift_dev *gdev;
+	bool implicit;
+	struct xarray children;
+	struct mm_struct *mm;
+	struct work_struct reap;
+	struct gift_odp *parent;
+	bool unmapped;
 };
 
 int gift_odp_init(void);
@@ -77,6 +103,8 @@ int gift_odp_fault(struct gift_odp *odp, u64 offset, u64 len, u64 ahead,
 		   unsigned int flags);
 int gift_odp_copy(struct gift_odp *odp, u64 offset, void *buf, size_t len,
 		  bool to_mr);
+unsigned long gift_odp_mapped_pages(struct gift_odp *odp,
+				    unsigned long *nleaves);
 int gift_odp_atomic(struct gift_odp *odp, u64 offset, enum gift_atomic_op op,
 		    u64 compare_add, u64 swap, u64 *orig);
 

@@ -2413,13 +2413,14 @@ static int odp_read(struct pair *p, size_t off, size_t len)
 			p->b.src.mr->rkey, len);
 }
 
-/* The device advertises exactly what works: explicit ODP on RC. */
+/* The device advertises exactly what works: explicit and implicit ODP on RC. */
 TEST_F(odp, caps)
 {
 	struct ibv_device_attr_ex ax;
 
 	ASSERT_EQ(0, ibv_query_device_ex(self->p.ctx, NULL, &ax));
-	EXPECT_EQ(IBV_ODP_SUPPORT, ax.odp_caps.general_caps);
+	EXPECT_EQ(IBV_ODP_SUPPORT | IBV_ODP_SUPPORT_IMPLICIT,
+		  ax.odp_caps.general_caps);
 	EXPECT_EQ(IBV_ODP_SUPPORT_SEND | IBV_ODP_SUPPORT_RECV |
 		  IBV_ODP_SUPPORT_WRITE | IBV_ODP_SUPPORT_READ |
 		  IBV_ODP_SUPPORT_ATOMIC | IBV_ODP_SUPPORT_SRQ_RECV,
@@ -2428,13 +2429,156 @@ TEST_F(odp, caps)
 	EXPECT_EQ(0, ax.odp_caps.per_transport_caps.ud_odp_caps);
 }
 
-/* Implicit ODP (the whole address space) is not implemented: refused. */
-TEST_F(odp, implicit_refused)
+/*
+ * A driver attribute ("drv_NAME N") of the MR with key @rkey in `rdma -dd
+ * resource show mr`, or -1.
+ */
+static long mr_drv_attr(uint32_t rkey, const char *name)
 {
-	EXPECT_EQ(NULL, ibv_reg_mr(self->p.a.pd, NULL, SIZE_MAX,
-				   IBV_ACCESS_ON_DEMAND |
-				   IBV_ACCESS_LOCAL_WRITE));
-	EXPECT_EQ(EOPNOTSUPP, errno);
+	char line[1024], key[64], attr[64], *at;
+	long val = -1;
+	FILE *f;
+
+	f = popen("rdma -dd resource show mr 2>/dev/null", "r");
+	if (!f)
+		return -1;
+	snprintf(key, sizeof(key), " rkey 0x%x ", rkey);
+	snprintf(attr, sizeof(attr), " drv_%s ", name);
+	while (fgets(line, sizeof(line), f)) {
+		if (!strstr(line, key))
+			continue;
+		at = strstr(line, attr);
+		if (at)
+			val = strtol(at + strlen(attr), NULL, 10);
+	}
+	pclose(f);
+	return val;
+}
+
+/* Implicit ODP MRs take no iova but 0, and no non-ODP access. */
+TEST_F(odp, implicit_bad_registrations)
+{
+	struct ibv_mr *mr;
+
+	mr = ibv_reg_mr_iova(self->p.a.pd, NULL, SIZE_MAX, 4096,
+			     IBV_ACCESS_ON_DEMAND | IBV_ACCESS_LOCAL_WRITE);
+	EXPECT_EQ(NULL, mr);
+	EXPECT_EQ(EINVAL, errno);
+	mr = ibv_reg_mr(self->p.a.pd, NULL, SIZE_MAX, IBV_ACCESS_LOCAL_WRITE);
+	EXPECT_EQ(NULL, mr);
+	EXPECT_EQ(EINVAL, errno);
+}
+
+/*
+ * One implicit ODP MR on each side, over the whole address space, used
+ * with many unrelated mappings: remote READ, WRITE and atomics land
+ * through the responder's implicit rkey, local SGEs (gather, scatter,
+ * atomic result) through the requester's implicit lkey; messages cross
+ * 2 MiB leaf boundaries. The mappings lie alone in their 2 MiB chunks
+ * (in a PROT_NONE reservation), so unmapping them frees every leaf.
+ */
+TEST_F(odp, implicit_many_mappings)
+{
+	static const size_t lens[] = { PAGE, 3 * PAGE + 5, 2 << 20,
+				       (3 << 20) + 777, 64 << 10, 5 << 20 };
+	enum { N = sizeof(lens) / sizeof(lens[0]) };
+	struct pair *p = &self->p;
+	struct ibv_mr *ra, *rb;
+	uint8_t *m[N], *local, *resv, *at;
+	const size_t llen = 6 << 20, rlen = 26 << 20;
+	uint64_t *word, old;
+	struct ibv_send_wr wr, *bad;
+	struct ibv_sge sge;
+	struct ibv_wc wc;
+	size_t i, len;
+	long leaves = -1;
+
+	ra = ibv_reg_mr(p->a.pd, NULL, SIZE_MAX, ALL_ACCESS |
+			IBV_ACCESS_ON_DEMAND);
+	ASSERT_NE(NULL, ra) TH_LOG("implicit MR: %s", strerror(errno));
+	rb = ibv_reg_mr(p->b.pd, NULL, SIZE_MAX, ALL_ACCESS |
+			IBV_ACCESS_ON_DEMAND);
+	ASSERT_NE(NULL, rb);
+	EXPECT_EQ(0, mr_drv_attr(rb->rkey, "leaves"));
+	local = mmap(NULL, llen, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, local);
+	resv = mmap(NULL, rlen, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS |
+		    MAP_NORESERVE, -1, 0);
+	ASSERT_NE(MAP_FAILED, resv);
+	at = (uint8_t *)(((uintptr_t)resv + (2 << 20) - 1) & ~((2UL << 20) - 1));
+	for (i = 0; i < N; i++) {
+		m[i] = mmap(at, lens[i] + PAGE, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+		ASSERT_EQ(at, m[i]);
+		fill_pattern(m[i], lens[i], 0, 150 + i);
+		at += (lens[i] + PAGE + (2 << 20) - 1) & ~((2UL << 20) - 1);
+	}
+	ASSERT_GE(resv + rlen, at);
+	for (i = 0; i < N; i++) {
+		size_t off;
+
+		len = lens[i] > MAX_MSG ? MAX_MSG : lens[i];
+		/* READ across the first 2 MiB line where there is one. */
+		off = lens[i] >= (3 << 20) ? (2 << 20) - (512 << 10) - 3 :
+		      lens[i] - len;
+		ASSERT_EQ(IBV_WC_SUCCESS,
+			  odp_rdma(p, IBV_WR_RDMA_READ, local + 11, ra->lkey,
+				   (uintptr_t)m[i] + off, rb->rkey, len));
+		EXPECT_TRUE(is_pattern(local + 11, len, off, 150 + i))
+			TH_LOG("mapping %zu", i);
+		/* WRITE it back elsewhere in the same mapping. */
+		fill_pattern(local + 3, len, 0, 160 + i);
+		ASSERT_EQ(IBV_WC_SUCCESS,
+			  odp_rdma(p, IBV_WR_RDMA_WRITE, local + 3, ra->lkey,
+				   (uintptr_t)m[i], rb->rkey, len));
+		EXPECT_TRUE(is_pattern(m[i], len, 0, 160 + i))
+			TH_LOG("mapping %zu", i);
+	}
+	EXPECT_LT(0, mr_drv_attr(rb->rkey, "leaves"));
+
+	/* An atomic into the implicit MR, its result into the local one. */
+	word = (uint64_t *)(m[3] + (2 << 20) + 8);
+	*word = 1000;
+	memset(&wr, 0, sizeof(wr));
+	sge = (struct ibv_sge){ .addr = (uintptr_t)local + (4 << 20) + 16,
+				.length = 8, .lkey = ra->lkey };
+	wr.wr_id = 5;
+	wr.sg_list = &sge;
+	wr.num_sge = 1;
+	wr.opcode = IBV_WR_ATOMIC_FETCH_AND_ADD;
+	wr.send_flags = IBV_SEND_SIGNALED;
+	wr.wr.atomic.remote_addr = (uintptr_t)word;
+	wr.wr.atomic.rkey = rb->rkey;
+	wr.wr.atomic.compare_add = 234;
+	ASSERT_EQ(0, ibv_post_send(p->a.qp, &wr, &bad));
+	ASSERT_EQ(1, poll_cq_for(p->a.cq, &wc, 1, WAIT_MS));
+	EXPECT_EQ(IBV_WC_SUCCESS, wc.status);
+	EXPECT_EQ(1234, *word);
+	memcpy(&old, local + (4 << 20) + 16, 8);
+	EXPECT_EQ(1000, old);
+
+	/* An address nothing maps: a remote access error. */
+	ASSERT_EQ(0, munmap(m[0], lens[0] + PAGE));
+	ASSERT_EQ(IBV_WC_REM_ACCESS_ERR,
+		  odp_rdma(p, IBV_WR_RDMA_READ, local, ra->lkey,
+			   (uintptr_t)m[0], rb->rkey, 64));
+	pair_reset(_metadata, p, &p->attr);
+	for (i = 1; i < N; i++)
+		ASSERT_EQ(0, munmap(m[i], lens[i] + PAGE));
+	/* Every leaf of b's MR had its chunk unmapped: all are freed. */
+	for (i = 0; i < 100 * (size_t)gift_slow(); i++) {
+		leaves = mr_drv_attr(rb->rkey, "leaves");
+		if (!leaves)
+			break;
+		usleep(20000);
+	}
+	EXPECT_EQ(0, leaves);
+	EXPECT_EQ(0, mr_drv_attr(rb->rkey, "mapped_pages"));
+	ASSERT_EQ(0, ibv_dereg_mr(rb));
+	ASSERT_EQ(0, ibv_dereg_mr(ra));
+	munmap(local, llen);
+	munmap(resv, rlen);
 }
 
 /*
