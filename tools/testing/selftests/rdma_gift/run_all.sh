@@ -1,23 +1,27 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# Host side of `make check` (LANE "stock", the default) and `make
-# check-debug` (LANE "debug"): boots the VM with gift0 once per suite of
-# run_in_vm.sh and adds up what the suites report, on one kernel:
-#   stock  Debian's 6.12, the default guest;
-#   debug  the debug kernel (Linux 7.2 from Debian sid's source with KASAN,
-#          lockdep, kmemleak, UBSAN, KFENCE and fault injection;
-#          tools/kernel/build.sh), with GIFT_SLOW (gift_util.h), plus the
-#          suite that needs its features (fail-nth sweep, packet fuzzer,
-#          stress).
-#   all    both.
-# Usage: run_all.sh [stock|debug|all]
+# Host side of `make check` (LANE "check") and `make check-debug` (LANE
+# "debug"): boots the VM with gift0 once per suite of run_in_vm.sh and
+# adds up what the suites report:
+#   stock  every suite on Debian's 6.12, the default guest;
+#   debug  every suite on the debug kernel (Linux 7.2 from Debian sid's
+#          source with KASAN, lockdep, kmemleak, UBSAN, KFENCE and fault
+#          injection; tools/kernel/build.sh), with GIFT_SLOW
+#          (gift_util.h), plus the suite that needs its features (fail-nth
+#          sweep, packet fuzzer, stress);
+#   check  stock, then one debug-kernel boot running the debug suite and
+#          the ODP tests: what fits the CI budget (the whole debug lane
+#          takes about 40 minutes under TCG);
+#   all    stock and debug.
+# Usage: run_all.sh [stock|check|debug|all]
 # Suites:
 #   main     every selftest, in a guest as the runner boots it;
 #   movable_pmem  movable_test and dax_test, in a guest booted with
 #            movablecore=1G (half its memory in ZONE_MOVABLE) and
 #            memmap=64M!1536M (a legacy pmem region, for fsdax).
 #   debug    (debug kernel only) failnth_test, gift_fuzz, gift_stress.
+#   odp      data_test's odp fixture.
 # Each boot's own health checks (clean dmesg, balanced pins, no page
 # still held by rdma_gift, device delete + rmmod) count as one more test.
 # Ends with the line "N passed, N failed" and exits non-zero on any
@@ -71,14 +75,16 @@ pmem=(--append 'movablecore=1G memmap=64M!1536M')
 debug=(--kernel debug --timeout 3600 --env "GIFT_SLOW=$DEBUG_SLOW")
 lane=${1:-stock}
 case $lane in
-stock | debug | all) ;;
+stock | check | debug | all) ;;
 *) echo "run_all.sh: unknown lane $lane" >&2; exit 2 ;;
 esac
 if [ "$lane" != debug ]; then
 	suite main "${main[@]}"
 	suite movable_pmem "${pmem[@]}"
 fi
-if [ "$lane" != stock ]; then
+if [ "$lane" = check ]; then
+	suite "debug odp" "${debug[@]}"
+elif [ "$lane" != stock ]; then
 	suite "main debug" "${debug[@]}" "${main[@]}"
 	suite movable_pmem "${debug[@]}" "${pmem[@]}"
 fi

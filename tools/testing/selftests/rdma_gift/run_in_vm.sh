@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Guest side of the rdma_gift selftests: runs the test programs of the
-# suites named as arguments ("main", the default, "movable_pmem" or
-# "debug"; see run_all.sh) in the VM created by
+# suites named as arguments ("main", the default, "movable_pmem", "odp"
+# or "debug"; see run_all.sh) in the VM created by
 # tools/testing/vm/run (--driver gift), prints their TAP
 # output, and writes "PASS FAIL" totals to $GIFT_OUT/totals. It exits 0
 # whenever the totals were written, so that the runner's exit status
@@ -22,10 +22,10 @@ fail=0
 
 run_harness() {
 	local prog=$1 out totals p f s e t0=$SECONDS
-	echo "# === $prog"
-	out=$("$here/$prog" 2>&1)
+	echo "# === $*"
+	out=$("$here/$prog" "${@:2}" 2>&1)
 	printf '%s\n' "$out"
-	echo "# $prog: $((SECONDS - t0)) s"
+	echo "# $*: $((SECONDS - t0)) s"
 	totals=$(grep -E '^# Totals: ' <<<"$out" | tail -n1)
 	if [ -z "$totals" ]; then
 		echo "# $prog: no totals (crashed?), counted as one failure"
@@ -90,6 +90,11 @@ movable_pmem)
 	# (run_all.sh: movablecore=, memmap=).
 	run_harness movable_test
 	run_harness dax_test
+	;;
+odp)
+	# The ODP fixture alone: make check runs it on the debug kernel
+	# (faults, invalidations and the reaper under lockdep and KASAN).
+	run_harness data_test -f odp
 	;;
 debug)
 	# Programs that need the debug kernel's features (fault injection)
