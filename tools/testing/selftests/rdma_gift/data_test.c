@@ -3136,4 +3136,85 @@ TEST_F(odp, exit_with_traffic_in_flight)
 	EXPECT_TRUE(is_pattern(p->a.dst.p + GUARD, MAX_MSG, 0, 142));
 }
 
+/*
+ * KSM merges pages under a live ODP MR the device has mapped: the device
+ * reads the merged page (same bytes); a remote WRITE to one of them
+ * breaks the sharing for that page only, as a CPU write would; a CPU
+ * write to another is what the device reads next.
+ */
+TEST_F(odp, ksm_merge_under_live_mr)
+{
+	struct pair *p = &self->p;
+	const size_t n = 8, len = n * PAGE;
+	long run, scan, sleep_ms, merged = 0;
+	struct ibv_mr *mr;
+	long long t0;
+	uint8_t *m;
+	size_t i;
+
+	m = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, m);
+	for (i = 0; i < n; i++)
+		fill_pattern(m + i * PAGE, PAGE, 0, 171);
+	mr = ibv_reg_mr(p->b.pd, m, len, ALL_ACCESS | IBV_ACCESS_ON_DEMAND);
+	ASSERT_NE(NULL, mr);
+	/* The device maps the pages (writable) before KSM sees them. */
+	ASSERT_EQ(IBV_WC_SUCCESS,
+		  odp_rdma(p, IBV_WR_RDMA_READ, p->a.dst.p, p->a.dst.mr->lkey,
+			   (uintptr_t)m, mr->rkey, len));
+
+	run = gift_read_long("/sys/kernel/mm/ksm/run");
+	scan = gift_read_long("/sys/kernel/mm/ksm/pages_to_scan");
+	sleep_ms = gift_read_long("/sys/kernel/mm/ksm/sleep_millisecs");
+	ASSERT_LE(0, run);
+	ASSERT_EQ(0, gift_write_file("/sys/kernel/mm/ksm/pages_to_scan",
+				     "5000"));
+	ASSERT_EQ(0, gift_write_file("/sys/kernel/mm/ksm/sleep_millisecs",
+				     "0"));
+	ASSERT_EQ(0, madvise(m, len, MADV_MERGEABLE));
+	ASSERT_EQ(0, gift_write_file("/sys/kernel/mm/ksm/run", "1"));
+	t0 = gift_now_us();
+	while (gift_now_us() - t0 < 30000000LL * gift_slow()) {
+		merged = gift_read_long("/proc/self/ksm_merging_pages");
+		if (merged >= (long)n)
+			break;
+		usleep(20000);
+	}
+	gift_write_file("/sys/kernel/mm/ksm/run", "0");
+	gift_write_file("/sys/kernel/mm/ksm/pages_to_scan", "%ld", scan);
+	gift_write_file("/sys/kernel/mm/ksm/sleep_millisecs", "%ld", sleep_ms);
+	ASSERT_EQ((long)n, merged) TH_LOG("KSM did not merge in time");
+
+	memset(p->a.dst.p, 0, len);
+	ASSERT_EQ(IBV_WC_SUCCESS,
+		  odp_rdma(p, IBV_WR_RDMA_READ, p->a.dst.p, p->a.dst.mr->lkey,
+			   (uintptr_t)m, mr->rkey, len));
+	for (i = 0; i < n; i++)
+		EXPECT_TRUE(is_pattern(p->a.dst.p + i * PAGE, PAGE, 0, 171));
+
+	/* A device write unshares page 2 only; the CPU sees it there. */
+	fill_pattern(p->a.src.p, 100, 0, 172);
+	ASSERT_EQ(IBV_WC_SUCCESS,
+		  odp_rdma(p, IBV_WR_RDMA_WRITE, p->a.src.p, p->a.src.mr->lkey,
+			   (uintptr_t)m + 2 * PAGE + 50, mr->rkey, 100));
+	EXPECT_TRUE(is_pattern(m + 2 * PAGE + 50, 100, 0, 172));
+	EXPECT_TRUE(is_pattern(m + 3 * PAGE, PAGE, 0, 171))
+		TH_LOG("the device's write leaked into another merged page");
+	EXPECT_TRUE(is_pattern(m + 2 * PAGE, 50, 0, 171));
+
+	/* A CPU write to page 5 (copy-on-write): the device follows. */
+	fill_pattern(m + 5 * PAGE, PAGE, 0, 173);
+	ASSERT_EQ(IBV_WC_SUCCESS,
+		  odp_rdma(p, IBV_WR_RDMA_READ, p->a.dst.p, p->a.dst.mr->lkey,
+			   (uintptr_t)m + 4 * PAGE, mr->rkey, 3 * PAGE));
+	EXPECT_TRUE(is_pattern(p->a.dst.p, PAGE, 0, 171));
+	EXPECT_TRUE(is_pattern(p->a.dst.p + PAGE, PAGE, 0, 173))
+		TH_LOG("the device kept reading the KSM page");
+	EXPECT_TRUE(is_pattern(p->a.dst.p + 2 * PAGE, PAGE, 0, 171));
+	gift_write_file("/sys/kernel/mm/ksm/run", "%ld", run);
+	ASSERT_EQ(0, ibv_dereg_mr(mr));
+	munmap(m, len);
+}
+
 TEST_HARNESS_MAIN
