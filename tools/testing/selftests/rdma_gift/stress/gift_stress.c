@@ -34,7 +34,16 @@
  *    everything, and client ones that open the device themselves,
  *    register MRs over what they inherited and exit, or are killed;
  *  - traffic: RC QP pairs doing RDMA WRITE, READ and SEND between pinned
- *    buffers nobody churns, and RDMA READs of the stable gift MRs.
+ *    buffers nobody churns, and RDMA READs of the stable gift MRs;
+ *  - on-demand paging (odp threads, odpmm): ODP MRs (read-write, read-only,
+ *    local-write, gift) registered, re-registered (access) and
+ *    deregistered over an area that the odpmm thread concurrently zaps
+ *    (MADV_DONTNEED, munmap + mmap, mmap(MAP_FIXED) over it), mprotects,
+ *    pages out, populates and collapses; RDMA READ and WRITE through them
+ *    from pinned and ODP local buffers, ibv_advise_mr() prefetches
+ *    (synchronous and not), MRs deregistered and QPs destroyed with ODP
+ *    operations in flight, READs of another thread's ODP MRs while they
+ *    change. What the data must be is explained in that section.
  *
  * What is asserted, and why it is guaranteed (Documentation/gift_mr.rst):
  *  - The churn area only ever holds its pattern: every writer (the
@@ -63,6 +72,12 @@
  *    MR may fail with a remote access error or exhaust its retries;
  *    without such a race it must succeed.
  *  - No thread may go without progress for the watchdog's time.
+ *  - The ODP area holds, page by page, what its owner last wrote (new
+ *    bytes each time) or, once a zap completed after that, zeros; a
+ *    device or CPU read that no zap overlapped sees exactly that, one
+ *    that a zap overlapped sees it or zeros, never older bytes. An ODP
+ *    operation fails only when an mprotect or a munmap hole (or, for
+ *    those in flight, the dereg or destroy) overlapped it.
  *  - At the end, with everything deregistered, the driver holds no page
  *    (debugfs umem_pages) and FOLL_PIN is balanced (/proc/vmstat), both
  *    relative to the start; swap, KSM merges and children must actually
@@ -204,6 +219,12 @@ enum op {
 	OP_VERIFY, OP_FORK, OP_CHILD, OP_CLIENT, OP_CLIENT_KILLED, OP_SG_REREG, OP_SG_REREG_RO,
 	OP_SG_REREG_NONE, OP_SG_REG, OP_SG_WINDOW, OP_SG_HOLDER, OP_SG_QUERY,
 	OP_KSM_UNMERGE_ALL, OP_RECLAIM, OP_COMPACT,
+	OP_ODP_REG_RW, OP_ODP_REG_RO, OP_ODP_DEREG, OP_ODP_READ, OP_ODP_WRITE,
+	OP_ODP_WRITE_REFUSED, OP_ODP_PREFETCH_SYNC, OP_ODP_PREFETCH_ASYNC,
+	OP_ODP_PREFETCH_REFUSED, OP_ODP_DEREG_INFLIGHT, OP_ODP_QP_DESTROY,
+	OP_ODP_REREG, OP_ODP_REREG_REFUSED, OP_ODP_REFILL, OP_ODP_VERIFY,
+	OP_ODP_CROSS_READ, OP_ODP_DONTNEED, OP_ODP_REMAP, OP_ODP_MAPFIXED,
+	OP_ODP_MPROTECT, OP_ODP_PAGEOUT, OP_ODP_POPULATE, OP_ODP_THP,
 	NOPS
 };
 
@@ -221,6 +242,14 @@ static const char *const op_names[NOPS] = {
 	"stable rereg prot_read", "stable rereg prot_none (EFAULT)",
 	"stable dereg+reg", "stable replace window", "stable holder refork",
 	"stable query", "ksm unmerge all", "memcg reclaim", "compact memory",
+	"odp reg rw", "odp reg ro/local-write/gift", "odp dereg", "odp read",
+	"odp write", "odp write to ro refused", "odp prefetch sync",
+	"odp prefetch async", "odp prefetch write of ro refused",
+	"odp dereg in flight", "odp qps destroyed in flight", "odp rereg access",
+	"odp rereg refused", "odp cpu write", "odp cpu read",
+	"odp read of another's mr", "odp madv dontneed", "odp munmap+mmap",
+	"odp mmap map_fixed over", "odp mprotect", "odp madv pageout",
+	"odp madv populate_write", "odp madv hugepage|collapse",
 };
 
 #define MAX_ERRNO	134	/* past EHWPOISON */
@@ -1771,6 +1800,1226 @@ static void *mm_main(void *arg)
 	return NULL;
 }
 
+/*
+ * On-demand paging: ODP MRs over memory that changes under them
+ *
+ * Each owner thread has its part of the ODP area (ODP_LEN bytes, never
+ * pinned by anyone) and registers, re-registers and deregisters ODP MRs
+ * over it (read-write, remote-read-only, local-write, read-only gift),
+ * prefetches them (ibv_advise_mr(), synchronous and not), and moves data
+ * through them with RDMA READ and WRITE, from pinned or ODP local
+ * buffers, deregistering MRs and destroying its QPs with operations in
+ * flight now and then. The odpmm thread meanwhile zaps (MADV_DONTNEED,
+ * munmap + mmap, mmap(MAP_FIXED) over the range), protects (mprotect
+ * PROT_READ or PROT_NONE for a moment), pages out, populates and
+ * collapses random parts of the whole area, without telling anyone but
+ * through two counters per page, which are odd while it works on the
+ * page:
+ *  - odp_zgen: content zaps, after which the page reads zeros;
+ *  - odp_agen: access changes (mprotect, the hole of munmap + mmap).
+ *
+ * The owner alone writes its part (WRITEs, CPU refills), each time with
+ * new bytes (its address and a version number), and keeps an image of
+ * it, with per page the zap count at which the image was right and how
+ * exactly: EXACT, MIXED (each byte the image or zero: a zap overlapped
+ * the write) or UNKNOWN (a write failed or was cut short). A page zapped
+ * since reads all zeros; a READ (or CPU read) that no zap overlapped
+ * must match the page exactly as known, one that a zap overlapped must
+ * read what was there or zeros. Bytes of an old version are stale data
+ * the device must never see. Errors: an operation no access change
+ * overlapped must succeed (a WRITE to a read-only MR must fail, with a
+ * remote access error); one that an access change overlapped may fail
+ * with a remote access error, or be flushed after one.
+ */
+
+#define NODP			2		/* owner threads */
+#define ODP_LEN			HPAGE		/* an owner's part */
+#define ODP_NPG			(ODP_LEN / PAGE)
+#define ODP_BASE		(ARENA + 64 * MIB)
+#define ODP_PAGES		(NODP * ODP_NPG)
+#define ODP_NSLOT		4		/* MRs per owner */
+#define OD			IBV_ACCESS_ON_DEMAND
+#define ODP_RW			(RW | OD)
+#define ODP_RO			(RO | OD)
+#define ODP_LW			(IBV_ACCESS_LOCAL_WRITE | RO | OD)
+#define ODP_GIFT		(GIFT | OD)
+
+static uint32_t odp_zgen[ODP_PAGES];	/* content zaps: odd while one runs */
+static uint32_t odp_agen[ODP_PAGES];	/* access changes: odd likewise */
+
+enum odp_mode { ODP_EXACT, ODP_MIXED, ODP_UNKNOWN, ODP_ZERO };
+
+static const char *const odp_mode_names[] = {
+	"exact", "image or zero", "unknown", "zero",
+};
+
+/* An owner's MR; others read it without locks: gen is odd while it changes. */
+struct odp_slot {
+	uint64_t gen;
+	struct ibv_mr *mr;
+	uint32_t rkey;
+	uintptr_t addr;
+	size_t len;
+	int access;
+	bool writable;			/* registered writable */
+};
+
+struct odp_owner {
+	struct thread *t;
+	int idx;
+	struct pair p;			/* p.buf: pinned local buffer */
+	uint8_t *lbuf;			/* ODP local buffer (lmr) */
+	struct ibv_mr *lmr;
+	size_t llen;
+	uint8_t *area;			/* ODP_BASE + idx * ODP_LEN */
+	uint8_t *img;			/* what the area holds, see above */
+	uint8_t *cpu;			/* CPU reads of the area land here */
+	uint32_t img_gen[ODP_NPG];	/* odp_zgen at which img holds */
+	uint8_t mode[ODP_NPG];
+	uint32_t wop[ODP_NPG];		/* the write operation that set it */
+	uint32_t version;		/* of the current write operation */
+	/* The last writes of each page, for a failure's report. */
+	struct odp_ev {
+		uint32_t z0, z1, version;
+		uint16_t off, len;
+		uint8_t ok, mode;
+	} hist[ODP_NPG][4];
+	uint8_t nhist[ODP_NPG];
+	/* read: CPU access to the area; write: mprotect, munmap */
+	pthread_rwlock_t lock;
+	struct odp_slot slot[ODP_NSLOT];
+	long long t0;			/* when the operation was posted */
+	long retries0;			/* odp_fault_retries then */
+	/* odp_zgen and odp_agen of the whole area, before and after */
+	uint32_t z0[ODP_PAGES], z1[ODP_PAGES], a0[ODP_PAGES], a1[ODP_PAGES];
+};
+
+static struct odp_owner odps[NODP];
+static long odp_cnt0[8];
+
+static const char *const odp_cnt_names[] = {
+	"odp_faults", "odp_pages_faulted", "odp_fault_retries",
+	"odp_invalidations", "odp_pages_invalidated", "odp_prefetches",
+	"odp_engine_waits",
+};
+
+static long odp_counter(const char *name)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path),
+		 "/sys/class/infiniband/%s/ports/1/hw_counters/%s",
+		 gift_env("GIFT_IBDEV"), name);
+	return gift_read_long(path);
+}
+
+static long odp_counter(const char *name);
+
+static void odp_snap(uint32_t *z, uint32_t *a)
+{
+	size_t i;
+
+	for (i = 0; i < ODP_PAGES; i++) {
+		z[i] = __atomic_load_n(&odp_zgen[i], __ATOMIC_SEQ_CST);
+		a[i] = __atomic_load_n(&odp_agen[i], __ATOMIC_SEQ_CST);
+	}
+}
+
+static size_t odp_page(const void *p)
+{
+	return ((const uint8_t *)p - ODP_BASE) / PAGE;
+}
+
+/* Whether gen changed (or was changing) over [p, p + len) between snaps. */
+static bool odp_moved(const uint32_t *g0, const uint32_t *g1, const void *p,
+		      size_t len)
+{
+	size_t i, last = odp_page((const uint8_t *)p + (len ? len - 1 : 0));
+
+	for (i = odp_page(p); i <= last; i++)
+		if (g0[i] != g1[i] || (g0[i] & 1))
+			return true;
+	return false;
+}
+
+/* What page pg of the owner held when odp_zgen of it was g. */
+static enum odp_mode odp_prior(struct odp_owner *o, size_t pg, uint32_t g)
+{
+	uint32_t ig = o->img_gen[pg];
+
+	if (!(g & 1))
+		return g == ig ? o->mode[pg] : ODP_ZERO;
+	/* A zap runs: what was there, or zeros. */
+	if (g + 1 == ig || g - 1 == ig)
+		return o->mode[pg] == ODP_UNKNOWN ? ODP_UNKNOWN : ODP_MIXED;
+	return ODP_ZERO;
+}
+
+/*
+ * got[0, len), read at area offset aoff while odp_zgen went from z0 to
+ * z1: the first byte the model excludes, or -1; *mode what was expected.
+ */
+static long odp_bad(struct odp_owner *o, size_t aoff, const uint8_t *got,
+		    size_t len, enum odp_mode *mode)
+{
+	size_t i, j, n, pg, gpg;
+	enum odp_mode m;
+
+	for (i = 0; i < len; i += n) {
+		pg = (aoff + i) / PAGE;
+		gpg = o->idx * ODP_NPG + pg;
+		n = PAGE - (aoff + i) % PAGE;
+		if (n > len - i)
+			n = len - i;
+		m = odp_prior(o, pg, o->z0[gpg]);
+		if (m == ODP_EXACT && o->z0[gpg] != o->z1[gpg])
+			m = ODP_MIXED;
+		*mode = m;
+		switch (m) {
+		case ODP_EXACT:
+			if (memcmp(got + i, o->img + aoff + i, n))
+				for (j = i; j < i + n; j++)
+					if (got[j] != o->img[aoff + j])
+						return j;
+			break;
+		case ODP_MIXED:
+			for (j = i; j < i + n; j++)
+				if (got[j] && got[j] != o->img[aoff + j])
+					return j;
+			break;
+		case ODP_ZERO:
+			for (j = i; j < i + n; j++)
+				if (got[j])
+					return j;
+			break;
+		case ODP_UNKNOWN:
+			break;
+		}
+	}
+	return -1;
+}
+
+/*
+ * src[0, len) was written at area offset aoff (ok: the write completed;
+ * else it may have landed in part) while odp_zgen went from z0 to z1.
+ */
+static void odp_wrote(struct odp_owner *o, size_t aoff, const uint8_t *src,
+		      size_t len, bool ok)
+{
+	size_t i, n, pg, gpg;
+	enum odp_mode m;
+
+	for (i = 0; i < len; i += n) {
+		pg = (aoff + i) / PAGE;
+		gpg = o->idx * ODP_NPG + pg;
+		n = PAGE - (aoff + i) % PAGE;
+		if (n > len - i)
+			n = len - i;
+		/* An earlier window of this operation moved img_gen. */
+		m = o->wop[pg] == o->version ? o->mode[pg] :
+		    odp_prior(o, pg, o->z0[gpg]);
+		if (m == ODP_ZERO) {
+			memset(o->img + pg * PAGE, 0, PAGE);
+			m = ODP_EXACT;
+		}
+		if (n == PAGE)
+			m = ODP_EXACT;
+		if (!ok)
+			m = ODP_UNKNOWN;
+		else if (m == ODP_EXACT &&
+			 (o->z0[gpg] != o->z1[gpg] || (o->z0[gpg] & 1)))
+			m = ODP_MIXED;
+		memcpy(o->img + aoff + i, src + i, n);
+		o->mode[pg] = m;
+		o->wop[pg] = o->version;
+		/* A zap still running ends with our bytes or zeros. */
+		o->img_gen[pg] = (o->z1[gpg] + 1) & ~1U;
+		o->hist[pg][o->nhist[pg]++ % 4] = (struct odp_ev){
+			.z0 = o->z0[gpg], .z1 = o->z1[gpg],
+			.version = o->version, .off = (aoff + i) % PAGE,
+			.len = n, .ok = ok, .mode = m,
+		};
+	}
+}
+
+/* New bytes for area offset aoff, len bytes, into dst. */
+static void odp_fill(struct odp_owner *o, uint8_t *dst, size_t aoff,
+		     size_t len)
+{
+	uint32_t s = seed + 1000 + o->idx * 0x10000 + o->version;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		dst[i] = gift_pat(aoff + i, s);
+}
+
+static void odp_slot_begin(struct odp_slot *s)
+{
+	__atomic_add_fetch(&s->gen, 1, __ATOMIC_SEQ_CST);
+}
+
+static void odp_slot_end(struct odp_slot *s)
+{
+	if (s->mr) {
+		__atomic_store_n(&s->rkey, s->mr->rkey, __ATOMIC_RELAXED);
+		__atomic_store_n(&s->addr, (uintptr_t)s->mr->addr,
+				 __ATOMIC_RELAXED);
+		__atomic_store_n(&s->len, s->mr->length, __ATOMIC_RELAXED);
+	}
+	__atomic_add_fetch(&s->gen, 1, __ATOMIC_SEQ_CST);
+}
+
+static int odp_random_access(struct thread *t)
+{
+	int r = rnd_below(t, 100);
+
+	return r < 45 ? ODP_RW : r < 65 ? ODP_RO : r < 80 ? ODP_LW : ODP_GIFT;
+}
+
+static const char *odp_access_name(int access)
+{
+	return access == ODP_RW ? "rw" : access == ODP_RO ? "ro" :
+	       access == ODP_LW ? "local-write" : access == ODP_GIFT ?
+	       "gift" : "?";
+}
+
+/* A window of the slot's MR: area offset and length. */
+static void odp_window(struct odp_owner *o, struct odp_slot *s, size_t *aoff,
+		       size_t *len)
+{
+	size_t mlen = s->mr->length, moff = (uint8_t *)s->mr->addr - o->area;
+
+	*len = 1 + rnd_below(o->t, mlen < max_msg ? mlen : max_msg);
+	*aoff = moff + rnd_below(o->t, mlen - *len + 1);
+}
+
+static const char *const odp_op_names[] = { "READ", "WRITE" };
+
+/*
+ * Posts n READs or WRITEs between the local buffer (lbuf through lkey,
+ * window i at i * max_msg) and area offsets aoff[i] through rkey, and
+ * waits for them: statuses in st[] by work request. False when they did
+ * not complete (reported).
+ */
+static bool odp_post(struct odp_owner *o, bool write, uint8_t *lbuf,
+		     uint32_t lkey, uint32_t rkey, const size_t *aoff,
+		     const size_t *len, int n, int *st)
+{
+	struct ibv_send_wr wr[MAX_BATCH], *bad;
+	struct ibv_sge sge[MAX_BATCH];
+	struct ibv_wc wc[MAX_BATCH];
+	int i, err;
+
+	for (i = 0; i < n; i++) {
+		rdma_wr(&wr[i], &sge[i], write ? IBV_WR_RDMA_WRITE :
+			IBV_WR_RDMA_READ, i, lbuf + i * max_msg, lkey, len[i],
+			(uintptr_t)o->area + aoff[i], rkey);
+		if (i)
+			wr[i - 1].next = &wr[i];
+	}
+	o->t0 = gift_now_us();
+	o->retries0 = odp_counter("odp_fault_retries");
+	err = ibv_post_send(o->p.qp[0], wr, &bad);
+	if (err) {
+		fail("%s: ODP %s: ibv_post_send: %s", o->t->name,
+		     odp_op_names[write], strerror(err));
+		return false;
+	}
+	if (pair_wait(&o->p, wc, n, write ? "odp write" : "odp read"))
+		return false;
+	for (i = 0; i < n; i++)
+		st[i] = -1;
+	for (i = 0; i < n; i++)
+		if (wc[i].wr_id < (uint64_t)n)
+			st[wc[i].wr_id] = wc[i].status;
+	return true;
+}
+
+/* Completion errors odp_judge() may accept (counted by errno). */
+#define ODP_REM		1	/* remote access error: EACCES */
+#define ODP_LOC		2	/* local protection error: EPROTO */
+#define ODP_FLUSH	4	/* flushed: ECANCELED */
+#define ODP_TIMEOUT	8	/* retries exhausted: ETIMEDOUT */
+
+/*
+ * Judges the statuses of n operations on windows aoff[i]/len[i]. An
+ * error must have met an access change (a remote access error, then
+ * flushes), or be one that accept says may happen anyway. Returns 1 when
+ * all succeeded, 0 when the errors were accepted (the QPs reconnected),
+ * -1 on a failure (reported).
+ */
+static int odp_judge(struct odp_owner *o, enum op op, const char *what,
+		     const size_t *aoff, const size_t *len, int n,
+		     const int *st, int accept)
+{
+	bool all = true, failed = false, moved;
+	int i, e, kind;
+
+	for (i = 0; i < n; i++) {
+		if (st[i] == IBV_WC_SUCCESS)
+			continue;
+		all = false;
+		e = kind = 0;
+		if (st[i] == IBV_WC_REM_ACCESS_ERR) {
+			e = EACCES;
+			kind = ODP_REM;
+		} else if (st[i] == IBV_WC_LOC_PROT_ERR) {
+			e = EPROTO;
+			kind = ODP_LOC;
+		} else if (st[i] == IBV_WC_WR_FLUSH_ERR) {
+			e = ECANCELED;
+			kind = ODP_FLUSH;
+		} else if (st[i] == IBV_WC_RETRY_EXC_ERR) {
+			e = ETIMEDOUT;
+			kind = ODP_TIMEOUT;
+		}
+		moved = odp_moved(o->a0, o->a1, o->area + aoff[i], len[i]);
+		/*
+		 * A fault that invalidations of its MR keep restarting
+		 * (with the memcg reclaiming) can outlast the requester's
+		 * retries: the responder waits for it without a NAK.
+		 */
+		if (kind == ODP_TIMEOUT &&
+		    (moved || odp_moved(o->z0, o->z1, o->area + aoff[i],
+					len[i])))
+			say("# %s: %s %d of %d: retries exhausted after %lld ms, %ld fault retries meanwhile\n",
+			    o->t->name, what, i, n,
+			    (gift_now_us() - o->t0) / 1000,
+			    odp_counter("odp_fault_retries") - o->retries0);
+		else if (kind == ODP_TIMEOUT)
+			moved = false;
+		else
+			moved = moved && kind == ODP_REM;
+		if ((kind & accept) || moved || (kind == ODP_FLUSH && failed)) {
+			__atomic_add_fetch(&op_err[op][e], 1, __ATOMIC_RELAXED);
+			failed = true;
+			continue;
+		}
+		fail("%s: %s %d of %d, %zu bytes at area offset %#zx: %s%s (after %lld ms, %ld fault retries meanwhile)",
+		     o->t->name, what, i, n, len[i], aoff[i],
+		     st[i] < 0 ? "no completion" :
+		     ibv_wc_status_str(st[i]),
+		     kind == ODP_REM ? " (no access change overlapped it)" :
+		     "", (gift_now_us() - o->t0) / 1000,
+		     odp_counter("odp_fault_retries") - o->retries0);
+		return -1;
+	}
+	if (!all && pair_connect(&o->p)) {
+		fail("%s: cannot reconnect the QPs", o->t->name);
+		return -1;
+	}
+	return all;
+}
+
+/*
+ * After a failure at area offset aoff: the page's last writes, and which
+ * versions of the owner's bytes got[0, len) are.
+ */
+static void odp_explain(struct odp_owner *o, size_t aoff, const uint8_t *got,
+			size_t len)
+{
+	size_t pg = aoff / PAGE, n = len < 16 ? len : 16, j;
+	uint32_t v, s0 = seed + 1000 + o->idx * 0x10000;
+	struct odp_ev *e;
+	int i, found = 0;
+
+	for (i = 0; i < 4 && i < o->nhist[pg]; i++) {
+		e = &o->hist[pg][(o->nhist[pg] - 1 - i) % 4];
+		say("#   page %zu, write -%d: version %u, bytes %u+%u, zaps %u..%u, %s, then %s\n",
+		    pg, i + 1, e->version, e->off, e->len, e->z0, e->z1,
+		    e->ok ? "completed" : "failed", odp_mode_names[e->mode]);
+	}
+	for (v = 0; v <= o->version && found < 8; v++) {
+		for (j = 0; j < n; j++)
+			if (got[j] != gift_pat(aoff + j, s0 + v))
+				break;
+		if (j == n) {
+			say("#   the %zu bytes read there are version %u (now %u)\n",
+			    n, v, o->version);
+			found++;
+		}
+	}
+	if (!found)
+		say("#   the %zu bytes read there are no version of the owner's\n",
+		    n);
+}
+
+/* Checks what READ i brought into buf: see odp_bad(). */
+static bool odp_check_read(struct odp_owner *o, const char *what,
+			   const uint8_t *buf, size_t aoff, size_t len)
+{
+	enum odp_mode m = ODP_EXACT;
+	long bad = odp_bad(o, aoff, buf, len, &m);
+	size_t pg;
+
+	if (bad < 0)
+		return true;
+	pg = (aoff + bad) / PAGE;
+	fail("%s: %s at area offset %#zx (page %zu, zaps %u..%u, image of zap %u) reads 0x%02x, expected %s (image 0x%02x)",
+	     o->t->name, what, aoff + bad, pg,
+	     o->z0[o->idx * ODP_NPG + pg], o->z1[o->idx * ODP_NPG + pg],
+	     o->img_gen[pg], buf[bad], odp_mode_names[m],
+	     o->img[aoff + bad]);
+	odp_explain(o, aoff + bad, buf + bad, len - bad);
+	return false;
+}
+
+/* The local buffer of an operation: the ODP one, now and then dropped. */
+static uint8_t *odp_local(struct odp_owner *o, bool odp, uint32_t *lkey)
+{
+	if (!odp) {
+		*lkey = o->p.mr->lkey;
+		return o->p.buf;
+	}
+	*lkey = o->lmr->lkey;
+	if (chance(o->t, 20))
+		madvise(o->lbuf, o->llen, MADV_DONTNEED);
+	return o->lbuf;
+}
+
+static void odp_read(struct odp_owner *o, struct odp_slot *s, int n)
+{
+	size_t aoff[MAX_BATCH], len[MAX_BATCH];
+	bool lodp = chance(o->t, 50);
+	int st[MAX_BATCH], i;
+	uint8_t *lbuf;
+	uint32_t lkey;
+
+	lbuf = odp_local(o, lodp, &lkey);
+	for (i = 0; i < n; i++) {
+		odp_window(o, s, &aoff[i], &len[i]);
+		memset(lbuf + i * max_msg, 0xa5, len[i]);
+	}
+	/* The device finds the local pages in swap (or not). */
+	if (lodp && chance(o->t, 20))
+		madvise(o->lbuf, o->llen, MADV_PAGEOUT);
+	odp_snap(o->z0, o->a0);
+	if (!odp_post(o, false, lbuf, lkey, s->mr->rkey, aoff, len, n, st))
+		return;
+	odp_snap(o->z1, o->a1);
+	for (i = 0; i < n; i++)
+		if (st[i] == IBV_WC_SUCCESS &&
+		    !odp_check_read(o, lodp ? "READ into ODP" : "READ",
+				    lbuf + i * max_msg, aoff[i], len[i]))
+			return;
+	if (odp_judge(o, OP_ODP_READ, "READ", aoff, len, n, st, 0) > 0)
+		count_ok(OP_ODP_READ);
+}
+
+static void odp_write(struct odp_owner *o, struct odp_slot *s, int n)
+{
+	size_t aoff[MAX_BATCH], len[MAX_BATCH];
+	bool lodp = chance(o->t, 50), ok;
+	int st[MAX_BATCH], i;
+	uint8_t *lbuf;
+	uint32_t lkey;
+
+	lbuf = odp_local(o, lodp, &lkey);
+	o->version++;
+	for (i = 0; i < n; i++) {
+		odp_window(o, s, &aoff[i], &len[i]);
+		odp_fill(o, lbuf + i * max_msg, aoff[i], len[i]);
+	}
+	if (lodp && chance(o->t, 20))
+		madvise(o->lbuf, o->llen, MADV_PAGEOUT);
+	odp_snap(o->z0, o->a0);
+	if (!odp_post(o, true, lbuf, lkey, s->mr->rkey, aoff, len, n, st))
+		return;
+	odp_snap(o->z1, o->a1);
+	/* In order, as the responder executed them. */
+	for (i = 0; i < n; i++)
+		odp_wrote(o, aoff[i], lbuf + i * max_msg, len[i],
+			  st[i] == IBV_WC_SUCCESS);
+	ok = odp_judge(o, OP_ODP_WRITE, "WRITE", aoff, len, n, st, 0) > 0;
+	if (ok)
+		count_ok(OP_ODP_WRITE);
+	/* Sometimes read it back at once, through the same MR. */
+	if (ok && chance(o->t, 30)) {
+		lbuf = odp_local(o, !lodp, &lkey);
+		for (i = 0; i < n; i++)
+			memset(lbuf + i * max_msg, 0xa5, len[i]);
+		odp_snap(o->z0, o->a0);
+		if (!odp_post(o, false, lbuf, lkey, s->mr->rkey, aoff, len, n,
+			      st))
+			return;
+		odp_snap(o->z1, o->a1);
+		for (i = 0; i < n; i++)
+			if (st[i] == IBV_WC_SUCCESS &&
+			    !odp_check_read(o, "READ after WRITE",
+					    lbuf + i * max_msg, aoff[i],
+					    len[i]))
+				return;
+		if (odp_judge(o, OP_ODP_READ, "READ after WRITE", aoff, len, n,
+			      st, 0) > 0)
+			count_ok(OP_ODP_READ);
+	}
+}
+
+/* A WRITE to an MR without remote write: refused, nothing written. */
+static void odp_write_refused(struct odp_owner *o, struct odp_slot *s)
+{
+	size_t aoff, len;
+	uint32_t lkey;
+	uint8_t *lbuf;
+	int st;
+
+	lbuf = odp_local(o, chance(o->t, 50), &lkey);
+	odp_window(o, s, &aoff, &len);
+	memset(lbuf, 0x3c, len);
+	if (!odp_post(o, true, lbuf, lkey, s->mr->rkey, &aoff, &len, 1, &st))
+		return;
+	if (st != IBV_WC_REM_ACCESS_ERR) {
+		fail("%s: WRITE to a %s ODP MR: %s, expected a remote access error",
+		     o->t->name, odp_access_name(s->access),
+		     ibv_wc_status_str(st));
+		return;
+	}
+	count_ok(OP_ODP_WRITE_REFUSED);
+	if (pair_connect(&o->p))
+		fail("%s: cannot reconnect the QPs", o->t->name);
+}
+
+static void odp_prefetch(struct odp_owner *o, struct odp_slot *s)
+{
+	struct thread *t = o->t;
+	bool sync = chance(t, 50), wr = s->access & IBV_ACCESS_LOCAL_WRITE;
+	enum ibv_advise_mr_advice advice;
+	struct ibv_sge sge;
+	size_t aoff, len;
+	int r = rnd_below(t, 10), ret;
+
+	advice = r < 4 ? IBV_ADVISE_MR_ADVICE_PREFETCH :
+		 r < 8 ? IBV_ADVISE_MR_ADVICE_PREFETCH_WRITE :
+		 IBV_ADVISE_MR_ADVICE_PREFETCH_NO_FAULT;
+	if (chance(t, 40)) {
+		aoff = (uint8_t *)s->mr->addr - o->area;
+		len = s->mr->length;
+	} else {
+		odp_window(o, s, &aoff, &len);
+	}
+	sge.addr = (uintptr_t)o->area + aoff;
+	sge.length = len;
+	sge.lkey = s->mr->lkey;
+	odp_snap(o->z0, o->a0);
+	ret = ibv_advise_mr(pd, advice, sync ? IBV_ADVISE_MR_FLAG_FLUSH : 0,
+			    &sge, 1);
+	odp_snap(o->z1, o->a1);
+	if (advice == IBV_ADVISE_MR_ADVICE_PREFETCH_WRITE && !wr) {
+		if (ret != EACCES)
+			fail("%s: write prefetch of a %s ODP MR: %d, expected EACCES",
+			     t->name, odp_access_name(s->access), ret);
+		else
+			count_ok(OP_ODP_PREFETCH_REFUSED);
+		return;
+	}
+	if (!ret) {
+		count_ok(sync ? OP_ODP_PREFETCH_SYNC : OP_ODP_PREFETCH_ASYNC);
+		return;
+	}
+	if (sync && ret == EFAULT &&
+	    odp_moved(o->a0, o->a1, o->area + aoff, len)) {
+		__atomic_add_fetch(&op_err[OP_ODP_PREFETCH_SYNC][EFAULT], 1,
+				   __ATOMIC_RELAXED);
+		return;
+	}
+	fail("%s: %s prefetch (advice %d) of %zu bytes at area offset %#zx of a %s ODP MR: %s",
+	     t->name, sync ? "synchronous" : "asynchronous", advice, len, aoff,
+	     odp_access_name(s->access), strerror(ret));
+}
+
+static void odp_reg(struct odp_owner *o, struct odp_slot *s)
+{
+	struct thread *t = o->t;
+	int access = odp_random_access(t);
+	size_t first, n, in = 0, len;
+
+	if (chance(t, 10)) {
+		first = 0;
+		n = ODP_NPG;
+	} else {
+		first = rnd_below(t, ODP_NPG);
+		n = 1 + rnd_below(t, 64);
+		if (n > ODP_NPG - first)
+			n = ODP_NPG - first;
+	}
+	len = n * PAGE;
+	if (chance(t, 15)) {
+		in = rnd_below(t, PAGE);
+		len -= in + rnd_below(t, len - in);
+	}
+	odp_slot_begin(s);
+	__atomic_store_n(&s->mr, ibv_reg_mr(pd, o->area + first * PAGE + in,
+					    len, access), __ATOMIC_RELAXED);
+	s->access = access;
+	s->writable = access & IBV_ACCESS_LOCAL_WRITE;
+	odp_slot_end(s);
+	if (!s->mr) {
+		fail("%s: ibv_reg_mr of a %s ODP MR over %zu bytes at area offset %#zx: %s",
+		     t->name, odp_access_name(access), len, first * PAGE + in,
+		     strerror(errno));
+		return;
+	}
+	count_ok(access == ODP_RW ? OP_ODP_REG_RW : OP_ODP_REG_RO);
+	/* Used at once, while the area changes: seed 004. */
+	if (chance(t, 30))
+		odp_prefetch(o, s);
+	if (chance(t, 50))
+		odp_read(o, s, 1);
+}
+
+static void odp_dereg(struct odp_owner *o, struct odp_slot *s)
+{
+	odp_slot_begin(s);
+	if (ibv_dereg_mr(s->mr))
+		fail("%s: ibv_dereg_mr of an ODP MR: %s", o->t->name,
+		     strerror(errno));
+	else
+		count_ok(OP_ODP_DEREG);
+	__atomic_store_n(&s->mr, NULL, __ATOMIC_RELAXED);
+	odp_slot_end(s);
+}
+
+/* New access flags; the translation of an ODP MR cannot change. */
+static void odp_rereg(struct odp_owner *o, struct odp_slot *s)
+{
+	struct thread *t = o->t;
+	int access = odp_random_access(t), flags = IBV_REREG_MR_CHANGE_ACCESS;
+	int ret, err, want = 0;
+
+	if (chance(t, 10)) {
+		flags |= IBV_REREG_MR_CHANGE_TRANSLATION;
+		want = EOPNOTSUPP;
+	} else if (chance(t, 5)) {
+		access &= ~OD;
+		want = EOPNOTSUPP;
+	} else if ((access & IBV_ACCESS_LOCAL_WRITE) && !s->writable) {
+		want = EACCES;
+	}
+	odp_slot_begin(s);
+	ret = ibv_rereg_mr(s->mr, flags, NULL, s->mr->addr, s->mr->length,
+			   access);
+	err = errno;
+	if (!ret)
+		s->access = access;
+	odp_slot_end(s);
+	if (!want && !ret) {
+		count_ok(OP_ODP_REREG);
+		return;
+	}
+	if (want && ret == IBV_REREG_MR_ERR_CMD && err == want) {
+		count_ok(OP_ODP_REREG_REFUSED);
+		return;
+	}
+	fail("%s: rereg of a %s ODP MR to %#x (flags %#x): %d, errno %d (%s), expected %s",
+	     t->name, odp_access_name(s->access), access, flags, ret, err,
+	     strerror(err), want ? strerror(want) : "success");
+}
+
+/*
+ * READs or WRITEs of the slot's MR in flight, and either that MR or the
+ * local ODP MR (a new one over the ODP local buffer) deregistered under
+ * them. Each must succeed (and then be right), fail with an access
+ * error on the side that went away, or be flushed after one.
+ */
+static void odp_dereg_inflight(struct odp_owner *o, struct odp_slot *s)
+{
+	struct thread *t = o->t;
+	bool local = chance(t, 40), write = false;
+	size_t aoff[MAX_BATCH], len[MAX_BATCH];
+	struct ibv_send_wr wr[MAX_BATCH], *bad;
+	struct ibv_sge sge[MAX_BATCH];
+	struct ibv_wc wc[MAX_BATCH];
+	int st[MAX_BATCH], n = 1 + rnd_below(t, MAX_BATCH), i, err;
+	struct ibv_mr *lmr = o->lmr;
+
+	if (s->access & IBV_ACCESS_REMOTE_WRITE)
+		write = chance(t, 50);
+	if (local) {
+		lmr = ibv_reg_mr(pd, o->lbuf, o->llen, ODP_RW);
+		if (!lmr) {
+			fail("%s: ibv_reg_mr of a local ODP MR: %s", t->name,
+			     strerror(errno));
+			return;
+		}
+	}
+	if (write)
+		o->version++;
+	for (i = 0; i < n; i++) {
+		odp_window(o, s, &aoff[i], &len[i]);
+		if (write)
+			odp_fill(o, o->lbuf + i * max_msg, aoff[i], len[i]);
+		else
+			memset(o->lbuf + i * max_msg, 0xa5, len[i]);
+		rdma_wr(&wr[i], &sge[i], write ? IBV_WR_RDMA_WRITE :
+			IBV_WR_RDMA_READ, i, o->lbuf + i * max_msg, lmr->lkey,
+			len[i], (uintptr_t)o->area + aoff[i], s->mr->rkey);
+		if (i)
+			wr[i - 1].next = &wr[i];
+	}
+	if (chance(t, 30))
+		madvise(o->lbuf, o->llen, MADV_PAGEOUT);
+	odp_snap(o->z0, o->a0);
+	o->t0 = gift_now_us();
+	o->retries0 = odp_counter("odp_fault_retries");
+	err = ibv_post_send(o->p.qp[0], wr, &bad);
+	if (err) {
+		fail("%s: ibv_post_send: %s", t->name, strerror(err));
+		return;
+	}
+	usleep(rnd_below(t, 2000));
+	if (local) {
+		if (ibv_dereg_mr(lmr))
+			fail("%s: ibv_dereg_mr of a busy local ODP MR: %s",
+			     t->name, strerror(errno));
+	} else {
+		odp_dereg(o, s);
+	}
+	if (pair_wait(&o->p, wc, n, "odp dereg in flight"))
+		return;
+	odp_snap(o->z1, o->a1);
+	for (i = 0; i < n; i++)
+		st[i] = -1;
+	for (i = 0; i < n; i++)
+		if (wc[i].wr_id < (uint64_t)n)
+			st[wc[i].wr_id] = wc[i].status;
+	for (i = 0; i < n; i++) {
+		if (write)
+			odp_wrote(o, aoff[i], o->lbuf + i * max_msg, len[i],
+				  st[i] == IBV_WC_SUCCESS);
+		else if (st[i] == IBV_WC_SUCCESS &&
+			 !odp_check_read(o, "READ while deregistering",
+					 o->lbuf + i * max_msg, aoff[i],
+					 len[i]))
+			return;
+	}
+	if (odp_judge(o, OP_ODP_DEREG_INFLIGHT, "in flight at dereg", aoff,
+		      len, n, st, ODP_FLUSH | (local ? ODP_LOC : ODP_REM)) >= 0)
+		count_ok(OP_ODP_DEREG_INFLIGHT);
+}
+
+/* Operations on the slot's MR in flight when both QPs are destroyed. */
+static void odp_destroy_inflight(struct odp_owner *o, struct odp_slot *s)
+{
+	struct thread *t = o->t;
+	size_t aoff[MAX_BATCH], len[MAX_BATCH];
+	struct ibv_send_wr wr[MAX_BATCH], *bad;
+	struct ibv_sge sge[MAX_BATCH];
+	int n = 1 + rnd_below(t, MAX_BATCH), i, err;
+	bool write[MAX_BATCH], lodp = chance(t, 50);
+	uint8_t *lbuf;
+	uint32_t lkey;
+
+	lbuf = odp_local(o, lodp, &lkey);
+	o->version++;
+	for (i = 0; i < n; i++) {
+		odp_window(o, s, &aoff[i], &len[i]);
+		write[i] = (s->access & IBV_ACCESS_REMOTE_WRITE) &&
+			   chance(t, 50);
+		if (write[i])
+			odp_fill(o, lbuf + i * max_msg, aoff[i], len[i]);
+		rdma_wr(&wr[i], &sge[i], write[i] ? IBV_WR_RDMA_WRITE :
+			IBV_WR_RDMA_READ, i, lbuf + i * max_msg, lkey, len[i],
+			(uintptr_t)o->area + aoff[i], s->mr->rkey);
+		if (i)
+			wr[i - 1].next = &wr[i];
+	}
+	odp_snap(o->z0, o->a0);
+	err = ibv_post_send(o->p.qp[0], wr, &bad);
+	if (err) {
+		fail("%s: ibv_post_send: %s", t->name, strerror(err));
+		return;
+	}
+	usleep(rnd_below(t, 2000));
+	for (i = 0; i < 2; i++) {
+		if (ibv_destroy_qp(o->p.qp[i]))
+			fail("%s: ibv_destroy_qp: %s", t->name,
+			     strerror(errno));
+		o->p.qp[i] = NULL;
+	}
+	/* Nothing lands after the destroy returned. */
+	odp_snap(o->z1, o->a1);
+	for (i = 0; i < n; i++)
+		if (write[i])
+			odp_wrote(o, aoff[i], lbuf + i * max_msg, len[i],
+				  false);
+	gift_drain_cq(o->p.cq);
+	if (pair_create_qps(&o->p) || pair_connect(&o->p))
+		fail("%s: cannot create and connect new QPs", t->name);
+	else
+		count_ok(OP_ODP_QP_DESTROY);
+}
+
+/* CPU writes of whole pages, or reads of a part, under the owner's lock. */
+static void odp_cpu(struct odp_owner *o, bool write)
+{
+	struct thread *t = o->t;
+	size_t first = rnd_below(t, ODP_NPG), n = 1 + rnd_below(t, 32);
+
+	if (n > ODP_NPG - first)
+		n = ODP_NPG - first;
+	pthread_rwlock_rdlock(&o->lock);
+	if (write) {
+		o->version++;
+		odp_fill(o, o->cpu, first * PAGE, n * PAGE);
+		odp_snap(o->z0, o->a0);
+		memcpy(o->area + first * PAGE, o->cpu, n * PAGE);
+		odp_snap(o->z1, o->a1);
+		odp_wrote(o, first * PAGE, o->cpu, n * PAGE, true);
+		count_ok(OP_ODP_REFILL);
+	} else {
+		odp_snap(o->z0, o->a0);
+		memcpy(o->cpu, o->area + first * PAGE, n * PAGE);
+		odp_snap(o->z1, o->a1);
+		if (odp_check_read(o, "CPU read", o->cpu, first * PAGE,
+				   n * PAGE))
+			count_ok(OP_ODP_VERIFY);
+	}
+	pthread_rwlock_unlock(&o->lock);
+}
+
+/*
+ * A READ of another owner's MR while it changes (its data is not
+ * checked): it succeeds unless the MR or its access changed meanwhile.
+ */
+static void odp_cross_read(struct odp_owner *o)
+{
+	struct odp_owner *other = &odps[(o->idx + 1) % NODP];
+	struct odp_slot *s = &other->slot[rnd_below(o->t, ODP_NSLOT)];
+	struct ibv_wc wc;
+	size_t len, n, off;
+	uintptr_t addr;
+	uint32_t rkey;
+	uint64_t gen;
+	bool raced;
+	int st, err;
+	struct ibv_send_wr wr, *bad;
+	struct ibv_sge sge;
+
+	gen = __atomic_load_n(&s->gen, __ATOMIC_SEQ_CST);
+	if (!__atomic_load_n(&s->mr, __ATOMIC_RELAXED))
+		return;
+	rkey = __atomic_load_n(&s->rkey, __ATOMIC_RELAXED);
+	addr = __atomic_load_n(&s->addr, __ATOMIC_RELAXED);
+	len = __atomic_load_n(&s->len, __ATOMIC_RELAXED);
+	if (addr < (uintptr_t)other->area || !len ||
+	    addr + len > (uintptr_t)other->area + ODP_LEN)
+		return;		/* torn: the generation changed meanwhile */
+	n = 1 + rnd_below(o->t, len < max_msg ? len : max_msg);
+	off = rnd_below(o->t, len - n + 1);
+	rdma_wr(&wr, &sge, IBV_WR_RDMA_READ, 0, o->p.buf, o->p.mr->lkey, n,
+		addr + off, rkey);
+	odp_snap(o->z0, o->a0);
+	err = ibv_post_send(o->p.qp[0], &wr, &bad);
+	if (err) {
+		fail("%s: ibv_post_send: %s", o->t->name, strerror(err));
+		return;
+	}
+	if (pair_wait(&o->p, &wc, 1, "odp cross read"))
+		return;
+	odp_snap(o->z1, o->a1);
+	st = wc.status;
+	if (st == IBV_WC_SUCCESS) {
+		count_ok(OP_ODP_CROSS_READ);
+		return;
+	}
+	raced = (gen & 1) || __atomic_load_n(&s->gen, __ATOMIC_SEQ_CST) != gen;
+	/* As the racer's READs: see race_read(). */
+	if ((st == IBV_WC_REM_ACCESS_ERR || st == IBV_WC_RETRY_EXC_ERR) &&
+	    (raced || odp_moved(o->a0, o->a1, (void *)(addr + off), n))) {
+		__atomic_add_fetch(&op_err[OP_ODP_CROSS_READ]
+				  [st == IBV_WC_REM_ACCESS_ERR ? EACCES :
+				   ETIMEDOUT], 1, __ATOMIC_RELAXED);
+		if (pair_connect(&o->p))
+			fail("%s: cannot reconnect the QPs", o->t->name);
+		return;
+	}
+	fail("%s: READ of %zu bytes at %#lx of another owner's ODP MR %#lx+%zu: %s (raced: %d)",
+	     o->t->name, n, addr + off, addr, len, ibv_wc_status_str(st),
+	     raced);
+}
+
+static void *odp_main(void *arg)
+{
+	struct odp_owner *o = arg;
+	struct thread *t = o->t;
+	struct odp_slot *s;
+	int r;
+
+	while (!stopping()) {
+		s = &o->slot[rnd_below(t, ODP_NSLOT)];
+		if (!s->mr) {
+			beat(t, "odp reg");
+			odp_reg(o, s);
+			continue;
+		}
+		r = rnd_below(t, 100);
+		if (r < 25) {
+			beat(t, "odp read");
+			odp_read(o, s, 1 + rnd_below(t, MAX_BATCH));
+		} else if (r < 50) {
+			if (s->access & IBV_ACCESS_REMOTE_WRITE) {
+				beat(t, "odp write");
+				odp_write(o, s, 1 + rnd_below(t, MAX_BATCH));
+			} else {
+				beat(t, "odp write refused");
+				odp_write_refused(o, s);
+			}
+		} else if (r < 58) {
+			beat(t, "odp prefetch");
+			odp_prefetch(o, s);
+		} else if (r < 64) {
+			beat(t, "odp dereg");
+			odp_dereg(o, s);
+		} else if (r < 69) {
+			beat(t, "odp dereg in flight");
+			odp_dereg_inflight(o, s);
+		} else if (r < 72) {
+			beat(t, "odp destroy qps in flight");
+			odp_destroy_inflight(o, s);
+		} else if (r < 76) {
+			beat(t, "odp rereg");
+			odp_rereg(o, s);
+		} else if (r < 83) {
+			beat(t, "odp cpu write");
+			odp_cpu(o, true);
+		} else if (r < 90) {
+			beat(t, "odp cpu read");
+			odp_cpu(o, false);
+		} else {
+			beat(t, "odp cross read");
+			odp_cross_read(o);
+		}
+	}
+	beat(t, "done");
+	return NULL;
+}
+
+/* The ODP area's churn: see the top of this section. */
+
+/* Locks (write) the owners of pages [first, first + n), in order. */
+static void odpmm_lock(size_t first, size_t n, bool lock)
+{
+	size_t i;
+
+	for (i = first / ODP_NPG; i <= (first + n - 1) / ODP_NPG; i++) {
+		if (lock)
+			pthread_rwlock_wrlock(&odps[i].lock);
+		else
+			pthread_rwlock_unlock(&odps[i].lock);
+	}
+}
+
+static void odpmm_bump(uint32_t *gen, size_t first, size_t n)
+{
+	size_t i;
+
+	for (i = first; i < first + n; i++)
+		__atomic_add_fetch(&gen[i], 1, __ATOMIC_SEQ_CST);
+}
+
+static void odpmm_remap(struct thread *t, size_t first, size_t n, bool hole)
+{
+	uint8_t *p = ODP_BASE + first * PAGE;
+	void *q;
+
+	if (hole)
+		odpmm_lock(first, n, true);
+	odpmm_bump(odp_zgen, first, n);
+	if (hole)
+		odpmm_bump(odp_agen, first, n);
+	if (hole) {
+		if (munmap(p, n * PAGE)) {
+			fail("%s: munmap: %s", t->name, strerror(errno));
+			goto out;
+		}
+		/* A moment for the device to find the hole. */
+		usleep(rnd_below(t, 3000));
+		if (!map_at(p, n * PAGE)) {
+			fail("%s: mmap at %p: %s", t->name, p,
+			     strerror(errno));
+			goto out;
+		}
+	} else {
+		q = mmap(p, n * PAGE, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+		if (q != p) {
+			fail("%s: mmap(MAP_FIXED) at %p: %s", t->name, p,
+			     strerror(errno));
+			goto out;
+		}
+	}
+	count_ok(hole ? OP_ODP_REMAP : OP_ODP_MAPFIXED);
+out:
+	odpmm_bump(odp_zgen, first, n);
+	if (hole) {
+		odpmm_bump(odp_agen, first, n);
+		odpmm_lock(first, n, false);
+	}
+}
+
+static void odpmm_mprotect(struct thread *t, size_t first, size_t n)
+{
+	int prot = chance(t, 50) ? PROT_READ : PROT_NONE;
+	uint8_t *p = ODP_BASE + first * PAGE;
+
+	odpmm_lock(first, n, true);
+	odpmm_bump(odp_agen, first, n);
+	if (mprotect(p, n * PAGE, prot)) {
+		fail("%s: mprotect: %s", t->name, strerror(errno));
+	} else {
+		usleep(rnd_below(t, 3000));
+		if (mprotect(p, n * PAGE, PROT_READ | PROT_WRITE))
+			fail("%s: mprotect back: %s", t->name,
+			     strerror(errno));
+		else
+			count_ok(OP_ODP_MPROTECT);
+	}
+	odpmm_bump(odp_agen, first, n);
+	odpmm_lock(first, n, false);
+}
+
+static void *odpmm_main(void *arg)
+{
+	struct thread *t = arg;
+	size_t first, n;
+	uint8_t *p;
+	int r;
+
+	while (!stopping()) {
+		if (chance(t, 10)) {
+			/* Across owners. */
+			first = rnd_below(t, ODP_PAGES);
+			n = 1 + rnd_below(t, ODP_PAGES - first);
+		} else {
+			first = rnd_below(t, NODP) * ODP_NPG;
+			first += rnd_below(t, ODP_NPG);
+			n = 1 + rnd_below(t, chance(t, 20) ? ODP_NPG : 16);
+			if (first % ODP_NPG + n > ODP_NPG)
+				n = ODP_NPG - first % ODP_NPG;
+		}
+		p = ODP_BASE + first * PAGE;
+		r = rnd_below(t, 12);
+		switch (r) {
+		case 0:
+		case 1:
+		case 2:
+			beat(t, "odp dontneed");
+			odpmm_bump(odp_zgen, first, n);
+			mm_madvise(t, OP_ODP_DONTNEED, p, n * PAGE,
+				   MADV_DONTNEED, 0);
+			odpmm_bump(odp_zgen, first, n);
+			break;
+		case 3:
+		case 4:
+			beat(t, "odp munmap+mmap");
+			odpmm_remap(t, first, n, true);
+			break;
+		case 5:
+			beat(t, "odp mmap fixed");
+			odpmm_remap(t, first, n, false);
+			break;
+		case 6:
+		case 7:
+			beat(t, "odp mprotect");
+			odpmm_mprotect(t, first, n);
+			break;
+		case 8:
+		case 9:
+			/* Same bytes, from swap: invalidation, new faults. */
+			beat(t, "odp pageout");
+			mm_madvise(t, OP_ODP_PAGEOUT, p, n * PAGE,
+				   MADV_PAGEOUT, 0);
+			break;
+		case 10:
+			/* Zero pages become private zeroed pages. */
+			beat(t, "odp populate");
+			mm_madvise(t, OP_ODP_POPULATE, p, n * PAGE,
+				   MADV_POPULATE_WRITE, 0);
+			break;
+		default:
+			beat(t, "odp thp");
+			p = ODP_BASE + first / ODP_NPG * ODP_LEN;
+			mm_madvise(t, OP_ODP_THP, p, ODP_LEN,
+				   chance(t, 50) ? MADV_HUGEPAGE :
+				   MADV_COLLAPSE, E(EAGAIN) | E(EINVAL) |
+				   E(EBUSY));
+			break;
+		}
+		usleep(rnd_below(t, 2000));
+	}
+	beat(t, "done");
+	return NULL;
+}
+
+static int odp_setup(void)
+{
+	struct ibv_device_attr_ex ax = {};
+	size_t i;
+	int k;
+
+	if (ibv_query_device_ex(ctx, NULL, &ax) ||
+	    !(ax.odp_caps.general_caps & IBV_ODP_SUPPORT)) {
+		say("setup: the device has no on-demand paging\n");
+		return -1;
+	}
+	for (i = 0; i < ARRAY_SIZE(odp_cnt_names); i++)
+		odp_cnt0[i] = odp_counter(odp_cnt_names[i]);
+	for (k = 0; k < NODP; k++) {
+		struct odp_owner *o = &odps[k];
+
+		o->idx = k;
+		rwlock_init(&o->lock);
+		o->area = map_at(ODP_BASE + k * ODP_LEN, ODP_LEN);
+		o->img = malloc(ODP_LEN);
+		o->cpu = malloc(ODP_LEN);
+		o->llen = MAX_BATCH * max_msg;
+		o->lbuf = map_private(o->llen);
+		if (!o->area || !o->img || !o->cpu || !o->lbuf ||
+		    pair_create(&o->p, MAX_BATCH * max_msg, 7))
+			return -1;
+		o->lmr = ibv_reg_mr(pd, o->lbuf, o->llen, ODP_RW);
+		if (!o->lmr)
+			return -1;
+		/* Starts all zeros, half of it written. */
+		memset(o->img, 0, ODP_LEN);
+		odp_fill(o, o->img, 0, ODP_LEN / 2);
+		memcpy(o->area, o->img, ODP_LEN / 2);
+	}
+	return 0;
+}
+
+static void odp_teardown(void)
+{
+	int k, i;
+
+	for (k = 0; k < NODP; k++) {
+		struct odp_owner *o = &odps[k];
+
+		for (i = 0; i < ODP_NSLOT; i++)
+			if (o->slot[i].mr && ibv_dereg_mr(o->slot[i].mr))
+				fail("teardown: dereg of an ODP MR failed");
+		if (o->lmr && ibv_dereg_mr(o->lmr))
+			fail("teardown: dereg of an ODP MR failed");
+		pair_destroy(&o->p);
+	}
+}
+
+/* The ODP counters' growth, and whether faults and invalidations ran. */
+static void odp_report(bool check)
+{
+	long d[ARRAY_SIZE(odp_cnt_names)];
+	size_t i;
+
+	say("# odp counters:");
+	for (i = 0; i < ARRAY_SIZE(odp_cnt_names); i++) {
+		d[i] = odp_counter(odp_cnt_names[i]) - odp_cnt0[i];
+		say(" %s +%ld", odp_cnt_names[i], d[i]);
+	}
+	say("\n");
+	if (check && (d[0] <= 0 || d[3] <= 0 || d[5] <= 0))
+		fail("coverage: no ODP faults, invalidations or prefetches");
+}
+
 /* Forked children: they write everywhere, and must see only the past */
 
 /*
@@ -2689,6 +3938,10 @@ int main(int argc, char **argv)
 			goto out_verbs;
 		}
 	}
+	if (odp_setup()) {
+		say("setup: odp: %s\n", strerror(errno));
+		goto out_verbs;
+	}
 
 	/* A small memory cgroup: about what we use now. */
 	mem = gift_memcg_current(cg_path) + high_slack * (long long)MIB;
@@ -2713,6 +3966,11 @@ int main(int argc, char **argv)
 		snprintf(name, sizeof(name), "mm%d", i);
 		thread_add(name, mm_main, NULL);
 	}
+	for (i = 0; i < NODP; i++) {
+		snprintf(name, sizeof(name), "odp%d", i);
+		odps[i].t = thread_add(name, odp_main, &odps[i]);
+	}
+	thread_add("odpmm", odpmm_main, NULL);
 	thread_add("fork", fork_main, NULL);
 	thread_add("stable", sg_main, NULL);
 	thread_add("sys", sys_main, NULL);
@@ -2768,6 +4026,7 @@ out_verbs:
 				fail("teardown: dereg failed");
 		pair_destroy(&regs[i].p);
 	}
+	odp_teardown();
 	for (i = 0; i < NTRAFFIC; i++) {
 		tr = &traffic[i];
 		if (tr->dst_mr && ibv_dereg_mr(tr->dst_mr))
@@ -2823,6 +4082,7 @@ out_env:
 	say("# swap: %ld pages out, %ld in; KSM: at most %ld pages merged\n",
 	    vmstat("pswpout") - swpout0, vmstat("pswpin") - swpin0,
 	    max_ksm_merging);
+	odp_report(!failures && secs >= 60);
 	/* A minute of churn must have churned, or nothing was tested. */
 	if (!failures && secs >= 60) {
 		if (vmstat("pswpout") - swpout0 <= 0)
@@ -2833,7 +4093,10 @@ out_env:
 		    !(op_ok[OP_CLIENT] + op_ok[OP_CLIENT_KILLED]) ||
 		    !op_ok[OP_REG_GIFT] || !op_ok[OP_TR_GIFT_READ] ||
 		    !op_ok[OP_RACE_READ] || !op_ok[OP_SG_WINDOW] ||
-		    !op_ok[OP_REMAP])
+		    !op_ok[OP_REMAP] || !op_ok[OP_ODP_READ] ||
+		    !op_ok[OP_ODP_WRITE] || !op_ok[OP_ODP_DEREG_INFLIGHT] ||
+		    !op_ok[OP_ODP_QP_DESTROY] || !op_ok[OP_ODP_REMAP] ||
+		    !op_ok[OP_ODP_MPROTECT])
 			fail("coverage: some operation never succeeded");
 	}
 	say("# %s: %d failure(s)\n", failures ? "FAIL" : "PASS", failures);
