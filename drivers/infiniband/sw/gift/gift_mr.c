@@ -1285,7 +1285,9 @@ static int gift_dereg_mr(struct ib_mr *ibmr, struct ib_udata *udata)
  * @ibmr: MR, kept from being destroyed by restrack
  *
  * A user MR reports "gift" (1 when registered with IB_ACCESS_GIFT),
- * "odp" (1 for on-demand paging), "pages" (of its range; 0 for an
+ * "odp" (1 for on-demand paging; then also its counters "faults",
+ * "pages_faulted", "fault_retries", "invalidations" and
+ * "pages_invalidated"), "pages" (of its range; 0 for an
  * implicit ODP MR, whose range is the address space, which reports its
  * "leaves": 2 MiB page tables) and either
  * "shared_pages" (pages held by reference, see gift_umem.c) or, for ODP,
@@ -1298,9 +1300,18 @@ static int gift_dereg_mr(struct ib_mr *ibmr, struct ib_udata *udata)
 static int gift_fill_res_mr_entry(struct sk_buff *msg, struct ib_mr *ibmr)
 {
 	struct gift_mr *mr = to_gift_mr(ibmr);
+	static const char * const odp_names[GIFT_ODP_NUM_STATS] = {
+		[GIFT_ODP_STAT_FAULTS] = "faults",
+		[GIFT_ODP_STAT_PAGES_FAULTED] = "pages_faulted",
+		[GIFT_ODP_STAT_FAULT_RETRIES] = "fault_retries",
+		[GIFT_ODP_STAT_INVALIDATIONS] = "invalidations",
+		[GIFT_ODP_STAT_PAGES_INVALIDATED] = "pages_invalidated",
+	};
 	unsigned long npages = 0, nshared = 0, nmapped = 0, nleaves = 0, flags;
 	bool user = false, gift = false, odp = false, implicit = false;
+	u64 odp_stats[GIFT_ODP_NUM_STATS] = {};
 	struct nlattr *table;
+	int i;
 
 	read_lock_irqsave(&mr->lock, flags);
 	if (mr->umem) {
@@ -1315,6 +1326,8 @@ static int gift_fill_res_mr_entry(struct sk_buff *msg, struct ib_mr *ibmr)
 		npages = mr->odp->npages;
 		nmapped = gift_odp_mapped_pages(mr->odp, &nleaves);
 		implicit = mr->odp->implicit;
+		for (i = 0; i < GIFT_ODP_NUM_STATS; i++)
+			odp_stats[i] = atomic64_read(&mr->odp->stats[i]);
 	}
 	read_unlock_irqrestore(&mr->lock, flags);
 	if (!user)
@@ -1328,12 +1341,17 @@ static int gift_fill_res_mr_entry(struct sk_buff *msg, struct ib_mr *ibmr)
 	    rdma_nl_put_driver_u64(msg, "pages", npages) ||
 	    (odp && rdma_nl_put_driver_u64(msg, "mapped_pages", nmapped)) ||
 	    (implicit && rdma_nl_put_driver_u64(msg, "leaves", nleaves)) ||
-	    (!odp && rdma_nl_put_driver_u64(msg, "shared_pages", nshared))) {
-		nla_nest_cancel(msg, table);
-		return -EMSGSIZE;
-	}
+	    (!odp && rdma_nl_put_driver_u64(msg, "shared_pages", nshared)))
+		goto err_cancel;
+	for (i = 0; odp && i < GIFT_ODP_NUM_STATS; i++)
+		if (rdma_nl_put_driver_u64(msg, odp_names[i], odp_stats[i]))
+			goto err_cancel;
 	nla_nest_end(msg, table);
 	return 0;
+
+err_cancel:
+	nla_nest_cancel(msg, table);
+	return -EMSGSIZE;
 }
 
 const struct ib_device_ops gift_mr_ops = {

@@ -170,9 +170,14 @@ static struct page *gift_odp_page(unsigned long entry)
 	return (struct page *)(entry & ~GIFT_ODP_FLAGS);
 }
 
-static void gift_odp_count(struct gift_odp *odp, enum gift_counter c, u64 n)
+/* Counts @n of device counter @c and of the MR's counter @st. */
+static void gift_odp_count(struct gift_odp *odp, enum gift_counter c,
+			   enum gift_odp_stat st, u64 n)
 {
+	struct gift_odp *top = odp->parent ?: odp;
+
 	gift_stats_add(odp->gdev, c, n);
+	atomic64_add(n, &top->stats[st]);
 }
 
 /*
@@ -247,8 +252,10 @@ static bool gift_odp_invalidate(struct mmu_interval_notifier *mni,
 	}
 	n = gift_odp_clear(odp, (start - base) >> PAGE_SHIFT,
 			   ((end - base) >> PAGE_SHIFT) - 1, cur_seq);
-	gift_odp_count(odp, GIFT_CNT_ODP_INVALIDATIONS, 1);
-	gift_odp_count(odp, GIFT_CNT_ODP_PAGES_INVALIDATED, n);
+	gift_odp_count(odp, GIFT_CNT_ODP_INVALIDATIONS,
+		       GIFT_ODP_STAT_INVALIDATIONS, 1);
+	gift_odp_count(odp, GIFT_CNT_ODP_PAGES_INVALIDATED,
+		       GIFT_ODP_STAT_PAGES_INVALIDATED, n);
 	/* A leaf of an implicit MR that munmap emptied: free it. */
 	if (odp->parent && range->event == MMU_NOTIFY_UNMAP &&
 	    !READ_ONCE(odp->npresent)) {
@@ -589,7 +596,8 @@ static int gift_odp_fault_batch(struct gift_odp *odp, struct mm_struct *mm,
 		ret = hmm_range_fault(&range);
 		mmap_read_unlock(mm);
 		if (ret == -EBUSY) {
-			gift_odp_count(odp, GIFT_CNT_ODP_FAULT_RETRIES, 1);
+			gift_odp_count(odp, GIFT_CNT_ODP_FAULT_RETRIES,
+				       GIFT_ODP_STAT_FAULT_RETRIES, 1);
 			cond_resched();
 			continue;
 		}
@@ -600,12 +608,14 @@ static int gift_odp_fault_batch(struct gift_odp *odp, struct mm_struct *mm,
 					     range.notifier_seq))
 			break;
 		write_unlock_irqrestore(odp->lock, lflags);
-		gift_odp_count(odp, GIFT_CNT_ODP_FAULT_RETRIES, 1);
+		gift_odp_count(odp, GIFT_CNT_ODP_FAULT_RETRIES,
+				       GIFT_ODP_STAT_FAULT_RETRIES, 1);
 		cond_resched();
 	}
 	added = gift_odp_install(odp, idx, pfns, n);
 	write_unlock_irqrestore(odp->lock, lflags);
-	gift_odp_count(odp, GIFT_CNT_ODP_PAGES_FAULTED, added);
+	gift_odp_count(odp, GIFT_CNT_ODP_PAGES_FAULTED,
+		       GIFT_ODP_STAT_PAGES_FAULTED, added);
 	return 0;
 }
 
@@ -650,7 +660,7 @@ static int gift_odp_fault_leaf(struct gift_odp *odp, u64 offset, u64 len,
 		err = -EFAULT;
 		goto out_unlock;
 	}
-	gift_odp_count(odp, GIFT_CNT_ODP_FAULTS, 1);
+	gift_odp_count(odp, GIFT_CNT_ODP_FAULTS, GIFT_ODP_STAT_FAULTS, 1);
 	err = gift_odp_fault_pages(odp, mm, first, far, flags);
 	/* The pages ahead may be a hole: fault exactly what is needed. */
 	if (err && far > last)

@@ -37,6 +37,24 @@ struct gift_dev;
 #define GIFT_ODP_CHUNK		BIT_ULL(GIFT_ODP_CHUNK_SHIFT)
 
 /**
+ * enum gift_odp_stat - per-MR counters of an ODP MR
+ * @GIFT_ODP_STAT_FAULTS: faults served (odp_faults of the device)
+ * @GIFT_ODP_STAT_PAGES_FAULTED: pages they mapped
+ * @GIFT_ODP_STAT_FAULT_RETRIES: faults restarted by an invalidation
+ * @GIFT_ODP_STAT_INVALIDATIONS: invalidations of the MR's range
+ * @GIFT_ODP_STAT_PAGES_INVALIDATED: pages they unmapped
+ * @GIFT_ODP_NUM_STATS: number of counters
+ */
+enum gift_odp_stat {
+	GIFT_ODP_STAT_FAULTS,
+	GIFT_ODP_STAT_PAGES_FAULTED,
+	GIFT_ODP_STAT_FAULT_RETRIES,
+	GIFT_ODP_STAT_INVALIDATIONS,
+	GIFT_ODP_STAT_PAGES_INVALIDATED,
+	GIFT_ODP_NUM_STATS
+};
+
+/**
  * struct gift_odp - the device's page table of one ODP MR
  * @notifier: the MR's range in the interval tree of @notifier.mm (which
  *	keeps the mm_struct, not the address space, alive)
@@ -69,6 +87,8 @@ struct gift_dev;
  * @parent: leaf only: its root
  * @unmapped: leaf only: an munmap left it empty since its last fault;
  *	the reaper frees it if it is still empty. Under @lock
+ * @stats: per-MR counters (enum gift_odp_stat); a leaf counts into its
+ *	root's. Atomic, no lock
  */
 struct gift_odp {
 	struct mmu_interval_notifier notifier;
@@ -88,6 +108,7 @@ struct gift_odp {
 	struct work_struct reap;
 	struct gift_odp *parent;
 	bool unmapped;
+	atomic64_t stats[GIFT_ODP_NUM_STATS];
 };
 
 int gift_odp_init(void);

@@ -2616,6 +2616,13 @@ TEST_F(odp, faults_not_pins)
 	EXPECT_LE(faults + 3, rdma_stat(self->ibdev, "odp_faults"));
 	EXPECT_LE(faulted + 3 * (long)(len / PAGE),
 		  rdma_stat(self->ibdev, "odp_pages_faulted"));
+	/* The same, per MR: b.dst was written, then read. */
+	EXPECT_LE(1, mr_drv_attr(p->b.dst.mr->rkey, "faults"));
+	EXPECT_LE((long)(len / PAGE),
+		  mr_drv_attr(p->b.dst.mr->rkey, "pages_faulted"));
+	EXPECT_LE((long)(len / PAGE),
+		  mr_drv_attr(p->b.dst.mr->rkey, "mapped_pages"));
+	EXPECT_EQ(0, mr_drv_attr(p->b.dst.mr->rkey, "invalidations"));
 	ASSERT_EQ(0, gift_foll_pins(&acq1, &rel1));
 	EXPECT_EQ(acq0, acq1) TH_LOG("ODP MRs pinned pages");
 	ASSERT_EQ(0, gift_umem_pages(&pinned, &referenced));
@@ -2642,6 +2649,9 @@ TEST_F(odp, dontneed_then_zeros_then_write)
 
 	ASSERT_EQ(0, madvise(p->b.src.p, BUF_LEN, MADV_DONTNEED));
 	EXPECT_LT(inval, rdma_stat(self->ibdev, "odp_invalidations"));
+	EXPECT_LE(1, mr_drv_attr(p->b.src.mr->rkey, "invalidations"));
+	EXPECT_LE(8, mr_drv_attr(p->b.src.mr->rkey, "pages_invalidated"));
+	EXPECT_EQ(0, mr_drv_attr(p->b.src.mr->rkey, "mapped_pages"));
 	ASSERT_EQ(IBV_WC_SUCCESS, odp_read(p, 300, len));
 	EXPECT_EQ(0, memcmp(p->a.dst.p + GUARD, zero, len))
 		TH_LOG("stale data after MADV_DONTNEED");
