@@ -609,7 +609,7 @@ static int gift_odp_fault_batch(struct gift_odp *odp, struct mm_struct *mm,
 			break;
 		write_unlock_irqrestore(odp->lock, lflags);
 		gift_odp_count(odp, GIFT_CNT_ODP_FAULT_RETRIES,
-				       GIFT_ODP_STAT_FAULT_RETRIES, 1);
+			       GIFT_ODP_STAT_FAULT_RETRIES, 1);
 		cond_resched();
 	}
 	added = gift_odp_install(odp, idx, pfns, n);
