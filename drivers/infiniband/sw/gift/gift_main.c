@@ -257,6 +257,74 @@ static int gift_umem_pages_show(struct seq_file *m, void *unused)
 }
 DEFINE_SHOW_ATTRIBUTE(gift_umem_pages);
 
+/*
+ * rdma_gift/odp_pages: the device page table of one ODP MR, for
+ * debugging (Documentation/odp.rst). Write the MR's key (lkey == rkey),
+ * then read: one line per mapped page, see gift_odp_dump(). Reads
+ * "none" when no MR of any gift device has that key, and nothing more
+ * for an MR without on-demand paging.
+ */
+static DEFINE_MUTEX(gift_odp_pages_lock);
+static u32 gift_odp_pages_key;
+
+static int gift_odp_pages_show(struct seq_file *m, void *unused)
+{
+	struct gift_mr *mr = NULL;
+	struct gift_dev *gdev;
+	u32 key;
+
+	mutex_lock(&gift_odp_pages_lock);
+	key = gift_odp_pages_key;
+	mutex_unlock(&gift_odp_pages_lock);
+
+	spin_lock_bh(&gift_dev_list_lock);
+	list_for_each_entry(gdev, &gift_dev_list, list) {
+		mr = gift_mr_get(gdev, key);
+		if (mr)
+			break;
+	}
+	spin_unlock_bh(&gift_dev_list_lock);
+	if (!mr) {
+		seq_puts(m, "none\n");
+		return 0;
+	}
+	seq_printf(m, "mr %#x dev %s\n", key, dev_name(&mr->gdev->ibdev.dev));
+	/* Set before the MR was published and never changed: no lock. */
+	if (mr->odp)
+		gift_odp_dump(mr->odp, m);
+	gift_mr_put(mr);
+	return 0;
+}
+
+static int gift_odp_pages_open(struct inode *inode, struct file *file)
+{
+	return single_open(file, gift_odp_pages_show, NULL);
+}
+
+static ssize_t gift_odp_pages_write(struct file *file, const char __user *buf,
+				    size_t count, loff_t *ppos)
+{
+	u32 key;
+	int err;
+
+	err = kstrtou32_from_user(buf, count, 0, &key);
+	if (err)
+		return err;
+	mutex_lock(&gift_odp_pages_lock);
+	gift_odp_pages_key = key;
+	mutex_unlock(&gift_odp_pages_lock);
+	return count;
+}
+
+static const struct file_operations gift_odp_pages_fops = {
+	.owner = THIS_MODULE,
+	.open = gift_odp_pages_open,
+	.read = seq_read,
+	.llseek = seq_lseek,
+	.write = gift_odp_pages_write,
+	.release = single_release,
+};
+
 static int __init gift_init(void)
 {
 	int err;
@@ -279,6 +347,8 @@ static int __init gift_init(void)
 	gift_debugfs = debugfs_create_dir("rdma_gift", NULL);
 	debugfs_create_file("umem_pages", 0400, gift_debugfs, NULL,
 			    &gift_umem_pages_fops);
+	debugfs_create_file("odp_pages", 0600, gift_debugfs, NULL,
+			    &gift_odp_pages_fops);
 	return 0;
 
 out_net:

@@ -101,6 +101,7 @@
 #include <linux/hmm.h>
 #include <linux/mm.h>
 #include <linux/sched/mm.h>
+#include <linux/seq_file.h>
 #include <linux/slab.h>
 
 #include "gift.h"
@@ -878,4 +879,70 @@ int gift_odp_atomic(struct gift_odp *odp, u64 offset, enum gift_atomic_op op,
 	if (!(e & GIFT_ODP_DIRTY))
 		set_bit(GIFT_ODP_DIRTY_BIT, &odp->entries[pos >> PAGE_SHIFT]);
 	return 0;
+}
+
+/* Entries copied per hold of the MR's lock by gift_odp_dump(). */
+#define GIFT_ODP_DUMP_BATCH	64
+
+/* Prints the present entries of a leaf (or explicit MR) @odp. */
+static void gift_odp_dump_leaf(struct gift_odp *odp, struct seq_file *m)
+{
+	u64 base = ALIGN_DOWN(odp->addr, PAGE_SIZE);
+	unsigned long e[GIFT_ODP_DUMP_BATCH], idx, flags, i, n;
+
+	for (idx = 0; idx < odp->npages; idx += n) {
+		n = min_t(unsigned long, odp->npages - idx,
+			  GIFT_ODP_DUMP_BATCH);
+		read_lock_irqsave(odp->lock, flags);
+		if (!odp->entries) {
+			read_unlock_irqrestore(odp->lock, flags);
+			return;
+		}
+		for (i = 0; i < n; i++)
+			e[i] = READ_ONCE(odp->entries[idx + i]);
+		read_unlock_irqrestore(odp->lock, flags);
+		for (i = 0; i < n; i++) {
+			if (!(e[i] & GIFT_ODP_PRESENT))
+				continue;
+			seq_printf(m, "%#llx %c%c%c\n",
+				   base + ((u64)(idx + i) << PAGE_SHIFT),
+				   'r', e[i] & GIFT_ODP_WRITE ? 'w' : '-',
+				   e[i] & GIFT_ODP_DIRTY ? 'd' : '-');
+		}
+		cond_resched();
+	}
+}
+
+/**
+ * gift_odp_dump() - print the device's page table of an ODP MR
+ * @odp: page table, kept alive by the caller (an MR reference)
+ * @m: seq_file of the debugfs file rdma_gift/odp_pages
+ *
+ * One line per page the device has mapped: its user address, then "r"
+ * (mapped for reading), "w" or "-" (for writing), "d" or "-" (written by
+ * the device since it was mapped). The table may change while it is
+ * printed; each batch of 64 entries is read at once. Faults (and the
+ * reaper of an implicit MR) wait meanwhile.
+ *
+ * Context: process context; sleeps.
+ */
+void gift_odp_dump(struct gift_odp *odp, struct seq_file *m)
+{
+	struct gift_odp *leaf;
+	unsigned long idx;
+
+	mutex_lock(&odp->fault_mutex);
+	if (odp->dead)
+		goto out_unlock;
+	if (!odp->implicit) {
+		gift_odp_dump_leaf(odp, m);
+		goto out_unlock;
+	}
+	xa_for_each(&odp->children, idx, leaf) {
+		mutex_lock(&leaf->fault_mutex);
+		gift_odp_dump_leaf(leaf, m);
+		mutex_unlock(&leaf->fault_mutex);
+	}
+out_unlock:
+	mutex_unlock(&odp->fault_mutex);
 }

@@ -17,6 +17,7 @@
 #include "gift_umem.h"
 
 struct gift_dev;
+struct seq_file;
 
 /* Flags of gift_odp_fault(). */
 #define GIFT_ODP_FAULT_WRITE	BIT(0)	/* the device will write */
@@ -124,6 +125,7 @@ int gift_odp_fault(struct gift_odp *odp, u64 offset, u64 len, u64 ahead,
 		   unsigned int flags);
 int gift_odp_copy(struct gift_odp *odp, u64 offset, void *buf, size_t len,
 		  bool to_mr);
+void gift_odp_dump(struct gift_odp *odp, struct seq_file *m);
 unsigned long gift_odp_mapped_pages(struct gift_odp *odp,
 				    unsigned long *nleaves);
 int gift_odp_atomic(struct gift_odp *odp, u64 offset, enum gift_atomic_op op,

@@ -3227,4 +3227,68 @@ TEST_F(odp, ksm_merge_under_live_mr)
 	munmap(m, len);
 }
 
+/*
+ * debugfs rdma_gift/odp_pages shows an ODP MR's device page table: the
+ * pages a remote WRITE touched are mapped writable and dirty, exactly
+ * those; pages only read are not dirty.
+ */
+TEST_F(odp, page_table_dump)
+{
+	struct pair *p = &self->p;
+	char line[256], path[] = "/sys/kernel/debug/rdma_gift/odp_pages";
+	unsigned long long va;
+	char fl[8];
+	int dirty = 0, mapped = 0, bad = 0;
+	FILE *f;
+
+	gift_sh("mountpoint -q /sys/kernel/debug || "
+		"mount -t debugfs none /sys/kernel/debug");
+	fill_pattern(p->a.src.p, 3 * PAGE, 0, 181);
+	ASSERT_EQ(IBV_WC_SUCCESS,
+		  odp_rdma(p, IBV_WR_RDMA_WRITE, p->a.src.p, p->a.src.mr->lkey,
+			   (uintptr_t)p->b.dst.p + PAGE, p->b.dst.mr->rkey,
+			   3 * PAGE));
+	ASSERT_EQ(0, gift_write_file(path, "%#x", p->b.dst.mr->rkey));
+	f = fopen(path, "r");
+	ASSERT_NE(NULL, f);
+	ASSERT_NE(NULL, fgets(line, sizeof(line), f));
+	EXPECT_EQ(0, strncmp(line, "mr ", 3)) TH_LOG("%s", line);
+	while (fgets(line, sizeof(line), f)) {
+		ASSERT_EQ(2, sscanf(line, "%llx %7s", &va, fl));
+		mapped++;
+		if (fl[2] != 'd')
+			continue;
+		dirty++;
+		if (va < (uintptr_t)p->b.dst.p + PAGE ||
+		    va >= (uintptr_t)p->b.dst.p + 4 * PAGE || fl[1] != 'w')
+			bad++;
+	}
+	fclose(f);
+	EXPECT_EQ(3, dirty);
+	EXPECT_EQ(0, bad);
+	EXPECT_EQ(mapped, mr_drv_attr(p->b.dst.mr->rkey, "mapped_pages"));
+
+	ASSERT_EQ(IBV_WC_SUCCESS, odp_read(p, 0, 2 * PAGE));
+	ASSERT_EQ(0, gift_write_file(path, "%#x", p->b.src.mr->rkey));
+	f = fopen(path, "r");
+	ASSERT_NE(NULL, f);
+	mapped = dirty = 0;
+	ASSERT_NE(NULL, fgets(line, sizeof(line), f));
+	while (fgets(line, sizeof(line), f)) {
+		ASSERT_EQ(2, sscanf(line, "%llx %7s", &va, fl));
+		mapped++;
+		dirty += fl[2] == 'd';
+	}
+	fclose(f);
+	EXPECT_LE(2, mapped);
+	EXPECT_EQ(0, dirty);
+	/* A key no MR has. */
+	ASSERT_EQ(0, gift_write_file(path, "0"));
+	f = fopen(path, "r");
+	ASSERT_NE(NULL, f);
+	ASSERT_NE(NULL, fgets(line, sizeof(line), f));
+	EXPECT_STREQ("none\n", line);
+	fclose(f);
+}
+
 TEST_HARNESS_MAIN
