@@ -198,7 +198,8 @@ static void gift_proto_fault_work(struct work_struct *work)
 	spin_lock_bh(&qp->proto.lock);
 	mr = f->mr;
 	f->mr = NULL;
-	f->err = err;
+	f->err = f->stale ? 0 : err;
+	f->stale = false;
 	f->busy = false;
 	spin_unlock_bh(&qp->proto.lock);
 	gift_mr_put(mr);
@@ -575,6 +576,8 @@ static void gift_proto_reset(struct gift_qp *qp)
 	gift_proto_unpark(qp);
 	gift_resp_reset(qp);
 	p->fault.err = 0;
+	/* A fault still running must not leave its error behind. */
+	p->fault.stale = p->fault.busy;
 	p->rnr_wait = false;
 	p->retry_pending = false;
 	p->req_n = 0;
@@ -699,6 +702,14 @@ void gift_proto_qp_destroy(struct gift_qp *qp)
 
 	timer_shutdown_sync(&p->retry_timer);
 	timer_shutdown_sync(&p->rnr_timer);
+	/*
+	 * An engine pass that began before @stopped was set (the work
+	 * item, the receive softirq, a poster) may still ask for a fault:
+	 * let it end first, so that the fault it queued is cancelled
+	 * below. Later passes see @stopped and return at once.
+	 */
+	spin_lock_bh(&p->lock);
+	spin_unlock_bh(&p->lock);
 	/* A fault that had not started yet still holds its MR. */
 	if (cancel_work_sync(&p->fault.work)) {
 		gift_mr_put(p->fault.mr);

@@ -93,6 +93,8 @@ struct gift_rd_res {
  * @len: bytes needed
  * @flags: GIFT_ODP_FAULT_WRITE or 0
  * @err: the result of the last fault that ended, for @key and @iova
+ * @stale: the QP was reset while @busy: the running fault's result is
+ *	for requests that are gone, and is not kept in @err
  *
  * A copy the engine makes into or out of an ODP MR fails with -EAGAIN
  * while a page is not in the device's page table; the engine then asks
@@ -115,6 +117,7 @@ struct gift_proto_fault {
 	u32 len;
 	unsigned int flags;
 	int err;
+	bool stale;
 };
 
 /**
