@@ -2727,6 +2727,33 @@ TEST_F(odp, fork_cow)
 }
 
 /*
+ * Maps @flen bytes of file @fd MAP_SHARED under an ODP MR of b and has a
+ * WRITE put message @seed of @len bytes at @off into it. Returns the
+ * mapping (*@mr: the MR), or NULL after a failed assertion.
+ */
+static uint8_t *odp_file_write(struct __test_metadata *_metadata,
+			       struct pair *p, int fd, size_t flen, size_t off,
+			       size_t len, uint32_t seed, struct ibv_mr **mr)
+{
+	uint8_t *m;
+
+	*mr = NULL;
+	if (ftruncate(fd, flen))
+		return NULL;
+	m = mmap(NULL, flen, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (m == MAP_FAILED)
+		return NULL;
+	*mr = ibv_reg_mr(p->b.pd, m, flen, ALL_ACCESS | IBV_ACCESS_ON_DEMAND);
+	if (!*mr)
+		return NULL;
+	fill_pattern(p->a.src.p, len, 0, seed);
+	EXPECT_EQ(IBV_WC_SUCCESS,
+		  odp_rdma(p, IBV_WR_RDMA_WRITE, p->a.src.p, p->a.src.mr->lkey,
+			   (uintptr_t)m + off, (*mr)->rkey, len));
+	return m;
+}
+
+/*
  * An ODP MR over a MAP_SHARED memfd: what the device writes is in the
  * file (read() sees it), also after the mapping is gone.
  */
@@ -2740,15 +2767,8 @@ TEST_F(odp, shared_file_write_reaches_file)
 
 	fd = memfd_create("gift-odp", 0);
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, ftruncate(fd, flen));
-	m = mmap(NULL, flen, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	ASSERT_NE(MAP_FAILED, m);
-	mr = ibv_reg_mr(p->b.pd, m, flen, ALL_ACCESS | IBV_ACCESS_ON_DEMAND);
-	ASSERT_NE(NULL, mr);
-	fill_pattern(p->a.src.p, len, 0, 81);
-	ASSERT_EQ(IBV_WC_SUCCESS,
-		  odp_rdma(p, IBV_WR_RDMA_WRITE, p->a.src.p, p->a.src.mr->lkey,
-			   (uintptr_t)m + 2 * PAGE + 3, mr->rkey, len));
+	m = odp_file_write(_metadata, p, fd, flen, 2 * PAGE + 3, len, 81, &mr);
+	ASSERT_NE(NULL, m);
 	back = malloc(flen);
 	ASSERT_NE(NULL, back);
 	ASSERT_EQ((ssize_t)len, pread(fd, back, len, 2 * PAGE + 3));
@@ -3075,15 +3095,8 @@ TEST_F(odp, ext4_shared_write_written_back)
 			     "/tmp/odp-mnt"));
 	fd = open("/tmp/odp-mnt/f", O_RDWR | O_CREAT | O_TRUNC, 0600);
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, ftruncate(fd, flen));
-	m = mmap(NULL, flen, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	ASSERT_NE(MAP_FAILED, m);
-	mr = ibv_reg_mr(p->b.pd, m, flen, ALL_ACCESS | IBV_ACCESS_ON_DEMAND);
-	ASSERT_NE(NULL, mr);
-	fill_pattern(p->a.src.p, len, 0, 131);
-	ASSERT_EQ(IBV_WC_SUCCESS,
-		  odp_rdma(p, IBV_WR_RDMA_WRITE, p->a.src.p, p->a.src.mr->lkey,
-			   (uintptr_t)m + PAGE + 1, mr->rkey, len));
+	m = odp_file_write(_metadata, p, fd, flen, PAGE + 1, len, 131, &mr);
+	ASSERT_NE(NULL, m);
 	ASSERT_EQ(0, ibv_dereg_mr(mr));
 	ASSERT_EQ(0, munmap(m, flen));
 	close(fd);
