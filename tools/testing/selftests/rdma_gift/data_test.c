@@ -2616,13 +2616,13 @@ TEST_F(odp, faults_not_pins)
 	EXPECT_LE(faults + 3, rdma_stat(self->ibdev, "odp_faults"));
 	EXPECT_LE(faulted + 3 * (long)(len / PAGE),
 		  rdma_stat(self->ibdev, "odp_pages_faulted"));
-	/* The same, per MR: b.dst was written, then read. */
+	/*
+	 * The same, per MR: b.dst was written, then read. (Not how many
+	 * are mapped now: compaction or reclaim may invalidate any time.)
+	 */
 	EXPECT_LE(1, mr_drv_attr(p->b.dst.mr->rkey, "faults"));
 	EXPECT_LE((long)(len / PAGE),
 		  mr_drv_attr(p->b.dst.mr->rkey, "pages_faulted"));
-	EXPECT_LE((long)(len / PAGE),
-		  mr_drv_attr(p->b.dst.mr->rkey, "mapped_pages"));
-	EXPECT_EQ(0, mr_drv_attr(p->b.dst.mr->rkey, "invalidations"));
 	ASSERT_EQ(0, gift_foll_pins(&acq1, &rel1));
 	EXPECT_EQ(acq0, acq1) TH_LOG("ODP MRs pinned pages");
 	ASSERT_EQ(0, gift_umem_pages(&pinned, &referenced));
@@ -3240,64 +3240,91 @@ TEST_F(odp, ksm_merge_under_live_mr)
 	munmap(m, len);
 }
 
+/* Lines of rdma_gift/odp_pages for key: pages mapped, and of them dirty. */
+static int odp_dump(uint32_t key, int *mapped, int *dirty,
+		    unsigned long long dlo, unsigned long long dhi, int *bad)
+{
+	static const char path[] = "/sys/kernel/debug/rdma_gift/odp_pages";
+	unsigned long long va;
+	char line[256], fl[8];
+	FILE *f;
+
+	*mapped = *dirty = *bad = 0;
+	if (gift_write_file(path, "%#x", key))
+		return -1;
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	if (!fgets(line, sizeof(line), f) || strncmp(line, "mr ", 3)) {
+		fclose(f);
+		return -1;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%llx %7s", &va, fl) != 2 || strlen(fl) != 3)
+			(*bad)++;
+		(*mapped)++;
+		if (fl[2] != 'd')
+			continue;
+		(*dirty)++;
+		if (va < dlo || va >= dhi || fl[1] != 'w')
+			(*bad)++;
+	}
+	fclose(f);
+	return 0;
+}
+
 /*
  * debugfs rdma_gift/odp_pages shows an ODP MR's device page table: the
  * pages a remote WRITE touched are mapped writable and dirty, exactly
- * those; pages only read are not dirty.
+ * those; pages only read are not dirty. An invalidation during a round
+ * (compaction may move pages any time) makes it start again.
  */
 TEST_F(odp, page_table_dump)
 {
 	struct pair *p = &self->p;
-	char line[256], path[] = "/sys/kernel/debug/rdma_gift/odp_pages";
-	unsigned long long va;
-	char fl[8];
-	int dirty = 0, mapped = 0, bad = 0;
+	uintptr_t lo = (uintptr_t)p->b.dst.p + PAGE;
+	int mapped = 0, dirty = 0, bad = 0, round;
+	long inv, n = -1;
+	char line[64];
 	FILE *f;
 
 	gift_sh("mountpoint -q /sys/kernel/debug || "
 		"mount -t debugfs none /sys/kernel/debug");
 	fill_pattern(p->a.src.p, 3 * PAGE, 0, 181);
-	ASSERT_EQ(IBV_WC_SUCCESS,
-		  odp_rdma(p, IBV_WR_RDMA_WRITE, p->a.src.p, p->a.src.mr->lkey,
-			   (uintptr_t)p->b.dst.p + PAGE, p->b.dst.mr->rkey,
-			   3 * PAGE));
-	ASSERT_EQ(0, gift_write_file(path, "%#x", p->b.dst.mr->rkey));
-	f = fopen(path, "r");
-	ASSERT_NE(NULL, f);
-	ASSERT_NE(NULL, fgets(line, sizeof(line), f));
-	EXPECT_EQ(0, strncmp(line, "mr ", 3)) TH_LOG("%s", line);
-	while (fgets(line, sizeof(line), f)) {
-		ASSERT_EQ(2, sscanf(line, "%llx %7s", &va, fl));
-		mapped++;
-		if (fl[2] != 'd')
-			continue;
-		dirty++;
-		if (va < (uintptr_t)p->b.dst.p + PAGE ||
-		    va >= (uintptr_t)p->b.dst.p + 4 * PAGE || fl[1] != 'w')
-			bad++;
+	for (round = 0; round < 5; round++) {
+		inv = mr_drv_attr(p->b.dst.mr->rkey, "invalidations");
+		ASSERT_EQ(IBV_WC_SUCCESS,
+			  odp_rdma(p, IBV_WR_RDMA_WRITE, p->a.src.p,
+				   p->a.src.mr->lkey, lo, p->b.dst.mr->rkey,
+				   3 * PAGE));
+		ASSERT_EQ(0, odp_dump(p->b.dst.mr->rkey, &mapped, &dirty,
+				      lo, lo + 3 * PAGE, &bad));
+		n = mr_drv_attr(p->b.dst.mr->rkey, "mapped_pages");
+		if (inv == mr_drv_attr(p->b.dst.mr->rkey, "invalidations"))
+			break;
 	}
-	fclose(f);
+	ASSERT_GT(5, round) TH_LOG("invalidated in every round");
 	EXPECT_EQ(3, dirty);
 	EXPECT_EQ(0, bad);
-	EXPECT_EQ(mapped, mr_drv_attr(p->b.dst.mr->rkey, "mapped_pages"));
+	EXPECT_EQ(mapped, n);
 
-	ASSERT_EQ(IBV_WC_SUCCESS, odp_read(p, 0, 2 * PAGE));
-	ASSERT_EQ(0, gift_write_file(path, "%#x", p->b.src.mr->rkey));
-	f = fopen(path, "r");
-	ASSERT_NE(NULL, f);
-	mapped = dirty = 0;
-	ASSERT_NE(NULL, fgets(line, sizeof(line), f));
-	while (fgets(line, sizeof(line), f)) {
-		ASSERT_EQ(2, sscanf(line, "%llx %7s", &va, fl));
-		mapped++;
-		dirty += fl[2] == 'd';
+	for (round = 0; round < 5; round++) {
+		inv = mr_drv_attr(p->b.src.mr->rkey, "invalidations");
+		ASSERT_EQ(IBV_WC_SUCCESS, odp_read(p, 0, 2 * PAGE));
+		ASSERT_EQ(0, odp_dump(p->b.src.mr->rkey, &mapped, &dirty,
+				      0, 0, &bad));
+		if (inv == mr_drv_attr(p->b.src.mr->rkey, "invalidations"))
+			break;
 	}
-	fclose(f);
+	ASSERT_GT(5, round) TH_LOG("invalidated in every round");
 	EXPECT_LE(2, mapped);
 	EXPECT_EQ(0, dirty);
+	EXPECT_EQ(0, bad);
+
 	/* A key no MR has. */
-	ASSERT_EQ(0, gift_write_file(path, "0"));
-	f = fopen(path, "r");
+	ASSERT_EQ(0, gift_write_file("/sys/kernel/debug/rdma_gift/odp_pages",
+				     "0"));
+	f = fopen("/sys/kernel/debug/rdma_gift/odp_pages", "r");
 	ASSERT_NE(NULL, f);
 	ASSERT_NE(NULL, fgets(line, sizeof(line), f));
 	EXPECT_STREQ("none\n", line);
