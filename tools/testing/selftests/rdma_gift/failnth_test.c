@@ -50,6 +50,7 @@
 #include <dirent.h>
 #include <elf.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1283,6 +1284,21 @@ static int post_send_inline(fx_t *f)
 	return ibv_post_send(f->qa, &wr, &bad);
 }
 
+/* A 4 KiB SEND of the source (four packets at MTU 1024). */
+static int post_send_plain(fx_t *f)
+{
+	struct ibv_sge sge = {
+		.addr = (uintptr_t)f->xbuf + X_SRC, .length = f->xlen,
+		.lkey = f->src_mr->lkey,
+	};
+	struct ibv_send_wr wr = {
+		.wr_id = f->seq, .sg_list = &sge, .num_sge = 1,
+		.opcode = IBV_WR_SEND, .send_flags = IBV_SEND_SIGNALED,
+	}, *bad;
+
+	return ibv_post_send(f->qa, &wr, &bad);
+}
+
 /* Both completions, in either order, and the bytes. */
 static int received(fx_t *f)
 {
@@ -1876,7 +1892,8 @@ static int rig_connect(fx_t *f, struct ibv_qp *qp, uint32_t dqpn)
 }
 
 /* An RC pair on the device's IPv4 GID: qa to qb, over real UDP/IP. */
-TEST_F_TIMEOUT(nth, post_send, 300)
+/* The data path's buffers, MRs and connected QPs qa -> qb. */
+static void rig_data(struct __test_metadata *_metadata, fx_t *self)
 {
 	size_t i;
 
@@ -1897,6 +1914,13 @@ TEST_F_TIMEOUT(nth, post_send, 300)
 	ASSERT_NE(NULL, self->qb);
 	ASSERT_EQ(0, rig_connect(self, self->qa, self->qb->qp_num));
 	ASSERT_EQ(0, rig_connect(self, self->qb, self->qa->qp_num));
+}
+
+TEST_F_TIMEOUT(nth, post_send, 300)
+{
+	rig_data(_metadata, self);
+	if (_metadata->exit_code)
+		return;
 
 	/* One packet (MTU 1024), then four. */
 	self->xlen = 1024;
@@ -1937,6 +1961,70 @@ TEST_F_TIMEOUT(nth, link_add, 900)
 	if (self->no_uverbs)
 		TH_LOG("%d tolerated faults left the device without uverbs",
 		       self->no_uverbs);
+}
+
+/*
+ * [*start, *end) of the module function @name, from /proc/kallsyms: its
+ * address up to the next symbol's. 0 or -1.
+ */
+static int func_range(const char *name, unsigned long *start,
+		      unsigned long *end)
+{
+	char line[512], sym[256];
+	unsigned long a;
+	FILE *f;
+
+	*start = 0;
+	*end = ULONG_MAX;
+	f = fopen("/proc/kallsyms", "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "%lx %*s %255s", &a, sym) == 2 &&
+		    !strcmp(sym, name))
+			*start = a;
+	rewind(f);
+	while (*start && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%lx", &a) == 1 && a > *start && a < *end)
+			*end = a;
+	fclose(f);
+	return *start && *end != ULONG_MAX ? 0 : -1;
+}
+
+/*
+ * Issue 9, item 15: the responder running out of atomic memory (its
+ * payload buffer, its ACKs) drops the packet and the requester sends it
+ * again; nothing fails. failslab fails the first two atomic slab
+ * allocations made below gift_resp_rcv() (the responder runs in the
+ * softirq of the poster's loopback send, which fail-nth cannot reach):
+ * the SEND still completes, on both sides, with its bytes.
+ */
+TEST_F_TIMEOUT(nth, responder_atomic_alloc_failure, 300)
+{
+	unsigned long start, end;
+	char times[32];
+
+	rig_data(_metadata, self);
+	if (_metadata->exit_code)
+		return;
+	ASSERT_EQ(0, func_range("gift_resp_rcv", &start, &end));
+	ASSERT_EQ(0, knob_set("failslab", "require-start", "%lu", start));
+	ASSERT_EQ(0, knob_set("failslab", "require-end", "%lu", end));
+	ASSERT_EQ(0, knob_set("failslab", "stacktrace-depth", "%lu", 32));
+	/* Atomic allocations only: ignore those that may sleep. */
+	ASSERT_EQ(0, knob_set("failslab", "ignore-gfp-wait", "Y", 0));
+	ASSERT_EQ(0, knob_set("failslab", "times", "%lu", 2));
+	ASSERT_EQ(0, knob_set("failslab", "probability", "%lu", 100));
+
+	self->xlen = 4096;
+	ASSERT_EQ(0, x_prep_send(self));
+	self->xlen = 4096;
+	ASSERT_EQ(0, post_send_plain(self));
+	EXPECT_EQ(0, received(self)) TH_LOG("the SEND did not complete");
+	ASSERT_EQ(0, knob_set("failslab", "probability", "%lu", 0));
+	ASSERT_EQ(0, gift_read_file(DEBUGFS "/failslab/times", times,
+				    sizeof(times)));
+	EXPECT_EQ(0, atoi(times)) TH_LOG("the responder allocated nothing?");
 }
 
 TEST_HARNESS_MAIN
