@@ -2665,24 +2665,36 @@ TEST_F(odp, dontneed_then_zeros_then_write)
 	free(zero);
 }
 
+/*
+ * New anonymous memory at b.src's address, holding message @seed: the
+ * device must read it at @off (@len bytes), not what was there before.
+ */
+static void odp_fresh_src_read(struct __test_metadata *_metadata,
+			       struct pair *p, size_t off, size_t len,
+			       uint32_t seed)
+{
+	void *m;
+
+	m = mmap(p->b.src.p, BUF_LEN, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	ASSERT_EQ((void *)p->b.src.p, m);
+	fill_pattern(p->b.src.p, BUF_LEN, 0, seed);
+	ASSERT_EQ(IBV_WC_SUCCESS, odp_read(p, off, len));
+	EXPECT_TRUE(is_pattern(p->a.dst.p + GUARD, len, off, seed))
+		TH_LOG("the device read the pages that were replaced");
+}
+
 /* munmap + mmap at the same address: the device reads the new memory. */
 TEST_F(odp, remap_same_address)
 {
 	struct pair *p = &self->p;
-	void *m;
 
 	fill_pattern(p->b.src.p, BUF_LEN, 0, 61);
 	ASSERT_EQ(IBV_WC_SUCCESS, odp_read(p, 4000, 3 * PAGE));
 	EXPECT_TRUE(is_pattern(p->a.dst.p + GUARD, 3 * PAGE, 4000, 61));
 
 	ASSERT_EQ(0, munmap(p->b.src.p, BUF_LEN));
-	m = mmap(p->b.src.p, BUF_LEN, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
-	ASSERT_EQ((void *)p->b.src.p, m);
-	fill_pattern(p->b.src.p, BUF_LEN, 0, 62);
-	ASSERT_EQ(IBV_WC_SUCCESS, odp_read(p, 4000, 3 * PAGE));
-	EXPECT_TRUE(is_pattern(p->a.dst.p + GUARD, 3 * PAGE, 4000, 62))
-		TH_LOG("the device read the unmapped pages");
+	odp_fresh_src_read(_metadata, p, 4000, 3 * PAGE, 62);
 }
 
 /*
@@ -2972,13 +2984,7 @@ TEST_F(odp, mremap_moves_pages_away)
 	ASSERT_EQ(to, m);
 	/* The old pages, moved: the process still has the bytes there. */
 	EXPECT_TRUE(is_pattern(to, BUF_LEN, 0, 101));
-	m = mmap(p->b.src.p, BUF_LEN, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
-	ASSERT_EQ((void *)p->b.src.p, m);
-	fill_pattern(p->b.src.p, BUF_LEN, 0, 102);
-	ASSERT_EQ(IBV_WC_SUCCESS, odp_read(p, 100, 2 * PAGE));
-	EXPECT_TRUE(is_pattern(p->a.dst.p + GUARD, 2 * PAGE, 100, 102))
-		TH_LOG("the device read the pages mremap moved away");
+	odp_fresh_src_read(_metadata, p, 100, 2 * PAGE, 102);
 	munmap(to, BUF_LEN);
 }
 
