@@ -3337,4 +3337,201 @@ TEST_F(odp, page_table_dump)
 	fclose(f);
 }
 
+#ifndef MADV_PAGEOUT
+#define MADV_PAGEOUT	21
+#endif
+#define GIFT_PM_SWAP	(1ULL << 62)
+#define KPF_DIRTY	4
+#define KPF_SWAPCACHE	14
+#define SWAP_PAGES	32
+
+/* An ODP MR of b's PD over len bytes at m, every access. */
+static struct ibv_mr *odp_reg(struct pair *p, void *m, size_t len)
+{
+	return ibv_reg_mr(p->b.pd, m, len, ALL_ACCESS | IBV_ACCESS_ON_DEMAND);
+}
+
+/* Private anonymous memory of n 4 KiB pages (no THP), or NULL. */
+static uint8_t *odp_small_pages(size_t n)
+{
+	void *m = mmap(NULL, n * PAGE, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (m == MAP_FAILED)
+		return NULL;
+	madvise(m, n * PAGE, MADV_NOHUGEPAGE);
+	return m;
+}
+
+/* How many of the n pages at m are swapped out (pagemap), or -1. */
+static int odp_swapped(const void *m, size_t n)
+{
+	uint64_t ent[SWAP_PAGES];
+	size_t i;
+	int k = 0;
+
+	if (n > SWAP_PAGES || gift_pagemap(m, n, ent))
+		return -1;
+	for (i = 0; i < n; i++)
+		k += !!(ent[i] & GIFT_PM_SWAP);
+	return k;
+}
+
+/* memory.swap.current of the cgroup at path, or -1. */
+static long long memcg_swap(const char *path)
+{
+	char f[320];
+
+	snprintf(f, sizeof(f), "%s/memory.swap.current", path);
+	return gift_read_long(f);
+}
+
+/* The device WRITEs message seed, len bytes, to raddr in b's MR rkey. */
+static int odp_write_to(struct pair *p, uint64_t raddr, uint32_t rkey,
+			size_t len, uint32_t seed)
+{
+	fill_pattern(p->a.src.p, len, 0, seed);
+	return odp_rdma(p, IBV_WR_RDMA_WRITE, p->a.src.p, p->a.src.mr->lkey,
+			raddr, rkey, len);
+}
+
+/* The device READs len bytes at raddr in rkey: message seed from off? */
+static bool odp_reads_pattern(struct pair *p, uint64_t raddr, uint32_t rkey,
+			      size_t len, size_t off, uint32_t seed)
+{
+	memset(p->a.dst.p + GUARD, 0, len);
+	if (odp_rdma(p, IBV_WR_RDMA_READ, p->a.dst.p + GUARD,
+		     p->a.dst.mr->lkey, raddr, rkey, len) != IBV_WC_SUCCESS)
+		return false;
+	return is_pattern(p->a.dst.p + GUARD, len, off, seed);
+}
+
+/*
+ * Swap-out of private and MAP_SHARED anonymous memory under live ODP MRs
+ * the device has mapped, in a memory cgroup with zram swap: reclaim
+ * (MADV_PAGEOUT: what memory pressure does, on exactly these pages)
+ * invalidates the device's view; its next READ faults the pages back in
+ * with their bytes; its WRITEs survive the next swap-out and refault.
+ */
+TEST_F(odp, swap_out_private_and_shared_then_refault)
+{
+	struct pair *p = &self->p;
+	const size_t len = SWAP_PAGES * PAGE;
+	struct gift_swap swap;
+	struct ibv_mr *mr[2];
+	uint8_t *m[2];
+	char cg[256];
+	long long sw0;
+	int i, ret;
+
+	ret = gift_swap_on(&swap, GIFT_SWAP_ZRAM, 64 << 20);
+	ASSERT_EQ(0, ret) TH_LOG("zram swap: %d", ret);
+	ASSERT_EQ(0, gift_memcg_create("gift_odp_swap", cg, sizeof(cg)));
+	ASSERT_EQ(0, gift_memcg_move(cg, getpid()));
+	m[0] = odp_small_pages(SWAP_PAGES);
+	m[1] = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(NULL, m[0]);
+	ASSERT_NE(MAP_FAILED, m[1]);
+	for (i = 0; i < 2; i++) {
+		fill_pattern(m[i], len, 0, 190 + i);
+		mr[i] = odp_reg(p, m[i], len);
+		ASSERT_NE(NULL, mr[i]);
+		EXPECT_TRUE(odp_reads_pattern(p, (uintptr_t)m[i] + 5,
+					      mr[i]->rkey, len - 5, 5,
+					      190 + i));
+		EXPECT_LE(1, mr_drv_attr(mr[i]->rkey, "mapped_pages"));
+	}
+
+	sw0 = memcg_swap(cg);
+	ASSERT_EQ(0, madvise(m[0], len, MADV_PAGEOUT));
+	ASSERT_EQ(0, madvise(m[1], len, MADV_PAGEOUT));
+	EXPECT_EQ(SWAP_PAGES, odp_swapped(m[0], SWAP_PAGES));
+	EXPECT_LE(sw0 + 2 * (long long)len, memcg_swap(cg))
+		TH_LOG("swap %lld -> %lld", sw0, memcg_swap(cg));
+	for (i = 0; i < 2; i++) {
+		EXPECT_EQ(0, mr_drv_attr(mr[i]->rkey, "mapped_pages"));
+		/* The refault reads what was swapped out. */
+		EXPECT_TRUE(odp_reads_pattern(p, (uintptr_t)m[i] + 5,
+					      mr[i]->rkey, len - 5, 5,
+					      190 + i));
+		ASSERT_EQ(IBV_WC_SUCCESS,
+			  odp_write_to(p, (uintptr_t)m[i] + 3, mr[i]->rkey,
+				       len - 6, 192 + i));
+	}
+	ASSERT_EQ(0, madvise(m[0], len, MADV_PAGEOUT));
+	ASSERT_EQ(0, madvise(m[1], len, MADV_PAGEOUT));
+	EXPECT_EQ(SWAP_PAGES, odp_swapped(m[0], SWAP_PAGES));
+	for (i = 0; i < 2; i++) {
+		/* The device's WRITE went to swap, and comes back. */
+		EXPECT_TRUE(odp_reads_pattern(p, (uintptr_t)m[i] + 3,
+					      mr[i]->rkey, len - 6, 0,
+					      192 + i));
+		EXPECT_TRUE(is_pattern(m[i] + 3, len - 6, 0, 192 + i));
+		EXPECT_EQ(0, ibv_dereg_mr(mr[i]));
+		EXPECT_EQ(0, munmap(m[i], len));
+	}
+	EXPECT_EQ(0, gift_memcg_move("/sys/fs/cgroup", getpid()));
+	EXPECT_EQ(0, gift_memcg_destroy(cg));
+	EXPECT_EQ(0, gift_swap_off(&swap));
+}
+
+/*
+ * Seed 002's dirtying: a page the device wrote through a writable mapping
+ * the CPU never dirtied must be marked dirty when the device's mapping
+ * goes, or reclaim throws the device's bytes away. The case: a page
+ * swapped in by a read stays in the swap cache, clean, mapped writable
+ * (it is exclusive); the device maps it writable without a fault, writes
+ * it, and reclaim must write it to swap instead of dropping it as a clean
+ * copy of its swap slot. The swap is a loop device: from zram, newer
+ * kernels take every swapped-in page out of the swap cache, dirty.
+ */
+TEST_F(odp, device_write_dirties_clean_swapcache_page)
+{
+	struct pair *p = &self->p;
+	const size_t len = SWAP_PAGES * PAGE;
+	uint64_t ent[SWAP_PAGES], fl;
+	struct gift_swap swap;
+	volatile uint8_t sum = 0;
+	struct ibv_mr *mr;
+	uint8_t *m;
+	size_t i;
+	int ret;
+
+	ret = gift_swap_on(&swap, GIFT_SWAP_LOOP, 16 << 20);
+	ASSERT_EQ(0, ret) TH_LOG("loop swap: %d", ret);
+	m = odp_small_pages(SWAP_PAGES);
+	ASSERT_NE(NULL, m);
+	fill_pattern(m, len, 0, 195);
+	mr = odp_reg(p, m, len);
+	ASSERT_NE(NULL, mr);
+
+	ASSERT_EQ(0, madvise(m, len, MADV_PAGEOUT));
+	ASSERT_EQ(SWAP_PAGES, odp_swapped(m, SWAP_PAGES));
+	/* Into the swap cache, then mapped by a CPU read: clean. */
+	ASSERT_EQ(0, madvise(m, len, MADV_WILLNEED));
+	for (i = 0; i < len; i += PAGE)
+		sum += m[i];
+	ASSERT_EQ(0, gift_pagemap(m, SWAP_PAGES, ent));
+	for (i = 0; i < SWAP_PAGES; i++) {
+		ASSERT_TRUE(ent[i] & GIFT_PM_PRESENT);
+		ASSERT_EQ(0, gift_kpageflags(GIFT_PM_PFN(ent[i]), &fl));
+		ASSERT_TRUE(fl & (1ULL << KPF_SWAPCACHE))
+			TH_LOG("page %zu is not in the swap cache", i);
+		ASSERT_FALSE(fl & (1ULL << KPF_DIRTY))
+			TH_LOG("page %zu is dirty before the device wrote", i);
+	}
+
+	ASSERT_EQ(IBV_WC_SUCCESS,
+		  odp_write_to(p, (uintptr_t)m + 11, mr->rkey, len - 22, 196));
+	ASSERT_EQ(0, madvise(m, len, MADV_PAGEOUT));
+	EXPECT_EQ(SWAP_PAGES, odp_swapped(m, SWAP_PAGES));
+	EXPECT_TRUE(is_pattern(m + 11, len - 22, 0, 196))
+		TH_LOG("reclaim dropped what the device wrote");
+	EXPECT_TRUE(is_pattern(m, 11, 0, 195));
+	EXPECT_EQ(0, ibv_dereg_mr(mr));
+	EXPECT_EQ(0, munmap(m, len));
+	EXPECT_EQ(0, gift_swap_off(&swap));
+}
+
 TEST_HARNESS_MAIN

@@ -471,6 +471,87 @@ int gift_memcg_destroy(const char *path)
 	return rmdir(path) ? -errno : 0;
 }
 
+#define GIFT_ZRAM	"/sys/block/zram0"
+#define GIFT_SWAPFILE	"/tmp/gift-swap.img"
+
+static int gift_zram_make(struct gift_swap *s, unsigned long bytes)
+{
+	long long t0 = gift_now_us();
+
+	if (!gift_path_exists(GIFT_ZRAM)) {
+		if (gift_sh("modprobe zram num_devices=1"))
+			return -1;
+		s->loaded = true;
+	}
+	if (gift_read_long(GIFT_ZRAM "/disksize") != 0)
+		return -EBUSY;
+	/* udev may still be creating the node. */
+	while (!gift_path_exists("/dev/zram0")) {
+		if (gift_now_us() - t0 > 10000000)
+			return -1;
+		usleep(10000);
+	}
+	if (gift_write_file(GIFT_ZRAM "/disksize", "%lu", bytes))
+		return -1;
+	s->made = true;
+	snprintf(s->dev, sizeof(s->dev), "/dev/zram0");
+	return 0;
+}
+
+static int gift_loop_make(struct gift_swap *s, unsigned long bytes)
+{
+	FILE *f;
+
+	if (gift_sh("modprobe loop 2>/dev/null; truncate -s %lu %s",
+		    bytes, GIFT_SWAPFILE))
+		return -1;
+	s->made = true;
+	f = popen("losetup -f --show " GIFT_SWAPFILE, "r");
+	if (!f)
+		return -1;
+	if (!fgets(s->dev, sizeof(s->dev), f))
+		s->dev[0] = 0;
+	pclose(f);
+	s->dev[strcspn(s->dev, "\n")] = 0;
+	return strncmp(s->dev, "/dev/loop", 9) ? -1 : 0;
+}
+
+int gift_swap_on(struct gift_swap *s, enum gift_swap_kind kind,
+		 unsigned long bytes)
+{
+	int ret;
+
+	memset(s, 0, sizeof(*s));
+	s->kind = kind;
+	ret = kind == GIFT_SWAP_ZRAM ? gift_zram_make(s, bytes) :
+				       gift_loop_make(s, bytes);
+	if (ret)
+		return ret;
+	if (gift_sh("mkswap %s", s->dev) || gift_sh("swapon %s", s->dev))
+		return -1;
+	s->on = true;
+	return 0;
+}
+
+int gift_swap_off(struct gift_swap *s)
+{
+	int ret = 0;
+
+	if (s->on && gift_sh("swapoff %s", s->dev))
+		ret = -1;
+	if (s->made && s->kind == GIFT_SWAP_ZRAM)
+		gift_write_file(GIFT_ZRAM "/reset", "1");
+	if (s->made && s->kind == GIFT_SWAP_LOOP) {
+		if (s->dev[0])
+			gift_sh("losetup -d %s", s->dev);
+		unlink(GIFT_SWAPFILE);
+	}
+	if (s->loaded)
+		gift_sh("modprobe -r zram");
+	memset(s, 0, sizeof(*s));
+	return ret;
+}
+
 long long gift_now_us(void)
 {
 	struct timespec ts;

@@ -170,6 +170,28 @@ long long gift_memcg_current(const char *path);
 int gift_memcg_destroy(const char *path);
 
 /*
+ * Swap for tests that swap pages out. GIFT_SWAP_ZRAM: /dev/zram0 (loads
+ * zram if needed, sizes zram0), compressed in RAM, a synchronous device
+ * (newer kernels drop the swap cache on every swap-in from it).
+ * GIFT_SWAP_LOOP: a loop device over a file in /tmp, an ordinary block
+ * device: pages swapped in by a read stay in the swap cache, clean.
+ * gift_swap_on() sizes it to @bytes, runs mkswap and swapon;
+ * gift_swap_off() undoes exactly what it did, in reverse, and is safe to
+ * call after a partial gift_swap_on(). 0, -EBUSY (zram0 is in use) or -1.
+ */
+enum gift_swap_kind { GIFT_SWAP_ZRAM, GIFT_SWAP_LOOP };
+struct gift_swap {
+	enum gift_swap_kind kind;
+	char dev[32];	/* the swap device, once it exists */
+	bool loaded;	/* we loaded the zram module */
+	bool made;	/* we sized zram0 / made the loop device and file */
+	bool on;	/* we ran swapon */
+};
+int gift_swap_on(struct gift_swap *s, enum gift_swap_kind kind,
+		 unsigned long bytes);
+int gift_swap_off(struct gift_swap *s);
+
+/*
  * RoCEv2 packets built in user space (net_test, fuzz/gift_fuzz): sent
  * from a UDP socket to the device's address, port 4791, they loop back
  * through lo into the driver's socket, with an ICRC computed here from

@@ -141,7 +141,6 @@
 
 #define KSM_DIR			"/sys/kernel/mm/ksm"
 #define THP_DIR			"/sys/kernel/mm/transparent_hugepage"
-#define ZRAM			"/sys/block/zram0"
 
 #define E(x)			(1ULL << (x))
 #define ARRAY_SIZE(a)		(sizeof(a) / sizeof((a)[0]))
@@ -3659,7 +3658,7 @@ static struct knob knobs[] = {
 };
 
 static char thp_enabled_old[16];
-static bool zram_loaded, zram_ours, swap_on;
+static struct gift_swap zram_swap;
 
 static int knobs_set(void)
 {
@@ -3717,45 +3716,16 @@ static int hugetlb_setup(void)
 
 static int swap_setup(void)
 {
-	long long t0 = gift_now_us();
+	int ret = gift_swap_on(&zram_swap, GIFT_SWAP_ZRAM, 256 * MIB);
 
-	if (!gift_path_exists(ZRAM)) {
-		if (gift_sh("modprobe zram num_devices=1"))
-			return -1;
-		zram_loaded = true;
-	}
-	if (gift_read_long(ZRAM "/disksize") != 0) {
+	if (ret == -EBUSY)
 		say("setup: zram0 is in use already\n");
-		return -1;
-	}
-	while (!gift_path_exists("/dev/zram0")) {
-		if (gift_now_us() - t0 > 10000000)
-			return -1;
-		usleep(10000);
-	}
-	if (gift_write_file(ZRAM "/disksize", "%lu", 256 * MIB))
-		return -1;
-	zram_ours = true;
-	if (gift_sh("mkswap /dev/zram0") || gift_sh("swapon /dev/zram0"))
-		return -1;
-	swap_on = true;
-	return 0;
+	return ret ? -1 : 0;
 }
 
 static int swap_off(void)
 {
-	int ret = 0;
-
-	if (swap_on && gift_sh("swapoff /dev/zram0"))
-		ret = -1;
-	swap_on = false;
-	if (zram_ours)
-		gift_write_file(ZRAM "/reset", "1");
-	zram_ours = false;
-	if (zram_loaded)
-		gift_sh("modprobe -r zram");
-	zram_loaded = false;
-	return ret;
+	return gift_swap_off(&zram_swap);
 }
 
 static long vmstat(const char *name)
