@@ -3534,4 +3534,62 @@ TEST_F(odp, device_write_dirties_clean_swapcache_page)
 	EXPECT_EQ(0, gift_swap_off(&swap));
 }
 
+/*
+ * rdma link delete while ODP MRs (explicit and implicit) are mapped and
+ * RDMA READs and WRITEs to them are in flight, some of them waiting for
+ * faults: the device goes, the context is told DEVICE_FATAL, destroying
+ * what is left still succeeds, and the memory is the process's own again.
+ * The end of the run checks that the module unloads and that nothing
+ * leaked (kmemleak, pins, references).
+ */
+TEST_F(odp, link_delete_with_traffic_in_flight)
+{
+	struct pair_attr attr = default_attr;
+	char ndev[16], name[32];
+	struct ibv_send_wr wr, *bad;
+	struct ibv_mr *imr;
+	struct sgl l;
+	struct pair c;
+	int i;
+
+	snprintf(ndev, sizeof(ndev), "gto%d", getpid() % 1000);
+	snprintf(name, sizeof(name), "gifto%d", getpid() % 1000);
+	ASSERT_EQ(0, gift_dummy_add(ndev));
+	ASSERT_EQ(0, gift_sh("ip addr add 198.51.100.21/24 dev %s", ndev));
+	ASSERT_EQ(0, gift_nl_newlink(name, "gift", ndev));
+	ASSERT_EQ(0, setenv("GIFT_IBDEV", name, 1));
+	attr.mr_access = IBV_ACCESS_ON_DEMAND;
+	pair_open(_metadata, &c, &attr);
+	imr = ibv_reg_mr(c.b.pd, NULL, SIZE_MAX,
+			 ALL_ACCESS | IBV_ACCESS_ON_DEMAND);
+	ASSERT_NE(NULL, imr);
+	fill_pattern(c.b.src.p, BUF_LEN, 0, 201);
+	ASSERT_EQ(IBV_WC_SUCCESS, odp_read(&c, 0, 2 * PAGE));
+	EXPECT_TRUE(is_pattern(c.a.dst.p + GUARD, 2 * PAGE, 0, 201));
+
+	for (i = 0; i < 16; i++) {
+		sgl_make(&l, &c.a.dst, MAX_MSG / 2, 1 + i % 3, i);
+		wr_init(&wr, i, i & 1 ? IBV_WR_RDMA_READ : IBV_WR_RDMA_WRITE,
+			&l, 0);
+		wr_rdma(&wr, (uintptr_t)c.b.src.p + i * 100,
+			i % 4 == 3 ? imr->rkey : c.b.src.mr->rkey);
+		ASSERT_EQ(0, ibv_post_send(c.a.qp, &wr, &bad));
+	}
+	ASSERT_EQ(0, gift_link_del(name));
+	EXPECT_FALSE(gift_ibdev_exists(name));
+	EXPECT_TRUE(gift_wait_async(c.ctx, IBV_EVENT_DEVICE_FATAL, 5000));
+	EXPECT_EQ(NULL, ibv_reg_mr(c.b.pd, c.b.src.p, PAGE,
+				   ALL_ACCESS | IBV_ACCESS_ON_DEMAND));
+
+	/* No device is watching: the CPU's writes are just writes. */
+	fill_pattern(c.b.src.p, BUF_LEN, 0, 202);
+	EXPECT_TRUE(is_pattern(c.b.src.p, BUF_LEN, 0, 202));
+	EXPECT_EQ(0, madvise(c.b.src.p, BUF_LEN, MADV_DONTNEED));
+	EXPECT_EQ(0, ibv_dereg_mr(imr));
+	EXPECT_EQ(0, ibv_destroy_qp(c.a.qp));
+	c.a.qp = NULL;
+	pair_close(&c);
+	EXPECT_EQ(0, gift_dummy_del(ndev));
+}
+
 TEST_HARNESS_MAIN
