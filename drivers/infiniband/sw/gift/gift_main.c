@@ -349,6 +349,10 @@ static int __init gift_init(void)
 			    &gift_umem_pages_fops);
 	debugfs_create_file("odp_pages", 0600, gift_debugfs, NULL,
 			    &gift_odp_pages_fops);
+	debugfs_create_u32("odp_fault_delay_ms", 0600, gift_debugfs,
+			   &gift_odp_fault_delay_ms);
+	debugfs_create_u32("odp_leaf_idle_ms", 0600, gift_debugfs,
+			   &gift_odp_leaf_idle_ms);
 	return 0;
 
 out_net:

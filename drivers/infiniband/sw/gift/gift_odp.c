@@ -87,12 +87,14 @@
  * serialised by the root's fault_mutex, which also guards the children
  * array's writers. A leaf that an munmap (MMU_NOTIFY_UNMAP) left without
  * a mapped page is marked and the root's reaper (a work item) frees it
- * if nothing was faulted into it since: erased from the array, then the
- * MR's lock is taken exclusively once (no copy still holds the leaf
- * after that), and it is stopped like an MR. The array's own lock is
- * never taken under the MR's lock (it is not irq-safe).
- * The memory an implicit MR costs thus follows what the process maps and
- * the device touched, not the address space.
+ * if nothing was faulted into it since; so is a leaf the device has not
+ * used for gift_odp_leaf_idle_ms (the root's idle work, queued while it
+ * has leaves). Freeing: erased from the array, then the MR's lock is
+ * taken exclusively once (no copy still holds the leaf after that), and
+ * it is stopped like an MR. The array's own lock is never taken under the
+ * MR's lock (it is not irq-safe). The memory an implicit MR costs thus
+ * follows what the process maps and the device uses, not the address
+ * space.
  *
  * Memory: no page is pinned, so nothing counts against RLIMIT_MEMLOCK;
  * the page table (8 bytes a page) is charged to the memory cgroup.
@@ -124,6 +126,20 @@ static_assert(__alignof__(struct page) > GIFT_ODP_FLAGS);
  * run here: unbound, since a fault may sleep for swap-in or I/O.
  */
 static struct workqueue_struct *gift_odp_wq;
+
+/*
+ * debugfs rdma_gift/odp_fault_delay_ms: every fault the engine waits for
+ * sleeps this long first. For tests of how a peer rides out a fault that
+ * outlasts its ACK timeout (swap-in from a slow disk); 0 in production.
+ */
+u32 gift_odp_fault_delay_ms;
+
+/*
+ * debugfs rdma_gift/odp_leaf_idle_ms: a leaf of an implicit MR that the
+ * device has not used for this long is freed (its pages unmapped from the
+ * device, dirtied if written); 0 keeps idle leaves.
+ */
+u32 gift_odp_leaf_idle_ms = 60000;
 
 /**
  * gift_odp_init() - module init: the fault workqueue
@@ -298,6 +314,7 @@ static int gift_odp_init_leaf(struct gift_odp *odp, struct mm_struct *mm,
 }
 
 static void gift_odp_reap(struct work_struct *work);
+static void gift_odp_idle(struct work_struct *work);
 
 /**
  * gift_odp_create() - an empty device page table over a user range
@@ -339,6 +356,7 @@ struct gift_odp *gift_odp_create(struct gift_dev *gdev, rwlock_t *lock,
 		odp->length = U64_MAX;
 		xa_init(&odp->children);
 		INIT_WORK(&odp->reap, gift_odp_reap);
+		INIT_DELAYED_WORK(&odp->idle, gift_odp_idle);
 		odp->mm = current->mm;
 		mmgrab(odp->mm);
 		return odp;
@@ -353,6 +371,30 @@ struct gift_odp *gift_odp_create(struct gift_dev *gdev, rwlock_t *lock,
 	return odp;
 }
 
+/* Queues the idle work of @root, if it is not queued; under its mutex. */
+static void gift_odp_arm_idle(struct gift_odp *root)
+{
+	u32 ms = READ_ONCE(gift_odp_leaf_idle_ms);
+
+	lockdep_assert_held(&root->fault_mutex);
+	if (ms && !root->dead)
+		queue_delayed_work(gift_odp_wq, &root->idle,
+				   msecs_to_jiffies(ms));
+}
+
+/* The leaf of implicit @root at address @va, or NULL; marks it used. */
+static struct gift_odp *gift_odp_child(struct gift_odp *root, u64 va)
+{
+	struct gift_odp *leaf = xa_load(&root->children,
+					va >> GIFT_ODP_CHUNK_SHIFT);
+	unsigned long now = jiffies;
+
+	/* A store only when the tick changed: the line stays shared. */
+	if (leaf && READ_ONCE(leaf->last_use) != now)
+		WRITE_ONCE(leaf->last_use, now);
+	return leaf;
+}
+
 /*
  * The leaf of @root for chunk @idx, created (empty) if there is none;
  * under the root's fault_mutex, with its mm held. ERR_PTR() on failure.
@@ -364,8 +406,10 @@ static struct gift_odp *gift_odp_leaf(struct gift_odp *root, unsigned long idx)
 
 	lockdep_assert_held(&root->fault_mutex);
 	leaf = xa_load(&root->children, idx);
-	if (leaf)
+	if (leaf) {
+		WRITE_ONCE(leaf->last_use, jiffies);
 		return leaf;
+	}
 	if (((u64)idx + 1) << GIFT_ODP_CHUNK_SHIFT > TASK_SIZE)
 		return ERR_PTR(-EFAULT);
 	leaf = kzalloc(sizeof(*leaf), GFP_KERNEL_ACCOUNT);
@@ -375,6 +419,7 @@ static struct gift_odp *gift_odp_leaf(struct gift_odp *root, unsigned long idx)
 	leaf->lock = root->lock;
 	leaf->writable = root->writable;
 	leaf->parent = root;
+	leaf->last_use = jiffies;
 	mutex_init(&leaf->fault_mutex);
 	err = gift_odp_init_leaf(leaf, root->mm,
 				 (u64)idx << GIFT_ODP_CHUNK_SHIFT,
@@ -393,6 +438,7 @@ static struct gift_odp *gift_odp_leaf(struct gift_odp *root, unsigned long idx)
 		kfree(leaf);
 		return ERR_PTR(err);
 	}
+	gift_odp_arm_idle(root);
 	return leaf;
 }
 
@@ -410,19 +456,17 @@ static void gift_odp_stop_leaf(struct gift_odp *odp)
 }
 
 /*
- * The root's reaper: frees the leaves whose chunk was unmapped and that
- * nothing was faulted into since.
+ * Frees the leaves of @root whose chunk was unmapped and that nothing was
+ * faulted into since, and with @idle (jiffies, 0: none) those the device
+ * has not used for that long. Under the root's fault_mutex.
  */
-static void gift_odp_reap(struct work_struct *work)
+static void gift_odp_reap_leaves(struct gift_odp *root, unsigned long idle)
 {
-	struct gift_odp *root = container_of(work, struct gift_odp, reap);
 	struct gift_odp *leaf;
 	unsigned long idx, flags;
 	bool gone;
 
-	mutex_lock(&root->fault_mutex);
-	if (root->dead)
-		goto out_unlock;
+	lockdep_assert_held(&root->fault_mutex);
 	xa_for_each(&root->children, idx, leaf) {
 		/*
 		 * Only faults add entries, and they wait for the mutex: an
@@ -431,6 +475,8 @@ static void gift_odp_reap(struct work_struct *work)
 		read_lock_irqsave(root->lock, flags);
 		gone = READ_ONCE(leaf->unmapped) && !leaf->npresent;
 		read_unlock_irqrestore(root->lock, flags);
+		if (idle && time_after(jiffies, READ_ONCE(leaf->last_use) + idle))
+			gone = true;
 		if (!gone)
 			continue;
 		/*
@@ -446,7 +492,32 @@ static void gift_odp_reap(struct work_struct *work)
 		kfree(leaf);
 		cond_resched();
 	}
-out_unlock:
+}
+
+/* The root's reaper: frees the leaves an munmap emptied. */
+static void gift_odp_reap(struct work_struct *work)
+{
+	struct gift_odp *root = container_of(work, struct gift_odp, reap);
+
+	mutex_lock(&root->fault_mutex);
+	if (!root->dead)
+		gift_odp_reap_leaves(root, 0);
+	mutex_unlock(&root->fault_mutex);
+}
+
+/* The root's idle work: frees idle leaves, then again while any is left. */
+static void gift_odp_idle(struct work_struct *work)
+{
+	struct gift_odp *root = container_of(to_delayed_work(work),
+					     struct gift_odp, idle);
+	u32 ms = READ_ONCE(gift_odp_leaf_idle_ms);
+
+	mutex_lock(&root->fault_mutex);
+	if (!root->dead && ms) {
+		gift_odp_reap_leaves(root, msecs_to_jiffies(ms));
+		if (!xa_empty(&root->children))
+			gift_odp_arm_idle(root);
+	}
 	mutex_unlock(&root->fault_mutex);
 }
 
@@ -475,6 +546,7 @@ void gift_odp_stop(struct gift_odp *odp)
 	odp->dead = true;
 	mutex_unlock(&odp->fault_mutex);
 	cancel_work_sync(&odp->reap);
+	cancel_delayed_work_sync(&odp->idle);
 	xa_for_each(&odp->children, idx, leaf)
 		gift_odp_stop_leaf(leaf);
 	/* The leaves' invalidations may have queued the reaper again. */
@@ -791,8 +863,7 @@ int gift_odp_copy(struct gift_odp *odp, u64 offset, void *buf, size_t len,
 	if (odp->implicit) {
 		/* @offset is the address: leaf by leaf. */
 		while (len) {
-			leaf = xa_load(&odp->children,
-				       offset >> GIFT_ODP_CHUNK_SHIFT);
+			leaf = gift_odp_child(odp, offset);
 			if (!leaf)
 				return -EAGAIN;
 			n = min_t(u64, len, GIFT_ODP_CHUNK -
@@ -861,7 +932,7 @@ int gift_odp_atomic(struct gift_odp *odp, u64 offset, enum gift_atomic_op op,
 	if (!IS_ALIGNED(pos, sizeof(u64)))
 		return -EINVAL;
 	if (odp->implicit) {
-		odp = xa_load(&odp->children, offset >> GIFT_ODP_CHUNK_SHIFT);
+		odp = gift_odp_child(odp, offset);
 		if (!odp)
 			return -EAGAIN;
 		/* Aligned, the operand lies in one chunk. */

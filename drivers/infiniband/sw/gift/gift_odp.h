@@ -85,9 +85,14 @@ enum gift_odp_stat {
  * @mm: root only: the registering address space (mmgrab()'d), where
  *	leaves are created
  * @reap: root only: frees leaves whose range was unmapped
+ * @idle: root only: frees leaves the device has not used for
+ *	gift_odp_leaf_idle_ms; queued while the root has leaves
  * @parent: leaf only: its root
  * @unmapped: leaf only: an munmap left it empty since its last fault;
  *	the reaper frees it if it is still empty. Under @lock
+ * @last_use: leaf only: jiffies when the data path or a fault last used
+ *	it. Written and read without a lock (a stale value only delays or
+ *	hastens freeing an idle leaf, which is always safe)
  * @stats: per-MR counters (enum gift_odp_stat); a leaf counts into its
  *	root's. Atomic, no lock
  */
@@ -107,8 +112,10 @@ struct gift_odp {
 	struct xarray children;
 	struct mm_struct *mm;
 	struct work_struct reap;
+	struct delayed_work idle;
 	struct gift_odp *parent;
 	bool unmapped;
+	unsigned long last_use;
 	atomic64_t stats[GIFT_ODP_NUM_STATS];
 };
 
@@ -116,6 +123,8 @@ int gift_odp_init(void);
 void gift_odp_exit(void);
 void gift_odp_queue(struct work_struct *work);
 void gift_odp_flush(void);
+extern u32 gift_odp_fault_delay_ms;
+extern u32 gift_odp_leaf_idle_ms;
 
 struct gift_odp *gift_odp_create(struct gift_dev *gdev, rwlock_t *lock,
 				 u64 addr, u64 length, int access);

@@ -17,6 +17,7 @@
  * waits for the receive path's QP references after.
  */
 
+#include <linux/delay.h>
 #include <linux/jiffies.h>
 #include <net/ipv6.h>
 #include <rdma/ib_mad.h>
@@ -193,6 +194,8 @@ static void gift_proto_fault_work(struct work_struct *work)
 	struct gift_mr *mr;
 	int err;
 
+	if (READ_ONCE(gift_odp_fault_delay_ms))
+		msleep(READ_ONCE(gift_odp_fault_delay_ms));
 	/* The request does not change while busy. */
 	err = gift_mr_fault(f->mr, f->iova, f->len, f->flags);
 	spin_lock_bh(&qp->proto.lock);
@@ -228,6 +231,45 @@ static void gift_proto_unpark(struct gift_qp *qp)
 	kfree_skb(qp->proto.parked);
 	qp->proto.parked = NULL;
 	qp->proto.resume = false;
+	qp->proto.rx_seen = 0;
+}
+
+static bool gift_proto_pkt_ok(struct gift_qp *qp, struct sk_buff *skb);
+
+/*
+ * While a packet is parked for a pending fault: the requests in the
+ * receive queue that gift_resp_rcv_parked() answers now (retransmissions
+ * of the parked request, duplicates of earlier ones). They can be anywhere
+ * behind the rest of the original transmission, which stays queued, in
+ * order. Each packet is looked at once per park (@rx_seen), so a flood
+ * costs linear time.
+ */
+static void gift_proto_while_parked(struct gift_qp *qp)
+{
+	struct gift_qp_proto *p = &qp->proto;
+	struct sk_buff *skb, *tmp;
+	struct sk_buff_head now;
+	unsigned long flags;
+	u32 i = 0;
+
+	if (gift_qp_state(qp) < IB_QPS_RTR || gift_qp_state(qp) == IB_QPS_ERR)
+		return;
+	__skb_queue_head_init(&now);
+	spin_lock_irqsave(&p->rxq.lock, flags);
+	skb_queue_walk_safe(&p->rxq, skb, tmp) {
+		if (i++ < p->rx_seen)
+			continue;
+		if (gift_proto_pkt_ok(qp, skb) &&
+		    gift_resp_parked_answers(qp, skb)) {
+			__skb_unlink(skb, &p->rxq);
+			__skb_queue_tail(&now, skb);
+		} else {
+			p->rx_seen++;
+		}
+	}
+	spin_unlock_irqrestore(&p->rxq.lock, flags);
+	while ((skb = __skb_dequeue(&now)))
+		gift_resp_rcv_parked(qp, skb);
 }
 
 /*
@@ -243,11 +285,14 @@ static struct sk_buff *gift_proto_next_pkt(struct gift_qp *qp, bool *resume)
 	*resume = false;
 	if (!skb)
 		return skb_dequeue(&p->rxq);
-	if (p->fault.busy)
+	if (p->fault.busy) {
+		gift_proto_while_parked(qp);
 		return NULL;
+	}
 	*resume = p->resume;
 	p->parked = NULL;
 	p->resume = false;
+	p->rx_seen = 0;
 	return skb;
 }
 

@@ -207,6 +207,9 @@ struct gift_proto_attr {
  *	again, before the receive queue, once the fault ended
  * @resume: @parked is a SEND or RDMA WRITE request whose checks and
  *	first-packet work were done: only its copy and what follows run again
+ * @rx_seen: packets at the head of @rxq looked at since @parked was
+ *	parked, and left there (gift_proto_while_parked()); modified under
+ *	@rxq's lock with the engine lock held, so either lock reads it
  */
 struct gift_qp_proto {
 	spinlock_t lock;		/* see the kernel-doc above */
@@ -252,6 +255,7 @@ struct gift_qp_proto {
 	struct gift_proto_fault fault;
 	struct sk_buff *parked;
 	bool resume;
+	u32 rx_seen;
 };
 
 /*
@@ -350,6 +354,8 @@ void gift_comp_local(struct gift_qp *qp);
 
 /* gift_resp.c */
 void gift_resp_rcv(struct gift_qp *qp, struct sk_buff *skb, bool resume);
+bool gift_resp_parked_answers(struct gift_qp *qp, struct sk_buff *skb);
+void gift_resp_rcv_parked(struct gift_qp *qp, struct sk_buff *skb);
 void gift_resp_reset(struct gift_qp *qp);
 void gift_resp_flush(struct gift_qp *qp);
 bool gift_resp_read_continue(struct gift_qp *qp);

@@ -23,8 +23,10 @@
  * and its copy resumes once the fault ended; an atomic is handled anew;
  * a READ reply stops at the packet that missed and continues from there.
  * Requests behind it wait in the receive queue, in order, and the
- * requester sees nothing but a slower responder. No RNR NAK is needed,
- * so rnr_retry budgets are not spent on faults.
+ * requester sees nothing but a slower responder, until the fault outlasts
+ * its ACK timeout: what it then sends again of the parked request gets an
+ * RNR NAK (gift_resp_parked_answers()), so that a long fault spends RNR
+ * retries, not transport retries.
  *
  * Errors the requester caused (access violations, bad lengths, opcode
  * sequence errors, misaligned atomics) are answered with the matching
@@ -692,6 +694,66 @@ static bool gift_resp_reth_ok(struct sk_buff *skb)
 	const struct gift_opcode_info *op = gift_pkt_op(skb);
 
 	return !op->reth || gift_reth_len(gift_pkt_reth(skb)) <= GIFT_MAX_MSG_SIZE;
+}
+
+/**
+ * gift_resp_parked_answers() - can a request be answered while one is parked?
+ * @qp: QP whose engine waits for a fault (qp->proto.fault.busy); under
+ *	its engine lock
+ * @skb: a packet of the QP's connection in its receive queue
+ *
+ * A requester cannot tell a slow responder from a lost packet: a fault
+ * that outlasts its ACK timeout makes it send the parked request again,
+ * and every further timeout spends one of its transport retries (at most
+ * seven, then the WQE fails with RETRY_EXC). So a retransmission of the
+ * parked SEND or WRITE packet (the expected PSN) is answered at once with
+ * an RNR NAK for it (gift_resp_rcv_parked()): the requester waits
+ * min_rnr_timer and spends RNR retries (seven means forever) instead. The
+ * NAK acknowledges exactly the PSNs before the parked one, which were
+ * executed. The parked packet still runs when the fault ends; what the
+ * requester sends again after its RNR wait is then a duplicate,
+ * acknowledged as such. Duplicates of earlier SEND and WRITE packets,
+ * which only get an ACK again, are answered at once too. READ and atomic
+ * requests and everything else wait for the fault, in order.
+ *
+ * Return: true if gift_resp_rcv_parked() is to answer @skb now.
+ */
+bool gift_resp_parked_answers(struct gift_qp *qp, struct sk_buff *skb)
+{
+	struct gift_qp_proto *p = &qp->proto;
+	const struct gift_opcode_info *op = gift_pkt_op(skb);
+	u32 psn = gift_pkt(skb)->psn;
+	int cmp = gift_psn_cmp(psn, p->resp_psn);
+
+	lockdep_assert_held(&p->lock);
+	if (!(op->flags & GIFT_OPF_REQ) ||
+	    (op->cls != GIFT_OPC_SEND && op->cls != GIFT_OPC_WRITE))
+		return false;
+	return cmp < 0 || (!cmp && p->parked && p->resume &&
+			   gift_pkt(p->parked)->psn == psn);
+}
+
+/**
+ * gift_resp_rcv_parked() - answer a request while one is parked
+ * @qp: QP whose engine waits for a fault; under its engine lock
+ * @skb: a request gift_resp_parked_answers() chose; consumed
+ */
+void gift_resp_rcv_parked(struct gift_qp *qp, struct sk_buff *skb)
+{
+	struct gift_qp_proto *p = &qp->proto;
+	u32 psn = gift_pkt(skb)->psn;
+
+	lockdep_assert_held(&p->lock);
+	if (gift_psn_cmp(psn, p->resp_psn) < 0) {
+		gift_resp_duplicate(qp, skb);
+	} else {
+		gift_proto_send_ack(qp, GIFT_AETH_RNR_NAK |
+				    (p->attr.min_rnr_timer &
+				     GIFT_AETH_VALUE_MASK), psn);
+		gift_resp_stats(qp, GIFT_CNT_RNR_NAKS_SENT);
+		gift_resp_stats(qp, GIFT_CNT_ODP_RNR_NAKS);
+	}
+	consume_skb(skb);
 }
 
 /**

@@ -36,6 +36,7 @@ static const struct rdma_stat_desc gift_counter_descs[] = {
 	[GIFT_CNT_ODP_PAGES_INVALIDATED].name	= "odp_pages_invalidated",
 	[GIFT_CNT_ODP_PREFETCHES].name		= "odp_prefetches",
 	[GIFT_CNT_ODP_ENGINE_WAITS].name	= "odp_engine_waits",
+	[GIFT_CNT_ODP_RNR_NAKS].name		= "odp_rnr_naks",
 };
 
 static_assert(ARRAY_SIZE(gift_counter_descs) == GIFT_NUM_COUNTERS);

@@ -55,6 +55,9 @@ struct gift_dev;
  * @GIFT_CNT_ODP_PREFETCHES: advise_mr prefetch requests
  * @GIFT_CNT_ODP_ENGINE_WAITS: times a QP's engine stopped to wait for a
  *	fault of an ODP page it needed (engine)
+ * @GIFT_CNT_ODP_RNR_NAKS: RNR NAKs the responder sent because a request
+ *	the requester sent again was still waiting for a fault (engine);
+ *	also counted in rnr_naks_sent
  * @GIFT_NUM_COUNTERS: number of counters
  *
  * Add a counter by adding it here, before GIFT_NUM_COUNTERS, and its name
@@ -83,6 +86,7 @@ enum gift_counter {
 	GIFT_CNT_ODP_PAGES_INVALIDATED,
 	GIFT_CNT_ODP_PREFETCHES,
 	GIFT_CNT_ODP_ENGINE_WAITS,
+	GIFT_CNT_ODP_RNR_NAKS,
 	GIFT_NUM_COUNTERS
 };
 

@@ -1894,13 +1894,12 @@ struct odp_owner {
 };
 
 static struct odp_owner odps[NODP];
-static long odp_cnt0[8];
-
 static const char *const odp_cnt_names[] = {
 	"odp_faults", "odp_pages_faulted", "odp_fault_retries",
 	"odp_invalidations", "odp_pages_invalidated", "odp_prefetches",
-	"odp_engine_waits",
+	"odp_engine_waits", "odp_rnr_naks",
 };
+static long odp_cnt0[ARRAY_SIZE(odp_cnt_names)];
 
 static long odp_counter(const char *name)
 {
