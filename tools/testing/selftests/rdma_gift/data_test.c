@@ -3592,4 +3592,120 @@ TEST_F(odp, link_delete_with_traffic_in_flight)
 	EXPECT_EQ(0, gift_dummy_del(ndev));
 }
 
+#define ODP_FAULT_DELAY	"/sys/kernel/debug/rdma_gift/odp_fault_delay_ms"
+
+/*
+ * A responder fault that outlasts the requester's ACK timeout many times
+ * over (debugfs odp_fault_delay_ms makes every engine fault sleep first,
+ * as a swap-in from a slow disk would): with one transport retry a WRITE
+ * or SEND would fail with RETRY_EXC. The retransmission of the parked
+ * packet gets an RNR NAK instead, the requester waits and spends RNR
+ * retries (7: forever), and the message lands once the fault is done; a
+ * SEND's receive WQE, taken before the fault, completes once.
+ */
+TEST_F(odp, fault_outlasting_ack_timeout_gets_rnr_nak)
+{
+	static const enum ibv_wr_opcode ops[] = {
+		IBV_WR_RDMA_WRITE, IBV_WR_SEND,
+	};
+	struct pair *p = &self->p;
+	struct pair_attr attr = default_attr;
+	const size_t len = 3 * PAGE + 5;
+	long rnr, exc;
+	struct ibv_wc wc;
+	unsigned int i;
+	int st;
+
+	gift_sh("mountpoint -q /sys/kernel/debug || "
+		"mount -t debugfs none /sys/kernel/debug");
+	attr.timeout = 12;		/* 16.8 ms */
+	attr.retry_cnt = 1;
+	attr.rnr_retry = 7;
+	pair_reset(_metadata, p, &attr);
+	for (i = 0; i < ARRAY_SIZE(ops); i++) {
+		rnr = rdma_stat(self->ibdev, "odp_rnr_naks");
+		exc = rdma_stat(self->ibdev, "retry_exceeded");
+		ASSERT_LE(0, rnr);
+		if (ops[i] == IBV_WR_SEND)
+			ASSERT_EQ(0, post_recv_room(p->b.qp, 9, &p->b.dst, len));
+		ASSERT_EQ(0, madvise(p->b.dst.p, BUF_LEN, MADV_DONTNEED));
+		fill_pattern(p->a.src.p, len, 0, 197 + i);
+		ASSERT_EQ(0, gift_write_file(ODP_FAULT_DELAY, "%d",
+					     400 * gift_slow()));
+		st = odp_rdma(p, ops[i], p->a.src.p, p->a.src.mr->lkey,
+			      (uintptr_t)p->b.dst.p + GUARD, p->b.dst.mr->rkey,
+			      len);
+		ASSERT_EQ(0, gift_write_file(ODP_FAULT_DELAY, "0"));
+		ASSERT_EQ(IBV_WC_SUCCESS, st) TH_LOG("op %d: status %d",
+						     ops[i], st);
+		if (ops[i] == IBV_WR_SEND) {
+			ASSERT_EQ(1, poll_cq_for(p->b.cq, &wc, 1, WAIT_MS));
+			EXPECT_EQ(IBV_WC_SUCCESS, wc.status);
+			EXPECT_EQ(9, wc.wr_id);
+			EXPECT_EQ(len, wc.byte_len);
+		}
+		EXPECT_TRUE(is_pattern(p->b.dst.p + GUARD, len, 0, 197 + i));
+		EXPECT_LT(rnr, rdma_stat(self->ibdev, "odp_rnr_naks"));
+		EXPECT_EQ(exc, rdma_stat(self->ibdev, "retry_exceeded"));
+	}
+	/* Nothing more: the SEND's receive WQE completed once. */
+	EXPECT_EQ(0, gift_drain_cq(p->b.cq));
+}
+
+#define ODP_LEAF_IDLE	"/sys/kernel/debug/rdma_gift/odp_leaf_idle_ms"
+
+/*
+ * The leaves (2 MiB page tables) of an implicit MR that the device stops
+ * using are freed after odp_leaf_idle_ms (60 s by default, 1 s here),
+ * while the one it keeps using stays; reading a freed leaf's range again
+ * just builds a new leaf.
+ */
+TEST_F(odp, implicit_idle_leaves_freed)
+{
+	struct pair *p = &self->p;
+	const size_t chunk = 2 << 20, idle_ms = 1000 * gift_slow();
+	struct ibv_mr *imr;
+	uint8_t *map, *m;
+	long long t0;
+	char old[32];
+	int k;
+
+	gift_sh("mountpoint -q /sys/kernel/debug || "
+		"mount -t debugfs none /sys/kernel/debug");
+	ASSERT_EQ(0, gift_read_file(ODP_LEAF_IDLE, old, sizeof(old)));
+	map = mmap(NULL, 4 * chunk, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, map);
+	m = (uint8_t *)(((uintptr_t)map + chunk - 1) & ~(chunk - 1));
+	fill_pattern(m, 3 * chunk, 0, 211);
+	imr = ibv_reg_mr(p->b.pd, NULL, SIZE_MAX,
+			 ALL_ACCESS | IBV_ACCESS_ON_DEMAND);
+	ASSERT_NE(NULL, imr);
+	ASSERT_EQ(0, gift_write_file(ODP_LEAF_IDLE, "%zu", idle_ms));
+	for (k = 0; k < 3; k++)
+		EXPECT_TRUE(odp_reads_pattern(p, (uintptr_t)m + k * chunk + 100,
+					      imr->rkey, 2 * PAGE,
+					      k * chunk + 100, 211));
+	EXPECT_EQ(3, mr_drv_attr(imr->rkey, "leaves"));
+
+	/*
+	 * Chunk 0 stays in use for three idle periods; 1 and 2 do not
+	 * (the idle work looks every period: freed after two at most).
+	 */
+	t0 = gift_now_us();
+	while (gift_now_us() - t0 < 3 * idle_ms * 1000) {
+		EXPECT_TRUE(odp_reads_pattern(p, (uintptr_t)m + 5, imr->rkey,
+					      PAGE, 5, 211));
+		usleep(idle_ms * 1000 / 6);
+	}
+	EXPECT_EQ(1, mr_drv_attr(imr->rkey, "leaves"));
+	EXPECT_TRUE(odp_reads_pattern(p, (uintptr_t)m + 2 * chunk + 7,
+				      imr->rkey, 3 * PAGE, 2 * chunk + 7, 211));
+	EXPECT_EQ(2, mr_drv_attr(imr->rkey, "leaves"));
+
+	EXPECT_EQ(0, gift_write_file(ODP_LEAF_IDLE, "%s", old));
+	EXPECT_EQ(0, ibv_dereg_mr(imr));
+	EXPECT_EQ(0, munmap(map, 4 * chunk));
+}
+
 TEST_HARNESS_MAIN
