@@ -92,7 +92,9 @@ static const char * const counter_names[] = {
 	"odp_fault_retries", "odp_invalidations", "odp_pages_invalidated",
 	"retransmits", "dropped_pkts", "duplicate_requests",
 };
-#define NCOUNTERS	(sizeof(counter_names) / sizeof(counter_names[0]))
+
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+#define NCOUNTERS	ARRAY_SIZE(counter_names)
 
 enum op { OP_WRITE, OP_READ };
 enum xmode { X_PINNED, X_FIRST, X_PREFETCH, X_MODES };
@@ -101,6 +103,7 @@ enum istate { I_UNREG, I_REG, I_MAPPED, I_STATES };
 static const char * const xmode_names[X_MODES] = {
 	"pinned", "first", "prefetch"
 };
+
 static const char * const istate_names[I_STATES] = {
 	"unreg", "reg", "mapped"
 };
@@ -483,7 +486,8 @@ static void xfer_round(struct bench *b, struct cell *cells, struct cell *pcall,
 			err = ibv_advise_mr(b->pd, advice,
 					    IBV_ADVISE_MR_FLAG_FLUSH, &sge, 1);
 			if (err == EOPNOTSUPP) {
-				c->via_cmd = pcall->via_cmd = true;
+				c->via_cmd = true;
+				pcall->via_cmd = true;
 				us = now_us();
 				err = ibv_cmd_advise_mr(b->pd, advice,
 							IBV_ADVISE_MR_FLAG_FLUSH,

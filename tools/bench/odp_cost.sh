@@ -226,6 +226,8 @@ for i in "${!boots[@]}"; do
 	machine+=" ${label[i]}:$(sed -n 's/^kernel=//p' "$work/$i/info" 2>/dev/null || echo n/a)"
 done
 [ ! -f "$info" ] || machine+=", THP $(sed -n 's/^thp=//p' "$info"), NIC MTU $(sed -n 's/^netdev_mtu=//p' "$info")"
+pmtu=$(sed -n 's/.* info mtu=\([0-9]*\).*/\1/p' "$work/0/odp_cost" 2>/dev/null | head -n 1)
+machine+=", path MTU ${pmtu:-n/a}"
 
 tbl=$(tables)
 echo "$tbl"
