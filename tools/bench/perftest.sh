@@ -21,6 +21,8 @@
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=tools/bench/bench_lib.sh
+. "$top/tools/bench/bench_lib.sh"
 kernel=() odp=0
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -68,20 +70,14 @@ fi
 declare -A res
 for drv in gift rxe; do
 	out=$(mktemp -d "${TMPDIR:-/tmp}/rdma-gift-bench.XXXXXX")
-	"$top/tools/testing/vm/run" --driver "$drv" "${kernel[@]}" --quiet \
-		--out "$out" --env "GIFT_BENCH_ODP=$odp" \
-		-- "$top/tools/bench/perftest.sh" "$iters" >/dev/null ||
-		echo "bench: the $drv run failed; its numbers are n/a" >&2
+	bench_boot "$drv" "$drv" "$out" "${kernel[@]}" \
+		--env "GIFT_BENCH_ODP=$odp" \
+		-- "$top/tools/bench/perftest.sh" "$iters" >/dev/null || true
 	if [ -f "$out/bench" ]; then
 		while read -r k v; do res[$drv.$k]=$v; done <"$out/bench"
 	fi
 	rm -rf "$out"
 done
-
-# ratio A B: A / B to two places, n/a unless both are numbers > 0
-ratio() {
-	awk -v a="$1" -v b="$2" 'BEGIN { if (a+0 > 0 && b+0 > 0) printf "%.2f", a / b; else print "n/a" }'
-}
 
 tests=(write_bw read_bw send_lat)
 [ "$odp" = 1 ] && tests+=(send_bw write_bw_odp read_bw_odp send_bw_odp)
@@ -96,15 +92,11 @@ for k in "${tests[@]}"; do
 	g=${res[gift.$k]:-n/a} r=${res[rxe.$k]:-n/a}
 	gp=- rp=-
 	if [ "${k%_odp}" != "$k" ]; then
-		gp=$(ratio "$g" "${res[gift.${k%_odp}]:-n/a}")
-		rp=$(ratio "$r" "${res[rxe.${k%_odp}]:-n/a}")
+		gp=$(bench_ratio "$g" "${res[gift.${k%_odp}]:-n/a}")
+		rp=$(bench_ratio "$r" "${res[rxe.${k%_odp}]:-n/a}")
 	fi
 	printf '%-32s %10s %10s %9s %11s %11s\n' "$label" "$g" "$r" \
-		"$(ratio "$g" "$r")" "$gp" "$rp"
+		"$(bench_ratio "$g" "$r")" "$gp" "$rp"
 done
-if [ ${#kernel[@]} -gt 0 ]; then
-	kdesc="kernel ${kernel[1]}"
-else
-	kdesc=$(ls /lib/modules | grep -E '^6\.12\..*-amd64$' | sort -V | tail -1)
-fi
+kdesc=$(bench_kernel_release "${kernel[1]:-}")
 echo "($(date -u +%F), $(nproc) vCPU host, QEMU TCG guest $kdesc, $iters iterations)"
