@@ -232,44 +232,70 @@ static void gift_proto_unpark(struct gift_qp *qp)
 	qp->proto.parked = NULL;
 	qp->proto.resume = false;
 	qp->proto.rx_seen = 0;
+	qp->proto.parked_rnr = false;
 }
 
 static bool gift_proto_pkt_ok(struct gift_qp *qp, struct sk_buff *skb);
 
 /*
  * While a packet is parked for a pending fault: the requests in the
- * receive queue that gift_resp_rcv_parked() answers now (retransmissions
- * of the parked request, duplicates of earlier ones). They can be anywhere
- * behind the rest of the original transmission, which stays queued, in
- * order. Each packet is looked at once per park (@rx_seen), so a flood
- * costs linear time.
+ * receive queue that gift_resp_parked_verdict() answers now
+ * (retransmissions of the parked request, duplicates of earlier ones) or
+ * drops (what the requester sends again anyway after an RNR NAK). They can
+ * be anywhere behind the rest of the original transmission, which stays
+ * queued, in order. Each packet is looked at once per park (@rx_seen),
+ * and once more after the park's first RNR NAK, so a flood costs linear
+ * time.
  */
 static void gift_proto_while_parked(struct gift_qp *qp)
 {
+	struct gift_dev *gdev = to_gift_dev(qp->ibqp.device);
 	struct gift_qp_proto *p = &qp->proto;
+	struct sk_buff_head now, drop;
 	struct sk_buff *skb, *tmp;
-	struct sk_buff_head now;
 	unsigned long flags;
-	u32 i = 0;
+	bool rnr;
+	u32 i;
 
 	if (gift_qp_state(qp) < IB_QPS_RTR || gift_qp_state(qp) == IB_QPS_ERR)
 		return;
 	__skb_queue_head_init(&now);
+	__skb_queue_head_init(&drop);
+again:
+	rnr = p->parked_rnr;
+	i = 0;
 	spin_lock_irqsave(&p->rxq.lock, flags);
 	skb_queue_walk_safe(&p->rxq, skb, tmp) {
 		if (i++ < p->rx_seen)
 			continue;
-		if (gift_proto_pkt_ok(qp, skb) &&
-		    gift_resp_parked_answers(qp, skb)) {
+		switch (gift_proto_pkt_ok(qp, skb) ?
+			gift_resp_parked_verdict(qp, skb) : GIFT_PARKED_KEEP) {
+		case GIFT_PARKED_ANSWER:
 			__skb_unlink(skb, &p->rxq);
 			__skb_queue_tail(&now, skb);
-		} else {
+			break;
+		case GIFT_PARKED_DROP:
+			__skb_unlink(skb, &p->rxq);
+			__skb_queue_tail(&drop, skb);
+			break;
+		default:
 			p->rx_seen++;
 		}
 	}
 	spin_unlock_irqrestore(&p->rxq.lock, flags);
 	while ((skb = __skb_dequeue(&now)))
 		gift_resp_rcv_parked(qp, skb);
+	while ((skb = __skb_dequeue(&drop))) {
+		gift_stats_inc(gdev, GIFT_CNT_DROPPED_PKTS);
+		kfree_skb(skb);
+	}
+	/* The first RNR NAK: what was kept before it may go now. */
+	if (!rnr && p->parked_rnr) {
+		spin_lock_irqsave(&p->rxq.lock, flags);
+		p->rx_seen = 0;
+		spin_unlock_irqrestore(&p->rxq.lock, flags);
+		goto again;
+	}
 }
 
 /*
@@ -293,6 +319,7 @@ static struct sk_buff *gift_proto_next_pkt(struct gift_qp *qp, bool *resume)
 	p->parked = NULL;
 	p->resume = false;
 	p->rx_seen = 0;
+	p->parked_rnr = false;
 	return skb;
 }
 

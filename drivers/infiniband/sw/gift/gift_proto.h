@@ -210,6 +210,7 @@ struct gift_proto_attr {
  * @rx_seen: packets at the head of @rxq looked at since @parked was
  *	parked, and left there (gift_proto_while_parked()); modified under
  *	@rxq's lock with the engine lock held, so either lock reads it
+ * @parked_rnr: an RNR NAK was sent for @parked (gift_resp_rcv_parked())
  */
 struct gift_qp_proto {
 	spinlock_t lock;		/* see the kernel-doc above */
@@ -256,6 +257,7 @@ struct gift_qp_proto {
 	struct sk_buff *parked;
 	bool resume;
 	u32 rx_seen;
+	bool parked_rnr;
 };
 
 /*
@@ -354,7 +356,15 @@ void gift_comp_local(struct gift_qp *qp);
 
 /* gift_resp.c */
 void gift_resp_rcv(struct gift_qp *qp, struct sk_buff *skb, bool resume);
-bool gift_resp_parked_answers(struct gift_qp *qp, struct sk_buff *skb);
+/* What gift_resp_parked_verdict() wants done with a queued packet. */
+enum gift_parked_verdict {
+	GIFT_PARKED_KEEP,	/* leave it queued, for after the fault */
+	GIFT_PARKED_ANSWER,	/* gift_resp_rcv_parked() it now */
+	GIFT_PARKED_DROP,	/* drop it: the requester sends it again */
+};
+
+enum gift_parked_verdict gift_resp_parked_verdict(struct gift_qp *qp,
+						  struct sk_buff *skb);
 void gift_resp_rcv_parked(struct gift_qp *qp, struct sk_buff *skb);
 void gift_resp_reset(struct gift_qp *qp);
 void gift_resp_flush(struct gift_qp *qp);

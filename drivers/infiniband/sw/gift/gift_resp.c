@@ -25,7 +25,7 @@
  * Requests behind it wait in the receive queue, in order, and the
  * requester sees nothing but a slower responder, until the fault outlasts
  * its ACK timeout: what it then sends again of the parked request gets an
- * RNR NAK (gift_resp_parked_answers()), so that a long fault spends RNR
+ * RNR NAK (gift_resp_parked_verdict()), so that a long fault spends RNR
  * retries, not transport retries.
  *
  * Errors the requester caused (access violations, bad lengths, opcode
@@ -697,7 +697,7 @@ static bool gift_resp_reth_ok(struct sk_buff *skb)
 }
 
 /**
- * gift_resp_parked_answers() - can a request be answered while one is parked?
+ * gift_resp_parked_verdict() - a request queued while one is parked
  * @qp: QP whose engine waits for a fault (qp->proto.fault.busy); under
  *	its engine lock
  * @skb: a packet of the QP's connection in its receive queue
@@ -713,12 +713,19 @@ static bool gift_resp_reth_ok(struct sk_buff *skb)
  * executed. The parked packet still runs when the fault ends; what the
  * requester sends again after its RNR wait is then a duplicate,
  * acknowledged as such. Duplicates of earlier SEND and WRITE packets,
- * which only get an ACK again, are answered at once too. READ and atomic
- * requests and everything else wait for the fault, in order.
+ * which only get an ACK again, are answered at once too.
  *
- * Return: true if gift_resp_rcv_parked() is to answer @skb now.
+ * After an RNR NAK the requester sends everything from the parked PSN on
+ * again, so requests queued after it are dropped: without that, every
+ * RNR round would queue the rest of the message once more, until the
+ * queue overflowed and the retransmission of the parked packet itself was
+ * lost. READ and atomic duplicates and everything else wait for the
+ * fault, in order.
+ *
+ * Return: what to do with @skb now.
  */
-bool gift_resp_parked_answers(struct gift_qp *qp, struct sk_buff *skb)
+enum gift_parked_verdict gift_resp_parked_verdict(struct gift_qp *qp,
+						  struct sk_buff *skb)
 {
 	struct gift_qp_proto *p = &qp->proto;
 	const struct gift_opcode_info *op = gift_pkt_op(skb);
@@ -726,17 +733,22 @@ bool gift_resp_parked_answers(struct gift_qp *qp, struct sk_buff *skb)
 	int cmp = gift_psn_cmp(psn, p->resp_psn);
 
 	lockdep_assert_held(&p->lock);
-	if (!(op->flags & GIFT_OPF_REQ) ||
-	    (op->cls != GIFT_OPC_SEND && op->cls != GIFT_OPC_WRITE))
-		return false;
-	return cmp < 0 || (!cmp && p->parked && p->resume &&
-			   gift_pkt(p->parked)->psn == psn);
+	if (!(op->flags & GIFT_OPF_REQ))
+		return GIFT_PARKED_KEEP;
+	if (cmp > 0)
+		return p->parked_rnr ? GIFT_PARKED_DROP : GIFT_PARKED_KEEP;
+	if (op->cls != GIFT_OPC_SEND && op->cls != GIFT_OPC_WRITE)
+		return GIFT_PARKED_KEEP;
+	if (cmp < 0 || (p->parked && p->resume &&
+			gift_pkt(p->parked)->psn == psn))
+		return GIFT_PARKED_ANSWER;
+	return GIFT_PARKED_KEEP;
 }
 
 /**
  * gift_resp_rcv_parked() - answer a request while one is parked
  * @qp: QP whose engine waits for a fault; under its engine lock
- * @skb: a request gift_resp_parked_answers() chose; consumed
+ * @skb: a request gift_resp_parked_verdict() chose; consumed
  */
 void gift_resp_rcv_parked(struct gift_qp *qp, struct sk_buff *skb)
 {
@@ -752,6 +764,7 @@ void gift_resp_rcv_parked(struct gift_qp *qp, struct sk_buff *skb)
 				     GIFT_AETH_VALUE_MASK), psn);
 		gift_resp_stats(qp, GIFT_CNT_RNR_NAKS_SENT);
 		gift_resp_stats(qp, GIFT_CNT_ODP_RNR_NAKS);
+		p->parked_rnr = true;
 	}
 	consume_skb(skb);
 }

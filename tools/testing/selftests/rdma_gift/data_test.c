@@ -3363,20 +3363,6 @@ static uint8_t *odp_small_pages(size_t n)
 	return m;
 }
 
-/* How many of the n pages at m are swapped out (pagemap), or -1. */
-static int odp_swapped(const void *m, size_t n)
-{
-	uint64_t ent[SWAP_PAGES];
-	size_t i;
-	int k = 0;
-
-	if (n > SWAP_PAGES || gift_pagemap(m, n, ent))
-		return -1;
-	for (i = 0; i < n; i++)
-		k += !!(ent[i] & GIFT_PM_SWAP);
-	return k;
-}
-
 /* memory.swap.current of the cgroup at path, or -1. */
 static long long memcg_swap(const char *path)
 {
@@ -3384,6 +3370,34 @@ static long long memcg_swap(const char *path)
 
 	snprintf(f, sizeof(f), "%s/memory.swap.current", path);
 	return gift_read_long(f);
+}
+
+/*
+ * MADV_PAGEOUT of the n pages at m until none is mapped, and for private
+ * memory (@shared false) all are in swap. Reclaim cannot take a page that
+ * still waits in a CPU's LRU batch (the device's faults run on any CPU),
+ * and MADV_PAGEOUT drains only its own CPU's: compaction drains them all.
+ */
+static bool odp_page_out(uint8_t *m, size_t n, bool shared)
+{
+	uint64_t ent[SWAP_PAGES];
+	size_t i, left;
+	int k;
+
+	if (n > SWAP_PAGES)
+		return false;
+	for (k = 0; k < 20; k++) {
+		if (madvise(m, n * PAGE, MADV_PAGEOUT) ||
+		    gift_pagemap(m, n, ent))
+			return false;
+		for (i = left = 0; i < n; i++)
+			left += (ent[i] & GIFT_PM_PRESENT) ||
+				(!shared && !(ent[i] & GIFT_PM_SWAP));
+		if (!left)
+			return true;
+		gift_write_file("/proc/sys/vm/compact_memory", "1");
+	}
+	return false;
 }
 
 /* The device WRITEs message seed, len bytes, to raddr in b's MR rkey. */
@@ -3444,9 +3458,8 @@ TEST_F(odp, swap_out_private_and_shared_then_refault)
 	}
 
 	sw0 = memcg_swap(cg);
-	ASSERT_EQ(0, madvise(m[0], len, MADV_PAGEOUT));
-	ASSERT_EQ(0, madvise(m[1], len, MADV_PAGEOUT));
-	EXPECT_EQ(SWAP_PAGES, odp_swapped(m[0], SWAP_PAGES));
+	ASSERT_TRUE(odp_page_out(m[0], SWAP_PAGES, false));
+	ASSERT_TRUE(odp_page_out(m[1], SWAP_PAGES, true));
 	EXPECT_LE(sw0 + 2 * (long long)len, memcg_swap(cg))
 		TH_LOG("swap %lld -> %lld", sw0, memcg_swap(cg));
 	for (i = 0; i < 2; i++) {
@@ -3459,9 +3472,8 @@ TEST_F(odp, swap_out_private_and_shared_then_refault)
 			  odp_write_to(p, (uintptr_t)m[i] + 3, mr[i]->rkey,
 				       len - 6, 192 + i));
 	}
-	ASSERT_EQ(0, madvise(m[0], len, MADV_PAGEOUT));
-	ASSERT_EQ(0, madvise(m[1], len, MADV_PAGEOUT));
-	EXPECT_EQ(SWAP_PAGES, odp_swapped(m[0], SWAP_PAGES));
+	ASSERT_TRUE(odp_page_out(m[0], SWAP_PAGES, false));
+	ASSERT_TRUE(odp_page_out(m[1], SWAP_PAGES, true));
 	for (i = 0; i < 2; i++) {
 		/* The device's WRITE went to swap, and comes back. */
 		EXPECT_TRUE(odp_reads_pattern(p, (uintptr_t)m[i] + 3,
@@ -3506,8 +3518,7 @@ TEST_F(odp, device_write_dirties_clean_swapcache_page)
 	mr = odp_reg(p, m, len);
 	ASSERT_NE(NULL, mr);
 
-	ASSERT_EQ(0, madvise(m, len, MADV_PAGEOUT));
-	ASSERT_EQ(SWAP_PAGES, odp_swapped(m, SWAP_PAGES));
+	ASSERT_TRUE(odp_page_out(m, SWAP_PAGES, false));
 	/* Into the swap cache, then mapped by a CPU read: clean. */
 	ASSERT_EQ(0, madvise(m, len, MADV_WILLNEED));
 	for (i = 0; i < len; i += PAGE)
@@ -3524,8 +3535,7 @@ TEST_F(odp, device_write_dirties_clean_swapcache_page)
 
 	ASSERT_EQ(IBV_WC_SUCCESS,
 		  odp_write_to(p, (uintptr_t)m + 11, mr->rkey, len - 22, 196));
-	ASSERT_EQ(0, madvise(m, len, MADV_PAGEOUT));
-	EXPECT_EQ(SWAP_PAGES, odp_swapped(m, SWAP_PAGES));
+	EXPECT_TRUE(odp_page_out(m, SWAP_PAGES, false));
 	EXPECT_TRUE(is_pattern(m + 11, len - 22, 0, 196))
 		TH_LOG("reclaim dropped what the device wrote");
 	EXPECT_TRUE(is_pattern(m, 11, 0, 195));
@@ -3636,8 +3646,13 @@ TEST_F(odp, fault_outlasting_ack_timeout_gets_rnr_nak)
 			      (uintptr_t)p->b.dst.p + GUARD, p->b.dst.mr->rkey,
 			      len);
 		ASSERT_EQ(0, gift_write_file(ODP_FAULT_DELAY, "0"));
-		ASSERT_EQ(IBV_WC_SUCCESS, st) TH_LOG("op %d: status %d",
-						     ops[i], st);
+		ASSERT_EQ(IBV_WC_SUCCESS, st)
+			TH_LOG("op %d: status %d; odp_rnr_naks +%ld, rnr_naks_rcvd %ld, retransmits %ld, odp_engine_waits %ld",
+			       ops[i], st,
+			       rdma_stat(self->ibdev, "odp_rnr_naks") - rnr,
+			       rdma_stat(self->ibdev, "rnr_naks_rcvd"),
+			       rdma_stat(self->ibdev, "retransmits"),
+			       rdma_stat(self->ibdev, "odp_engine_waits"));
 		if (ops[i] == IBV_WR_SEND) {
 			ASSERT_EQ(1, poll_cq_for(p->b.cq, &wc, 1, WAIT_MS));
 			EXPECT_EQ(IBV_WC_SUCCESS, wc.status);
