@@ -24,6 +24,12 @@
  *   and the access flags; IB_WR_LOCAL_INV and IB_WR_SEND_WITH_INV make it
  *   inaccessible again (gift_mr_local_inv(), gift_mr_remote_inv()).
  *
+ * How the data path reaches an MR's bytes is not decided by its type but
+ * by its memory kind, an ops table chosen at creation (gift_mr.mem):
+ * pinned umem, explicit ODP, implicit ODP, DMA, fast-register page list
+ * (gift_mr_mem.c). gift_mr_copy() and gift_mr_atomic() check the MR's
+ * state and range and then only ask that table where each page is.
+ *
  * Keys
  * ----
  * lkey == rkey == index << 8 | key byte. The 24-bit index is random (so
@@ -193,9 +199,12 @@ static int gift_mr_check_access(struct gift_dev *gdev, int access, bool user)
 /*
  * Allocates an unpublished MR holding one reference and counting against
  * max_mr: -ENOMEM at the limit or out of memory. Undo with gift_mr_put().
+ * @mem is the kind of memory it will have, for good.
  */
 static struct gift_mr *gift_mr_alloc(struct gift_dev *gdev, struct ib_pd *pd,
-				     enum ib_mr_type type, int access)
+				     enum ib_mr_type type,
+				     const struct gift_mr_mem_ops *mem,
+				     int access)
 {
 	struct gift_mr *mr;
 
@@ -210,6 +219,7 @@ static struct gift_mr *gift_mr_alloc(struct gift_dev *gdev, struct ib_pd *pd,
 	}
 	mr->gdev = gdev;
 	mr->type = type;
+	mr->mem = mem;
 	refcount_set(&mr->ref, 1);
 	rwlock_init(&mr->lock);
 	mr->state = GIFT_MR_FREE;
@@ -359,32 +369,19 @@ int gift_mr_check(struct gift_mr *mr, struct ib_pd *pd, u64 iova, u64 len,
 	return err;
 }
 
-/* Copies between buf and the pages of a fast-register MR at byte pos. */
-static void gift_mr_pages_copy(const struct gift_mr_pages *fr, u64 pos,
-			       void *buf, size_t len, bool to_mr)
-{
-	u64 size = 1ULL << fr->shift;
-	size_t n;
-	void *va;
-	u64 in;
-
-	while (len) {
-		in = pos & (size - 1);
-		n = min_t(u64, len, size - in);
-		va = (void *)(uintptr_t)(fr->addrs[pos >> fr->shift] + in);
-		if (to_mr)
-			memcpy(va, buf, n);
-		else
-			memcpy(buf, va, n);
-		pos += n;
-		buf += n;
-		len -= n;
-	}
-}
-
+/*
+ * Copies [iova, iova + len) of a valid MR under its lock: one span() of
+ * the MR's memory kind per page (or page-list entry), then a memcpy().
+ * An error of span() stops the copy there; bytes before it were copied.
+ */
 static int gift_mr_copy_locked(struct gift_mr *mr, u64 iova, void *buf,
 			       size_t len, bool to_mr)
 {
+	enum gift_mr_mem_access access = to_mr ? GIFT_MR_MEM_WRITE :
+						 GIFT_MR_MEM_READ;
+	struct gift_mr_mem_span span;
+	size_t n;
+	void *va;
 	int err;
 
 	lockdep_assert_held(&mr->lock);
@@ -394,30 +391,22 @@ static int gift_mr_copy_locked(struct gift_mr *mr, u64 iova, void *buf,
 	if (err)
 		return err;
 
-	switch (mr->type) {
-	case IB_MR_TYPE_USER:
-		if (mr->odp) {
-			if (to_mr && !mr->odp->writable)
-				return -EACCES;
-			return gift_odp_copy(mr->odp, iova - mr->iova, buf, len,
-					     to_mr);
-		}
-		/* Never write pages that were not pinned for writing. */
-		if (to_mr && !mr->umem->writable)
-			return -EACCES;
-		return gift_umem_copy(mr->umem, iova - mr->iova, buf, len,
-				      to_mr);
-	case IB_MR_TYPE_DMA:
+	while (len) {
+		err = mr->mem->span(mr, iova, access, &span);
+		if (err)
+			return err;
+		n = min(len, span.len);
+		va = gift_mr_mem_map(&span);
 		if (to_mr)
-			memcpy((void *)(uintptr_t)iova, buf, len);
+			memcpy(va, buf, n);
 		else
-			memcpy(buf, (void *)(uintptr_t)iova, len);
-		return 0;
-	default:
-		gift_mr_pages_copy(&mr->fr, mr->fr.offset + (iova - mr->iova),
-				   buf, len, to_mr);
-		return 0;
+			memcpy(buf, va, n);
+		gift_mr_mem_unmap(&span, va, to_mr);
+		iova += n;
+		buf += n;
+		len -= n;
 	}
+	return 0;
 }
 
 /**
@@ -428,9 +417,10 @@ static int gift_mr_copy_locked(struct gift_mr *mr, u64 iova, void *buf,
  * @len: bytes to copy
  * @to_mr: true to copy @buf into the MR, false to copy out of it
  *
- * Works for every MR type: user MRs through their pinned pages, the DMA
- * MR on the kernel virtual address @iova, fast-register MRs through their
- * page list. The copy is done a page at a time, each under the MR's lock:
+ * Works for every kind of MR memory (struct gift_mr_mem_ops): pinned
+ * user pages, ODP page tables, the DMA MR's kernel addresses, the page
+ * list of a fast-register MR. The copy is done a page at a time, each
+ * under the MR's lock:
  * if the MR is invalidated, deregistered or re-registered meanwhile, the
  * copy stops (or continues in the new translation) at a page boundary,
  * and never touches memory the MR no longer holds.
@@ -464,6 +454,26 @@ int gift_mr_copy(struct gift_mr *mr, u64 iova, void *buf, size_t len,
 	return 0;
 }
 
+/*
+ * One 8-byte atomic operation on the mapped word @va (8-byte aligned):
+ * a locked compare-and-exchange, atomic with respect to every other
+ * atomic of any gift device and to the CPU's atomic instructions on the
+ * same word; no lock of ours is involved. Returns the word's value
+ * before the operation.
+ */
+static u64 gift_atomic64(u64 *va, enum gift_atomic_op op, u64 compare_add,
+			 u64 swap)
+{
+	u64 orig;
+
+	if (op == GIFT_ATOMIC_CMP_SWAP)
+		return cmpxchg64(va, compare_add, swap);
+	orig = READ_ONCE(*va);
+	while (!try_cmpxchg64(va, &orig, orig + compare_add))
+		;
+	return orig;
+}
+
 /**
  * gift_mr_atomic() - 8-byte atomic operation on an MR, for the responder
  * @mr: MR from gift_mr_get(), checked for IB_ACCESS_REMOTE_ATOMIC over
@@ -475,8 +485,9 @@ int gift_mr_copy(struct gift_mr *mr, u64 iova, void *buf, size_t len,
  * @orig: set to the operand's value before the operation, which the
  *	responder returns in the atomic ACK
  *
- * The operation is a locked compare-and-exchange on the word (see
- * gift_atomic64()). Values are in host byte order.
+ * The operation is a locked compare-and-exchange on the word where the
+ * MR's memory kind maps it (one span() call, GIFT_MR_MEM_ATOMIC). Values
+ * are in host byte order.
  *
  * Context: any context but NMI; does not sleep.
  *
@@ -486,15 +497,16 @@ int gift_mr_copy(struct gift_mr *mr, u64 iova, void *buf, size_t len,
  * iova, the page list of a fast-register MR whose iova was rebased; the
  * responder tests iova alignment itself when it must tell the cases
  * apart); -EFAULT when the 8 bytes are not inside the MR; -EACCES for
- * a user MR pinned read-only; -EAGAIN when the operand's page of an ODP
- * MR is not mapped for writing yet (see gift_mr_copy()).
+ * a user MR pinned (or an ODP MR registered) read-only; -EAGAIN when the
+ * operand's page of an ODP MR is not mapped for writing yet (see
+ * gift_mr_copy()).
  */
 int gift_mr_atomic(struct gift_mr *mr, u64 iova, enum gift_atomic_op op,
 		   u64 compare_add, u64 swap, u64 *orig)
 {
-	const struct gift_mr_pages *fr = &mr->fr;
+	struct gift_mr_mem_span span;
 	unsigned long flags;
-	u64 pos, *va;
+	void *va;
 	int err;
 
 	read_lock_irqsave(&mr->lock, flags);
@@ -508,41 +520,12 @@ int gift_mr_atomic(struct gift_mr *mr, u64 iova, enum gift_atomic_op op,
 	if (!IS_ALIGNED(iova, sizeof(u64)))
 		goto out_unlock;
 
-	switch (mr->type) {
-	case IB_MR_TYPE_USER:
-		err = -EACCES;
-		if (mr->odp) {
-			if (mr->odp->writable)
-				err = gift_odp_atomic(mr->odp, iova - mr->iova,
-						      op, compare_add, swap,
-						      orig);
-			break;
-		}
-		if (!mr->umem->writable)
-			goto out_unlock;
-		err = gift_umem_atomic(mr->umem, iova - mr->iova, op,
-				       compare_add, swap, orig);
-		break;
-	case IB_MR_TYPE_DMA:
-		*orig = gift_atomic64((u64 *)(uintptr_t)iova, op, compare_add,
-				      swap);
-		err = 0;
-		break;
-	default:
-		/*
-		 * The iova may have been rebased (zero-based) after mapping:
-		 * check the operand's place in the page list, where an
-		 * aligned 8 bytes never straddle two (>= 512 byte) pages.
-		 */
-		pos = fr->offset + (iova - mr->iova);
-		if (!IS_ALIGNED(pos, sizeof(u64)))
-			goto out_unlock;
-		va = (u64 *)(uintptr_t)(fr->addrs[pos >> fr->shift] +
-					(pos & ((1ULL << fr->shift) - 1)));
-		*orig = gift_atomic64(va, op, compare_add, swap);
-		err = 0;
-		break;
-	}
+	err = mr->mem->span(mr, iova, GIFT_MR_MEM_ATOMIC, &span);
+	if (err)
+		goto out_unlock;
+	va = gift_mr_mem_map(&span);
+	*orig = gift_atomic64(va, op, compare_add, swap);
+	gift_mr_mem_unmap(&span, va, true);
 out_unlock:
 	read_unlock_irqrestore(&mr->lock, flags);
 	return err;
@@ -894,7 +877,8 @@ static struct ib_mr *gift_get_dma_mr(struct ib_pd *pd, int access)
 	err = gift_mr_check_access(gdev, access, false);
 	if (err)
 		return ERR_PTR(err);
-	mr = gift_mr_alloc(gdev, pd, IB_MR_TYPE_DMA, access);
+	mr = gift_mr_alloc(gdev, pd, IB_MR_TYPE_DMA, &gift_mr_mem_dma,
+			   access);
 	if (IS_ERR(mr))
 		return ERR_CAST(mr);
 	mr->iova = 0;
@@ -960,6 +944,7 @@ struct ib_mr *gift_reg_user_mr(struct ib_pd *pd, u64 start, u64 length,
 			       u64 iova, int access, struct ib_udata *udata)
 {
 	struct gift_dev *gdev = to_gift_dev(pd->device);
+	const struct gift_mr_mem_ops *mem;
 	struct gift_umem *umem;
 	struct gift_mr *mr;
 	bool implicit;
@@ -983,7 +968,13 @@ struct ib_mr *gift_reg_user_mr(struct ib_pd *pd, u64 start, u64 length,
 	if (err)
 		return ERR_PTR(err);
 
-	mr = gift_mr_alloc(gdev, pd, IB_MR_TYPE_USER, access);
+	if (implicit)
+		mem = &gift_mr_mem_odp_implicit;
+	else if (access & IB_ACCESS_ON_DEMAND)
+		mem = &gift_mr_mem_odp;
+	else
+		mem = &gift_mr_mem_umem;
+	mr = gift_mr_alloc(gdev, pd, IB_MR_TYPE_USER, mem, access);
 	if (IS_ERR(mr))
 		return ERR_CAST(mr);
 
@@ -1217,7 +1208,7 @@ static struct ib_mr *gift_alloc_mr(struct ib_pd *pd, enum ib_mr_type type,
 		return ERR_PTR(-EINVAL);
 	}
 
-	mr = gift_mr_alloc(gdev, pd, IB_MR_TYPE_MEM_REG, 0);
+	mr = gift_mr_alloc(gdev, pd, IB_MR_TYPE_MEM_REG, &gift_mr_mem_fr, 0);
 	if (IS_ERR(mr))
 		return ERR_CAST(mr);
 	mr->fr_buf = kvcalloc(2 * max_num_sg, sizeof(*mr->fr_buf),

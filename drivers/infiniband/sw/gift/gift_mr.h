@@ -14,6 +14,7 @@
 #include <linux/xarray.h>
 #include <rdma/ib_verbs.h>
 
+#include "gift_mr_mem.h"
 #include "gift_odp.h"
 #include "gift_umem.h"
 
@@ -84,6 +85,8 @@ struct gift_mr_pages {
  * @ibmr: the ib_core object; allocated by the driver, must stay first
  * @gdev: device, outlives every MR (all are freed before dealloc_driver)
  * @type: IB_MR_TYPE_USER, IB_MR_TYPE_DMA or IB_MR_TYPE_MEM_REG
+ * @mem: the kind of memory behind the MR, chosen at creation: how the
+ *	data path reaches its bytes (gift_mr_mem.c)
  * @index: key index, bits 8..31 of every key of this MR; never 0
  * @ref: references: one for the ib_mr handle until dereg, one per data
  *	path user (gift_mr_get(), gift_mr_hold())
@@ -107,8 +110,8 @@ struct gift_mr_pages {
  * @rcu: frees the MR after lockless lookups are done with it
  *
  * Locking:
- *   @gdev, @type, @index, @fr_max,      constant
- *   @odp (the pointer)
+ *   @gdev, @type, @mem, @index,         constant
+ *   @fr_max, @odp (the pointer)
  *   @ref                                 atomic; the MR is freed (RCU
  *                                        deferred) when it drops to 0
  *   @state, @access, @pd, @iova,         @lock; always taken with
@@ -129,6 +132,7 @@ struct gift_mr {
 	struct ib_mr ibmr;
 	struct gift_dev *gdev;
 	enum ib_mr_type type;
+	const struct gift_mr_mem_ops *mem;
 	u32 index;
 	refcount_t ref;
 	rwlock_t lock;

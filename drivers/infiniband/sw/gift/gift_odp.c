@@ -25,12 +25,14 @@
  *   GIFT_ODP_DIRTY    the device wrote the page since it was mapped
  *
  * Locking: the MR's rwlock (struct gift_mr.lock, taken with interrupts
- * disabled) protects the entries. Copies hold it shared, one page at a
- * time (gift_mr_copy()); faults install and invalidations remove
- * entries holding it exclusively. GIFT_ODP_DIRTY is the one bit set
- * under the shared lock, with an atomic set_bit(); nothing clears it
- * then. @fault_mutex serialises the faults of one MR and the MR's
- * teardown. Lock order: fault_mutex, then mmap_lock (read), then the
+ * disabled) protects the entries. Copies and atomics hold it shared, for
+ * at most a page's worth of bytes (gift_mr_copy()), and find pages
+ * through gift_odp_span() (the MR's accessor layer, gift_mr_mem.c);
+ * faults install and invalidations remove entries holding it
+ * exclusively. GIFT_ODP_DIRTY is the one bit set under the shared lock,
+ * with an atomic set_bit() by gift_odp_span() for a write; nothing
+ * clears it then. @fault_mutex serialises the faults of one MR and the
+ * MR's teardown. Lock order: fault_mutex, then mmap_lock (read), then the
  * MR's lock; the invalidation callback is entered with whatever the mm
  * holds and takes only the MR's lock.
  *
@@ -820,136 +822,85 @@ int gift_odp_fault(struct gift_odp *odp, u64 offset, u64 len, u64 ahead,
 	return gift_odp_fault_leaf(odp, offset, len, ahead, flags);
 }
 
-/*
- * The entry of the page holding byte @pos of the range (from the page
- * aligned start), when it may be accessed that way; else 0.
- */
-static unsigned long gift_odp_entry(struct gift_odp *odp, u64 pos, bool write)
-{
-	unsigned long e = READ_ONCE(odp->entries[pos >> PAGE_SHIFT]);
-
-	if (!(e & GIFT_ODP_PRESENT) || (write && !(e & GIFT_ODP_WRITE)))
-		return 0;
-	return e;
-}
-
 /**
- * gift_odp_copy() - copy between a kernel buffer and an ODP MR
- * @odp: page table; the MR's lock is held (shared) and the MR is valid
- * @offset: offset of the first byte from the MR's first byte
- * @buf: kernel buffer
- * @len: bytes; [@offset, @offset + @len) is inside the MR
- * @to_mr: copy @buf into the MR (which must be writable)
+ * gift_odp_span() - where a byte of an ODP MR (or leaf) lives, if mapped
+ * @odp: page table of an explicit MR or a leaf; the MR's lock is held
+ *	(shared) and the MR is valid
+ * @offset: offset of the byte from @odp->addr, inside the range
+ * @access: what the caller will do with it
+ * @span: set to the page holding the byte, its offset there and the
+ *	bytes left in the page
+ *
+ * A write or atomic access marks the page dirty in its entry (an atomic
+ * set_bit(), the one change made under the shared lock) before the
+ * caller writes: the caller writes before it drops the lock, and an
+ * invalidation, which reads the bit, needs the lock exclusively. So the
+ * bit is set exactly when the device writes the page while it is
+ * mapped, and the page is dirtied once, when the entry goes.
  *
  * Context: any context but NMI; does not sleep.
  *
- * Return: 0, or -EAGAIN when a page is not mapped for this access: fault
- * it (gift_odp_fault()) and copy again. Bytes may have been copied
- * before the page that was missing.
+ * Return: 0; -EACCES or -EINVAL as gift_mr_mem_allowed() answers; -EAGAIN
+ * when the page is not mapped for this access: fault it
+ * (gift_odp_fault()) and try again.
  */
-int gift_odp_copy(struct gift_odp *odp, u64 offset, void *buf, size_t len,
-		  bool to_mr)
+int gift_odp_span(struct gift_odp *odp, u64 offset,
+		  enum gift_mr_mem_access access,
+		  struct gift_mr_mem_span *span)
 {
 	u64 pos = offset_in_page(odp->addr) + offset;
-	struct gift_odp *leaf;
-	unsigned long e;
-	unsigned int in;
-	struct page *page;
-	size_t n;
-	void *va;
+	unsigned long idx = pos >> PAGE_SHIFT, e;
+	bool write = access != GIFT_MR_MEM_READ;
 	int err;
 
 	lockdep_assert_held(odp->lock);
-	if (odp->implicit) {
-		/* @offset is the address: leaf by leaf. */
-		while (len) {
-			leaf = gift_odp_child(odp, offset);
-			if (!leaf)
-				return -EAGAIN;
-			n = min_t(u64, len, GIFT_ODP_CHUNK -
-				  (offset & (GIFT_ODP_CHUNK - 1)));
-			err = gift_odp_copy(leaf, offset - leaf->addr, buf, n,
-					    to_mr);
-			if (err)
-				return err;
-			offset += n;
-			buf += n;
-			len -= n;
-		}
-		return 0;
-	}
-	while (len) {
-		in = offset_in_page(pos);
-		n = min_t(size_t, len, PAGE_SIZE - in);
-		e = gift_odp_entry(odp, pos, to_mr);
-		if (!e)
-			return -EAGAIN;
-		page = gift_odp_page(e);
-		va = kmap_local_page(page);
-		if (to_mr) {
-			memcpy(va + in, buf, n);
-			flush_dcache_page(page);
-			if (!(e & GIFT_ODP_DIRTY))
-				set_bit(GIFT_ODP_DIRTY_BIT,
-					&odp->entries[pos >> PAGE_SHIFT]);
-		} else {
-			memcpy(buf, va + in, n);
-		}
-		kunmap_local(va);
-		pos += n;
-		buf += n;
-		len -= n;
-	}
+	err = gift_mr_mem_allowed(odp->writable, access, pos);
+	if (err)
+		return err;
+	e = READ_ONCE(odp->entries[idx]);
+	if (!(e & GIFT_ODP_PRESENT) || (write && !(e & GIFT_ODP_WRITE)))
+		return -EAGAIN;
+	if (write && !(e & GIFT_ODP_DIRTY))
+		set_bit(GIFT_ODP_DIRTY_BIT, &odp->entries[idx]);
+	span->page = gift_odp_page(e);
+	span->offset = offset_in_page(pos);
+	span->len = PAGE_SIZE - span->offset;
 	return 0;
 }
 
 /**
- * gift_odp_atomic() - 8-byte atomic operation on an ODP MR
- * @odp: page table; the MR's lock is held (shared) and the MR is valid
- *	and writable
- * @offset: offset of the operand from the MR's first byte; the 8 bytes
- *	are inside the MR
- * @op: operation, see gift_atomic64()
- * @compare_add: compare value or addend
- * @swap: swap value
- * @orig: set to the operand's value before the operation
+ * gift_odp_implicit_span() - where a byte of an implicit ODP MR lives
+ * @root: the implicit MR's root; the MR's lock is held (shared) and the
+ *	MR is valid
+ * @va: the byte's user address
+ * @access: what the caller will do with it
+ * @span: set as by gift_odp_span(), never past the end of the leaf
+ *
+ * The leaf of @va's chunk stays while the lock is held: the reaper takes
+ * the lock exclusively after unpublishing a leaf and before freeing it.
+ * Finding it marks it used (gift_odp_child()), for the idle reaper.
  *
  * Context: any context but NMI; does not sleep.
  *
- * Return: 0; -EINVAL when the operand's user address is not 8-byte
- * aligned; -EAGAIN when its page is not mapped for writing (fault it and
- * try again).
+ * Return: 0; -EACCES or -EINVAL as gift_mr_mem_allowed() answers (before
+ * anything else); -EAGAIN when @va's chunk has no leaf yet or its page
+ * is not mapped for this access.
  */
-int gift_odp_atomic(struct gift_odp *odp, u64 offset, enum gift_atomic_op op,
-		    u64 compare_add, u64 swap, u64 *orig)
+int gift_odp_implicit_span(struct gift_odp *root, u64 va,
+			   enum gift_mr_mem_access access,
+			   struct gift_mr_mem_span *span)
 {
-	u64 pos = offset_in_page(odp->addr) + offset;
-	struct page *page;
-	unsigned long e;
-	void *va;
+	struct gift_odp *leaf;
+	int err;
 
-	lockdep_assert_held(odp->lock);
-	if (!IS_ALIGNED(pos, sizeof(u64)))
-		return -EINVAL;
-	if (odp->implicit) {
-		odp = gift_odp_child(odp, offset);
-		if (!odp)
-			return -EAGAIN;
-		/* Aligned, the operand lies in one chunk. */
-		offset -= odp->addr;
-		pos = offset;
-	}
-	e = gift_odp_entry(odp, pos, true);
-	if (!e)
+	lockdep_assert_held(root->lock);
+	err = gift_mr_mem_allowed(root->writable, access, va);
+	if (err)
+		return err;
+	leaf = gift_odp_child(root, va);
+	if (!leaf)
 		return -EAGAIN;
-	page = gift_odp_page(e);
-	va = kmap_local_page(page);
-	*orig = gift_atomic64(va + offset_in_page(pos), op, compare_add, swap);
-	flush_dcache_page(page);
-	kunmap_local(va);
-	if (!(e & GIFT_ODP_DIRTY))
-		set_bit(GIFT_ODP_DIRTY_BIT, &odp->entries[pos >> PAGE_SHIFT]);
-	return 0;
+	return gift_odp_span(leaf, va - leaf->addr, access, span);
 }
 
 /* Entries copied per hold of the MR's lock by gift_odp_dump(). */

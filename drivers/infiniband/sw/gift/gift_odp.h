@@ -14,6 +14,7 @@
 #include <linux/xarray.h>
 #include <linux/workqueue.h>
 
+#include "gift_mr_mem.h"
 #include "gift_umem.h"
 
 struct gift_dev;
@@ -132,12 +133,14 @@ void gift_odp_stop(struct gift_odp *odp);
 void gift_odp_free(struct gift_odp *odp);
 int gift_odp_fault(struct gift_odp *odp, u64 offset, u64 len, u64 ahead,
 		   unsigned int flags);
-int gift_odp_copy(struct gift_odp *odp, u64 offset, void *buf, size_t len,
-		  bool to_mr);
+int gift_odp_span(struct gift_odp *odp, u64 offset,
+		  enum gift_mr_mem_access access,
+		  struct gift_mr_mem_span *span);
+int gift_odp_implicit_span(struct gift_odp *root, u64 va,
+			   enum gift_mr_mem_access access,
+			   struct gift_mr_mem_span *span);
 void gift_odp_dump(struct gift_odp *odp, struct seq_file *m);
 unsigned long gift_odp_mapped_pages(struct gift_odp *odp,
 				    unsigned long *nleaves);
-int gift_odp_atomic(struct gift_odp *odp, u64 offset, enum gift_atomic_op op,
-		    u64 compare_add, u64 swap, u64 *orig);
 
 #endif /* GIFT_ODP_H */

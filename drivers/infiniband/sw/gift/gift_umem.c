@@ -154,14 +154,13 @@
  * Locking and contexts
  * --------------------
  * gift_umem_get() and gift_umem_release() run in process context and
- * sleep. gift_umem_copy() and gift_umem_atomic() never sleep (pages are
- * mapped with kmap_local_page()) and may be called in any context but
- * NMI, with the umem kept alive by the caller. Atomic operations are
- * locked instructions on the mapped word (gift_atomic64()).
+ * sleep. gift_umem_span() never sleeps and may be called in any context
+ * but NMI, with the umem kept alive by the caller: it tells the MR's
+ * accessor layer (gift_mr_mem.c) where a byte lives, and the MR maps and
+ * copies.
  */
 
 #include <linux/capability.h>
-#include <linux/highmem.h>
 #include <linux/mm.h>
 #include <linux/overflow.h>
 #include <linux/sched/mm.h>
@@ -689,117 +688,36 @@ out_mmput:
 }
 
 /**
- * gift_umem_copy() - copy between a kernel buffer and pinned user pages
+ * gift_umem_span() - where a byte of pinned user memory lives
  * @umem: pinned range, kept alive by the caller
- * @offset: offset of the first byte from @umem->addr
- * @buf: kernel buffer of @len bytes
- * @len: bytes to copy; 0 is allowed
- * @to_umem: true to copy @buf into the umem, false to copy out of it
+ * @offset: offset of the byte from @umem->addr
+ * @access: what the caller will do with it
+ * @span: set to the page holding the byte, its offset there and the
+ *	bytes left in the page
  *
- * Each page is mapped with kmap_local_page() for the duration of its
- * memcpy(). Writing into a read-only umem is the caller's bug (the MR
- * access checks prevent it) and is not caught here.
+ * Writing is refused unless the pages were pinned for writing: the MR
+ * access checks should have stopped the caller already, but a read-only
+ * pin must never be written (it may be a copy-on-write shared page).
  *
  * Context: any context but NMI; does not sleep.
  *
- * Return: 0, or -EFAULT when [@offset, @offset + @len) is not inside the
- * umem.
+ * Return: 0; -EFAULT when @offset is not inside the umem; -EACCES or
+ * -EINVAL as gift_mr_mem_allowed() answers.
  */
-int gift_umem_copy(struct gift_umem *umem, u64 offset, void *buf, size_t len,
-		   bool to_umem)
+int gift_umem_span(const struct gift_umem *umem, u64 offset,
+		   enum gift_mr_mem_access access,
+		   struct gift_mr_mem_span *span)
 {
-	unsigned long idx;
-	unsigned int in;
-	size_t n;
-	void *va;
-	u64 pos;
+	u64 pos = offset_in_page(umem->addr) + offset;
+	int err;
 
-	if (offset > umem->length || len > umem->length - offset)
+	if (offset >= umem->length)
 		return -EFAULT;
-
-	pos = offset_in_page(umem->addr) + offset;
-	idx = pos >> PAGE_SHIFT;
-	in = offset_in_page(pos);
-	while (len) {
-		n = min_t(size_t, len, PAGE_SIZE - in);
-		va = kmap_local_page(umem->pages[idx]);
-		if (to_umem) {
-			memcpy(va + in, buf, n);
-			flush_dcache_page(umem->pages[idx]);
-		} else {
-			memcpy(buf, va + in, n);
-		}
-		kunmap_local(va);
-		buf += n;
-		len -= n;
-		idx++;
-		in = 0;
-	}
-	return 0;
-}
-
-/**
- * gift_atomic64() - one 8-byte atomic operation on kernel-mapped memory
- * @va: 8-byte aligned kernel address
- * @op: operation
- * @compare_add: compare value (GIFT_ATOMIC_CMP_SWAP) or addend
- *	(GIFT_ATOMIC_FETCH_ADD)
- * @swap: value stored by a successful compare & swap; unused by fetch & add
- *
- * A locked compare-and-exchange on the word itself: the operation is
- * atomic with respect to every other atomic operation of any gift
- * device, and to the CPU's atomic instructions on the same word. Values
- * are in host byte order.
- *
- * Context: any context but NMI; does not sleep.
- *
- * Return: the value at @va before the operation.
- */
-u64 gift_atomic64(u64 *va, enum gift_atomic_op op, u64 compare_add, u64 swap)
-{
-	u64 orig;
-
-	if (op == GIFT_ATOMIC_CMP_SWAP)
-		return cmpxchg64(va, compare_add, swap);
-	orig = READ_ONCE(*va);
-	while (!try_cmpxchg64(va, &orig, orig + compare_add))
-		;
-	return orig;
-}
-
-/**
- * gift_umem_atomic() - 8-byte atomic operation on pinned user memory
- * @umem: pinned range, kept alive by the caller; must be writable
- * @offset: offset of the operand from @umem->addr
- * @op: operation
- * @compare_add: compare value or addend, see gift_atomic64()
- * @swap: swap value, see gift_atomic64()
- * @orig: set to the operand's value before the operation
- *
- * Context: any context but NMI; does not sleep.
- *
- * Return: 0, -EFAULT when the 8 bytes are not inside the umem, or -EINVAL
- * when the operand's user address is not 8-byte aligned.
- */
-int gift_umem_atomic(struct gift_umem *umem, u64 offset,
-		     enum gift_atomic_op op, u64 compare_add, u64 swap,
-		     u64 *orig)
-{
-	struct page *page;
-	void *va;
-	u64 pos;
-
-	if (offset > umem->length || sizeof(u64) > umem->length - offset)
-		return -EFAULT;
-	pos = offset_in_page(umem->addr) + offset;
-	/* Aligned, the operand cannot straddle two pages. */
-	if (!IS_ALIGNED(pos, sizeof(u64)))
-		return -EINVAL;
-
-	page = umem->pages[pos >> PAGE_SHIFT];
-	va = kmap_local_page(page);
-	*orig = gift_atomic64(va + offset_in_page(pos), op, compare_add, swap);
-	flush_dcache_page(page);
-	kunmap_local(va);
+	err = gift_mr_mem_allowed(umem->writable, access, pos);
+	if (err)
+		return err;
+	span->page = umem->pages[pos >> PAGE_SHIFT];
+	span->offset = offset_in_page(pos);
+	span->len = PAGE_SIZE - span->offset;
 	return 0;
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * rdma_gift user memory: pinning a user address range for the lifetime of
- * a memory region, and CPU access to the pinned pages for the data path.
+ * a memory region, and where each of its bytes lives for the data path.
  * See gift_umem.c for the design.
  */
 #ifndef GIFT_UMEM_H
@@ -14,6 +14,8 @@
 #include <linux/types.h>
 #include <rdma/ib_verbs.h>
 #include <rdma/gift-abi.h>
+
+#include "gift_mr_mem.h"
 
 /*
  * IB_ACCESS_GIFT - a read-only registration that never breaks copy-on-write
@@ -60,16 +62,6 @@ struct gift_umem {
 	unsigned long nshared;
 	unsigned long *shared;
 	struct page **pages;
-};
-
-/**
- * enum gift_atomic_op - 8-byte atomic operations of the responder
- * @GIFT_ATOMIC_CMP_SWAP: if *va == compare, *va = swap
- * @GIFT_ATOMIC_FETCH_ADD: *va += add
- */
-enum gift_atomic_op {
-	GIFT_ATOMIC_CMP_SWAP,
-	GIFT_ATOMIC_FETCH_ADD,
 };
 
 /**
@@ -129,12 +121,8 @@ struct gift_umem *gift_umem_get(u64 addr, u64 length, int access);
 void gift_umem_release(struct gift_umem *umem);
 int gift_umem_stale_pages(struct gift_umem *umem, u64 *stale);
 void gift_umem_counts(long *pinned, long *referenced);
-int gift_umem_copy(struct gift_umem *umem, u64 offset, void *buf, size_t len,
-		   bool to_umem);
-int gift_umem_atomic(struct gift_umem *umem, u64 offset,
-		     enum gift_atomic_op op, u64 compare_add, u64 swap,
-		     u64 *orig);
-u64 gift_atomic64(u64 *va, enum gift_atomic_op op, u64 compare_add,
-		  u64 swap);
+int gift_umem_span(const struct gift_umem *umem, u64 offset,
+		   enum gift_mr_mem_access access,
+		   struct gift_mr_mem_span *span);
 
 #endif /* GIFT_UMEM_H */

@@ -106,14 +106,22 @@ static long first_diff(const uint8_t *a, const uint8_t *b, size_t len)
 /*
  * An MR of BUF_LEN bytes at @p, in the middle of a mapping of MAP_LEN with
  * an unregistered page either side; all of it starts as the sentinel.
+ * @mr is the buffer's own, or (@borrowed) an implicit ODP MR of the whole
+ * address space that other buffers use too. A pinned @gift MR holds the
+ * pages it registered, by reference where they are copy-on-write shared
+ * (as this one's are: see cow_share()), so the CPU's writes are
+ * registered anew before the device reads them (mbuf_retake()). (A gift
+ * ODP MR follows the CPU's writes by itself.)
  */
 struct mbuf {
 	uint8_t *map;
 	uint8_t *p;
 	struct ibv_mr *mr;
+	bool borrowed;
+	bool gift;
 };
 
-static int mbuf_open(struct mbuf *b, struct ibv_pd *pd, int access)
+static int mbuf_map(struct mbuf *b)
 {
 	b->map = mmap(NULL, MAP_LEN, PROT_READ | PROT_WRITE,
 		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -123,13 +131,68 @@ static int mbuf_open(struct mbuf *b, struct ibv_pd *pd, int access)
 	}
 	memset(b->map, SENTINEL, MAP_LEN);
 	b->p = b->map + PAGE;
+	return 0;
+}
+
+/*
+ * Makes every page of the process's private anonymous memory copy-on-write
+ * shared, not exclusive, as a child forked and gone leaves it (pages some
+ * MR pins are copied for the child instead, and stay exclusive). A gift
+ * registration holds such pages by reference rather than unsharing them.
+ * 0, or -1 with errno.
+ */
+static int cow_share(void)
+{
+	int status;
+	pid_t pid;
+
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (!pid)
+		_exit(0);
+	return waitpid(pid, &status, 0) == pid ? 0 : -1;
+}
+
+static int mbuf_open(struct mbuf *b, struct ibv_pd *pd, int access)
+{
+	if (mbuf_map(b))
+		return -1;
+	b->gift = (access & IBV_ACCESS_GIFT) &&
+		  !(access & IBV_ACCESS_ON_DEMAND);
+	if (b->gift && cow_share())
+		return -1;
 	b->mr = ibv_reg_mr(pd, b->p, BUF_LEN, access);
 	return b->mr ? 0 : -1;
 }
 
+/* A buffer addressed through @mr, an implicit MR: iova = its address. */
+static int mbuf_open_in(struct mbuf *b, struct ibv_mr *mr)
+{
+	if (mbuf_map(b))
+		return -1;
+	b->mr = mr;
+	b->borrowed = true;
+	return 0;
+}
+
+/*
+ * Registers a gift buffer's range anew after the CPU wrote it (the writes
+ * gave the process new pages), the way a gift MR is refreshed, with its
+ * pages shared again first so that the MR holds them by reference. 0, or
+ * -1 with errno.
+ */
+static int mbuf_retake(struct mbuf *b)
+{
+	if (cow_share())
+		return -1;
+	return ibv_rereg_mr(b->mr, IBV_REREG_MR_CHANGE_TRANSLATION, NULL,
+			    b->p, BUF_LEN, 0) ? -1 : 0;
+}
+
 static void mbuf_close(struct mbuf *b)
 {
-	if (b->mr)
+	if (b->mr && !b->borrowed)
 		ibv_dereg_mr(b->mr);
 	if (b->map)
 		munmap(b->map, MAP_LEN);
@@ -197,12 +260,20 @@ static void scatter_msg(uint8_t *dst, const struct mbuf *b, const struct sgl *l,
 	}
 }
 
-/* A source: other bytes everywhere, message @seed along @l. */
+/*
+ * A source: other bytes everywhere, message @seed along @l; a gift
+ * buffer is registered anew (a failure aborts the test: the device would
+ * read what the buffer held before).
+ */
 static void source_fill(struct mbuf *b, const struct sgl *l, size_t len,
 			uint32_t seed)
 {
 	fill_pattern(b->map, MAP_LEN, 0, ~seed);
 	scatter_msg(b->map, b, l, len, seed);
+	if (b->gift && mbuf_retake(b)) {
+		fprintf(stderr, "# gift MR rereg: %s\n", strerror(errno));
+		abort();
+	}
 }
 
 /* The image of a destination that received message @seed along @l. */
@@ -287,7 +358,82 @@ static long rdma_stat(const char *ibdev, const char *name)
 	return p ? strtol(p + strlen(key), NULL, 10) : -1;
 }
 
+/* The MR lines of `rdma -dd resource show mr` (at most 256). */
+struct mr_dump {
+	char line[256][1024];
+	int n;
+};
+
+/* Reads the MR lines into @d: 0, or -1 when rdma failed. */
+static int mr_dump_read(struct mr_dump *d)
+{
+	FILE *f;
+
+	d->n = 0;
+	f = popen("rdma -dd resource show mr 2>/dev/null", "r");
+	if (!f)
+		return -1;
+	while (d->n < 256 && fgets(d->line[d->n], sizeof(d->line[0]), f))
+		d->n++;
+	return pclose(f) ? -1 : 0;
+}
+
+/* A driver attribute ("drv_NAME N") of the MR with key @rkey in @d, or -1. */
+static long mr_dump_attr(const struct mr_dump *d, uint32_t rkey,
+			 const char *name)
+{
+	char key[64], attr[64];
+	const char *at;
+	long val = -1;
+	int i;
+
+	snprintf(key, sizeof(key), " rkey 0x%x ", rkey);
+	snprintf(attr, sizeof(attr), " drv_%s ", name);
+	for (i = 0; i < d->n; i++) {
+		if (!strstr(d->line[i], key))
+			continue;
+		at = strstr(d->line[i], attr);
+		if (at)
+			val = strtol(at + strlen(attr), NULL, 10);
+	}
+	return val;
+}
+
+/*
+ * A driver attribute ("drv_NAME N") of the MR with key @rkey in `rdma -dd
+ * resource show mr`, or -1.
+ */
+static long mr_drv_attr(uint32_t rkey, const char *name)
+{
+	static struct mr_dump d;
+
+	if (mr_dump_read(&d))
+		return -1;
+	return mr_dump_attr(&d, rkey, name);
+}
+
 /* Connected pairs */
+
+/*
+ * The memory behind the buffers of both ends (struct end):
+ *   MR_PINNED    every buffer its own pinned MR
+ *   MR_ODP       every buffer its own on-demand paging MR
+ *   MR_GIFT      the sources (src: only ever read by the device) gift MRs
+ *                (IBV_ACCESS_GIFT | REMOTE_READ, read-only, pages held by
+ *                reference), the destinations pinned
+ *   MR_GIFT_ODP  the sources read-only ODP gift MRs, the destinations ODP
+ *   MR_IMPLICIT  one implicit ODP MR per end over its whole address space,
+ *                addressed by virtual address, for all its buffers
+ */
+enum mr_kind {
+	MR_PINNED,
+	MR_ODP,
+	MR_GIFT,
+	MR_GIFT_ODP,
+	MR_IMPLICIT,
+};
+
+#define GIFT_RO		(IBV_ACCESS_GIFT | IBV_ACCESS_REMOTE_READ)
 
 /* How a pair is created and connected. */
 struct pair_attr {
@@ -301,7 +447,7 @@ struct pair_attr {
 	uint8_t rd_atomic;	/* max_rd_atomic and max_dest_rd_atomic */
 	int sq_sig_all;
 	bool srq;		/* b receives through an SRQ */
-	int mr_access;		/* added to every buffer MR's: ON_DEMAND */
+	enum mr_kind mr_kind;	/* of the buffer MRs, see end_open() */
 };
 
 static const struct pair_attr default_attr = {
@@ -332,7 +478,8 @@ struct end {
 	int send_sge;		/* as asked for: the cap may be larger */
 	int recv_sge;
 	uint32_t psn;		/* first PSN it sends */
-	struct mbuf src, dst;	/* ALL_ACCESS MRs of its PD */
+	struct mbuf src, dst;	/* MRs of its PD: ALL_ACCESS but gift src */
+	struct ibv_mr *imr;	/* MR_IMPLICIT: the MR of src and dst */
 };
 
 /*
@@ -348,6 +495,28 @@ struct pair {
 	struct ibv_srq *srq;
 	struct end a, b;
 };
+
+/* The buffers of @e, their MRs of @kind in its PD. */
+static void end_open_bufs(struct __test_metadata *_metadata,
+			  enum mr_kind kind, struct end *e)
+{
+	int odp = kind == MR_PINNED || kind == MR_GIFT ? 0 :
+		  IBV_ACCESS_ON_DEMAND;
+
+	if (kind == MR_IMPLICIT) {
+		e->imr = ibv_reg_mr(e->pd, NULL, SIZE_MAX, ALL_ACCESS | odp);
+		ASSERT_NE(NULL, e->imr)
+			TH_LOG("implicit MR: %s", strerror(errno));
+		ASSERT_EQ(0, mbuf_open_in(&e->src, e->imr));
+		ASSERT_EQ(0, mbuf_open_in(&e->dst, e->imr));
+		return;
+	}
+	ASSERT_EQ(0, mbuf_open(&e->src, e->pd,
+			       (kind == MR_GIFT || kind == MR_GIFT_ODP ?
+				GIFT_RO : ALL_ACCESS) | odp))
+		TH_LOG("src MR: %s", strerror(errno));
+	ASSERT_EQ(0, mbuf_open(&e->dst, e->pd, ALL_ACCESS | odp));
+}
 
 static void end_open(struct __test_metadata *_metadata, struct pair *p,
 		     struct end *e, bool is_b, uint32_t psn)
@@ -389,8 +558,7 @@ static void end_open(struct __test_metadata *_metadata, struct pair *p,
 	ASSERT_NE(NULL, e->qp) TH_LOG("create_qp: %s", strerror(errno));
 	ASSERT_EQ(0, ibv_query_qp(e->qp, &qa, IBV_QP_CAP, &init));
 	e->cap = init.cap;
-	ASSERT_EQ(0, mbuf_open(&e->src, e->pd, ALL_ACCESS | p->attr.mr_access));
-	ASSERT_EQ(0, mbuf_open(&e->dst, e->pd, ALL_ACCESS | p->attr.mr_access));
+	end_open_bufs(_metadata, p->attr.mr_kind, e);
 }
 
 /* RESET -> INIT -> RTR -> RTS of e, sending to QP dqpn expecting rq_psn. */
@@ -459,6 +627,48 @@ static void pair_open(struct __test_metadata *_metadata, struct pair *p,
 	pair_connect(_metadata, p);
 }
 
+/*
+ * Proves that the buffers of @p are the MRs its mr_kind says, from their
+ * driver attributes: "odp" and "gift" as asked for, "leaves" only for
+ * an implicit MR (shared by both buffers of an end), and a gift source,
+ * once registered anew, holding every page by reference
+ * ("shared_pages"), which is what a gift MR is for.
+ */
+static void pair_check_kind(struct __test_metadata *_metadata, struct pair *p)
+{
+	enum mr_kind kind = p->attr.mr_kind;
+	bool gift = kind == MR_GIFT || kind == MR_GIFT_ODP;
+	bool odp = kind != MR_PINNED && kind != MR_GIFT;
+	struct end *ends[] = { &p->a, &p->b };
+	static struct mr_dump d;
+	uint32_t src, dst;
+	int i;
+
+	for (i = 0; i < 2 && kind == MR_GIFT; i++) {
+		ASSERT_EQ(0, mbuf_retake(&ends[i]->src))
+			TH_LOG("gift rereg: %s", strerror(errno));
+	}
+	ASSERT_EQ(0, mr_dump_read(&d));
+	for (i = 0; i < 2; i++) {
+		src = ends[i]->src.mr->rkey;
+		dst = ends[i]->dst.mr->rkey;
+		EXPECT_EQ(kind == MR_IMPLICIT, src == dst);
+		EXPECT_EQ(odp, mr_dump_attr(&d, src, "odp"));
+		EXPECT_EQ(odp, mr_dump_attr(&d, dst, "odp"));
+		EXPECT_EQ(gift, mr_dump_attr(&d, src, "gift"));
+		EXPECT_EQ(0, mr_dump_attr(&d, dst, "gift"));
+		if (kind == MR_IMPLICIT) {
+			EXPECT_LE(0, mr_dump_attr(&d, src, "leaves"));
+		} else {
+			EXPECT_EQ(-1, mr_dump_attr(&d, src, "leaves"));
+		}
+		if (kind == MR_GIFT) {
+			EXPECT_EQ(BUF_LEN / PAGE,
+				  mr_dump_attr(&d, src, "shared_pages"));
+		}
+	}
+}
+
 /* Moves both QPs through RESET and connects them again with attr. */
 static void pair_reset(struct __test_metadata *_metadata, struct pair *p,
 		       const struct pair_attr *attr)
@@ -479,6 +689,8 @@ static void end_close(struct end *e)
 		ibv_destroy_qp(e->qp);
 	mbuf_close(&e->src);
 	mbuf_close(&e->dst);
+	if (e->imr)
+		ibv_dereg_mr(e->imr);
 	if (e->cq)
 		ibv_destroy_cq(e->cq);
 	if (e->ch)
@@ -587,14 +799,17 @@ FIXTURE(xfer) {
 };
 
 /*
- * MR kinds: every buffer pinned, or every buffer an on-demand paging MR
- * whose device page table starts empty (each first access faults).
+ * MR kinds (enum mr_kind): every buffer pinned; every buffer an
+ * on-demand paging MR whose device page table starts empty (each first
+ * access faults); gift sources (pages held by reference, read-only) with
+ * pinned destinations; read-only ODP gift sources with ODP destinations;
+ * one implicit ODP MR per end.
  */
 FIXTURE_VARIANT(xfer) {
 	enum ibv_mtu mtu;
 	int send_sge;		/* 0: the device's max_sge */
 	int recv_sge;		/* 0: the device's max_sge */
-	int mr_access;		/* 0 or IBV_ACCESS_ON_DEMAND */
+	enum mr_kind mr_kind;
 };
 
 FIXTURE_VARIANT_ADD(xfer, mtu1024) {
@@ -615,17 +830,42 @@ FIXTURE_VARIANT_ADD(xfer, mtu4096_sge_max) {
 
 FIXTURE_VARIANT_ADD(xfer, mtu1024_odp) {
 	.mtu = IBV_MTU_1024, .send_sge = 1, .recv_sge = 1,
-	.mr_access = IBV_ACCESS_ON_DEMAND,
+	.mr_kind = MR_ODP,
 };
 
 FIXTURE_VARIANT_ADD(xfer, mtu1024_sge4_odp) {
 	.mtu = IBV_MTU_1024, .send_sge = 4, .recv_sge = 5,
-	.mr_access = IBV_ACCESS_ON_DEMAND,
+	.mr_kind = MR_ODP,
 };
 
 FIXTURE_VARIANT_ADD(xfer, mtu4096_sge_max_odp) {
 	.mtu = IBV_MTU_4096, .send_sge = 0, .recv_sge = 0,
-	.mr_access = IBV_ACCESS_ON_DEMAND,
+	.mr_kind = MR_ODP,
+};
+
+FIXTURE_VARIANT_ADD(xfer, mtu1024_gift) {
+	.mtu = IBV_MTU_1024, .send_sge = 1, .recv_sge = 1,
+	.mr_kind = MR_GIFT,
+};
+
+FIXTURE_VARIANT_ADD(xfer, mtu4096_sge_max_gift) {
+	.mtu = IBV_MTU_4096, .send_sge = 0, .recv_sge = 0,
+	.mr_kind = MR_GIFT,
+};
+
+FIXTURE_VARIANT_ADD(xfer, mtu1024_sge4_gift_odp) {
+	.mtu = IBV_MTU_1024, .send_sge = 4, .recv_sge = 5,
+	.mr_kind = MR_GIFT_ODP,
+};
+
+FIXTURE_VARIANT_ADD(xfer, mtu1024_implicit) {
+	.mtu = IBV_MTU_1024, .send_sge = 1, .recv_sge = 1,
+	.mr_kind = MR_IMPLICIT,
+};
+
+FIXTURE_VARIANT_ADD(xfer, mtu4096_sge_max_implicit) {
+	.mtu = IBV_MTU_4096, .send_sge = 0, .recv_sge = 0,
+	.mr_kind = MR_IMPLICIT,
 };
 
 FIXTURE_SETUP(xfer)
@@ -635,8 +875,9 @@ FIXTURE_SETUP(xfer)
 	attr.mtu = variant->mtu;
 	attr.cap.max_send_sge = variant->send_sge;
 	attr.cap.max_recv_sge = variant->recv_sge;
-	attr.mr_access = variant->mr_access;
+	attr.mr_kind = variant->mr_kind;
 	pair_open(_metadata, &self->p, &attr);
+	pair_check_kind(_metadata, &self->p);
 	self->img = malloc(MAP_LEN);
 	ASSERT_NE(NULL, self->img);
 }
@@ -833,25 +1074,38 @@ FIXTURE(rc) {
 	uint8_t *img;
 };
 
-/* MR kinds of every buffer, as for xfer. */
+/* MR kinds of the buffers, as for xfer. */
 FIXTURE_VARIANT(rc) {
-	int mr_access;
+	enum mr_kind mr_kind;
 };
 
 FIXTURE_VARIANT_ADD(rc, pinned) {
-	.mr_access = 0,
+	.mr_kind = MR_PINNED,
 };
 
 FIXTURE_VARIANT_ADD(rc, odp) {
-	.mr_access = IBV_ACCESS_ON_DEMAND,
+	.mr_kind = MR_ODP,
+};
+
+FIXTURE_VARIANT_ADD(rc, gift) {
+	.mr_kind = MR_GIFT,
+};
+
+FIXTURE_VARIANT_ADD(rc, gift_odp) {
+	.mr_kind = MR_GIFT_ODP,
+};
+
+FIXTURE_VARIANT_ADD(rc, implicit) {
+	.mr_kind = MR_IMPLICIT,
 };
 
 FIXTURE_SETUP(rc)
 {
 	struct pair_attr attr = default_attr;
 
-	attr.mr_access = variant->mr_access;
+	attr.mr_kind = variant->mr_kind;
 	pair_open(_metadata, &self->p, &attr);
+	pair_check_kind(_metadata, &self->p);
 	self->img = malloc(MAP_LEN);
 	ASSERT_NE(NULL, self->img);
 }
@@ -2370,7 +2624,7 @@ FIXTURE_SETUP(odp)
 	struct pair_attr attr = default_attr;
 
 	self->ibdev = gift_env("GIFT_IBDEV");
-	attr.mr_access = IBV_ACCESS_ON_DEMAND;
+	attr.mr_kind = MR_ODP;
 	pair_open(_metadata, &self->p, &attr);
 }
 
@@ -2427,32 +2681,6 @@ TEST_F(odp, caps)
 		  ax.odp_caps.per_transport_caps.rc_odp_caps);
 	EXPECT_EQ(0, ax.odp_caps.per_transport_caps.uc_odp_caps);
 	EXPECT_EQ(0, ax.odp_caps.per_transport_caps.ud_odp_caps);
-}
-
-/*
- * A driver attribute ("drv_NAME N") of the MR with key @rkey in `rdma -dd
- * resource show mr`, or -1.
- */
-static long mr_drv_attr(uint32_t rkey, const char *name)
-{
-	char line[1024], key[64], attr[64], *at;
-	long val = -1;
-	FILE *f;
-
-	f = popen("rdma -dd resource show mr 2>/dev/null", "r");
-	if (!f)
-		return -1;
-	snprintf(key, sizeof(key), " rkey 0x%x ", rkey);
-	snprintf(attr, sizeof(attr), " drv_%s ", name);
-	while (fgets(line, sizeof(line), f)) {
-		if (!strstr(line, key))
-			continue;
-		at = strstr(line, attr);
-		if (at)
-			val = strtol(at + strlen(attr), NULL, 10);
-	}
-	pclose(f);
-	return val;
 }
 
 /* Implicit ODP MRs take no iova but 0, and no non-ODP access. */
@@ -3142,7 +3370,7 @@ TEST_F(odp, exit_with_traffic_in_flight)
 		struct ibv_send_wr wr, *bad;
 		struct sgl l;
 
-		attr.mr_access = IBV_ACCESS_ON_DEMAND;
+		attr.mr_kind = MR_ODP;
 		pair_open(_metadata, &c, &attr);
 		fill_pattern(c.b.src.p, BUF_LEN, 0, 141);
 		for (i = 0; i < 16; i++) {
@@ -3568,7 +3796,7 @@ TEST_F(odp, link_delete_with_traffic_in_flight)
 	ASSERT_EQ(0, gift_sh("ip addr add 198.51.100.21/24 dev %s", ndev));
 	ASSERT_EQ(0, gift_nl_newlink(name, "gift", ndev));
 	ASSERT_EQ(0, setenv("GIFT_IBDEV", name, 1));
-	attr.mr_access = IBV_ACCESS_ON_DEMAND;
+	attr.mr_kind = MR_ODP;
 	pair_open(_metadata, &c, &attr);
 	imr = ibv_reg_mr(c.b.pd, NULL, SIZE_MAX,
 			 ALL_ACCESS | IBV_ACCESS_ON_DEMAND);
