@@ -204,6 +204,11 @@ static void gift_proto_fault_work(struct work_struct *work)
 	f->err = f->stale ? 0 : err;
 	f->stale = false;
 	f->busy = false;
+	/* The wait is over: a next one looks at every queued packet anew. */
+	spin_lock_irq(&qp->proto.rxq.lock);
+	qp->proto.rx_seen = 0;
+	spin_unlock_irq(&qp->proto.rxq.lock);
+	qp->proto.wait_rnr = false;
 	spin_unlock_bh(&qp->proto.lock);
 	gift_mr_put(mr);
 	gift_proto_queue(qp);
@@ -232,22 +237,22 @@ static void gift_proto_unpark(struct gift_qp *qp)
 	qp->proto.parked = NULL;
 	qp->proto.resume = false;
 	qp->proto.rx_seen = 0;
-	qp->proto.parked_rnr = false;
+	qp->proto.wait_rnr = false;
 }
 
 static bool gift_proto_pkt_ok(struct gift_qp *qp, struct sk_buff *skb);
 
 /*
- * While a packet is parked for a pending fault: the requests in the
- * receive queue that gift_resp_parked_verdict() answers now
- * (retransmissions of the parked request, duplicates of earlier ones) or
- * drops (what the requester sends again anyway after an RNR NAK). They can
- * be anywhere behind the rest of the original transmission, which stays
- * queued, in order. Each packet is looked at once per park (@rx_seen),
- * and once more after the park's first RNR NAK, so a flood costs linear
- * time.
+ * While the engine waits for a fault (a packet parked, or a READ reply
+ * stopped at a page): the requests in the receive queue that
+ * gift_resp_parked_verdict() answers now (retransmissions of what waits,
+ * duplicates of earlier SEND/WRITE packets) or drops (what the requester
+ * sends again anyway after an RNR NAK). They can be anywhere behind the
+ * rest of the original transmission, which stays queued, in order. Each
+ * packet is looked at once per wait (@rx_seen), and once more after the
+ * wait's first RNR NAK, so a flood costs linear time.
  */
-static void gift_proto_while_parked(struct gift_qp *qp)
+static void gift_proto_while_waiting(struct gift_qp *qp)
 {
 	struct gift_dev *gdev = to_gift_dev(qp->ibqp.device);
 	struct gift_qp_proto *p = &qp->proto;
@@ -262,7 +267,7 @@ static void gift_proto_while_parked(struct gift_qp *qp)
 	__skb_queue_head_init(&now);
 	__skb_queue_head_init(&drop);
 again:
-	rnr = p->parked_rnr;
+	rnr = p->wait_rnr;
 	i = 0;
 	spin_lock_irqsave(&p->rxq.lock, flags);
 	skb_queue_walk_safe(&p->rxq, skb, tmp) {
@@ -290,7 +295,7 @@ again:
 		kfree_skb(skb);
 	}
 	/* The first RNR NAK: what was kept before it may go now. */
-	if (!rnr && p->parked_rnr) {
+	if (!rnr && p->wait_rnr) {
 		spin_lock_irqsave(&p->rxq.lock, flags);
 		p->rx_seen = 0;
 		spin_unlock_irqrestore(&p->rxq.lock, flags);
@@ -311,15 +316,11 @@ static struct sk_buff *gift_proto_next_pkt(struct gift_qp *qp, bool *resume)
 	*resume = false;
 	if (!skb)
 		return skb_dequeue(&p->rxq);
-	if (p->fault.busy) {
-		gift_proto_while_parked(qp);
+	if (p->fault.busy)
 		return NULL;
-	}
 	*resume = p->resume;
 	p->parked = NULL;
 	p->resume = false;
-	p->rx_seen = 0;
-	p->parked_rnr = false;
 	return skb;
 }
 
@@ -545,6 +546,8 @@ static void gift_proto_run(struct gift_qp *qp)
 		}
 		gift_proto_dispatch(qp, skb, resume);
 	}
+	if (qp->proto.fault.busy && qp->proto.budget)
+		gift_proto_while_waiting(qp);
 	if (READ_ONCE(qp->proto.retry_pending)) {
 		WRITE_ONCE(qp->proto.retry_pending, false);
 		gift_comp_timeout(qp);

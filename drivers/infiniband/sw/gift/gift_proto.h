@@ -207,10 +207,12 @@ struct gift_proto_attr {
  *	again, before the receive queue, once the fault ended
  * @resume: @parked is a SEND or RDMA WRITE request whose checks and
  *	first-packet work were done: only its copy and what follows run again
- * @rx_seen: packets at the head of @rxq looked at since @parked was
- *	parked, and left there (gift_proto_while_parked()); modified under
- *	@rxq's lock with the engine lock held, so either lock reads it
- * @parked_rnr: an RNR NAK was sent for @parked (gift_resp_rcv_parked())
+ * @rx_seen: packets at the head of @rxq looked at during the current
+ *	wait for @fault, and left there (gift_proto_while_waiting());
+ *	modified under @rxq's lock with the engine lock held, so either
+ *	lock reads it; 0 again when the wait ends
+ * @wait_rnr: an RNR NAK was sent during the current wait for @fault
+ *	(gift_resp_rcv_parked())
  */
 struct gift_qp_proto {
 	spinlock_t lock;		/* see the kernel-doc above */
@@ -257,7 +259,7 @@ struct gift_qp_proto {
 	struct sk_buff *parked;
 	bool resume;
 	u32 rx_seen;
-	bool parked_rnr;
+	bool wait_rnr;
 };
 
 /*

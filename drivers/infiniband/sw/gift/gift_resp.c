@@ -696,6 +696,28 @@ static bool gift_resp_reth_ok(struct sk_buff *skb)
 	return !op->reth || gift_reth_len(gift_pkt_reth(skb)) <= GIFT_MAX_MSG_SIZE;
 }
 
+/*
+ * Is @skb the requester's retransmission of what waits for the pending
+ * fault: the parked request (a SEND or WRITE packet, or an atomic), or a
+ * READ request asking again for the response packet at which the READ
+ * reply waits?
+ */
+static bool gift_resp_waits_for(struct gift_qp *qp, struct sk_buff *skb)
+{
+	const struct gift_opcode_info *op = gift_pkt_op(skb);
+	struct gift_qp_proto *p = &qp->proto;
+	u32 psn = gift_pkt(skb)->psn;
+
+	if (!p->fault.busy)
+		return false;
+	if (op->cls == GIFT_OPC_READ_REQ)
+		return p->rr_active && psn == gift_psn_add(p->rr_psn,
+							   p->rr_next);
+	return p->parked && (gift_pkt_op(p->parked)->flags & GIFT_OPF_REQ) &&
+	       gift_pkt_op(p->parked)->cls == op->cls &&
+	       gift_pkt(p->parked)->psn == psn && psn == p->resp_psn;
+}
+
 /**
  * gift_resp_parked_verdict() - a request queued while one is parked
  * @qp: QP whose engine waits for a fault (qp->proto.fault.busy); under
@@ -713,7 +735,14 @@ static bool gift_resp_reth_ok(struct sk_buff *skb)
  * executed. The parked packet still runs when the fault ends; what the
  * requester sends again after its RNR wait is then a duplicate,
  * acknowledged as such. Duplicates of earlier SEND and WRITE packets,
- * which only get an ACK again, are answered at once too.
+ * which only get an ACK again, are answered at once too. A READ reply
+ * that waits for a fault at one of its response packets is treated the
+ * same: the requester asks again for that response (a READ request with
+ * its PSN) and gets an RNR NAK for it; the reply goes on when the fault
+ * ends, and the requester's later request is a duplicate READ, replayed.
+ * So is a parked atomic: it runs once when the fault ends, and the
+ * requester's later retransmission is a duplicate whose result the
+ * responder resources replay, never executing it twice.
  *
  * After an RNR NAK the requester sends everything from the parked PSN on
  * again, so requests queued after it are dropped: without that, every
@@ -736,11 +765,11 @@ enum gift_parked_verdict gift_resp_parked_verdict(struct gift_qp *qp,
 	if (!(op->flags & GIFT_OPF_REQ))
 		return GIFT_PARKED_KEEP;
 	if (cmp > 0)
-		return p->parked_rnr ? GIFT_PARKED_DROP : GIFT_PARKED_KEEP;
-	if (op->cls != GIFT_OPC_SEND && op->cls != GIFT_OPC_WRITE)
-		return GIFT_PARKED_KEEP;
-	if (cmp < 0 || (p->parked && p->resume &&
-			gift_pkt(p->parked)->psn == psn))
+		return p->wait_rnr ? GIFT_PARKED_DROP : GIFT_PARKED_KEEP;
+	if (gift_resp_waits_for(qp, skb))
+		return GIFT_PARKED_ANSWER;
+	if (cmp < 0 &&
+	    (op->cls == GIFT_OPC_SEND || op->cls == GIFT_OPC_WRITE))
 		return GIFT_PARKED_ANSWER;
 	return GIFT_PARKED_KEEP;
 }
@@ -756,7 +785,8 @@ void gift_resp_rcv_parked(struct gift_qp *qp, struct sk_buff *skb)
 	u32 psn = gift_pkt(skb)->psn;
 
 	lockdep_assert_held(&p->lock);
-	if (gift_psn_cmp(psn, p->resp_psn) < 0) {
+	if (gift_psn_cmp(psn, p->resp_psn) < 0 &&
+	    !gift_resp_waits_for(qp, skb)) {
 		gift_resp_duplicate(qp, skb);
 	} else {
 		gift_proto_send_ack(qp, GIFT_AETH_RNR_NAK |
@@ -764,7 +794,7 @@ void gift_resp_rcv_parked(struct gift_qp *qp, struct sk_buff *skb)
 				     GIFT_AETH_VALUE_MASK), psn);
 		gift_resp_stats(qp, GIFT_CNT_RNR_NAKS_SENT);
 		gift_resp_stats(qp, GIFT_CNT_ODP_RNR_NAKS);
-		p->parked_rnr = true;
+		p->wait_rnr = true;
 	}
 	consume_skb(skb);
 }

@@ -3844,23 +3844,27 @@ TEST_F(odp, link_delete_with_traffic_in_flight)
 /*
  * A responder fault that outlasts the requester's ACK timeout many times
  * over (debugfs odp_fault_delay_ms makes every engine fault sleep first,
- * as a swap-in from a slow disk would): with one transport retry a WRITE
- * or SEND would fail with RETRY_EXC. The retransmission of the parked
- * packet gets an RNR NAK instead, the requester waits and spends RNR
- * retries (7: forever), and the message lands once the fault is done; a
- * SEND's receive WQE, taken before the fault, completes once.
+ * as a swap-in from a slow disk would): with one transport retry a WRITE,
+ * SEND or READ would fail with RETRY_EXC. What the requester sends again
+ * of the request that waits (the parked WRITE or SEND packet, the READ
+ * asking again for the response that waits) gets an RNR NAK instead, the
+ * requester waits and spends RNR retries (7: forever), and the message
+ * lands once the fault is done; a SEND's receive WQE, taken before the
+ * fault, completes once, and a parked atomic executes once.
  */
 TEST_F(odp, fault_outlasting_ack_timeout_gets_rnr_nak)
 {
 	static const enum ibv_wr_opcode ops[] = {
-		IBV_WR_RDMA_WRITE, IBV_WR_SEND,
+		IBV_WR_RDMA_WRITE, IBV_WR_SEND, IBV_WR_RDMA_READ,
 	};
 	struct pair *p = &self->p;
 	struct pair_attr attr = default_attr;
 	const size_t len = 3 * PAGE + 5;
-	long rnr, exc;
+	struct ibv_send_wr wr;
+	long rnr, exc = 0;
 	struct ibv_wc wc;
 	unsigned int i;
+	struct sgl l;
 	int st;
 
 	gift_sh("mountpoint -q /sys/kernel/debug || "
@@ -3876,10 +3880,17 @@ TEST_F(odp, fault_outlasting_ack_timeout_gets_rnr_nak)
 		if (ops[i] == IBV_WR_SEND)
 			ASSERT_EQ(0, post_recv_room(p->b.qp, 9, &p->b.dst, len));
 		ASSERT_EQ(0, madvise(p->b.dst.p, BUF_LEN, MADV_DONTNEED));
+		/* A READ's source: new pages the device has not mapped. */
+		if (ops[i] == IBV_WR_RDMA_READ)
+			fill_pattern(p->b.dst.p + GUARD, len, 0, 197 + i);
 		fill_pattern(p->a.src.p, len, 0, 197 + i);
 		ASSERT_EQ(0, gift_write_file(ODP_FAULT_DELAY, "%d",
 					     400 * gift_slow()));
-		st = odp_rdma(p, ops[i], p->a.src.p, p->a.src.mr->lkey,
+		st = odp_rdma(p, ops[i],
+			      ops[i] == IBV_WR_RDMA_READ ? p->a.dst.p :
+							   p->a.src.p,
+			      ops[i] == IBV_WR_RDMA_READ ? p->a.dst.mr->lkey :
+							   p->a.src.mr->lkey,
 			      (uintptr_t)p->b.dst.p + GUARD, p->b.dst.mr->rkey,
 			      len);
 		ASSERT_EQ(0, gift_write_file(ODP_FAULT_DELAY, "0"));
@@ -3896,12 +3907,40 @@ TEST_F(odp, fault_outlasting_ack_timeout_gets_rnr_nak)
 			EXPECT_EQ(9, wc.wr_id);
 			EXPECT_EQ(len, wc.byte_len);
 		}
-		EXPECT_TRUE(is_pattern(p->b.dst.p + GUARD, len, 0, 197 + i));
+		EXPECT_TRUE(is_pattern(ops[i] == IBV_WR_RDMA_READ ?
+				       p->a.dst.p : p->b.dst.p + GUARD,
+				       len, 0, 197 + i));
 		EXPECT_LT(rnr, rdma_stat(self->ibdev, "odp_rnr_naks"));
 		EXPECT_EQ(exc, rdma_stat(self->ibdev, "retry_exceeded"));
 	}
 	/* Nothing more: the SEND's receive WQE completed once. */
 	EXPECT_EQ(0, gift_drain_cq(p->b.cq));
+
+	/* A parked atomic: executed once, whatever the retransmissions. */
+	rnr = rdma_stat(self->ibdev, "odp_rnr_naks");
+	ASSERT_EQ(0, madvise(p->b.dst.p, BUF_LEN, MADV_DONTNEED));
+	*(volatile uint64_t *)(p->b.dst.p + GUARD) = 0x1122334455667788ULL;
+	memset(p->a.dst.p, 0, 8);
+	l.n = 1;
+	l.sge[0].addr = (uintptr_t)p->a.dst.p;
+	l.sge[0].length = 8;
+	l.sge[0].lkey = p->a.dst.mr->lkey;
+	wr_init(&wr, 5, IBV_WR_ATOMIC_FETCH_AND_ADD, &l, IBV_SEND_SIGNALED);
+	wr_atomic(&wr, (uintptr_t)p->b.dst.p + GUARD, p->b.dst.mr->rkey,
+		  0x1001, 0);
+	ASSERT_EQ(0, gift_write_file(ODP_FAULT_DELAY, "%d",
+				     400 * gift_slow()));
+	st = post_send(p->a.qp, &wr);
+	if (!st)
+		st = poll_cq_for(p->a.cq, &wc, 1, WAIT_MS) == 1 ?
+		     (int)wc.status : -1;
+	ASSERT_EQ(0, gift_write_file(ODP_FAULT_DELAY, "0"));
+	ASSERT_EQ(IBV_WC_SUCCESS, st) TH_LOG("atomic: status %d", st);
+	EXPECT_EQ(0x1122334455667788ULL, *(uint64_t *)p->a.dst.p);
+	EXPECT_EQ(0x1122334455668789ULL,
+		  *(volatile uint64_t *)(p->b.dst.p + GUARD));
+	EXPECT_LT(rnr, rdma_stat(self->ibdev, "odp_rnr_naks"));
+	EXPECT_EQ(exc, rdma_stat(self->ibdev, "retry_exceeded"));
 }
 
 #define ODP_LEAF_IDLE	"/sys/kernel/debug/rdma_gift/odp_leaf_idle_ms"
