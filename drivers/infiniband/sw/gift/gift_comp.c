@@ -408,11 +408,14 @@ void gift_comp_timeout(struct gift_qp *qp)
 	    (st->flags & (GIFT_WQE_DONE | GIFT_WQE_FAILED)))
 		return;
 	/*
-	 * In SQD too: the requester resends started WQEs to drain them. A
-	 * response waiting for a local ODP fault is no loss: no retry is
-	 * spent, but the timer runs on.
+	 * In SQD too: the requester resends started WQEs to drain them.
+	 * While this QP waits for a local ODP fault (a response parked, or
+	 * the requester stopped at a page of its own it must read to build
+	 * the retransmission) a timeout is no loss the peer caused and the
+	 * resend may not even be possible: no retry is spent, but the timer
+	 * runs on.
 	 */
-	if (p->parked) {
+	if (p->parked || p->fault.busy) {
 		gift_proto_arm_retry(qp);
 		return;
 	}
