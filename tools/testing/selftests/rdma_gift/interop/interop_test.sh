@@ -18,7 +18,8 @@
 #   iterations each, and rc_xfer.
 # With INTEROP_LOSSY=1, rc_xfer runs again in both directions with netem
 # on both guests' NICs (1% loss, 1% duplication, 5 ms delay with 25%
-# reordering). INTEROP_CAPTURE=1 (the run-pair server guest) captures the
+# reordering), with 256 KiB messages and 300 s per step: every loss
+# costs a NAK round trip or a retransmission timeout. INTEROP_CAPTURE=1 (the run-pair server guest) captures the
 # first rc_xfer exchange with tcpdump and checks that it decodes as RoCE:
 # UDP port 4791, the BTH opcodes of RDMA WRITE and READ requests and
 # responses seen (the BTH is the first UDP payload byte).
@@ -56,7 +57,8 @@ gid_index() {
 
 # step SERVING-ROLE NAME PATTERN CMD...: the guest whose GIFT_ROLE is
 # SERVING-ROLE runs CMD -p PORT, the other CMD -p PORT PEER-IP once it
-# listens; GIDX in CMD is replaced by the guest's own GID index.
+# listens; GIDX in CMD is replaced by the guest's own GID index. Each
+# side gets $limit seconds.
 step() {
 	local serving=$1 name=$2 pattern=$3 st=0 out pid mine theirs desc
 	local cmd=()
@@ -200,10 +202,11 @@ if [[ -n ${INTEROP_CAPTURE-} ]]; then
 fi
 if [[ -n ${INTEROP_LOSSY-} ]]; then
 	netem || echo "# netem failed on $GIFT_NETDEV"
-	step server "lossy link: rc_xfer 1 MiB x2" "0 failed of" \
-		"$here/rc_xfer" -d "$dev" -n 2
-	step client "lossy link: rc_xfer 1 MiB x2" "0 failed of" \
-		"$here/rc_xfer" -d "$dev" -n 2
+	limit=$((300 * ${GIFT_SLOW:-1}))
+	step server "lossy link: rc_xfer 256 KiB" "0 failed of" \
+		"$here/rc_xfer" -d "$dev" -n 1 -s 262144
+	step client "lossy link: rc_xfer 256 KiB" "0 failed of" \
+		"$here/rc_xfer" -d "$dev" -n 1 -s 262144
 	tc qdisc del dev "$GIFT_NETDEV" root
 fi
 if [[ $GIFT_ROLE == client ]]; then
