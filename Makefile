@@ -11,6 +11,9 @@
 #                   the QEMU VM on 6.12 (what .ci/run runs)
 #   make check-debug  every selftest and the fail-nth sweep, the packet
 #                   fuzzer and the stress run on the debug kernel
+#   make check-interop  RC interop between two VMs (tools/testing/vm/
+#                   run-pair): gift0 <-> gift0, gift0 <-> stock rxe0 on
+#                   6.12 and on sid's 7.2; make check runs the 6.12 ones
 #   make fuzz MINUTES=N    the RoCEv2 packet fuzzer on the debug kernel
 #   make stress MINUTES=N  registration vs mm churn vs traffic, debug kernel
 #   make demo       build, boot the VM, walk through gift0
@@ -38,7 +41,8 @@ VM := tools/testing/vm/run
 DEPS_STAMP := $(GIFT_CACHE)/deps.mk
 
 .PHONY: all deps module module-newest module-debug provider selftests \
-	checkpatch check check-debug demo install clean fuzz stress
+	checkpatch check check-debug check-interop demo install clean fuzz \
+	stress
 
 all: module module-newest provider selftests
 
@@ -98,6 +102,10 @@ checkpatch: | deps
 # debug kernel (built on first use, then cached).
 check: all module-debug sparse checkpatch
 	@bash tools/testing/selftests/rdma_gift/run_all.sh check
+
+# gift0 <-> gift0 and gift0 <-> stock rxe0 in two VMs, every pairing.
+check-interop: all
+	@bash tools/testing/selftests/rdma_gift/interop/run_interop.sh all
 
 # Every suite on the debug kernel (about 40 minutes): see
 # Documentation/rdma_gift.rst, "Kernel lanes".

@@ -26,7 +26,7 @@ PACKAGES=(
 	linux-image-6.12-amd64 linux-headers-6.12-amd64 linux-source-6.12
 	qemu-system-x86 busybox-static kmod iproute2 cpio xz-utils gzip
 	rdma-core ibverbs-utils libibverbs-dev librdmacm-dev rdmacm-utils
-	perftest binutils cmake ninja-build pkg-config python3
+	perftest binutils cmake ninja-build pkg-config python3 tcpdump
 	libnl-3-dev libnl-route-3-dev libudev-dev
 )
 SRC_LIST=/etc/apt/sources.list.d/rdma-gift-src.sources

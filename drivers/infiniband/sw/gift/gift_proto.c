@@ -682,28 +682,52 @@ static void gift_proto_attr_update(struct gift_qp *qp)
 }
 
 /**
+ * gift_proto_rd_res_alloc() - a responder resource ring for modify_qp
+ * @max_dest_rd_atomic: the depth the modify asks for
+ *
+ * Allocated before modify_qp takes its locks, and handed to
+ * gift_proto_qp_modified() once the modify succeeded (kfree() it if it
+ * failed). Process context.
+ *
+ * Return: a zeroed array of max(@max_dest_rd_atomic, 1) entries, or NULL.
+ */
+struct gift_rd_res *gift_proto_rd_res_alloc(u8 max_dest_rd_atomic)
+{
+	return kcalloc(max_t(u32, max_dest_rd_atomic, 1),
+		       sizeof(struct gift_rd_res), GFP_KERNEL);
+}
+
+/**
  * gift_proto_qp_modified() - react to new QP attributes
  * @qp: QP just modified
  * @attr: the attributes applied
  * @mask: which of @attr were applied
+ * @rd_res: with IB_QP_MAX_DEST_RD_ATOMIC in @mask, the responder's new
+ *	ring from gift_proto_rd_res_alloc(); otherwise NULL. Always
+ *	consumed.
  *
  * Called with qp->modify_lock held, after every successful modify (and
  * by gift_qp_fatal(), which moves a QP whose CQ overflowed to ERR): takes
- * the engine's copy of the QP's attributes (struct gift_proto_attr).
- * Does nothing once gift_proto_qp_destroy() has stopped the engine (a
- * CQ's error work may move a QP being destroyed to ERR).
+ * the engine's copy of the QP's attributes (struct gift_proto_attr) and
+ * the new responder resource ring. Does nothing once
+ * gift_proto_qp_destroy() has stopped the engine (a CQ's error work may
+ * move a QP being destroyed to ERR).
  */
 void gift_proto_qp_modified(struct gift_qp *qp, const struct ib_qp_attr *attr,
-			    int mask)
+			    int mask, struct gift_rd_res *rd_res)
 {
 	struct gift_qp_proto *p = &qp->proto;
 
 	spin_lock_bh(&p->lock);
 	if (READ_ONCE(p->stopped)) {
 		spin_unlock_bh(&p->lock);
+		kfree(rd_res);
 		return;
 	}
 	gift_proto_attr_update(qp);
+	if (rd_res)
+		gift_resp_swap_rd_res(qp, &rd_res,
+				      max_t(u32, attr->max_dest_rd_atomic, 1));
 	if ((mask & IB_QP_STATE) && attr->qp_state == IB_QPS_RESET)
 		gift_proto_reset(qp);
 	/*
@@ -736,6 +760,7 @@ void gift_proto_qp_modified(struct gift_qp *qp, const struct ib_qp_attr *attr,
 		gift_resp_reset(qp);
 	}
 	spin_unlock_bh(&p->lock);
+	kfree(rd_res);		/* the old ring */
 	/* Packets may have waited for RTR, sends for RTS. */
 	gift_proto_queue(qp);
 }
@@ -798,4 +823,7 @@ void gift_proto_qp_destroy(struct gift_qp *qp)
 	spin_unlock_bh(&p->lock);
 	kfree(p->recv);
 	p->recv = NULL;
+	kfree(p->rd_res);
+	p->rd_res = NULL;
+	p->rd_res_n = 0;
 }

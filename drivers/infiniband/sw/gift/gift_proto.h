@@ -35,8 +35,14 @@ struct gift_mr;
 struct gift_qp;
 struct gift_send_wqe;
 
-/* Responder resources for duplicate RDMA READ / atomic requests. */
-#define GIFT_MAX_RD_ATOMIC	16
+/*
+ * RDMA READs and atomics a QP may keep outstanding as requester
+ * (max_qp_init_rd_atom) and accept as responder (max_qp_rd_atom): rxe's
+ * 128, so that a peer asking for its own depth can connect. The
+ * responder remembers max_dest_rd_atomic of them (struct gift_rd_res),
+ * in a ring modify_qp allocates at that size.
+ */
+#define GIFT_MAX_RD_ATOMIC	128
 /* Request packets in flight before the requester waits for ACKs. */
 #define GIFT_MAX_INFLIGHT_PKTS	256
 /*
@@ -190,8 +196,11 @@ struct gift_proto_attr {
  * @wr_len: responder: its total length (the RETH DMA length)
  * @nak_sent: responder: a PSN sequence error NAK was sent for the
  *	current gap; cleared by the next in-order packet
- * @rd_res: responder resources, a ring indexed by @rd_next
- * @rd_next: next slot of @rd_res to fill
+ * @rd_res: responder resources, a ring of @rd_res_n indexed by @rd_next;
+ *	allocated by modify_qp at the QP's max_dest_rd_atomic (at least
+ *	1), NULL until the first modify that sets it
+ * @rd_res_n: entries of @rd_res
+ * @rd_next: next slot of @rd_res to fill, below @rd_res_n
  * @budget: packets the current pass may still transmit or take from
  *	@rxq
  * @rr_mr: responder: MR of the RDMA READ reply in progress (referenced;
@@ -246,7 +255,8 @@ struct gift_qp_proto {
 	u32 wr_left;
 	u32 wr_len;
 	bool nak_sent;
-	struct gift_rd_res rd_res[GIFT_MAX_RD_ATOMIC];
+	struct gift_rd_res *rd_res;
+	u32 rd_res_n;
 	u32 rd_next;
 	u32 budget;
 	struct gift_mr *rr_mr;
@@ -269,8 +279,9 @@ struct gift_qp_proto {
  * (kernel QPs post from softirq), it only queues work.
  */
 int gift_proto_qp_init(struct gift_qp *qp);
+struct gift_rd_res *gift_proto_rd_res_alloc(u8 max_dest_rd_atomic);
 void gift_proto_qp_modified(struct gift_qp *qp, const struct ib_qp_attr *attr,
-			    int mask);
+			    int mask, struct gift_rd_res *rd_res);
 void gift_proto_kick(struct gift_qp *qp);
 void gift_proto_qp_destroy(struct gift_qp *qp);
 
@@ -369,6 +380,8 @@ enum gift_parked_verdict gift_resp_parked_verdict(struct gift_qp *qp,
 						  struct sk_buff *skb);
 void gift_resp_rcv_parked(struct gift_qp *qp, struct sk_buff *skb);
 void gift_resp_reset(struct gift_qp *qp);
+void gift_resp_swap_rd_res(struct gift_qp *qp, struct gift_rd_res **rd_res,
+			   u32 n);
 void gift_resp_flush(struct gift_qp *qp);
 bool gift_resp_read_continue(struct gift_qp *qp);
 

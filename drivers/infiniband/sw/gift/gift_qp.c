@@ -637,16 +637,21 @@ static int gift_qp_transition(struct gift_qp *qp, const struct ib_qp_attr *attr,
  * with an SRQ reports IB_EVENT_QP_LAST_WQE_REACHED on entering ERR.
  * Process context.
  *
+ * max_dest_rd_atomic sizes the responder's resource ring
+ * (gift_proto_rd_res_alloc()), allocated before anything changes.
+ *
  * Return: 0; -EOPNOTSUPP for non-standard mask bits; -EINVAL for an
  * invalid transition, missing or unexpected attributes, or attribute
  * values out of range (port, pkey_index, path_mtu, AV, access flags,
- * RD atomic depths, retry counts, timers, PSNs, dest_qp_num).
+ * RD atomic depths, retry counts, timers, PSNs, dest_qp_num); -ENOMEM
+ * without memory for the resource ring (the QP is left as it was).
  */
 static int gift_modify_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr,
 			  int mask, struct ib_udata *udata)
 {
 	struct gift_qp *qp = to_gift_qp(ibqp);
 	struct gift_qp_signals sig = {};
+	struct gift_rd_res *rd_res = NULL;
 	struct gift_av av = {};
 	enum ib_qp_state old;
 	unsigned long flags;
@@ -661,6 +666,11 @@ static int gift_modify_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr,
 		err = gift_qp_check_path(qp, attr, mask, &av);
 	if (err)
 		return err;
+	if (mask & IB_QP_MAX_DEST_RD_ATOMIC) {
+		rd_res = gift_proto_rd_res_alloc(attr->max_dest_rd_atomic);
+		if (!rd_res)
+			return -ENOMEM;
+	}
 
 	mutex_lock(&qp->modify_lock);
 	gift_qp_lock(qp, &flags);
@@ -669,12 +679,14 @@ static int gift_modify_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr,
 	gift_qp_unlock(qp, flags);
 	if (!err) {
 		gift_qp_signal(qp, &sig);
-		gift_proto_qp_modified(qp, attr, mask);
+		gift_proto_qp_modified(qp, attr, mask, rd_res);
+		rd_res = NULL;
 		if (ibqp->srq && old != IB_QPS_ERR &&
 		    (mask & IB_QP_STATE) && attr->qp_state == IB_QPS_ERR)
 			gift_qp_event(qp, IB_EVENT_QP_LAST_WQE_REACHED);
 	}
 	mutex_unlock(&qp->modify_lock);
+	kfree(rd_res);		/* the modify failed */
 	return err;
 }
 
@@ -1302,7 +1314,7 @@ static void gift_qp_fatal(struct gift_qp *qp)
 	gift_qp_unlock(qp, flags);
 	if (entered) {
 		gift_qp_signal(qp, &sig);
-		gift_proto_qp_modified(qp, &attr, IB_QP_STATE);
+		gift_proto_qp_modified(qp, &attr, IB_QP_STATE, NULL);
 	}
 	mutex_unlock(&qp->modify_lock);
 	if (!entered)

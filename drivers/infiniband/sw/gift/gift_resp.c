@@ -74,7 +74,52 @@ void gift_resp_reset(struct gift_qp *qp)
 	p->nak_sent = false;
 	p->msn = 0;
 	p->rd_next = 0;
-	memset(p->rd_res, 0, sizeof(p->rd_res));
+	if (p->rd_res)
+		memset(p->rd_res, 0, p->rd_res_n * sizeof(*p->rd_res));
+}
+
+/**
+ * gift_resp_swap_rd_res() - give the responder a new resource ring
+ * @qp: QP; under its engine lock
+ * @rd_res: a zeroed ring of @n entries; on return, the old ring (or
+ *	NULL), for the caller to free outside the lock
+ * @n: entries of the ring: the QP's max_dest_rd_atomic, at least 1
+ *
+ * The newest @n requests the old ring remembers move over, oldest first,
+ * so that a depth changed in SQD still replays what a duplicate may ask
+ * for.
+ */
+void gift_resp_swap_rd_res(struct gift_qp *qp, struct gift_rd_res **rd_res,
+			   u32 n)
+{
+	struct gift_qp_proto *p = &qp->proto;
+	struct gift_rd_res *old = p->rd_res, *res = *rd_res;
+	u32 old_n = p->rd_res_n, keep = min(old_n, n), i;
+
+	lockdep_assert_held(&p->lock);
+	for (i = 0; i < keep; i++)
+		res[i] = old[(p->rd_next + old_n - keep + i) % old_n];
+	p->rd_res = res;
+	p->rd_res_n = n;
+	p->rd_next = keep % n;
+	*rd_res = old;
+}
+
+/*
+ * The slot of the responder resources a new READ or atomic request takes
+ * (the oldest one's); NULL when the QP has none (modify_qp never set
+ * max_dest_rd_atomic).
+ */
+static struct gift_rd_res *gift_resp_new_res(struct gift_qp *qp)
+{
+	struct gift_qp_proto *p = &qp->proto;
+	struct gift_rd_res *res;
+
+	if (!p->rd_res_n)
+		return NULL;
+	res = &p->rd_res[p->rd_next];
+	p->rd_next = (p->rd_next + 1) % p->rd_res_n;
+	return res;
 }
 
 /* Completes the receive WQE in progress with an error status. */
@@ -467,12 +512,13 @@ static bool gift_resp_read(struct gift_qp *qp, struct sk_buff *skb, bool dup)
 			return false;
 	}
 	if (!dup) {
-		res = &qp->proto.rd_res[qp->proto.rd_next++ %
-					GIFT_MAX_RD_ATOMIC];
-		*res = (struct gift_rd_res){
-			.psn = psn, .npkts = npkts, .va = gift_reth_va(reth),
-			.rkey = gift_reth_rkey(reth), .len = len,
-		};
+		res = gift_resp_new_res(qp);
+		if (res)
+			*res = (struct gift_rd_res){
+				.psn = psn, .npkts = npkts,
+				.va = gift_reth_va(reth),
+				.rkey = gift_reth_rkey(reth), .len = len,
+			};
 		qp->proto.msn = gift_psn_add(qp->proto.msn, 1);
 		qp->proto.resp_psn = gift_psn_add(psn, npkts);
 	}
@@ -544,10 +590,11 @@ static void gift_resp_atomic(struct gift_qp *qp, struct sk_buff *skb)
 		return;
 	}
 
-	res = &p->rd_res[p->rd_next++ % GIFT_MAX_RD_ATOMIC];
-	*res = (struct gift_rd_res){
-		.psn = psn, .npkts = 1, .atomic = true, .orig = orig,
-	};
+	res = gift_resp_new_res(qp);
+	if (res)
+		*res = (struct gift_rd_res){
+			.psn = psn, .npkts = 1, .atomic = true, .orig = orig,
+		};
 	p->msn = gift_psn_add(p->msn, 1);
 	p->resp_psn = gift_psn_add(psn, 1);
 	gift_resp_atomic_reply(qp, psn, orig);
@@ -587,7 +634,7 @@ static const struct gift_rd_res *gift_resp_find_res(struct gift_qp *qp,
 	const struct gift_rd_res *res;
 	u32 i;
 
-	for (i = 0; i < GIFT_MAX_RD_ATOMIC; i++) {
+	for (i = 0; i < qp->proto.rd_res_n; i++) {
 		res = &qp->proto.rd_res[i];
 		if (res->npkts && res->atomic == atomic &&
 		    gift_psn_cmp(res->psn, qp->proto.resp_psn) < 0 &&

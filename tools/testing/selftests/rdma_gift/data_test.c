@@ -1069,6 +1069,139 @@ TEST_F_TIMEOUT(lossy, large_messages_complete, 300)
 	EXPECT_EQ(0, rdma_stat(ibdev, "retry_exceeded"));
 }
 
+/*
+ * The RD atomic depth a stock rxe peer asks for: a pair connected with
+ * max_rd_atomic = max_dest_rd_atomic = 128 keeps 128 READs, then 128
+ * atomics, outstanding at once, and its responder remembers all of them.
+ */
+#define DEEP		128
+
+FIXTURE(deep) {
+	struct pair p;
+};
+
+FIXTURE_SETUP(deep)
+{
+	struct pair_attr attr = default_attr;
+
+	/* Room for the whole depth in the SQ; ~1 s per retry. */
+	attr.cap.max_send_wr = DEEP;
+	attr.rd_atomic = DEEP;
+	attr.timeout = 18;
+	pair_open(_metadata, &self->p, &attr);
+}
+
+FIXTURE_TEARDOWN(deep)
+{
+	gift_sh("tc qdisc del dev lo root 2>/dev/null");
+	pair_close(&self->p);
+}
+
+/* Posts DEEP READs of len bytes, b.src to a.dst, back to back. */
+static void deep_reads(struct __test_metadata *_metadata, struct pair *p,
+		       size_t len)
+{
+	struct ibv_send_wr wr;
+	struct ibv_wc wc[DEEP];
+	struct sgl l = { .n = 1 };
+	int i;
+
+	fill_pattern(p->b.src.p + GUARD, DEEP * len, 0, 41);
+	for (i = 0; i < DEEP; i++) {
+		l.sge[0] = (struct ibv_sge){
+			.addr = (uintptr_t)p->a.dst.p + GUARD + i * len,
+			.length = len, .lkey = p->a.dst.mr->lkey,
+		};
+		wr_init(&wr, i, IBV_WR_RDMA_READ, &l, 0);
+		wr_rdma(&wr, (uintptr_t)p->b.src.p + GUARD + i * len,
+			p->b.src.mr->rkey);
+		ASSERT_EQ(0, post_send(p->a.qp, &wr)) TH_LOG("READ %d", i);
+	}
+	WAIT_WCS(p->a.cq, wc, DEEP);
+	for (i = 0; i < DEEP; i++)
+		EXPECT_WC(wc[i], i, IBV_WC_SUCCESS, IBV_WC_RDMA_READ);
+	EXPECT_TRUE(is_sentinel(p->a.dst.map, PAGE + GUARD));
+	EXPECT_TRUE(is_pattern(p->a.dst.p + GUARD, DEEP * len, 0, 41));
+	EXPECT_TRUE(is_sentinel(p->a.dst.p + GUARD + DEEP * len, PAGE));
+}
+
+TEST_F(deep, depth_128_accepted_and_reported)
+{
+	struct ibv_qp_init_attr init;
+	struct ibv_qp_attr qa;
+
+	EXPECT_EQ(DEEP, self->p.dev.max_qp_rd_atom);
+	EXPECT_EQ(DEEP, self->p.dev.max_qp_init_rd_atom);
+	ASSERT_EQ(0, ibv_query_qp(self->p.a.qp, &qa, IBV_QP_MAX_QP_RD_ATOMIC |
+				  IBV_QP_MAX_DEST_RD_ATOMIC, &init));
+	EXPECT_EQ(DEEP, qa.max_rd_atomic);
+	EXPECT_EQ(DEEP, qa.max_dest_rd_atomic);
+}
+
+TEST_F(deep, reads_128_outstanding)
+{
+	deep_reads(_metadata, &self->p, 4096);
+}
+
+/*
+ * 128 FETCH_ADDs whose responses (ATOMIC ACKNOWLEDGE, BTH opcode 0x12,
+ * the first byte after the IPv4 and UDP headers) are all dropped on lo
+ * until the responder has executed every one; then the requester's
+ * retransmissions, from the oldest, 127 requests back, must be replayed
+ * from the responder's resources (never executed twice: the final sum
+ * says so). A responder that remembered fewer would drop the oldest
+ * duplicate and the requester would exhaust its retries.
+ */
+TEST_F_TIMEOUT(deep, atomics_replayed_128_back, 120)
+{
+	const char *ibdev = gift_env("GIFT_IBDEV");
+	volatile uint64_t *target;
+	struct pair *p = &self->p;
+	struct ibv_send_wr wr;
+	struct ibv_wc wc[DEEP];
+	struct sgl l = { .n = 1 };
+	uint64_t *orig, want = 0, total = DEEP * (DEEP + 1) / 2;
+	long long deadline;
+	int i;
+
+	ASSERT_EQ(0, gift_sh("modprobe -a sch_prio cls_u32 act_gact && "
+			     "tc qdisc add dev lo root handle 1: prio && "
+			     "tc filter add dev lo parent 1: protocol ip "
+			     "prio 1 u32 match u8 0x12 0xff at 28 "
+			     "action drop"));
+	target = (volatile uint64_t *)(p->b.dst.p + GUARD);
+	*target = 0;
+	orig = (uint64_t *)(p->a.dst.p + GUARD);
+	for (i = 0; i < DEEP; i++) {
+		l.sge[0] = (struct ibv_sge){
+			.addr = (uintptr_t)&orig[i], .length = sizeof(*orig),
+			.lkey = p->a.dst.mr->lkey,
+		};
+		wr_init(&wr, 1000 + i, IBV_WR_ATOMIC_FETCH_AND_ADD, &l, 0);
+		wr_atomic(&wr, (uintptr_t)target, p->b.dst.mr->rkey, i + 1, 0);
+		ASSERT_EQ(0, post_send(p->a.qp, &wr)) TH_LOG("atomic %d", i);
+	}
+	deadline = gift_now_us() / 1000 + WAIT_MS;
+	while (*target != total && gift_now_us() / 1000 < deadline)
+		usleep(1000);
+	ASSERT_EQ(total, *target);
+	/* Not one response got through: nothing completed. */
+	EXPECT_EQ(0, ibv_poll_cq(p->a.cq, 1, wc));
+	ASSERT_EQ(0, gift_sh("tc qdisc del dev lo root"));
+
+	WAIT_WCS(p->a.cq, wc, DEEP);
+	for (i = 0; i < DEEP; i++) {
+		EXPECT_WC(wc[i], 1000 + i, IBV_WC_SUCCESS,
+			  IBV_WC_FETCH_ADD);
+		EXPECT_EQ(want, orig[i]) TH_LOG("atomic %d", i);
+		want += i + 1;
+	}
+	EXPECT_EQ(total, *target);
+	EXPECT_TRUE(is_sentinel(p->a.dst.p + GUARD + DEEP * sizeof(*orig),
+				PAGE));
+	EXPECT_EQ(0, rdma_stat(ibdev, "retry_exceeded"));
+}
+
 FIXTURE(rc) {
 	struct pair p;
 	uint8_t *img;

@@ -34,7 +34,7 @@
 #define GIFT_MAX_SRQ		0x10000
 #define GIFT_MAX_SRQ_WR		0x4000
 #define GIFT_MAX_AH		0x10000
-#define GIFT_MAX_RD_ATOM	16
+#define GIFT_MAX_RD_ATOM	128
 
 #define TIMEOUT_MS		(2000 * gift_slow())	/* GIFT_SLOW: gift_util.h */
 

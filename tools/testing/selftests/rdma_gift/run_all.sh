@@ -11,8 +11,9 @@
 #          (gift_util.h), plus the suite that needs its features (fail-nth
 #          sweep, packet fuzzer, stress);
 #   check  stock, then one debug-kernel boot running the debug suite and
-#          the ODP tests: what fits the CI budget (the whole debug lane
-#          takes about 40 minutes under TCG);
+#          the ODP tests, then the interop pairings on 6.12 (two VMs,
+#          interop/run_interop.sh check): what fits the CI budget (the
+#          whole debug lane takes about 40 minutes under TCG);
 #   all    stock and debug.
 # Usage: run_all.sh [stock|check|debug|all]
 # Suites:
@@ -67,6 +68,28 @@ suite() {
 	echo "# suite $name ($*): $((SECONDS - t0)) s"
 }
 
+# The interop pairings (two VMs each), their totals added; their own
+# "N passed, N failed" line is shown as a comment.
+interop() {
+	local log out p f t0=$SECONDS
+	echo "# === interop pairings"
+	log=$(mktemp "${TMPDIR:-/tmp}/rdma-gift-interop.XXXXXX")
+	"$here/interop/run_interop.sh" check 2>&1 | tee "$log" |
+		sed -u 's/^\([0-9]* passed, \)/# interop: \1/'
+	out=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)
+	rm -f "$log"
+	if [ -z "$out" ]; then
+		echo "# interop: no totals"
+		fail=$((fail + 1))
+	else
+		p=${out%% passed*}
+		f=${out#*passed, }
+		pass=$((pass + p))
+		fail=$((fail + ${f%% failed}))
+	fi
+	echo "# interop pairings: $((SECONDS - t0)) s"
+}
+
 cd "$top" || exit 2
 # vsyscall=emulate: the vsyscall page is readable, so mr_test's range
 # checks meet the one page GUP serves without a VMA.
@@ -84,6 +107,7 @@ if [ "$lane" != debug ]; then
 fi
 if [ "$lane" = check ]; then
 	suite "debug odp" "${debug[@]}"
+	interop
 elif [ "$lane" != stock ]; then
 	suite "main debug" "${debug[@]}" "${main[@]}"
 	suite movable_pmem "${debug[@]}" "${pmem[@]}"

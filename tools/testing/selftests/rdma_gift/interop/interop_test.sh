@@ -1,0 +1,217 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Guest side of the interop tests: runs in both guests of one
+# tools/testing/vm/run-pair boot (--sync none), which steps through RC
+# exchanges between the two devices in both directions: first the
+# run-pair server guest serves (is the responder, perftest's server)
+# and the client guest requests, then the other way round. Each exchange:
+#   ibv_rc_pingpong -c (4 KiB, data checked), ib_write_bw, ib_read_bw,
+#   ib_send_bw, ib_atomic_bw, ib_send_lat (perftest, no rdma_cm, perftest's
+#   defaults: 64 KiB, as many READs and atomics outstanding as the
+#   devices allow, 128 with rxe), and rc_xfer: 1 MiB messages of every RC
+#   opcode, every byte checked on the receiving side.
+# INTEROP_QUICK=1 (make check's budget): ibv_rc_pingpong -c, ib_write_bw,
+#   ib_read_bw with 2 KiB messages and 32 READs outstanding (a depth
+#   the old limit of 16 refused; 64 KiB ones 128 deep overflow the link,
+#   see Documentation/interop.rst), ib_atomic_bw (128 deep), 100
+#   iterations each, and rc_xfer.
+# With INTEROP_LOSSY=1, rc_xfer runs again in both directions with netem
+# on both guests' NICs (1% loss, 1% duplication, 5 ms delay with 25%
+# reordering), with 256 KiB messages and 300 s per step: every loss
+# costs a NAK round trip or a retransmission timeout. INTEROP_CAPTURE=1 (the run-pair server guest) captures the
+# first rc_xfer exchange with tcpdump and checks that it decodes as RoCE:
+# UDP port 4791, the BTH opcodes of RDMA WRITE and READ requests and
+# responses seen (the BTH is the first UDP payload byte).
+#
+# A step passes when both sides exit 0 and the client's output has its
+# result line. The run-pair client guest prints one TAP line per step and
+# writes "PASS FAIL" to $GIFT_OUT/totals; the server guest prints its
+# sides' outputs only. Both exit 0 once done, so that run-pair's status
+# speaks for the guests' health checks.
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=../../../vm/pair_lib.sh
+. "$here/../../../vm/pair_lib.sh"
+dev=${GIFT_IBDEV:?}
+ip=${GIFT_IP:?}
+peer=${GIFT_PEER_IP:?}
+limit=$((120 * ${GIFT_SLOW:-1}))
+n=0
+pass=0
+fail=0
+port=18700
+
+gid_index() {
+	local g=/sys/class/infiniband/$dev/ports/1 i want b
+	IFS=. read -ra b <<<"$ip"
+	want=$(printf '0000:0000:0000:0000:0000:ffff:%02x%02x:%02x%02x' "${b[@]}")
+	for i in $(seq 0 15); do
+		[[ $(cat "$g/gids/$i" 2>/dev/null) == "$want" &&
+			$(cat "$g/gid_attrs/types/$i" 2>/dev/null) == "RoCE v2" ]] &&
+			{ echo "$i"; return 0; }
+	done
+	return 1
+}
+
+# step SERVING-ROLE NAME PATTERN CMD...: the guest whose GIFT_ROLE is
+# SERVING-ROLE runs CMD -p PORT, the other CMD -p PORT PEER-IP once it
+# listens; GIDX in CMD is replaced by the guest's own GID index. Each
+# side gets $limit seconds.
+step() {
+	local serving=$1 name=$2 pattern=$3 st=0 out pid mine theirs desc
+	local cmd=()
+	shift 3
+	n=$((n + 1))
+	port=$((port + 1))
+	for a; do cmd+=("${a//GIDX/$gidx}"); done
+	out=$(mktemp)
+	if [[ $GIFT_ROLE == "$serving" ]]; then
+		timeout "$limit" "${cmd[@]}" -p "$port" >"$out" 2>&1 &
+		pid=$!
+		pair_listening "$pid"
+		pair_mark "ready.$n"
+		wait "$pid" || st=$?
+	elif pair_wait "ready.$n"; then
+		timeout "$limit" "${cmd[@]}" -p "$port" "$peer" >"$out" 2>&1 || st=$?
+		if ((st == 0)) && ! grep -Eq "$pattern" "$out"; then
+			echo "# no result line matching '$pattern'"
+			st=1
+		fi
+	else
+		st=1
+	fi
+	echo "$st" >"$GIFT_OUT/$GIFT_ROLE.st.$n"
+	pair_mark "done.$n"
+	pair_wait "done.$n" || true
+	if [[ $GIFT_ROLE == "$serving" ]]; then
+		mine=responder
+		desc="$name, $GIFT_DRIVER serves $GIFT_PEER_DRIVER"
+	else
+		mine=requester
+		desc="$name, $GIFT_PEER_DRIVER serves $GIFT_DRIVER"
+	fi
+	if ((st != 0)) || [[ -n ${INTEROP_VERBOSE-} ]]; then
+		sed "s/^/# $mine: /" "$out" | tail -n 20
+	fi
+	rm -f "$out"
+	[[ $GIFT_ROLE == client ]] || return 0
+	theirs=$(cat "$GIFT_OUT/server.st.$n" 2>/dev/null || echo "missing")
+	if [[ $st == 0 && $theirs == 0 ]]; then
+		echo "ok $n $desc"
+		pass=$((pass + 1))
+	else
+		echo "not ok $n $desc (this guest $st, the other $theirs)"
+		fail=$((fail + 1))
+	fi
+}
+
+# The exchanges with the guest of role $1 serving.
+exchanges() {
+	local s=$1 pp='bytes in .* seconds'
+	local bw='^ *[0-9]+ +[0-9]+ +[0-9.]+ +[0-9.]+' pt=(-F -n 200 -u 16)
+	if [[ -n ${INTEROP_QUICK-} ]]; then
+		pt=(-F -n 100 -u 16)
+		step "$s" "ibv_rc_pingpong -c" "$pp" \
+			ibv_rc_pingpong -d "$dev" -g GIDX -c -s 4096 -n 50
+		step "$s" "ib_write_bw" "$bw" \
+			ib_write_bw -d "$dev" -x GIDX "${pt[@]}"
+		step "$s" "ib_read_bw 2 KiB, 32 outstanding" "$bw" \
+			ib_read_bw -d "$dev" -x GIDX "${pt[@]}" -s 2048 -o 32
+		step "$s" "ib_atomic_bw" "$bw" \
+			ib_atomic_bw -d "$dev" -x GIDX "${pt[@]}"
+	else
+		step "$s" "ibv_rc_pingpong -c" "$pp" \
+			ibv_rc_pingpong -d "$dev" -g GIDX -c -s 4096 -n 100
+		step "$s" "ib_write_bw" "$bw" \
+			ib_write_bw -d "$dev" -x GIDX "${pt[@]}"
+		step "$s" "ib_read_bw" "$bw" \
+			ib_read_bw -d "$dev" -x GIDX "${pt[@]}"
+		step "$s" "ib_send_bw" "$bw" \
+			ib_send_bw -d "$dev" -x GIDX "${pt[@]}"
+		step "$s" "ib_atomic_bw" "$bw" \
+			ib_atomic_bw -d "$dev" -x GIDX "${pt[@]}"
+		step "$s" "ib_send_lat" "$bw" \
+			ib_send_lat -d "$dev" -x GIDX "${pt[@]}" -C
+	fi
+	step "$s" "rc_xfer 1 MiB, every RC opcode" "0 failed of" \
+		"$here/rc_xfer" -d "$dev" -n 1
+}
+
+# Captures the next rc_xfer exchange (run-pair server guest).
+capture_start() {
+	tcpdump -i "$GIFT_NETDEV" -U -w "$GIFT_OUT/roce.pcap" \
+		udp port 4791 2>"$GIFT_OUT/tcpdump.err" &
+	cap_pid=$!
+	sleep 2
+}
+
+# The capture decodes as RoCEv2: tcpdump sees UDP to port 4791 whose
+# first payload byte (the BTH opcode) is RDMA WRITE FIRST (0x06) and
+# READ REQUEST (0x0c) / READ RESPONSE FIRST (0x0d) among others.
+capture_check() {
+	local txt ops
+	sleep 1
+	kill "$cap_pid" 2>/dev/null
+	wait "$cap_pid" 2>/dev/null
+	sed 's/^/# tcpdump: /' "$GIFT_OUT/tcpdump.err"
+	txt=$(tcpdump -r "$GIFT_OUT/roce.pcap" -nv 2>/dev/null)
+	ops=$(tcpdump -r "$GIFT_OUT/roce.pcap" -nx 2>/dev/null |
+		awk '/0x0010:/ { print substr($0, index($0, ":") + 2) }' |
+		awk '{ print substr($7, 1, 2) }' | sort -u | paste -sd ' ')
+	echo "# capture: $(grep -c '4791' <<<"$txt") packets to/from port 4791; BTH opcodes: $ops"
+	grep -m2 '4791' <<<"$txt" | sed 's/^/# /'
+	grep -q '> [0-9.]*\.4791: UDP' <<<"$txt" &&
+		grep -qw 06 <<<"$ops" && grep -qw 0c <<<"$ops" && grep -qw 0d <<<"$ops"
+}
+
+netem() {
+	modprobe sch_netem &&
+		tc qdisc add dev "$GIFT_NETDEV" root netem delay 5ms \
+			reorder 25% loss 1% duplicate 1%
+}
+
+if ! gidx=$(gid_index); then
+	echo "Bail out! no RoCEv2 IPv4 GID for $ip on $dev"
+	pair_mark gone
+	exit 1
+fi
+[[ $GIFT_ROLE == client ]] && echo "TAP version 13"
+exchanges server
+exchanges client
+if [[ -n ${INTEROP_CAPTURE-} ]]; then
+	[[ $GIFT_ROLE == server ]] && capture_start
+	step server "rc_xfer 4 KiB, captured" "0 failed of" \
+		"$here/rc_xfer" -d "$dev" -n 1 -s 4096
+	if [[ $GIFT_ROLE == server ]]; then
+		capture_check
+		echo "$?" >"$GIFT_OUT/capture.status"
+	fi
+	pair_barrier capture
+	n=$((n + 1))
+	if [[ $GIFT_ROLE == client ]]; then
+		if [[ $(cat "$GIFT_OUT/capture.status") == 0 ]]; then
+			echo "ok $n tcpdump: the exchange decodes as RoCEv2"
+			pass=$((pass + 1))
+		else
+			echo "not ok $n tcpdump: the exchange decodes as RoCEv2"
+			fail=$((fail + 1))
+		fi
+	fi
+fi
+if [[ -n ${INTEROP_LOSSY-} ]]; then
+	netem || echo "# netem failed on $GIFT_NETDEV"
+	limit=$((300 * ${GIFT_SLOW:-1}))
+	step server "lossy link: rc_xfer 256 KiB" "0 failed of" \
+		"$here/rc_xfer" -d "$dev" -n 1 -s 262144
+	step client "lossy link: rc_xfer 256 KiB" "0 failed of" \
+		"$here/rc_xfer" -d "$dev" -n 1 -s 262144
+	tc qdisc del dev "$GIFT_NETDEV" root
+fi
+if [[ $GIFT_ROLE == client ]]; then
+	echo "1..$n"
+	echo "$pass $fail" >"$GIFT_OUT/totals"
+fi
+pair_mark gone
+exit 0
