@@ -50,6 +50,8 @@
  *	reference, see ib_device_set_netdev())
  * @attr: device attributes, constant after gift_dev_init()
  * @port_state: last port state reported with an IB event
+ * @mtu: the port's active MTU in bytes (from the netdev's MTU, as
+ *	query_port reports it): the largest UD message
  * @num_ucontext: live user contexts
  * @num_pd: live protection domains (kernel and user)
  * @mr_table: memory region keys
@@ -64,6 +66,8 @@
  *   @ndev          constant after gift_dev_register()
  *   @port_state    RTNL once registered (the netdev notifier); set once
  *                  before registration, when the notifier cannot see it
+ *   @mtu           written under RTNL by the notifier (and once before
+ *                  registration); read with READ_ONCE() anywhere
  *   @num_*         atomic, bounded by the limits in @attr
  *   @mr_table, @qp_table   their xarray locks (see gift_mr.c, gift_qp.c)
  *   @stats         atomic64 counters, no lock
@@ -75,6 +79,7 @@ struct gift_dev {
 	struct net_device *ndev;
 	struct ib_device_attr attr;
 	enum ib_port_state port_state;
+	u32 mtu;
 	atomic_t num_ucontext;
 	atomic_t num_pd;
 	struct gift_mr_table mr_table;
@@ -138,5 +143,6 @@ struct gift_dev *gift_dev_get_next(struct gift_dev *prev);
 /* gift_verbs.c */
 int gift_dev_register(const char *name, struct net_device *ndev);
 enum ib_port_state gift_port_state(struct gift_dev *gdev);
+void gift_dev_update_mtu(struct gift_dev *gdev, struct net_device *ndev);
 
 #endif /* GIFT_H */

@@ -202,6 +202,9 @@ static int gift_netdev_event(struct notifier_block *nb, unsigned long event,
 	case NETDEV_CHANGE:
 		gift_port_event(gdev);
 		break;
+	case NETDEV_CHANGEMTU:
+		gift_dev_update_mtu(gdev, ndev);
+		break;
 	default:
 		break;
 	}

@@ -460,16 +460,6 @@ static void gift_proto_dispatch(struct gift_qp *qp, struct sk_buff *skb,
 }
 
 /*
- * IBTA 10.9.3 P_Key matching: the low 15 bits equal and not the invalid
- * P_Key, and at least one of the two a full member.
- */
-static bool gift_pkey_match(u16 a, u16 b)
-{
-	return (a & 0x7fff) && (a & 0x7fff) == (b & 0x7fff) &&
-	       ((a | b) & 0x8000);
-}
-
-/*
  * Does a packet belong to the connection of @qp? Its transport must be
  * RC, its P_Key must match the port's (the table holds only the default
  * P_Key) and it must come from the QP's path: the source IP address is
@@ -538,13 +528,16 @@ static void gift_proto_run(struct gift_qp *qp)
 		qp->proto.budget--;
 		if (gift_qp_state(qp) < IB_QPS_RTR ||
 		    gift_qp_state(qp) == IB_QPS_ERR ||
-		    !gift_proto_pkt_ok(qp, skb)) {
+		    (!gift_qp_is_ud(qp) && !gift_proto_pkt_ok(qp, skb))) {
 			gift_stats_inc(to_gift_dev(qp->ibqp.device),
 				       GIFT_CNT_DROPPED_PKTS);
 			kfree_skb(skb);
 			continue;
 		}
-		gift_proto_dispatch(qp, skb, resume);
+		if (gift_qp_is_ud(qp))
+			gift_ud_rcv(qp, skb, resume);
+		else
+			gift_proto_dispatch(qp, skb, resume);
 	}
 	if (qp->proto.fault.busy && qp->proto.budget)
 		gift_proto_while_waiting(qp);
@@ -554,7 +547,10 @@ static void gift_proto_run(struct gift_qp *qp)
 	}
 	if (qp->proto.rnr_wait && !timer_pending(&qp->proto.rnr_timer))
 		qp->proto.rnr_wait = false;
-	gift_req_run(qp);
+	if (gift_qp_is_ud(qp))
+		gift_ud_req_run(qp);
+	else
+		gift_req_run(qp);
 	/* Local operations it executed, WQEs it failed: retire them. */
 	gift_comp_local(qp);
 	gift_proto_sq_drained(qp);
@@ -577,12 +573,12 @@ static void gift_proto_work(struct work_struct *work)
  * @gdev: device the packet is for
  * @skb: the packet, with struct gift_pkt_info in its cb; consumed
  *
- * Softirq. Only RC QPs are served; packets for unknown, non-RC or
- * destroyed QPs, or beyond GIFT_RXQ_MAX waiting for the QP's engine,
- * are counted as dropped, and so are, when the engine
- * takes them, packets for a QP not in RTR, RTS, SQD or SQE and packets
- * that are not of its connection (gift_proto_pkt_ok()). The engine runs inline when the
- * QP's engine lock is free, else its work item runs it.
+ * Softirq. Packets for unknown or destroyed QPs, or beyond GIFT_RXQ_MAX
+ * waiting for the QP's engine, are counted as dropped, and so are, when
+ * the engine takes them, packets for a QP not in RTR, RTS, SQD or SQE
+ * and packets that are not of its connection (gift_proto_pkt_ok(); UD
+ * and GSI QPs: gift_ud_rcv()). The engine runs inline when the QP's
+ * engine lock is free, else its work item runs it.
  */
 void gift_proto_rcv(struct gift_dev *gdev, struct sk_buff *skb)
 {
@@ -590,7 +586,7 @@ void gift_proto_rcv(struct gift_dev *gdev, struct sk_buff *skb)
 	unsigned long flags;
 	bool queued = false;
 
-	if (qp && qp->ibqp.qp_type == IB_QPT_RC) {
+	if (qp) {
 		spin_lock_irqsave(&qp->proto.rxq.lock, flags);
 		if (!qp->proto.stopped &&
 		    skb_queue_len(&qp->proto.rxq) < GIFT_RXQ_MAX) {
@@ -679,6 +675,7 @@ static void gift_proto_attr_update(struct gift_qp *qp)
 	pa->min_rnr_timer = a->min_rnr_timer;
 	pa->max_rd_atomic = a->max_rd_atomic;
 	pa->access = a->qp_access_flags;
+	pa->qkey = a->qkey;
 }
 
 /**

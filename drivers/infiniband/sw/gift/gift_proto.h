@@ -7,6 +7,8 @@
  *   gift_req.c    requester: send WQEs -> request packets
  *   gift_comp.c   completer: ACKs, NAKs, read/atomic responses -> CQEs
  *   gift_resp.c   responder: request packets -> memory, RQ, responses
+ *   gift_ud.c     datagrams (UD and GSI QPs): send WQEs -> packets,
+ *                 packets -> receive WQEs with their GRH
  *
  * The engine owns everything between a posted work request and its
  * completion; gift_qp.c owns the QP object, its state machine and queues.
@@ -137,6 +139,7 @@ struct gift_proto_fault {
  * @min_rnr_timer: RNR NAK timer the responder asks for
  * @max_rd_atomic: READs and atomics the requester keeps outstanding
  * @access: remote access flags of the responder (qp_access_flags)
+ * @qkey: UD and GSI: the QP's Q_Key
  *
  * A copy of qp->attr and qp->av made by gift_proto_qp_modified() under
  * the engine lock, in modify order: modify_qp writes those under the QP's
@@ -154,6 +157,7 @@ struct gift_proto_attr {
 	u8 min_rnr_timer;
 	u8 max_rd_atomic;
 	int access;
+	u32 qkey;
 };
 
 /**
@@ -297,6 +301,16 @@ void gift_proto_exit(void);
  * qp->proto.lock held (lockdep-asserted where it matters).
  */
 
+/*
+ * IBTA 10.9.3 P_Key matching: the low 15 bits equal and not the invalid
+ * P_Key, and at least one of the two a full member.
+ */
+static inline bool gift_pkey_match(u16 a, u16 b)
+{
+	return (a & 0x7fff) && (a & 0x7fff) == (b & 0x7fff) &&
+	       ((a | b) & 0x8000);
+}
+
 /* 24-bit PSN arithmetic: < 0 when @a is before @b. */
 static inline int gift_psn_cmp(u32 a, u32 b)
 {
@@ -366,6 +380,10 @@ void gift_req_rewind(struct gift_qp *qp, u32 psn);
 void gift_comp_rcv(struct gift_qp *qp, struct sk_buff *skb);
 void gift_comp_timeout(struct gift_qp *qp);
 void gift_comp_local(struct gift_qp *qp);
+
+/* gift_ud.c */
+void gift_ud_req_run(struct gift_qp *qp);
+void gift_ud_rcv(struct gift_qp *qp, struct sk_buff *skb, bool resume);
 
 /* gift_resp.c */
 void gift_resp_rcv(struct gift_qp *qp, struct sk_buff *skb, bool resume);

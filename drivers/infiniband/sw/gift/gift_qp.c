@@ -2,7 +2,8 @@
 /*
  * rdma_gift queue pairs: creation, the state machine, posting, flushing.
  *
- * What this file owns: struct gift_qp (RC and UD), the QPN table, the QP
+ * What this file owns: struct gift_qp (RC, UD and the GSI QP), the QPN
+ * table, the QP
  * verbs (create, modify, query, destroy, post_send, post_recv), the send
  * and receive rings, and the API through which the protocol engine
  * consumes and completes WQEs (gift_qp.h).
@@ -10,7 +11,11 @@
  * Invariants:
  *  - A QP is published in qp_table.qpns (found by gift_qp_get()) from the
  *    end of create_qp, when nothing can fail any more, until the start of
- *    destroy_qp. Its QPN is in GIFT_QPN_MIN..GIFT_QPN_MAX.
+ *    destroy_qp. Its QPN is in GIFT_QPN_MIN..GIFT_QPN_MAX, except the
+ *    GSI QP's, which is 1 (one per device: the port's).
+ *  - A datagram (UD or GSI) send is at most the port's MTU (gdev->mtu)
+ *    when posted, and a user QP's Q_Key is not a controlled one (high bit
+ *    set, IBA 10.2.5) unless its creator has CAP_NET_RAW.
  *  - Send WQEs are queued only in RTS and SQD, receive WQEs only from INIT
  *    to SQE; a WR posted in ERR (or a send WR in SQE) is completed at once
  *    with IB_WC_WR_FLUSH_ERR, in order with everything posted before.
@@ -251,14 +256,14 @@ static int gift_qp_check_init(struct gift_dev *gdev,
 
 	if (gift_udata_has_input(udata))
 		return -EINVAL;
-	/*
-	 * RC only: the engine has no datagram path yet, and a QP type that
-	 * is created but never completes its work is worse than none.
-	 */
-	if (init->qp_type != IB_QPT_RC) {
+	/* GSI is ib_mad's, created by the kernel for the port. */
+	if (init->qp_type != IB_QPT_RC && init->qp_type != IB_QPT_UD &&
+	    (init->qp_type != IB_QPT_GSI || udata)) {
 		gift_dbg(gdev, "qp type %d not supported\n", init->qp_type);
 		return -EOPNOTSUPP;
 	}
+	if (init->qp_type == IB_QPT_GSI && init->port_num != GIFT_PORT)
+		return -EINVAL;
 	if (init->create_flags || init->rwq_ind_tbl) {
 		gift_dbg(gdev, "create flags %#x not supported\n",
 			 init->create_flags);
@@ -358,12 +363,19 @@ static void gift_qp_caps(struct gift_qp *qp, struct ib_qp_cap *cap)
  * in sequence. The QPN is reserved, not published: xa_load() returns
  * NULL for it. Returns 0 or a negative errno.
  */
-static int gift_qpn_alloc(struct gift_qp_table *table, u32 *qpn)
+static int gift_qpn_alloc(struct gift_qp_table *table, enum ib_qp_type type,
+			  u32 *qpn)
 {
 	u32 next = GIFT_QPN_MIN +
 		   get_random_u32_below(GIFT_QPN_MAX - GIFT_QPN_MIN + 1);
 	int err;
 
+	if (type == IB_QPT_GSI) {
+		/* -EBUSY: the port has its GSI QP already. */
+		*qpn = GIFT_QPN_GSI;
+		return xa_insert_irq(&table->qpns, GIFT_QPN_GSI, NULL,
+				     GFP_KERNEL);
+	}
 	err = xa_alloc_cyclic_irq(&table->qpns, qpn, NULL,
 				  XA_LIMIT(GIFT_QPN_MIN, GIFT_QPN_MAX), &next,
 				  GFP_KERNEL);
@@ -371,7 +383,7 @@ static int gift_qpn_alloc(struct gift_qp_table *table, u32 *qpn)
 }
 
 /**
- * gift_create_qp() - create an RC or UD queue pair
+ * gift_create_qp() - create an RC, UD or GSI queue pair
  * @ibqp: QP allocated by ib_core, with its PD, CQs and SRQ set
  * @init: type, CQs, SRQ and caps requested; the actual caps (ring sizes
  *	are powers of two; SGE and inline caps fill the WQE slot) are
@@ -379,11 +391,14 @@ static int gift_qpn_alloc(struct gift_qp_table *table, u32 *qpn)
  * @udata: user data (no driver data is exchanged), or NULL
  *
  * The QP starts in RESET with a random QPN in 16..2^24-2 (not 0 or 1,
- * the special QPs, nor 0xffffff, multicast) and is published last.
+ * the special QPs, nor 0xffffff, multicast), or QPN 1 for the GSI QP
+ * (kernel only: ib_mad creates it), and is published last.
  *
- * Return: 0; -EOPNOTSUPP for other QP types (GSI included) or creation
- * flags; -EINVAL for caps over the device limits, missing CQs or driver
- * input; -ENOMEM at max_qp or without memory; or the engine's error.
+ * Return: 0; -EOPNOTSUPP for other QP types (SMI, UC, XRC, raw
+ * packet; GSI from user space) or creation flags; -EINVAL for caps over
+ * the device limits, missing CQs, a GSI QP on another port or driver
+ * input; -EBUSY for a second GSI QP; -ENOMEM at max_qp or without
+ * memory; or the engine's error.
  */
 static int gift_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *init,
 			  struct ib_udata *udata)
@@ -406,7 +421,7 @@ static int gift_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *init,
 	err = gift_qp_alloc_queues(qp, init);
 	if (err)
 		goto out_uncount;
-	err = gift_qpn_alloc(table, &qpn);
+	err = gift_qpn_alloc(table, init->qp_type, &qpn);
 	if (err < 0)
 		goto out_free_queues;
 	ibqp->qp_num = qpn;
@@ -481,6 +496,12 @@ static int gift_qp_check_limits(struct gift_qp *qp, const struct ib_qp_attr *att
 	    (attr->qp_access_flags & ~GIFT_QP_ACCESS)) {
 		gift_qp_dbg(qp, "access flags %#x\n", attr->qp_access_flags);
 		return -EINVAL;
+	}
+	/* IBA 10.2.5: controlled Q_Keys are for privileged consumers. */
+	if ((mask & IB_QP_QKEY) && (attr->qkey & GIFT_QKEY_CONTROLLED) &&
+	    qp->is_user && !capable(CAP_NET_RAW)) {
+		gift_qp_dbg(qp, "controlled qkey %#x\n", attr->qkey);
+		return -EPERM;
 	}
 	if (gift_qp_attr_over(qp, mask, IB_QP_MAX_QP_RD_ATOMIC,
 			      attr->max_rd_atomic, dattr->max_qp_init_rd_atom,
@@ -640,9 +661,11 @@ static int gift_qp_transition(struct gift_qp *qp, const struct ib_qp_attr *attr,
  * max_dest_rd_atomic sizes the responder's resource ring
  * (gift_proto_rd_res_alloc()), allocated before anything changes.
  *
- * Return: 0; -EOPNOTSUPP for non-standard mask bits; -EINVAL for an
- * invalid transition, missing or unexpected attributes, or attribute
- * values out of range (port, pkey_index, path_mtu, AV, access flags,
+ * Return: 0; -EOPNOTSUPP for non-standard mask bits; -EPERM for a
+ * controlled Q_Key (high bit set) on a user QP without CAP_NET_RAW;
+ * -EINVAL for an invalid transition, missing or unexpected attributes,
+ * or attribute values out of range (port, pkey_index, path_mtu, AV,
+ * access flags,
  * RD atomic depths, retry counts, timers, PSNs, dest_qp_num); -ENOMEM
  * without memory for the resource ring (the QP is left as it was).
  */
@@ -728,7 +751,7 @@ static int gift_query_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr,
 
 static bool gift_send_opcode_ok(struct gift_qp *qp, enum ib_wr_opcode opcode)
 {
-	if (qp->ibqp.qp_type == IB_QPT_UD)
+	if (gift_qp_is_ud(qp))
 		return opcode == IB_WR_SEND || opcode == IB_WR_SEND_WITH_IMM;
 	switch (opcode) {
 	case IB_WR_SEND:
@@ -787,10 +810,16 @@ static int gift_send_wr_check(struct gift_qp *qp, const struct ib_send_wr *wr,
 	    (inl && (!gift_send_opcode_inline_ok(wr->opcode) ||
 		     len > qp->sq.max_inline)) ||
 	    (gift_send_opcode_atomic(wr->opcode) && len != 8) ||
-	    (qp->ibqp.qp_type == IB_QPT_UD && !ud_wr(wr)->ah)) {
+	    (gift_qp_is_ud(qp) && !ud_wr(wr)->ah)) {
 		gift_qp_dbg(qp, "opcode %d, flags %#x, length %llu refused\n",
 			    wr->opcode, wr->send_flags, len);
 		return -EINVAL;
+	}
+	/* A datagram is one packet: at most the port's MTU (C10-93.1.1). */
+	if (gift_qp_is_ud(qp) &&
+	    len > READ_ONCE(to_gift_dev(qp->ibqp.device)->mtu)) {
+		gift_qp_dbg(qp, "datagram of %llu bytes over the MTU\n", len);
+		return -EMSGSIZE;
 	}
 	*length = len;
 	return 0;
@@ -867,7 +896,7 @@ static void gift_send_wqe_init(struct gift_qp *qp, struct gift_send_wqe *wqe,
 	wqe->ex.invalidate_rkey = wr->ex.invalidate_rkey;
 	memset(&wqe->wr, 0, sizeof(wqe->wr));
 	memset(wqe->proto, 0, sizeof(wqe->proto));
-	if (qp->ibqp.qp_type == IB_QPT_UD) {
+	if (gift_qp_is_ud(qp)) {
 		wqe->wr.ud.av = to_gift_ah(ud_wr(wr)->ah)->av;
 		wqe->wr.ud.remote_qpn = ud_wr(wr)->remote_qpn;
 		wqe->wr.ud.remote_qkey = ud_wr(wr)->remote_qkey;
@@ -970,7 +999,8 @@ static int gift_post_one_send(struct gift_qp *qp, const struct ib_send_wr *wr,
  * for the QP (REG_MR and LOCAL_INV are for kernel QPs), more than
  * max_send_sge SGEs, inline data over max_inline_data or with an opcode
  * that has none, an atomic whose length is not 8, a message over 2 GiB,
- * a UD WR without AH; -ENOMEM when the send queue is full; -EFAULT for
+ * a UD WR without AH; -EMSGSIZE for a UD message longer than the port's
+ * active MTU; -ENOMEM when the send queue is full; -EFAULT for
  * unreadable user inline data.
  */
 static int gift_post_send(struct ib_qp *ibqp, const struct ib_send_wr *wr,

@@ -32,6 +32,9 @@ struct gift_dev;
 #define GIFT_MAX_MSG_SIZE	SZ_2G
 #define GIFT_QPN_MIN		16	/* 0 and 1 are the special QPs */
 #define GIFT_QPN_MAX		0xfffffe	/* 0xffffff is multicast */
+#define GIFT_QPN_GSI		1	/* the GSI QP (QP1) */
+/* IBA 10.2.5: Q_Keys with the high bit set are controlled (privileged). */
+#define GIFT_QKEY_CONTROLLED	0x80000000U
 
 /*
  * struct gift_qp_table
@@ -219,6 +222,17 @@ struct gift_qp {
 static inline struct gift_qp *to_gift_qp(struct ib_qp *ibqp)
 {
 	return container_of(ibqp, struct gift_qp, ibqp);
+}
+
+/**
+ * gift_qp_is_ud() - does a QP send and receive datagrams?
+ * @qp: queue pair
+ *
+ * Return: true for UD QPs and the GSI QP (UD on the wire, QPN 1).
+ */
+static inline bool gift_qp_is_ud(const struct gift_qp *qp)
+{
+	return qp->ibqp.qp_type == IB_QPT_UD || qp->ibqp.qp_type == IB_QPT_GSI;
 }
 
 /**

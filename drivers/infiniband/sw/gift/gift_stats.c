@@ -37,6 +37,7 @@ static const struct rdma_stat_desc gift_counter_descs[] = {
 	[GIFT_CNT_ODP_PREFETCHES].name		= "odp_prefetches",
 	[GIFT_CNT_ODP_ENGINE_WAITS].name	= "odp_engine_waits",
 	[GIFT_CNT_ODP_RNR_NAKS].name		= "odp_rnr_naks",
+	[GIFT_CNT_QKEY_VIOLATIONS].name		= "qkey_violations",
 };
 
 static_assert(ARRAY_SIZE(gift_counter_descs) == GIFT_NUM_COUNTERS);

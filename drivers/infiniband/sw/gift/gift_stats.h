@@ -58,6 +58,9 @@ struct gift_dev;
  * @GIFT_CNT_ODP_RNR_NAKS: RNR NAKs the responder sent because a request
  *	the requester sent again was still waiting for a fault (engine);
  *	also counted in rnr_naks_sent
+ * @GIFT_CNT_QKEY_VIOLATIONS: UD and GSI packets dropped because their
+ *	DETH Q_Key was not the receiving QP's (engine); also the port's
+ *	qkey_viol_cntr, which saturates at 0xffff
  * @GIFT_NUM_COUNTERS: number of counters
  *
  * Add a counter by adding it here, before GIFT_NUM_COUNTERS, and its name
@@ -87,6 +90,7 @@ enum gift_counter {
 	GIFT_CNT_ODP_PREFETCHES,
 	GIFT_CNT_ODP_ENGINE_WAITS,
 	GIFT_CNT_ODP_RNR_NAKS,
+	GIFT_CNT_QKEY_VIOLATIONS,
 	GIFT_NUM_COUNTERS
 };
 

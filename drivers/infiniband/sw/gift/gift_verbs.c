@@ -115,6 +115,9 @@ static int gift_query_port(struct ib_device *ibdev, u32 port,
 		attr->phys_state = IB_PORT_PHYS_STATE_POLLING;
 	attr->active_mtu = iboe_get_mtu(READ_ONCE(ndev->mtu));
 	dev_put(ndev);
+	attr->qkey_viol_cntr = min_t(u64, U16_MAX,
+				     gift_stats_read(gdev,
+						     GIFT_CNT_QKEY_VIOLATIONS));
 
 	return ib_get_eth_speed(ibdev, port, &attr->active_speed,
 				&attr->active_width);
@@ -339,6 +342,21 @@ static const struct ib_device_ops gift_dev_ops = {
 };
 
 /**
+ * gift_dev_update_mtu() - follow the netdev's MTU
+ * @gdev: device
+ * @ndev: its netdev
+ *
+ * The port's active MTU (what query_port reports) bounds UD messages.
+ * Called before registration and, under RTNL, on NETDEV_CHANGEMTU.
+ */
+void gift_dev_update_mtu(struct gift_dev *gdev, struct net_device *ndev)
+{
+	int mtu = ib_mtu_enum_to_int(iboe_get_mtu(READ_ONCE(ndev->mtu)));
+
+	WRITE_ONCE(gdev->mtu, max(mtu, 256));
+}
+
+/**
  * gift_dev_register() - create and register a gift device on a netdev
  * @name: ib device name requested by the user
  * @ndev: Ethernet netdev, referenced by the caller for the call's duration
@@ -392,6 +410,7 @@ int gift_dev_register(const char *name, struct net_device *ndev)
 	/* Before registration: the notifier must see NETDEV_UNREGISTER. */
 	gift_dev_list_add(gdev);
 	gdev->port_state = gift_port_state(gdev);
+	gift_dev_update_mtu(gdev, ndev);
 
 	err = ib_register_device(ibdev, name, NULL);
 	if (err == -ENFILE) {

@@ -3,7 +3,8 @@
 #
 # Real RDMA clients on the runner's device, server and client in the VM
 # talking over RoCEv2 to the device's own IPv4 GID: ibv_rc_pingpong (with
-# and without CQ events, and with -g) and the perftest RC benchmarks, the
+# and without CQ events, and with -g), ibv_ud_pingpong (also over the
+# IPv6 link-local GID) and the perftest RC benchmarks, the
 # bandwidth ones also over on-demand-paging MRs (--odp). Each is one TAP
 # test that passes when both sides exit 0 and the client reports its
 # result line; a hang is a failure (timeout). An --odp run must also
@@ -34,6 +35,20 @@ gid_index() {
 		$(tr . ' ' <<<"$ip"))
 	for i in $(seq 0 15); do
 		[ "$(cat "$g/gids/$i" 2>/dev/null)" = "$want" ] &&
+		[ "$(cat "$g/gid_attrs/types/$i" 2>/dev/null)" = "RoCE v2" ] &&
+		{ echo "$i"; return 0; }
+	done
+	return 1
+}
+
+# Index of the first RoCEv2 GID holding an IPv6 address (link-local).
+gid_index_v6() {
+	local g=/sys/class/infiniband/$dev/ports/1 i gid
+	for i in $(seq 0 15); do
+		gid=$(cat "$g/gids/$i" 2>/dev/null) || continue
+		case $gid in
+		0000:0000:0000:0000:0000:ffff:* | 0000:0000:0000:0000:0000:0000:0000:0000) continue ;;
+		esac
 		[ "$(cat "$g/gid_attrs/types/$i" 2>/dev/null)" = "RoCE v2" ] &&
 		{ echo "$i"; return 0; }
 	done
@@ -128,11 +143,12 @@ odp_pair() {
 }
 
 echo "TAP version 13"
-echo "1..12"
+echo "1..14"
 if ! gidx=$(gid_index); then
 	echo "Bail out! no RoCEv2 IPv4 GID for $ip on $dev"
 	exit 1
 fi
+gidx6=$(gid_index_v6)
 
 # The latency tests report CPU cycles (-C): the debug kernel has no TSC
 # frequency under TCG without ACPI ("cpu MHz: 0.000"), so perftest's
@@ -147,6 +163,9 @@ pair "ibv_rc_pingpong -e (CQ events)" "$pp" \
 	ibv_rc_pingpong -d "$dev" -g "$gidx" -n 200 -e
 pair "ibv_rc_pingpong 64 KiB messages, MTU 4096" "$pp" \
 	ibv_rc_pingpong -d "$dev" -g "$gidx" -n 50 -s 65536 -m 4096
+pair "ibv_ud_pingpong" "$pp" ibv_ud_pingpong -d "$dev" -g "$gidx" -n 200
+pair "ibv_ud_pingpong over the IPv6 GID" "$pp" \
+	ibv_ud_pingpong -d "$dev" -g "${gidx6:-0}" -n 50
 pair "ib_write_bw" "$bw" ib_write_bw -d "$dev" -x "$gidx" -F -n 200 -u $qpto
 pair "ib_read_bw" "$bw" ib_read_bw -d "$dev" -x "$gidx" -F -n 200 -u $qpto
 pair "ib_send_bw" "$bw" ib_send_bw -d "$dev" -x "$gidx" -F -n 200 -u $qpto

@@ -84,6 +84,7 @@ main)
 	run_harness qp_test
 	run_harness net_test
 	run_harness data_test
+	run_harness ud_test
 	;;
 movable_pmem)
 	# A guest booted with a movable zone and a legacy pmem region
