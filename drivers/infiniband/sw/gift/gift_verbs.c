@@ -102,6 +102,7 @@ static int gift_query_port(struct ib_device *ibdev, u32 port,
 	attr->pkey_tbl_len = GIFT_PKEY_TBL_LEN;
 	attr->max_vl_num = 1;
 	attr->max_msg_sz = GIFT_MAX_MSG_SIZE;
+	attr->port_cap_flags = IB_PORT_CM_SUP;
 	attr->state = IB_PORT_DOWN;
 	attr->phys_state = IB_PORT_PHYS_STATE_DISABLED;
 
@@ -129,8 +130,9 @@ static int gift_query_port(struct ib_device *ibdev, u32 port,
  * @port: port number
  * @immutable: filled here
  *
- * RoCEv2 only. The MAD and CM capabilities are advertised once the device
- * has GSI QPs to carry them; until then ib_mad and ib_cm leave it alone.
+ * RoCEv2 only (no RoCE v1 GIDs: the device does not speak it), with the
+ * MAD and CM capabilities: the GSI QP (QP1, gift_qp.c) carries ib_mad's
+ * MADs, so ib_cm and rdma_cm run on the device.
  *
  * Return: 0 or the error of gift_query_port().
  */
@@ -145,7 +147,11 @@ static int gift_get_port_immutable(struct ib_device *ibdev, u32 port,
 		return err;
 
 	immutable->core_cap_flags = RDMA_CORE_CAP_PROT_ROCE_UDP_ENCAP |
+				    RDMA_CORE_CAP_IB_MAD |
+				    RDMA_CORE_CAP_IB_CM |
+				    RDMA_CORE_CAP_AF_IB |
 				    RDMA_CORE_CAP_ETH_AH;
+	immutable->max_mad_size = IB_MGMT_MAD_SIZE;
 	immutable->gid_tbl_len = attr.gid_tbl_len;
 	immutable->pkey_tbl_len = attr.pkey_tbl_len;
 	return 0;
