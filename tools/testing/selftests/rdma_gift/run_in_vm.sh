@@ -76,6 +76,7 @@ case $1 in
 main)
 	run_tap tools_test.sh
 	run_tap clients_test.sh
+	run_tap cm_test.sh
 	run_tap ktest_test.sh
 	run_harness device_test
 	run_harness link_test
