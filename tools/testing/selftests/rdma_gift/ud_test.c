@@ -11,8 +11,9 @@
  * length (GRH included), the sender's QPN and IBV_WC_GRH. A wrong Q_Key
  * is dropped and counted (qkey_violations and the port's qkey_viol_cntr),
  * a controlled Q_Key in the WR means the QP's own, a datagram over the
- * MTU fails at post with EMSGSIZE, and a receive buffer too short for
- * the GRH and payload completes with IBV_WC_LOC_LEN_ERR.
+ * MTU fails at post with EMSGSIZE, a receive buffer too short for the
+ * GRH and payload completes with IBV_WC_LOC_LEN_ERR, and multicast
+ * attach is refused.
  *
  * Every wait has a deadline: nothing here hangs on a lost completion.
  */
@@ -466,6 +467,17 @@ TEST_F(ud, short_buffer_len_error)
 	EXPECT_EQ(IBV_WC_SUCCESS, rwc.status);
 	EXPECT_EQ(GRH + 10, rwc.byte_len);
 	EXPECT_TRUE(payload_ok(self->buf + BUF, 10, 11));
+}
+
+/*
+ * Multicast is not implemented: attaching a UD QP to a multicast GID is
+ * refused (never accepted and then dropped).
+ */
+TEST_F(ud, attach_mcast_refused)
+{
+	union ibv_gid mgid = { .raw = { 0xff, 0x0e, [15] = 1 } };
+
+	EXPECT_EQ(EOPNOTSUPP, ibv_attach_mcast(self->a, &mgid, 0));
 }
 
 static int drop_cap_net_raw(void)
