@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <infiniband/verbs.h>
@@ -467,6 +468,59 @@ TEST_F(ud, short_buffer_len_error)
 	EXPECT_EQ(IBV_WC_SUCCESS, rwc.status);
 	EXPECT_EQ(GRH + 10, rwc.byte_len);
 	EXPECT_TRUE(payload_ok(self->buf + BUF, 10, 11));
+}
+
+/*
+ * Forged from user space over IPv4 to the device's address (the harness
+ * socket of gift_util.h): a packet of RC opcode @opcode (no DETH) with a
+ * 4-byte payload to @qpn, valid ICRC. 0 once sent.
+ */
+static int forge_rc(uint32_t qpn, uint8_t opcode)
+{
+	struct sockaddr_storage dst;
+	uint8_t b[GIFT_BTH_BYTES + 4 + GIFT_ICRC_BYTES] = {};
+	struct gift_flow f;
+	ssize_t n;
+	int fd;
+
+	fd = gift_flow_socket(AF_INET, gift_env("GIFT_IP"), NULL, &f, &dst);
+	if (fd < 0)
+		return -1;
+	b[0] = opcode;
+	gift_put16(b + 2, 0xffff);
+	gift_put32(b + 4, qpn & 0xffffff);
+	gift_put32(b + 8, 1u << 31);	/* AckReq, PSN 0 */
+	gift_put_icrc(b + GIFT_BTH_BYTES + 4,
+		      gift_icrc(&f, b, GIFT_BTH_BYTES + 4));
+	n = sendto(fd, b, sizeof(b), 0, (struct sockaddr *)&dst,
+		   sizeof(struct sockaddr_in));
+	close(fd);
+	return n == sizeof(b) ? 0 : -1;
+}
+
+/*
+ * Packets of other transports sent to a UD QP and to the GSI QP (QPN 1)
+ * have no DETH: dropped and counted, nothing delivered, no crash (the
+ * fuzzer found the DETH read before the opcode check).
+ */
+TEST_F(ud, rc_opcodes_to_ud_qps_dropped)
+{
+	long before = hw_counter(self->ibdev, "dropped_pkts");
+	const uint8_t ops[] = { 0x04, 0x0a, 0x0c, 0x11 };
+	struct ibv_wc wc;
+	unsigned int i;
+
+	if (variant->family != AF_INET)
+		return;
+	ASSERT_EQ(0, post_recv(self, self->b, BUF, 1));
+	for (i = 0; i < sizeof(ops); i++) {
+		ASSERT_EQ(0, forge_rc(self->b->qp_num, ops[i]));
+		ASSERT_EQ(0, forge_rc(1, ops[i]));
+	}
+	EXPECT_FALSE(poll_one(self->cq, &wc, QUIET_MS));
+	EXPECT_EQ(before + 2 * sizeof(ops),
+		  hw_counter(self->ibdev, "dropped_pkts"));
+	EXPECT_TRUE(payload_ok(self->buf + BUF - GRH, 0, 0));
 }
 
 /*
