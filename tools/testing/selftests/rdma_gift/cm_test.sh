@@ -60,6 +60,10 @@ pair() {
 	timeout $limit "${srv[@]}" >"$sout" 2>&1 &
 	spid=$!
 	listening $lport $spid
+	# rdma_listen() shows LISTEN before it has set up the listen on
+	# each device (ib_cm's service ID): a REQ in between is rejected
+	# with INVALID_SERVICE_ID (seen in CI). Give it that moment.
+	sleep 1
 	timeout $limit "${cli[@]}" >"$cout" 2>&1
 	cst=$?
 	wait $spid
