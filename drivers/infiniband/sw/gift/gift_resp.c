@@ -218,16 +218,22 @@ static bool gift_resp_len_ok(struct gift_qp *qp, struct sk_buff *skb)
 	return (gift_pkt_op(skb)->flags & GIFT_OPF_LAST) || len == mtu;
 }
 
+/* An RNR NAK for @psn, with the QP's min_rnr_timer; counted. */
+static void gift_resp_rnr_nak(struct gift_qp *qp, u32 psn)
+{
+	gift_proto_send_ack(qp, GIFT_AETH_RNR_NAK |
+			    (qp->proto.attr.min_rnr_timer &
+			     GIFT_AETH_VALUE_MASK), psn);
+	gift_resp_stats(qp, GIFT_CNT_RNR_NAKS_SENT);
+}
+
 /* Takes a receive WQE for a new message; false after an RNR NAK. */
 static bool gift_resp_get_recv(struct gift_qp *qp, u32 psn)
 {
 	struct gift_qp_proto *p = &qp->proto;
 
 	if (gift_qp_rq_pop(qp, p->recv)) {
-		gift_proto_send_ack(qp, GIFT_AETH_RNR_NAK |
-				    (qp->proto.attr.min_rnr_timer &
-				     GIFT_AETH_VALUE_MASK), psn);
-		gift_resp_stats(qp, GIFT_CNT_RNR_NAKS_SENT);
+		gift_resp_rnr_nak(qp, psn);
 		return false;
 	}
 	p->in_send = true;
@@ -836,10 +842,7 @@ void gift_resp_rcv_parked(struct gift_qp *qp, struct sk_buff *skb)
 	    !gift_resp_waits_for(qp, skb)) {
 		gift_resp_duplicate(qp, skb);
 	} else {
-		gift_proto_send_ack(qp, GIFT_AETH_RNR_NAK |
-				    (p->attr.min_rnr_timer &
-				     GIFT_AETH_VALUE_MASK), psn);
-		gift_resp_stats(qp, GIFT_CNT_RNR_NAKS_SENT);
+		gift_resp_rnr_nak(qp, psn);
 		gift_resp_stats(qp, GIFT_CNT_ODP_RNR_NAKS);
 		p->wait_rnr = true;
 	}
