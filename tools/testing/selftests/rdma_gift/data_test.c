@@ -141,17 +141,14 @@ static int mbuf_map(struct mbuf *b)
  * registration holds such pages by reference rather than unsharing them.
  * 0, or -1 with errno.
  */
+static int cow_child(const char *arg)
+{
+	return 0;
+}
+
 static int cow_share(void)
 {
-	int status;
-	pid_t pid;
-
-	pid = fork();
-	if (pid < 0)
-		return -1;
-	if (!pid)
-		_exit(0);
-	return waitpid(pid, &status, 0) == pid ? 0 : -1;
+	return gift_run_child(cow_child, NULL) ? -1 : 0;
 }
 
 static int mbuf_open(struct mbuf *b, struct ibv_pd *pd, int access)
