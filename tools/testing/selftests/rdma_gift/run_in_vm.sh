@@ -77,6 +77,7 @@ main)
 	run_tap tools_test.sh
 	run_tap clients_test.sh
 	run_tap cm_test.sh
+	run_tap netns_test.sh
 	run_tap ktest_test.sh
 	run_harness device_test
 	run_harness link_test
