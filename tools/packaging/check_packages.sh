@@ -103,6 +103,13 @@ cleanup() {
 trap cleanup EXIT
 trap 'echo "# interrupted"; exit 130' INT TERM HUP
 
+# One run at a time on a host (other trees' make check included).
+exec 9>/run/lock/rdma-gift-check-packages.lock
+if ! flock -n 9; then
+	echo "# another check_packages.sh runs on this host: waiting"
+	flock 9
+fi
+
 echo "# === packages: build, apt install, VM on $guest, purge"
 if [ -n "$(installed_pkgs)" ]; then
 	echo "# purging packages left by an earlier run: $(installed_pkgs | xargs)"
@@ -128,11 +135,13 @@ mapfile -t debs <<<"$debs"
 ver=$(dpkg-deb -f "${debs[0]}" Version)
 
 # The lane kernel as an installed kernel with headers, for DKMS.
-lane_tree=$(bash "$top/tools/kernel/build.sh" stock 2>/dev/null)/build
-if [ ! -e "/lib/modules/$newest" ]; then
+if ! lane_tree=$(bash "$top/tools/kernel/build.sh" stock 2>"$cache/lane.log"); then
+	not_ok "the lane kernel's module build tree (tools/kernel/build.sh stock)" \
+		"$(cat "$cache/lane.log")"
+elif [ ! -e "/lib/modules/$newest" ]; then
 	link_made=1
 	mkdir -p "/lib/modules/$newest"
-	ln -s "$lane_tree" "/lib/modules/$newest/build"
+	ln -s "$lane_tree/build" "/lib/modules/$newest/build"
 fi
 
 echo "# built: $((SECONDS - t0)) s"
@@ -216,8 +225,7 @@ fi
 echo "# VM done: $((SECONDS - t0)) s"
 
 # 4. Purge, and nothing may be left.
-plog=$(purge 2>&1)
-if [ $? -eq 0 ] && [ -z "$(installed_pkgs)" ]; then
+if plog=$(purge 2>&1) && [ -z "$(installed_pkgs)" ]; then
 	ok "apt-get purge ${PKGS[*]}"
 else
 	not_ok "apt-get purge ${PKGS[*]}" "$plog"

@@ -44,9 +44,10 @@ check() {
 
 # Index of the RoCEv2 GID holding $ip.
 gid_index() {
-	local g=/sys/class/infiniband/$dev/ports/1 i want
+	local g=/sys/class/infiniband/$dev/ports/1 i want a b c d
+	IFS=. read -r a b c d <<<"$ip"
 	want=$(printf '0000:0000:0000:0000:0000:ffff:%02x%02x:%02x%02x' \
-		$(tr . ' ' <<<"$ip"))
+		"$a" "$b" "$c" "$d")
 	for i in $(seq 0 15); do
 		[ "$(cat "$g/gids/$i" 2>/dev/null)" = "$want" ] &&
 		[ "$(cat "$g/gid_attrs/types/$i" 2>/dev/null)" = "RoCE v2" ] &&
