@@ -90,6 +90,26 @@ interop() {
 	echo "# interop pairings: $((SECONDS - t0)) s"
 }
 
+# The packages installed with apt and used in one VM boot
+# (tools/packaging/check_packages.sh), its totals added like interop's.
+packages() {
+	local log out p f
+	log=$(mktemp "${TMPDIR:-/tmp}/rdma-gift-packages.XXXXXX")
+	"$top/tools/packaging/check_packages.sh" 2>&1 | tee "$log" |
+		sed -u 's/^\([0-9]* passed, \)/# packages: \1/'
+	out=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)
+	rm -f "$log"
+	if [ -z "$out" ]; then
+		echo "# packages: no totals"
+		fail=$((fail + 1))
+	else
+		p=${out%% passed*}
+		f=${out#*passed, }
+		pass=$((pass + p))
+		fail=$((fail + ${f%% failed}))
+	fi
+}
+
 cd "$top" || exit 2
 # vsyscall=emulate: the vsyscall page is readable, so mr_test's range
 # checks meet the one page GUP serves without a VMA.
@@ -108,6 +128,7 @@ fi
 if [ "$lane" = check ]; then
 	suite "debug odp" "${debug[@]}"
 	interop
+	packages
 elif [ "$lane" != stock ]; then
 	suite "main debug" "${debug[@]}" "${main[@]}"
 	suite movable_pmem "${debug[@]}" "${pmem[@]}"
