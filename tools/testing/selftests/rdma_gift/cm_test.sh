@@ -6,10 +6,8 @@
 # ib_cm's REQ/REP/RTU and DREQ/DREP (MADs over the GSI QP, QP1) and the
 # data path all run on gift0. rping with data validation (-V), ucmatose
 # (RC), udaddy (UD QPs, addressed through rdma_cm), and perftest's
-# ib_write_bw and ib_send_lat with rdma_cm connection setup (-R).
-# (ib_read_bw -R is left out: once in eight runs its client was rejected
-# with INVALID_SERVICE_ID and then crashed in librdmacm; not understood
-# yet.) Each is one TAP test that passes when both sides exit 0 and the
+# ib_write_bw, ib_read_bw and ib_send_lat with rdma_cm connection setup
+# (-R). Each is one TAP test that passes when both sides exit 0 and the
 # client's output shows its result; a hang is a failure (timeout).
 set -u
 
@@ -80,7 +78,7 @@ pair() {
 }
 
 echo "TAP version 13"
-echo "1..5"
+echo "1..6"
 bw='^ *[0-9]+ +[0-9]+ +[0-9.]+ +[0-9.]+'
 lat='^ *[0-9]+ +[0-9]+ +[0-9.]+ +[0-9.]+'
 # rping -V checks every ping's data; -v prints it.
@@ -96,6 +94,9 @@ pair "udaddy (UD over rdma_cm)" '^return status 0' \
 pair "ib_write_bw -R" "$bw" \
 	ib_write_bw -d "$dev" -R -F -n 200 -p @PORT@ -- \
 	ib_write_bw -d "$dev" -R -F -n 200 -p @PORT@ "$ip"
+pair "ib_read_bw -R" "$bw" \
+	ib_read_bw -d "$dev" -R -F -n 200 -p @PORT@ -- \
+	ib_read_bw -d "$dev" -R -F -n 200 -p @PORT@ "$ip"
 # -C: CPU cycles, as clients_test.sh (no TSC frequency on the debug kernel).
 pair "ib_send_lat -R" "$lat" \
 	ib_send_lat -d "$dev" -R -F -n 200 -C -p @PORT@ -- \
