@@ -62,6 +62,13 @@ static int gift_query_device_ex(struct ibv_context *ibctx,
 			 (unsigned int)(fw >> 16) & 0xffff,
 			 (unsigned int)fw & 0xffff);
 	}
+	/*
+	 * Memory management extensions (fast-register MRs, local
+	 * invalidation) exist for kernel QPs only: the kernel refuses
+	 * LOCAL_INV and REG_MR from user QPs, and user space has no way to
+	 * make an MR that SEND_WITH_INV could invalidate. Not advertised here.
+	 */
+	attr->orig_attr.device_cap_flags &= ~IBV_DEVICE_MEM_MGT_EXTENSIONS;
 	return 0;
 }
 
@@ -168,21 +175,65 @@ static struct ibv_cq *gift_create_cq(struct ibv_context *ibctx, int cqe,
 {
 	struct ibv_create_cq cmd = {};
 	struct ib_uverbs_create_cq_resp resp = {};
-	struct ibv_cq *cq;
+	struct gift_cq *cq;
 	int ret;
 
 	cq = calloc(1, sizeof(*cq));
 	if (!cq)
 		return NULL;
 
-	ret = ibv_cmd_create_cq(ibctx, cqe, channel, comp_vector, cq, &cmd,
-				sizeof(cmd), &resp, sizeof(resp));
+	ret = ibv_cmd_create_cq(ibctx, cqe, channel, comp_vector, &cq->vcq.cq,
+				&cmd, sizeof(cmd), &resp, sizeof(resp));
 	if (ret) {
 		free(cq);
 		errno = ret;
 		return NULL;
 	}
-	return cq;
+	pthread_mutex_init(&cq->lock, NULL);
+	cq->locked = true;
+	return &cq->vcq.cq;
+}
+
+/* The wc_flags and flags of @attr are checked by gift_cq_ex_check() first. */
+static struct ibv_cq_ex *gift_create_cq_ex(struct ibv_context *ibctx,
+					   struct ibv_cq_init_attr_ex *attr)
+{
+	struct ibv_create_cq_ex cmd = {};
+	struct ib_uverbs_ex_create_cq_resp resp = {};
+	struct ibv_cq_init_attr_ex kattr = {
+		.cqe = attr->cqe,
+		.cq_context = attr->cq_context,
+		.channel = attr->channel,
+		.comp_vector = attr->comp_vector,
+	};
+	struct gift_cq *cq;
+	int ret;
+
+	ret = gift_cq_ex_check(attr);
+	if (ret) {
+		errno = ret;
+		return NULL;
+	}
+	cq = calloc(1, sizeof(*cq));
+	if (!cq)
+		return NULL;
+
+	/* The kernel sees a plain CQ: the completion fields are ours */
+	ret = ibv_cmd_create_cq_ex(ibctx, &kattr, &cq->vcq, &cmd, sizeof(cmd),
+				   &resp, sizeof(resp), 0);
+	if (ret) {
+		free(cq);
+		errno = ret;
+		return NULL;
+	}
+	pthread_mutex_init(&cq->lock, NULL);
+	gift_cq_ex_init(cq, attr);
+	return &cq->vcq.cq_ex;
+}
+
+int gift_cq_poll(struct gift_cq *cq, int n, struct ibv_wc *wc)
+{
+	return ibv_cmd_poll_cq(&cq->vcq.cq, n, wc);
 }
 
 static int gift_resize_cq(struct ibv_cq *cq, int cqe)
@@ -194,13 +245,15 @@ static int gift_resize_cq(struct ibv_cq *cq, int cqe)
 				 sizeof(resp));
 }
 
-static int gift_destroy_cq(struct ibv_cq *cq)
+static int gift_destroy_cq(struct ibv_cq *ibcq)
 {
+	struct gift_cq *cq = to_gcq(ibcq);
 	int ret;
 
-	ret = ibv_cmd_destroy_cq(cq);
+	ret = ibv_cmd_destroy_cq(ibcq);
 	if (ret)
 		return ret;
+	pthread_mutex_destroy(&cq->lock);
 	free(cq);
 	return 0;
 }
@@ -262,21 +315,72 @@ static struct ibv_qp *gift_create_qp(struct ibv_pd *pd,
 {
 	struct ibv_create_qp cmd = {};
 	struct ib_uverbs_create_qp_resp resp = {};
-	struct ibv_qp *qp;
+	struct gift_qp *qp;
 	int ret;
 
 	qp = calloc(1, sizeof(*qp));
 	if (!qp)
 		return NULL;
 
-	ret = ibv_cmd_create_qp(pd, qp, attr, &cmd, sizeof(cmd), &resp,
-				sizeof(resp));
+	ret = ibv_cmd_create_qp(pd, &qp->vqp.qp, attr, &cmd, sizeof(cmd),
+				&resp, sizeof(resp));
 	if (ret) {
 		free(qp);
 		errno = ret;
 		return NULL;
 	}
-	return qp;
+	return &qp->vqp.qp;
+}
+
+/*
+ * ibv_create_qp_ex(): a PD is required, send_ops_flags is the only
+ * extension (checked by gift_qp_ex_check()); the kernel sees a plain QP.
+ */
+static struct ibv_qp *gift_create_qp_ex(struct ibv_context *ibctx,
+					struct ibv_qp_init_attr_ex *attr)
+{
+	struct ibv_create_qp cmd = {};
+	struct ib_uverbs_create_qp_resp resp = {};
+	struct ibv_qp_init_attr_ex kattr;
+	struct gift_qp *qp;
+	int ret;
+
+	ret = gift_qp_ex_check(attr);
+	if (ret) {
+		errno = ret;
+		return NULL;
+	}
+	qp = calloc(1, sizeof(*qp));
+	if (!qp)
+		return NULL;
+
+	kattr = *attr;
+	kattr.comp_mask = IBV_QP_INIT_ATTR_PD;
+	ret = ibv_cmd_create_qp_ex(ibctx, &qp->vqp, &kattr, &cmd, sizeof(cmd),
+				   &resp, sizeof(resp));
+	if (ret)
+		goto out_free;
+	attr->cap = kattr.cap;
+
+	if (attr->comp_mask & IBV_QP_INIT_ATTR_SEND_OPS_FLAGS) {
+		ret = gift_qp_ex_init(qp, attr);
+		if (ret)
+			goto out_destroy;
+	}
+	return &qp->vqp.qp;
+
+out_destroy:
+	ibv_cmd_destroy_qp(&qp->vqp.qp);
+out_free:
+	free(qp);
+	errno = ret;
+	return NULL;
+}
+
+int gift_qp_post_send(struct gift_qp *qp, struct ibv_send_wr *wr,
+		      struct ibv_send_wr **bad_wr)
+{
+	return ibv_cmd_post_send(&qp->vqp.qp, wr, bad_wr);
 }
 
 static int gift_query_qp(struct ibv_qp *qp, struct ibv_qp_attr *attr,
@@ -296,13 +400,15 @@ static int gift_modify_qp(struct ibv_qp *qp, struct ibv_qp_attr *attr,
 	return ibv_cmd_modify_qp(qp, attr, attr_mask, &cmd, sizeof(cmd));
 }
 
-static int gift_destroy_qp(struct ibv_qp *qp)
+static int gift_destroy_qp(struct ibv_qp *ibqp)
 {
+	struct gift_qp *qp = to_gqp(ibqp);
 	int ret;
 
-	ret = ibv_cmd_destroy_qp(qp);
+	ret = ibv_cmd_destroy_qp(ibqp);
 	if (ret)
 		return ret;
+	gift_qp_ex_fini(qp);
 	free(qp);
 	return 0;
 }
@@ -351,10 +457,11 @@ static void gift_free_context(struct ibv_context *ibctx)
 }
 
 /*
- * The data path needs no wrapper: ibv_cmd_post_send/recv/srq_recv return a
- * positive errno and set *bad_wr, ibv_cmd_poll_cq returns the number of
- * completions or -1, ibv_cmd_req_notify_cq returns a positive errno, as the
- * verbs API wants. Multicast attach/detach have no object to track either.
+ * The data path needs no wrapper but poll_cq (gift_poll_cq() first hands
+ * out completions an extended-CQ poll fetched): ibv_cmd_post_send/recv/
+ * srq_recv return a positive errno and set *bad_wr, ibv_cmd_req_notify_cq
+ * returns a positive errno, as the verbs API wants. Multicast attach/detach
+ * have no object to track either.
  */
 static const struct verbs_context_ops gift_ctx_ops = {
 	.advise_mr = gift_advise_mr,
@@ -362,7 +469,9 @@ static const struct verbs_context_ops gift_ctx_ops = {
 	.attach_mcast = ibv_cmd_attach_mcast,
 	.create_ah = gift_create_ah,
 	.create_cq = gift_create_cq,
+	.create_cq_ex = gift_create_cq_ex,
 	.create_qp = gift_create_qp,
+	.create_qp_ex = gift_create_qp_ex,
 	.create_srq = gift_create_srq,
 	.dealloc_pd = gift_dealloc_pd,
 	.dereg_mr = gift_dereg_mr,
@@ -374,7 +483,7 @@ static const struct verbs_context_ops gift_ctx_ops = {
 	.free_context = gift_free_context,
 	.modify_qp = gift_modify_qp,
 	.modify_srq = gift_modify_srq,
-	.poll_cq = ibv_cmd_poll_cq,
+	.poll_cq = gift_poll_cq,
 	.post_recv = ibv_cmd_post_recv,
 	.post_send = ibv_cmd_post_send,
 	.post_srq_recv = ibv_cmd_post_srq_recv,
