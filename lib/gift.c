@@ -13,6 +13,7 @@
  */
 #include <assert.h>
 #include <ctype.h>
+#include <stddef.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -231,9 +232,43 @@ static struct ibv_cq_ex *gift_create_cq_ex(struct ibv_context *ibctx,
 	return &cq->vcq.cq_ex;
 }
 
+/*
+ * The poll_cq command copies the kernel's wc_flags (enum ib_wc_flags of
+ * include/rdma/ib_verbs.h, no uapi) as they are, and its bits are not
+ * libibverbs' (enum ibv_wc_flags): a send with invalidate would read as
+ * IBV_WC_IP_CSUM_OK and a UD receive, with IB_WC_WITH_NETWORK_HDR_TYPE,
+ * as IBV_WC_TM_DATA_VALID. Each kernel bit that means something to user
+ * space is translated; SMAC, VLAN and the network header type have no
+ * ibv_wc field and are dropped.
+ */
+#define GIFT_KWC_GRH		(1U << 0)
+#define GIFT_KWC_WITH_IMM	(1U << 1)
+#define GIFT_KWC_WITH_INVALIDATE (1U << 2)
+#define GIFT_KWC_IP_CSUM_OK	(1U << 3)
+
+static unsigned int gift_wc_flags(unsigned int kflags)
+{
+	unsigned int flags = 0;
+
+	if (kflags & GIFT_KWC_GRH)
+		flags |= IBV_WC_GRH;
+	if (kflags & GIFT_KWC_WITH_IMM)
+		flags |= IBV_WC_WITH_IMM;
+	if (kflags & GIFT_KWC_WITH_INVALIDATE)
+		flags |= IBV_WC_WITH_INV;
+	if (kflags & GIFT_KWC_IP_CSUM_OK)
+		flags |= IBV_WC_IP_CSUM_OK;
+	return flags;
+}
+
 int gift_cq_poll(struct gift_cq *cq, int n, struct ibv_wc *wc)
 {
-	return ibv_cmd_poll_cq(&cq->vcq.cq, n, wc);
+	int i, ret;
+
+	ret = ibv_cmd_poll_cq(&cq->vcq.cq, n, wc);
+	for (i = 0; i < ret; i++)
+		wc[i].wc_flags = gift_wc_flags(wc[i].wc_flags);
+	return ret;
 }
 
 static int gift_resize_cq(struct ibv_cq *cq, int cqe)
@@ -375,6 +410,52 @@ out_free:
 	free(qp);
 	errno = ret;
 	return NULL;
+}
+
+/*
+ * libibverbs finds the extended QP of a struct verbs_qp by a flag in its
+ * comp_mask, which follows the union of struct ibv_qp and struct ibv_qp_ex.
+ * Where that is depends on the size of ibv_qp_ex in the libibverbs loaded,
+ * not in the rdma-core tree this provider was built against: rdma-core
+ * appends to ibv_qp_ex within one private ABI (45 added wr_flush after 44's
+ * wr_atomic_write). The loaded library is asked, once, with a probe object
+ * through ibv_qp_to_qp_ex(): the offset of our own headers, or one
+ * function pointer less. The library writes its comp_mask and xrcd there
+ * too, so with an older library the trailing ibv_qp_ex fields it does not
+ * know (wr_flush) overlap them and must stay unset: FLUSH is not offered.
+ */
+static const size_t gift_vqp_comp_mask_offs[] = {
+	offsetof(struct verbs_qp, comp_mask),
+	offsetof(struct verbs_qp, comp_mask) - sizeof(void (*)(void)),
+};
+static size_t gift_vqp_comp_mask_off;	/* 0: the library matched neither */
+static pthread_once_t gift_vqp_once = PTHREAD_ONCE_INIT;
+
+static void gift_vqp_probe(void)
+{
+	struct verbs_qp probe;
+	size_t i, off;
+
+	for (i = 0; i < sizeof(gift_vqp_comp_mask_offs) /
+			sizeof(gift_vqp_comp_mask_offs[0]); i++) {
+		off = gift_vqp_comp_mask_offs[i];
+		memset(&probe, 0, sizeof(probe));
+		*(uint32_t *)((char *)&probe + off) = VERBS_QP_EX;
+		if (ibv_qp_to_qp_ex(&probe.qp) == &probe.qp_ex) {
+			gift_vqp_comp_mask_off = off;
+			return;
+		}
+	}
+}
+
+/* 0, or EOPNOTSUPP when the loaded libibverbs lays verbs_qp out unknowably */
+int gift_qp_mark_ex(struct gift_qp *qp)
+{
+	pthread_once(&gift_vqp_once, gift_vqp_probe);
+	if (!gift_vqp_comp_mask_off)
+		return EOPNOTSUPP;
+	*(uint32_t *)((char *)&qp->vqp + gift_vqp_comp_mask_off) |= VERBS_QP_EX;
+	return 0;
 }
 
 int gift_qp_post_send(struct gift_qp *qp, struct ibv_send_wr *wr,

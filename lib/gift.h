@@ -103,6 +103,8 @@ static inline struct gift_qp *to_gqp(struct ibv_qp *ibqp)
 int gift_qp_post_send(struct gift_qp *qp, struct ibv_send_wr *wr,
 		      struct ibv_send_wr **bad_wr);
 int gift_cq_poll(struct gift_cq *cq, int n, struct ibv_wc *wc);
+/* Flags @qp extended (VERBS_QP_EX) where the loaded libibverbs looks. */
+int gift_qp_mark_ex(struct gift_qp *qp);
 
 /* gift_ex.c: the extended verbs. Positive errnos. */
 int gift_cq_ex_check(const struct ibv_cq_init_attr_ex *attr);

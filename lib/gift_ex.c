@@ -752,12 +752,16 @@ static void gift_qp_ex_set_ops(struct ibv_qp_ex *qpx, uint64_t ops)
  * @attr: attributes checked by gift_qp_ex_check(), with the capabilities
  *	the kernel granted
  *
- * Return: 0 or ENOMEM.
+ * Return: 0, ENOMEM, or EOPNOTSUPP (gift_qp_mark_ex()).
  */
 int gift_qp_ex_init(struct gift_qp *qp, const struct ibv_qp_init_attr_ex *attr)
 {
 	struct gift_wr_batch *b;
+	int err;
 
+	err = gift_qp_mark_ex(qp);
+	if (err)
+		return err;
 	b = calloc(1, sizeof(*b));
 	if (!b)
 		return ENOMEM;
@@ -769,7 +773,6 @@ int gift_qp_ex_init(struct gift_qp *qp, const struct ibv_qp_init_attr_ex *attr)
 	qp->batch = b;
 
 	gift_qp_ex_set_ops(&qp->vqp.qp_ex, attr->send_ops_flags);
-	qp->vqp.comp_mask |= VERBS_QP_EX;
 	return 0;
 }
 
