@@ -23,6 +23,7 @@
  */
 #define _GNU_SOURCE
 #include <endian.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -92,42 +93,94 @@ static void xwc_read(struct ibv_cq_ex *cq, struct xwc *w)
  * next_poll/end_poll, then checks that no more arrive within QUIET_MS.
  * 0, or -1 on a timeout, a poll error or an extra completion.
  */
-static int poll_ex(struct ibv_cq_ex *cq, struct xwc *w, int n)
+/* A completion read by ibv_poll_cq(), as the extended CQ would give it. */
+static void xwc_from_wc(const struct ibv_wc *wc, struct xwc *w)
+{
+	w->wr_id = wc->wr_id;
+	w->status = wc->status;
+	w->opcode = wc->opcode;
+	w->byte_len = wc->byte_len;
+	w->wc_flags = wc->wc_flags;
+	w->imm = wc->wc_flags & IBV_WC_WITH_IMM ? be32toh(wc->imm_data) : 0;
+	w->qp_num = wc->qp_num;
+	w->src_qp = wc->src_qp;
+}
+
+/*
+ * VERBS_EX_PLAIN_POLL=1 reads the extended CQs with ibv_poll_cq() instead:
+ * for providers whose start_poll/next_poll/end_poll are broken (rdma-core
+ * 44's rxe: end_poll after next_poll's ENOENT moves the consumer index
+ * past the producer, rdma-core PR #1512), so that their send side can
+ * still be checked. end_poll_keeps_unread uses start_poll either way.
+ */
+static bool plain_poll(void)
+{
+	const char *v = getenv("VERBS_EX_PLAIN_POLL");
+
+	return v && *v == '1';
+}
+
+/* One poll round: completions appended to w[*got], at most n in all. */
+static int poll_round(struct ibv_cq_ex *cq, struct xwc *w, int *got, int n)
 {
 	struct ibv_poll_cq_attr attr = {};
+	struct ibv_wc wc;
+	int ret;
+
+	if (plain_poll()) {
+		ret = ibv_poll_cq(ibv_cq_ex_to_cq(cq), 1, &wc);
+		if (ret <= 0)
+			return ret ? -1 : ENOENT;
+		if (*got == n)
+			return -1;
+		xwc_from_wc(&wc, &w[(*got)++]);
+		return 0;
+	}
+	ret = ibv_start_poll(cq, &attr);
+	if (ret)
+		return ret;
+	do {
+		if (*got == n) {
+			fprintf(stderr, "# completion %llu beyond the %d expected\n",
+				(unsigned long long)cq->wr_id, n);
+			ibv_end_poll(cq);
+			return -1;
+		}
+		xwc_read(cq, &w[(*got)++]);
+		ret = ibv_next_poll(cq);
+	} while (!ret);
+	ibv_end_poll(cq);
+	return ret == ENOENT ? 0 : -1;
+}
+
+/*
+ * Reads exactly n completions from cq within WAIT_MS through start_poll/
+ * next_poll/end_poll, then checks that no more arrive within QUIET_MS.
+ * 0, or -1 on a timeout, a poll error or an extra completion.
+ */
+static int poll_ex(struct ibv_cq_ex *cq, struct xwc *w, int n)
+{
 	long long end = gift_now_us() + WAIT_MS * 1000LL;
 	int got = 0, ret;
 
 	while (got < n) {
-		ret = ibv_start_poll(cq, &attr);
+		ret = poll_round(cq, w, &got, n);
 		if (ret == ENOENT) {
-			if (gift_now_us() > end)
-				return -1;
-			usleep(1000);
-			continue;
-		}
-		if (ret)
-			return -1;
-		do {
-			if (got == n) {
-				ibv_end_poll(cq);
+			if (gift_now_us() > end) {
+				fprintf(stderr, "# %d of %d completions\n",
+					got, n);
 				return -1;
 			}
-			xwc_read(cq, &w[got++]);
-			ret = ibv_next_poll(cq);
-		} while (!ret);
-		ibv_end_poll(cq);
-		if (ret != ENOENT)
+			usleep(1000);
+		} else if (ret) {
 			return -1;
+		}
 	}
 	end = gift_now_us() + QUIET_MS * 1000LL;
 	while (gift_now_us() < end) {
-		ret = ibv_start_poll(cq, &attr);
-		if (ret != ENOENT) {
-			if (!ret)
-				ibv_end_poll(cq);
+		ret = poll_round(cq, w, &got, n);
+		if (ret != ENOENT)
 			return -1;
-		}
 		usleep(2000);
 	}
 	return 0;
@@ -406,20 +459,47 @@ static bool landed(struct rig *r, size_t off, const uint8_t *want,
 	return true;
 }
 
+/*
+ * Where the verbs leave a choice, gift0 is held to its documented one and
+ * other devices only to the contract.
+ */
+static bool is_gift(void)
+{
+	const char *d = getenv("GIFT_DRIVER");
+
+	return !d || !strcmp(d, "gift");
+}
+
+/*
+ * ibv_wr_complete() of a batch with an invalid WR: an error, which the
+ * verbs do not name (gift0: EINVAL, as ibv_post_send(); mlx5 ENOMEM,
+ * rxe ENOSPC).
+ */
+static bool invalid_wr_err(int err)
+{
+	if (is_gift())
+		return err == EINVAL;
+	fprintf(stderr, "# ibv_wr_complete: %d\n", err);
+	return err != 0;
+}
+
 /* A completion of b's receive of len bytes, with flags set in wc_flags. */
 static bool recv_ok(struct rig *r, const struct xwc *w,
 		    uint64_t wr_id, enum ibv_wc_opcode op, uint32_t len,
 		    unsigned int flags)
 {
 	bool ud = r->a->qp_type == IBV_QPT_UD, ok;
+	unsigned int got = w->wc_flags;
 
+	/* The GRH flag means a GRH in the buffer: UD only (rxe sets it on RC) */
 	if (ud)
 		flags |= IBV_WC_GRH;
+	else
+		got &= ~IBV_WC_GRH;
 	ok = w->status == IBV_WC_SUCCESS && w->wr_id == wr_id &&
 	     w->opcode == op && w->byte_len == len + grh(r) &&
 	     w->qp_num == r->b->qp_num &&
-	     (!ud || w->src_qp == r->a->qp_num) &&
-	     w->wc_flags == flags;
+	     (!ud || w->src_qp == r->a->qp_num) && got == flags;
 	if (!ok)
 		fprintf(stderr, "# receive wr_id %llu status %d opcode %d len %u qp %u src_qp %u flags %#x; want %llu 0 %d %zu %u %u %#x\n",
 			(unsigned long long)w->wr_id, w->status, w->opcode,
@@ -585,8 +665,8 @@ TEST_F(ex, abort_posts_nothing)
 
 /*
  * A batch with an invalid WR (more SGEs than max_send_sge, or more inline
- * bytes than max_inline_data) fails in ibv_wr_complete() with EINVAL and
- * posts none of its WRs, the valid one before the bad one included.
+ * bytes than max_inline_data) fails in ibv_wr_complete() (gift0: EINVAL)
+ * and posts none of its WRs, the valid one before the bad one included.
  */
 TEST_F(ex, complete_error_posts_nothing)
 {
@@ -620,7 +700,7 @@ TEST_F(ex, complete_error_posts_nothing)
 	ibv_wr_send(r->ax);
 	ud_addr(r);
 	ibv_wr_set_sge_list(r->ax, max_sge + 1, list);
-	EXPECT_EQ(EINVAL, ibv_wr_complete(r->ax));
+	EXPECT_TRUE(invalid_wr_err(ibv_wr_complete(r->ax)));
 
 	ibv_wr_start(r->ax);
 	r->ax->wr_id = 302;
@@ -631,7 +711,7 @@ TEST_F(ex, complete_error_posts_nothing)
 	ibv_wr_send(r->ax);
 	ud_addr(r);
 	ibv_wr_set_inline_data(r->ax, big, max_inline + 1);
-	EXPECT_EQ(EINVAL, ibv_wr_complete(r->ax));
+	EXPECT_TRUE(invalid_wr_err(ibv_wr_complete(r->ax)));
 
 	/* Only this one arrives, into the receive posted first */
 	ibv_wr_start(r->ax);
@@ -831,9 +911,9 @@ TEST_F(rc, atomics)
 
 /*
  * SEND_WITH_INV naming the rkey of an ordinary MR, which no SEND may
- * invalidate: the responder refuses it (an invalid request), the sender's
- * WR completes with IBV_WC_REM_INV_REQ_ERR and the receive is not
- * completed successfully.
+ * invalidate: the responder refuses it, so the receive does not complete
+ * successfully. gift0 answers with an invalid-request NAK, so the sender's
+ * WR completes with IBV_WC_REM_INV_REQ_ERR (rxe acknowledges the SEND).
  */
 TEST_F(rc, send_inv_of_plain_mr_refused)
 {
@@ -849,7 +929,8 @@ TEST_F(rc, send_inv_of_plain_mr_refused)
 	ASSERT_EQ(0, ibv_wr_complete(r->ax));
 	ASSERT_EQ(0, poll_ex(r->scq, w, 1));
 	EXPECT_EQ(900, w[0].wr_id);
-	EXPECT_EQ(IBV_WC_REM_INV_REQ_ERR, w[0].status);
+	TH_LOG("sender: status %d", w[0].status);
+	EXPECT_TRUE(!is_gift() || w[0].status == IBV_WC_REM_INV_REQ_ERR);
 	ASSERT_EQ(0, poll_ex(r->rcq, w, 1));
 	EXPECT_EQ(90, w[0].wr_id);
 	EXPECT_NE(IBV_WC_SUCCESS, w[0].status);
@@ -928,8 +1009,10 @@ TEST_F(create, send_ops_per_transport)
 }
 
 /*
- * Opcodes behind a device capability: accepted when the device reports
- * the capability, refused with EOPNOTSUPP when it does not.
+ * Opcodes behind a device capability: refused with EOPNOTSUPP when the
+ * device does not report the capability. When it does, the user-space
+ * library may still predate the opcode (rdma-core 44's rxe and FLUSH):
+ * accepted, or refused with EOPNOTSUPP.
  */
 TEST_F(create, send_ops_follow_device_caps)
 {
@@ -949,12 +1032,14 @@ TEST_F(create, send_ops_follow_device_caps)
 		{ QP_EX_WITH_FLUSH, caps_ex & DEV_FLUSH, "FLUSH" },
 	};
 	size_t i;
+	int err;
 
 	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		TH_LOG("%s: device %s it", t[i].name,
-		       t[i].cap ? "offers" : "does not offer");
-		EXPECT_EQ(t[i].cap ? 0 : EOPNOTSUPP,
-			  try_qp(self, IBV_QPT_RC, RC_OPS | t[i].op));
+		err = try_qp(self, IBV_QPT_RC, RC_OPS | t[i].op);
+		TH_LOG("%s: device %s it, QP creation %d", t[i].name,
+		       t[i].cap ? "offers" : "does not offer", err);
+		EXPECT_TRUE(t[i].cap ? err == 0 || err == EOPNOTSUPP :
+				       err == EOPNOTSUPP);
 	}
 }
 
