@@ -70,6 +70,10 @@ static int gift_query_device_ex(struct ibv_context *ibctx,
 	 * make an MR that SEND_WITH_INV could invalidate. Not advertised here.
 	 */
 	attr->orig_attr.device_cap_flags &= ~IBV_DEVICE_MEM_MGT_EXTENSIONS;
+	if (attr_size >= offsetof(struct ibv_device_attr_ex,
+				  device_cap_flags_ex) +
+			 sizeof(attr->device_cap_flags_ex))
+		attr->device_cap_flags_ex &= ~(uint64_t)IBV_DEVICE_MEM_MGT_EXTENSIONS;
 	return 0;
 }
 
@@ -428,6 +432,7 @@ static const size_t gift_vqp_comp_mask_offs[] = {
 	offsetof(struct verbs_qp, comp_mask),
 	offsetof(struct verbs_qp, comp_mask) - sizeof(void (*)(void)),
 };
+
 static size_t gift_vqp_comp_mask_off;	/* 0: the library matched neither */
 static pthread_once_t gift_vqp_once = PTHREAD_ONCE_INIT;
 

@@ -501,7 +501,9 @@ static bool recv_ok(struct rig *r, const struct xwc *w,
 	     w->qp_num == r->b->qp_num &&
 	     (!ud || w->src_qp == r->a->qp_num) && got == flags;
 	if (!ok)
-		fprintf(stderr, "# receive wr_id %llu status %d opcode %d len %u qp %u src_qp %u flags %#x; want %llu 0 %d %zu %u %u %#x\n",
+		fprintf(stderr,
+			"# receive wr_id %llu status %d opcode %d len %u qp %u src_qp %u flags %#x;"
+			" want %llu 0 %d %zu %u %u %#x\n",
 			(unsigned long long)w->wr_id, w->status, w->opcode,
 			w->byte_len, w->qp_num, w->src_qp, w->wc_flags,
 			(unsigned long long)wr_id, op, len + grh(r),
@@ -516,7 +518,8 @@ static bool send_ok(struct rig *r, const struct xwc *w,
 		  w->opcode == op && w->qp_num == r->a->qp_num;
 
 	if (!ok)
-		fprintf(stderr, "# send wr_id %llu status %d opcode %d qp %u; want %llu 0 %d %u\n",
+		fprintf(stderr,
+			"# send wr_id %llu status %d opcode %d qp %u; want %llu 0 %d %u\n",
 			(unsigned long long)w->wr_id, w->status, w->opcode,
 			w->qp_num, (unsigned long long)wr_id, op,
 			r->a->qp_num);
@@ -1041,6 +1044,23 @@ TEST_F(create, send_ops_follow_device_caps)
 		EXPECT_TRUE(t[i].cap ? err == 0 || err == EOPNOTSUPP :
 				       err == EOPNOTSUPP);
 	}
+}
+
+/*
+ * ibv_query_device_ex() agrees with itself: the low half of
+ * device_cap_flags_ex is device_cap_flags, and a device without memory
+ * windows reports max_mw 0 (and the other way round).
+ */
+TEST_F(create, device_attrs_consistent)
+{
+	const struct ibv_device_attr *a = &self->dev.orig_attr;
+	bool mw = a->device_cap_flags & IBV_DEVICE_MEM_WINDOW;
+
+	TH_LOG("device_cap_flags %#x, _ex %#llx, max_mw %d", a->device_cap_flags,
+	       (unsigned long long)self->dev.device_cap_flags_ex, a->max_mw);
+	EXPECT_EQ((uint32_t)a->device_cap_flags,
+		  (uint32_t)self->dev.device_cap_flags_ex);
+	EXPECT_EQ(mw, a->max_mw > 0);
 }
 
 static int try_cq(FIXTURE_DATA(create) *self, uint64_t wc_flags)
