@@ -421,7 +421,7 @@ out_free:
  * comp_mask, which follows the union of struct ibv_qp and struct ibv_qp_ex.
  * Where that is depends on the size of ibv_qp_ex in the libibverbs loaded,
  * not in the rdma-core tree this provider was built against: rdma-core
- * appends to ibv_qp_ex within one private ABI (45 added wr_flush after 44's
+ * appends to ibv_qp_ex within one private ABI (56.1 has wr_flush after 44's
  * wr_atomic_write). The loaded library is asked, once, with a probe object
  * through ibv_qp_to_qp_ex(): the offset of our own headers, or one
  * function pointer less. The library writes its comp_mask and xrcd there

@@ -732,6 +732,47 @@ TEST_F(ex, complete_error_posts_nothing)
 }
 
 /*
+ * A batch longer than the send queue can never be posted: ibv_wr_complete()
+ * fails (gift0: ENOMEM, as a full queue fails ibv_post_send()) and none of
+ * it is posted.
+ */
+TEST_F(ex, oversized_batch_posts_nothing)
+{
+	struct rig *r = &self->r;
+	struct ibv_qp_attr qa;
+	struct ibv_qp_init_attr qi;
+	struct xwc w[1];
+	uint32_t i;
+	int err;
+
+	ASSERT_EQ(0, ibv_query_qp(r->a, &qa, IBV_QP_CAP, &qi));
+	ASSERT_EQ(0, post_recv(r, 0, 64, 45));
+	ibv_wr_start(r->ax);
+	r->ax->wr_flags = IBV_SEND_SIGNALED;
+	for (i = 0; i <= qa.cap.max_send_wr; i++) {
+		r->ax->wr_id = 1000 + i;
+		ibv_wr_send(r->ax);
+		ud_addr(r);
+		ibv_wr_set_sge(r->ax, r->mr->lkey, (uintptr_t)r->src, 64);
+	}
+	err = ibv_wr_complete(r->ax);
+	TH_LOG("%u WRs: %d", qa.cap.max_send_wr + 1, err);
+	EXPECT_TRUE(is_gift() ? err == ENOMEM : err != 0);
+
+	ibv_wr_start(r->ax);
+	r->ax->wr_id = 2000;
+	ibv_wr_send(r->ax);
+	ud_addr(r);
+	ibv_wr_set_sge(r->ax, r->mr->lkey, (uintptr_t)(r->src + 512), 64);
+	ASSERT_EQ(0, ibv_wr_complete(r->ax));
+	ASSERT_EQ(0, poll_ex(r->rcq, w, 1));
+	EXPECT_TRUE(recv_ok(r, &w[0], 45, IBV_WC_RECV, 64, 0));
+	EXPECT_TRUE(landed(r, 0, r->src + 512, 64));
+	ASSERT_EQ(0, poll_ex(r->scq, w, 1));
+	EXPECT_TRUE(send_ok(r, &w[0], 2000, IBV_WC_SEND));
+}
+
+/*
  * Unsignaled WRs (no IBV_SEND_SIGNALED in wr_flags, sq_sig_all 0) make no
  * completion; the signaled ones do, in order.
  */
