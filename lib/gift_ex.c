@@ -301,9 +301,13 @@ enum {
 			       IBV_QP_EX_WITH_ATOMIC_FETCH_AND_ADD,
 	GIFT_SUP_UD_SEND_OPS = IBV_QP_EX_WITH_SEND |
 			       IBV_QP_EX_WITH_SEND_WITH_IMM,
-	/* Flags the WR builders take from ibv_qp_ex.wr_flags */
+	/*
+	 * Flags the WR builders take from ibv_qp_ex.wr_flags. IBV_SEND_INLINE
+	 * is accepted and means nothing: the setter called decides (some
+	 * applications set it for providers that need it, as rxe's does).
+	 */
 	GIFT_SUP_WR_FLAGS = IBV_SEND_FENCE | IBV_SEND_SIGNALED |
-			    IBV_SEND_SOLICITED,
+			    IBV_SEND_SOLICITED | IBV_SEND_INLINE,
 };
 
 /**
@@ -414,7 +418,7 @@ static struct ibv_send_wr *gift_wr_new(struct ibv_qp_ex *qpx,
 	memset(wr, 0, sizeof(*wr));
 	wr->wr_id = qpx->wr_id;
 	wr->opcode = opcode;
-	wr->send_flags = qpx->wr_flags;
+	wr->send_flags = qpx->wr_flags & ~IBV_SEND_INLINE;
 	return wr;
 }
 
