@@ -92,11 +92,14 @@ wait_for() {
 # gid_index NS DEV ADDR: index of DEV's RoCEv2 GID holding ADDR, an IPv4
 # or a full IPv6 address as sysfs prints it.
 gid_index() {
-	local g=/sys/class/infiniband/$2/ports/1 want=$3 i
+	local g=/sys/class/infiniband/$2/ports/1 want=$3 i b
 
 	case $want in
-	*.*) want=$(printf '0000:0000:0000:0000:0000:ffff:%02x%02x:%02x%02x' \
-			$(tr . ' ' <<<"$want")) ;;
+	*.*)
+		IFS=. read -ra b <<<"$want"
+		want=$(printf '0000:0000:0000:0000:0000:ffff:%02x%02x:%02x%02x' \
+			"${b[@]}")
+		;;
 	esac
 	for i in $(seq 0 15); do
 		[ "$(inns "$1" cat "$g/gids/$i" 2>/dev/null)" = "$want" ] &&
@@ -106,10 +109,7 @@ gid_index() {
 	return 1
 }
 
-no_netns_left() {
-	[ -z "$(ip netns list 2>/dev/null | grep -v "^$root")" ]
-}
-
+# shellcheck disable=SC2317 # called through wait_for
 devs_gone() {
 	local d
 
@@ -153,29 +153,29 @@ listening() {
 		! kill -0 $3 2>/dev/null"
 }
 
-# pingpong DESC SERVER-NS SERVER-DEV SERVER-GID CLIENT-DEV CLIENT-GID ADDR
-# ibv_rc_pingpong with data check (-c) from init_net to SERVER-NS; ADDR
-# is the server's address for the out-of-band TCP exchange (IPv4: the
-# server listens on the first address getaddrinfo() offers), the GIDs
-# say what RoCE runs over.
-port=18900
-pingpong() {
-	local desc=$1 sns=$2 sdev=$3 sgid=$4 cdev=$5 cgid=$6 addr=$7
-	local sout cout spid cst sst
+# run_pair DESC PATTERN SERVER-NS READY SERVER-CMD... -- CLIENT-CMD...:
+# the server in SERVER-NS in the background, then, once the shell
+# condition READY holds (PID is the server's), the client in init_net;
+# both must exit 0 and the client's output match PATTERN.
+run_pair() {
+	local desc=$1 pattern=$2 sns=$3 ready=$4 sout cout spid cst sst
+	local -a srv=()
 
-	port=$((port + 1))
+	shift 4
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do
+		srv+=("$1")
+		shift
+	done
+	shift
 	sout=$(mktemp) cout=$(mktemp)
-	bg_in "$sns" timeout $limit ibv_rc_pingpong -d "$sdev" -g "$sgid" -c \
-		-s 4096 -n 50 -p $port >"$sout" 2>&1
+	bg_in "$sns" timeout $limit "${srv[@]}" >"$sout" 2>&1
 	spid=$bgpid
-	listening "$sns" $port $spid
-	timeout $limit ibv_rc_pingpong -d "$cdev" -g "$cgid" -c -s 4096 \
-		-n 50 -p $port "$addr" >"$cout" 2>&1
+	wait_for 30 eval "${ready//PID/$spid} || ! kill -0 $spid 2>/dev/null"
+	timeout $limit "$@" >"$cout" 2>&1
 	cst=$?
 	wait $spid
 	sst=$?
-	if [ $cst -eq 0 ] && [ $sst -eq 0 ] &&
-	   grep -q "409600 bytes in" "$cout"; then
+	if [ $cst -eq 0 ] && [ $sst -eq 0 ] && grep -Eq "$pattern" "$cout"; then
 		result ok "$desc"
 	else
 		result fail "$desc" "client $cst, server $sst"
@@ -185,31 +185,28 @@ pingpong() {
 	rm -f "$sout" "$cout"
 }
 
-# rping_ns DESC: rping -V between init_net and gift_ns1.
-rping_ns() {
-	local sout cout spid cst sst
+# pingpong DESC SERVER-NS SERVER-DEV SERVER-GID CLIENT-DEV CLIENT-GID ADDR
+# ibv_rc_pingpong with data check (-c) from init_net to SERVER-NS; ADDR
+# is the server's address for the out-of-band TCP exchange (IPv4: the
+# server listens on the first address getaddrinfo() offers), the GIDs
+# say what RoCE runs over.
+port=18900
+pingpong() {
+	port=$((port + 1))
+	run_pair "$1" "409600 bytes in" "$2" \
+		"[ -n \"\$(inns '$2' ss -Hltn 'sport = :$port')\" ]" \
+		ibv_rc_pingpong -d "$3" -g "$4" -c -s 4096 -n 50 -p $port -- \
+		ibv_rc_pingpong -d "$5" -g "$6" -c -s 4096 -n 50 -p $port "$7"
+}
 
-	sout=$(mktemp) cout=$(mktemp)
-	bg_in $ns1 timeout $limit rping -s -a 10.77.0.2 -p 18999 -C 5 -V \
-		>"$sout" 2>&1
-	spid=$bgpid
-	wait_for 30 eval "inns $ns1 rdma resource show cm_id 2>/dev/null |
-		grep -q 'state LISTEN .*:18999 ' || ! kill -0 $spid 2>/dev/null"
-	sleep 1
-	timeout $limit rping -c -a 10.77.0.2 -p 18999 -C 5 -V -v \
-		>"$cout" 2>&1
-	cst=$?
-	wait $spid
-	sst=$?
-	if [ $cst -eq 0 ] && [ $sst -eq 0 ] &&
-	   grep -q 'ping data: rdma-ping-4: ' "$cout"; then
-		result ok "$1"
-	else
-		result fail "$1" "client $cst, server $sst"
-		sed 's/^/# client: /' "$cout" | tail -n 8
-		sed 's/^/# server: /' "$sout" | tail -n 8
-	fi
-	rm -f "$sout" "$cout"
+# rping_ns DESC: rping -V between init_net and gift_ns1; rdma_listen()
+# shows LISTEN before ib_cm listens: a second more.
+rping_ns() {
+	run_pair "$1" 'ping data: rdma-ping-4: ' $ns1 \
+		"inns $ns1 rdma resource show cm_id 2>/dev/null |
+		 grep -q 'state LISTEN .*:18999 ' && sleep 1" \
+		rping -s -a 10.77.0.2 -p 18999 -C 5 -V -- \
+		rping -c -a 10.77.0.2 -p 18999 -C 5 -V -v
 }
 
 # traffic MODE: the pingpongs and rping between nsA1 and nsB1.
