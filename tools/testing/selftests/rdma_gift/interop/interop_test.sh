@@ -83,7 +83,7 @@ cm_listening() {
 cm=
 step() {
 	local serving=$1 name=$2 pattern=$3 st=0 out pid mine theirs desc
-	local cmd=() scmd=() ccmd=() split= a
+	local cmd=() scmd=() ccmd=() split='' a
 	shift 3
 	n=$((n + 1))
 	port=$((port + 1))
