@@ -754,6 +754,10 @@ void gift_net_dev_del(struct gift_dev *gdev)
 	struct gift_net_ns *ns = gift_net_ns(gdev->net);
 
 	mutex_lock(&gift_net_ns_lock);
+	if (WARN_ON_ONCE(!ns->ndevs)) {
+		mutex_unlock(&gift_net_ns_lock);
+		return;
+	}
 	WRITE_ONCE(ns->ndevs, ns->ndevs - 1);
 	if (!ns->ndevs) {
 		if (!net_eq(gdev->net, &init_net))

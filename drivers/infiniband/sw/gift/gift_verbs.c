@@ -277,7 +277,9 @@ static int gift_dealloc_pd(struct ib_pd *ibpd, struct ib_udata *udata)
  * gift_dealloc_driver() - last driver callback of a device
  * @ibdev: device being unregistered
  *
- * Called once by ib_core after every client and user context is gone.
+ * Called once by ib_core after every client and user context is gone,
+ * or by ib_dealloc_device() when gift_dev_register() failed after the
+ * ops were set.
  */
 static void gift_dealloc_driver(struct ib_device *ibdev)
 {
@@ -440,15 +442,14 @@ int gift_dev_register(const char *name, struct net_device *ndev)
 		err = -EEXIST;
 	}
 	if (err)
-		goto out_unpublish;
+		goto out_dealloc;
 	return 0;
 
-out_unpublish:
-	gift_dev_list_del(gdev);
 out_dealloc:
-	gift_qp_table_destroy(&gdev->qp_table);
-	gift_mr_table_destroy(&gdev->mr_table);
-	gift_net_dev_del(gdev);
+	/*
+	 * The ops are set: ib_dealloc_device() calls gift_dealloc_driver(),
+	 * which undoes the list, the tables and gift_net_dev_add().
+	 */
 	ib_dealloc_device(ibdev);
 	return err;
 }
