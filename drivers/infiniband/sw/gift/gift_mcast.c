@@ -46,11 +46,12 @@
  * holds a reference on its QP, dropped only after an RCU grace period
  * once it is unlinked, so the receive path may take its own reference on
  * any QP it finds on a list (gift_qp.ref; destroy_qp waits for those).
- * Groups are freed after a grace period too. destroy_qp detaches the QP
- * from every group it is still attached to (uverbs detaches user QPs
- * itself first; kernel consumers may leave that to destroy), before it
- * unpublishes the QP, and then waits for the attachments' references like
- * any other.
+ * Groups are freed after a grace period too. ib_core refuses to destroy
+ * a QP that is still attached (-EBUSY: ib_attach_mcast() counts in the
+ * QP's usecnt; uverbs detaches a closing context's QPs first), so
+ * destroy_qp should find none; should it, it warns once and detaches
+ * them, before it unpublishes the QP, then waits for the attachments'
+ * references like any other.
  */
 
 #include <linux/igmp.h>
@@ -336,7 +337,8 @@ static int gift_detach_mcast(struct ib_qp *ibqp, union ib_gid *mgid, u16 mlid)
  * gift_mcast_qp_destroy() - detach a QP being destroyed from every group
  * @qp: QP in destroy_qp, still published
  *
- * Process context; takes RTNL when a group is left.
+ * A safety net: ib_core does not destroy an attached QP (see the file
+ * comment). Process context; takes RTNL when a group is left.
  */
 void gift_mcast_qp_destroy(struct gift_qp *qp)
 {
@@ -345,6 +347,7 @@ void gift_mcast_qp_destroy(struct gift_qp *qp)
 
 	if (list_empty_careful(&qp->mcast_list))
 		return;
+	WARN_ON_ONCE(1);
 	mutex_lock(&gdev->mcast.lock);
 	list_for_each_entry_safe(att, tmp, &qp->mcast_list, qp_entry)
 		gift_mcast_unlink(gdev, att);
