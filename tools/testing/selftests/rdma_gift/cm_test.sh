@@ -90,14 +90,14 @@ mckey_pair() {
 	local desc=$1 group=$2 rout sout rpid rst sst i
 	n=$((n + 1))
 	rout=$(mktemp) sout=$(mktemp)
-	timeout $limit mckey -m "$group" -b "$ip" -C 10 >"$rout" 2>&1 &
+	timeout $limit stdbuf -oL mckey -m "$group" -b "$ip" -C 10 >"$rout" 2>&1 &
 	rpid=$!
 	for ((i = 0; i < 150 * ${GIFT_SLOW:-1}; i++)); do
 		grep -q '^receiving data transfers' "$rout" && break
 		kill -0 $rpid 2>/dev/null || break
 		sleep 0.2
 	done
-	timeout $limit mckey -m "$group" -b "$ip" -C 10 -s >"$sout" 2>&1
+	timeout $limit stdbuf -oL mckey -m "$group" -b "$ip" -C 10 -s >"$sout" 2>&1
 	sst=$?
 	wait $rpid
 	rst=$?
