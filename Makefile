@@ -17,7 +17,13 @@
 #   make fuzz MINUTES=N    the RoCEv2 packet fuzzer on the debug kernel
 #   make stress MINUTES=N  registration vs mm churn vs traffic, debug kernel
 #   make demo       build, boot the VM, walk through gift0
-#   make install    install module and provider on this host (real hosts)
+#   make deb        the Debian packages (rdma-gift-dkms, libgift1,
+#                   libgift-dev) in build/deb/, checked with lintian
+#   make check-packages  build them, install them with apt, load the
+#                   DKMS-built module in the VM, use the packaged
+#                   provider, purge (make check runs it)
+#   make install    install module and provider on this host (developers;
+#                   real hosts: the packages, see README)
 #
 # KDIR=/lib/modules/$(uname -r)/build builds the module for another kernel.
 
@@ -42,7 +48,7 @@ DEPS_STAMP := $(GIFT_CACHE)/deps.mk
 
 .PHONY: all deps module module-newest module-debug provider selftests \
 	checkpatch check check-debug check-interop demo install clean fuzz \
-	stress
+	stress deb check-packages
 
 all: module module-newest provider selftests
 
@@ -123,6 +129,13 @@ fuzz: all module-debug
 
 stress: all module-debug
 	$(SOAK) $(SELFTESTS)/stress/gift_stress -t $$(($(MINUTES) * 60))
+
+deb: | deps
+	@bash tools/packaging/deb.sh >/dev/null
+
+# Installs the packages on this host (apt), one VM boot, purges them.
+check-packages: | deps
+	@bash tools/packaging/check_packages.sh
 
 demo: all
 	@bash tools/demo.sh

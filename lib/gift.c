@@ -13,6 +13,7 @@
  */
 #include <assert.h>
 #include <ctype.h>
+#include <stddef.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -62,6 +63,17 @@ static int gift_query_device_ex(struct ibv_context *ibctx,
 			 (unsigned int)(fw >> 16) & 0xffff,
 			 (unsigned int)fw & 0xffff);
 	}
+	/*
+	 * Memory management extensions (fast-register MRs, local
+	 * invalidation) exist for kernel QPs only: the kernel refuses
+	 * LOCAL_INV and REG_MR from user QPs, and user space has no way to
+	 * make an MR that SEND_WITH_INV could invalidate. Not advertised here.
+	 */
+	attr->orig_attr.device_cap_flags &= ~IBV_DEVICE_MEM_MGT_EXTENSIONS;
+	if (attr_size >= offsetof(struct ibv_device_attr_ex,
+				  device_cap_flags_ex) +
+			 sizeof(attr->device_cap_flags_ex))
+		attr->device_cap_flags_ex &= ~(uint64_t)IBV_DEVICE_MEM_MGT_EXTENSIONS;
 	return 0;
 }
 
@@ -168,21 +180,99 @@ static struct ibv_cq *gift_create_cq(struct ibv_context *ibctx, int cqe,
 {
 	struct ibv_create_cq cmd = {};
 	struct ib_uverbs_create_cq_resp resp = {};
-	struct ibv_cq *cq;
+	struct gift_cq *cq;
 	int ret;
 
 	cq = calloc(1, sizeof(*cq));
 	if (!cq)
 		return NULL;
 
-	ret = ibv_cmd_create_cq(ibctx, cqe, channel, comp_vector, cq, &cmd,
-				sizeof(cmd), &resp, sizeof(resp));
+	ret = ibv_cmd_create_cq(ibctx, cqe, channel, comp_vector, &cq->vcq.cq,
+				&cmd, sizeof(cmd), &resp, sizeof(resp));
 	if (ret) {
 		free(cq);
 		errno = ret;
 		return NULL;
 	}
-	return cq;
+	pthread_mutex_init(&cq->lock, NULL);
+	cq->locked = true;
+	return &cq->vcq.cq;
+}
+
+/* The wc_flags and flags of @attr are checked by gift_cq_ex_check() first. */
+static struct ibv_cq_ex *gift_create_cq_ex(struct ibv_context *ibctx,
+					   struct ibv_cq_init_attr_ex *attr)
+{
+	struct ibv_create_cq_ex cmd = {};
+	struct ib_uverbs_ex_create_cq_resp resp = {};
+	struct ibv_cq_init_attr_ex kattr = {
+		.cqe = attr->cqe,
+		.cq_context = attr->cq_context,
+		.channel = attr->channel,
+		.comp_vector = attr->comp_vector,
+	};
+	struct gift_cq *cq;
+	int ret;
+
+	ret = gift_cq_ex_check(attr);
+	if (ret) {
+		errno = ret;
+		return NULL;
+	}
+	cq = calloc(1, sizeof(*cq));
+	if (!cq)
+		return NULL;
+
+	/* The kernel sees a plain CQ: the completion fields are ours */
+	ret = ibv_cmd_create_cq_ex(ibctx, &kattr, &cq->vcq, &cmd, sizeof(cmd),
+				   &resp, sizeof(resp), 0);
+	if (ret) {
+		free(cq);
+		errno = ret;
+		return NULL;
+	}
+	pthread_mutex_init(&cq->lock, NULL);
+	gift_cq_ex_init(cq, attr);
+	return &cq->vcq.cq_ex;
+}
+
+/*
+ * The poll_cq command copies the kernel's wc_flags (enum ib_wc_flags of
+ * include/rdma/ib_verbs.h, no uapi) as they are, and its bits are not
+ * libibverbs' (enum ibv_wc_flags): a send with invalidate would read as
+ * IBV_WC_IP_CSUM_OK and a UD receive, with IB_WC_WITH_NETWORK_HDR_TYPE,
+ * as IBV_WC_TM_DATA_VALID. Each kernel bit that means something to user
+ * space is translated; SMAC, VLAN and the network header type have no
+ * ibv_wc field and are dropped.
+ */
+#define GIFT_KWC_GRH		(1U << 0)
+#define GIFT_KWC_WITH_IMM	(1U << 1)
+#define GIFT_KWC_WITH_INVALIDATE (1U << 2)
+#define GIFT_KWC_IP_CSUM_OK	(1U << 3)
+
+static unsigned int gift_wc_flags(unsigned int kflags)
+{
+	unsigned int flags = 0;
+
+	if (kflags & GIFT_KWC_GRH)
+		flags |= IBV_WC_GRH;
+	if (kflags & GIFT_KWC_WITH_IMM)
+		flags |= IBV_WC_WITH_IMM;
+	if (kflags & GIFT_KWC_WITH_INVALIDATE)
+		flags |= IBV_WC_WITH_INV;
+	if (kflags & GIFT_KWC_IP_CSUM_OK)
+		flags |= IBV_WC_IP_CSUM_OK;
+	return flags;
+}
+
+int gift_cq_poll(struct gift_cq *cq, int n, struct ibv_wc *wc)
+{
+	int i, ret;
+
+	ret = ibv_cmd_poll_cq(&cq->vcq.cq, n, wc);
+	for (i = 0; i < ret; i++)
+		wc[i].wc_flags = gift_wc_flags(wc[i].wc_flags);
+	return ret;
 }
 
 static int gift_resize_cq(struct ibv_cq *cq, int cqe)
@@ -194,13 +284,15 @@ static int gift_resize_cq(struct ibv_cq *cq, int cqe)
 				 sizeof(resp));
 }
 
-static int gift_destroy_cq(struct ibv_cq *cq)
+static int gift_destroy_cq(struct ibv_cq *ibcq)
 {
+	struct gift_cq *cq = to_gcq(ibcq);
 	int ret;
 
-	ret = ibv_cmd_destroy_cq(cq);
+	ret = ibv_cmd_destroy_cq(ibcq);
 	if (ret)
 		return ret;
+	pthread_mutex_destroy(&cq->lock);
 	free(cq);
 	return 0;
 }
@@ -262,21 +354,119 @@ static struct ibv_qp *gift_create_qp(struct ibv_pd *pd,
 {
 	struct ibv_create_qp cmd = {};
 	struct ib_uverbs_create_qp_resp resp = {};
-	struct ibv_qp *qp;
+	struct gift_qp *qp;
 	int ret;
 
 	qp = calloc(1, sizeof(*qp));
 	if (!qp)
 		return NULL;
 
-	ret = ibv_cmd_create_qp(pd, qp, attr, &cmd, sizeof(cmd), &resp,
-				sizeof(resp));
+	ret = ibv_cmd_create_qp(pd, &qp->vqp.qp, attr, &cmd, sizeof(cmd),
+				&resp, sizeof(resp));
 	if (ret) {
 		free(qp);
 		errno = ret;
 		return NULL;
 	}
-	return qp;
+	return &qp->vqp.qp;
+}
+
+/*
+ * ibv_create_qp_ex(): a PD is required, send_ops_flags is the only
+ * extension (checked by gift_qp_ex_check()); the kernel sees a plain QP.
+ */
+static struct ibv_qp *gift_create_qp_ex(struct ibv_context *ibctx,
+					struct ibv_qp_init_attr_ex *attr)
+{
+	struct ibv_create_qp cmd = {};
+	struct ib_uverbs_create_qp_resp resp = {};
+	struct ibv_qp_init_attr_ex kattr;
+	struct gift_qp *qp;
+	int ret;
+
+	ret = gift_qp_ex_check(attr);
+	if (ret) {
+		errno = ret;
+		return NULL;
+	}
+	qp = calloc(1, sizeof(*qp));
+	if (!qp)
+		return NULL;
+
+	kattr = *attr;
+	kattr.comp_mask = IBV_QP_INIT_ATTR_PD;
+	ret = ibv_cmd_create_qp_ex(ibctx, &qp->vqp, &kattr, &cmd, sizeof(cmd),
+				   &resp, sizeof(resp));
+	if (ret)
+		goto out_free;
+	attr->cap = kattr.cap;
+
+	if (attr->comp_mask & IBV_QP_INIT_ATTR_SEND_OPS_FLAGS) {
+		ret = gift_qp_ex_init(qp, attr);
+		if (ret)
+			goto out_destroy;
+	}
+	return &qp->vqp.qp;
+
+out_destroy:
+	ibv_cmd_destroy_qp(&qp->vqp.qp);
+out_free:
+	free(qp);
+	errno = ret;
+	return NULL;
+}
+
+/*
+ * libibverbs finds the extended QP of a struct verbs_qp by a flag in its
+ * comp_mask, which follows the union of struct ibv_qp and struct ibv_qp_ex.
+ * Where that is depends on the size of ibv_qp_ex in the libibverbs loaded,
+ * not in the rdma-core tree this provider was built against: rdma-core
+ * appends to ibv_qp_ex within one private ABI (56.1 has wr_flush after 44's
+ * wr_atomic_write). The loaded library is asked, once, with a probe object
+ * through ibv_qp_to_qp_ex(): the offset of our own headers, or one
+ * function pointer less. The library writes its comp_mask and xrcd there
+ * too, so with an older library the trailing ibv_qp_ex fields it does not
+ * know (wr_flush) overlap them and must stay unset: FLUSH is not offered.
+ */
+static const size_t gift_vqp_comp_mask_offs[] = {
+	offsetof(struct verbs_qp, comp_mask),
+	offsetof(struct verbs_qp, comp_mask) - sizeof(void (*)(void)),
+};
+
+static size_t gift_vqp_comp_mask_off;	/* 0: the library matched neither */
+static pthread_once_t gift_vqp_once = PTHREAD_ONCE_INIT;
+
+static void gift_vqp_probe(void)
+{
+	struct verbs_qp probe;
+	size_t i, off;
+
+	for (i = 0; i < sizeof(gift_vqp_comp_mask_offs) /
+			sizeof(gift_vqp_comp_mask_offs[0]); i++) {
+		off = gift_vqp_comp_mask_offs[i];
+		memset(&probe, 0, sizeof(probe));
+		*(uint32_t *)((char *)&probe + off) = VERBS_QP_EX;
+		if (ibv_qp_to_qp_ex(&probe.qp) == &probe.qp_ex) {
+			gift_vqp_comp_mask_off = off;
+			return;
+		}
+	}
+}
+
+/* 0, or EOPNOTSUPP when the loaded libibverbs lays verbs_qp out unknowably */
+int gift_qp_mark_ex(struct gift_qp *qp)
+{
+	pthread_once(&gift_vqp_once, gift_vqp_probe);
+	if (!gift_vqp_comp_mask_off)
+		return EOPNOTSUPP;
+	*(uint32_t *)((char *)&qp->vqp + gift_vqp_comp_mask_off) |= VERBS_QP_EX;
+	return 0;
+}
+
+int gift_qp_post_send(struct gift_qp *qp, struct ibv_send_wr *wr,
+		      struct ibv_send_wr **bad_wr)
+{
+	return ibv_cmd_post_send(&qp->vqp.qp, wr, bad_wr);
 }
 
 static int gift_query_qp(struct ibv_qp *qp, struct ibv_qp_attr *attr,
@@ -296,13 +486,15 @@ static int gift_modify_qp(struct ibv_qp *qp, struct ibv_qp_attr *attr,
 	return ibv_cmd_modify_qp(qp, attr, attr_mask, &cmd, sizeof(cmd));
 }
 
-static int gift_destroy_qp(struct ibv_qp *qp)
+static int gift_destroy_qp(struct ibv_qp *ibqp)
 {
+	struct gift_qp *qp = to_gqp(ibqp);
 	int ret;
 
-	ret = ibv_cmd_destroy_qp(qp);
+	ret = ibv_cmd_destroy_qp(ibqp);
 	if (ret)
 		return ret;
+	gift_qp_ex_fini(qp);
 	free(qp);
 	return 0;
 }
@@ -351,10 +543,11 @@ static void gift_free_context(struct ibv_context *ibctx)
 }
 
 /*
- * The data path needs no wrapper: ibv_cmd_post_send/recv/srq_recv return a
- * positive errno and set *bad_wr, ibv_cmd_poll_cq returns the number of
- * completions or -1, ibv_cmd_req_notify_cq returns a positive errno, as the
- * verbs API wants. Multicast attach/detach have no object to track either.
+ * The data path needs no wrapper but poll_cq (gift_poll_cq() first hands
+ * out completions an extended-CQ poll fetched): ibv_cmd_post_send/recv/
+ * srq_recv return a positive errno and set *bad_wr, ibv_cmd_req_notify_cq
+ * returns a positive errno, as the verbs API wants. Multicast attach/detach
+ * have no object to track either.
  */
 static const struct verbs_context_ops gift_ctx_ops = {
 	.advise_mr = gift_advise_mr,
@@ -362,7 +555,9 @@ static const struct verbs_context_ops gift_ctx_ops = {
 	.attach_mcast = ibv_cmd_attach_mcast,
 	.create_ah = gift_create_ah,
 	.create_cq = gift_create_cq,
+	.create_cq_ex = gift_create_cq_ex,
 	.create_qp = gift_create_qp,
+	.create_qp_ex = gift_create_qp_ex,
 	.create_srq = gift_create_srq,
 	.dealloc_pd = gift_dealloc_pd,
 	.dereg_mr = gift_dereg_mr,
@@ -374,7 +569,7 @@ static const struct verbs_context_ops gift_ctx_ops = {
 	.free_context = gift_free_context,
 	.modify_qp = gift_modify_qp,
 	.modify_srq = gift_modify_srq,
-	.poll_cq = ibv_cmd_poll_cq,
+	.poll_cq = gift_poll_cq,
 	.post_recv = ibv_cmd_post_recv,
 	.post_send = ibv_cmd_post_send,
 	.post_srq_recv = ibv_cmd_post_srq_recv,

@@ -3,12 +3,16 @@
  * libgift: private definitions of the gift libibverbs provider.
  *
  * The provider is thin: every verb is a generic uverbs command executed by
- * the rdma_gift kernel driver. The only state kept in user space is what
- * alloc_ucontext returned.
+ * the rdma_gift kernel driver. The state kept in user space is what
+ * alloc_ucontext returned, and the extended-verbs state of QPs and CQs
+ * (gift_ex.c): work requests built between ibv_wr_start() and
+ * ibv_wr_complete(), completions fetched but not yet read.
  */
 #ifndef GIFT_H
 #define GIFT_H
 
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <infiniband/driver.h>
@@ -41,5 +45,73 @@ static inline struct gift_context *to_gctx(struct ibv_context *ibctx)
 {
 	return container_of(ibctx, struct gift_context, ibv_ctx.context);
 }
+
+/*
+ * A completion queue. Every CQ has this shape, whether made by
+ * ibv_create_cq() or ibv_create_cq_ex(): ibv_poll_cq() and the
+ * start_poll/next_poll API of an extended CQ read the same stream, and
+ * completions fetched from the kernel for one are never lost to the other.
+ *
+ * @lock serialises every reader of the CQ (poll_cq, and the whole
+ * start_poll ... end_poll of an extended CQ) unless the CQ was created
+ * IBV_CREATE_CQ_ATTR_SINGLE_THREADED. It protects @wc, @head, @count and
+ * @cur.
+ */
+#define GIFT_CQ_BATCH	16
+
+struct gift_cq {
+	struct verbs_cq vcq;
+	pthread_mutex_t lock;
+	bool locked;			/* false when single-threaded */
+	struct ibv_wc wc[GIFT_CQ_BATCH]; /* fetched, wc[head..head+count) unread */
+	unsigned int head;
+	unsigned int count;
+	struct ibv_wc *cur;		/* the completion start/next_poll returned */
+};
+
+static inline struct gift_cq *to_gcq(struct ibv_cq *ibcq)
+{
+	return container_of(ibcq, struct gift_cq, vcq.cq);
+}
+
+struct gift_wr_batch;
+
+/*
+ * A queue pair. @batch exists for QPs created with send_ops_flags (the
+ * ibv_wr_*() API); see gift_ex.c.
+ */
+struct gift_qp {
+	struct verbs_qp vqp;
+	struct gift_wr_batch *batch;
+};
+
+static inline struct gift_qp *to_gqp(struct ibv_qp *ibqp)
+{
+	return container_of(ibqp, struct gift_qp, vqp.qp);
+}
+
+/*
+ * The backing of the extended API, implemented in gift.c: today the
+ * kernel's post_send and poll_cq commands; a mapped-ring fast path
+ * replaces these two and nothing else.
+ *
+ * gift_qp_post_send() posts a chain of send WRs: 0, or a positive errno
+ * with *bad_wr the first WR not posted (those before it are posted).
+ * gift_cq_poll() fetches up to @n completions: their number, or -1 with
+ * errno set.
+ */
+int gift_qp_post_send(struct gift_qp *qp, struct ibv_send_wr *wr,
+		      struct ibv_send_wr **bad_wr);
+int gift_cq_poll(struct gift_cq *cq, int n, struct ibv_wc *wc);
+/* Flags @qp extended (VERBS_QP_EX) where the loaded libibverbs looks. */
+int gift_qp_mark_ex(struct gift_qp *qp);
+
+/* gift_ex.c: the extended verbs. Positive errnos. */
+int gift_cq_ex_check(const struct ibv_cq_init_attr_ex *attr);
+void gift_cq_ex_init(struct gift_cq *cq, const struct ibv_cq_init_attr_ex *attr);
+int gift_poll_cq(struct ibv_cq *ibcq, int n, struct ibv_wc *wc);
+int gift_qp_ex_check(const struct ibv_qp_init_attr_ex *attr);
+int gift_qp_ex_init(struct gift_qp *qp, const struct ibv_qp_init_attr_ex *attr);
+void gift_qp_ex_fini(struct gift_qp *qp);
 
 #endif /* GIFT_H */

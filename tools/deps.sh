@@ -3,7 +3,8 @@
 #
 # Installs and prepares everything rdma-gift needs, idempotently:
 #   - Debian packages (build tools, the 6.12 guest kernel and headers,
-#     QEMU, busybox, rdma-core userspace, perftest, sparse, ...);
+#     QEMU, busybox, rdma-core userspace, perftest, sparse, and the
+#     Debian packaging tools: dkms, dh-dkms, debhelper, lintian, rst2man);
 #   - from linux-source-6.12: checkpatch.pl and kselftest_harness.h,
 #     extracted into the cache (never into the repo);
 #   - an rdma-core source tree with the installed libibverbs's private
@@ -28,6 +29,7 @@ PACKAGES=(
 	rdma-core ibverbs-utils libibverbs-dev librdmacm-dev rdmacm-utils
 	perftest binutils cmake ninja-build pkg-config python3 tcpdump
 	libnl-3-dev libnl-route-3-dev libudev-dev
+	dkms dh-dkms debhelper fakeroot lintian python3-docutils
 )
 SRC_LIST=/etc/apt/sources.list.d/rdma-gift-src.sources
 

@@ -49,6 +49,9 @@
  * @ndev: the netdev the device was created on; identity only, compared
  *	by the netdev notifier and never dereferenced (ib_core holds the
  *	reference, see ib_device_set_netdev())
+ * @net: the network namespace @ndev was in when the device was created,
+ *	whose RoCEv2 sockets the device uses (gift_net.c); not referenced:
+ *	the namespace's exit waits until the device is gone
  * @attr: device attributes, constant after gift_dev_init()
  * @port_state: last port state reported with an IB event
  * @mtu: the port's active MTU in bytes (from the netdev's MTU, as
@@ -64,7 +67,7 @@
  *
  * Locking:
  *   @list          gift_dev_list_lock
- *   @ndev          constant after gift_dev_register()
+ *   @ndev, @net    constant after gift_dev_register()
  *   @port_state    RTNL once registered (the netdev notifier); set once
  *                  before registration, when the notifier cannot see it
  *   @mtu           written under RTNL by the notifier (and once before
@@ -78,6 +81,7 @@ struct gift_dev {
 	struct ib_device ibdev;
 	struct list_head list;
 	struct net_device *ndev;
+	struct net *net;
 	struct ib_device_attr attr;
 	enum ib_port_state port_state;
 	u32 mtu;

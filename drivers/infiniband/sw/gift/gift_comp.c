@@ -49,10 +49,20 @@ static void gift_comp_head(struct gift_qp *qp, struct gift_send_wqe *wqe,
 			   enum ib_wc_status status, u32 byte_len)
 {
 	struct gift_qp_proto *p = &qp->proto;
+	u32 flags = gift_wqe_state(wqe)->flags;
 
-	if (gift_wqe_is_rd_atomic(wqe) &&
-	    (gift_wqe_state(wqe)->flags & GIFT_WQE_STARTED) && p->rd_atomic)
-		p->rd_atomic--;
+	if (gift_wqe_is_rd_atomic(wqe)) {
+		if ((flags & GIFT_WQE_STARTED) && p->rd_atomic)
+			p->rd_atomic--;
+		if ((flags & GIFT_WQE_SENT) && p->rd_sent)
+			p->rd_sent--;
+		/* Recovering from lost responses: widen the window. */
+		if (p->rd_window && status == IB_WC_SUCCESS) {
+			p->rd_window *= 2;
+			if (p->rd_window >= p->attr.max_rd_atomic)
+				p->rd_window = 0;
+		}
+	}
 	if (p->req_n)
 		p->req_n--;
 	else

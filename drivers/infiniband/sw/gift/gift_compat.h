@@ -140,4 +140,16 @@ static inline void gift_udp_tunnel_sock_release(struct socket *sock)
 }
 #endif
 
+/*
+ * ib_alloc_device_with_net() (in 7.2, not in 6.12) creates a device in a
+ * given network namespace, which ib_core honours in its exclusive netns
+ * mode. Before, every device started in init_net, from where an
+ * administrator moves it with "rdma dev set NAME netns NS".
+ */
+#ifdef ib_alloc_device_with_net
+#define gift_alloc_device(net) ib_alloc_device_with_net(gift_dev, ibdev, net)
+#else
+#define gift_alloc_device(net) ((void)(net), ib_alloc_device(gift_dev, ibdev))
+#endif
+
 #endif /* GIFT_COMPAT_H */

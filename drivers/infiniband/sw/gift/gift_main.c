@@ -386,3 +386,4 @@ module_exit(gift_exit);
 MODULE_ALIAS_RDMA_LINK("gift");
 MODULE_DESCRIPTION("Soft RoCEv2 device with read-only gift registrations");
 MODULE_LICENSE("GPL");
+MODULE_VERSION(GIFT_VERSION);

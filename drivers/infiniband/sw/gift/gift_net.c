@@ -5,14 +5,23 @@
  * Sockets
  * -------
  * RoCEv2 is UDP to port 4791 (ROCE_V2_UDP_DPORT). The module owns one
- * kernel UDP tunnel socket per address family, bound to the wildcard
- * address and port 4791 in init_net, from module load to unload: the IPv4
- * one, and an IPv6-only one unless the kernel has no IPv6. Stock
- * rdma_rxe binds the same port the same way, so rdma_gift and rdma_rxe
- * cannot both be loaded in one network namespace: whichever loads second
- * fails with -EADDRINUSE (as does rdma_gift when any other socket holds
- * the port). Devices on netdevs in other namespaces send and receive
- * nothing.
+ * kernel UDP tunnel socket per address family and network namespace,
+ * bound to the wildcard address and port 4791: the IPv4 one, and an
+ * IPv6-only one unless the kernel has no IPv6. A device sends and receives
+ * through the sockets of the namespace its netdev was in when the device
+ * was created (gift_dev.net); a netdev that changes namespace takes its
+ * device down with it (NETDEV_UNREGISTER), as it does for rxe.
+ *
+ * init_net's sockets are opened at module load and closed at unload.
+ * Stock rdma_rxe binds the same port the same way, so rdma_gift and
+ * rdma_rxe cannot both be loaded: whichever loads second fails with
+ * -EADDRINUSE (as does rdma_gift when any other socket holds the port).
+ * Another namespace's sockets are opened by its first device and closed
+ * with its last one, so a namespace without gift devices keeps the port
+ * free; creating a device there fails with -EADDRINUSE when the port is
+ * taken. A namespace that dies waits, in its pernet exit, until its
+ * devices (whose netdevs left it first, so their unregistration is
+ * queued) are gone.
  *
  * Receive
  * -------
@@ -55,8 +64,9 @@
  * packet loops back through the IP stack into our own socket and is
  * received like any other. Loopback may skip the NIC, not the protocol.
  *
- * Locking: the socket pointers are set before any device exists and
- * cleared after the last one is gone, so all paths read them unlocked.
+ * Locking: a namespace's socket pointers are set before its first device
+ * exists and cleared after its last one is gone, so all paths of a device
+ * read them unlocked (see struct gift_net_ns).
  * The device list is walked with gift_dev_get_next(), which takes a
  * reference on each device it returns.
  */
@@ -70,6 +80,8 @@
 #include <net/inet_ecn.h>
 #include <net/ip.h>
 #include <net/ipv6.h>
+#include <net/net_namespace.h>
+#include <net/netns/generic.h>
 #include <net/route.h>
 #include <net/udp_tunnel.h>
 #include <rdma/ib_addr.h>
@@ -87,14 +99,33 @@
 				 sizeof(struct udphdr) - GIFT_MAX_HDR_BYTES - \
 				 GIFT_MAX_PAD - GIFT_ICRC_BYTES)
 
-/*
- * The receive sockets in init_net; gift_sock6 is NULL without IPv6. Set
- * by gift_net_init() before the first device can exist and cleared by
- * gift_net_exit() after the last one is gone: constant while any device
- * can send or receive.
+/**
+ * struct gift_net_ns - rdma_gift's state in one network namespace
+ * @sock4: the IPv4 RoCEv2 socket, NULL while the namespace has none
+ * @sock6: the IPv6 one, NULL without IPv6 or while there is none
+ * @ndevs: gift devices whose netdev was in this namespace at creation
+ *
+ * Locking: gift_net_ns_lock; the namespace's exit also reads @ndevs
+ * without it (READ_ONCE()). The socket pointers only change while @ndevs
+ * is 0 (and, in init_net, only at module load and unload), so a device
+ * reads its namespace's pointers without the lock: they are constant
+ * while it exists.
  */
-static struct socket *gift_sock4;
-static struct socket *gift_sock6;
+struct gift_net_ns {
+	struct socket *sock4;
+	struct socket *sock6;
+	unsigned int ndevs;
+};
+
+static unsigned int gift_net_id;
+static DEFINE_MUTEX(gift_net_ns_lock);
+/* Woken when a namespace's @ndevs drops to 0; see gift_net_ns_exit(). */
+static DECLARE_WAIT_QUEUE_HEAD(gift_net_ns_wq);
+
+static struct gift_net_ns *gift_net_ns(const struct net *net)
+{
+	return net_generic(net, gift_net_id);
+}
 
 /* Receive */
 
@@ -117,10 +148,12 @@ static void gift_net_saddr(struct sk_buff *skb, struct in6_addr *saddr)
 }
 
 /*
- * The device whose GID table holds @dgid as a RoCEv2 GID, referenced
+ * The device of namespace @net whose GID table holds @dgid as a RoCEv2
+ * GID, referenced
  * (ib_device_put() it), with the GID's index; NULL if no device has it.
  */
-static struct gift_dev *gift_net_find_dev(const union ib_gid *dgid,
+static struct gift_dev *gift_net_find_dev(const struct net *net,
+					  const union ib_gid *dgid,
 					  u16 *sgid_index)
 {
 	const struct ib_gid_attr *attr;
@@ -128,6 +161,9 @@ static struct gift_dev *gift_net_find_dev(const union ib_gid *dgid,
 
 	for (gdev = gift_dev_get_next(NULL); gdev;
 	     gdev = gift_dev_get_next(gdev)) {
+		/* Namespaces may use the same addresses. */
+		if (!net_eq(gdev->net, net))
+			continue;
 		attr = rdma_find_gid_by_port(&gdev->ibdev, dgid,
 					     IB_GID_TYPE_ROCE_UDP_ENCAP,
 					     GIFT_PORT, NULL);
@@ -308,7 +344,7 @@ static int gift_net_encap_rcv(struct sock *sk, struct sk_buff *skb)
 	if (rdma_is_multicast_addr((struct in6_addr *)dgid.raw))
 		gdev = gift_net_ingress_dev(skb);
 	else
-		gdev = gift_net_find_dev(&dgid, &sgid_index);
+		gdev = gift_net_find_dev(sock_net(sk), &dgid, &sgid_index);
 	if (gdev) {
 		gift_net_rcv(gdev, skb, sgid_index);
 		ib_device_put(&gdev->ibdev);
@@ -445,10 +481,11 @@ static int gift_net_local_out_err(int ret)
 }
 
 /* Routes, adds UDP and IPv4 headers and the ICRC, sends. Consumes @skb. */
-static int gift_net_xmit4(const struct gift_av *av, struct sk_buff *skb,
-			  int oif, u16 sport)
+static int gift_net_xmit4(struct gift_dev *gdev, const struct gift_av *av,
+			  struct sk_buff *skb, int oif, u16 sport)
 {
-	struct net *net = sock_net(gift_sock4->sk);
+	struct sock *sk = gift_net_ns(gdev->net)->sock4->sk;
+	struct net *net = gdev->net;
 	struct flowi4 fl4 = {
 		.flowi4_oif = oif,
 		.flowi4_proto = IPPROTO_UDP,
@@ -489,13 +526,15 @@ static int gift_net_xmit4(const struct gift_av *av, struct sk_buff *skb,
 	ip_select_ident(net, skb, NULL);
 
 	gift_icrc_generate(skb);
-	return gift_net_local_out_err(ip_local_out(net, gift_sock4->sk, skb));
+	return gift_net_local_out_err(ip_local_out(net, sk, skb));
 }
 
 /* Routes, adds UDP and IPv6 headers and the ICRC, sends. Consumes @skb. */
-static int gift_net_xmit6(const struct gift_av *av, struct sk_buff *skb,
-			  int oif, u16 sport)
+static int gift_net_xmit6(struct gift_dev *gdev, const struct gift_av *av,
+			  struct sk_buff *skb, int oif, u16 sport)
 {
+	struct socket *sock = gift_net_ns(gdev->net)->sock6;
+	struct net *net = gdev->net;
 	struct flowi6 fl6 = {
 		.flowi6_oif = oif,
 		.flowi6_proto = IPPROTO_UDP,
@@ -506,16 +545,14 @@ static int gift_net_xmit6(const struct gift_av *av, struct sk_buff *skb,
 	};
 	struct dst_entry *dst;
 	struct ipv6hdr *ip6h;
-	struct net *net;
 	int err;
 
-	if (!IS_ENABLED(CONFIG_IPV6) || !gift_sock6) {
+	if (!IS_ENABLED(CONFIG_IPV6) || !sock) {
 		kfree_skb(skb);
 		return -EAFNOSUPPORT;
 	}
-	net = sock_net(gift_sock6->sk);
 
-	dst = gift_ip6_dst_lookup_flow(net, gift_sock6->sk, &fl6);
+	dst = gift_ip6_dst_lookup_flow(net, sock->sk, &fl6);
 	if (IS_ERR(dst)) {
 		kfree_skb(skb);
 		return PTR_ERR(dst);
@@ -545,7 +582,7 @@ static int gift_net_xmit6(const struct gift_av *av, struct sk_buff *skb,
 	skb_dst_set(skb, dst);
 
 	gift_icrc_generate(skb);
-	return gift_net_local_out_err(ip6_local_out(net, gift_sock6->sk, skb));
+	return gift_net_local_out_err(ip6_local_out(net, sock->sk, skb));
 }
 
 /**
@@ -604,9 +641,9 @@ int gift_net_xmit(struct gift_dev *gdev, const struct gift_av *av,
 		goto drop;
 
 	if (av->ipv4)
-		err = gift_net_xmit4(av, skb, oif, src_port);
+		err = gift_net_xmit4(gdev, av, skb, oif, src_port);
 	else
-		err = gift_net_xmit6(av, skb, oif, src_port);
+		err = gift_net_xmit6(gdev, av, skb, oif, src_port);
 	if (err)
 		goto fail;
 
@@ -625,7 +662,7 @@ fail:
 
 /* Setup */
 
-static struct socket *gift_net_sock_create(bool ipv6)
+static struct socket *gift_net_sock_create(struct net *net, bool ipv6)
 {
 	struct udp_port_cfg port_cfg = {
 		.family = ipv6 ? AF_INET6 : AF_INET,
@@ -642,10 +679,10 @@ static struct socket *gift_net_sock_create(bool ipv6)
 	struct socket *sock;
 	int err;
 
-	err = udp_sock_create(&init_net, &port_cfg, &sock);
+	err = udp_sock_create(net, &port_cfg, &sock);
 	if (err)
 		return ERR_PTR(err);
-	gift_setup_udp_tunnel_sock(&init_net, sock, &tunnel_cfg);
+	gift_setup_udp_tunnel_sock(net, sock, &tunnel_cfg);
 	/*
 	 * The tunnel setup turns IPv4 multicast loopback off. On, the IP
 	 * stack loops a datagram we send to a group the host joined back
@@ -657,58 +694,171 @@ static struct socket *gift_net_sock_create(bool ipv6)
 	return sock;
 }
 
+/* Closes @ns's sockets. udp_tunnel_sock_release() waits for receivers. */
+static void gift_net_ns_close(struct gift_net_ns *ns)
+{
+	lockdep_assert_held(&gift_net_ns_lock);
+	if (ns->sock6)
+		gift_udp_tunnel_sock_release(ns->sock6);
+	ns->sock6 = NULL;
+	if (ns->sock4)
+		gift_udp_tunnel_sock_release(ns->sock4);
+	ns->sock4 = NULL;
+}
+
+/*
+ * Opens @net's sockets: IPv4, and IPv6 unless the kernel or the
+ * namespace has none. -EADDRINUSE when another socket holds the port.
+ */
+static int gift_net_ns_open(struct net *net, struct gift_net_ns *ns)
+{
+	struct socket *sock;
+
+	lockdep_assert_held(&gift_net_ns_lock);
+	sock = gift_net_sock_create(net, false);
+	if (IS_ERR(sock))
+		return PTR_ERR(sock);
+	ns->sock4 = sock;
+
+	sock = gift_net_sock_create(net, true);
+	if (IS_ERR(sock)) {
+		if (PTR_ERR(sock) != -EAFNOSUPPORT &&
+		    PTR_ERR(sock) != -EPFNOSUPPORT) {
+			gift_net_ns_close(ns);
+			return PTR_ERR(sock);
+		}
+		sock = NULL;
+	}
+	ns->sock6 = sock;
+	return 0;
+}
+
 /**
- * gift_net_init() - open the RoCEv2 sockets
+ * gift_net_dev_add() - give a new device its namespace's sockets
+ * @gdev: device being created, before it can send or receive
+ * @net: the namespace of its netdev
+ *
+ * Opens @net's sockets if it has none yet and sets @gdev->net. Undone by
+ * gift_net_dev_del().
+ *
+ * Context: process; sleeps.
+ *
+ * Return: 0, or a negative errno: -EADDRINUSE when another socket holds
+ * UDP port 4791 in @net (rdma_rxe has a device there, typically).
+ */
+int gift_net_dev_add(struct gift_dev *gdev, struct net *net)
+{
+	struct gift_net_ns *ns = gift_net_ns(net);
+	int err = 0;
+
+	mutex_lock(&gift_net_ns_lock);
+	if (!ns->sock4)
+		err = gift_net_ns_open(net, ns);
+	if (!err) {
+		WRITE_ONCE(ns->ndevs, ns->ndevs + 1);
+		gdev->net = net;
+	}
+	mutex_unlock(&gift_net_ns_lock);
+	if (err == -EADDRINUSE)
+		pr_debug("UDP port %u is in use in this namespace\n",
+			 ROCE_V2_UDP_DPORT);
+	return err;
+}
+
+/**
+ * gift_net_dev_del() - a device that will send and receive no more
+ * @gdev: device after gift_net_dev_add(), whose QPs are all gone
+ *
+ * Closes its namespace's sockets with the namespace's last device,
+ * except init_net's (closed at module unload, see gift_net_ns_exit()).
+ *
+ * Context: process; sleeps.
+ */
+void gift_net_dev_del(struct gift_dev *gdev)
+{
+	struct gift_net_ns *ns = gift_net_ns(gdev->net);
+
+	mutex_lock(&gift_net_ns_lock);
+	WRITE_ONCE(ns->ndevs, ns->ndevs - 1);
+	if (!ns->ndevs) {
+		if (!net_eq(gdev->net, &init_net))
+			gift_net_ns_close(ns);
+		wake_up_all(&gift_net_ns_wq);
+	}
+	mutex_unlock(&gift_net_ns_lock);
+}
+
+/*
+ * A namespace going away. Its netdevs have already left it (the device
+ * pernet exits run before the subsystems'), so the unregistration of
+ * each gift device it still has is queued (NETDEV_UNREGISTER): wait for
+ * them, they send through this namespace's sockets until they are gone.
+ * Module unload (unregister_pernet_subsys()) gets here for every
+ * namespace, init_net included, with no device left: this is where
+ * init_net's sockets are closed.
+ */
+static void gift_net_ns_exit(struct net *net)
+{
+	struct gift_net_ns *ns = gift_net_ns(net);
+
+	/* Written under gift_net_ns_lock, read here without it. */
+	wait_event(gift_net_ns_wq, !READ_ONCE(ns->ndevs));
+	mutex_lock(&gift_net_ns_lock);
+	gift_net_ns_close(ns);
+	mutex_unlock(&gift_net_ns_lock);
+}
+
+static struct pernet_operations gift_net_ops = {
+	.exit = gift_net_ns_exit,
+	.id = &gift_net_id,
+	.size = sizeof(struct gift_net_ns),
+};
+
+/**
+ * gift_net_init() - open init_net's RoCEv2 sockets
  *
  * Binds UDP port 4791 in init_net for IPv4, and for IPv6 unless the
- * kernel has none. Called at module load, before any device exists.
+ * kernel has none, and registers the per-namespace state. Called at
+ * module load, before any device exists.
  *
  * Return: 0, or a negative errno: -EADDRINUSE when another socket holds
  * the port (rdma_rxe loaded, typically); the module load then fails.
  */
 int gift_net_init(void)
 {
-	struct socket *sock;
+	struct gift_net_ns *ns;
+	int err;
 
-	sock = gift_net_sock_create(false);
-	if (IS_ERR(sock))
-		goto err;
-	gift_sock4 = sock;
+	err = register_pernet_subsys(&gift_net_ops);
+	if (err)
+		return err;
 
-	sock = gift_net_sock_create(true);
-	if (IS_ERR(sock)) {
-		if (PTR_ERR(sock) != -EAFNOSUPPORT &&
-		    PTR_ERR(sock) != -EPFNOSUPPORT) {
-			gift_udp_tunnel_sock_release(gift_sock4);
-			gift_sock4 = NULL;
-			goto err;
-		}
-		pr_info("rdma_gift: no IPv6, RoCEv2 over IPv4 only\n");
-		sock = NULL;
+	ns = gift_net_ns(&init_net);
+	mutex_lock(&gift_net_ns_lock);
+	err = gift_net_ns_open(&init_net, ns);
+	mutex_unlock(&gift_net_ns_lock);
+	if (err) {
+		if (err == -EADDRINUSE)
+			pr_err("rdma_gift: UDP port %u is in use (is rdma_rxe loaded?)\n",
+			       ROCE_V2_UDP_DPORT);
+		else
+			pr_err("rdma_gift: cannot open a RoCEv2 socket: %pe\n",
+			       ERR_PTR(err));
+		unregister_pernet_subsys(&gift_net_ops);
+		return err;
 	}
-	gift_sock6 = sock;
+	if (!ns->sock6)
+		pr_info("rdma_gift: no IPv6, RoCEv2 over IPv4 only\n");
 	return 0;
-
-err:
-	if (PTR_ERR(sock) == -EADDRINUSE)
-		pr_err("rdma_gift: UDP port %u is in use (is rdma_rxe loaded?)\n",
-		       ROCE_V2_UDP_DPORT);
-	else
-		pr_err("rdma_gift: cannot open a RoCEv2 socket: %pe\n", sock);
-	return PTR_ERR(sock);
 }
 
 /**
  * gift_net_exit() - close the RoCEv2 sockets
  *
- * Called at module unload, after the last device is gone.
- * udp_tunnel_sock_release() waits for receive handlers in flight.
+ * Called at module unload, after the last device is gone: every
+ * namespace's exit closes its sockets.
  */
 void gift_net_exit(void)
 {
-	if (gift_sock6)
-		gift_udp_tunnel_sock_release(gift_sock6);
-	gift_sock6 = NULL;
-	gift_udp_tunnel_sock_release(gift_sock4);
-	gift_sock4 = NULL;
+	unregister_pernet_subsys(&gift_net_ops);
 }

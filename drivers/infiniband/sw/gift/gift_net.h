@@ -34,6 +34,7 @@
 
 struct gift_dev;
 struct gift_av;
+struct net;
 
 /* Per-packet flags in gift_pkt_info.flags. */
 #define GIFT_PKT_ACK_REQ	BIT(0)	/* BTH AckReq */
@@ -156,6 +157,8 @@ static inline struct gift_feth *gift_pkt_feth(struct sk_buff *skb)
 /* gift_net.c */
 int gift_net_init(void);
 void gift_net_exit(void);
+int gift_net_dev_add(struct gift_dev *gdev, struct net *net);
+void gift_net_dev_del(struct gift_dev *gdev);
 struct sk_buff *gift_net_alloc_skb(struct gift_dev *gdev,
 				   const struct gift_av *av,
 				   unsigned int hdr_len,

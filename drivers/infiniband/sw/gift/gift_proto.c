@@ -677,6 +677,8 @@ static void gift_proto_reset(struct gift_qp *qp)
 	p->req_n = 0;
 	p->req_off = 0;
 	p->rd_atomic = 0;
+	p->rd_sent = 0;
+	p->rd_window = 0;
 }
 
 /* Copies the attributes modify_qp just stored (see gift_proto_attr). */

@@ -186,6 +186,14 @@ struct gift_proto_attr {
  *	being sent
  * @req_off: requester: bytes of that WQE already sent
  * @rd_atomic: requester: READ and atomic WQEs sent and not completed
+ * @rd_sent: requester: those of them whose request is out (GIFT_WQE_SENT)
+ *	and unanswered: the responses the responder may be sending now
+ * @rd_window: requester: at most this many in @rd_sent, 0 for no limit
+ *	but max_rd_atomic. After a loss among READ responses (a rewind to
+ *	a READ or atomic) it drops to 1 and doubles with every READ or
+ *	atomic that completes, back to no limit at max_rd_atomic: a peer
+ *	that answers a full pipeline of READs at once (rxe answers 128)
+ *	would otherwise overrun the same queue again with the retries.
  * @retry_left: requester: retries left after a timeout
  * @rnr_left: requester: retries left after RNR NAKs (7: infinite)
  * @resp_psn: responder: expected PSN
@@ -245,6 +253,8 @@ struct gift_qp_proto {
 	u32 req_n;
 	u32 req_off;
 	u32 rd_atomic;
+	u32 rd_sent;
+	u32 rd_window;
 	u8 retry_left;
 	u8 rnr_left;
 

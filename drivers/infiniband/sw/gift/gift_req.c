@@ -223,6 +223,7 @@ static bool gift_req_packet(struct gift_qp *qp, struct gift_send_wqe *wqe)
 	if (rd) {
 		p->req_psn = gift_psn_add(st->last_psn, 1);
 		st->flags |= GIFT_WQE_SENT;
+		p->rd_sent++;
 	} else {
 		p->req_psn = gift_psn_add(p->req_psn, 1);
 		p->req_off += len;
@@ -312,6 +313,14 @@ void gift_req_run(struct gift_qp *qp)
 			p->req_n++;
 			continue;
 		}
+		/*
+		 * Recovering from lost READ responses (rd_window, struct
+		 * gift_qp_proto); before gift_req_may_start(), which counts
+		 * a new READ as started.
+		 */
+		if (gift_wqe_is_rd_atomic(wqe) && p->rd_window &&
+		    p->rd_sent >= p->rd_window)
+			break;
 		if (!p->req_off && !gift_req_may_start(qp, wqe))
 			break;
 		if (!gift_req_packet(qp, wqe))
@@ -332,6 +341,9 @@ void gift_req_run(struct gift_qp *qp)
  * packet before it, and is expecting that one (any later packets it
  * already has are duplicates it acknowledges again). A READ asks again
  * for the bytes it has not received yet; atomics are requested again.
+ * Resuming at a READ or atomic means responses were lost: READs and
+ * atomics then go out one at a time again, the window growing as they
+ * complete (rd_window, struct gift_qp_proto).
  */
 void gift_req_rewind(struct gift_qp *qp, u32 psn)
 {
@@ -382,12 +394,17 @@ void gift_req_rewind(struct gift_qp *qp, u32 psn)
 		p->req_off = ((psn - st->first_psn) & GIFT_PSN_MASK) *
 			     gift_qp_mtu(qp);
 	}
+	if (gift_wqe_is_rd_atomic(wqe))
+		p->rd_window = 1;
 	for (; (wqe = gift_qp_sq_peek(qp, n)); n++) {
 		st = gift_wqe_state(wqe);
 		if (gift_req_is_local(wqe))
 			continue;
 		if (!(st->flags & GIFT_WQE_STARTED))
 			break;
+		if (gift_wqe_is_rd_atomic(wqe) && (st->flags & GIFT_WQE_SENT) &&
+		    p->rd_sent)
+			p->rd_sent--;
 		if (!(st->flags & GIFT_WQE_DONE))
 			st->flags &= ~GIFT_WQE_SENT;
 		/* Only the oldest READ can have responses; it resumes. */

@@ -15,6 +15,7 @@
 
 #include <rdma/gift-abi.h>
 #include "gift.h"
+#include "gift_net.h"
 #include "gift_uapi.h"
 
 /**
@@ -289,6 +290,7 @@ static void gift_dealloc_driver(struct ib_device *ibdev)
 	/* Prefetches still queued hold MR references. */
 	gift_odp_flush();
 	gift_mr_table_destroy(&gdev->mr_table);
+	gift_net_dev_del(gdev);
 }
 
 static ssize_t hca_type_show(struct device *device,
@@ -379,12 +381,22 @@ int gift_dev_register(const char *name, struct net_device *ndev)
 	struct ib_device *ibdev;
 	int err;
 
-	gdev = ib_alloc_device(gift_dev, ibdev);
+	/*
+	 * In ib_core's exclusive netns mode, the device starts in its
+	 * netdev's namespace where the kernel allows it (gift_compat.h);
+	 * in shared mode ib_core puts every device in init_net.
+	 */
+	gdev = gift_alloc_device(dev_net(ndev));
 	if (!gdev)
 		return -ENOMEM;
 	ibdev = &gdev->ibdev;
 	INIT_LIST_HEAD(&gdev->list);
 	gdev->ndev = ndev;
+	err = gift_net_dev_add(gdev, dev_net(ndev));
+	if (err) {
+		ib_dealloc_device(ibdev);
+		return err;
+	}
 	gift_mr_table_init(&gdev->mr_table);
 	gift_qp_table_init(&gdev->qp_table);
 	gift_mcast_table_init(&gdev->mcast);
@@ -441,6 +453,7 @@ out_dealloc:
 	gift_mcast_table_destroy(&gdev->mcast);
 	gift_qp_table_destroy(&gdev->qp_table);
 	gift_mr_table_destroy(&gdev->mr_table);
+	gift_net_dev_del(gdev);
 	ib_dealloc_device(ibdev);
 	return err;
 }

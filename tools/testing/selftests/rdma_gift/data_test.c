@@ -1955,6 +1955,119 @@ enum rkind {
 	QP_ACCESS,	/* the responder QP lacks the remote access used */
 };
 
+/*
+ * ibv_rereg_mr() under a posted receive: once the MR is in another PD
+ * (CHANGE_PD) or covers other memory (CHANGE_TRANSLATION), the receive
+ * fails its local protection check when a SEND arrives: LOC_PROT_ERR at
+ * the responder, which answers with a Remote Operational Error NAK, so
+ * REM_OP_ERR at the requester, and nothing is written, neither where the
+ * MR was nor where it is now. Registering back and restating both QPs
+ * restores traffic.
+ */
+FIXTURE(rereg) {
+	struct pair p;
+	uint8_t *img;
+	struct ibv_pd *other;
+	uint8_t *alt;
+};
+
+FIXTURE_VARIANT(rereg) {
+	int flags;
+};
+
+FIXTURE_VARIANT_ADD(rereg, change_pd) {
+	.flags = IBV_REREG_MR_CHANGE_PD,
+};
+
+FIXTURE_VARIANT_ADD(rereg, change_translation) {
+	.flags = IBV_REREG_MR_CHANGE_TRANSLATION,
+};
+
+FIXTURE_SETUP(rereg)
+{
+	struct pair_attr attr = default_attr;
+
+	pair_open(_metadata, &self->p, &attr);
+	self->img = malloc(MAP_LEN);
+	ASSERT_NE(NULL, self->img);
+	self->other = ibv_alloc_pd(self->p.ctx);
+	ASSERT_NE(NULL, self->other);
+	self->alt = mmap(NULL, BUF_LEN, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, self->alt);
+	memset(self->alt, SENTINEL, BUF_LEN);
+}
+
+FIXTURE_TEARDOWN(rereg)
+{
+	/* Deregisters b's MR, in whichever PD it is. */
+	pair_close(&self->p);
+	if (self->other)
+		ibv_dealloc_pd(self->other);
+	if (self->alt && self->alt != MAP_FAILED)
+		munmap(self->alt, BUF_LEN);
+	free(self->img);
+}
+
+TEST_F(rereg, posted_recv_fails_then_traffic_resumes)
+{
+	const size_t len = 3000;
+	struct pair *p = &self->p;
+	struct ibv_mr *mr = p->b.dst.mr;
+	struct sgl recv, send;
+	struct ibv_send_wr wr;
+	struct ibv_wc wc;
+	size_t i;
+
+	mbuf_reset(&p->b.dst);
+	sgl_make(&recv, &p->b.dst, 4096, 2, 1);
+	ASSERT_EQ(0, post_recv(p->b.qp, 9, &recv));
+	if (variant->flags == IBV_REREG_MR_CHANGE_PD) {
+		ASSERT_EQ(0, ibv_rereg_mr(mr, IBV_REREG_MR_CHANGE_PD,
+					  self->other, NULL, 0, 0));
+	} else {
+		ASSERT_EQ(0, ibv_rereg_mr(mr, IBV_REREG_MR_CHANGE_TRANSLATION,
+					  NULL, self->alt, BUF_LEN, 0));
+	}
+
+	sgl_make(&send, &p->a.src, len, 1, 0);
+	source_fill(&p->a.src, &send, len, 77);
+	wr_init(&wr, 1, IBV_WR_SEND, &send, 0);
+	ASSERT_EQ(0, post_send(p->a.qp, &wr));
+	WAIT_WCS(p->b.cq, &wc, 1);
+	EXPECT_WC(wc, 9, IBV_WC_LOC_PROT_ERR, 0);
+	WAIT_WCS(p->a.cq, &wc, 1);
+	EXPECT_WC(wc, 1, IBV_WC_REM_OP_ERR, 0);
+	EXPECT_EQ(IBV_QPS_ERR, qp_state(p->b.qp));
+	EXPECT_EQ(IBV_QPS_ERR, qp_state(p->a.qp));
+	image_make(self->img, &p->b.dst, NULL, 0, 0);
+	EXPECT_EQ(-1, image_diff(&p->b.dst, self->img));
+	for (i = 0; i < BUF_LEN && self->alt[i] == SENTINEL; i++)
+		;
+	EXPECT_EQ(BUF_LEN, i) TH_LOG("byte %zu of the new range written", i);
+
+	if (variant->flags == IBV_REREG_MR_CHANGE_PD) {
+		ASSERT_EQ(0, ibv_rereg_mr(mr, IBV_REREG_MR_CHANGE_PD,
+					  p->b.pd, NULL, 0, 0));
+	} else {
+		ASSERT_EQ(0, ibv_rereg_mr(mr, IBV_REREG_MR_CHANGE_TRANSLATION,
+					  NULL, p->b.dst.p, BUF_LEN, 0));
+	}
+	pair_reset(_metadata, p, &p->attr);
+	/* The keys may have changed: a new SGE list. */
+	sgl_make(&recv, &p->b.dst, 4096, 2, 1);
+	ASSERT_EQ(0, post_recv(p->b.qp, 10, &recv));
+	wr_init(&wr, 2, IBV_WR_SEND, &send, 0);
+	ASSERT_EQ(0, post_send(p->a.qp, &wr));
+	WAIT_WCS(p->a.cq, &wc, 1);
+	EXPECT_WC(wc, 2, IBV_WC_SUCCESS, IBV_WC_SEND);
+	WAIT_WCS(p->b.cq, &wc, 1);
+	EXPECT_WC(wc, 10, IBV_WC_SUCCESS, IBV_WC_RECV);
+	EXPECT_EQ(len, wc.byte_len);
+	image_make(self->img, &p->b.dst, &recv, len, 77);
+	EXPECT_EQ(-1, image_diff(&p->b.dst, self->img));
+}
+
 FIXTURE(remote_err) {
 	struct pair p;
 	struct ibv_mr *mr;	/* the target MR, when not b.dst's */

@@ -3,7 +3,8 @@
 #
 # Kernel RDMA users on the runner's device: loads ktest/gift_ktest.ko
 # (dev=$GIFT_IBDEV), runs each of its kernel verbs tests through
-# /sys/kernel/debug/gift_ktest/run, one TAP test each. Then the device goes
+# /sys/kernel/debug/gift_ktest/run, one TAP test each (rdma_cm among
+# them: a kernel ULP connecting, sending both ways and disconnecting). Then the device goes
 # away under the loaded module (rdma link delete: the client's remove
 # callback) and comes back (the add callback), and the module is unloaded.
 # Runs against stock rxe too (tools/testing/vm/run --driver rxe).
@@ -58,6 +59,8 @@ wait_ready() {
 }
 
 echo "TAP version 13"
+# The module uses rdma_cm (its rdma_cm test): insmod does not load it.
+modprobe rdma_cm
 if ! insmod "$ko" dev="$dev"; then
 	echo "1..1"
 	echo "not ok 1 insmod $ko"

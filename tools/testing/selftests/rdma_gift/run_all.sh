@@ -68,26 +68,36 @@ suite() {
 	echo "# suite $name ($*): $((SECONDS - t0)) s"
 }
 
-# The interop pairings (two VMs each), their totals added; their own
-# "N passed, N failed" line is shown as a comment.
-interop() {
-	local log out p f t0=$SECONDS
-	echo "# === interop pairings"
-	log=$(mktemp "${TMPDIR:-/tmp}/rdma-gift-interop.XXXXXX")
-	"$here/interop/run_interop.sh" check 2>&1 | tee "$log" |
-		sed -u 's/^\([0-9]* passed, \)/# interop: \1/'
+# sub_run NAME COMMAND...: a host-side run that ends with its own "N
+# passed, N failed" line (shown here as a comment), its totals added.
+sub_run() {
+	local name=$1 log out f t0=$SECONDS
+	shift
+	echo "# === $name"
+	log=$(mktemp "${TMPDIR:-/tmp}/rdma-gift-$name.XXXXXX")
+	"$@" 2>&1 | tee "$log" |
+		sed -u "s/^\([0-9]* passed, \)/# $name: \1/"
 	out=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)
 	rm -f "$log"
 	if [ -z "$out" ]; then
-		echo "# interop: no totals"
+		echo "# $name: no totals"
 		fail=$((fail + 1))
 	else
-		p=${out%% passed*}
 		f=${out#*passed, }
-		pass=$((pass + p))
+		pass=$((pass + ${out%% passed*}))
 		fail=$((fail + ${f%% failed}))
 	fi
-	echo "# interop pairings: $((SECONDS - t0)) s"
+	echo "# $name: $((SECONDS - t0)) s"
+}
+
+# The interop pairings (two VMs each).
+interop() {
+	sub_run interop "$here/interop/run_interop.sh" check
+}
+
+# The packages installed with apt and used in one VM boot.
+packages() {
+	sub_run packages "$top/tools/packaging/check_packages.sh"
 }
 
 cd "$top" || exit 2
@@ -108,6 +118,7 @@ fi
 if [ "$lane" = check ]; then
 	suite "debug odp" "${debug[@]}"
 	interop
+	packages
 elif [ "$lane" != stock ]; then
 	suite "main debug" "${debug[@]}" "${main[@]}"
 	suite movable_pmem "${debug[@]}" "${pmem[@]}"

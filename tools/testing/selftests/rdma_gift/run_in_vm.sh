@@ -77,6 +77,7 @@ main)
 	run_tap tools_test.sh
 	run_tap clients_test.sh
 	run_tap cm_test.sh
+	run_tap netns_test.sh
 	run_tap ktest_test.sh
 	run_harness device_test
 	run_harness link_test
@@ -86,6 +87,7 @@ main)
 	run_harness net_test
 	run_harness data_test
 	run_harness ud_test
+	run_harness verbs_ex_test
 	;;
 movable_pmem)
 	# A guest booted with a movable zone and a legacy pmem region

@@ -10,8 +10,11 @@
 #   ib_send_bw, ib_atomic_bw, ib_send_lat (perftest, no rdma_cm, perftest's
 #   defaults: 64 KiB, as many READs and atomics outstanding as the
 #   devices allow, 128 with rxe), and rc_xfer: 1 MiB messages of every RC
-#   opcode, every byte checked on the receiving side; then mckey, UD
-#   multicast through rdma_cm, with the serving guest receiving.
+#   opcode, every byte checked on the receiving side; then (quick set
+#   too) ibv_ud_pingpong (UD, 512 B) and over rdma_cm (ib_cm's MADs on
+#   both GSI QPs): rping -V, ib_send_lat -R and ib_read_bw -R (4 KiB,
+#   16 outstanding); and mckey, UD multicast through rdma_cm, with the
+#   serving guest receiving.
 # INTEROP_QUICK=1 (make check's budget): ibv_rc_pingpong -c, ib_write_bw,
 #   ib_read_bw with 2 KiB messages and 32 READs outstanding (a depth
 #   the old limit of 16 refused; 64 KiB ones 128 deep overflow the link,
@@ -57,26 +60,67 @@ gid_index() {
 	return 1
 }
 
+# cm_listening PID PORT: waits until an rdma_cm ID listens on PORT
+# (rdma_cm servers have no TCP socket; the previous step's may still be
+# listed on its own port), or PID exited, or 60 s passed; then a second
+# more: rdma_listen() shows LISTEN before ib_cm listens on the device.
+cm_listening() {
+	local i
+	for ((i = 0; i < 300; i++)); do
+		rdma resource show cm_id 2>/dev/null |
+			grep -q "state LISTEN .*src-addr [^ ]*:$2 " && break
+		kill -0 "$1" 2>/dev/null || return 1
+		sleep 0.2
+	done
+	sleep 1
+}
+
 # step SERVING-ROLE NAME PATTERN CMD...: the guest whose GIFT_ROLE is
 # SERVING-ROLE runs CMD -p PORT, the other CMD -p PORT PEER-IP once it
 # listens; GIDX in CMD is replaced by the guest's own GID index. Each
 # side gets $limit seconds.
+# step SERVING-ROLE NAME PATTERN SERVER-CMD... -- CLIENT-CMD...: the same
+# with a command line per side, in which PORT and PEER are replaced and
+# nothing is appended. With cm=1 the server is an rdma_cm server.
+cm=
 step() {
 	local serving=$1 name=$2 pattern=$3 st=0 out pid mine theirs desc
-	local cmd=()
+	local cmd=() scmd=() ccmd=() split='' a
 	shift 3
 	n=$((n + 1))
 	port=$((port + 1))
-	for a; do cmd+=("${a//GIDX/$gidx}"); done
+	for a; do
+		a=${a//GIDX/$gidx}
+		a=${a//PORT/$port}
+		a=${a//PEER/$peer}
+		if [[ $a == -- ]]; then
+			split=1
+		elif [[ -n $split ]]; then
+			ccmd+=("$a")
+		else
+			scmd+=("$a")
+		fi
+	done
 	out=$(mktemp)
 	if [[ $GIFT_ROLE == "$serving" ]]; then
-		timeout "$limit" "${cmd[@]}" -p "$port" >"$out" 2>&1 &
+		cmd=("${scmd[@]}")
+		[[ -n $split ]] || cmd+=(-p "$port")
+		timeout "$limit" "${cmd[@]}" >"$out" 2>&1 &
 		pid=$!
-		pair_listening "$pid"
+		if [[ -n $cm ]]; then
+			cm_listening "$pid" "$port"
+		else
+			pair_listening "$pid"
+		fi
 		pair_mark "ready.$n"
 		wait "$pid" || st=$?
 	elif pair_wait "ready.$n"; then
-		timeout "$limit" "${cmd[@]}" -p "$port" "$peer" >"$out" 2>&1 || st=$?
+		if [[ -n $split ]]; then
+			cmd=("${ccmd[@]}")
+		else
+			cmd=("${scmd[@]}" -p "$port" "$peer")
+		fi
+		timeout "$limit" "${cmd[@]}" >"$out" 2>&1 || st=$?
 		if ((st == 0)) && ! grep -Eq "$pattern" "$out"; then
 			echo "# no result line matching '$pattern'"
 			st=1
@@ -158,7 +202,7 @@ mckey_step() {
 		sed "s/^/# $mine: /" "$out" | tail -n 20
 		if [[ -n ${INTEROP_DIAG-} ]]; then
 			for c in sent_pkts rcvd_pkts dropped_pkts; do
-				echo "# $mine $c $(cat /sys/class/infiniband/$dev/ports/1/hw_counters/$c 2>/dev/null)"
+				echo "# $mine $c $(cat "/sys/class/infiniband/$dev/ports/1/hw_counters/$c" 2>/dev/null)"
 			done
 			ip -s link show "$GIFT_NETDEV" | sed "s/^/# $mine: /"
 			ip maddr show dev "$GIFT_NETDEV" | sed "s/^/# $mine: /"
@@ -207,6 +251,19 @@ exchanges() {
 	fi
 	step "$s" "rc_xfer 1 MiB, every RC opcode" "0 failed of" \
 		"$here/rc_xfer" -d "$dev" -n 1
+	step "$s" "ibv_ud_pingpong" "$pp" \
+		ibv_ud_pingpong -d "$dev" -g GIDX -s 512 -n 50
+	cm=1
+	step "$s" "rping -V (rdma_cm)" 'ping data: rdma-ping-4: ' \
+		rping -s -a 0.0.0.0 -p PORT -C 5 -V -- \
+		rping -c -a PEER -p PORT -C 5 -V -v
+	step "$s" "ib_send_lat -R" "$bw" \
+		ib_send_lat -d "$dev" -R "${pt[@]}" -C -p PORT -- \
+		ib_send_lat -d "$dev" -R "${pt[@]}" -C -p PORT PEER
+	step "$s" "ib_read_bw -R" "$bw" \
+		ib_read_bw -d "$dev" -R "${pt[@]}" -s 4096 -o 16 -p PORT -- \
+		ib_read_bw -d "$dev" -R "${pt[@]}" -s 4096 -o 16 -p PORT PEER
+	cm=
 	mckey_step "$s" "239.255.75.$((n + 1))"
 }
 

@@ -42,14 +42,16 @@
 #include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/string.h>
-#include <linux/uaccess.h>
 #include <linux/igmp.h>
 #include <linux/inetdevice.h>
 #include <linux/rtnetlink.h>
+#include <linux/uaccess.h>
+#include <linux/wait.h>
 #include <net/ip.h>
 #include <net/ipv6.h>
 #include <rdma/ib_cache.h>
 #include <rdma/ib_verbs.h>
+#include <rdma/rdma_cm.h>
 
 #define KT_PORT			1
 /* Bound of every wait for a completion; TCG makes the VM slow. */
@@ -74,7 +76,8 @@
 
 /* Test flags. */
 #define KT_GLOBAL_RKEY		BIT(0)	/* PD with IB_PD_UNSAFE_GLOBAL_RKEY */
-#define KT_UD			BIT(1)	/* UD QPs in RTS, not connected */
+#define KT_CM			BIT(1)	/* no QPs: the test connects through rdma_cm */
+#define KT_UD			BIT(2)	/* UD QPs in RTS, not connected */
 
 /* The Q_Key of the UD QPs. */
 #define KT_QKEY			0x11220033
@@ -419,7 +422,12 @@ static void kt_qp_event(struct ib_event *ev, void *context)
 		 ib_event_msg(ev->event));
 }
 
-static int kt_create_side(struct kt_ctx *ctx, int s)
+/*
+ * Side @s: its CQ, buffer and QP; the QP on the rdma_cm ID @id when
+ * there is one (rdma_create_qp(): rdma_cm then moves it through its
+ * states), a plain one otherwise.
+ */
+static int kt_create_side(struct kt_ctx *ctx, int s, struct rdma_cm_id *id)
 {
 	struct kt_side *side = &ctx->side[s];
 	struct ib_qp_init_attr init = {
@@ -461,9 +469,17 @@ static int kt_create_side(struct kt_ctx *ctx, int s)
 	init.recv_cq = cq;
 	if (ctx->ud)
 		init.qp_type = IB_QPT_UD;
-	qp = ib_create_qp(ctx->pd, &init);
-	if (IS_ERR(qp))
-		return kt_fail(ctx, "ib_create_qp: %ld", PTR_ERR(qp));
+	if (id) {
+		int err = rdma_create_qp(id, ctx->pd, &init);
+
+		if (err)
+			return kt_fail(ctx, "rdma_create_qp: %d", err);
+		qp = id->qp;
+	} else {
+		qp = ib_create_qp(ctx->pd, &init);
+		if (IS_ERR(qp))
+			return kt_fail(ctx, "ib_create_qp: %ld", PTR_ERR(qp));
+	}
 	side->qp = qp;
 	if (init.cap.max_inline_data < KT_INLINE ||
 	    init.cap.max_send_sge < KT_MAX_SGE ||
@@ -578,8 +594,11 @@ static int kt_setup(struct kt_ctx *ctx, unsigned int flags)
 		ctx->pd = NULL;
 		return kt_fail(ctx, "ib_alloc_pd: %d", err);
 	}
+	/* rdma_cm tests make their sides once connected. */
+	if (flags & KT_CM)
+		return 0;
 	for (s = 0; s < 2; s++) {
-		err = kt_create_side(ctx, s);
+		err = kt_create_side(ctx, s, NULL);
 		if (err)
 			return err;
 	}
@@ -1838,6 +1857,296 @@ out_leave:
 	return err;
 }
 
+/*
+ * rdma_cm: a kernel ULP's connection, both ends in this module. A
+ * listener bound to the device's IPv4 address, a client that resolves
+ * the address and route and connects with private data, the server side
+ * accepting on the new ID; then a SEND each way with data checked, and a
+ * disconnect seen by both ends. ib_cm's MADs go over the device's GSI
+ * QP. The QPs are rdma_cm's (rdma_create_qp()): it moves them through
+ * INIT, RTR and RTS and to ERROR at the disconnect.
+ */
+#define KT_CM_PORT		18861
+#define KT_CM_TIMEOUT_MS	5000
+#define KT_CM_PDATA		"gift_ktest rdma_cm"
+
+/**
+ * struct kt_cm_end - the events one end of the connection saw
+ * @cm: the test's state; the context of the end's IDs
+ * @seen: bit N set when event N (enum rdma_cm_event_type) arrived
+ * @error: the first error event, 0 while none
+ * @status: its status
+ */
+struct kt_cm_end {
+	struct kt_cm *cm;
+	unsigned long seen;
+	int error;
+	int status;
+};
+
+/**
+ * struct kt_cm - the rdma_cm side of the test
+ * @listen: the listening ID
+ * @id: the client's ID (side A) and the accepted one (side B)
+ * @end: events of side A's ID, and of the listener and side B's ID
+ * @pdata: the private data of the connect request
+ * @wq: woken at every event
+ *
+ * Locking: the handler writes @end, @id[KT_B] and @pdata before it
+ * wakes @wq; the test reads them after wait_event_timeout() saw the bit.
+ */
+struct kt_cm {
+	struct rdma_cm_id *listen;
+	struct rdma_cm_id *id[2];
+	struct kt_cm_end end[2];
+	char pdata[sizeof(KT_CM_PDATA)];
+	wait_queue_head_t wq;
+};
+
+/* The listener's events and side B's share end[KT_B] (inherited context). */
+static int kt_cm_handler(struct rdma_cm_id *id, struct rdma_cm_event *ev)
+{
+	struct kt_cm_end *end = id->context;
+	struct kt_cm *cm = end->cm;
+
+	pr_debug("cm_id %p: %s, status %d\n", id, rdma_event_msg(ev->event),
+		 ev->status);
+
+	switch (ev->event) {
+	case RDMA_CM_EVENT_CONNECT_REQUEST:
+		/* One connection; a second request is refused. */
+		if (cm->id[KT_B])
+			return -EBUSY;
+		cm->id[KT_B] = id;
+		if (ev->param.conn.private_data &&
+		    ev->param.conn.private_data_len >= sizeof(cm->pdata))
+			memcpy(cm->pdata, ev->param.conn.private_data,
+			       sizeof(cm->pdata));
+		break;
+	case RDMA_CM_EVENT_ADDR_ERROR:
+	case RDMA_CM_EVENT_ROUTE_ERROR:
+	case RDMA_CM_EVENT_CONNECT_ERROR:
+	case RDMA_CM_EVENT_UNREACHABLE:
+	case RDMA_CM_EVENT_REJECTED:
+	case RDMA_CM_EVENT_DEVICE_REMOVAL:
+		if (!end->error) {
+			end->error = ev->event;
+			end->status = ev->status;
+		}
+		break;
+	default:
+		break;
+	}
+	if (ev->event < BITS_PER_LONG)
+		set_bit(ev->event, &end->seen);
+	wake_up_all(&cm->wq);
+	return 0;
+}
+
+/* Waits until end @s saw @event; an error event ends the wait too. */
+static int kt_cm_wait(struct kt_ctx *ctx, struct kt_cm *cm, int s,
+		      enum rdma_cm_event_type event)
+{
+	struct kt_cm_end *end = &cm->end[s];
+
+	wait_event_timeout(cm->wq, test_bit(event, &end->seen) ||
+			   READ_ONCE(end->error),
+			   msecs_to_jiffies(KT_CM_TIMEOUT_MS * 2));
+	if (test_bit(event, &end->seen))
+		return 0;
+	if (end->error)
+		return kt_fail(ctx, "side %c waiting for %s: %s, status %d",
+			       'A' + s, rdma_event_msg(event),
+			       rdma_event_msg(end->error), end->status);
+	return kt_fail(ctx, "side %c: no %s in %d ms", 'A' + s,
+		       rdma_event_msg(event), KT_CM_TIMEOUT_MS * 2);
+}
+
+static struct rdma_cm_id *kt_cm_id(struct kt_ctx *ctx, struct kt_cm *cm,
+				   int s)
+{
+	struct rdma_cm_id *id;
+
+	id = rdma_create_id(&init_net, kt_cm_handler, &cm->end[s],
+			    RDMA_PS_TCP, IB_QPT_RC);
+	if (IS_ERR(id)) {
+		kt_fail(ctx, "rdma_create_id: %ld", PTR_ERR(id));
+		return NULL;
+	}
+	return id;
+}
+
+/* A SEND of @len pattern bytes from side @from to side @to, checked. */
+static int kt_cm_send(struct kt_ctx *ctx, int from, int to, u32 len, u8 seed)
+{
+	struct kt_seg rseg = { .off = 0, .len = KT_BUF_SIZE };
+	struct ib_sge ssge = kt_sge(ctx, from, 0, len);
+	struct ib_send_wr wr = {
+		.opcode = IB_WR_SEND,
+		.send_flags = IB_SEND_SIGNALED,
+		.sg_list = &ssge,
+		.num_sge = 1,
+	};
+	struct kt_cqe *rc, *sc;
+	int err;
+
+	kt_fill(ctx->side[from].buf, len, seed);
+	rc = kt_post_recv(ctx, to, &rseg, 1);
+	if (!rc)
+		return -EIO;
+	sc = kt_cqe_new(ctx);
+	if (!sc)
+		return -EIO;
+	wr.wr_cqe = &sc->cqe;
+	err = kt_post_send(ctx, from, &wr, "SEND");
+	if (err)
+		return err;
+	err = kt_expect(ctx, from, sc, IB_WC_SUCCESS, IB_WC_SEND, "SEND");
+	if (!err)
+		err = kt_expect(ctx, to, rc, IB_WC_SUCCESS, IB_WC_RECV, "RECV");
+	if (err)
+		return err;
+	if (rc->wc.byte_len != len)
+		return kt_fail(ctx, "RECV byte_len %u, expected %u",
+			       rc->wc.byte_len, len);
+	return kt_compare(ctx, "RECV data", ctx->side[to].buf,
+			  ctx->side[from].buf, len);
+}
+
+static int kt_cm_run(struct kt_ctx *ctx, struct kt_cm *cm)
+{
+	struct sockaddr_in addr = {
+		.sin_family = AF_INET,
+		.sin_port = htons(KT_CM_PORT),
+	};
+	struct rdma_conn_param param = {
+		.private_data = KT_CM_PDATA,
+		.private_data_len = sizeof(KT_CM_PDATA),
+		.responder_resources = 1,
+		.initiator_depth = 1,
+		.retry_count = 7,
+		.rnr_retry_count = 7,
+	};
+	int err;
+
+	memcpy(&addr.sin_addr, &ctx->sgid_attr->gid.raw[12], 4);
+
+	cm->listen = kt_cm_id(ctx, cm, KT_B);
+	if (!cm->listen)
+		return -EIO;
+	err = rdma_bind_addr(cm->listen, (struct sockaddr *)&addr);
+	if (err)
+		return kt_fail(ctx, "rdma_bind_addr %pI4: %d", &addr.sin_addr,
+			       err);
+	if (cm->listen->device != ctx->dev)
+		return kt_fail(ctx, "%pI4 is bound to device %s", &addr.sin_addr,
+			       cm->listen->device ? cm->listen->device->name :
+			       "(none)");
+	err = rdma_listen(cm->listen, 1);
+	if (err)
+		return kt_fail(ctx, "rdma_listen: %d", err);
+
+	cm->id[KT_A] = kt_cm_id(ctx, cm, KT_A);
+	if (!cm->id[KT_A])
+		return -EIO;
+	err = rdma_resolve_addr(cm->id[KT_A], NULL, (struct sockaddr *)&addr,
+				KT_CM_TIMEOUT_MS);
+	if (err)
+		return kt_fail(ctx, "rdma_resolve_addr: %d", err);
+	err = kt_cm_wait(ctx, cm, KT_A, RDMA_CM_EVENT_ADDR_RESOLVED);
+	if (err)
+		return err;
+	if (cm->id[KT_A]->device != ctx->dev)
+		return kt_fail(ctx, "the address resolved to another device");
+	err = rdma_resolve_route(cm->id[KT_A], KT_CM_TIMEOUT_MS);
+	if (err)
+		return kt_fail(ctx, "rdma_resolve_route: %d", err);
+	err = kt_cm_wait(ctx, cm, KT_A, RDMA_CM_EVENT_ROUTE_RESOLVED);
+	if (err)
+		return err;
+
+	err = kt_create_side(ctx, KT_A, cm->id[KT_A]);
+	if (err)
+		return err;
+	err = rdma_connect(cm->id[KT_A], &param);
+	if (err)
+		return kt_fail(ctx, "rdma_connect: %d", err);
+
+	err = kt_cm_wait(ctx, cm, KT_B, RDMA_CM_EVENT_CONNECT_REQUEST);
+	if (err)
+		return err;
+	if (memcmp(cm->pdata, KT_CM_PDATA, sizeof(cm->pdata)))
+		return kt_fail(ctx, "connect request without our private data");
+	err = kt_create_side(ctx, KT_B, cm->id[KT_B]);
+	if (err)
+		return err;
+	/* Outside its handler, rdma_accept() wants the handler lock. */
+	param.private_data = NULL;
+	param.private_data_len = 0;
+	rdma_lock_handler(cm->id[KT_B]);
+	err = rdma_accept(cm->id[KT_B], &param);
+	rdma_unlock_handler(cm->id[KT_B]);
+	if (err)
+		return kt_fail(ctx, "rdma_accept: %d", err);
+
+	err = kt_cm_wait(ctx, cm, KT_A, RDMA_CM_EVENT_ESTABLISHED);
+	if (!err)
+		err = kt_cm_wait(ctx, cm, KT_B, RDMA_CM_EVENT_ESTABLISHED);
+	if (!err)
+		err = kt_cm_send(ctx, KT_A, KT_B, 3000, 0x31);
+	if (!err)
+		err = kt_cm_send(ctx, KT_B, KT_A, 1500 + 3, 0x57);
+	if (err)
+		return err;
+
+	/*
+	 * A's DREQ gives B its DISCONNECTED event; B's rdma_disconnect()
+	 * answers with the DREP that gives A its own (without it, A's
+	 * arrives only when the DREQ times out).
+	 */
+	err = rdma_disconnect(cm->id[KT_A]);
+	if (err)
+		return kt_fail(ctx, "rdma_disconnect (A): %d", err);
+	err = kt_cm_wait(ctx, cm, KT_B, RDMA_CM_EVENT_DISCONNECTED);
+	if (err)
+		return err;
+	err = rdma_disconnect(cm->id[KT_B]);
+	if (err)
+		return kt_fail(ctx, "rdma_disconnect (B): %d", err);
+	return kt_cm_wait(ctx, cm, KT_A, RDMA_CM_EVENT_DISCONNECTED);
+}
+
+static int kt_test_rdma_cm(struct kt_ctx *ctx)
+{
+	struct kt_cm *cm;
+	int err, s;
+
+	cm = kzalloc(sizeof(*cm), GFP_KERNEL);
+	if (!cm)
+		return kt_fail(ctx, "out of memory");
+	init_waitqueue_head(&cm->wq);
+	for (s = 0; s < 2; s++)
+		cm->end[s].cm = cm;
+	err = kt_cm_run(ctx, cm);
+
+	/* The QPs are rdma_cm's: destroyed through it, before the IDs. */
+	for (s = 0; s < 2; s++) {
+		if (cm->id[s] && cm->id[s]->qp) {
+			rdma_destroy_qp(cm->id[s]);
+			ctx->side[s].qp = NULL;
+		}
+	}
+	/* Destroying the listener first refuses a late second request. */
+	if (cm->listen)
+		rdma_destroy_id(cm->listen);
+	for (s = 0; s < 2; s++) {
+		if (cm->id[s])
+			rdma_destroy_id(cm->id[s]);
+	}
+	kfree(cm);
+	return err;
+}
+
 struct kt_test {
 	const char *name;
 	int (*fn)(struct kt_ctx *ctx);
@@ -1863,6 +2172,7 @@ static const struct kt_test kt_tests[] = {
 	{ "send_with_inv", kt_test_send_with_inv },
 	{ "send_with_inv_rereg", kt_test_send_with_inv_rereg },
 	{ "mcast_destroy_attached", kt_test_mcast_destroy_attached, KT_UD },
+	{ "rdma_cm", kt_test_rdma_cm, KT_CM },
 };
 
 /* Runs @t on the device, under kt_lock; the result goes to kt_result. */
