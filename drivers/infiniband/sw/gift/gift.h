@@ -28,6 +28,7 @@
 #include "gift_compat.h"
 #include "gift_ah.h"
 #include "gift_cq.h"
+#include "gift_mcast.h"
 #include "gift_mr.h"
 #include "gift_proto.h"
 #include "gift_qp.h"
@@ -91,6 +92,7 @@ struct gift_dev {
 	struct gift_cq_table cq_table;
 	struct gift_srq_table srq_table;
 	struct gift_qp_table qp_table;
+	struct gift_mcast_table mcast;
 	struct gift_stats stats;
 };
 

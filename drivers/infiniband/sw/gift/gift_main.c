@@ -374,6 +374,8 @@ static void __exit gift_exit(void)
 	gift_unregister_all();
 	unregister_netdevice_notifier(&gift_netdev_nb);
 	gift_net_exit();
+	/* Multicast attachments free themselves in RCU callbacks. */
+	rcu_barrier();
 	gift_odp_exit();
 	gift_proto_exit();
 }

@@ -32,7 +32,10 @@
  *   1. finds the gift device whose GID table holds the destination IP as
  *      a RoCEv2 GID (any netdev: packets to our own addresses come in on
  *      lo); if none does, the packet is counted on the device of the
- *      netdev it arrived on, if there is one, and dropped;
+ *      netdev it arrived on, if there is one, and dropped. A packet to a
+ *      multicast address goes to the device of the netdev it arrived on
+ *      (that netdev joined the group: gift_mcast.c), flagged
+ *      GIFT_PKT_MCAST;
  *   2. checks the packet is long enough for a BTH and an ICRC, and the ICRC
  *      (bad: icrc_errors);
  *   3. checks TVer, the opcode, and that the packet is long enough for the
@@ -81,6 +84,7 @@
 #include <net/netns/generic.h>
 #include <net/route.h>
 #include <net/udp_tunnel.h>
+#include <rdma/ib_addr.h>
 #include <rdma/ib_cache.h>
 
 #include "gift.h"
@@ -207,6 +211,13 @@ static bool gift_net_ip_ce(struct sk_buff *skb)
 	return INET_ECN_is_ce(ipv6_get_dsfield(ipv6_hdr(skb)));
 }
 
+static bool gift_net_dst_is_mcast(struct sk_buff *skb)
+{
+	if (ip_hdr(skb)->version == 4)
+		return ipv4_is_multicast(ip_hdr(skb)->daddr);
+	return ipv6_addr_is_multicast(&ipv6_hdr(skb)->daddr);
+}
+
 static void gift_net_fill_pkt(struct gift_dev *gdev, struct sk_buff *skb,
 			      const struct gift_opcode_info *op,
 			      u16 sgid_index)
@@ -233,6 +244,8 @@ static void gift_net_fill_pkt(struct gift_dev *gdev, struct sk_buff *skb,
 		pkt->flags |= GIFT_PKT_MIG;
 	if (ip_hdr(skb)->version == 4)
 		pkt->flags |= GIFT_PKT_IPV4;
+	if (gift_net_dst_is_mcast(skb))
+		pkt->flags |= GIFT_PKT_MCAST;
 	if (gift_bth_fecn(bth) || gift_net_ip_ce(skb))
 		pkt->flags |= GIFT_PKT_ECN;
 }
@@ -327,7 +340,11 @@ static int gift_net_encap_rcv(struct sock *sk, struct sk_buff *skb)
 	u16 sgid_index = 0;
 
 	gift_net_dgid(skb, &dgid);
-	gdev = gift_net_find_dev(sock_net(sk), &dgid, &sgid_index);
+	/* A group: for the device of the netdev that joined it. */
+	if (rdma_is_multicast_addr((struct in6_addr *)dgid.raw))
+		gdev = gift_net_ingress_dev(skb);
+	else
+		gdev = gift_net_find_dev(sock_net(sk), &dgid, &sgid_index);
 	if (gdev) {
 		gift_net_rcv(gdev, skb, sgid_index);
 		ib_device_put(&gdev->ibdev);
@@ -666,6 +683,14 @@ static struct socket *gift_net_sock_create(struct net *net, bool ipv6)
 	if (err)
 		return ERR_PTR(err);
 	gift_setup_udp_tunnel_sock(net, sock, &tunnel_cfg);
+	/*
+	 * The tunnel setup turns IPv4 multicast loopback off. On, the IP
+	 * stack loops a datagram we send to a group the host joined back
+	 * to us, so QPs of this host attached to it get it too, as from a
+	 * RoCE NIC (gift_mcast.c). IPv6 sockets keep theirs on.
+	 */
+	if (!ipv6)
+		inet_set_bit(MC_LOOP, sock->sk);
 	return sock;
 }
 

@@ -42,6 +42,7 @@ struct net;
 #define GIFT_PKT_MIG		BIT(2)	/* BTH MigReq */
 #define GIFT_PKT_IPV4		BIT(3)	/* arrived over IPv4 */
 #define GIFT_PKT_ECN		BIT(4)	/* BTH FECN set, or IP ECN CE */
+#define GIFT_PKT_MCAST		BIT(5)	/* to a multicast IP address */
 
 /**
  * struct gift_pkt_info - a received packet, parsed; lives in skb->cb

@@ -569,20 +569,17 @@ static void gift_proto_work(struct work_struct *work)
 }
 
 /**
- * gift_proto_rcv() - receive a validated packet (see gift_net.h)
+ * gift_proto_rcv_qp() - queue a validated packet to one QP's engine
  * @gdev: device the packet is for
+ * @qp: the QP, referenced by the caller, or NULL (the packet is dropped)
  * @skb: the packet, with struct gift_pkt_info in its cb; consumed
  *
- * Softirq. Packets for unknown or destroyed QPs, or beyond GIFT_RXQ_MAX
- * waiting for the QP's engine, are counted as dropped, and so are, when
- * the engine takes them, packets for a QP not in RTR, RTS, SQD or SQE
- * and packets that are not of its connection (gift_proto_pkt_ok(); UD
- * and GSI QPs: gift_ud_rcv()). The engine runs inline when the QP's
- * engine lock is free, else its work item runs it.
+ * Softirq. See gift_proto_rcv(); the multicast fan-out (gift_mcast.c)
+ * calls this once per attached QP.
  */
-void gift_proto_rcv(struct gift_dev *gdev, struct sk_buff *skb)
+void gift_proto_rcv_qp(struct gift_dev *gdev, struct gift_qp *qp,
+		       struct sk_buff *skb)
 {
-	struct gift_qp *qp = gift_qp_get(gdev, gift_pkt(skb)->qpn);
 	unsigned long flags;
 	bool queued = false;
 
@@ -604,12 +601,38 @@ void gift_proto_rcv(struct gift_dev *gdev, struct sk_buff *skb)
 			gift_proto_queue(qp);
 		}
 	}
-	if (qp)
-		gift_qp_put(qp);
 	if (!queued) {
 		gift_stats_inc(gdev, GIFT_CNT_DROPPED_PKTS);
 		kfree_skb(skb);
 	}
+}
+
+/**
+ * gift_proto_rcv() - receive a validated packet (see gift_net.h)
+ * @gdev: device the packet is for
+ * @skb: the packet, with struct gift_pkt_info in its cb; consumed
+ *
+ * Softirq. Packets to a multicast address or to the multicast QPN go to
+ * gift_mcast_rcv(). Packets for unknown or destroyed QPs, or beyond
+ * GIFT_RXQ_MAX waiting for the QP's engine, are counted as dropped, and
+ * so are, when the engine takes them, packets for a QP not in RTR, RTS,
+ * SQD or SQE and packets that are not of its connection
+ * (gift_proto_pkt_ok(); UD and GSI QPs: gift_ud_rcv()). The engine runs
+ * inline when the QP's engine lock is free, else its work item runs it.
+ */
+void gift_proto_rcv(struct gift_dev *gdev, struct sk_buff *skb)
+{
+	const struct gift_pkt_info *pkt = gift_pkt(skb);
+	struct gift_qp *qp;
+
+	if ((pkt->flags & GIFT_PKT_MCAST) || pkt->qpn == IB_MULTICAST_QPN) {
+		gift_mcast_rcv(gdev, skb);
+		return;
+	}
+	qp = gift_qp_get(gdev, pkt->qpn);
+	gift_proto_rcv_qp(gdev, qp, skb);
+	if (qp)
+		gift_qp_put(qp);
 }
 
 /**

@@ -301,6 +301,8 @@ void gift_proto_qp_destroy(struct gift_qp *qp);
 
 /* Called by the network layer, see gift_net.h. */
 void gift_proto_rcv(struct gift_dev *gdev, struct sk_buff *skb);
+void gift_proto_rcv_qp(struct gift_dev *gdev, struct gift_qp *qp,
+		       struct sk_buff *skb);
 
 /* Module init/exit: the engine's workqueue. */
 int gift_proto_init(void);

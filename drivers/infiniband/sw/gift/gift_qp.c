@@ -293,6 +293,7 @@ static void gift_qp_init_fields(struct gift_qp *qp,
 	mutex_init(&qp->modify_lock);
 	refcount_set(&qp->ref, 1);
 	init_completion(&qp->released);
+	INIT_LIST_HEAD(&qp->mcast_list);
 	qp->state = IB_QPS_RESET;
 	qp->sq_sig_type = init->sq_sig_type;
 	qp->is_user = !!udata;
@@ -451,7 +452,8 @@ out_destroy_mutex:
  * @ibqp: queue pair, in any state, possibly with WQEs queued
  * @udata: unused
  *
- * Unpublishes the QPN, stops the engine (gift_proto_qp_destroy()), waits
+ * Detaches the QP from the multicast groups it is still attached to,
+ * unpublishes the QPN, stops the engine (gift_proto_qp_destroy()), waits
  * for receive-path references to drop, then frees the rings. Queued WQEs
  * are discarded without completions, and so are the QP's completions
  * still queued on its CQs (they point at the QP). Process context.
@@ -463,6 +465,8 @@ static int gift_destroy_qp(struct ib_qp *ibqp, struct ib_udata *udata)
 	struct gift_dev *gdev = to_gift_dev(ibqp->device);
 	struct gift_qp *qp = to_gift_qp(ibqp);
 
+	/* The attachments' references are among those waited for below. */
+	gift_mcast_qp_destroy(qp);
 	xa_erase_irq(&gdev->qp_table.qpns, ibqp->qp_num);
 	gift_proto_qp_destroy(qp);
 	gift_qp_put(qp);

@@ -193,6 +193,8 @@ struct gift_recv_wqe {
  * @ref: references: one for the QP's existence plus one per
  *	gift_qp_get()
  * @released: completed when @ref drops to zero
+ * @mcast_list: the QP's multicast attachments (gift_mcast.c), under the
+ *	device's gift_mcast_table.lock
  */
 struct gift_qp {
 	struct ib_qp ibqp;
@@ -217,6 +219,7 @@ struct gift_qp {
 	bool is_user;
 	refcount_t ref;
 	struct completion released;
+	struct list_head mcast_list;
 };
 
 static inline struct gift_qp *to_gift_qp(struct ib_qp *ibqp)

@@ -31,7 +31,8 @@ struct gift_dev;
  * @GIFT_CNT_ICRC_ERRORS: received packets dropped for a bad ICRC (net)
  * @GIFT_CNT_DROPPED_PKTS: received packets dropped for any other reason:
  *	too short, bad TVer, unknown opcode, unsupported IP options (net);
- *	unknown QPN, bad state, bad P_Key... (engine)
+ *	unknown QPN, bad state, bad P_Key, a multicast packet for a group
+ *	no QP is attached to or without DestQP 0xFFFFFF... (engine)
  * @GIFT_CNT_RETRANSMITS: request packets sent again after a timeout or a
  *	NAK (engine)
  * @GIFT_CNT_RNR_NAKS_SENT: RNR NAKs sent by the responder (engine)

@@ -27,6 +27,11 @@
  * those 40 bytes. A buffer too short for the GRH and the payload
  * completes with IB_WC_LOC_LEN_ERR; the QP stays usable.
  *
+ * Multicast (gift_mcast.c): a datagram to a group reaches here once per
+ * attached QP, a clone each, and is checked and delivered like any other;
+ * its GRH area's destination is the group's address. Sending to a group
+ * is sending to an AH whose GID is the group's.
+ *
  * An ODP page missing on either side stops the engine as for RC: the
  * send WQE is sent again once the fault ended; the received packet is
  * parked with its receive WQE held (in_send) and copied again from the

@@ -55,6 +55,7 @@ static void gift_init_attr(struct gift_dev *gdev, struct net_device *ndev)
 
 	gift_ah_init_attr(attr);
 	gift_cq_init_attr(attr);
+	gift_mcast_init_attr(attr);
 	gift_mr_init_attr(attr);
 	gift_qp_init_attr(attr);
 	gift_srq_init_attr(attr);
@@ -286,6 +287,7 @@ static void gift_dealloc_driver(struct ib_device *ibdev)
 	struct gift_dev *gdev = to_gift_dev(ibdev);
 
 	gift_dev_list_del(gdev);
+	gift_mcast_table_destroy(&gdev->mcast);
 	gift_qp_table_destroy(&gdev->qp_table);
 	/* Prefetches still queued hold MR references. */
 	gift_odp_flush();
@@ -399,6 +401,7 @@ int gift_dev_register(const char *name, struct net_device *ndev)
 	}
 	gift_mr_table_init(&gdev->mr_table);
 	gift_qp_table_init(&gdev->qp_table);
+	gift_mcast_table_init(&gdev->mcast);
 
 	gift_init_attr(gdev, ndev);
 	strscpy(ibdev->node_desc, "gift", sizeof(ibdev->node_desc));
@@ -417,6 +420,7 @@ int gift_dev_register(const char *name, struct net_device *ndev)
 	ib_set_device_ops(ibdev, &gift_dev_ops);
 	ib_set_device_ops(ibdev, &gift_ah_ops);
 	ib_set_device_ops(ibdev, &gift_cq_ops);
+	ib_set_device_ops(ibdev, &gift_mcast_ops);
 	ib_set_device_ops(ibdev, &gift_mr_ops);
 	ib_set_device_ops(ibdev, &gift_qp_ops);
 	ib_set_device_ops(ibdev, &gift_srq_ops);

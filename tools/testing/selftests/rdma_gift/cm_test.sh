@@ -5,10 +5,12 @@
 # through the device's own IPv4 address, so address and route resolution,
 # ib_cm's REQ/REP/RTU and DREQ/DREP (MADs over the GSI QP, QP1) and the
 # data path all run on gift0. rping with data validation (-V), ucmatose
-# (RC), udaddy (UD QPs, addressed through rdma_cm), and perftest's
-# ib_write_bw, ib_read_bw and ib_send_lat with rdma_cm connection setup
-# (-R). Each is one TAP test that passes when both sides exit 0 and the
-# client's output shows its result; a hang is a failure (timeout).
+# (RC), udaddy (UD QPs, addressed through rdma_cm), mckey (UD multicast:
+# rdma_join_multicast(), the receiver's QP attached to an IPv4 group),
+# and perftest's ib_write_bw, ib_read_bw and ib_send_lat with rdma_cm
+# connection setup (-R). Each is one TAP test that passes when both sides
+# exit 0 and the client's output shows its result; a hang is a failure
+# (timeout).
 set -u
 
 dev=${GIFT_IBDEV:?}
@@ -77,8 +79,41 @@ pair() {
 	rm -f "$sout" "$cout"
 }
 
+# mckey_pair DESCRIPTION GROUP: an mckey receiver joins GROUP and waits
+# for its 10 datagrams; once it has joined (its QP attached: it says so
+# when it starts to receive) an mckey sender joins and sends them. Both
+# must exit 0 and the receiver must have completed all of them (mckey
+# counts receive completions; ud_test's mcast fixture checks the bytes).
+mckey_pair() {
+	local desc=$1 group=$2 rout sout rpid rst sst i
+	n=$((n + 1))
+	rout=$(mktemp) sout=$(mktemp)
+	timeout $limit stdbuf -oL mckey -m "$group" -b "$ip" -C 10 >"$rout" 2>&1 &
+	rpid=$!
+	for ((i = 0; i < 150 * ${GIFT_SLOW:-1}; i++)); do
+		grep -q '^receiving data transfers' "$rout" && break
+		kill -0 $rpid 2>/dev/null || break
+		sleep 0.2
+	done
+	timeout $limit stdbuf -oL mckey -m "$group" -b "$ip" -C 10 -s >"$sout" 2>&1
+	sst=$?
+	wait $rpid
+	rst=$?
+	if [ $rst -eq 0 ] && [ $sst -eq 0 ] &&
+	   grep -q '^data transfers complete' "$rout" &&
+	   grep -q '^return status 0' "$rout"; then
+		echo "ok $n $desc"
+	else
+		failed=$((failed + 1))
+		echo "not ok $n $desc (receiver $rst, sender $sst)"
+		sed 's/^/# receiver: /' "$rout" | tail -n 15
+		sed 's/^/# sender: /' "$sout" | tail -n 15
+	fi
+	rm -f "$rout" "$sout"
+}
+
 echo "TAP version 13"
-echo "1..6"
+echo "1..7"
 bw='^ *[0-9]+ +[0-9]+ +[0-9.]+ +[0-9.]+'
 lat='^ *[0-9]+ +[0-9]+ +[0-9.]+ +[0-9.]+'
 # rping -V checks every ping's data; -v prints it.
@@ -91,6 +126,7 @@ pair "ucmatose" '^return status 0' \
 fixed_port=7174
 pair "udaddy (UD over rdma_cm)" '^return status 0' \
 	udaddy -- udaddy -s "$ip"
+mckey_pair "mckey (UD multicast over rdma_cm, IPv4 group)" 239.255.73.1
 pair "ib_write_bw -R" "$bw" \
 	ib_write_bw -d "$dev" -R -F -n 200 -p @PORT@ -- \
 	ib_write_bw -d "$dev" -R -F -n 200 -p @PORT@ "$ip"

@@ -12,8 +12,16 @@
  * is dropped and counted (qkey_violations and the port's qkey_viol_cntr),
  * a controlled Q_Key in the WR means the QP's own, a datagram over the
  * MTU fails at post with EMSGSIZE, a receive buffer too short for the
- * GRH and payload completes with IBV_WC_LOC_LEN_ERR, and multicast
- * attach is refused.
+ * GRH and payload completes with IBV_WC_LOC_LEN_ERR.
+ *
+ * Multicast (FIXTURE mcast, an IPv4 and an IPv6 group): UD QPs attached
+ * to a group each get their own copy of a datagram a third QP sends to it
+ * (DestQP 0xFFFFFF), GRH and all; a QP detached, never attached or with
+ * another Q_Key gets nothing; attach and detach errors are rxe's; a QP
+ * destroyed while attached leaves the others receiving; the limits of
+ * query_device are the ones enforced. These tests check the spec, not
+ * gift: they run on stock rxe too (`run --driver rxe -- ./ud_test -f
+ * mcast`), where gift's counters and limits are not read.
  *
  * Every wait has a deadline: nothing here hangs on a lost completion.
  */
@@ -21,6 +29,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <linux/capability.h>
+#include <net/if.h>
+#include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -280,11 +290,12 @@ static uint16_t get16(const uint8_t *p)
 }
 
 /*
- * The GRH area of a received datagram of @len payload bytes sent from and
- * to @gid: IPv4 or IPv6 header as the packet carried it.
+ * The GRH area of a received datagram of @len payload bytes sent from
+ * @sgid to @dgid: IPv4 or IPv6 header as the packet carried it.
  */
-static bool grh_ok(const uint8_t *grh, const union ibv_gid *gid, int family,
-		   uint32_t len, bool imm)
+static bool grh_ok2(const uint8_t *grh, const union ibv_gid *sgid,
+		    const union ibv_gid *dgid, int family, uint32_t len,
+		    bool imm)
 {
 	/* UDP, BTH, DETH, ImmDt, payload, pad, ICRC */
 	uint32_t l4 = 8 + 12 + 8 + (imm ? 4 : 0) + len + (-len & 3) + 4;
@@ -294,11 +305,18 @@ static bool grh_ok(const uint8_t *grh, const union ibv_gid *gid, int family,
 	if (family == AF_INET)
 		return !memcmp(grh, zero, 20) && ip[0] == 0x45 &&
 		       get16(ip + 2) == 20 + l4 && ip[9] == 17 &&
-		       !memcmp(ip + 12, gid->raw + 12, 4) &&
-		       !memcmp(ip + 16, gid->raw + 12, 4);
+		       !memcmp(ip + 12, sgid->raw + 12, 4) &&
+		       !memcmp(ip + 16, dgid->raw + 12, 4);
 	return (grh[0] >> 4) == 6 && get16(grh + 4) == l4 && grh[6] == 17 &&
-	       !memcmp(grh + 8, gid->raw, 16) &&
-	       !memcmp(grh + 24, gid->raw, 16);
+	       !memcmp(grh + 8, sgid->raw, 16) &&
+	       !memcmp(grh + 24, dgid->raw, 16);
+}
+
+/* The same, for a datagram a device sent to its own @gid. */
+static bool grh_ok(const uint8_t *grh, const union ibv_gid *gid, int family,
+		   uint32_t len, bool imm)
+{
+	return grh_ok2(grh, gid, gid, family, len, imm);
 }
 
 /* Payload of pattern @seed after the GRH, then sentinel to the end. */
@@ -526,17 +544,6 @@ TEST_F(ud, rc_opcodes_to_ud_qps_dropped)
 	EXPECT_TRUE(payload_ok(self->buf + BUF - GRH, 0, 0));
 }
 
-/*
- * Multicast is not implemented: attaching a UD QP to a multicast GID is
- * refused (never accepted and then dropped).
- */
-TEST_F(ud, attach_mcast_refused)
-{
-	union ibv_gid mgid = { .raw = { 0xff, 0x0e, [15] = 1 } };
-
-	EXPECT_EQ(EOPNOTSUPP, ibv_attach_mcast(self->a, &mgid, 0));
-}
-
 static int drop_cap_net_raw(void)
 {
 	struct __user_cap_header_struct h = {
@@ -592,6 +599,720 @@ TEST_F(ud, controlled_qkey_needs_cap_net_raw)
 	ASSERT_EQ(0, ibv_query_qp(self->a, &a, IBV_QP_QKEY, &init));
 	EXPECT_EQ(0x80000001u, a.qkey);
 	EXPECT_EQ(0, gift_run_child(controlled_qkey_child, self->ibdev));
+}
+
+/* Multicast */
+
+#define MC_RECV		3		/* receiving QPs of the mcast fixture */
+#define MC_QPN		0xffffffu	/* IBA 10.5.2.3: a multicast DestQP */
+
+static bool is_gift(const char *ibdev)
+{
+	return !strncmp(ibdev, "gift", 4);
+}
+
+/* @addr of @family as a GID (IPv4 v4-mapped); 0 or -1. */
+static int to_gid(int family, const char *addr, union ibv_gid *gid)
+{
+	memset(gid, 0, sizeof(*gid));
+	if (family == AF_INET6)
+		return inet_pton(AF_INET6, addr, gid->raw) == 1 ? 0 : -1;
+	gid->raw[10] = 0xff;
+	gid->raw[11] = 0xff;
+	return inet_pton(AF_INET, addr, gid->raw + 12) == 1 ? 0 : -1;
+}
+
+/*
+ * Makes the host a member of group @addr on the test's netdev through a
+ * UDP socket (closing it leaves). gift joins a group itself when the
+ * first QP attaches; stock rxe only programs the NIC filter and leaves
+ * IP membership to rdma_cm (cma_igmp_send()), and without it the IP stack
+ * drops the group's datagrams before rxe sees them. So on rxe the tests
+ * join as rdma_cm would; on gift it is how a datagram reaches the device
+ * for a group no QP is attached to. Returns the socket, or -1.
+ */
+static int host_join(int family, const char *addr)
+{
+	unsigned int ifindex = if_nametoindex(gift_env("GIFT_NETDEV"));
+	int fd = socket(family, SOCK_DGRAM, 0);
+	int ret = -1;
+
+	if (fd < 0)
+		return -1;
+	if (family == AF_INET) {
+		struct ip_mreqn m = { .imr_ifindex = ifindex };
+
+		if (inet_pton(AF_INET, addr, &m.imr_multiaddr) == 1)
+			ret = setsockopt(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &m,
+					 sizeof(m));
+	} else {
+		struct ipv6_mreq m = { .ipv6mr_interface = ifindex };
+
+		if (inet_pton(AF_INET6, addr, &m.ipv6mr_multiaddr) == 1)
+			ret = setsockopt(fd, IPPROTO_IPV6, IPV6_ADD_MEMBERSHIP,
+					 &m, sizeof(m));
+	}
+	if (ret) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * Whether the host is a member of group @addr, as /proc/net/igmp or
+ * /proc/net/igmp6 lists it: 1, 0, or -1 when that cannot be read.
+ */
+static int host_member(int family, const char *addr)
+{
+	char want[33], text[16384];
+	uint8_t a[16];
+	uint32_t v4;
+	int i;
+
+	if (family == AF_INET) {
+		if (inet_pton(AF_INET, addr, &v4) != 1 ||
+		    gift_read_file("/proc/net/igmp", text, sizeof(text)))
+			return -1;
+		/* The kernel prints the __be32 as a host-order integer. */
+		snprintf(want, sizeof(want), "%08X", v4);
+	} else {
+		if (inet_pton(AF_INET6, addr, a) != 1 ||
+		    gift_read_file("/proc/net/igmp6", text, sizeof(text)))
+			return -1;
+		for (i = 0; i < 16; i++)
+			snprintf(want + 2 * i, 3, "%02x", a[i]);
+	}
+	return !!strstr(text, want);
+}
+
+FIXTURE(mcast) {
+	struct ibv_context *ctx;
+	struct ibv_pd *pd;
+	struct ibv_cq *scq, *rcq[MC_RECV];
+	struct ibv_qp *s, *r[MC_RECV];
+	struct ibv_ah *ah;
+	struct ibv_mr *mr;
+	uint8_t *buf;		/* send area, then one per receiver */
+	union ibv_gid sgid, mgid;
+	int sgid_index;
+	int host_fd;		/* rxe: the host's membership (host_join) */
+	uint32_t mtu;
+	const char *ibdev;
+};
+
+FIXTURE_VARIANT(mcast) {
+	int family;
+	const char *group;
+	const char *other;	/* a group no QP is attached to */
+};
+
+FIXTURE_VARIANT_ADD(mcast, ipv4) {
+	.family = AF_INET,
+	.group = "239.255.71.1",
+	.other = "239.255.71.2",
+};
+
+FIXTURE_VARIANT_ADD(mcast, ipv6) {
+	.family = AF_INET6,
+	.group = "ff12::4749:4601",
+	.other = "ff12::4749:4602",
+};
+
+static struct ibv_ah *mc_ah(FIXTURE_DATA(mcast) *self,
+			    const union ibv_gid *dgid)
+{
+	struct ibv_ah_attr ah = { .is_global = 1, .port_num = 1 };
+
+	ah.grh.dgid = *dgid;
+	ah.grh.sgid_index = self->sgid_index;
+	ah.grh.hop_limit = 64;
+	return ibv_create_ah(self->pd, &ah);
+}
+
+FIXTURE_SETUP(mcast)
+{
+	struct ibv_port_attr port;
+	int i;
+
+	self->host_fd = -1;
+	self->ibdev = gift_env("GIFT_IBDEV");
+	self->ctx = gift_open(self->ibdev);
+	ASSERT_NE(NULL, self->ctx);
+	ASSERT_TRUE(gift_wait_for(gift_have_v4_gid, self->ctx, 10000));
+	self->sgid_index = find_gid(self->ctx, variant->family, &self->sgid);
+	ASSERT_LE(0, self->sgid_index);
+	ASSERT_EQ(0, to_gid(variant->family, variant->group, &self->mgid));
+	ASSERT_EQ(0, ibv_query_port(self->ctx, 1, &port));
+	self->mtu = 128 << port.active_mtu;
+	ASSERT_GE(BUF - GRH, self->mtu);
+	if (!is_gift(self->ibdev)) {
+		self->host_fd = host_join(variant->family, variant->group);
+		ASSERT_LE(0, self->host_fd);
+	}
+
+	self->pd = ibv_alloc_pd(self->ctx);
+	ASSERT_NE(NULL, self->pd);
+	self->scq = ibv_create_cq(self->ctx, 32, NULL, NULL, 0);
+	ASSERT_NE(NULL, self->scq);
+	self->s = ud_qp(self->pd, self->scq);
+	ASSERT_NE(NULL, self->s);
+	ASSERT_EQ(0, ud_to_rts(self->s, QKEY));
+	for (i = 0; i < MC_RECV; i++) {
+		self->rcq[i] = ibv_create_cq(self->ctx, 32, NULL, NULL, 0);
+		ASSERT_NE(NULL, self->rcq[i]);
+		self->r[i] = ud_qp(self->pd, self->rcq[i]);
+		ASSERT_NE(NULL, self->r[i]);
+		ASSERT_EQ(0, ud_to_rts(self->r[i], QKEY));
+	}
+	self->ah = mc_ah(self, &self->mgid);
+	ASSERT_NE(NULL, self->ah);
+
+	self->buf = aligned_alloc(4096, (1 + MC_RECV) * BUF);
+	ASSERT_NE(NULL, self->buf);
+	self->mr = ibv_reg_mr(self->pd, self->buf, (1 + MC_RECV) * BUF,
+			      IBV_ACCESS_LOCAL_WRITE);
+	ASSERT_NE(NULL, self->mr);
+}
+
+/*
+ * uverbs refuses to destroy a QP still attached (EBUSY, see
+ * destroy_attached_busy); closing the context then detaches and destroys
+ * it, with whatever else is left.
+ */
+FIXTURE_TEARDOWN(mcast)
+{
+	int i;
+
+	if (self->mr)
+		ibv_dereg_mr(self->mr);
+	free(self->buf);
+	if (self->ah)
+		ibv_destroy_ah(self->ah);
+	for (i = 0; i < MC_RECV; i++) {
+		if (self->r[i])
+			ibv_destroy_qp(self->r[i]);
+		if (self->rcq[i])
+			ibv_destroy_cq(self->rcq[i]);
+	}
+	if (self->s)
+		ibv_destroy_qp(self->s);
+	if (self->scq)
+		ibv_destroy_cq(self->scq);
+	if (self->pd)
+		ibv_dealloc_pd(self->pd);
+	if (self->ctx)
+		ibv_close_device(self->ctx);
+	if (self->host_fd >= 0)
+		close(self->host_fd);
+}
+
+static uint8_t *mc_rbuf(FIXTURE_DATA(mcast) *self, int i)
+{
+	return self->buf + (1 + i) * BUF;
+}
+
+/* Receiver @i's whole area, sentinel-filled, posted to it. */
+static int mc_post_recv(FIXTURE_DATA(mcast) *self, int i, uint64_t wr_id)
+{
+	struct ibv_sge sge = {
+		.addr = (uintptr_t)mc_rbuf(self, i),
+		.length = BUF,
+		.lkey = self->mr->lkey,
+	};
+	struct ibv_recv_wr wr = { .wr_id = wr_id, .sg_list = &sge,
+				  .num_sge = 1 };
+	struct ibv_recv_wr *bad;
+
+	memset(mc_rbuf(self, i), SENTINEL, BUF);
+	return ibv_post_recv(self->r[i], &wr, &bad);
+}
+
+/* Posts @len bytes of pattern @seed from the sender through @ah. */
+static int mc_post_send(FIXTURE_DATA(mcast) *self, struct ibv_ah *ah,
+			uint32_t qpn, uint32_t len, uint32_t seed,
+			uint32_t qkey, const uint32_t *imm)
+{
+	struct ibv_sge sge = { (uintptr_t)self->buf, len, self->mr->lkey };
+	struct ibv_send_wr wr = {
+		.wr_id = seed,
+		.sg_list = &sge,
+		.num_sge = 1,
+		.opcode = imm ? IBV_WR_SEND_WITH_IMM : IBV_WR_SEND,
+		.wr.ud = { .ah = ah, .remote_qpn = qpn, .remote_qkey = qkey },
+	};
+	struct ibv_send_wr *bad;
+	uint32_t i;
+
+	for (i = 0; i < len; i++)
+		self->buf[i] = gift_pat(i, seed);
+	if (imm)
+		wr.imm_data = htonl(*imm);
+	return ibv_post_send(self->s, &wr, &bad);
+}
+
+/* The same to the group, waiting for its successful send completion. */
+static int mc_send(FIXTURE_DATA(mcast) *self, uint32_t len, uint32_t seed,
+		   uint32_t qkey, const uint32_t *imm)
+{
+	struct ibv_wc wc;
+
+	if (mc_post_send(self, self->ah, MC_QPN, len, seed, qkey, imm))
+		return -1;
+	if (!poll_one(self->scq, &wc, WAIT_MS) ||
+	    wc.status != IBV_WC_SUCCESS || wc.wr_id != seed)
+		return -1;
+	return 0;
+}
+
+/*
+ * What is wrong with receiver @i's next completion, for a datagram of
+ * @len bytes of pattern @seed to the group: NULL when nothing is.
+ */
+static const char *mc_check(FIXTURE_DATA(mcast) *self, int family, int i,
+			    uint32_t len, uint32_t seed, uint64_t wr_id,
+			    const uint32_t *imm)
+{
+	struct ibv_wc wc;
+
+	if (!poll_one(self->rcq[i], &wc, WAIT_MS))
+		return "no completion";
+	if (wc.status != IBV_WC_SUCCESS)
+		return "status";
+	if (wc.opcode != IBV_WC_RECV)
+		return "opcode";
+	if (wc.wr_id != wr_id)
+		return "wr_id";
+	if (wc.byte_len != GRH + len)
+		return "byte_len";
+	if (wc.src_qp != self->s->qp_num)
+		return "src_qp";
+	if (wc.qp_num != self->r[i]->qp_num)
+		return "qp_num";
+	if (!(wc.wc_flags & IBV_WC_GRH))
+		return "no IBV_WC_GRH";
+	if (!!(wc.wc_flags & IBV_WC_WITH_IMM) != !!imm ||
+	    (imm && ntohl(wc.imm_data) != *imm))
+		return "immediate data";
+	if (!grh_ok2(mc_rbuf(self, i), &self->sgid, &self->mgid, family, len,
+		     imm))
+		return "GRH";
+	if (!payload_ok(mc_rbuf(self, i), len, seed))
+		return "payload";
+	return NULL;
+}
+
+#define EXPECT_MC_GOT(i, len, seed, wr_id, imm) do {			\
+	const char *__why = mc_check(self, variant->family, (i), (len),	\
+				     (seed), (wr_id), (imm));		\
+									\
+	if (__why)							\
+		TH_LOG("receiver %d, seed %u: %s", (i), (seed), __why);	\
+	EXPECT_EQ(NULL, __why);						\
+} while (0)
+
+/* Receiver @i got nothing, and its area is untouched. */
+#define EXPECT_MC_NOTHING(i) do {					\
+	struct ibv_wc __wc;						\
+									\
+	EXPECT_FALSE(poll_one(self->rcq[(i)], &__wc, QUIET_MS));	\
+	EXPECT_TRUE(payload_ok(mc_rbuf(self, (i)) - GRH, 0, 0));	\
+} while (0)
+
+/*
+ * Two QPs attached to the group each get every datagram the third QP
+ * sends to it, 0 bytes to the MTU, with and without immediate data: their
+ * own copy, GRH first (source: the sender's GID; destination: the group),
+ * then the exact bytes, then their own sentinel; the completion names the
+ * sender's QPN. A QP that never attached gets nothing.
+ */
+TEST_F(mcast, fanout)
+{
+	uint32_t sizes[] = { 0, 1, 3, 255, 1000, self->mtu };
+	uint32_t imm = 0xc0ffee11;
+	unsigned int i;
+	int k;
+
+	ASSERT_EQ(0, ibv_attach_mcast(self->r[0], &self->mgid, 0));
+	ASSERT_EQ(0, ibv_attach_mcast(self->r[1], &self->mgid, 0));
+	ASSERT_EQ(0, mc_post_recv(self, 2, 99));
+	for (i = 0; i < 2 * sizeof(sizes) / sizeof(sizes[0]); i++) {
+		uint32_t len = sizes[i / 2], seed = 2000 + i;
+		const uint32_t *im = i & 1 ? &imm : NULL;
+
+		for (k = 0; k < 2; k++)
+			ASSERT_EQ(0, mc_post_recv(self, k, i));
+		ASSERT_EQ(0, mc_send(self, len, seed, QKEY, im));
+		for (k = 0; k < 2; k++)
+			EXPECT_MC_GOT(k, len, seed, i, im);
+	}
+	EXPECT_MC_NOTHING(2);
+}
+
+/*
+ * A QP detached gets nothing while the others still do; once the last
+ * one is detached nobody does (gift has left the group), and attaching
+ * again works again.
+ */
+TEST_F(mcast, detached_gets_nothing)
+{
+	int k;
+
+	for (k = 0; k < MC_RECV; k++)
+		ASSERT_EQ(0, ibv_attach_mcast(self->r[k], &self->mgid, 0));
+	/* gift joins the group on the netdev for its QPs. */
+	if (is_gift(self->ibdev))
+		EXPECT_EQ(1, host_member(variant->family, variant->group));
+	ASSERT_EQ(0, ibv_detach_mcast(self->r[2], &self->mgid, 0));
+	for (k = 0; k < MC_RECV; k++)
+		ASSERT_EQ(0, mc_post_recv(self, k, k));
+	ASSERT_EQ(0, mc_send(self, 100, 31, QKEY, NULL));
+	EXPECT_MC_GOT(0, 100, 31, 0, NULL);
+	EXPECT_MC_GOT(1, 100, 31, 1, NULL);
+	EXPECT_MC_NOTHING(2);
+
+	ASSERT_EQ(0, ibv_detach_mcast(self->r[0], &self->mgid, 0));
+	ASSERT_EQ(0, ibv_detach_mcast(self->r[1], &self->mgid, 0));
+	if (is_gift(self->ibdev))
+		EXPECT_EQ(0, host_member(variant->family, variant->group));
+	for (k = 0; k < 2; k++)
+		ASSERT_EQ(0, mc_post_recv(self, k, 10 + k));
+	ASSERT_EQ(0, mc_send(self, 100, 32, QKEY, NULL));
+	for (k = 0; k < MC_RECV; k++)
+		EXPECT_MC_NOTHING(k);
+
+	ASSERT_EQ(0, ibv_attach_mcast(self->r[1], &self->mgid, 0));
+	ASSERT_EQ(0, mc_send(self, 77, 33, QKEY, NULL));
+	EXPECT_MC_GOT(1, 77, 33, 11, NULL);
+	EXPECT_MC_NOTHING(0);
+	EXPECT_MC_NOTHING(2);
+}
+
+/*
+ * Each attached QP checks the Q_Key itself: the one with another Q_Key
+ * drops the datagram (counted on gift) while the other takes it, and the
+ * other way round.
+ */
+TEST_F(mcast, qkey_mismatch_dropped)
+{
+	struct ibv_qp_attr a = { .qkey = QKEY + 1 };
+	bool gift = is_gift(self->ibdev);
+	long before = gift ? hw_counter(self->ibdev, "qkey_violations") : 0;
+
+	ASSERT_LE(0, before);
+	ASSERT_EQ(0, ibv_modify_qp(self->r[1], &a, IBV_QP_QKEY));
+	ASSERT_EQ(0, ibv_attach_mcast(self->r[0], &self->mgid, 0));
+	ASSERT_EQ(0, ibv_attach_mcast(self->r[1], &self->mgid, 0));
+	ASSERT_EQ(0, mc_post_recv(self, 0, 1));
+	ASSERT_EQ(0, mc_post_recv(self, 1, 2));
+
+	ASSERT_EQ(0, mc_send(self, 64, 41, QKEY, NULL));
+	EXPECT_MC_GOT(0, 64, 41, 1, NULL);
+	EXPECT_MC_NOTHING(1);
+	if (gift)
+		EXPECT_EQ(before + 1,
+			  hw_counter(self->ibdev, "qkey_violations"));
+
+	ASSERT_EQ(0, mc_post_recv(self, 0, 3));
+	ASSERT_EQ(0, mc_send(self, 65, 42, QKEY + 1, NULL));
+	EXPECT_MC_GOT(1, 65, 42, 2, NULL);
+	EXPECT_MC_NOTHING(0);
+	if (gift)
+		EXPECT_EQ(before + 2,
+			  hw_counter(self->ibdev, "qkey_violations"));
+}
+
+/*
+ * A datagram to a group no QP is attached to, which the host joined
+ * (through a socket), reaches the device and is dropped: counted in
+ * dropped_pkts on gift, delivered to no QP on either.
+ */
+TEST_F(mcast, no_group_dropped)
+{
+	bool gift = is_gift(self->ibdev);
+	long before = gift ? hw_counter(self->ibdev, "dropped_pkts") : 0;
+	union ibv_gid other;
+	struct ibv_ah *ah;
+	struct ibv_wc wc;
+	int fd;
+
+	ASSERT_LE(0, before);
+	ASSERT_EQ(0, to_gid(variant->family, variant->other, &other));
+	fd = host_join(variant->family, variant->other);
+	ASSERT_LE(0, fd);
+	ah = mc_ah(self, &other);
+	ASSERT_NE(NULL, ah);
+	ASSERT_EQ(0, ibv_attach_mcast(self->r[0], &self->mgid, 0));
+	ASSERT_EQ(0, mc_post_recv(self, 0, 1));
+
+	ASSERT_EQ(0, mc_post_send(self, ah, MC_QPN, 50, 51, QKEY, NULL));
+	ASSERT_TRUE(poll_one(self->scq, &wc, WAIT_MS));
+	EXPECT_EQ(IBV_WC_SUCCESS, wc.status);
+	EXPECT_MC_NOTHING(0);
+	if (gift)
+		EXPECT_EQ(before + 1, hw_counter(self->ibdev, "dropped_pkts"));
+
+	/* The group's own datagrams still arrive. */
+	ASSERT_EQ(0, mc_send(self, 52, 53, QKEY, NULL));
+	EXPECT_MC_GOT(0, 52, 53, 1, NULL);
+	EXPECT_EQ(0, ibv_destroy_ah(ah));
+	close(fd);
+}
+
+/*
+ * A datagram to the group's address with a unicast DestQP, the attached
+ * QP's own number. IBA 10.5.2.3 requires DestQP 0xFFFFFF for a multicast
+ * destination: gift drops it (counted); stock rxe looks the QPN up and
+ * delivers it to that QP as a unicast datagram. Each driver's behaviour
+ * is asserted.
+ */
+TEST_F(mcast, unicast_qpn_to_group)
+{
+	bool gift = is_gift(self->ibdev);
+	long before = gift ? hw_counter(self->ibdev, "dropped_pkts") : 0;
+	struct ibv_wc wc;
+
+	ASSERT_LE(0, before);
+	ASSERT_EQ(0, ibv_attach_mcast(self->r[0], &self->mgid, 0));
+	ASSERT_EQ(0, mc_post_recv(self, 0, 1));
+	ASSERT_EQ(0, mc_post_send(self, self->ah, self->r[0]->qp_num, 60, 61,
+				  QKEY, NULL));
+	ASSERT_TRUE(poll_one(self->scq, &wc, WAIT_MS));
+	EXPECT_EQ(IBV_WC_SUCCESS, wc.status);
+	if (gift) {
+		EXPECT_MC_NOTHING(0);
+		EXPECT_EQ(before + 1, hw_counter(self->ibdev, "dropped_pkts"));
+	} else {
+		EXPECT_MC_GOT(0, 60, 61, 1, NULL);
+	}
+}
+
+/*
+ * Errors, as rxe answers them: an RC QP or a unicast GID is EINVAL;
+ * attaching twice succeeds once and for all (one detach undoes it, a
+ * second is EINVAL); detaching from a group the QP is not in, or that
+ * does not exist, is EINVAL.
+ */
+TEST_F(mcast, errors)
+{
+	struct ibv_qp_init_attr init = {
+		.send_cq = self->scq,
+		.recv_cq = self->scq,
+		.cap = { .max_send_wr = 1, .max_recv_wr = 1,
+			 .max_send_sge = 1, .max_recv_sge = 1 },
+		.qp_type = IBV_QPT_RC,
+	};
+	union ibv_gid other;
+	struct ibv_qp *rc;
+
+	ASSERT_EQ(0, to_gid(variant->family, variant->other, &other));
+	rc = ibv_create_qp(self->pd, &init);
+	ASSERT_NE(NULL, rc);
+	EXPECT_EQ(EINVAL, ibv_attach_mcast(rc, &self->mgid, 0));
+	EXPECT_EQ(EINVAL, ibv_detach_mcast(rc, &self->mgid, 0));
+	EXPECT_EQ(0, ibv_destroy_qp(rc));
+	EXPECT_EQ(EINVAL, ibv_attach_mcast(self->r[0], &self->sgid, 0));
+
+	ASSERT_EQ(0, ibv_attach_mcast(self->r[0], &self->mgid, 0));
+	ASSERT_EQ(0, ibv_attach_mcast(self->r[0], &self->mgid, 0));
+	EXPECT_EQ(EINVAL, ibv_detach_mcast(self->r[1], &self->mgid, 0));
+	EXPECT_EQ(EINVAL, ibv_detach_mcast(self->r[0], &other, 0));
+	ASSERT_EQ(0, ibv_attach_mcast(self->r[1], &self->mgid, 0));
+	EXPECT_EQ(0, ibv_detach_mcast(self->r[0], &self->mgid, 0));
+	EXPECT_EQ(EINVAL, ibv_detach_mcast(self->r[0], &self->mgid, 0));
+
+	/* One detach undid both attaches: r0 gets nothing, r1 does. */
+	ASSERT_EQ(0, mc_post_recv(self, 0, 1));
+	ASSERT_EQ(0, mc_post_recv(self, 1, 2));
+	ASSERT_EQ(0, mc_send(self, 70, 71, QKEY, NULL));
+	EXPECT_MC_GOT(1, 70, 71, 2, NULL);
+	EXPECT_MC_NOTHING(0);
+	EXPECT_EQ(0, ibv_detach_mcast(self->r[1], &self->mgid, 0));
+}
+
+/*
+ * uverbs refuses to destroy a QP still attached to a group (EBUSY, on
+ * either driver: ib_core's rule), and the QP goes on receiving; detached,
+ * it is destroyed.
+ */
+TEST_F(mcast, destroy_attached_busy)
+{
+	ASSERT_EQ(0, ibv_attach_mcast(self->r[0], &self->mgid, 0));
+	EXPECT_EQ(EBUSY, ibv_destroy_qp(self->r[0]));
+	ASSERT_EQ(0, mc_post_recv(self, 0, 1));
+	ASSERT_EQ(0, mc_send(self, 80, 81, QKEY, NULL));
+	EXPECT_MC_GOT(0, 80, 81, 1, NULL);
+	ASSERT_EQ(0, ibv_detach_mcast(self->r[0], &self->mgid, 0));
+	EXPECT_EQ(0, ibv_destroy_qp(self->r[0]));
+	self->r[0] = NULL;
+}
+
+/*
+ * In a child: two QPs attached to @group ("v4 address" or "v6 address"),
+ * receives posted, a burst of datagrams to the group posted, and the
+ * process exits at once, everything still attached and in flight. 0 when
+ * all of that was set up.
+ */
+static int exit_attached_child(const char *group)
+{
+	int family = strchr(group, ':') ? AF_INET6 : AF_INET;
+	struct ibv_ah_attr aha = { .is_global = 1, .port_num = 1 };
+	struct ibv_context *ctx = gift_open(gift_env("GIFT_IBDEV"));
+	struct ibv_qp *qp[3];
+	struct ibv_recv_wr rwr = { .num_sge = 1 }, *rbad;
+	struct ibv_send_wr swr = { .num_sge = 1, .opcode = IBV_WR_SEND },
+			   *sbad;
+	struct ibv_sge sge;
+	union ibv_gid sgid;
+	struct ibv_mr *mr;
+	struct ibv_pd *pd;
+	struct ibv_cq *cq;
+	struct ibv_ah *ah;
+	uint8_t *buf;
+	int i, k, idx;
+
+	if (!ctx)
+		return 10;
+	idx = find_gid(ctx, family, &sgid);
+	pd = ibv_alloc_pd(ctx);
+	cq = pd ? ibv_create_cq(ctx, 64, NULL, NULL, 0) : NULL;
+	buf = malloc(BUF);
+	mr = pd && buf ? ibv_reg_mr(pd, buf, BUF, IBV_ACCESS_LOCAL_WRITE) :
+			 NULL;
+	if (idx < 0 || !cq || !mr ||
+	    to_gid(family, group, &aha.grh.dgid))
+		return 11;
+	aha.grh.sgid_index = idx;
+	aha.grh.hop_limit = 64;
+	ah = ibv_create_ah(pd, &aha);
+	if (!ah)
+		return 12;
+	for (k = 0; k < 3; k++) {
+		qp[k] = ud_qp(pd, cq);
+		if (!qp[k] || ud_to_rts(qp[k], QKEY))
+			return 13;
+	}
+	sge = (struct ibv_sge){ (uintptr_t)buf, BUF, mr->lkey };
+	rwr.sg_list = &sge;
+	swr.sg_list = &sge;
+	swr.wr.ud.ah = ah;
+	swr.wr.ud.remote_qpn = MC_QPN;
+	swr.wr.ud.remote_qkey = QKEY;
+	for (k = 0; k < 2; k++) {
+		if (ibv_attach_mcast(qp[k], &aha.grh.dgid, 0))
+			return 14;
+		for (i = 0; i < 8; i++)
+			if (ibv_post_recv(qp[k], &rwr, &rbad))
+				return 15;
+	}
+	sge.length = 200;
+	for (i = 0; i < 8; i++)
+		if (ibv_post_send(qp[2], &swr, &sbad))
+			return 16;
+	return 0;
+}
+
+/*
+ * A process that exits with QPs attached and datagrams in flight: its
+ * QPs are detached and destroyed by the context's cleanup, nothing
+ * leaks (the runner checks the kernel's log and the module's unload),
+ * gift leaves the group (no QP is attached any more), and the group
+ * works for the next QP to attach.
+ */
+TEST_F(mcast, exit_attached)
+{
+	bool gift = is_gift(self->ibdev);
+
+	EXPECT_EQ(0, gift_run_child(exit_attached_child, variant->group));
+	if (gift)
+		EXPECT_EQ(0, host_member(variant->family, variant->group));
+	ASSERT_EQ(0, ibv_attach_mcast(self->r[0], &self->mgid, 0));
+	if (gift)
+		EXPECT_EQ(1, host_member(variant->family, variant->group));
+	ASSERT_EQ(0, mc_post_recv(self, 0, 1));
+	ASSERT_EQ(0, mc_send(self, 82, 83, QKEY, NULL));
+	EXPECT_MC_GOT(0, 82, 83, 1, NULL);
+	ASSERT_EQ(0, ibv_detach_mcast(self->r[0], &self->mgid, 0));
+	if (gift)
+		EXPECT_EQ(0, host_member(variant->family, variant->group));
+}
+
+/*
+ * query_device's limits are the ones enforced: max_mcast_qp_attach QPs
+ * attach to one group and the next gets ENOMEM (the group still serves
+ * the others). gift's values are its documented ones.
+ */
+TEST_F(mcast, qp_attach_limit)
+{
+	struct ibv_device_attr attr;
+	struct ibv_qp **qps;
+	int i, k, n;
+
+	ASSERT_EQ(0, ibv_query_device(self->ctx, &attr));
+	if (is_gift(self->ibdev)) {
+		EXPECT_EQ(1024, attr.max_mcast_grp);
+		EXPECT_EQ(56, attr.max_mcast_qp_attach);
+		EXPECT_EQ(4096, attr.max_total_mcast_qp_attach);
+	}
+	ASSERT_LT(0, attr.max_mcast_grp);
+	ASSERT_LT(MC_RECV, attr.max_mcast_qp_attach);
+	ASSERT_LE(attr.max_mcast_qp_attach, attr.max_total_mcast_qp_attach);
+	ASSERT_GE(256, attr.max_mcast_qp_attach);
+
+	n = attr.max_mcast_qp_attach - MC_RECV;
+	qps = calloc(n + 1, sizeof(*qps));
+	ASSERT_NE(NULL, qps);
+	for (k = 0; k < MC_RECV; k++)
+		ASSERT_EQ(0, ibv_attach_mcast(self->r[k], &self->mgid, 0));
+	for (i = 0; i <= n; i++) {
+		qps[i] = ud_qp(self->pd, self->scq);
+		ASSERT_NE(NULL, qps[i]);
+		ASSERT_EQ(0, ud_to_rts(qps[i], QKEY));
+	}
+	for (i = 0; i < n; i++)
+		ASSERT_EQ(0, ibv_attach_mcast(qps[i], &self->mgid, 0));
+	EXPECT_EQ(ENOMEM, ibv_attach_mcast(qps[n], &self->mgid, 0));
+
+	ASSERT_EQ(0, mc_post_recv(self, 0, 1));
+	ASSERT_EQ(0, mc_send(self, 20, 21, QKEY, NULL));
+	EXPECT_MC_GOT(0, 20, 21, 1, NULL);
+	for (i = 0; i <= n; i++) {
+		if (i < n)
+			EXPECT_EQ(0, ibv_detach_mcast(qps[i], &self->mgid, 0));
+		EXPECT_EQ(0, ibv_destroy_qp(qps[i]));
+	}
+	free(qps);
+}
+
+/*
+ * max_mcast_grp groups take a QP each and the next group gets ENOMEM; a
+ * group freed by its last detach makes room again. IPv4 groups only (the
+ * table is one for both families); a device advertising more than 2048
+ * groups (rxe: 8192) is checked up to 2048, which must all succeed.
+ */
+TEST_F(mcast, group_limit)
+{
+	struct ibv_device_attr attr;
+	union ibv_gid g;
+	char addr[32];
+	int i, n;
+
+	if (variant->family != AF_INET)
+		return;
+	ASSERT_EQ(0, ibv_query_device(self->ctx, &attr));
+	n = attr.max_mcast_grp < 2048 ? attr.max_mcast_grp : 2048;
+	for (i = 0; i < n; i++) {
+		snprintf(addr, sizeof(addr), "239.254.%d.%d", i / 256, i % 256);
+		ASSERT_EQ(0, to_gid(AF_INET, addr, &g));
+		ASSERT_EQ(0, ibv_attach_mcast(self->r[i % MC_RECV], &g, 0));
+	}
+	if (n == attr.max_mcast_grp) {
+		EXPECT_EQ(ENOMEM, ibv_attach_mcast(self->r[0], &self->mgid,
+						   0));
+		ASSERT_EQ(0, to_gid(AF_INET, "239.254.0.0", &g));
+		ASSERT_EQ(0, ibv_detach_mcast(self->r[0], &g, 0));
+		EXPECT_EQ(0, ibv_attach_mcast(self->r[0], &self->mgid, 0));
+	}
 }
 
 TEST_HARNESS_MAIN

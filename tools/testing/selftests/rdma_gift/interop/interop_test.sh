@@ -13,12 +13,14 @@
 #   opcode, every byte checked on the receiving side; then (quick set
 #   too) ibv_ud_pingpong (UD, 512 B) and over rdma_cm (ib_cm's MADs on
 #   both GSI QPs): rping -V, ib_send_lat -R and ib_read_bw -R (4 KiB,
-#   16 outstanding).
+#   16 outstanding); and mckey, UD multicast through rdma_cm, with the
+#   serving guest receiving.
 # INTEROP_QUICK=1 (make check's budget): ibv_rc_pingpong -c, ib_write_bw,
 #   ib_read_bw with 2 KiB messages and 32 READs outstanding (a depth
 #   the old limit of 16 refused; 64 KiB ones 128 deep overflow the link,
 #   see Documentation/interop.rst), ib_atomic_bw (128 deep), 100
-#   iterations each, and rc_xfer.
+#   iterations each, rc_xfer and mckey.
+# INTEROP_ONLY_MCKEY=1: only the two mckey steps.
 # With INTEROP_LOSSY=1, rc_xfer runs again in both directions with netem
 # on both guests' NICs (1% loss, 1% duplication, 5 ms delay with 25%
 # reordering), with 256 KiB messages and 300 s per step: every loss
@@ -151,6 +153,74 @@ step() {
 	fi
 }
 
+# mckey_step RECEIVING-ROLE GROUP: UD multicast through rdma_cm. The
+# guest whose GIFT_ROLE is RECEIVING-ROLE runs an mckey receiver, which
+# joins GROUP (rdma_cm, its QP attached by librdmacm) and waits for its
+# datagrams; once it receives, the other guest joins and sends 10. The
+# receiver passes when it got them all (mckey counts completions), the
+# sender when it exits 0. From an rxe sender the receiver waits for one
+# only: mckey's sender destroys its QP right after posting, and rxe,
+# which sends from a work item, had sent one of them by then in our runs;
+# gift sends while posting.
+# INTEROP_DIAG=1 prints the counters, NIC and group state after a step.
+mckey_step() {
+	local receiving=$1 group=$2 st=0 out pid i mine desc theirs want=10
+	n=$((n + 1))
+	out=$(mktemp)
+	[[ $GIFT_PEER_DRIVER == rxe ]] && want=1
+	if [[ $GIFT_ROLE == "$receiving" ]]; then
+		timeout "$limit" stdbuf -oL mckey -m "$group" -b "$ip" \
+			-C "$want" >"$out" 2>&1 &
+		pid=$!
+		for ((i = 0; i < 300; i++)); do
+			grep -q '^receiving data transfers' "$out" && break
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.2
+		done
+		[[ -n ${INTEROP_DIAG-} ]] && ip maddr show dev "$GIFT_NETDEV" | sed "s/^/# joined: /"
+		pair_mark "ready.$n"
+		wait "$pid" || st=$?
+		((st == 0)) && ! grep -q '^data transfers complete' "$out" &&
+			st=1
+	elif pair_wait "ready.$n"; then
+		timeout "$limit" stdbuf -oL mckey -m "$group" -b "$ip" -C 10 -s \
+			>"$out" 2>&1 || st=$?
+	else
+		st=1
+	fi
+	echo "$st" >"$GIFT_OUT/$GIFT_ROLE.st.$n"
+	pair_mark "done.$n"
+	pair_wait "done.$n" || true
+	if [[ $GIFT_ROLE == "$receiving" ]]; then
+		mine=receiver
+		desc="mckey $group, $GIFT_PEER_DRIVER sends to $GIFT_DRIVER"
+	else
+		mine=sender
+		desc="mckey $group, $GIFT_DRIVER sends to $GIFT_PEER_DRIVER"
+	fi
+	if ((st != 0)) || [[ -n ${INTEROP_VERBOSE-} ]]; then
+		sed "s/^/# $mine: /" "$out" | tail -n 20
+		if [[ -n ${INTEROP_DIAG-} ]]; then
+			for c in sent_pkts rcvd_pkts dropped_pkts; do
+				echo "# $mine $c $(cat "/sys/class/infiniband/$dev/ports/1/hw_counters/$c" 2>/dev/null)"
+			done
+			ip -s link show "$GIFT_NETDEV" | sed "s/^/# $mine: /"
+			ip maddr show dev "$GIFT_NETDEV" | sed "s/^/# $mine: /"
+			nstat -az 2>/dev/null | grep -E "^Ip|^Udp[A-Z]" | grep -v " 0 " | sed "s/^/# $mine: /"
+		fi
+	fi
+	rm -f "$out"
+	[[ $GIFT_ROLE == client ]] || return 0
+	theirs=$(cat "$GIFT_OUT/server.st.$n" 2>/dev/null || echo "missing")
+	if [[ $st == 0 && $theirs == 0 ]]; then
+		echo "ok $n $desc"
+		pass=$((pass + 1))
+	else
+		echo "not ok $n $desc (this guest $st, the other $theirs)"
+		fail=$((fail + 1))
+	fi
+}
+
 # The exchanges with the guest of role $1 serving.
 exchanges() {
 	local s=$1 pp='bytes in .* seconds'
@@ -194,6 +264,7 @@ exchanges() {
 		ib_read_bw -d "$dev" -R "${pt[@]}" -s 4096 -o 16 -p PORT -- \
 		ib_read_bw -d "$dev" -R "${pt[@]}" -s 4096 -o 16 -p PORT PEER
 	cm=
+	mckey_step "$s" "239.255.75.$((n + 1))"
 }
 
 # Captures the next rc_xfer exchange (run-pair server guest).
@@ -235,6 +306,13 @@ if ! gidx=$(gid_index); then
 	exit 1
 fi
 [[ $GIFT_ROLE == client ]] && echo "TAP version 13"
+if [[ -n ${INTEROP_ONLY_MCKEY-} ]]; then
+	mckey_step server 239.255.75.1
+	mckey_step client 239.255.75.2
+	echo "1..$n" && echo "$pass $fail" >"$GIFT_OUT/totals"
+	pair_mark gone
+	exit 0
+fi
 exchanges server
 exchanges client
 if [[ -n ${INTEROP_CAPTURE-} ]]; then

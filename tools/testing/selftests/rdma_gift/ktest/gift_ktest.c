@@ -14,7 +14,7 @@
  * Every test builds its own rig the way a kernel ULP does: a kernel PD
  * (whose local_dma_lkey ib_core takes from the device's DMA MR), one CQ
  * per side, and two RC QPs connected in loopback through the port's
- * RoCEv2 IPv4 GID. Buffers are kmalloc()ed and mapped with
+ * RoCEv2 IPv4 GID (or two UD QPs, for the multicast test). Buffers are kmalloc()ed and mapped with
  * ib_dma_map_single(); the tests need a device that uses virtual DMA
  * (ib_uses_virt_dma(): rdma_gift, rxe, siw), where a "DMA address" is the
  * kernel virtual address and the CPU sees what the device wrote without
@@ -42,8 +42,12 @@
 #include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/string.h>
+#include <linux/igmp.h>
+#include <linux/inetdevice.h>
+#include <linux/rtnetlink.h>
 #include <linux/uaccess.h>
 #include <linux/wait.h>
+#include <net/ip.h>
 #include <net/ipv6.h>
 #include <rdma/ib_cache.h>
 #include <rdma/ib_verbs.h>
@@ -73,6 +77,10 @@
 /* Test flags. */
 #define KT_GLOBAL_RKEY		BIT(0)	/* PD with IB_PD_UNSAFE_GLOBAL_RKEY */
 #define KT_CM			BIT(1)	/* no QPs: the test connects through rdma_cm */
+#define KT_UD			BIT(2)	/* UD QPs in RTS, not connected */
+
+/* The Q_Key of the UD QPs. */
+#define KT_QKEY			0x11220033
 
 static char *kt_dev_name = "gift0";
 module_param_named(dev, kt_dev_name, charp, 0444);
@@ -137,6 +145,7 @@ struct kt_fr {
  * @name: the test
  * @dev: device under test
  * @poll_ctx: polling context of the CQs
+ * @ud: the sides' QPs are UD QPs (KT_UD)
  * @failed: kt_fail() was called; kt_result holds the reason
  * @pd: kernel PD
  * @sgid_attr: the RoCEv2 IPv4 GID both QPs use (referenced)
@@ -152,6 +161,7 @@ struct kt_ctx {
 	const char *name;
 	struct ib_device *dev;
 	enum ib_poll_context poll_ctx;
+	bool ud;
 	bool failed;
 	struct ib_pd *pd;
 	const struct ib_gid_attr *sgid_attr;
@@ -457,6 +467,8 @@ static int kt_create_side(struct kt_ctx *ctx, int s, struct rdma_cm_id *id)
 
 	init.send_cq = cq;
 	init.recv_cq = cq;
+	if (ctx->ud)
+		init.qp_type = IB_QPT_UD;
 	if (id) {
 		int err = rdma_create_qp(id, ctx->pd, &init);
 
@@ -528,6 +540,33 @@ static int kt_connect(struct kt_ctx *ctx, int s)
 	return 0;
 }
 
+/* Moves side @s's UD QP to RTS. */
+static int kt_ud_rts(struct kt_ctx *ctx, int s)
+{
+	struct ib_qp *qp = ctx->side[s].qp;
+	struct ib_qp_attr attr = {
+		.qp_state = IB_QPS_INIT,
+		.port_num = KT_PORT,
+		.qkey = KT_QKEY,
+	};
+	int err;
+
+	err = ib_modify_qp(qp, &attr, IB_QP_STATE | IB_QP_PKEY_INDEX |
+			   IB_QP_PORT | IB_QP_QKEY);
+	if (!err) {
+		attr.qp_state = IB_QPS_RTR;
+		err = ib_modify_qp(qp, &attr, IB_QP_STATE);
+	}
+	if (!err) {
+		attr.qp_state = IB_QPS_RTS;
+		attr.sq_psn = s == KT_A ? KT_PSN_A : KT_PSN_B;
+		err = ib_modify_qp(qp, &attr, IB_QP_STATE | IB_QP_SQ_PSN);
+	}
+	if (err)
+		return kt_fail(ctx, "UD QP %u to RTS: %d", qp->qp_num, err);
+	return 0;
+}
+
 static int kt_setup(struct kt_ctx *ctx, unsigned int flags)
 {
 	struct ib_port_attr pattr;
@@ -564,7 +603,7 @@ static int kt_setup(struct kt_ctx *ctx, unsigned int flags)
 			return err;
 	}
 	for (s = 0; s < 2; s++) {
-		err = kt_connect(ctx, s);
+		err = ctx->ud ? kt_ud_rts(ctx, s) : kt_connect(ctx, s);
 		if (err)
 			return err;
 	}
@@ -1685,6 +1724,140 @@ static int kt_test_rnr_reg_mr(struct kt_ctx *ctx)
 }
 
 /*
+ * Joins (@join) or leaves IPv4 group @group on the GID's netdev, as
+ * rdma_cm does for its users (cma_igmp_send()): stock rxe needs it to
+ * receive, gift joins by itself on attach (a second membership is only
+ * counted).
+ */
+static void kt_igmp(struct kt_ctx *ctx, __be32 group, bool join)
+{
+	struct in_device *in_dev;
+	struct net_device *ndev;
+
+	rtnl_lock();
+	rcu_read_lock();
+	ndev = rdma_read_gid_attr_ndev_rcu(ctx->sgid_attr);
+	if (!IS_ERR(ndev))
+		dev_hold(ndev);
+	rcu_read_unlock();
+	if (!IS_ERR(ndev)) {
+		in_dev = __in_dev_get_rtnl(ndev);
+		if (in_dev && join)
+			ip_mc_inc_group(in_dev, group);
+		else if (in_dev)
+			ip_mc_dec_group(in_dev, group);
+		dev_put(ndev);
+	}
+	rtnl_unlock();
+}
+
+/*
+ * Multicast, the way a kernel ULP uses it: B's UD QP attached to an IPv4
+ * group receives A's datagram to the group (DestQP 0xFFFFFF): the GRH
+ * area, then A's bytes, from A's QPN. ib_core refuses to destroy a QP
+ * that is still attached (-EBUSY, its usecnt); detached, it goes (a
+ * group or attachment left behind would warn when the device goes away,
+ * and kmemleak would see it on the debug kernel).
+ */
+static int kt_test_mcast_destroy_attached(struct kt_ctx *ctx)
+{
+	const __be32 group = htonl(0xefff4a01);	/* 239.255.74.1 */
+	const struct kt_seg rseg = { 0, sizeof(struct ib_grh) + 256 };
+	struct rdma_ah_attr ah_attr = { .type = RDMA_AH_ATTR_TYPE_ROCE };
+	struct ib_qp *qp = ctx->side[KT_B].qp;
+	u8 *abuf = ctx->side[KT_A].buf, *bbuf = ctx->side[KT_B].buf;
+	struct ib_ud_wr wr = {};
+	union ib_gid mgid = {};
+	struct kt_cqe *rc, *sc;
+	struct ib_sge sge;
+	struct ib_ah *ah;
+	int err;
+
+	ipv6_addr_set_v4mapped(group, (struct in6_addr *)mgid.raw);
+	kt_igmp(ctx, group, true);
+	err = ib_attach_mcast(qp, &mgid, 0);
+	if (err) {
+		kt_igmp(ctx, group, false);
+		return kt_fail(ctx, "ib_attach_mcast: %d", err);
+	}
+
+	rdma_ah_set_port_num(&ah_attr, KT_PORT);
+	rdma_ah_set_grh(&ah_attr, &mgid, 0, ctx->sgid_attr->index, 64, 0);
+	ah_attr.grh.sgid_attr = ctx->sgid_attr;
+	ip_eth_mc_map(group, ah_attr.roce.dmac);
+	ah = rdma_create_ah(ctx->pd, &ah_attr, RDMA_CREATE_AH_SLEEPABLE);
+	if (IS_ERR(ah)) {
+		ib_detach_mcast(qp, &mgid, 0);
+		kt_igmp(ctx, group, false);
+		return kt_fail(ctx, "rdma_create_ah: %ld", PTR_ERR(ah));
+	}
+
+	kt_fill(abuf, KT_BUF_SIZE, 7);
+	memset(bbuf, 0xee, KT_BUF_SIZE);
+	rc = kt_post_recv(ctx, KT_B, &rseg, 1);
+	sc = kt_cqe_new(ctx);
+	if (!rc || !sc) {
+		err = kt_fail(ctx, "cannot post");
+		goto out;
+	}
+	sge = kt_sge(ctx, KT_A, 0, 256);
+	wr.wr.wr_cqe = &sc->cqe;
+	wr.wr.opcode = IB_WR_SEND;
+	wr.wr.send_flags = IB_SEND_SIGNALED;
+	wr.wr.sg_list = &sge;
+	wr.wr.num_sge = 1;
+	wr.ah = ah;
+	wr.remote_qpn = 0xffffff;
+	wr.remote_qkey = KT_QKEY;
+	err = kt_post_send(ctx, KT_A, &wr.wr, "SEND to the group");
+	if (!err)
+		err = kt_expect(ctx, KT_A, sc, IB_WC_SUCCESS, IB_WC_SEND,
+				"SEND to the group");
+	if (!err)
+		err = kt_expect(ctx, KT_B, rc, IB_WC_SUCCESS, IB_WC_RECV,
+				"RECV from the group");
+	if (!err && rc->wc.byte_len != rseg.len)
+		err = kt_fail(ctx, "RECV: byte_len %u, expected %u",
+			      rc->wc.byte_len, rseg.len);
+	if (!err && rc->wc.src_qp != ctx->side[KT_A].qp->qp_num)
+		err = kt_fail(ctx, "RECV: src_qp %u, expected %u",
+			      rc->wc.src_qp, ctx->side[KT_A].qp->qp_num);
+	if (!err)
+		err = kt_compare(ctx, "RECV data", bbuf + sizeof(struct ib_grh),
+				 abuf, 256);
+	if (err)
+		goto out;
+
+	err = ib_destroy_qp(qp);
+	if (err != -EBUSY) {
+		if (!err)
+			ctx->side[KT_B].qp = NULL;
+		err = kt_fail(ctx, "ib_destroy_qp of an attached QP: %d", err);
+		goto out;
+	}
+	err = ib_detach_mcast(qp, &mgid, 0);
+	if (err) {
+		err = kt_fail(ctx, "ib_detach_mcast: %d", err);
+		goto out_leave;
+	}
+	err = ib_destroy_qp(qp);
+	if (err) {
+		err = kt_fail(ctx, "ib_destroy_qp once detached: %d", err);
+		goto out_leave;
+	}
+	ctx->side[KT_B].qp = NULL;
+	goto out_leave;
+out:
+	/* Failed: detach, so that the teardown can destroy it. */
+	if (ctx->side[KT_B].qp)
+		ib_detach_mcast(qp, &mgid, 0);
+out_leave:
+	rdma_destroy_ah(ah, RDMA_DESTROY_AH_SLEEPABLE);
+	kt_igmp(ctx, group, false);
+	return err;
+}
+
+/*
  * rdma_cm: a kernel ULP's connection, both ends in this module. A
  * listener bound to the device's IPv4 address, a client that resolves
  * the address and route and connects with private data, the server side
@@ -1998,6 +2171,7 @@ static const struct kt_test kt_tests[] = {
 	{ "rnr_reg_mr", kt_test_rnr_reg_mr },
 	{ "send_with_inv", kt_test_send_with_inv },
 	{ "send_with_inv_rereg", kt_test_send_with_inv_rereg },
+	{ "mcast_destroy_attached", kt_test_mcast_destroy_attached, KT_UD },
 	{ "rdma_cm", kt_test_rdma_cm, KT_CM },
 };
 
@@ -2021,6 +2195,7 @@ static void kt_run(const struct kt_test *t)
 	ctx->name = t->name;
 	ctx->dev = kt_ibdev;
 	ctx->poll_ctx = t->poll_ctx;
+	ctx->ud = t->flags & KT_UD;
 	err = kt_setup(ctx, t->flags);
 	if (!err)
 		err = t->fn(ctx);
