@@ -162,9 +162,15 @@ step() {
 # only: mckey's sender destroys its QP right after posting, and rxe,
 # which sends from a work item, had sent one of them by then in our runs;
 # gift sends while posting.
+# The quick set (make check) leaves out the steps with an rxe sender:
+# once in the full set of 2026-12-01 the gift receiver got nothing from
+# rxe0 and timed out (rxe sends after mckey destroyed its QP, or not).
 # INTEROP_DIAG=1 prints the counters, NIC and group state after a step.
 mckey_step() {
 	local receiving=$1 group=$2 st=0 out pid i mine desc theirs want=10
+	local sender=$GIFT_DRIVER
+	[[ $GIFT_ROLE == "$receiving" ]] && sender=$GIFT_PEER_DRIVER
+	[[ -n ${INTEROP_QUICK-} && $sender == rxe ]] && return 0
 	n=$((n + 1))
 	out=$(mktemp)
 	[[ $GIFT_PEER_DRIVER == rxe ]] && want=1
