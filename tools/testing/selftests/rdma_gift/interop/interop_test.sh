@@ -75,6 +75,31 @@ cm_listening() {
 	sleep 1
 }
 
+# step_end STATUS OUT MINE DESC [SHOW]: ends step $n in this guest: its
+# status for the other guest, both guests done, OUT (and SHOW MINE, a
+# function printing more) shown when the step failed or INTEROP_VERBOSE
+# is set; the client guest prints the step's TAP line and counts it.
+step_end() {
+	local st=$1 out=$2 mine=$3 desc=$4 show=${5-} theirs
+	echo "$st" >"$GIFT_OUT/$GIFT_ROLE.st.$n"
+	pair_mark "done.$n"
+	pair_wait "done.$n" || true
+	if ((st != 0)) || [[ -n ${INTEROP_VERBOSE-} ]]; then
+		sed "s/^/# $mine: /" "$out" | tail -n 20
+		[[ -z $show ]] || "$show" "$mine"
+	fi
+	rm -f "$out"
+	[[ $GIFT_ROLE == client ]] || return 0
+	theirs=$(cat "$GIFT_OUT/server.st.$n" 2>/dev/null || echo "missing")
+	if [[ $st == 0 && $theirs == 0 ]]; then
+		echo "ok $n $desc"
+		pass=$((pass + 1))
+	else
+		echo "not ok $n $desc (this guest $st, the other $theirs)"
+		fail=$((fail + 1))
+	fi
+}
+
 # step SERVING-ROLE NAME PATTERN CMD...: the guest whose GIFT_ROLE is
 # SERVING-ROLE runs CMD -p PORT, the other CMD -p PORT PEER-IP once it
 # listens; GIDX in CMD is replaced by the guest's own GID index. Each
@@ -84,7 +109,7 @@ cm_listening() {
 # nothing is appended. With cm=1 the server is an rdma_cm server.
 cm=
 step() {
-	local serving=$1 name=$2 pattern=$3 st=0 out pid mine theirs desc
+	local serving=$1 name=$2 pattern=$3 st=0 out pid
 	local cmd=() scmd=() ccmd=() split='' a
 	shift 3
 	n=$((n + 1))
@@ -128,29 +153,25 @@ step() {
 	else
 		st=1
 	fi
-	echo "$st" >"$GIFT_OUT/$GIFT_ROLE.st.$n"
-	pair_mark "done.$n"
-	pair_wait "done.$n" || true
 	if [[ $GIFT_ROLE == "$serving" ]]; then
-		mine=responder
-		desc="$name, $GIFT_DRIVER serves $GIFT_PEER_DRIVER"
+		step_end "$st" "$out" responder \
+			"$name, $GIFT_DRIVER serves $GIFT_PEER_DRIVER"
 	else
-		mine=requester
-		desc="$name, $GIFT_PEER_DRIVER serves $GIFT_DRIVER"
+		step_end "$st" "$out" requester \
+			"$name, $GIFT_PEER_DRIVER serves $GIFT_DRIVER"
 	fi
-	if ((st != 0)) || [[ -n ${INTEROP_VERBOSE-} ]]; then
-		sed "s/^/# $mine: /" "$out" | tail -n 20
-	fi
-	rm -f "$out"
-	[[ $GIFT_ROLE == client ]] || return 0
-	theirs=$(cat "$GIFT_OUT/server.st.$n" 2>/dev/null || echo "missing")
-	if [[ $st == 0 && $theirs == 0 ]]; then
-		echo "ok $n $desc"
-		pass=$((pass + 1))
-	else
-		echo "not ok $n $desc (this guest $st, the other $theirs)"
-		fail=$((fail + 1))
-	fi
+}
+
+# With INTEROP_DIAG=1: counters, NIC and group state (step_end's SHOW).
+mckey_diag() {
+	local mine=$1 c
+	[[ -n ${INTEROP_DIAG-} ]] || return 0
+	for c in sent_pkts rcvd_pkts dropped_pkts; do
+		echo "# $mine $c $(cat "/sys/class/infiniband/$dev/ports/1/hw_counters/$c" 2>/dev/null)"
+	done
+	ip -s link show "$GIFT_NETDEV" | sed "s/^/# $mine: /"
+	ip maddr show dev "$GIFT_NETDEV" | sed "s/^/# $mine: /"
+	nstat -az 2>/dev/null | grep -E "^Ip|^Udp[A-Z]" | grep -v " 0 " | sed "s/^/# $mine: /"
 }
 
 # mckey_step RECEIVING-ROLE GROUP: UD multicast through rdma_cm. The
@@ -167,7 +188,7 @@ step() {
 # rxe0 and timed out (rxe sends after mckey destroyed its QP, or not).
 # INTEROP_DIAG=1 prints the counters, NIC and group state after a step.
 mckey_step() {
-	local receiving=$1 group=$2 st=0 out pid i mine desc theirs want=10
+	local receiving=$1 group=$2 st=0 out pid i want=10
 	local sender=$GIFT_DRIVER
 	[[ $GIFT_ROLE == "$receiving" ]] && sender=$GIFT_PEER_DRIVER
 	[[ -n ${INTEROP_QUICK-} && $sender == rxe ]] && return 0
@@ -194,36 +215,14 @@ mckey_step() {
 	else
 		st=1
 	fi
-	echo "$st" >"$GIFT_OUT/$GIFT_ROLE.st.$n"
-	pair_mark "done.$n"
-	pair_wait "done.$n" || true
 	if [[ $GIFT_ROLE == "$receiving" ]]; then
-		mine=receiver
-		desc="mckey $group, $GIFT_PEER_DRIVER sends to $GIFT_DRIVER"
+		step_end "$st" "$out" receiver \
+			"mckey $group, $GIFT_PEER_DRIVER sends to $GIFT_DRIVER" \
+			mckey_diag
 	else
-		mine=sender
-		desc="mckey $group, $GIFT_DRIVER sends to $GIFT_PEER_DRIVER"
-	fi
-	if ((st != 0)) || [[ -n ${INTEROP_VERBOSE-} ]]; then
-		sed "s/^/# $mine: /" "$out" | tail -n 20
-		if [[ -n ${INTEROP_DIAG-} ]]; then
-			for c in sent_pkts rcvd_pkts dropped_pkts; do
-				echo "# $mine $c $(cat "/sys/class/infiniband/$dev/ports/1/hw_counters/$c" 2>/dev/null)"
-			done
-			ip -s link show "$GIFT_NETDEV" | sed "s/^/# $mine: /"
-			ip maddr show dev "$GIFT_NETDEV" | sed "s/^/# $mine: /"
-			nstat -az 2>/dev/null | grep -E "^Ip|^Udp[A-Z]" | grep -v " 0 " | sed "s/^/# $mine: /"
-		fi
-	fi
-	rm -f "$out"
-	[[ $GIFT_ROLE == client ]] || return 0
-	theirs=$(cat "$GIFT_OUT/server.st.$n" 2>/dev/null || echo "missing")
-	if [[ $st == 0 && $theirs == 0 ]]; then
-		echo "ok $n $desc"
-		pass=$((pass + 1))
-	else
-		echo "not ok $n $desc (this guest $st, the other $theirs)"
-		fail=$((fail + 1))
+		step_end "$st" "$out" sender \
+			"mckey $group, $GIFT_DRIVER sends to $GIFT_PEER_DRIVER" \
+			mckey_diag
 	fi
 }
 
