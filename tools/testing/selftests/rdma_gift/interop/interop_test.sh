@@ -155,11 +155,25 @@ step() {
 	fi
 	if [[ $GIFT_ROLE == "$serving" ]]; then
 		step_end "$st" "$out" responder \
-			"$name, $GIFT_DRIVER serves $GIFT_PEER_DRIVER"
+			"$name, $GIFT_DRIVER serves $GIFT_PEER_DRIVER" ${cm:+cm_diag}
 	else
 		step_end "$st" "$out" requester \
-			"$name, $GIFT_PEER_DRIVER serves $GIFT_DRIVER"
+			"$name, $GIFT_PEER_DRIVER serves $GIFT_DRIVER" ${cm:+cm_diag}
 	fi
+}
+
+# cm_diag MINE: after a failed rdma_cm step, what is left of its CM IDs
+# and the device's packet counters, for the next flake's post-mortem
+# (2026-12-01 CI: a gift requester got REJ "invalid service ID" from an
+# rxe responder that kept listening until its timeout).
+cm_diag() {
+	local mine=$1 c
+	rdma resource show cm_id 2>&1 | sed "s/^/# $mine cm_id: /"
+	for c in /sys/class/infiniband/"$dev"/ports/1/hw_counters/*; do
+		[[ $(cat "$c" 2>/dev/null) == 0 ]] ||
+			echo "# $mine ${c##*/} $(cat "$c" 2>/dev/null)"
+	done
+	dmesg | tail -n 5 | sed "s/^/# $mine dmesg: /"
 }
 
 # With INTEROP_DIAG=1: counters, NIC and group state (step_end's SHOW).
