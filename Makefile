@@ -48,7 +48,7 @@ DEPS_STAMP := $(GIFT_CACHE)/deps.mk
 
 .PHONY: all deps module module-newest module-debug provider selftests \
 	checkpatch check check-debug check-interop demo install clean fuzz \
-	stress deb check-packages
+	stress deb check-packages patches check-patches
 
 all: module module-newest provider selftests
 
@@ -129,6 +129,17 @@ fuzz: all module-debug
 
 stress: all module-debug
 	$(SOAK) $(SELFTESTS)/stress/gift_stress -t $$(($(MINUTES) * 60))
+
+# The linux-rdma patch series (tools/upstream/, Documentation/upstream.rst):
+# `make patches` writes it, with cover letter and recipients, to
+# build/patches; `make check-patches` applies, checkpatches and
+# bisect-builds it and runs its kselftests on the debug kernel, which is
+# built from the patched tree (make check runs it too).
+patches: | deps
+	@bash tools/upstream/series.sh patches $(TOP)/build/patches
+
+check-patches: all module-debug
+	@bash tools/upstream/check.sh
 
 deb: | deps
 	@bash tools/packaging/deb.sh >/dev/null

@@ -15,9 +15,11 @@
 #           (whose headers package ships kbuild tools linked against a
 #           newer glibc than bookworm's, so they cannot run here).
 #
-# Usage: tools/kernel/build.sh debug|stock
+# Usage: tools/kernel/build.sh debug|debug-config|stock
+# (debug-config prints the debug kernel's .config, building it if needed)
 #
-# Output directory, $GIFT_CACHE/kernels/<flavour>-<version>/:
+# Output directory, $GIFT_CACHE/kernels/<flavour>-<version>/ (the debug
+# flavour's is series-debug-<version>):
 #   build/                  O= tree, the KDIR for module builds
 #   kernelrelease           `uname -r` of the kernel
 #   vmlinuz, lib/modules/   (debug) the bootable kernel and its modules
@@ -58,29 +60,38 @@ check_fragment() {
 	[ -z "$bad" ] || die "config lost:$bad"
 }
 
+# The debug kernel is built from the newest source with the linux-rdma
+# series applied (tools/upstream/series.sh): one build serves the debug
+# lane, the patched rxe's tests and the series check.
 build_debug() {
-	local frag=$HERE/debug.config key dir b t0 krel
-	key=$( (cat "$frag"; gcc --version | head -n1) |
-		sha256sum | cut -c1-12)
-	dir=$CACHE/kernels/debug-$srcver
+	local frag=$HERE/debug.config key dir b t0 krel src
+	src=$(bash "$HERE/../upstream/series.sh" tree)
+	key=$( (cat "$frag"; gcc --version | head -n1; echo "$src";
+		cat "$src/.git/series-key") | sha256sum | cut -c1-12)
+	# Not debug-*: trees whose build.sh predates the series build the
+	# unpatched source there, and prune each other's flavours by name.
+	dir=$CACHE/kernels/series-debug-$srcver
 	if [ -f "$dir/.done" ] && [ "$(cat "$dir/key")" = "$key" ]; then
 		echo "$dir"
 		return 0
 	fi
 	rm -f "$dir/.done"
 	b=$dir/build
+	# An O= tree remembers its source tree: start over for another one.
+	[ "$(cat "$dir/source" 2>/dev/null)" = "$src" ] || rm -rf "$b"
 	mkdir -p "$b"
+	echo "$src" >"$dir/source"
 	log "building debug kernel $srcver ($key) in $dir, -j$JOBS"
 	t0=$(date +%s)
-	make -s -C "$NEW_SRC" O="$b" KCONFIG_ALLCONFIG="$frag" allnoconfig \
+	make -s -C "$src" O="$b" KCONFIG_ALLCONFIG="$frag" allnoconfig \
 		>"$dir/config.log" 2>&1 || die "allnoconfig failed, see $dir/config.log"
 	check_fragment "$frag" "$b/.config"
-	make -C "$NEW_SRC" O="$b" -j"$JOBS" bzImage modules \
+	make -C "$src" O="$b" -j"$JOBS" bzImage modules \
 		>"$dir/build.log" 2>&1 ||
 		{ tail -n 30 "$dir/build.log" >&2; die "build failed, see $dir/build.log"; }
 	krel=$(cat "$b/include/config/kernel.release")
 	rm -rf "$dir/lib"
-	make -s -C "$NEW_SRC" O="$b" INSTALL_MOD_PATH="$dir" \
+	make -s -C "$src" O="$b" INSTALL_MOD_PATH="$dir" \
 		INSTALL_MOD_STRIP=1 modules_install >>"$dir/build.log" 2>&1 ||
 		die "modules_install failed, see $dir/build.log"
 	# The guest resolves modules through the host root; the module
@@ -92,7 +103,7 @@ build_debug() {
 	echo $(($(date +%s) - t0)) >"$dir/build-seconds"
 	log "debug kernel $krel built in $(cat "$dir/build-seconds") s"
 	touch "$dir/.done"
-	prune debug "$dir"
+	prune series-debug "$dir"
 	echo "$dir"
 }
 
@@ -141,6 +152,7 @@ prune() {
 
 case $FLAVOUR in
 debug) build_debug ;;
+debug-config) echo "$(build_debug)/build/.config" ;;
 stock) build_stock ;;
-*) die "usage: $0 debug|stock" ;;
+*) die "usage: $0 debug|debug-config|stock" ;;
 esac

@@ -95,6 +95,12 @@ interop() {
 	sub_run interop "$here/interop/run_interop.sh" check
 }
 
+# The linux-rdma series: applied, checked, built, and its kselftests
+# on the debug kernel built from it (tools/upstream/check.sh).
+series() {
+	sub_run series "$top/tools/upstream/check.sh"
+}
+
 # The packages installed with apt and used in one VM boot.
 packages() {
 	sub_run packages "$top/tools/packaging/check_packages.sh"
@@ -117,6 +123,7 @@ if [ "$lane" != debug ]; then
 fi
 if [ "$lane" = check ]; then
 	suite "debug odp" "${debug[@]}"
+	series
 	interop
 	packages
 elif [ "$lane" != stock ]; then

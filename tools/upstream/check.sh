@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# make check-patches: the linux-rdma series, checked as a build product.
+#
+#  1. series.sh check: the series applies to the newest source, every
+#     patch passes checkpatch --strict and names its maintainers, and the
+#     tree after every patch builds drivers/infiniband/ with W=1.
+#  2. The series' own kselftests (TARGETS=rdma, the tests the series
+#     adds), installed from the patched tree, run in one boot of the
+#     debug kernel, which tools/kernel/build.sh builds from the patched
+#     tree: stock-path rxe with the series, no rdma_gift module loaded,
+#     under KASAN, lockdep, kmemleak and UBSAN. The boot's health checks
+#     count as one more test.
+#
+# Ends with "N passed, N failed"; exits non-zero on any failure.
+
+set -uo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+TOP=$(cd "$HERE/../.." && pwd)
+CACHE=${GIFT_CACHE:-$HOME/.cache/rdma-gift}
+SLOW=${GIFT_DEBUG_SLOW:-8}
+# The kselftests the series adds (in tools/testing/selftests/rdma/).
+TESTS=(rxe_odp.sh)
+pass=0
+fail=0
+
+count_tap() {
+	local p f
+	p=$(grep -cE '^ok [0-9]+' <<<"$1")
+	f=$(grep -cE '^not ok [0-9]+' <<<"$1")
+	pass=$((pass + p))
+	fail=$((fail + f))
+}
+
+t0=$SECONDS
+echo "# === series.sh check"
+out=$(bash "$HERE/series.sh" check 2>&1)
+echo "$out"
+count_tap "$out"
+grep -qE '^1\.\.[1-9]' <<<"$out" || { echo "# series.sh check: no plan"; fail=$((fail + 1)); }
+echo "# series.sh check: $((SECONDS - t0)) s"
+
+t0=$SECONDS
+echo "# === the series' kselftests on the debug kernel (rxe, no rdma_gift)"
+tree=$(bash "$HERE/series.sh" tree) || exit 2
+ver=${tree##*/linux-}
+inst=$CACHE/upstream/kselftest-$ver
+rm -rf "$inst"
+if ! make -s -C "$tree/tools/testing/selftests" TARGETS=rdma \
+	O="$CACHE/upstream/kselftest-build-$ver" INSTALL_PATH="$inst" install \
+	>"$CACHE/upstream/kselftest-build.log" 2>&1; then
+	tail -n 20 "$CACHE/upstream/kselftest-build.log" | sed 's/^/# /'
+	echo "not ok building the series' kselftests"
+	fail=$((fail + 1))
+else
+	# Through a pipe: the runner appends the tests' output to
+	# /dev/stdout with a file offset of its own, which overwrites it
+	# when stdout is a file (as the VM runner's is).
+	sel=()
+	for t in "${TESTS[@]}"; do sel+=(-t "rdma:$t"); done
+	out=$(cd "$inst" && "$TOP/tools/testing/vm/run" --kernel debug \
+		--driver none --quiet --timeout $((600 * SLOW / 8 + 300)) \
+		-- bash -o pipefail -c \
+		"./run_kselftest.sh -o $((60 * SLOW)) ${sel[*]} | cat" 2>&1)
+	status=$?
+	echo "$out"
+	# run_kselftest.sh prints the tests' TAP lines indented by "# ".
+	inner=$(sed -n 's/^# \(\(not \)\?ok [0-9]\)/\1/p' <<<"$out")
+	count_tap "$inner"
+	count_tap "$(grep -E '^(not )?ok [0-9]+ selftests: ' <<<"$out")"
+	[ -n "$inner" ] || { echo "# no TAP from the kselftests"; fail=$((fail + 1)); }
+	if [ "$status" -eq 0 ]; then
+		echo "ok VM health checks (dmesg, kmemleak, pins)"
+		pass=$((pass + 1))
+	else
+		echo "not ok VM health checks or the run (status $status)"
+		fail=$((fail + 1))
+	fi
+fi
+echo "# kselftests: $((SECONDS - t0)) s"
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
