@@ -8,8 +8,9 @@
  * WRITE, one per response packet for RDMA READ (the responder answers on
  * those PSNs), one for an atomic, a FLUSH or an ATOMIC WRITE (IBTA 1.5:
  * RC_FLUSH carries a FETH and a RETH, RC_ATOMIC_WRITE a RETH and its 8
- * bytes as payload; both are answered like a zero-length RDMA READ). Sending stops when the window of
- * GIFT_MAX_INFLIGHT_PKTS unacknowledged PSNs is full, when READ/atomic
+ * bytes as payload; both are answered like a zero-length RDMA READ).
+ * Sending stops when the window of GIFT_MAX_INFLIGHT_PKTS unacknowledged
+ * PSNs is full, when READ/atomic
  * WQEs reach max_rd_atomic, at a fenced WQE while READs/atomics are in
  * flight, and while an RNR back-off runs. The completer retires WQEs
  * from the front and rewinds the cursor to retransmit (gift_req_rewind()).

@@ -835,6 +835,7 @@ static void gift_resp_duplicate(struct gift_qp *qp, struct sk_buff *skb)
 	const struct gift_opcode_info *op = gift_pkt_op(skb);
 	u32 psn = gift_pkt(skb)->psn;
 	const struct gift_rd_res *res;
+	bool ack_only;
 
 	gift_resp_stats(qp, GIFT_CNT_DUPLICATE_REQUESTS);
 	switch (op->cls) {
@@ -845,7 +846,9 @@ static void gift_resp_duplicate(struct gift_qp *qp, struct sk_buff *skb)
 	case GIFT_OPC_FLUSH:
 	case GIFT_OPC_ATOMIC_WRITE:
 		res = gift_resp_find_res(qp, psn, true);
-		if (res && res->ack_only != (op->cls != GIFT_OPC_ATOMIC))
+		/* The resource of that PSN, and of this kind of request. */
+		ack_only = op->cls != GIFT_OPC_ATOMIC;
+		if (res && res->ack_only != ack_only)
 			res = NULL;
 		if (res && res->ack_only)
 			gift_resp_rd_ack(qp, psn);
