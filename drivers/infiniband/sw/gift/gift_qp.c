@@ -52,9 +52,15 @@
 
 #define GIFT_PSN_MASK		0xffffff
 #define GIFT_QPN_MASK		0xffffff
+/*
+ * QP access flags modify_qp accepts. Both flush flags: ib_cm sets them
+ * together on a device that claims either placement type. A persistent
+ * FLUSH still fails at the MR, which cannot grant it (gift_mr.c).
+ */
 #define GIFT_QP_ACCESS		(IB_ACCESS_LOCAL_WRITE | IB_ACCESS_REMOTE_WRITE | \
 				 IB_ACCESS_REMOTE_READ | IB_ACCESS_REMOTE_ATOMIC | \
-				 IB_ACCESS_FLUSH_GLOBAL)
+				 IB_ACCESS_FLUSH_GLOBAL | \
+				 IB_ACCESS_FLUSH_PERSISTENT)
 
 #define gift_qp_dbg(qp, fmt, ...) do {					\
 	const struct gift_qp *__qp = (qp);				\

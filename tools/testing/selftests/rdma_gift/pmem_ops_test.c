@@ -24,7 +24,8 @@
  *    come in posting order;
  *  - a FLUSH at an MR without IBV_ACCESS_FLUSH_GLOBAL, or past its end,
  *    fails with IBV_WC_REM_ACCESS_ERR; a persistent FLUSH with
- *    IBV_WC_REM_INV_REQ_ERR (the responder QP cannot allow it).
+ *    IBV_WC_REM_INV_REQ_ERR at a QP that does not allow it, and with
+ *    IBV_WC_REM_ACCESS_ERR at one that does (no MR can grant it).
  *
  * Every wait has a deadline.
  */
@@ -529,8 +530,8 @@ TEST_F(pm, flush_range_outside_mr)
 }
 
 /*
- * Persistent placement: the responder QP cannot allow it (nor can any
- * MR), so the FLUSH is an invalid request there.
+ * Persistent placement at a responder QP that does not allow it: an
+ * invalid request.
  */
 TEST_F(pm, flush_persistent_refused)
 {
@@ -540,6 +541,29 @@ TEST_F(pm, flush_persistent_refused)
 			   FLUSH_PERSISTENT, FLUSH_RANGE));
 	ASSERT_EQ(0, poll_n(self->cq, &wc, 1));
 	EXPECT_TRUE(wc_is(&wc, 4, IBV_WC_REM_INV_REQ_ERR, 0));
+}
+
+/*
+ * A responder QP that allows persistent flush (ib_cm sets both flush
+ * flags on a device with either): the FLUSH passes the QP and fails at
+ * the MR, which cannot grant it: remote access error.
+ */
+TEST_F(pm, flush_persistent_at_mr_refused)
+{
+	struct ibv_qp_attr a = {
+		.qp_access_flags = IBV_ACCESS_REMOTE_WRITE |
+				   IBV_ACCESS_REMOTE_READ |
+				   IBV_ACCESS_REMOTE_ATOMIC |
+				   ACCESS_FLUSH_GLOBAL |
+				   ACCESS_FLUSH_PERSISTENT,
+	};
+	struct ibv_wc wc;
+
+	ASSERT_EQ(0, ibv_modify_qp(self->qp[1], &a, IBV_QP_ACCESS_FLAGS));
+	ASSERT_EQ(0, flush(self->qp[0], 3, self->mr->rkey, self->dst, 4096,
+			   FLUSH_GLOBAL | FLUSH_PERSISTENT, FLUSH_MR));
+	ASSERT_EQ(0, poll_n(self->cq, &wc, 1));
+	EXPECT_TRUE(wc_is(&wc, 3, IBV_WC_REM_ACCESS_ERR, 0));
 }
 
 /* Bad FLUSH operands fail ibv_wr_complete() with EINVAL, nothing posted. */
