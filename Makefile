@@ -37,7 +37,7 @@ export GIFT_CACHE
 KDIR ?= /lib/modules/$(GUEST_KVER)/build
 MODULE := drivers/infiniband/sw/gift/rdma_gift.ko
 KSRCS := $(filter-out %.mod.c,$(wildcard drivers/infiniband/sw/gift/*.[ch])) \
-	 $(wildcard include/uapi/rdma/*.h) \
+	 $(wildcard include/uapi/rdma/*.h) $(wildcard include/rdma/*.h) \
 	 tools/testing/selftests/rdma_gift/ktest/gift_ktest.c
 KTEST := tools/testing/selftests/rdma_gift/ktest
 VM := tools/testing/vm/run

@@ -31,6 +31,8 @@ static_assert((IBV_ACCESS_GIFT & IBV_ACCESS_OPTIONAL_RANGE) == IBV_ACCESS_GIFT,
 	      "IBV_ACCESS_GIFT must be an optional access flag");
 static_assert((int)GIFTDV_DEV_CAP_ACCESS_GIFT == (int)GIFT_DEV_CAP_ACCESS_GIFT,
 	      "GIFTDV_DEV_CAP_ACCESS_GIFT differs from the kernel ABI");
+static_assert((int)GIFTDV_DEV_CAP_POST_EX == (int)GIFT_DEV_CAP_POST_EX,
+	      "GIFTDV_DEV_CAP_POST_EX differs from the kernel ABI");
 
 static const struct verbs_device_ops gift_dev_ops;
 
@@ -384,7 +386,7 @@ static struct ibv_qp *gift_create_qp_ex(struct ibv_context *ibctx,
 	struct gift_qp *qp;
 	int ret;
 
-	ret = gift_qp_ex_check(attr);
+	ret = gift_qp_ex_check(attr, to_gctx(ibctx)->dev_caps);
 	if (ret) {
 		errno = ret;
 		return NULL;
@@ -467,6 +469,29 @@ int gift_qp_post_send(struct gift_qp *qp, struct ibv_send_wr *wr,
 		      struct ibv_send_wr **bad_wr)
 {
 	return ibv_cmd_post_send(&qp->vqp.qp, wr, bad_wr);
+}
+
+bool gift_qp_is_ours(struct ibv_qp *qp)
+{
+	return qp->context &&
+	       verbs_get_device(qp->context->device)->ops == &gift_dev_ops;
+}
+
+int gift_qp_post_ex(struct gift_qp *qp, const struct gift_post_ex_wr *wr)
+{
+	DECLARE_COMMAND_BUFFER(cmd, UVERBS_OBJECT_QP, GIFT_IB_METHOD_QP_POST_EX,
+			       2);
+
+	fill_attr_in_obj(cmd, GIFT_IB_ATTR_QP_POST_EX_HANDLE,
+			 qp->vqp.qp.handle);
+	fill_attr_in_ptr(cmd, GIFT_IB_ATTR_QP_POST_EX_WR, wr);
+	return execute_ioctl(qp->vqp.qp.context, cmd);
+}
+
+bool gift_qp_ex_has_wr_flush(void)
+{
+	pthread_once(&gift_vqp_once, gift_vqp_probe);
+	return gift_vqp_comp_mask_off == offsetof(struct verbs_qp, comp_mask);
 }
 
 static int gift_query_qp(struct ibv_qp *qp, struct ibv_qp_attr *attr,

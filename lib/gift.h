@@ -102,6 +102,16 @@ static inline struct gift_qp *to_gqp(struct ibv_qp *ibqp)
  */
 int gift_qp_post_send(struct gift_qp *qp, struct ibv_send_wr *wr,
 		      struct ibv_send_wr **bad_wr);
+/*
+ * gift_qp_post_ex() posts one FLUSH or ATOMIC WRITE through the driver's
+ * QP method (the post_send command cannot carry them): 0 or a positive
+ * errno. gift_qp_ex_has_wr_flush(): the loaded libibverbs' struct
+ * ibv_qp_ex has wr_flush, so the provider may set it.
+ */
+int gift_qp_post_ex(struct gift_qp *qp, const struct gift_post_ex_wr *wr);
+bool gift_qp_ex_has_wr_flush(void);
+/* Was @qp made by this provider? */
+bool gift_qp_is_ours(struct ibv_qp *qp);
 int gift_cq_poll(struct gift_cq *cq, int n, struct ibv_wc *wc);
 /* Flags @qp extended (VERBS_QP_EX) where the loaded libibverbs looks. */
 int gift_qp_mark_ex(struct gift_qp *qp);
@@ -110,7 +120,8 @@ int gift_qp_mark_ex(struct gift_qp *qp);
 int gift_cq_ex_check(const struct ibv_cq_init_attr_ex *attr);
 void gift_cq_ex_init(struct gift_cq *cq, const struct ibv_cq_init_attr_ex *attr);
 int gift_poll_cq(struct ibv_cq *ibcq, int n, struct ibv_wc *wc);
-int gift_qp_ex_check(const struct ibv_qp_init_attr_ex *attr);
+int gift_qp_ex_check(const struct ibv_qp_init_attr_ex *attr,
+		     uint32_t dev_caps);
 int gift_qp_ex_init(struct gift_qp *qp, const struct ibv_qp_init_attr_ex *attr);
 void gift_qp_ex_fini(struct gift_qp *qp);
 

@@ -25,12 +25,18 @@
  * take WRs back).
  *
  * Opcodes: those the kernel executes for user QPs. RC: SEND, SEND_WITH_IMM,
- * SEND_WITH_INV, RDMA_WRITE, RDMA_WRITE_WITH_IMM, RDMA_READ and the two
- * atomics; UD: SEND and SEND_WITH_IMM. LOCAL_INV (refused for user QPs),
- * BIND_MW (no memory windows), TSO, ATOMIC_WRITE and FLUSH are not
+ * SEND_WITH_INV, RDMA_WRITE, RDMA_WRITE_WITH_IMM, RDMA_READ, the two
+ * atomics, ATOMIC_WRITE and FLUSH; UD: SEND and SEND_WITH_IMM. LOCAL_INV
+ * (refused for user QPs), BIND_MW (no memory windows) and TSO are not
  * executed, so asking for them in send_ops_flags fails QP creation with
  * EOPNOTSUPP, as do send_ops_flags on a QP type that has no send queue
- * here.
+ * here. ATOMIC_WRITE and FLUSH need the driver's QP method
+ * (GIFT_DEV_CAP_POST_EX): the post_send command cannot carry them, so
+ * ibv_wr_complete() posts the batch in pieces, in order: the WRs up to
+ * one of them as one chain, then it alone through the method, and so on.
+ * IBV_QP_EX_WITH_FLUSH is offered only when the loaded libibverbs' struct
+ * ibv_qp_ex has wr_flush (45 and later); giftdv_wr_flush() builds the same
+ * WR with any release.
  *
  * Completion side. start_poll fetches up to GIFT_CQ_BATCH completions and
  * next_poll serves the rest of them before it fetches again; completions
@@ -45,6 +51,7 @@
 #include <string.h>
 
 #include "gift.h"
+#include "giftdv.h"
 
 /* Message length limit of the device, checked again by the kernel */
 #define GIFT_MAX_MSG	(1ULL << 31)
@@ -288,6 +295,8 @@ struct gift_wr_batch {
 	struct ibv_send_wr *wr;
 	struct ibv_sge *sge;
 	uint8_t *inl;
+	struct gift_post_ex_wr *ex;	/* operands of FLUSH and ATOMIC_WRITE */
+	uint32_t dev_caps;		/* enum gift_dev_cap */
 };
 
 enum {
@@ -299,6 +308,9 @@ enum {
 			       IBV_QP_EX_WITH_RDMA_READ |
 			       IBV_QP_EX_WITH_ATOMIC_CMP_AND_SWP |
 			       IBV_QP_EX_WITH_ATOMIC_FETCH_AND_ADD,
+	/* With GIFT_DEV_CAP_POST_EX (FLUSH: and a wr_flush to set) */
+	GIFT_SUP_RC_SEND_OPS_EX = IBV_QP_EX_WITH_ATOMIC_WRITE |
+				  IBV_QP_EX_WITH_FLUSH,
 	GIFT_SUP_UD_SEND_OPS = IBV_QP_EX_WITH_SEND |
 			       IBV_QP_EX_WITH_SEND_WITH_IMM,
 	/*
@@ -313,12 +325,14 @@ enum {
 /**
  * gift_qp_ex_check() - can a QP with these extended attributes be made
  * @attr: ibv_create_qp_ex() attributes
+ * @dev_caps: the device's enum gift_dev_cap
  *
  * Return: 0; EINVAL without a PD; EOPNOTSUPP for an XRC domain, creation
  * flags, TSO, RSS and the other extensions, and for send_ops_flags naming
  * an opcode the QP type cannot execute here (see the top of this file).
  */
-int gift_qp_ex_check(const struct ibv_qp_init_attr_ex *attr)
+int gift_qp_ex_check(const struct ibv_qp_init_attr_ex *attr,
+		     uint32_t dev_caps)
 {
 	uint64_t sup;
 
@@ -333,6 +347,11 @@ int gift_qp_ex_check(const struct ibv_qp_init_attr_ex *attr)
 	switch (attr->qp_type) {
 	case IBV_QPT_RC:
 		sup = GIFT_SUP_RC_SEND_OPS;
+		if (dev_caps & GIFT_DEV_CAP_POST_EX)
+			sup |= IBV_QP_EX_WITH_ATOMIC_WRITE;
+		if ((dev_caps & GIFT_DEV_CAP_POST_EX) &&
+		    gift_qp_ex_has_wr_flush())
+			sup |= IBV_QP_EX_WITH_FLUSH;
 		break;
 	case IBV_QPT_UD:
 		sup = GIFT_SUP_UD_SEND_OPS;
@@ -358,6 +377,7 @@ static void gift_wr_fail(struct gift_wr_batch *b, int err)
 static int gift_wr_grow(struct gift_wr_batch *b)
 {
 	uint32_t room = b->room ? b->room * 2 : 16;
+	struct gift_post_ex_wr *ex;
 	struct ibv_send_wr *wr;
 	struct ibv_sge *sge;
 	uint8_t *inl;
@@ -380,6 +400,10 @@ static int gift_wr_grow(struct gift_wr_batch *b)
 			return ENOMEM;
 		b->inl = inl;
 	}
+	ex = realloc(b->ex, room * sizeof(*ex));
+	if (!ex)
+		return ENOMEM;
+	b->ex = ex;
 	b->room = room;
 	return 0;
 }
@@ -511,6 +535,78 @@ static void gift_wr_atomic_fetch_add(struct ibv_qp_ex *qpx, uint32_t rkey,
 {
 	gift_wr_atomic(qpx, IBV_WR_ATOMIC_FETCH_AND_ADD, rkey, remote_addr,
 		       add, 0);
+}
+
+/* FLUSH and ATOMIC_WRITE: posted through the driver's QP method. */
+static bool gift_wr_is_ex(const struct ibv_send_wr *wr)
+{
+	return wr->opcode == IBV_WR_FLUSH || wr->opcode == IBV_WR_ATOMIC_WRITE;
+}
+
+/* Starts a FLUSH or ATOMIC_WRITE; its operands go to the method's WR. */
+static struct gift_post_ex_wr *gift_wr_new_ex(struct ibv_qp_ex *qpx,
+					      enum ibv_wr_opcode opcode,
+					      uint32_t rkey,
+					      uint64_t remote_addr)
+{
+	struct gift_wr_batch *b = to_batch(qpx);
+	struct ibv_send_wr *wr;
+	struct gift_post_ex_wr *ex;
+
+	if (!(b->dev_caps & GIFT_DEV_CAP_POST_EX)) {
+		gift_wr_fail(b, EOPNOTSUPP);
+		return NULL;
+	}
+	wr = gift_wr_new(qpx, opcode);
+	if (!wr)
+		return NULL;
+	ex = &b->ex[b->n - 1];
+	memset(ex, 0, sizeof(*ex));
+	ex->wr_id = wr->wr_id;
+	ex->opcode = opcode == IBV_WR_FLUSH ? IB_UVERBS_WR_FLUSH :
+					      IB_UVERBS_WR_ATOMIC_WRITE;
+	ex->send_flags = wr->send_flags;
+	ex->rkey = rkey;
+	ex->remote_addr = remote_addr;
+	return ex;
+}
+
+static void gift_wr_atomic_write(struct ibv_qp_ex *qpx, uint32_t rkey,
+				 uint64_t remote_addr, const void *atomic_wr)
+{
+	struct gift_post_ex_wr *ex;
+
+	ex = gift_wr_new_ex(qpx, IBV_WR_ATOMIC_WRITE, rkey, remote_addr);
+	if (ex)
+		memcpy(ex->atomic_wr, atomic_wr, sizeof(ex->atomic_wr));
+}
+
+static void gift_wr_flush(struct ibv_qp_ex *qpx, uint32_t rkey,
+			  uint64_t remote_addr, size_t len, uint8_t type,
+			  uint8_t level)
+{
+	struct gift_post_ex_wr *ex;
+
+	if (len > UINT32_MAX) {
+		gift_wr_fail(to_batch(qpx), EINVAL);
+		return;
+	}
+	ex = gift_wr_new_ex(qpx, IBV_WR_FLUSH, rkey, remote_addr);
+	if (!ex)
+		return;
+	ex->length = len;
+	ex->flush_type = type;
+	ex->flush_level = level;
+}
+
+void giftdv_wr_flush(struct ibv_qp_ex *qpx, uint32_t rkey,
+		     uint64_t remote_addr, size_t len, uint8_t type,
+		     uint8_t level)
+{
+	if (!qpx || !gift_qp_is_ours(&qpx->qp_base) ||
+	    !to_gqp(&qpx->qp_base)->batch)
+		return;		/* not ours to fail: no batch to record in */
+	gift_wr_flush(qpx, rkey, remote_addr, len, type, level);
 }
 
 static void gift_wr_set_ud_addr(struct ibv_qp_ex *qpx, struct ibv_ah *ah,
@@ -659,6 +755,10 @@ static int gift_wr_check(const struct gift_wr_batch *b,
 	if (*len > GIFT_MAX_MSG)
 		return EINVAL;
 	switch (wr->opcode) {
+	case IBV_WR_FLUSH:
+	case IBV_WR_ATOMIC_WRITE:
+		/* The operands are in the method's WR; no data setter. */
+		return inl || wr->num_sge ? EINVAL : 0;
 	case IBV_WR_RDMA_READ:
 		return inl ? EINVAL : 0;
 	case IBV_WR_ATOMIC_CMP_AND_SWP:
@@ -692,7 +792,9 @@ static int gift_wr_prepare(struct ibv_qp_ex *qpx, struct gift_wr_batch *b)
 		if (len > longest)
 			longest = len;
 		wr->sg_list = sge;
-		wr->next = i + 1 < b->n ? &b->wr[i + 1] : NULL;
+		/* Chains break around FLUSH and ATOMIC_WRITE. */
+		wr->next = i + 1 < b->n && !gift_wr_is_ex(wr) &&
+			   !gift_wr_is_ex(&b->wr[i + 1]) ? &b->wr[i + 1] : NULL;
 	}
 	if (b->ud && longest > GIFT_MIN_MTU) {
 		err = ibv_query_port(qpx->qp_base.context, 1, &port);
@@ -704,10 +806,33 @@ static int gift_wr_prepare(struct ibv_qp_ex *qpx, struct gift_wr_batch *b)
 	return 0;
 }
 
+/*
+ * Posts the prepared batch in order: each chain of ordinary WRs with the
+ * post_send command, each FLUSH and ATOMIC_WRITE with the QP method.
+ * Stops at the first error; what went before stays posted.
+ */
+static int gift_wr_post(struct gift_qp *qp, struct gift_wr_batch *b)
+{
+	struct ibv_send_wr *bad;
+	uint32_t i = 0;
+	int err = 0;
+
+	while (!err && i < b->n) {
+		if (gift_wr_is_ex(&b->wr[i])) {
+			err = gift_qp_post_ex(qp, &b->ex[i]);
+			i++;
+			continue;
+		}
+		err = gift_qp_post_send(qp, &b->wr[i], &bad);
+		while (i < b->n && !gift_wr_is_ex(&b->wr[i]))
+			i++;
+	}
+	return err;
+}
+
 static int gift_wr_complete(struct ibv_qp_ex *qpx)
 {
 	struct gift_wr_batch *b = to_batch(qpx);
-	struct ibv_send_wr *bad;
 	int err;
 
 	if (!b->started)
@@ -716,7 +841,7 @@ static int gift_wr_complete(struct ibv_qp_ex *qpx)
 	if (!err && b->n)
 		err = gift_wr_prepare(qpx, b);
 	if (!err && b->n)
-		err = gift_qp_post_send(to_gqp(&qpx->qp_base), b->wr, &bad);
+		err = gift_wr_post(to_gqp(&qpx->qp_base), b);
 	gift_wr_end(b);
 	return err;
 }
@@ -739,6 +864,11 @@ static void gift_qp_ex_set_ops(struct ibv_qp_ex *qpx, uint64_t ops)
 		qpx->wr_atomic_cmp_swp = gift_wr_atomic_cmp_swp;
 	if (ops & IBV_QP_EX_WITH_ATOMIC_FETCH_AND_ADD)
 		qpx->wr_atomic_fetch_add = gift_wr_atomic_fetch_add;
+	if (ops & IBV_QP_EX_WITH_ATOMIC_WRITE)
+		qpx->wr_atomic_write = gift_wr_atomic_write;
+	/* Only offered when this libibverbs has the field (gift_qp_ex_check) */
+	if (ops & IBV_QP_EX_WITH_FLUSH)
+		qpx->wr_flush = gift_wr_flush;
 
 	qpx->wr_set_ud_addr = gift_wr_set_ud_addr;
 	qpx->wr_set_inline_data = gift_wr_set_inline_data;
@@ -774,6 +904,7 @@ int gift_qp_ex_init(struct gift_qp *qp, const struct ibv_qp_init_attr_ex *attr)
 	b->max_wr = attr->cap.max_send_wr;
 	b->max_sge = attr->cap.max_send_sge;
 	b->max_inline = attr->cap.max_inline_data;
+	b->dev_caps = to_gctx(attr->pd->context)->dev_caps;
 	qp->batch = b;
 
 	gift_qp_ex_set_ops(&qp->vqp.qp_ex, attr->send_ops_flags);
@@ -791,6 +922,7 @@ void gift_qp_ex_fini(struct gift_qp *qp)
 	free(b->wr);
 	free(b->sge);
 	free(b->inl);
+	free(b->ex);
 	free(b);
 	qp->batch = NULL;
 }

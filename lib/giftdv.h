@@ -54,6 +54,12 @@ extern "C" {
 enum giftdv_dev_caps {
 	/* The device honours IBV_ACCESS_GIFT in ibv_reg_mr / ibv_rereg_mr */
 	GIFTDV_DEV_CAP_ACCESS_GIFT = 1 << 0,
+	/*
+	 * RDMA FLUSH and ATOMIC WRITE can be posted from user space:
+	 * ibv_wr_atomic_write(), giftdv_wr_flush() (and ibv_wr_flush() with a
+	 * libibverbs that has it)
+	 */
+	GIFTDV_DEV_CAP_POST_EX = 1 << 1,
 };
 
 /*
@@ -143,6 +149,24 @@ int giftdv_mr_stale_pages(struct ibv_mr *mr, uint64_t *stale);
  */
 int giftdv_query_device(struct ibv_context *ctx,
 			struct giftdv_device_attr *attr);
+
+/*
+ * giftdv_wr_flush - build an RDMA FLUSH work request (IBTA 1.5)
+ * @qpx: an RC QP of a gift device made by ibv_create_qp_ex() with
+ *       send_ops_flags, between ibv_wr_start() and ibv_wr_complete()
+ * @rkey, @remote_addr, @len, @type, @level: as ibv_wr_flush() of
+ *       libibverbs >= 45: @type IBV_FLUSH_GLOBAL (1; persistent placement,
+ *       2, is refused by a gift responder), @level IBV_FLUSH_RANGE (0) or
+ *       IBV_FLUSH_MR (1)
+ *
+ * The same as ibv_wr_flush(), for libibverbs releases whose struct
+ * ibv_qp_ex has no wr_flush (44 and older), where the provider cannot
+ * offer IBV_QP_EX_WITH_FLUSH. Errors are reported by ibv_wr_complete()
+ * (EOPNOTSUPP when the device lacks GIFTDV_DEV_CAP_POST_EX).
+ */
+void giftdv_wr_flush(struct ibv_qp_ex *qpx, uint32_t rkey,
+		     uint64_t remote_addr, size_t len, uint8_t type,
+		     uint8_t level);
 
 #ifdef __cplusplus
 }

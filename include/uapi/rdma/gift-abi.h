@@ -42,9 +42,12 @@
  *
  * GIFT_DEV_CAP_ACCESS_GIFT: reg_mr and rereg_mr honour
  * IB_UVERBS_ACCESS_GIFT, and the MR query method below exists.
+ * GIFT_DEV_CAP_POST_EX: the QP method GIFT_IB_METHOD_QP_POST_EX exists
+ * (RDMA FLUSH and ATOMIC WRITE from user space).
  */
 enum gift_dev_cap {
 	GIFT_DEV_CAP_ACCESS_GIFT = 1 << 0,
+	GIFT_DEV_CAP_POST_EX = 1 << 1,
 };
 
 /*
@@ -73,6 +76,57 @@ enum gift_ib_mr_query_attrs {
 	GIFT_IB_ATTR_MR_QUERY_NPAGES,
 	GIFT_IB_ATTR_MR_QUERY_SHARED_PAGES,
 	GIFT_IB_ATTR_MR_QUERY_STALE_PAGES,
+};
+
+/*
+ * Driver-specific ioctl method of the QP object (UVERBS_OBJECT_QP): post
+ * one work request that the uverbs post_send command cannot carry (its
+ * struct ib_uverbs_send_wr has no fields for them): IB_UVERBS_WR_FLUSH or
+ * IB_UVERBS_WR_ATOMIC_WRITE on an RC QP. The WQE is queued behind
+ * everything posted before, as post_send would queue it, and completes
+ * with IB_UVERBS_WC_FLUSH or IB_UVERBS_WC_ATOMIC_WRITE.
+ *
+ * @GIFT_IB_ATTR_QP_POST_EX_HANDLE: in, the QP
+ * @GIFT_IB_ATTR_QP_POST_EX_WR: in, struct gift_post_ex_wr
+ *
+ * Errors are post_send's: EINVAL for a bad WR or a QP not in RTS/SQD (or
+ * ERR, where it completes at once with a flush error), ENOMEM for a full
+ * send queue.
+ */
+enum gift_ib_qp_methods {
+	GIFT_IB_METHOD_QP_POST_EX = (1U << UVERBS_ID_NS_SHIFT),
+};
+
+enum gift_ib_qp_post_ex_attrs {
+	GIFT_IB_ATTR_QP_POST_EX_HANDLE = (1U << UVERBS_ID_NS_SHIFT),
+	GIFT_IB_ATTR_QP_POST_EX_WR,
+};
+
+/**
+ * struct gift_post_ex_wr - one FLUSH or ATOMIC WRITE work request
+ * @wr_id: returned in the completion
+ * @remote_addr: FLUSH: first byte of the range; ATOMIC WRITE: the 8-byte
+ *	aligned target
+ * @atomic_wr: ATOMIC WRITE: the 8 bytes stored, as they are
+ * @opcode: IB_UVERBS_WR_FLUSH or IB_UVERBS_WR_ATOMIC_WRITE
+ * @send_flags: IB_UVERBS_SEND_SIGNALED, _FENCE, _SOLICITED
+ * @rkey: the remote MR's key
+ * @length: FLUSH with level IB_FLUSH_RANGE: bytes of the range
+ * @flush_type: FLUSH: IB_FLUSH_GLOBAL and/or IB_FLUSH_PERSISTENT
+ * @flush_level: FLUSH: IB_FLUSH_RANGE or IB_FLUSH_MR
+ * @reserved: must be 0
+ */
+struct gift_post_ex_wr {
+	__aligned_u64 wr_id;
+	__aligned_u64 remote_addr;
+	__u8 atomic_wr[8];
+	__u32 opcode;
+	__u32 send_flags;
+	__u32 rkey;
+	__u32 length;
+	__u8 flush_type;
+	__u8 flush_level;
+	__u8 reserved[6];
 };
 
 /**

@@ -7,7 +7,8 @@
  * READ response or atomic acknowledge with PSN n implicitly acknowledges
  * everything before n. SEND and RDMA WRITE WQEs complete when their last
  * PSN is acknowledged, READs when their last response arrived, atomics
- * with their acknowledge. NAKs: a PSN sequence error rewinds the
+ * with their acknowledge, FLUSH and ATOMIC WRITE with their (empty) RDMA
+ * READ response. NAKs: a PSN sequence error rewinds the
  * requester to the expected PSN; an RNR NAK does the same after the
  * back-off the responder asked for, at most rnr_retry times (7: forever);
  * other NAKs complete the WQE they name with the matching error and move
@@ -166,6 +167,27 @@ static struct gift_send_wqe *gift_comp_ack(struct gift_qp *qp, u32 psn)
 	return gift_qp_sq_peek(qp, 0);
 }
 
+/*
+ * The answer to a FLUSH or ATOMIC_WRITE: an RDMA READ response only with
+ * no payload, at the request's PSN (IBTA 1.5, as rxe sends it). Anything
+ * else answering one is a bad response.
+ */
+static void gift_comp_flush_resp(struct gift_qp *qp, struct gift_send_wqe *wqe,
+				 struct sk_buff *skb)
+{
+	struct gift_wqe_state *st = gift_wqe_state(wqe);
+
+	if (!(st->flags & GIFT_WQE_SENT) || gift_pkt(skb)->psn != st->first_psn)
+		return;		/* duplicate, or a gap: the timer recovers */
+	if (gift_pkt(skb)->opcode != IB_OPCODE_RC_RDMA_READ_RESPONSE_ONLY ||
+	    gift_pkt(skb)->payload_len) {
+		gift_comp_fail(qp, wqe, IB_WC_BAD_RESP_ERR);
+		return;
+	}
+	gift_comp_head(qp, wqe, IB_WC_SUCCESS, 0);
+	gift_comp_progress(qp);
+}
+
 /* An RDMA READ response packet for the oldest WQE. */
 static void gift_comp_read_resp(struct gift_qp *qp, struct sk_buff *skb)
 {
@@ -178,6 +200,11 @@ static void gift_comp_read_resp(struct gift_qp *qp, struct sk_buff *skb)
 	int err;
 
 	wqe = gift_comp_ack(qp, gift_psn_add(psn, GIFT_PSN_MASK));
+	if (wqe && (wqe->opcode == IB_WR_FLUSH ||
+		    wqe->opcode == IB_WR_ATOMIC_WRITE)) {
+		gift_comp_flush_resp(qp, wqe, skb);
+		return;
+	}
 	if (!wqe || wqe->opcode != IB_WR_RDMA_READ)
 		return;
 	st = gift_wqe_state(wqe);
@@ -243,8 +270,8 @@ static void gift_comp_atomic_ack(struct gift_qp *qp, struct sk_buff *skb)
 	int err;
 
 	wqe = gift_comp_ack(qp, gift_psn_add(psn, GIFT_PSN_MASK));
-	if (!wqe || !gift_wqe_is_rd_atomic(wqe) ||
-	    wqe->opcode == IB_WR_RDMA_READ ||
+	if (!wqe || (wqe->opcode != IB_WR_ATOMIC_CMP_AND_SWP &&
+		     wqe->opcode != IB_WR_ATOMIC_FETCH_AND_ADD) ||
 	    !(gift_wqe_state(wqe)->flags & GIFT_WQE_SENT) ||
 	    gift_wqe_state(wqe)->first_psn != psn)
 		return;

@@ -423,6 +423,32 @@ static inline void gift_deth_set(struct gift_deth *deth, u32 qkey, u32 sqp)
 	deth->sqp = cpu_to_be32(sqp & GIFT_QPN_MASK);
 }
 
+/* FETH */
+
+#define GIFT_FETH_PLT_MASK	0x0000000f
+#define GIFT_FETH_SEL_MASK	0x00000030
+#define GIFT_FETH_SEL_SHIFT	4
+
+/* Placement type: IB_FLUSH_GLOBAL and/or IB_FLUSH_PERSISTENT. */
+static inline u8 gift_feth_type(const struct gift_feth *feth)
+{
+	return be32_to_cpu(feth->bits) & GIFT_FETH_PLT_MASK;
+}
+
+/* Selectivity level: IB_FLUSH_RANGE or IB_FLUSH_MR. */
+static inline u8 gift_feth_level(const struct gift_feth *feth)
+{
+	return (be32_to_cpu(feth->bits) & GIFT_FETH_SEL_MASK) >>
+	       GIFT_FETH_SEL_SHIFT;
+}
+
+static inline void gift_feth_set(struct gift_feth *feth, u8 type, u8 level)
+{
+	feth->bits = cpu_to_be32(((level << GIFT_FETH_SEL_SHIFT) &
+				  GIFT_FETH_SEL_MASK) |
+				 (type & GIFT_FETH_PLT_MASK));
+}
+
 /* The opcode table. */
 
 /**

@@ -25,6 +25,14 @@
  * file uses crc32_le() directly and an explicit little-endian store, which
  * is the same value there and also correct on big-endian hosts.
  *
+ * One exception, RC_FLUSH: stock rxe (6.2 to at least 7.2) gives that
+ * opcode no payload offset in its opcode table, so its ICRC continues,
+ * after the headers, over the packet's first bytes again as if they were
+ * payload: the raw BTH, FETH and RETH (32 bytes, resv8a as sent). rxe
+ * drops a FLUSH with the IBTA ICRC, unanswered. To interoperate, a FLUSH
+ * is sent with rxe's ICRC, and one received is accepted with either
+ * (gift_icrc_check()); every other opcode has the IBTA ICRC only.
+ *
  * Only the fixed IPv4 header (no options) and an IPv6 header directly
  * followed by UDP (no extension headers) are supported, as in rxe; the
  * receive path drops anything else before computing the ICRC.
@@ -46,6 +54,12 @@
 static const u8 gift_icrc_lrh[8] = {
 	0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
 };
+
+/* Is the packet whose BTH is at @bth_off an RC_FLUSH? */
+static bool gift_icrc_is_flush(struct sk_buff *skb, unsigned int bth_off)
+{
+	return skb->data[bth_off] == IB_OPCODE_RC_FLUSH;
+}
 
 /* CRC over @len bytes at @off, whether linear or in fragments. */
 static u32 gift_icrc_skb(u32 crc, struct sk_buff *skb, unsigned int off,
@@ -71,9 +85,10 @@ static u32 gift_icrc_skb(u32 crc, struct sk_buff *skb, unsigned int off,
  * header, the UDP header at the transport header, the BTH right after it,
  * and the ICRC in the last GIFT_ICRC_BYTES of the skb. skb->data must be
  * at or before the BTH, and the skb must hold at least a BTH and an ICRC
- * after the UDP header.
+ * after the UDP header. @rxe_flush: for an RC_FLUSH, rxe's ICRC (see the
+ * top of this file) instead of the IBTA one.
  */
-static u32 gift_icrc(struct sk_buff *skb)
+static u32 gift_icrc(struct sk_buff *skb, bool rxe_flush)
 {
 	u8 pshdr[sizeof(struct ipv6hdr) + sizeof(struct udphdr) +
 		 GIFT_BTH_BYTES] __aligned(4);
@@ -115,6 +130,9 @@ static u32 gift_icrc(struct sk_buff *skb)
 	crc = gift_icrc_skb(crc, skb, bth_off + GIFT_BTH_BYTES,
 			    skb->len - bth_off - GIFT_BTH_BYTES -
 			    GIFT_ICRC_BYTES);
+	if (rxe_flush && gift_icrc_is_flush(skb, bth_off))
+		crc = gift_icrc_skb(crc, skb, bth_off,
+				    skb->len - bth_off - GIFT_ICRC_BYTES);
 	return ~crc;
 }
 
@@ -126,19 +144,24 @@ static u32 gift_icrc(struct sk_buff *skb)
  *	that the skb holds at least a BTH and an ICRC after the UDP header
  *	and that the IP header has the supported form (see above).
  *
+ * An RC_FLUSH may carry the IBTA ICRC or rxe's (see the top of this file).
+ *
  * Return: 0 if the ICRC is good, -EBADMSG if not.
  */
 int gift_icrc_check(struct sk_buff *skb)
 {
 	__le32 buf;
 	const __le32 *icrc;
+	u32 val;
 
 	icrc = skb_header_pointer(skb, skb->len - GIFT_ICRC_BYTES,
 				  sizeof(buf), &buf);
 	if (WARN_ON_ONCE(!icrc))
 		return -EBADMSG;
-	return le32_to_cpu(get_unaligned(icrc)) == gift_icrc(skb) ?
-	       0 : -EBADMSG;
+	val = le32_to_cpu(get_unaligned(icrc));
+	if (val == gift_icrc(skb, false) || val == gift_icrc(skb, true))
+		return 0;
+	return -EBADMSG;
 }
 
 /**
@@ -152,6 +175,6 @@ int gift_icrc_check(struct sk_buff *skb)
  */
 void gift_icrc_generate(struct sk_buff *skb)
 {
-	put_unaligned_le32(gift_icrc(skb), skb_tail_pointer(skb) -
+	put_unaligned_le32(gift_icrc(skb, true), skb_tail_pointer(skb) -
 			   GIFT_ICRC_BYTES);
 }

@@ -99,11 +99,19 @@
 /*
  * Access flags an MR keeps: what it grants, and IB_ACCESS_GIFT, which
  * only user MRs honour (gift_umem.c) and which rereg must see to keep.
+ * IB_ACCESS_FLUSH_GLOBAL lets RDMA FLUSH with the global placement type
+ * at the MR (gift_resp.c). IB_ACCESS_FLUSH_PERSISTENT is not among them:
+ * making an MR's bytes persistent needs pmem behind it and a cache
+ * write-back of its pages, and the device has neither (pinned MRs are
+ * refused over fs-dax mappings, gift_umem.c, and nothing writes back an
+ * ODP MR's pages), so the flag is refused with -EOPNOTSUPP, as ib_core
+ * does first for user MRs: the device does not claim
+ * IB_DEVICE_FLUSH_PERSISTENT.
  */
 #define GIFT_MR_ACCESS		(IB_ACCESS_LOCAL_WRITE | IB_ACCESS_REMOTE_READ | \
 				 IB_ACCESS_REMOTE_WRITE | \
 				 IB_ACCESS_REMOTE_ATOMIC | IB_ACCESS_GIFT | \
-				 IB_ACCESS_ON_DEMAND)
+				 IB_ACCESS_ON_DEMAND | IB_ACCESS_FLUSH_GLOBAL)
 /*
  * Access flags accepted and ignored: the HUGETLB hint, and the rest of
  * the optional range (bits 20..29: relaxed ordering and bits not defined
@@ -166,7 +174,8 @@ void gift_mr_table_destroy(struct gift_mr_table *table)
  * (ib_core checks both for user MRs first) and for IB_ACCESS_GIFT with
  * anything but read access (gift_access_gift_ok()), -EOPNOTSUPP for defined
  * features the device does not implement (memory windows, zero-based
- * addressing, flush; on-demand paging except for user MRs, @user).
+ * addressing, persistent flush; on-demand paging except for user MRs,
+ * @user).
  */
 static int gift_mr_check_access(struct gift_dev *gdev, int access, bool user)
 {
@@ -456,7 +465,9 @@ int gift_mr_copy(struct gift_mr *mr, u64 iova, void *buf, size_t len,
 
 /*
  * One 8-byte atomic operation on the mapped word @va (8-byte aligned):
- * a locked compare-and-exchange, atomic with respect to every other
+ * a locked compare-and-exchange (or exchange, for an ATOMIC WRITE, which
+ * is also a full barrier: every earlier store of the responder is
+ * visible before it), atomic with respect to every other
  * atomic of any gift device and to the CPU's atomic instructions on the
  * same word; no lock of ours is involved. Returns the word's value
  * before the operation.
@@ -468,6 +479,8 @@ static u64 gift_atomic64(u64 *va, enum gift_atomic_op op, u64 compare_add,
 
 	if (op == GIFT_ATOMIC_CMP_SWAP)
 		return cmpxchg64(va, compare_add, swap);
+	if (op == GIFT_ATOMIC_WRITE)
+		return xchg(va, swap);
 	orig = READ_ONCE(*va);
 	while (!try_cmpxchg64(va, &orig, orig + compare_add))
 		;
@@ -479,7 +492,8 @@ static u64 gift_atomic64(u64 *va, enum gift_atomic_op op, u64 compare_add,
  * @mr: MR from gift_mr_get(), checked for IB_ACCESS_REMOTE_ATOMIC over
  *	8 bytes with gift_mr_check()
  * @iova: address of the operand; must be 8-byte aligned
- * @op: GIFT_ATOMIC_CMP_SWAP or GIFT_ATOMIC_FETCH_ADD
+ * @op: GIFT_ATOMIC_CMP_SWAP, GIFT_ATOMIC_FETCH_ADD or GIFT_ATOMIC_WRITE
+ *	(for which the caller checked IB_ACCESS_REMOTE_WRITE instead)
  * @compare_add: compare value or addend
  * @swap: value a successful compare & swap stores
  * @orig: set to the operand's value before the operation, which the

@@ -32,10 +32,12 @@ enum gift_mr_mem_access {
  * enum gift_atomic_op - 8-byte atomic operations of the responder
  * @GIFT_ATOMIC_CMP_SWAP: if *va == compare, *va = swap
  * @GIFT_ATOMIC_FETCH_ADD: *va += add
+ * @GIFT_ATOMIC_WRITE: *va = swap (RDMA ATOMIC WRITE)
  */
 enum gift_atomic_op {
 	GIFT_ATOMIC_CMP_SWAP,
 	GIFT_ATOMIC_FETCH_ADD,
+	GIFT_ATOMIC_WRITE,
 };
 
 /**

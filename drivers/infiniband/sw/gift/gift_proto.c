@@ -67,13 +67,19 @@ struct gift_wqe_state *gift_wqe_state(struct gift_send_wqe *wqe)
  * gift_wqe_is_rd_atomic() - does the WQE wait for a response?
  * @wqe: send WQE
  *
- * Return: true for RDMA READ and atomics.
+ * FLUSH and ATOMIC_WRITE are answered like a zero-length RDMA READ (an
+ * RDMA READ response only, no payload), take a responder resource and
+ * count against max_rd_atomic, as in rxe.
+ *
+ * Return: true for RDMA READ, atomics, FLUSH and ATOMIC_WRITE.
  */
 bool gift_wqe_is_rd_atomic(const struct gift_send_wqe *wqe)
 {
 	return wqe->opcode == IB_WR_RDMA_READ ||
 	       wqe->opcode == IB_WR_ATOMIC_CMP_AND_SWP ||
-	       wqe->opcode == IB_WR_ATOMIC_FETCH_AND_ADD;
+	       wqe->opcode == IB_WR_ATOMIC_FETCH_AND_ADD ||
+	       wqe->opcode == IB_WR_FLUSH ||
+	       wqe->opcode == IB_WR_ATOMIC_WRITE;
 }
 
 /**

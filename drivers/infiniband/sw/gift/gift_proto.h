@@ -74,7 +74,10 @@ struct gift_send_wqe;
  * struct gift_rd_res - a remembered RDMA READ or atomic request
  * @psn: PSN of the request
  * @npkts: PSNs it consumed (READ: response packets; atomic: 1)
- * @atomic: an atomic request; @orig is its result
+ * @atomic: an atomic request (or, with @ack_only, a FLUSH or ATOMIC
+ *	WRITE); @orig is its result
+ * @ack_only: a FLUSH or ATOMIC WRITE, executed once: a duplicate only
+ *	gets its empty RDMA READ response again
  * @va: READ: remote address; @rkey and @len: the rest of its RETH
  * @rkey: READ rkey
  * @len: READ length
@@ -84,6 +87,7 @@ struct gift_rd_res {
 	u32 psn;
 	u32 npkts;
 	bool atomic;
+	bool ack_only;
 	u64 va;
 	u32 rkey;
 	u32 len;

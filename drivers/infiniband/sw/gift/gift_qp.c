@@ -46,12 +46,21 @@
 #include <linux/random.h>
 #include <linux/uaccess.h>
 
+#include <rdma/gift_wr.h>
+
 #include "gift.h"
 
 #define GIFT_PSN_MASK		0xffffff
 #define GIFT_QPN_MASK		0xffffff
+/*
+ * QP access flags modify_qp accepts. Both flush flags: ib_cm sets them
+ * together on a device that claims either placement type. A persistent
+ * FLUSH still fails at the MR, which cannot grant it (gift_mr.c).
+ */
 #define GIFT_QP_ACCESS		(IB_ACCESS_LOCAL_WRITE | IB_ACCESS_REMOTE_WRITE | \
-				 IB_ACCESS_REMOTE_READ | IB_ACCESS_REMOTE_ATOMIC)
+				 IB_ACCESS_REMOTE_READ | IB_ACCESS_REMOTE_ATOMIC | \
+				 IB_ACCESS_FLUSH_GLOBAL | \
+				 IB_ACCESS_FLUSH_PERSISTENT)
 
 #define gift_qp_dbg(qp, fmt, ...) do {					\
 	const struct gift_qp *__qp = (qp);				\
@@ -81,7 +90,9 @@ void gift_qp_init_attr(struct ib_device_attr *attr)
 	attr->max_qp_init_rd_atom = GIFT_MAX_RD_ATOMIC;
 	attr->max_res_rd_atom = GIFT_MAX_QP * GIFT_MAX_RD_ATOMIC;
 	attr->atomic_cap = IB_ATOMIC_HCA;
-	attr->device_cap_flags |= IB_DEVICE_RC_RNR_NAK_GEN;
+	attr->device_cap_flags |= IB_DEVICE_RC_RNR_NAK_GEN |
+				  IB_DEVICE_FLUSH_GLOBAL |
+				  IB_DEVICE_ATOMIC_WRITE;
 }
 
 /**
@@ -190,6 +201,10 @@ static enum ib_wc_opcode gift_wc_opcode(enum ib_wr_opcode opcode)
 		return IB_WC_LOCAL_INV;
 	case IB_WR_REG_MR:
 		return IB_WC_REG_MR;
+	case IB_WR_FLUSH:
+		return IB_WC_FLUSH;
+	case IB_WR_ATOMIC_WRITE:
+		return IB_WC_ATOMIC_WRITE;
 	default:
 		return IB_WC_SEND;
 	}
@@ -766,6 +781,8 @@ static bool gift_send_opcode_ok(struct gift_qp *qp, enum ib_wr_opcode opcode)
 	case IB_WR_RDMA_READ:
 	case IB_WR_ATOMIC_CMP_AND_SWP:
 	case IB_WR_ATOMIC_FETCH_AND_ADD:
+	case IB_WR_FLUSH:
+	case IB_WR_ATOMIC_WRITE:
 		return true;
 	case IB_WR_LOCAL_INV:
 	case IB_WR_REG_MR:
@@ -788,6 +805,35 @@ static bool gift_send_opcode_atomic(enum ib_wr_opcode opcode)
 	       opcode == IB_WR_ATOMIC_FETCH_AND_ADD;
 }
 
+/*
+ * FLUSH and ATOMIC_WRITE (struct gift_ex_wr): no SGEs, no inline data; a
+ * FLUSH names at least one placement type of IB_FLUSH_GLOBAL and
+ * IB_FLUSH_PERSISTENT, nothing else, and a defined selectivity level.
+ * ATOMIC_WRITE's alignment is the responder's to check (it NAKs).
+ */
+static int gift_send_ex_wr_check(struct gift_qp *qp,
+				 const struct ib_send_wr *wr, u32 *length)
+{
+	const struct gift_ex_wr *ex = gift_ex_wr(wr);
+
+	if (wr->num_sge || (wr->send_flags & IB_SEND_INLINE))
+		goto refuse;
+	if (wr->opcode == IB_WR_ATOMIC_WRITE) {
+		*length = sizeof(ex->atomic_wr);
+		return 0;
+	}
+	if (!ex->flush_type ||
+	    (ex->flush_type & ~(IB_FLUSH_GLOBAL | IB_FLUSH_PERSISTENT)) ||
+	    (ex->flush_level != IB_FLUSH_RANGE &&
+	     ex->flush_level != IB_FLUSH_MR))
+		goto refuse;
+	return 0;
+refuse:
+	gift_qp_dbg(qp, "opcode %d, flags %#x refused\n", wr->opcode,
+		    wr->send_flags);
+	return -EINVAL;
+}
+
 /* Validates a send WR before anything is queued; sets its length. */
 static int gift_send_wr_check(struct gift_qp *qp, const struct ib_send_wr *wr,
 			      u32 *length)
@@ -803,6 +849,8 @@ static int gift_send_wr_check(struct gift_qp *qp, const struct ib_send_wr *wr,
 	*length = 0;
 	if (wr->opcode == IB_WR_LOCAL_INV || wr->opcode == IB_WR_REG_MR)
 		return inl ? -EINVAL : 0;
+	if (wr->opcode == IB_WR_FLUSH || wr->opcode == IB_WR_ATOMIC_WRITE)
+		return gift_send_ex_wr_check(qp, wr, length);
 	if ((u32)wr->num_sge > qp->sq.max_sge) {
 		gift_qp_dbg(qp, "num_sge %d > %u\n", wr->num_sge,
 			    qp->sq.max_sge);
@@ -859,6 +907,8 @@ static void gift_gather_inline_kernel(const struct ib_send_wr *wr, u8 *buf)
 static void gift_send_wqe_init_wr(struct gift_send_wqe *wqe,
 				  const struct ib_send_wr *wr)
 {
+	const struct gift_ex_wr *ex;
+
 	switch (wr->opcode) {
 	case IB_WR_RDMA_WRITE:
 	case IB_WR_RDMA_WRITE_WITH_IMM:
@@ -877,6 +927,21 @@ static void gift_send_wqe_init_wr(struct gift_send_wqe *wqe,
 		wqe->wr.reg.mr = reg_wr(wr)->mr;
 		wqe->wr.reg.key = reg_wr(wr)->key;
 		wqe->wr.reg.access = reg_wr(wr)->access;
+		break;
+	case IB_WR_FLUSH:
+		ex = gift_ex_wr(wr);
+		wqe->wr.flush.remote_addr = ex->remote_addr;
+		wqe->wr.flush.rkey = ex->rkey;
+		wqe->wr.flush.length = ex->length;
+		wqe->wr.flush.type = ex->flush_type;
+		wqe->wr.flush.level = ex->flush_level;
+		break;
+	case IB_WR_ATOMIC_WRITE:
+		ex = gift_ex_wr(wr);
+		wqe->wr.atomic_write.remote_addr = ex->remote_addr;
+		wqe->wr.atomic_write.rkey = ex->rkey;
+		memcpy(wqe->wr.atomic_write.data, ex->atomic_wr,
+		       sizeof(ex->atomic_wr));
 		break;
 	default:
 		break;
@@ -909,7 +974,8 @@ static void gift_send_wqe_init(struct gift_qp *qp, struct gift_send_wqe *wqe,
 	}
 
 	wqe->num_sge = 0;
-	if (wr->opcode == IB_WR_LOCAL_INV || wr->opcode == IB_WR_REG_MR)
+	if (wr->opcode == IB_WR_LOCAL_INV || wr->opcode == IB_WR_REG_MR ||
+	    wr->opcode == IB_WR_FLUSH || wr->opcode == IB_WR_ATOMIC_WRITE)
 		return;
 	if (!(wr->send_flags & IB_SEND_INLINE)) {
 		wqe->num_sge = wr->num_sge;
@@ -1002,7 +1068,9 @@ static int gift_post_one_send(struct gift_qp *qp, const struct ib_send_wr *wr,
  * Return: 0; -EINVAL for a QP in RESET, INIT or RTR, an opcode not valid
  * for the QP (REG_MR and LOCAL_INV are for kernel QPs), more than
  * max_send_sge SGEs, inline data over max_inline_data or with an opcode
- * that has none, an atomic whose length is not 8, a message over 2 GiB,
+ * that has none, an atomic whose length is not 8, a FLUSH or ATOMIC_WRITE
+ * not passed as a valid struct gift_ex_wr (rdma/gift_wr.h), a message
+ * over 2 GiB,
  * a UD WR without AH; -EMSGSIZE for a UD message longer than the port's
  * active MTU; -ENOMEM when the send queue is full; -EFAULT for
  * unreadable user inline data.
@@ -1026,6 +1094,24 @@ static int gift_post_send(struct ib_qp *ibqp, const struct ib_send_wr *wr,
 	if (ctx.kick)
 		gift_proto_kick(qp);
 	return err;
+}
+
+/**
+ * gift_qp_post_ex() - post one FLUSH or ATOMIC_WRITE for a user QP
+ * @ibqp: an RC queue pair of ours
+ * @ex: the work request (GIFT_IB_METHOD_QP_POST_EX)
+ *
+ * Queued behind everything posted before, as gift_post_send() would.
+ *
+ * Context: process context.
+ *
+ * Return: as gift_post_send().
+ */
+int gift_qp_post_ex(struct ib_qp *ibqp, const struct gift_ex_wr *ex)
+{
+	const struct ib_send_wr *bad;
+
+	return gift_post_send(ibqp, &ex->wr, &bad);
 }
 
 /**

@@ -75,7 +75,7 @@ void gift_qp_table_destroy(struct gift_qp_table *table);
  * @send_flags: IB_SEND_* flags as posted
  * @num_sge: entries in @sge; 0 for inline data and for LOCAL_INV/REG_MR
  * @length: total message length: sum of the SGE lengths, or the inline
- *	data length; 8 for atomics
+ *	data length; 8 for atomics and ATOMIC_WRITE, 0 for FLUSH
  * @ex: immediate data (SEND/RDMA_WRITE_WITH_IMM, network order) or the
  *	rkey to invalidate (SEND_WITH_INV, LOCAL_INV)
  * @wr: opcode-specific part
@@ -84,6 +84,9 @@ void gift_qp_table_destroy(struct gift_qp_table *table);
  *	posted as given, even misaligned (the responder NAKs it)
  * @wr.ud: UD sends: the destination, copied from the AH at post time
  * @wr.reg: REG_MR (kernel QPs only): the MR, its new key and access
+ * @wr.flush: FLUSH: the range (or any address of the MR, with level
+ *	IB_FLUSH_MR), rkey, placement type and selectivity level
+ * @wr.atomic_write: ATOMIC_WRITE: target, rkey and the 8 bytes it stores
  * @proto: owned by the protocol engine, zeroed at post time
  * @sge: scatter/gather list (addresses are user virtual addresses for
  *	user QPs, kernel virtual addresses for kernel QPs), @num_sge of them
@@ -125,6 +128,18 @@ struct gift_send_wqe {
 			u32 key;
 			int access;
 		} reg;
+		struct {
+			u64 remote_addr;
+			u32 rkey;
+			u32 length;
+			u8 type;
+			u8 level;
+		} flush;
+		struct {
+			u64 remote_addr;
+			u32 rkey;
+			u8 data[8];
+		} atomic_write;
 	} wr;
 	u64 proto[4];
 	union {
@@ -290,6 +305,9 @@ void gift_qp_error(struct gift_qp *qp);
 
 /* For gift_cq.c: a CQ overflowed; process context. */
 void gift_qp_cq_failed(struct gift_dev *gdev, struct ib_cq *ibcq);
+
+struct gift_ex_wr;
+int gift_qp_post_ex(struct ib_qp *ibqp, const struct gift_ex_wr *ex);
 
 /* Partial ops table, merged into the device's by ib_set_device_ops(). */
 extern const struct ib_device_ops gift_qp_ops;

@@ -6,8 +6,11 @@
  * req_off, req_psn; see struct gift_qp_proto). A WQE gets its PSN range
  * when its first packet goes out: one PSN per packet for SEND and RDMA
  * WRITE, one per response packet for RDMA READ (the responder answers on
- * those PSNs), one for an atomic. Sending stops when the window of
- * GIFT_MAX_INFLIGHT_PKTS unacknowledged PSNs is full, when READ/atomic
+ * those PSNs), one for an atomic, a FLUSH or an ATOMIC WRITE (IBTA 1.5:
+ * RC_FLUSH carries a FETH and a RETH, RC_ATOMIC_WRITE a RETH and its 8
+ * bytes as payload; both are answered like a zero-length RDMA READ).
+ * Sending stops when the window of GIFT_MAX_INFLIGHT_PKTS unacknowledged
+ * PSNs is full, when READ/atomic
  * WQEs reach max_rd_atomic, at a fenced WQE while READs/atomics are in
  * flight, and while an RNR back-off runs. The completer retires WQEs
  * from the front and rewinds the cursor to retransmit (gift_req_rewind()).
@@ -61,6 +64,10 @@ static u8 gift_req_opcode(const struct gift_send_wqe *wqe, bool first,
 		return IB_OPCODE_RC_RDMA_READ_REQUEST;
 	case IB_WR_ATOMIC_CMP_AND_SWP:
 		return IB_OPCODE_RC_COMPARE_SWAP;
+	case IB_WR_FLUSH:
+		return IB_OPCODE_RC_FLUSH;
+	case IB_WR_ATOMIC_WRITE:
+		return IB_OPCODE_RC_ATOMIC_WRITE;
 	default:
 		return IB_OPCODE_RC_FETCH_ADD;
 	}
@@ -71,8 +78,7 @@ static u32 gift_req_npsn(struct gift_qp *qp, const struct gift_send_wqe *wqe)
 {
 	u32 mtu = gift_qp_mtu(qp);
 
-	if (wqe->opcode == IB_WR_ATOMIC_CMP_AND_SWP ||
-	    wqe->opcode == IB_WR_ATOMIC_FETCH_AND_ADD)
+	if (gift_wqe_is_rd_atomic(wqe) && wqe->opcode != IB_WR_RDMA_READ)
 		return 1;
 	return gift_npkts(wqe->length, mtu);
 }
@@ -83,7 +89,17 @@ static void gift_req_headers(struct sk_buff *skb,
 {
 	const struct gift_opcode_info *op = gift_pkt_op(skb);
 
-	if (op->reth) {
+	if (op->feth) {
+		gift_feth_set(gift_pkt_feth(skb), wqe->wr.flush.type,
+			      wqe->wr.flush.level);
+		gift_reth_set(gift_pkt_reth(skb), wqe->wr.flush.remote_addr,
+			      wqe->wr.flush.rkey, wqe->wr.flush.length);
+	} else if (wqe->opcode == IB_WR_ATOMIC_WRITE) {
+		gift_reth_set(gift_pkt_reth(skb),
+			      wqe->wr.atomic_write.remote_addr,
+			      wqe->wr.atomic_write.rkey,
+			      sizeof(wqe->wr.atomic_write.data));
+	} else if (op->reth) {
 		if (wqe->opcode == IB_WR_RDMA_READ)
 			gift_reth_set(gift_pkt_reth(skb),
 				      wqe->wr.rdma.remote_addr + off,
@@ -115,6 +131,10 @@ static int gift_req_payload(struct gift_qp *qp, struct gift_send_wqe *wqe,
 
 	if (!len)
 		return 0;
+	if (wqe->opcode == IB_WR_ATOMIC_WRITE) {
+		memcpy(dst, wqe->wr.atomic_write.data, len);
+		return 0;
+	}
 	if (wqe->send_flags & IB_SEND_INLINE) {
 		memcpy(dst, wqe->inline_data + off, len);
 		return 0;
@@ -187,7 +207,9 @@ static bool gift_req_packet(struct gift_qp *qp, struct gift_send_wqe *wqe)
 	u8 opcode;
 	int err;
 
-	len = rd ? 0 : min(mtu, wqe->length - off);
+	/* Of the responder's rd/atomic operations, ATOMIC_WRITE has payload. */
+	len = rd && wqe->opcode != IB_WR_ATOMIC_WRITE ? 0 :
+	      min(mtu, wqe->length - off);
 	last = rd || off + len >= wqe->length;
 	opcode = gift_req_opcode(wqe, first, last);
 	/* Index of this packet in the message, from 0. */

@@ -8,7 +8,8 @@
  * atomics are remembered in the responder resources (struct
  * gift_rd_res): a READ duplicate is executed again only inside the bounds
  * of a remembered READ, after the access checks, atomic duplicates replay
- * the remembered result and are never executed twice; other READ and
+ * the remembered result and are never executed twice, nor are FLUSH and
+ * ATOMIC WRITE duplicates, which get their empty READ response again; other READ and
  * atomic duplicates are dropped and counted. A SEND (or a WRITE with immediate) finding
  * no receive WQE gets an RNR NAK and is not consumed: the requester
  * retransmits it after the back-off.
@@ -607,17 +608,156 @@ static void gift_resp_atomic(struct gift_qp *qp, struct sk_buff *skb)
 }
 
 /*
+ * The empty RDMA READ response only that answers a FLUSH or an ATOMIC
+ * WRITE (and its duplicates), as rxe sends it.
+ */
+static void gift_resp_rd_ack(struct gift_qp *qp, u32 psn)
+{
+	struct sk_buff *skb;
+
+	skb = gift_proto_alloc(qp, IB_OPCODE_RC_RDMA_READ_RESPONSE_ONLY, psn,
+			       false, false, 0);
+	if (!skb)
+		return;		/* the requester asks again */
+	gift_aeth_set(gift_pkt_aeth(skb), GIFT_ACK_SYNDROME, qp->proto.msn);
+	gift_proto_xmit(qp, skb);
+}
+
+/* Remembers an executed FLUSH or ATOMIC WRITE and answers it. */
+static void gift_resp_rd_done(struct gift_qp *qp, u32 psn)
+{
+	struct gift_qp_proto *p = &qp->proto;
+	struct gift_rd_res *res = gift_resp_new_res(qp);
+
+	if (res)
+		*res = (struct gift_rd_res){
+			.psn = psn, .npkts = 1, .atomic = true,
+			.ack_only = true,
+		};
+	p->msn = gift_psn_add(p->msn, 1);
+	p->resp_psn = gift_psn_add(psn, 1);
+	gift_resp_rd_ack(qp, psn);
+}
+
+/*
+ * ATOMIC_WRITE (IBTA 1.5 A19.4): 8 bytes of payload stored at an 8-byte
+ * aligned address of an MR with remote write access, as one atomic
+ * exchange: atomic with respect to the device's other atomics on the
+ * word, and after everything this QP placed before it. A RETH length or
+ * payload other than 8 bytes, or a misaligned address, is an invalid
+ * request; an rkey that does not grant the write, a remote access error.
+ */
+static void gift_resp_atomic_write(struct gift_qp *qp, struct sk_buff *skb)
+{
+	struct gift_reth *reth = gift_pkt_reth(skb);
+	struct gift_pkt_info *pkt = gift_pkt(skb);
+	u64 va = gift_reth_va(reth), value, orig;
+	u32 psn = pkt->psn;
+	struct gift_mr *mr;
+	int err;
+
+	if (gift_reth_len(reth) != sizeof(value) ||
+	    pkt->payload_len != sizeof(value) ||
+	    skb_copy_bits(skb, pkt->payload_off, &value, sizeof(value)) ||
+	    !IS_ALIGNED(va, sizeof(value))) {
+		gift_resp_fatal(qp, psn, GIFT_NAK_INVALID_REQ,
+				IB_WC_REM_INV_REQ_ERR);
+		return;
+	}
+	mr = gift_resp_mr(qp, gift_reth_rkey(reth), va, sizeof(value),
+			  IB_ACCESS_REMOTE_WRITE);
+	err = mr ? gift_mr_atomic(mr, va, GIFT_ATOMIC_WRITE, 0, value,
+				  &orig) : -EINVAL;
+	if (err == -EAGAIN)
+		err = gift_proto_fault(qp, mr, va, sizeof(value), true);
+	if (mr)
+		gift_mr_put(mr);
+	if (err == -EAGAIN) {
+		gift_proto_park(qp, skb, false);
+		return;
+	}
+	if (err) {
+		gift_resp_fatal(qp, psn, GIFT_NAK_REM_ACCESS_ERR,
+				IB_WC_REM_ACCESS_ERR);
+		return;
+	}
+	gift_resp_rd_done(qp, psn);
+}
+
+/*
+ * FLUSH (IBTA 1.5 A19.3): answered once everything the QP received
+ * before it is placed. The responder executes requests in PSN order and
+ * every WRITE, SEND and atomic before it has been copied into memory by
+ * the time it is handled, so the global placement type needs a write
+ * barrier only. The MR must grant IB_ACCESS_FLUSH_GLOBAL (persistent: no
+ * MR grants IB_ACCESS_FLUSH_PERSISTENT, see gift_mr.c, so such a FLUSH
+ * is a remote access error), and with IB_FLUSH_RANGE the range must lie
+ * inside it; IB_FLUSH_MR names the whole MR by any address, as rxe reads
+ * it. An undefined placement type or selectivity level is an invalid
+ * request.
+ */
+static void gift_resp_flush_op(struct gift_qp *qp, struct sk_buff *skb)
+{
+	struct gift_feth *feth = gift_pkt_feth(skb);
+	struct gift_reth *reth = gift_pkt_reth(skb);
+	u8 type = gift_feth_type(feth), level = gift_feth_level(feth);
+	u32 psn = gift_pkt(skb)->psn;
+	struct gift_mr *mr;
+	int access = 0;
+
+	if (!type || (type & ~(IB_FLUSH_GLOBAL | IB_FLUSH_PERSISTENT)) ||
+	    (level != IB_FLUSH_RANGE && level != IB_FLUSH_MR)) {
+		gift_resp_fatal(qp, psn, GIFT_NAK_INVALID_REQ,
+				IB_WC_REM_INV_REQ_ERR);
+		return;
+	}
+	if (type & IB_FLUSH_GLOBAL)
+		access |= IB_ACCESS_FLUSH_GLOBAL;
+	if (type & IB_FLUSH_PERSISTENT)
+		access |= IB_ACCESS_FLUSH_PERSISTENT;
+	mr = gift_mr_get(to_gift_dev(qp->ibqp.device), gift_reth_rkey(reth));
+	if (mr && gift_mr_check(mr, qp->ibqp.pd,
+				level == IB_FLUSH_MR ? mr->ibmr.iova :
+				gift_reth_va(reth),
+				level == IB_FLUSH_MR ? 0 : gift_reth_len(reth),
+				access)) {
+		gift_mr_put(mr);
+		mr = NULL;
+	}
+	if (!mr) {
+		gift_resp_fatal(qp, psn, GIFT_NAK_REM_ACCESS_ERR,
+				IB_WC_REM_ACCESS_ERR);
+		return;
+	}
+	gift_mr_put(mr);
+	/* Make every earlier placement visible before the answer leaves. */
+	wmb();
+	gift_resp_rd_done(qp, psn);
+}
+
+/*
  * Is @op enabled by the QP's remote access flags? RDMA WRITE, READ and
  * atomics at a QP that does not allow them are invalid requests, whatever
  * the rkey says (rxe and rdmavt NAK them the same way). A multi-packet
- * WRITE is checked at its first packet.
+ * WRITE is checked at its first packet. ATOMIC WRITE needs remote write,
+ * FLUSH the QP's flush access for each of its placement types (as rxe).
  */
 static bool gift_resp_access_ok(struct gift_qp *qp,
-				const struct gift_opcode_info *op)
+				const struct gift_opcode_info *op,
+				struct sk_buff *skb)
 {
 	int access = qp->proto.attr.access;
+	u8 type;
 
 	switch (op->cls) {
+	case GIFT_OPC_ATOMIC_WRITE:
+		return access & IB_ACCESS_REMOTE_WRITE;
+	case GIFT_OPC_FLUSH:
+		type = gift_feth_type(gift_pkt_feth(skb));
+		return (!(type & IB_FLUSH_GLOBAL) ||
+			(access & IB_ACCESS_FLUSH_GLOBAL)) &&
+		       (!(type & IB_FLUSH_PERSISTENT) ||
+			(access & IB_ACCESS_FLUSH_PERSISTENT));
 	case GIFT_OPC_WRITE:
 		return !(op->flags & GIFT_OPF_FIRST) ||
 		       (access & IB_ACCESS_REMOTE_WRITE);
@@ -678,7 +818,7 @@ static void gift_resp_dup_read(struct gift_qp *qp, struct sk_buff *skb)
 	if (off > res->len || gift_reth_va(reth) != res->va + off ||
 	    gift_reth_len(reth) > res->len - off)
 		goto drop;
-	if (!gift_resp_access_ok(qp, op))
+	if (!gift_resp_access_ok(qp, op, skb))
 		gift_resp_fatal(qp, psn, GIFT_NAK_INVALID_REQ,
 				IB_WC_REM_INV_REQ_ERR);
 	else if (!gift_resp_read(qp, skb, true))
@@ -695,6 +835,7 @@ static void gift_resp_duplicate(struct gift_qp *qp, struct sk_buff *skb)
 	const struct gift_opcode_info *op = gift_pkt_op(skb);
 	u32 psn = gift_pkt(skb)->psn;
 	const struct gift_rd_res *res;
+	bool ack_only;
 
 	gift_resp_stats(qp, GIFT_CNT_DUPLICATE_REQUESTS);
 	switch (op->cls) {
@@ -702,8 +843,16 @@ static void gift_resp_duplicate(struct gift_qp *qp, struct sk_buff *skb)
 		gift_resp_dup_read(qp, skb);
 		return;
 	case GIFT_OPC_ATOMIC:
+	case GIFT_OPC_FLUSH:
+	case GIFT_OPC_ATOMIC_WRITE:
 		res = gift_resp_find_res(qp, psn, true);
-		if (res)
+		/* The resource of that PSN, and of this kind of request. */
+		ack_only = op->cls != GIFT_OPC_ATOMIC;
+		if (res && res->ack_only != ack_only)
+			res = NULL;
+		if (res && res->ack_only)
+			gift_resp_rd_ack(qp, psn);
+		else if (res)
 			gift_resp_atomic_reply(qp, psn, res->orig);
 		else	/* too old to replay, or never seen: drop */
 			gift_resp_stats(qp, GIFT_CNT_DROPPED_PKTS);
@@ -732,6 +881,8 @@ static bool gift_resp_in_sequence(struct gift_qp *qp,
 		return first ? !p->in_write && !p->in_send : p->in_write;
 	case GIFT_OPC_READ_REQ:
 	case GIFT_OPC_ATOMIC:
+	case GIFT_OPC_FLUSH:
+	case GIFT_OPC_ATOMIC_WRITE:
 		return !p->in_send && !p->in_write;
 	default:
 		return false;
@@ -882,8 +1033,8 @@ void gift_resp_rcv(struct gift_qp *qp, struct sk_buff *skb, bool resume)
 	}
 	p->nak_sent = false;
 
-	if (!gift_resp_in_sequence(qp, op) || !gift_resp_access_ok(qp, op) ||
-	    !gift_resp_reth_ok(skb)) {
+	if (!gift_resp_in_sequence(qp, op) ||
+	    !gift_resp_access_ok(qp, op, skb) || !gift_resp_reth_ok(skb)) {
 		gift_resp_fatal(qp, psn, GIFT_NAK_INVALID_REQ,
 				IB_WC_REM_INV_REQ_ERR);
 		goto out;
@@ -918,6 +1069,12 @@ payload:
 		break;
 	case GIFT_OPC_ATOMIC:
 		gift_resp_atomic(qp, skb);
+		break;
+	case GIFT_OPC_ATOMIC_WRITE:
+		gift_resp_atomic_write(qp, skb);
+		break;
+	case GIFT_OPC_FLUSH:
+		gift_resp_flush_op(qp, skb);
 		break;
 	}
 out:

@@ -12,12 +12,18 @@
  * ib_core locks the MR's uobject for reading while the handler runs;
  * rereg and dereg lock it exclusively, so the MR's umem cannot be
  * replaced or released under the handler.
+ *
+ * GIFT_IB_METHOD_QP_POST_EX on UVERBS_OBJECT_QP posts one RDMA FLUSH or
+ * ATOMIC WRITE, which the uverbs post_send command cannot carry. The QP's
+ * uobject is locked for reading, as post_send locks it.
  */
 
 #define UVERBS_MODULE_NAME gift_ib
 #include <rdma/uverbs_ioctl.h>
 #include <rdma/uverbs_named_ioctl.h>
 #include <rdma/uverbs_std_types.h>
+
+#include <rdma/gift_wr.h>
 
 #include "gift.h"
 #include "gift_mr.h"
@@ -95,8 +101,73 @@ DECLARE_UVERBS_NAMED_METHOD(GIFT_IB_METHOD_MR_QUERY,
 ADD_UVERBS_METHODS(gift_mr_methods, UVERBS_OBJECT_MR,
 		   &UVERBS_METHOD(GIFT_IB_METHOD_MR_QUERY));
 
+#define GIFT_POST_EX_FLAGS	(IB_SEND_SIGNALED | IB_SEND_FENCE | \
+				 IB_SEND_SOLICITED)
+
+/**
+ * gift_qp_post_ex_user() - GIFT_IB_METHOD_QP_POST_EX: one FLUSH or ATOMIC
+ *	WRITE on a user QP
+ * @attrs: the QP handle and struct gift_post_ex_wr
+ *
+ * Context: process context.
+ *
+ * Return: 0; -EINVAL for another opcode, a QP that is not RC, send flags
+ * other than signaled, fenced or solicited, non-zero reserved bytes, or
+ * what gift_post_send() refuses; -ENOMEM for a full send queue; -EFAULT
+ * when the WR cannot be read.
+ */
+static int gift_qp_post_ex_user(struct uverbs_attr_bundle *attrs)
+{
+	struct ib_qp *ibqp = uverbs_attr_get_obj(attrs,
+						 GIFT_IB_ATTR_QP_POST_EX_HANDLE);
+	struct gift_post_ex_wr uwr;
+	struct gift_ex_wr ex = {};
+	int err;
+
+	if (IS_ERR(ibqp))
+		return PTR_ERR(ibqp);
+	err = uverbs_copy_from(&uwr, attrs, GIFT_IB_ATTR_QP_POST_EX_WR);
+	if (err)
+		return err;
+	if ((uwr.opcode != IB_UVERBS_WR_FLUSH &&
+	     uwr.opcode != IB_UVERBS_WR_ATOMIC_WRITE) ||
+	    ibqp->qp_type != IB_QPT_RC ||
+	    (uwr.send_flags & ~GIFT_POST_EX_FLAGS) ||
+	    memchr_inv(uwr.reserved, 0, sizeof(uwr.reserved)))
+		return -EINVAL;
+
+	ex.wr.wr_id = uwr.wr_id;
+	ex.wr.opcode = uwr.opcode == IB_UVERBS_WR_FLUSH ? IB_WR_FLUSH :
+							  IB_WR_ATOMIC_WRITE;
+	ex.wr.send_flags = uwr.send_flags;
+	ex.remote_addr = uwr.remote_addr;
+	ex.rkey = uwr.rkey;
+	ex.length = uwr.length;
+	ex.flush_type = uwr.flush_type;
+	ex.flush_level = uwr.flush_level;
+	memcpy(ex.atomic_wr, uwr.atomic_wr, sizeof(ex.atomic_wr));
+	return gift_qp_post_ex(ibqp, &ex);
+}
+
+static int UVERBS_HANDLER(GIFT_IB_METHOD_QP_POST_EX)(struct uverbs_attr_bundle *attrs)
+{
+	return gift_qp_post_ex_user(attrs);
+}
+
+DECLARE_UVERBS_NAMED_METHOD(GIFT_IB_METHOD_QP_POST_EX,
+			    UVERBS_ATTR_IDR(GIFT_IB_ATTR_QP_POST_EX_HANDLE,
+					    UVERBS_OBJECT_QP,
+					    UVERBS_ACCESS_READ, UA_MANDATORY),
+			    UVERBS_ATTR_PTR_IN(GIFT_IB_ATTR_QP_POST_EX_WR,
+					       UVERBS_ATTR_TYPE(struct gift_post_ex_wr),
+					       UA_MANDATORY));
+
+ADD_UVERBS_METHODS(gift_qp_methods, UVERBS_OBJECT_QP,
+		   &UVERBS_METHOD(GIFT_IB_METHOD_QP_POST_EX));
+
 /* Set as ib_device.driver_def of every gift device. */
 const struct uapi_definition gift_uapi_defs[] = {
 	UAPI_DEF_CHAIN_OBJ_TREE(UVERBS_OBJECT_MR, &gift_mr_methods),
+	UAPI_DEF_CHAIN_OBJ_TREE(UVERBS_OBJECT_QP, &gift_qp_methods),
 	{},
 };

@@ -22,6 +22,18 @@
  *   ATOMIC_CMP_AND_SWP, ATOMIC_FETCH_AND_ADD  on a u64 of the server's
  *                         MR: the client checks the value returned, the
  *                         server the value left
+ *   ATOMIC_WRITE          (IBTA 1.5) 8 bytes into the server's MR with
+ *                         ibv_wr_atomic_write(); the server checks them
+ *                         and the sentinel after them
+ *   FLUSH                 (IBTA 1.5) an RDMA WRITE of SIZE bytes, then a
+ *                         FLUSH (global placement) of its range: the
+ *                         client checks that the FLUSH completes after
+ *                         the WRITE with IBV_WC_FLUSH, the server the bytes
+ * The last two need a requester that can post them: ATOMIC_WRITE an
+ * extended QP offering IBV_QP_EX_WITH_ATOMIC_WRITE, FLUSH a libibverbs
+ * with ibv_wr_flush() (45 and later) or gift's giftdv_wr_flush(), looked
+ * up in the loaded provider. A requester without one says so and both
+ * sides report the step as skipped ("ok ... # SKIP").
  * Destination buffers start as a sentinel, and the bytes after SIZE must
  * still hold it. Every check prints "ok" or "not ok" with the opcode; both
  * sides stop at the first failure (the QP is then in error). Exit status
@@ -29,6 +41,7 @@
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <netdb.h>
@@ -46,12 +59,26 @@
 #define WAIT_S		120	/* a completion's deadline */
 
 enum step { OP_SEND, OP_SEND_IMM, OP_WRITE, OP_WRITE_IMM, OP_READ,
-	    OP_CMP_SWAP, OP_FETCH_ADD, NOPS };
+	    OP_CMP_SWAP, OP_FETCH_ADD, OP_ATOMIC_WRITE, OP_FLUSH, NOPS };
 
 static const char *const op_name[NOPS] = {
 	"SEND", "SEND_WITH_IMM", "RDMA_WRITE", "RDMA_WRITE_WITH_IMM",
 	"RDMA_READ", "ATOMIC_CMP_AND_SWP", "ATOMIC_FETCH_AND_ADD",
+	"ATOMIC_WRITE", "FLUSH",
 };
+
+/* libibverbs >= 45 names (44 lacks FLUSH); values of ib_user_verbs.h. */
+#define ACCESS_FLUSH_GLOBAL	(1 << 8)
+#define WC_FLUSH		8
+#define FLUSH_GLOBAL		1
+#define FLUSH_RANGE		0
+
+/* Step answers of a requester that cannot post the step's opcode. */
+#define STEP_SKIP		2
+
+typedef void (*flush_fn)(struct ibv_qp_ex *qpx, uint32_t rkey,
+			 uint64_t remote_addr, size_t len, uint8_t type,
+			 uint8_t level);
 
 /* What the two sides exchange first. */
 struct conn {
@@ -74,6 +101,8 @@ struct ctx {
 	union ibv_gid gid;
 	int sock;
 	struct conn peer;
+	struct ibv_qp_ex *qpx;	/* with ATOMIC_WRITE, if the device has it */
+	flush_fn flush;		/* giftdv_wr_flush(), on a gift device */
 };
 
 static int failures;
@@ -174,6 +203,40 @@ static int find_gid(struct ctx *c)
 	return -1;
 }
 
+/*
+ * The QP: an extended one offering ATOMIC_WRITE when the provider has
+ * it, else a plain one. On a gift device, FLUSH through the provider's
+ * giftdv_wr_flush() (libibverbs 44 has no ibv_wr_flush()).
+ */
+static struct ibv_qp *create_qp(struct ctx *c, struct ibv_qp_init_attr *init)
+{
+	struct ibv_qp_init_attr_ex x = {
+		.send_cq = init->send_cq, .recv_cq = init->recv_cq,
+		.cap = init->cap, .qp_type = init->qp_type,
+		.sq_sig_all = init->sq_sig_all,
+		.comp_mask = IBV_QP_INIT_ATTR_PD |
+			     IBV_QP_INIT_ATTR_SEND_OPS_FLAGS,
+		.pd = c->pd,
+		.send_ops_flags = IBV_QP_EX_WITH_ATOMIC_WRITE,
+	};
+	struct { uint64_t comp_mask; uint32_t dev_caps, abi; } gattr = {};
+	int (*query)(struct ibv_context *ctx, void *attr);
+	struct ibv_qp *qp;
+	void *lib;
+
+	qp = ibv_create_qp_ex(c->ctx, &x);
+	if (!qp)
+		return ibv_create_qp(c->pd, init);
+	c->qpx = ibv_qp_to_qp_ex(qp);
+	lib = dlopen("libgift-rdmav34.so", RTLD_NOW | RTLD_NOLOAD);
+	query = lib ? (int (*)(struct ibv_context *, void *))
+		      dlsym(lib, "giftdv_query_device") : NULL;
+	/* dev_caps bit 1: GIFTDV_DEV_CAP_POST_EX */
+	if (query && !query(c->ctx, &gattr) && (gattr.dev_caps & 2))
+		c->flush = (flush_fn)dlsym(lib, "giftdv_wr_flush");
+	return qp;
+}
+
 static void open_dev(struct ctx *c, const char *name)
 {
 	struct ibv_device **list = ibv_get_device_list(NULL);
@@ -209,7 +272,7 @@ static void open_dev(struct ctx *c, const char *name)
 		die("pd/cq");
 	init.send_cq = c->cq;
 	init.recv_cq = c->cq;
-	c->qp = ibv_create_qp(c->pd, &init);
+	c->qp = create_qp(c, &init);
 	if (!c->qp)
 		die("ibv_create_qp");
 	c->len = c->size + SLACK;
@@ -219,7 +282,7 @@ static void open_dev(struct ctx *c, const char *name)
 	memset(c->buf, SENTINEL, c->len);
 	c->mr = ibv_reg_mr(c->pd, c->buf, c->len, IBV_ACCESS_LOCAL_WRITE |
 			   IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ |
-			   IBV_ACCESS_REMOTE_ATOMIC);
+			   IBV_ACCESS_REMOTE_ATOMIC | ACCESS_FLUSH_GLOBAL);
 	if (!c->mr)
 		die("ibv_reg_mr");
 }
@@ -230,7 +293,8 @@ static void connect_qp(struct ctx *c)
 		.qp_state = IBV_QPS_INIT, .port_num = 1,
 		.qp_access_flags = IBV_ACCESS_REMOTE_WRITE |
 				   IBV_ACCESS_REMOTE_READ |
-				   IBV_ACCESS_REMOTE_ATOMIC,
+				   IBV_ACCESS_REMOTE_ATOMIC |
+				   ACCESS_FLUSH_GLOBAL,
 	};
 	struct conn me = {
 		.qpn = c->qp->qp_num, .psn = (uint32_t)getpid() & 0xffffff,
@@ -294,6 +358,37 @@ static bool wait_wc(struct ctx *c, struct ibv_wc *wc, char *why, size_t n)
 
 static uint32_t seed_of(int op, int iter) { return op * 1000 + iter + 1; }
 
+/*
+ * The server's check of an ATOMIC_WRITE or FLUSH step (@ok: the client's
+ * WQEs completed).
+ */
+static void serve_pm(struct ctx *c, int op, int iter, bool ok)
+{
+	uint32_t seed = seed_of(op, iter);
+	uint64_t want = 0x3000000000000000ull + seed;
+	char why[128] = "";
+	long off;
+
+	if (!ok) {
+		snprintf(why, sizeof(why), "the client's WQE failed");
+	} else if (op == OP_ATOMIC_WRITE) {
+		if (memcmp(c->buf, &want, 8))
+			snprintf(why, sizeof(why), "value left %#" PRIx64,
+				 *(uint64_t *)c->buf);
+		else if (check_sentinel(c->buf + 8, c->len - 8) >= 0)
+			snprintf(why, sizeof(why), "bytes past the u64 written");
+	} else if ((off = check(c->buf, c->size, seed)) >= 0) {
+		snprintf(why, sizeof(why), "byte %ld of %zu wrong", off,
+			 c->size);
+	} else if ((off = check_sentinel(c->buf + c->size, SLACK)) >= 0) {
+		snprintf(why, sizeof(why), "byte %ld past the message written",
+			 off);
+	}
+	ok = !why[0];
+	result(ok, "responder", op, iter, why);
+	tell(c, ok);
+}
+
 /* The server's side of one step: prepare, let the client go, check. */
 static void serve(struct ctx *c, int op, int iter)
 {
@@ -311,6 +406,8 @@ static void serve(struct ctx *c, int op, int iter)
 	bool ok = true;
 	long off;
 
+	uint8_t heard;
+
 	memset(c->buf, SENTINEL, c->len);
 	if (op == OP_READ)
 		fill(c->buf, c->size, seed);
@@ -319,6 +416,17 @@ static void serve(struct ctx *c, int op, int iter)
 	if (recv && ibv_post_recv(c->qp, &wr, &bad))
 		die("ibv_post_recv");
 	tell(c, 1);
+	if (op >= OP_ATOMIC_WRITE) {
+		heard = hear(c);
+		if (heard == STEP_SKIP) {
+			printf("ok responder %s %d # SKIP the requester cannot post it\n",
+			       op_name[op], iter);
+			tell(c, 1);
+			return;
+		}
+		serve_pm(c, op, iter, heard == 1);
+		return;
+	}
 	if (recv) {
 		ok = wait_wc(c, &wc, why, sizeof(why));
 		if (ok && wc.opcode != (op == OP_WRITE_IMM ?
@@ -372,10 +480,76 @@ static void serve(struct ctx *c, int op, int iter)
 	tell(c, ok);
 }
 
-/* The client's side of one step. */
-static void request(struct ctx *c, int op, int iter)
+/*
+ * The client's side of an ATOMIC_WRITE or FLUSH step; tells the server
+ * STEP_SKIP when this requester cannot post it.
+ */
+static void request_pm(struct ctx *c, int op, int iter)
 {
-	static const enum ibv_wr_opcode wr_op[NOPS] = {
+	uint32_t seed = seed_of(op, iter);
+	uint64_t val = 0x3000000000000000ull + seed;
+	struct ibv_sge sge = {
+		.addr = (uintptr_t)c->buf, .lkey = c->mr->lkey,
+		.length = c->size,
+	};
+	struct ibv_send_wr wr = {
+		.wr_id = op, .sg_list = &sge, .num_sge = 1,
+		.opcode = IBV_WR_RDMA_WRITE,
+		.wr.rdma = { .remote_addr = c->peer.addr, .rkey = c->peer.rkey },
+	}, *bad;
+	struct ibv_wc wc;
+	char why[128] = "";
+	bool ok;
+
+	if (hear(c) != 1)
+		die("server not ready");
+	if (!c->qpx || (op == OP_FLUSH && !c->flush)) {
+		printf("ok requester %s %d # SKIP this requester cannot post it\n",
+		       op_name[op], iter);
+		tell(c, STEP_SKIP);
+		hear(c);
+		return;
+	}
+	memset(c->buf, SENTINEL, c->len);
+	if (op == OP_FLUSH) {
+		fill(c->buf, c->size, seed);
+		if (ibv_post_send(c->qp, &wr, &bad))
+			die("ibv_post_send");
+	}
+	ibv_wr_start(c->qpx);
+	c->qpx->wr_id = op + 100;
+	c->qpx->wr_flags = IBV_SEND_SIGNALED;
+	if (op == OP_FLUSH)
+		c->flush(c->qpx, c->peer.rkey, c->peer.addr, c->size,
+			 FLUSH_GLOBAL, FLUSH_RANGE);
+	else
+		ibv_wr_atomic_write(c->qpx, c->peer.rkey, c->peer.addr, &val);
+	if (ibv_wr_complete(c->qpx))
+		die("ibv_wr_complete");
+	ok = op != OP_FLUSH || wait_wc(c, &wc, why, sizeof(why));
+	if (ok && op == OP_FLUSH && wc.wr_id != (uint64_t)op) {
+		snprintf(why, sizeof(why), "RDMA WRITE: wr_id %" PRIu64,
+			 (uint64_t)wc.wr_id);
+		ok = false;
+	}
+	ok = ok && wait_wc(c, &wc, why, sizeof(why));
+	if (ok && (wc.wr_id != (uint64_t)op + 100 ||
+		   (int)wc.opcode != (op == OP_FLUSH ? WC_FLUSH :
+				      IBV_WC_ATOMIC_WRITE))) {
+		snprintf(why, sizeof(why), "wr_id %" PRIu64 ", wc opcode %d",
+			 (uint64_t)wc.wr_id, wc.opcode);
+		ok = false;
+	}
+	result(ok, "requester", op, iter, why);
+	tell(c, ok);
+	if (hear(c) != 1)
+		failures++;	/* the server printed why */
+}
+
+/* The client's side of a step of the base RC opcodes. */
+static void request_rc(struct ctx *c, int op, int iter)
+{
+	static const enum ibv_wr_opcode wr_op[OP_ATOMIC_WRITE] = {
 		IBV_WR_SEND, IBV_WR_SEND_WITH_IMM, IBV_WR_RDMA_WRITE,
 		IBV_WR_RDMA_WRITE_WITH_IMM, IBV_WR_RDMA_READ,
 		IBV_WR_ATOMIC_CMP_AND_SWP, IBV_WR_ATOMIC_FETCH_AND_ADD,
@@ -434,6 +608,15 @@ static void request(struct ctx *c, int op, int iter)
 	tell(c, ok);
 	if (hear(c) != 1)
 		failures++;	/* the server printed why */
+}
+
+/* The client's side of one step. */
+static void request(struct ctx *c, int op, int iter)
+{
+	if (op >= OP_ATOMIC_WRITE)
+		request_pm(c, op, iter);
+	else
+		request_rc(c, op, iter);
 }
 
 static int tcp(const char *host, const char *port)

@@ -53,6 +53,8 @@
 #include <rdma/ib_verbs.h>
 #include <rdma/rdma_cm.h>
 
+#include "../../../../../include/rdma/gift_wr.h"
+
 #define KT_PORT			1
 /* Bound of every wait for a completion; TCG makes the VM slow. */
 #define KT_TIMEOUT_MS		10000
@@ -78,6 +80,11 @@
 #define KT_GLOBAL_RKEY		BIT(0)	/* PD with IB_PD_UNSAFE_GLOBAL_RKEY */
 #define KT_CM			BIT(1)	/* no QPs: the test connects through rdma_cm */
 #define KT_UD			BIT(2)	/* UD QPs in RTS, not connected */
+/*
+ * gift0 only: the test posts struct gift_ex_wr (rdma/gift_wr.h), which
+ * other drivers do not read; listed and run only on a gift device.
+ */
+#define KT_GIFT			BIT(3)
 
 /* The Q_Key of the UD QPs. */
 #define KT_QKEY			0x11220033
@@ -501,6 +508,8 @@ static int kt_connect(struct kt_ctx *ctx, int s)
 	attr.port_num = KT_PORT;
 	attr.qp_access_flags = IB_ACCESS_LOCAL_WRITE | IB_ACCESS_REMOTE_READ |
 			       IB_ACCESS_REMOTE_WRITE | IB_ACCESS_REMOTE_ATOMIC;
+	if (ctx->dev->attrs.device_cap_flags & IB_DEVICE_FLUSH_GLOBAL)
+		attr.qp_access_flags |= IB_ACCESS_FLUSH_GLOBAL;
 	err = ib_modify_qp(qp, &attr, IB_QP_STATE | IB_QP_PKEY_INDEX |
 			   IB_QP_PORT | IB_QP_ACCESS_FLAGS);
 	if (err)
@@ -1641,6 +1650,85 @@ static int kt_test_atomic(struct kt_ctx *ctx)
 	return kt_fr_check(ctx, "fetch and add");
 }
 
+/* Posts a gift_ex_wr from A and waits for its completion. */
+static int kt_post_ex(struct kt_ctx *ctx, struct gift_ex_wr *ex,
+		      enum ib_wc_status status, enum ib_wc_opcode opcode,
+		      const char *what)
+{
+	struct kt_cqe *c = kt_cqe_new(ctx);
+	int err;
+
+	if (!c)
+		return kt_fail(ctx, "out of completion slots");
+	ex->wr.wr_cqe = &c->cqe;
+	ex->wr.send_flags = IB_SEND_SIGNALED;
+	err = kt_post_send(ctx, KT_A, &ex->wr, what);
+	return err ?: kt_expect(ctx, KT_A, c, status, opcode, what);
+}
+
+/*
+ * A kernel ULP's RDMA ATOMIC WRITE and FLUSH (struct gift_ex_wr) at a
+ * fast-reg MR of B with remote write and global flush access: the 8
+ * bytes land in place, nothing else changes; a FLUSH of a range and of
+ * the whole MR completes with IB_WC_FLUSH; a misaligned ATOMIC WRITE is
+ * an invalid request.
+ */
+static int kt_test_flush_atomic_write(struct kt_ctx *ctx)
+{
+	static const u8 val[8] = { 0xfe, 0xdc, 0xba, 0x98,
+				   0x76, 0x54, 0x32, 0x10 };
+	struct kt_fr *fr = &ctx->fr;
+	u32 off = PAGE_SIZE + 64;
+	struct gift_ex_wr ex = {};
+	int err;
+
+	err = kt_fr_alloc(ctx, 2);
+	if (!err)
+		err = kt_fr_map(ctx, 2, 0, 0);
+	if (!err)
+		err = kt_fr_reg(ctx, IB_ACCESS_LOCAL_WRITE |
+				IB_ACCESS_REMOTE_WRITE |
+				IB_ACCESS_FLUSH_GLOBAL);
+	if (err)
+		return err;
+
+	ex.wr.opcode = IB_WR_ATOMIC_WRITE;
+	ex.remote_addr = fr->mr->iova + off;
+	ex.rkey = fr->mr->rkey;
+	memcpy(ex.atomic_wr, val, sizeof(val));
+	err = kt_post_ex(ctx, &ex, IB_WC_SUCCESS, IB_WC_ATOMIC_WRITE,
+			 "atomic write");
+	if (err)
+		return err;
+	memcpy(fr->shadow + off, val, sizeof(val));
+	err = kt_fr_check(ctx, "atomic write");
+	if (err)
+		return err;
+
+	memset(&ex, 0, sizeof(ex));
+	ex.wr.opcode = IB_WR_FLUSH;
+	ex.remote_addr = fr->mr->iova + PAGE_SIZE;
+	ex.rkey = fr->mr->rkey;
+	ex.length = PAGE_SIZE;
+	ex.flush_type = IB_FLUSH_GLOBAL;
+	ex.flush_level = IB_FLUSH_RANGE;
+	err = kt_post_ex(ctx, &ex, IB_WC_SUCCESS, IB_WC_FLUSH, "flush range");
+	if (err)
+		return err;
+	ex.flush_level = IB_FLUSH_MR;
+	err = kt_post_ex(ctx, &ex, IB_WC_SUCCESS, IB_WC_FLUSH, "flush MR");
+	if (err)
+		return err;
+
+	memset(&ex, 0, sizeof(ex));
+	ex.wr.opcode = IB_WR_ATOMIC_WRITE;
+	ex.remote_addr = fr->mr->iova + off + 4;
+	ex.rkey = fr->mr->rkey;
+	err = kt_post_ex(ctx, &ex, IB_WC_REM_INV_REQ_ERR, 0,
+			 "misaligned atomic write");
+	return err ?: kt_fr_check(ctx, "misaligned atomic write");
+}
+
 /*
  * Retransmission across a local operation: B posts SEND, REG_MR, a
  * multi-packet SEND and a SEND before A has receives, so the first SEND
@@ -2168,6 +2256,7 @@ static const struct kt_test kt_tests[] = {
 	{ "fastreg_local", kt_test_fastreg_local },
 	{ "local_inv_fence", kt_test_local_inv_fence, KT_GLOBAL_RKEY },
 	{ "atomic", kt_test_atomic },
+	{ "flush_atomic_write", kt_test_flush_atomic_write, KT_GIFT },
 	{ "rnr_reg_mr", kt_test_rnr_reg_mr },
 	{ "send_with_inv", kt_test_send_with_inv },
 	{ "send_with_inv_rereg", kt_test_send_with_inv_rereg },
@@ -2175,7 +2264,15 @@ static const struct kt_test kt_tests[] = {
 	{ "rdma_cm", kt_test_rdma_cm, KT_CM },
 };
 
+/* Is @ibdev a device of rdma_gift (the driver gift_wr.h is for)? */
+static bool kt_is_gift(struct ib_device *ibdev)
+{
+	return ibdev->ops.owner &&
+	       !strcmp(module_name(ibdev->ops.owner), "rdma_gift");
+}
+
 /* Runs @t on the device, under kt_lock; the result goes to kt_result. */
+
 static void kt_run(const struct kt_test *t)
 {
 	struct kt_ctx *ctx;
@@ -2190,6 +2287,11 @@ static void kt_run(const struct kt_test *t)
 	ctx = kzalloc(sizeof(*ctx), GFP_KERNEL);
 	if (!ctx) {
 		scnprintf(kt_result, sizeof(kt_result), "fail: out of memory\n");
+		return;
+	}
+	if ((t->flags & KT_GIFT) && !kt_is_gift(kt_ibdev)) {
+		scnprintf(kt_result, sizeof(kt_result),
+			  "fail: %s is for gift devices\n", t->name);
 		return;
 	}
 	ctx->name = t->name;
@@ -2251,12 +2353,17 @@ static const struct file_operations kt_run_fops = {
 	.llseek = default_llseek,
 };
 
+/* The tests for the device: KT_GIFT ones on a gift device only. */
 static int kt_list_show(struct seq_file *m, void *v)
 {
 	unsigned int i;
 
+	mutex_lock(&kt_lock);
 	for (i = 0; i < ARRAY_SIZE(kt_tests); i++)
-		seq_printf(m, "%s\n", kt_tests[i].name);
+		if (!(kt_tests[i].flags & KT_GIFT) ||
+		    (kt_ibdev && kt_is_gift(kt_ibdev)))
+			seq_printf(m, "%s\n", kt_tests[i].name);
+	mutex_unlock(&kt_lock);
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(kt_list);
