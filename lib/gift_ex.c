@@ -25,9 +25,10 @@
  * take WRs back).
  *
  * Opcodes: those the kernel executes for user QPs. RC: SEND, SEND_WITH_IMM,
- * SEND_WITH_INV, RDMA_WRITE, RDMA_WRITE_WITH_IMM, RDMA_READ and the two
- * atomics; UD: SEND and SEND_WITH_IMM. LOCAL_INV (refused for user QPs),
- * BIND_MW (no memory windows), TSO, ATOMIC_WRITE and FLUSH are not
+ * SEND_WITH_INV, RDMA_WRITE, RDMA_WRITE_WITH_IMM, RDMA_READ, the two
+ * atomics, BIND_MW and LOCAL_INV (posted through gift_qp_post_send(),
+ * which hands those two to the driver's own method); UD: SEND and
+ * SEND_WITH_IMM. TSO, ATOMIC_WRITE and FLUSH are not
  * executed, so asking for them in send_ops_flags fails QP creation with
  * EOPNOTSUPP, as do send_ops_flags on a QP type that has no send queue
  * here.
@@ -298,7 +299,9 @@ enum {
 			       IBV_QP_EX_WITH_RDMA_WRITE_WITH_IMM |
 			       IBV_QP_EX_WITH_RDMA_READ |
 			       IBV_QP_EX_WITH_ATOMIC_CMP_AND_SWP |
-			       IBV_QP_EX_WITH_ATOMIC_FETCH_AND_ADD,
+			       IBV_QP_EX_WITH_ATOMIC_FETCH_AND_ADD |
+			       IBV_QP_EX_WITH_BIND_MW |
+			       IBV_QP_EX_WITH_LOCAL_INV,
 	GIFT_SUP_UD_SEND_OPS = IBV_QP_EX_WITH_SEND |
 			       IBV_QP_EX_WITH_SEND_WITH_IMM,
 	/*
@@ -511,6 +514,28 @@ static void gift_wr_atomic_fetch_add(struct ibv_qp_ex *qpx, uint32_t rkey,
 {
 	gift_wr_atomic(qpx, IBV_WR_ATOMIC_FETCH_AND_ADD, rkey, remote_addr,
 		       add, 0);
+}
+
+/* Memory windows: BIND_MW with the consumer's rkey, and LOCAL_INV. */
+static void gift_wr_bind_mw(struct ibv_qp_ex *qpx, struct ibv_mw *mw,
+			    uint32_t rkey,
+			    const struct ibv_mw_bind_info *bind_info)
+{
+	struct ibv_send_wr *wr = gift_wr_new(qpx, IBV_WR_BIND_MW);
+
+	if (!wr)
+		return;
+	wr->bind_mw.mw = mw;
+	wr->bind_mw.rkey = rkey;
+	wr->bind_mw.bind_info = *bind_info;
+}
+
+static void gift_wr_local_inv(struct ibv_qp_ex *qpx, uint32_t invalidate_rkey)
+{
+	struct ibv_send_wr *wr = gift_wr_new(qpx, IBV_WR_LOCAL_INV);
+
+	if (wr)
+		wr->invalidate_rkey = invalidate_rkey;
 }
 
 static void gift_wr_set_ud_addr(struct ibv_qp_ex *qpx, struct ibv_ah *ah,
@@ -739,6 +764,10 @@ static void gift_qp_ex_set_ops(struct ibv_qp_ex *qpx, uint64_t ops)
 		qpx->wr_atomic_cmp_swp = gift_wr_atomic_cmp_swp;
 	if (ops & IBV_QP_EX_WITH_ATOMIC_FETCH_AND_ADD)
 		qpx->wr_atomic_fetch_add = gift_wr_atomic_fetch_add;
+	if (ops & IBV_QP_EX_WITH_BIND_MW)
+		qpx->wr_bind_mw = gift_wr_bind_mw;
+	if (ops & IBV_QP_EX_WITH_LOCAL_INV)
+		qpx->wr_local_inv = gift_wr_local_inv;
 
 	qpx->wr_set_ud_addr = gift_wr_set_ud_addr;
 	qpx->wr_set_inline_data = gift_wr_set_inline_data;

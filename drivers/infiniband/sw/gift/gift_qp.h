@@ -20,6 +20,7 @@
 #include <rdma/ib_verbs.h>
 
 #include "gift_ah.h"
+#include "gift_mw.h"
 #include "gift_proto.h"
 #include "gift_queue.h"
 
@@ -84,6 +85,7 @@ void gift_qp_table_destroy(struct gift_qp_table *table);
  *	posted as given, even misaligned (the responder NAKs it)
  * @wr.ud: UD sends: the destination, copied from the AH at post time
  * @wr.reg: REG_MR (kernel QPs only): the MR, its new key and access
+ * @wr.bind: BIND_MW (user QPs, gift_qp_post_mw_wr()): the bind
  * @proto: owned by the protocol engine, zeroed at post time
  * @sge: scatter/gather list (addresses are user virtual addresses for
  *	user QPs, kernel virtual addresses for kernel QPs), @num_sge of them
@@ -125,6 +127,7 @@ struct gift_send_wqe {
 			u32 key;
 			int access;
 		} reg;
+		struct gift_mw_bind bind;
 	} wr;
 	u64 proto[4];
 	union {
@@ -287,6 +290,11 @@ int gift_qp_rq_pop(struct gift_qp *qp, struct gift_recv_wqe *out);
 int gift_qp_rq_complete(struct gift_qp *qp, const struct gift_recv_wqe *wqe,
 			struct ib_wc *wc, bool solicited);
 void gift_qp_error(struct gift_qp *qp);
+
+/* For gift_uapi.c: BIND_MW and LOCAL_INV of user QPs; process context. */
+int gift_qp_post_mw_wr(struct gift_qp *qp, u64 wr_id, u32 send_flags,
+		       enum ib_wr_opcode opcode, u32 invalidate_rkey,
+		       const struct gift_mw_bind *bind);
 
 /* For gift_cq.c: a CQ overflowed; process context. */
 void gift_qp_cq_failed(struct gift_dev *gdev, struct ib_cq *ibcq);
