@@ -95,11 +95,11 @@ enum gift_ib_mr_query_attrs {
  * SQD, SQE or ERR; ENOMEM when the send queue is full. Everything the
  * bind itself may violate completes with IB_WC_MW_BIND_ERR.
  *
- * The method ID sits away from the first of the namespace, which other
- * QP methods take.
+ * The method ID sits away from the first of the namespace (ib_core has
+ * room for 10 driver methods per object), which other QP methods take.
  */
 enum gift_ib_qp_mw_methods {
-	GIFT_IB_METHOD_QP_POST_MW = (1U << UVERBS_ID_NS_SHIFT) + 0x40,
+	GIFT_IB_METHOD_QP_POST_MW = (1U << UVERBS_ID_NS_SHIFT) + 4,
 };
 
 enum gift_ib_qp_post_mw_attrs {
