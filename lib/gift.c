@@ -64,10 +64,11 @@ static int gift_query_device_ex(struct ibv_context *ibctx,
 			 (unsigned int)fw & 0xffff);
 	}
 	/*
-	 * Memory management extensions (fast-register MRs, local
-	 * invalidation) exist for kernel QPs only: the kernel refuses
-	 * LOCAL_INV and REG_MR from user QPs, and user space has no way to
-	 * make an MR that SEND_WITH_INV could invalidate. Not advertised here.
+	 * Memory management extensions (fast-register MRs) exist for kernel
+	 * QPs only: the kernel refuses REG_MR from user QPs, and user space
+	 * has no way to make an MR that LOCAL_INV or SEND_WITH_INV could
+	 * invalidate. Not advertised here. (LOCAL_INV and SEND_WITH_INV do
+	 * work on type 2 memory windows: IBV_DEVICE_MEM_WINDOW_TYPE_2B.)
 	 */
 	attr->orig_attr.device_cap_flags &= ~IBV_DEVICE_MEM_MGT_EXTENSIONS;
 	if (attr_size >= offsetof(struct ibv_device_attr_ex,
