@@ -339,15 +339,13 @@ static struct gift_mr *gift_resp_mr(struct gift_qp *qp, u32 rkey, u64 *va,
 
 	err = gift_mw_resolve(gdev, rkey, qp->ibqp.pd, qp->ibqp.qp_num, va,
 			      len, access, &mr);
-	if (err == -ENOENT) {
-		mr = gift_mr_get(gdev, rkey);
-	} else if (err) {
+	if (err && err != -ENOENT)
 		return NULL;
-	} else {
-		/* Remote read needs only local read of the MR. */
+	if (err)
+		mr = gift_mr_get(gdev, rkey);
+	else	/* the window's MR: remote read needs only local read */
 		access = access & IB_ACCESS_REMOTE_READ ? 0 :
 			 IB_ACCESS_LOCAL_WRITE;
-	}
 	if (mr && gift_mr_check(mr, qp->ibqp.pd, *va, len, access)) {
 		gift_mr_put(mr);
 		return NULL;
