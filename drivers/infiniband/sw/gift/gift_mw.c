@@ -34,6 +34,12 @@
  * the MR by key, not by pointer: either may be gone by the time it
  * executes, and the bind then fails.
  *
+ * A type 2 window remembers the number of its QP, not the QP: a window
+ * whose QP was destroyed stays bound, and reachable by no request, until
+ * it is invalidated locally or deallocated. QPNs are allocated cyclically
+ * over 24 bits (gift_qp.c), so a new QP takes that number only after
+ * some 16 million others.
+ *
  * Access
  * ------
  * The responder (gift_resp.c) resolves an rkey naming a window into its
