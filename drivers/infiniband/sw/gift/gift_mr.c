@@ -168,7 +168,7 @@ void gift_mr_table_destroy(struct gift_mr_table *table)
  * Validates access flags of a registration or of IB_WR_REG_MR: -EINVAL
  * for undefined bits, for remote write or atomic without local write
  * (ib_core checks both for user MRs first) and for IB_ACCESS_GIFT with
- * anything but read access (gift_access_gift_ok()), -EOPNOTSUPP for defined
+ * write access (gift_access_gift_ok()), -EOPNOTSUPP for defined
  * features the device does not implement (zero-based MRs, flush;
  * on-demand paging and memory window binding except for user MRs, @user:
  * kernel ULPs have no bind verb).
