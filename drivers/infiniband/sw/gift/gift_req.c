@@ -16,9 +16,9 @@
  * requester at that packet until the fault ended (gift_proto_fault());
  * the cursor has not moved, so the same packet is built again.
  *
- * Local operations (LOCAL_INV, REG_MR, BIND_MW) execute when the cursor reaches
- * them (a fenced one once everything before it has completed) and
- * complete in order once everything before them has.
+ * Local operations (LOCAL_INV, REG_MR, BIND_MW) execute when the cursor
+ * reaches them (a fenced one once everything before it has completed)
+ * and complete in order once everything before them has.
  */
 
 #include "gift.h"
