@@ -968,6 +968,45 @@ TEST_F(mw, post_send_chain_order)
 	EXPECT_EQ(0, ibv_dealloc_mw(mw));
 }
 
+/*
+ * A process that closes its device with windows still bound to an MR
+ * leaves nothing behind: ib_core's cleanup retries the MR whose dereg
+ * failed with EBUSY once the windows are gone, and its pages are
+ * released (the runner then checks dmesg, pins and rmmod).
+ */
+TEST_F(mw, close_with_bound_windows)
+{
+	long pinned0, ref0, pinned, ref;
+	struct ibv_mw *mw1, *mw2;
+	long long deadline;
+
+	mw1 = ibv_alloc_mw(self->b.pd, IBV_MW_TYPE_1);
+	ASSERT_NE(NULL, mw1);
+	mw2 = ibv_alloc_mw(self->b.pd, IBV_MW_TYPE_2);
+	ASSERT_NE(NULL, mw2);
+	ASSERT_EQ(IBV_WC_SUCCESS, bind1(_metadata, self, mw1, self->tmr,
+					self->tgt, PAGE, ALL_REMOTE));
+	ASSERT_EQ(IBV_WC_SUCCESS, bind2(_metadata, self, mw2,
+					KEY(mw2->rkey, 1), self->tmr,
+					self->tgt + PAGE, PAGE, ALL_REMOTE));
+	ASSERT_EQ(0, gift_umem_pages(&pinned0, &ref0));
+	ASSERT_LE((SRC_LEN + TGT_LEN) / PAGE, pinned0);
+
+	/* Everything stays allocated; the kernel cleans up at close. */
+	ASSERT_EQ(0, ibv_close_device(self->ctx));
+	memset(&self->a, 0, sizeof(self->a));
+	memset(&self->b, 0, sizeof(self->b));
+	self->ctx = NULL;
+	self->smr = NULL;
+	self->tmr = NULL;
+	deadline = gift_now_us() + 2000000LL * gift_slow();
+	do {
+		ASSERT_EQ(0, gift_umem_pages(&pinned, &ref));
+	} while (pinned != pinned0 - (SRC_LEN + TGT_LEN) / PAGE &&
+		 gift_now_us() < deadline && !usleep(10000));
+	EXPECT_EQ(pinned0 - (SRC_LEN + TGT_LEN) / PAGE, pinned);
+}
+
 /* The extended API: ibv_wr_bind_mw() and ibv_wr_local_inv(). */
 TEST_F(mw, wr_bind_mw_ex)
 {
