@@ -66,10 +66,11 @@ static int gift_query_device_ex(struct ibv_context *ibctx,
 			 (unsigned int)fw & 0xffff);
 	}
 	/*
-	 * Memory management extensions (fast-register MRs, local
-	 * invalidation) exist for kernel QPs only: the kernel refuses
-	 * LOCAL_INV and REG_MR from user QPs, and user space has no way to
-	 * make an MR that SEND_WITH_INV could invalidate. Not advertised here.
+	 * Memory management extensions (fast-register MRs) exist for kernel
+	 * QPs only: the kernel refuses REG_MR from user QPs, and user space
+	 * has no way to make an MR that LOCAL_INV or SEND_WITH_INV could
+	 * invalidate. Not advertised here. (LOCAL_INV and SEND_WITH_INV do
+	 * work on type 2 memory windows: IBV_DEVICE_MEM_WINDOW_TYPE_2B.)
 	 */
 	attr->orig_attr.device_cap_flags &= ~IBV_DEVICE_MEM_MGT_EXTENSIONS;
 	if (attr_size >= offsetof(struct ibv_device_attr_ex,
@@ -172,6 +173,106 @@ static int gift_dereg_mr(struct verbs_mr *vmr)
 		return ret;
 	free(vmr);
 	return 0;
+}
+
+/* Memory windows */
+
+static struct ibv_mw *gift_alloc_mw(struct ibv_pd *pd, enum ibv_mw_type type)
+{
+	struct ib_uverbs_alloc_mw_resp resp;
+	struct ibv_alloc_mw cmd;
+	struct ibv_mw *mw;
+	int ret;
+
+	mw = calloc(1, sizeof(*mw));
+	if (!mw)
+		return NULL;
+	ret = ibv_cmd_alloc_mw(pd, type, mw, &cmd, sizeof(cmd), &resp,
+			       sizeof(resp));
+	if (ret) {
+		free(mw);
+		errno = ret;
+		return NULL;
+	}
+	return mw;
+}
+
+static int gift_dealloc_mw(struct ibv_mw *mw)
+{
+	int ret;
+
+	ret = ibv_cmd_dealloc_mw(mw);
+	if (ret)
+		return ret;
+	free(mw);
+	return 0;
+}
+
+static bool gift_wr_is_mw(const struct ibv_send_wr *wr)
+{
+	return wr->opcode == IBV_WR_BIND_MW || wr->opcode == IBV_WR_LOCAL_INV;
+}
+
+/*
+ * Posts one BIND_MW or LOCAL_INV through GIFT_IB_METHOD_QP_POST_MW: uverbs'
+ * post_send carries neither. 0 or a positive errno.
+ */
+static int gift_post_mw_wr(struct ibv_qp *qp, const struct ibv_send_wr *wr)
+{
+	DECLARE_COMMAND_BUFFER(cmd, UVERBS_OBJECT_QP, GIFT_IB_METHOD_QP_POST_MW,
+			       4);
+	const struct ibv_mw_bind_info *bi = &wr->bind_mw.bind_info;
+	struct gift_post_mw_wr kwr = {
+		.wr_id = wr->wr_id,
+		.send_flags = wr->send_flags,
+	};
+
+	fill_attr_in_obj(cmd, GIFT_IB_ATTR_QP_POST_MW_QP_HANDLE, qp->handle);
+	if (wr->opcode == IBV_WR_BIND_MW) {
+		if (!wr->bind_mw.mw)
+			return EINVAL;
+		kwr.opcode = IB_UVERBS_WR_BIND_MW;
+		kwr.addr = bi->addr;
+		kwr.length = bi->length;
+		kwr.access = bi->mw_access_flags;
+		kwr.rkey = wr->bind_mw.rkey;
+		fill_attr_in_obj(cmd, GIFT_IB_ATTR_QP_POST_MW_MW_HANDLE,
+				 wr->bind_mw.mw->handle);
+		if (bi->mr)
+			fill_attr_in_obj(cmd, GIFT_IB_ATTR_QP_POST_MW_MR_HANDLE,
+					 bi->mr->handle);
+	} else {
+		kwr.opcode = IB_UVERBS_WR_LOCAL_INV;
+		kwr.rkey = wr->invalidate_rkey;
+	}
+	fill_attr_in_ptr(cmd, GIFT_IB_ATTR_QP_POST_MW_WR, &kwr);
+	return execute_ioctl(qp->context, cmd);
+}
+
+/*
+ * Type 1 windows (ibv_bind_mw()): a BIND_MW with the next rkey. The new
+ * rkey is the window's from now on; a bind that then completes in error
+ * leaves the window as it was, under its old rkey (as in rdma-core's rxe).
+ */
+static int gift_bind_mw(struct ibv_qp *qp, struct ibv_mw *mw,
+			struct ibv_mw_bind *mw_bind)
+{
+	struct ibv_send_wr wr = {
+		.wr_id = mw_bind->wr_id,
+		.opcode = IBV_WR_BIND_MW,
+		.send_flags = mw_bind->send_flags,
+	};
+	int ret;
+
+	if (mw->type != IBV_MW_TYPE_1)
+		return EINVAL;
+	wr.bind_mw.mw = mw;
+	wr.bind_mw.rkey = ibv_inc_rkey(mw->rkey);
+	wr.bind_mw.bind_info = mw_bind->bind_info;
+	ret = gift_post_mw_wr(qp, &wr);
+	if (!ret)
+		mw->rkey = wr.bind_mw.rkey;
+	return ret;
 }
 
 /* Completion queues */
@@ -465,10 +566,47 @@ int gift_qp_mark_ex(struct gift_qp *qp)
 	return 0;
 }
 
+/*
+ * The WRs uverbs' post_send carries go to it in runs; each BIND_MW and
+ * LOCAL_INV between them goes through gift_post_mw_wr(), in order. A run
+ * is cut out of the chain by clearing the next pointer of its last WR for
+ * the duration of the call (restored before returning), so the chain must
+ * not be read by another thread meanwhile, as for any post_send.
+ */
 int gift_qp_post_send(struct gift_qp *qp, struct ibv_send_wr *wr,
 		      struct ibv_send_wr **bad_wr)
 {
-	return ibv_cmd_post_send(&qp->vqp.qp, wr, bad_wr);
+	struct ibv_send_wr *last, *next;
+	int ret;
+
+	while (wr) {
+		if (gift_wr_is_mw(wr)) {
+			ret = gift_post_mw_wr(&qp->vqp.qp, wr);
+			if (ret) {
+				*bad_wr = wr;
+				return ret;
+			}
+			wr = wr->next;
+			continue;
+		}
+		for (last = wr; last->next && !gift_wr_is_mw(last->next);
+		     last = last->next)
+			;
+		next = last->next;
+		last->next = NULL;
+		ret = ibv_cmd_post_send(&qp->vqp.qp, wr, bad_wr);
+		last->next = next;
+		if (ret)
+			return ret;
+		wr = next;
+	}
+	return 0;
+}
+
+static int gift_post_send(struct ibv_qp *ibqp, struct ibv_send_wr *wr,
+			  struct ibv_send_wr **bad_wr)
+{
+	return gift_qp_post_send(to_gqp(ibqp), wr, bad_wr);
 }
 
 bool gift_qp_is_ours(struct ibv_qp *qp)
@@ -576,7 +714,9 @@ static void gift_free_context(struct ibv_context *ibctx)
  */
 static const struct verbs_context_ops gift_ctx_ops = {
 	.advise_mr = gift_advise_mr,
+	.alloc_mw = gift_alloc_mw,
 	.alloc_pd = gift_alloc_pd,
+	.bind_mw = gift_bind_mw,
 	.attach_mcast = ibv_cmd_attach_mcast,
 	.create_ah = gift_create_ah,
 	.create_cq = gift_create_cq,
@@ -584,6 +724,7 @@ static const struct verbs_context_ops gift_ctx_ops = {
 	.create_qp = gift_create_qp,
 	.create_qp_ex = gift_create_qp_ex,
 	.create_srq = gift_create_srq,
+	.dealloc_mw = gift_dealloc_mw,
 	.dealloc_pd = gift_dealloc_pd,
 	.dereg_mr = gift_dereg_mr,
 	.destroy_ah = gift_destroy_ah,
@@ -596,7 +737,7 @@ static const struct verbs_context_ops gift_ctx_ops = {
 	.modify_srq = gift_modify_srq,
 	.poll_cq = gift_poll_cq,
 	.post_recv = ibv_cmd_post_recv,
-	.post_send = ibv_cmd_post_send,
+	.post_send = gift_post_send,
 	.post_srq_recv = ibv_cmd_post_srq_recv,
 	.query_device_ex = gift_query_device_ex,
 	.query_port = gift_query_port,

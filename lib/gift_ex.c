@@ -26,9 +26,10 @@
  *
  * Opcodes: those the kernel executes for user QPs. RC: SEND, SEND_WITH_IMM,
  * SEND_WITH_INV, RDMA_WRITE, RDMA_WRITE_WITH_IMM, RDMA_READ, the two
- * atomics, ATOMIC_WRITE and FLUSH; UD: SEND and SEND_WITH_IMM. LOCAL_INV
- * (refused for user QPs), BIND_MW (no memory windows) and TSO are not
- * executed, so asking for them in send_ops_flags fails QP creation with
+ * atomics, ATOMIC_WRITE, FLUSH, BIND_MW and LOCAL_INV (the last four
+ * posted through the driver's own QP methods: gift_qp_post_send() hands
+ * BIND_MW and LOCAL_INV to theirs); UD: SEND and SEND_WITH_IMM. TSO is not
+ * executed, so asking for it in send_ops_flags fails QP creation with
  * EOPNOTSUPP, as do send_ops_flags on a QP type that has no send queue
  * here. ATOMIC_WRITE and FLUSH need the driver's QP method
  * (GIFT_DEV_CAP_POST_EX): the post_send command cannot carry them, so
@@ -307,7 +308,9 @@ enum {
 			       IBV_QP_EX_WITH_RDMA_WRITE_WITH_IMM |
 			       IBV_QP_EX_WITH_RDMA_READ |
 			       IBV_QP_EX_WITH_ATOMIC_CMP_AND_SWP |
-			       IBV_QP_EX_WITH_ATOMIC_FETCH_AND_ADD,
+			       IBV_QP_EX_WITH_ATOMIC_FETCH_AND_ADD |
+			       IBV_QP_EX_WITH_BIND_MW |
+			       IBV_QP_EX_WITH_LOCAL_INV,
 	/* With GIFT_DEV_CAP_POST_EX (FLUSH: and a wr_flush to set) */
 	GIFT_SUP_RC_SEND_OPS_EX = IBV_QP_EX_WITH_ATOMIC_WRITE |
 				  IBV_QP_EX_WITH_FLUSH,
@@ -609,6 +612,28 @@ void giftdv_wr_flush(struct ibv_qp_ex *qpx, uint32_t rkey,
 	gift_wr_flush(qpx, rkey, remote_addr, len, type, level);
 }
 
+/* Memory windows: BIND_MW with the consumer's rkey, and LOCAL_INV. */
+static void gift_wr_bind_mw(struct ibv_qp_ex *qpx, struct ibv_mw *mw,
+			    uint32_t rkey,
+			    const struct ibv_mw_bind_info *bind_info)
+{
+	struct ibv_send_wr *wr = gift_wr_new(qpx, IBV_WR_BIND_MW);
+
+	if (!wr)
+		return;
+	wr->bind_mw.mw = mw;
+	wr->bind_mw.rkey = rkey;
+	wr->bind_mw.bind_info = *bind_info;
+}
+
+static void gift_wr_local_inv(struct ibv_qp_ex *qpx, uint32_t invalidate_rkey)
+{
+	struct ibv_send_wr *wr = gift_wr_new(qpx, IBV_WR_LOCAL_INV);
+
+	if (wr)
+		wr->invalidate_rkey = invalidate_rkey;
+}
+
 static void gift_wr_set_ud_addr(struct ibv_qp_ex *qpx, struct ibv_ah *ah,
 				uint32_t remote_qpn, uint32_t remote_qkey)
 {
@@ -869,6 +894,10 @@ static void gift_qp_ex_set_ops(struct ibv_qp_ex *qpx, uint64_t ops)
 	/* Only offered when this libibverbs has the field (gift_qp_ex_check) */
 	if (ops & IBV_QP_EX_WITH_FLUSH)
 		qpx->wr_flush = gift_wr_flush;
+	if (ops & IBV_QP_EX_WITH_BIND_MW)
+		qpx->wr_bind_mw = gift_wr_bind_mw;
+	if (ops & IBV_QP_EX_WITH_LOCAL_INV)
+		qpx->wr_local_inv = gift_wr_local_inv;
 
 	qpx->wr_set_ud_addr = gift_wr_set_ud_addr;
 	qpx->wr_set_inline_data = gift_wr_set_inline_data;

@@ -80,8 +80,10 @@ struct giftdv_device_attr {
  * Semantics of IBV_ACCESS_GIFT (see Documentation/rdma_gift.rst, "Gift
  * memory regions", for the full table):
  *  - only for MRs nobody writes: with IBV_ACCESS_LOCAL_WRITE,
- *    IBV_ACCESS_REMOTE_WRITE, IBV_ACCESS_REMOTE_ATOMIC or IBV_ACCESS_MW_BIND
- *    ibv_reg_mr() / ibv_rereg_mr() fail with EINVAL;
+ *    IBV_ACCESS_REMOTE_WRITE or IBV_ACCESS_REMOTE_ATOMIC ibv_reg_mr() /
+ *    ibv_rereg_mr() fail with EINVAL; with IBV_ACCESS_MW_BIND the MR
+ *    takes read-only memory windows (a bind granting remote write or
+ *    atomics completes with IBV_WC_MW_BIND_ERR);
  *  - registration never allocates memory or changes the page behind an
  *    address: zero-page, KSM, fork-shared, MAP_PRIVATE file pages and
  *    THP/hugetlbfs pages stay shared; such write-protected pages are held

@@ -129,6 +129,63 @@ struct gift_post_ex_wr {
 	__u8 reserved[6];
 };
 
+/*
+ * Driver-specific ioctl method of the QP object (UVERBS_OBJECT_QP) for
+ * the work requests uverbs' post_send cannot carry: memory window binds
+ * (IB_UVERBS_WR_BIND_MW; struct ib_uverbs_send_wr has no bind fields)
+ * and LOCAL_INV (IB_UVERBS_WR_LOCAL_INV, refused by uverbs for user
+ * QPs). Each call queues one work request on the QP's send queue, in
+ * order with those posted before and after it; the provider's post_send
+ * splits a chain there.
+ *
+ * GIFT_IB_METHOD_QP_POST_MW:
+ * @GIFT_IB_ATTR_QP_POST_MW_QP_HANDLE: in, the RC QP (read access)
+ * @GIFT_IB_ATTR_QP_POST_MW_WR: in, struct gift_post_mw_wr
+ * @GIFT_IB_ATTR_QP_POST_MW_MW_HANDLE: in, BIND_MW: the window
+ * @GIFT_IB_ATTR_QP_POST_MW_MR_HANDLE: in, BIND_MW: the MR (optional for
+ *	a type 1 unbind, length 0)
+ *
+ * Errors: EINVAL for a bad opcode, flags or handle, or a QP not in RTS,
+ * SQD, SQE or ERR; ENOMEM when the send queue is full. Everything the
+ * bind itself may violate completes with IB_WC_MW_BIND_ERR.
+ *
+ * The method ID sits away from the first of the namespace (ib_core has
+ * room for 10 driver methods per object), which other QP methods take.
+ */
+enum gift_ib_qp_mw_methods {
+	GIFT_IB_METHOD_QP_POST_MW = (1U << UVERBS_ID_NS_SHIFT) + 4,
+};
+
+enum gift_ib_qp_post_mw_attrs {
+	GIFT_IB_ATTR_QP_POST_MW_QP_HANDLE = (1U << UVERBS_ID_NS_SHIFT),
+	GIFT_IB_ATTR_QP_POST_MW_WR,
+	GIFT_IB_ATTR_QP_POST_MW_MW_HANDLE,
+	GIFT_IB_ATTR_QP_POST_MW_MR_HANDLE,
+};
+
+/**
+ * struct gift_post_mw_wr - a BIND_MW or LOCAL_INV work request
+ * @wr_id: returned in the completion
+ * @addr: BIND_MW: first address of the window, in the MR
+ * @length: BIND_MW: bytes of the window; 0 unbinds a type 1 window
+ * @opcode: IB_UVERBS_WR_BIND_MW or IB_UVERBS_WR_LOCAL_INV
+ * @send_flags: IBV_SEND_SIGNALED (2) and/or IBV_SEND_FENCE (1), the
+ *	values of struct ib_uverbs_send_wr.send_flags
+ * @access: BIND_MW: IB_UVERBS_ACCESS_REMOTE_READ, _REMOTE_WRITE,
+ *	_REMOTE_ATOMIC and _ZERO_BASED
+ * @rkey: BIND_MW: the window's new rkey (its index is the window's, its
+ *	low byte the new key); LOCAL_INV: the rkey to invalidate
+ */
+struct gift_post_mw_wr {
+	__aligned_u64 wr_id;
+	__aligned_u64 addr;
+	__aligned_u64 length;
+	__u32 opcode;
+	__u32 send_flags;
+	__u32 access;
+	__u32 rkey;
+};
+
 /**
  * struct gift_alloc_ucontext_resp - driver data returned by alloc_ucontext
  * @abi_version: GIFT_UVERBS_ABI_VERSION of the running driver

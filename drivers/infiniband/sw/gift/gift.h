@@ -30,6 +30,7 @@
 #include "gift_cq.h"
 #include "gift_mcast.h"
 #include "gift_mr.h"
+#include "gift_mw.h"
 #include "gift_proto.h"
 #include "gift_qp.h"
 #include "gift_srq.h"

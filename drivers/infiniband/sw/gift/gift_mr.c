@@ -42,14 +42,16 @@
  * Lifetime
  * --------
  * The ib_mr handle holds one reference; the data path holds one per
- * in-flight use (gift_mr_get() by key, or gift_mr_hold()). dereg_mr never
- * fails and never waits for those users:
+ * in-flight use (gift_mr_get() by key, or gift_mr_hold()), and each bound
+ * memory window one (gift_mw.c). dereg_mr fails only while windows are
+ * bound (-EBUSY, counted in @nr_mw) and never waits for other users:
  *
- *   1. remove the key from the table: no new lookups find the MR;
- *   2. under @lock (exclusive), mark it GIFT_MR_DEAD and detach its
- *      backing memory (umem, page lists). Every access to that memory
- *      happens under @lock (shared) after checking the state, so once the
- *      lock is taken no one uses the memory any more, and no one will;
+ *   1. under @lock (exclusive), check @nr_mw, mark the MR GIFT_MR_DEAD
+ *      and detach its backing memory (umem, page lists). Every access to
+ *      that memory happens under @lock (shared) after checking the state,
+ *      so once the lock is taken no one uses the memory any more, and no
+ *      one will; no window can bind a dead MR;
+ *   2. remove the key from the table: no new lookups find the MR;
  *   3. release the backing memory (unpin: this sleeps, hence here and not
  *      in the last put, which may run in softirq);
  *   4. drop the handle's reference.
@@ -111,7 +113,8 @@
 #define GIFT_MR_ACCESS		(IB_ACCESS_LOCAL_WRITE | IB_ACCESS_REMOTE_READ | \
 				 IB_ACCESS_REMOTE_WRITE | \
 				 IB_ACCESS_REMOTE_ATOMIC | IB_ACCESS_GIFT | \
-				 IB_ACCESS_ON_DEMAND | IB_ACCESS_FLUSH_GLOBAL)
+				 IB_ACCESS_ON_DEMAND | IB_ACCESS_FLUSH_GLOBAL | \
+				 IB_ACCESS_MW_BIND)
 /*
  * Access flags accepted and ignored: the HUGETLB hint, and the rest of
  * the optional range (bits 20..29: relaxed ordering and bits not defined
@@ -152,6 +155,7 @@ void gift_mr_table_init(struct gift_mr_table *table)
 {
 	xa_init(&table->keys);
 	atomic_set(&table->num_mr, 0);
+	atomic_set(&table->num_mw, 0);
 }
 
 /**
@@ -165,6 +169,7 @@ void gift_mr_table_destroy(struct gift_mr_table *table)
 {
 	WARN_ON(!xa_empty(&table->keys));
 	WARN_ON(atomic_read(&table->num_mr));
+	WARN_ON(atomic_read(&table->num_mw));
 	xa_destroy(&table->keys);
 }
 
@@ -172,10 +177,10 @@ void gift_mr_table_destroy(struct gift_mr_table *table)
  * Validates access flags of a registration or of IB_WR_REG_MR: -EINVAL
  * for undefined bits, for remote write or atomic without local write
  * (ib_core checks both for user MRs first) and for IB_ACCESS_GIFT with
- * anything but read access (gift_access_gift_ok()), -EOPNOTSUPP for defined
- * features the device does not implement (memory windows, zero-based
- * addressing, persistent flush; on-demand paging except for user MRs,
- * @user).
+ * write access (gift_access_gift_ok()), -EOPNOTSUPP for defined
+ * features the device does not implement (zero-based MRs, persistent
+ * flush; on-demand paging and memory window binding except for user MRs,
+ * @user: kernel ULPs have no bind verb).
  */
 static int gift_mr_check_access(struct gift_dev *gdev, int access, bool user)
 {
@@ -184,7 +189,7 @@ static int gift_mr_check_access(struct gift_dev *gdev, int access, bool user)
 		return -EINVAL;
 	}
 	if (!gift_access_gift_ok(access)) {
-		gift_dbg(gdev, "gift MR with write or bind access %#x\n",
+		gift_dbg(gdev, "gift MR with write access %#x\n",
 			 access);
 		return -EINVAL;
 	}
@@ -193,8 +198,8 @@ static int gift_mr_check_access(struct gift_dev *gdev, int access, bool user)
 		gift_dbg(gdev, "remote write/atomic without local write\n");
 		return -EINVAL;
 	}
-	if (!user && (access & IB_ACCESS_ON_DEMAND)) {
-		gift_dbg(gdev, "on-demand paging of a kernel MR\n");
+	if (!user && (access & (IB_ACCESS_ON_DEMAND | IB_ACCESS_MW_BIND))) {
+		gift_dbg(gdev, "on-demand paging or MW bind of a kernel MR\n");
 		return -EOPNOTSUPP;
 	}
 	if (access & ~(GIFT_MR_ACCESS | GIFT_MR_ACCESS_IGNORED)) {
@@ -237,29 +242,50 @@ static struct gift_mr *gift_mr_alloc(struct gift_dev *gdev, struct ib_pd *pd,
 	return mr;
 }
 
+/**
+ * gift_key_insert() - give an MR or a memory window a key index
+ * @gdev: device
+ * @entry: the MR, or the window tagged with xa_tag_pointer(GIFT_KEY_MW)
+ * @index: set to the random index @entry is now found at
+ *
+ * Context: process context; sleeps.
+ *
+ * Return: 0, or -ENOMEM (out of memory, or, in theory only, no free index
+ * found).
+ */
+int gift_key_insert(struct gift_dev *gdev, void *entry, u32 *index)
+{
+	int tries, err = -EBUSY;
+
+	for (tries = 0; tries < GIFT_MR_INDEX_TRIES && err == -EBUSY; tries++) {
+		*index = 1 + get_random_u32_below(GIFT_MR_INDEX_MAX);
+		err = xa_insert(&gdev->mr_table.keys, *index, entry,
+				GFP_KERNEL);
+	}
+	if (err) {
+		gift_dbg(gdev, "no key index: %d\n", err);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 /*
  * Gives a fully built MR its keys and makes it visible to gift_mr_get().
- * Nothing may fail after this succeeded. Returns 0 or -ENOMEM (out of
- * memory, or, in theory only, no free index found).
+ * Nothing may fail after this succeeded. Returns 0 or -ENOMEM.
  */
 static int gift_mr_publish(struct gift_mr *mr)
 {
-	struct xarray *keys = &mr->gdev->mr_table.keys;
-	int tries, err = -EBUSY;
-	u32 index;
+	int err;
 
-	for (tries = 0; tries < GIFT_MR_INDEX_TRIES && err == -EBUSY; tries++) {
-		index = 1 + get_random_u32_below(GIFT_MR_INDEX_MAX);
-		mr->index = index;
-		mr->key = index << 8 | get_random_u8();
-		mr->ibmr.lkey = mr->key;
-		mr->ibmr.rkey = mr->key;
-		err = xa_insert(keys, index, mr, GFP_KERNEL);
-	}
-	if (err) {
-		gift_dbg(mr->gdev, "no key index: %d\n", err);
-		return -ENOMEM;
-	}
+	/* Keys first: a lookup may find the MR as soon as it is inserted. */
+	mr->index = 0;
+	mr->key = 0;
+	err = gift_key_insert(mr->gdev, mr, &mr->index);
+	if (err)
+		return err;
+	WRITE_ONCE(mr->key, mr->index << 8 | get_random_u8());
+	mr->ibmr.lkey = mr->key;
+	mr->ibmr.rkey = mr->key;
 	return 0;
 }
 
@@ -289,9 +315,13 @@ struct gift_mr *gift_mr_get(struct gift_dev *gdev, u32 key)
 {
 	struct gift_mr *mr;
 
+	void *entry;
+
 	rcu_read_lock();
-	mr = xa_load(&gdev->mr_table.keys, key >> 8);
-	if (mr && (READ_ONCE(mr->key) != key || !refcount_inc_not_zero(&mr->ref)))
+	entry = xa_load(&gdev->mr_table.keys, key >> 8);
+	mr = entry;
+	if (!entry || xa_pointer_tag(entry) ||
+	    READ_ONCE(mr->key) != key || !refcount_inc_not_zero(&mr->ref))
 		mr = NULL;
 	rcu_read_unlock();
 	return mr;
@@ -837,19 +867,27 @@ static int gift_mr_invalidate(struct gift_dev *gdev, u32 key,
 /**
  * gift_mr_local_inv() - execute IB_WR_LOCAL_INV
  * @gdev: device
- * @key: wr->ex.invalidate_rkey
+ * @key: wr->ex.invalidate_rkey: of a fast-register MR or of a type 2
+ *	memory window
+ * @pd: the QP's protection domain, which a window must be in
  *
  * Once this returns no access through the MR is in progress or will
  * happen until the next IB_WR_REG_MR, so the ULP may reuse its pages.
- * Invalidating an MR that is already free succeeds.
+ * Invalidating an MR that is already free succeeds. A window is unbound
+ * (gift_mw_invalidate()).
  *
  * Context: any context but NMI; does not sleep.
  *
- * Return: 0; -ENOENT when no MR has this key; -EINVAL when the MR is not
- * a fast-register MR or is being deregistered.
+ * Return: 0; -ENOENT when no MR or window has this key; -EINVAL when the
+ * MR is not a fast-register MR or is being deregistered, or as
+ * gift_mw_invalidate().
  */
-int gift_mr_local_inv(struct gift_dev *gdev, u32 key)
+int gift_mr_local_inv(struct gift_dev *gdev, u32 key, struct ib_pd *pd)
 {
+	int err = gift_mw_invalidate(gdev, key, pd, 0, false);
+
+	if (err != -ENOENT)
+		return err;
 	return gift_mr_invalidate(gdev, key, NULL, false);
 }
 
@@ -858,17 +896,82 @@ int gift_mr_local_inv(struct gift_dev *gdev, u32 key)
  * @gdev: device
  * @key: the packet's invalidate R_Key
  * @pd: the receiving QP's protection domain
+ * @qpn: the receiving QP's number, which a type 2 window must be bound to
  *
  * As gift_mr_local_inv(), but the MR must also be valid and in @pd.
  *
  * Context: any context but NMI; does not sleep.
  *
- * Return: 0; -ENOENT when no MR has this key; -EINVAL when the MR is not
- * a valid fast-register MR of @pd.
+ * Return: 0; -ENOENT when no MR or window has this key; -EINVAL when the
+ * MR is not a valid fast-register MR of @pd, or as gift_mw_invalidate().
  */
-int gift_mr_remote_inv(struct gift_dev *gdev, u32 key, struct ib_pd *pd)
+int gift_mr_remote_inv(struct gift_dev *gdev, u32 key, struct ib_pd *pd,
+		       u32 qpn)
 {
+	int err = gift_mw_invalidate(gdev, key, pd, qpn, true);
+
+	if (err != -ENOENT)
+		return err;
 	return gift_mr_invalidate(gdev, key, pd, true);
+}
+
+/**
+ * gift_mr_bind_mw() - let a memory window use an MR
+ * @mr: MR from gift_mr_get(), whose reference the window keeps
+ * @pd: the binding QP's protection domain
+ * @iova: first address of the window in the MR
+ * @len: bytes of the window
+ * @mw_access: the window's IB_ACCESS_REMOTE_* flags
+ *
+ * Counts the window in @mr->nr_mw, so that the MR cannot be deregistered
+ * or re-registered until gift_mr_unbind_mw(). IBTA 10.6.7.2: the MR must
+ * be valid, in @pd, registered with IB_ACCESS_MW_BIND, and have local
+ * write for a window with remote write or atomic access; a gift MR never
+ * lends write or atomic access, which would let the device write the
+ * pages it holds copy-on-write shared.
+ *
+ * Context: any context but NMI; does not sleep.
+ *
+ * Return: 0; -EINVAL when the MR is not valid or in another PD; -EACCES
+ * for a missing access right; -EFAULT when the range is not inside the
+ * MR.
+ */
+int gift_mr_bind_mw(struct gift_mr *mr, struct ib_pd *pd, u64 iova, u64 len,
+		    int mw_access)
+{
+	bool write = mw_access & (IB_ACCESS_REMOTE_WRITE |
+				  IB_ACCESS_REMOTE_ATOMIC);
+	unsigned long flags;
+	int err;
+
+	write_lock_irqsave(&mr->lock, flags);
+	if (mr->state != GIFT_MR_VALID || mr->pd != pd)
+		err = -EINVAL;
+	else if (!(mr->access & IB_ACCESS_MW_BIND) ||
+		 (write && (!(mr->access & IB_ACCESS_LOCAL_WRITE) ||
+			    (mr->access & IB_ACCESS_GIFT))))
+		err = -EACCES;
+	else
+		err = gift_mr_check_range(mr, iova, len);
+	if (!err)
+		atomic_inc(&mr->nr_mw);
+	write_unlock_irqrestore(&mr->lock, flags);
+	if (err)
+		gift_dbg(mr->gdev, "MR %#x: bind %#llx+%llu access %#x: %d\n",
+			 mr->key, iova, len, mw_access, err);
+	return err;
+}
+
+/**
+ * gift_mr_unbind_mw() - a window stopped using an MR
+ * @mr: MR of a successful gift_mr_bind_mw(); its reference is dropped
+ *
+ * Context: any context but NMI; does not sleep.
+ */
+void gift_mr_unbind_mw(struct gift_mr *mr)
+{
+	atomic_dec(&mr->nr_mw);
+	gift_mr_put(mr);
 }
 
 /**
@@ -1085,6 +1188,10 @@ static struct ib_mr *gift_rereg_user_mr(struct ib_mr *ibmr, int flags,
 		gift_dbg(gdev, "unexpected driver input\n");
 		return ERR_PTR(-EINVAL);
 	}
+	if (atomic_read(&mr->nr_mw)) {
+		gift_dbg(gdev, "MR %#x has bound windows\n", mr->key);
+		return ERR_PTR(-EBUSY);
+	}
 	if (!(flags & IB_MR_REREG_ACCESS))
 		access = mr->access;
 	err = gift_mr_check_access(gdev, access, true);
@@ -1248,15 +1355,17 @@ out_put_mr:
 }
 
 /**
- * gift_dereg_mr() - destroy an MR; never fails
+ * gift_dereg_mr() - destroy an MR
  * @ibmr: MR of any type
  * @udata: unused
  *
- * Unpublishes the key, makes the MR inaccessible and releases its backing
+ * Makes the MR inaccessible, unpublishes the key and releases its backing
  * memory (unpinning user pages) before returning. Data path users still
- * holding references keep the struct alive, and find it dead.
+ * holding references keep the struct alive, and find it dead. An MR that
+ * memory windows are bound to stays as it is (ib_core keeps the uobject
+ * and retries at close, once the windows are gone).
  *
- * Return: 0.
+ * Return: 0, or -EBUSY while memory windows are bound to the MR.
  */
 static int gift_dereg_mr(struct ib_mr *ibmr, struct ib_udata *udata)
 {
@@ -1264,9 +1373,12 @@ static int gift_dereg_mr(struct ib_mr *ibmr, struct ib_udata *udata)
 	struct gift_umem *umem;
 	unsigned long flags;
 
-	xa_erase(&mr->gdev->mr_table.keys, mr->index);
-
 	write_lock_irqsave(&mr->lock, flags);
+	if (atomic_read(&mr->nr_mw)) {
+		write_unlock_irqrestore(&mr->lock, flags);
+		gift_dbg(mr->gdev, "MR %#x has bound windows\n", mr->key);
+		return -EBUSY;
+	}
 	mr->state = GIFT_MR_DEAD;
 	umem = mr->umem;
 	mr->umem = NULL;
@@ -1274,6 +1386,7 @@ static int gift_dereg_mr(struct ib_mr *ibmr, struct ib_udata *udata)
 	mr->fr.npages = 0;
 	write_unlock_irqrestore(&mr->lock, flags);
 
+	xa_erase(&mr->gdev->mr_table.keys, mr->index);
 	gift_umem_release(umem);
 	/* The page table itself is freed with the MR (gift_mr_free()). */
 	if (mr->odp)

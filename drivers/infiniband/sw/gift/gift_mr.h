@@ -28,17 +28,25 @@ struct gift_dev;
 #define GIFT_MAX_FAST_REG_PAGES		4096
 
 /**
- * struct gift_mr_table - per-device MR table
- * @keys: MRs by key index (key >> 8), see gift_mr.c
+ * struct gift_mr_table - per-device key table of MRs and memory windows
+ * @keys: MRs, and memory windows (struct gift_mw, stored as pointers
+ *	tagged GIFT_KEY_MW), by key index (key >> 8), see gift_mr.c
  * @num_mr: MRs allocated and not yet freed, at most attr.max_mr
+ * @num_mw: memory windows allocated and not yet freed, at most attr.max_mw
  *
  * Locking: @keys has its own lock for insertions and removals (process
- * context only) and is read under RCU; @num_mr is atomic.
+ * context only) and is read under RCU; @num_mr and @num_mw are atomic.
  */
 struct gift_mr_table {
 	struct xarray keys;
 	atomic_t num_mr;
+	atomic_t num_mw;
 };
+
+/* xa_pointer_tag() of a memory window's entry in gift_mr_table.keys. */
+#define GIFT_KEY_MW	1
+
+int gift_key_insert(struct gift_dev *gdev, void *entry, u32 *index);
 
 void gift_mr_table_init(struct gift_mr_table *table);
 /* Called from dealloc_driver: every object is gone by then. */
@@ -107,11 +115,16 @@ struct gift_mr_pages {
  *	IB_WR_REG_MR
  * @fr_max: capacity of @fr and @fr_map (max_num_sg)
  * @fr_buf: the one allocation holding both page lists
+ * @nr_mw: memory windows bound to the MR (gift_mw.c); dereg and rereg
+ *	fail with -EBUSY while there are any
  * @rcu: frees the MR after lockless lookups are done with it
  *
  * Locking:
  *   @gdev, @type, @mem, @index,         constant
  *   @fr_max, @odp (the pointer)
+ *   @nr_mw                               atomic; raised only under @lock
+ *                                        (exclusive) of a valid MR, which
+ *                                        dereg and rereg check it under
  *   @ref                                 atomic; the MR is freed (RCU
  *                                        deferred) when it drops to 0
  *   @state, @access, @pd, @iova,         @lock; always taken with
@@ -148,6 +161,7 @@ struct gift_mr {
 	struct gift_mr_pages fr_map;
 	u32 fr_max;
 	u64 *fr_buf;
+	atomic_t nr_mw;
 	struct rcu_head rcu;
 };
 
@@ -172,7 +186,11 @@ int gift_mr_atomic(struct gift_mr *mr, u64 iova, enum gift_atomic_op op,
 int gift_mr_fault(struct gift_mr *mr, u64 iova, u64 len, unsigned int flags);
 int gift_mr_fast_reg(struct gift_mr *mr, struct ib_pd *pd, u32 key,
 		     int access);
-int gift_mr_local_inv(struct gift_dev *gdev, u32 key);
-int gift_mr_remote_inv(struct gift_dev *gdev, u32 key, struct ib_pd *pd);
+int gift_mr_local_inv(struct gift_dev *gdev, u32 key, struct ib_pd *pd);
+int gift_mr_remote_inv(struct gift_dev *gdev, u32 key, struct ib_pd *pd,
+		       u32 qpn);
+int gift_mr_bind_mw(struct gift_mr *mr, struct ib_pd *pd, u64 iova, u64 len,
+		    int mw_access);
+void gift_mr_unbind_mw(struct gift_mr *mr);
 
 #endif /* GIFT_MR_H */

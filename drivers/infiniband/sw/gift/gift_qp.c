@@ -205,6 +205,8 @@ static enum ib_wc_opcode gift_wc_opcode(enum ib_wr_opcode opcode)
 		return IB_WC_FLUSH;
 	case IB_WR_ATOMIC_WRITE:
 		return IB_WC_ATOMIC_WRITE;
+	case IB_WR_BIND_MW:
+		return IB_WC_BIND_MW;
 	default:
 		return IB_WC_SEND;
 	}
@@ -1112,6 +1114,81 @@ int gift_qp_post_ex(struct ib_qp *ibqp, const struct gift_ex_wr *ex)
 	const struct ib_send_wr *bad;
 
 	return gift_post_send(ibqp, &ex->wr, &bad);
+}
+
+/**
+ * gift_qp_post_mw_wr() - post a BIND_MW or LOCAL_INV of a user QP
+ * @qp: an RC queue pair
+ * @wr_id: the consumer's identifier
+ * @send_flags: IB_SEND_SIGNALED and/or IB_SEND_FENCE
+ * @opcode: IB_WR_BIND_MW or IB_WR_LOCAL_INV
+ * @invalidate_rkey: LOCAL_INV: the rkey to invalidate
+ * @bind: BIND_MW: the bind
+ *
+ * uverbs' post_send carries neither (struct ib_uverbs_send_wr has no bind
+ * fields, and uverbs refuses LOCAL_INV), so the provider posts them one
+ * at a time through GIFT_IB_METHOD_QP_POST_MW (gift_uapi.c), in order
+ * with the rest of its work requests. The requester executes them in
+ * order (gift_req.c). As with gift_post_send(), in ERR and SQE the WR
+ * completes at once with IB_WC_WR_FLUSH_ERR.
+ *
+ * Context: process context.
+ *
+ * Return: 0; -EINVAL for a UD QP, another opcode or other flags, or a QP
+ * in RESET, INIT or RTR; -ENOMEM when the send queue is full.
+ */
+int gift_qp_post_mw_wr(struct gift_qp *qp, u64 wr_id, u32 send_flags,
+		       enum ib_wr_opcode opcode, u32 invalidate_rkey,
+		       const struct gift_mw_bind *bind)
+{
+	struct gift_queue *q = &qp->sq.queue;
+	struct gift_send_wqe *wqe;
+	unsigned int signals = 0;
+	unsigned long flags;
+	bool kick = false;
+	int err = 0;
+
+	if (gift_qp_is_ud(qp) ||
+	    (opcode != IB_WR_BIND_MW && opcode != IB_WR_LOCAL_INV) ||
+	    (send_flags & ~(IB_SEND_SIGNALED | IB_SEND_FENCE)))
+		return -EINVAL;
+
+	spin_lock_irqsave(&qp->sq.lock, flags);
+	switch (qp->state) {
+	case IB_QPS_RTS:
+	case IB_QPS_SQD:
+		if (gift_queue_full(q)) {
+			err = -ENOMEM;
+			break;
+		}
+		wqe = gift_queue_slot(q, q->prod);
+		wqe->wr_id = wr_id;
+		wqe->opcode = opcode;
+		wqe->send_flags = send_flags;
+		wqe->num_sge = 0;
+		wqe->length = 0;
+		wqe->ex.invalidate_rkey = invalidate_rkey;
+		memset(&wqe->wr, 0, sizeof(wqe->wr));
+		memset(wqe->proto, 0, sizeof(wqe->proto));
+		if (opcode == IB_WR_BIND_MW)
+			wqe->wr.bind = *bind;
+		q->prod++;
+		kick = true;
+		break;
+	case IB_QPS_SQE:
+	case IB_QPS_ERR:
+		gift_qp_flush_one(qp, qp->ibqp.send_cq, wr_id,
+				  gift_wc_opcode(opcode), &signals);
+		break;
+	default:
+		err = -EINVAL;
+		break;
+	}
+	spin_unlock_irqrestore(&qp->sq.lock, flags);
+	gift_cq_signal(to_gift_cq(qp->ibqp.send_cq), signals);
+	if (kick)
+		gift_proto_kick(qp);
+	return err;
 }
 
 /**

@@ -20,6 +20,7 @@
 #include <rdma/ib_verbs.h>
 
 #include "gift_ah.h"
+#include "gift_mw.h"
 #include "gift_proto.h"
 #include "gift_queue.h"
 
@@ -87,6 +88,7 @@ void gift_qp_table_destroy(struct gift_qp_table *table);
  * @wr.flush: FLUSH: the range (or any address of the MR, with level
  *	IB_FLUSH_MR), rkey, placement type and selectivity level
  * @wr.atomic_write: ATOMIC_WRITE: target, rkey and the 8 bytes it stores
+ * @wr.bind: BIND_MW (user QPs, gift_qp_post_mw_wr()): the bind
  * @proto: owned by the protocol engine, zeroed at post time
  * @sge: scatter/gather list (addresses are user virtual addresses for
  *	user QPs, kernel virtual addresses for kernel QPs), @num_sge of them
@@ -140,6 +142,7 @@ struct gift_send_wqe {
 			u32 rkey;
 			u8 data[8];
 		} atomic_write;
+		struct gift_mw_bind bind;
 	} wr;
 	u64 proto[4];
 	union {
@@ -302,6 +305,11 @@ int gift_qp_rq_pop(struct gift_qp *qp, struct gift_recv_wqe *out);
 int gift_qp_rq_complete(struct gift_qp *qp, const struct gift_recv_wqe *wqe,
 			struct ib_wc *wc, bool solicited);
 void gift_qp_error(struct gift_qp *qp);
+
+/* For gift_uapi.c: BIND_MW and LOCAL_INV of user QPs; process context. */
+int gift_qp_post_mw_wr(struct gift_qp *qp, u64 wr_id, u32 send_flags,
+		       enum ib_wr_opcode opcode, u32 invalidate_rkey,
+		       const struct gift_mw_bind *bind);
 
 /* For gift_cq.c: a CQ overflowed; process context. */
 void gift_qp_cq_failed(struct gift_dev *gdev, struct ib_cq *ibcq);

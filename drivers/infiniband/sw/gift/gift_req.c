@@ -19,9 +19,9 @@
  * requester at that packet until the fault ended (gift_proto_fault());
  * the cursor has not moved, so the same packet is built again.
  *
- * Local operations (LOCAL_INV, REG_MR) execute when the cursor reaches
- * them (a fenced one once everything before it has completed) and
- * complete in order once everything before them has.
+ * Local operations (LOCAL_INV, REG_MR, BIND_MW) execute when the cursor
+ * reaches them (a fenced one once everything before it has completed)
+ * and complete in order once everything before them has.
  */
 
 #include "gift.h"
@@ -152,10 +152,14 @@ static void gift_req_fail(struct gift_qp *qp, struct gift_send_wqe *wqe,
 	st->status = status;
 }
 
-/* LOCAL_INV and REG_MR: executed by the requester, no packets, no PSNs. */
+/*
+ * LOCAL_INV, REG_MR and BIND_MW: executed by the requester, no packets,
+ * no PSNs.
+ */
 static bool gift_req_is_local(const struct gift_send_wqe *wqe)
 {
-	return wqe->opcode == IB_WR_LOCAL_INV || wqe->opcode == IB_WR_REG_MR;
+	return wqe->opcode == IB_WR_LOCAL_INV || wqe->opcode == IB_WR_REG_MR ||
+	       wqe->opcode == IB_WR_BIND_MW;
 }
 
 /*
@@ -178,14 +182,17 @@ static bool gift_req_fence_ok(struct gift_qp *qp)
 	return true;
 }
 
-/* Executes LOCAL_INV / REG_MR; false when it failed. */
+/* Executes LOCAL_INV / REG_MR / BIND_MW; false when it failed. */
 static bool gift_req_local(struct gift_qp *qp, struct gift_send_wqe *wqe)
 {
 	struct gift_dev *gdev = to_gift_dev(qp->ibqp.device);
 	int err;
 
 	if (wqe->opcode == IB_WR_LOCAL_INV)
-		err = gift_mr_local_inv(gdev, wqe->ex.invalidate_rkey);
+		err = gift_mr_local_inv(gdev, wqe->ex.invalidate_rkey,
+					qp->ibqp.pd);
+	else if (wqe->opcode == IB_WR_BIND_MW)
+		err = gift_mw_bind(qp, &wqe->wr.bind);
 	else
 		err = gift_mr_fast_reg(to_gift_mr(wqe->wr.reg.mr),
 				       qp->ibqp.pd, wqe->wr.reg.key,
@@ -325,7 +332,7 @@ void gift_req_run(struct gift_qp *qp)
 					break;
 				if (!gift_req_local(qp, wqe)) {
 					gift_req_fail(qp, wqe,
-						      wqe->opcode == IB_WR_REG_MR ?
+						      wqe->opcode != IB_WR_LOCAL_INV ?
 						      IB_WC_MW_BIND_ERR :
 						      IB_WC_LOC_QP_OP_ERR);
 					break;

@@ -312,7 +312,7 @@ static void gift_resp_send(struct gift_qp *qp, struct sk_buff *skb,
 	if (op->ieth) {
 		rkey = gift_ieth_rkey(gift_pkt_ieth(skb));
 		if (gift_mr_remote_inv(to_gift_dev(qp->ibqp.device), rkey,
-				       qp->ibqp.pd)) {
+				       qp->ibqp.pd, qp->ibqp.qp_num)) {
 			gift_resp_fatal(qp, psn, GIFT_NAK_INVALID_REQ,
 					IB_WC_LOC_QP_OP_ERR);
 			return;
@@ -327,15 +327,27 @@ static void gift_resp_send(struct gift_qp *qp, struct sk_buff *skb,
 
 /*
  * The MR behind a RETH or AtomicETH, with a reference, when @rkey names a
- * valid MR of the QP's PD that allows @access to [@va, @va + @len); else
- * NULL.
+ * valid MR of the QP's PD that allows @access to [@va, @va + @len), or a
+ * memory window that does (gift_mw_resolve(); @va becomes the address in
+ * its MR, which must allow the matching local access); else NULL.
  */
-static struct gift_mr *gift_resp_mr(struct gift_qp *qp, u32 rkey, u64 va,
+static struct gift_mr *gift_resp_mr(struct gift_qp *qp, u32 rkey, u64 *va,
 				    u32 len, int access)
 {
-	struct gift_mr *mr = gift_mr_get(to_gift_dev(qp->ibqp.device), rkey);
+	struct gift_dev *gdev = to_gift_dev(qp->ibqp.device);
+	struct gift_mr *mr = NULL;
+	int err;
 
-	if (mr && gift_mr_check(mr, qp->ibqp.pd, va, len, access)) {
+	err = gift_mw_resolve(gdev, rkey, qp->ibqp.pd, qp->ibqp.qp_num, va,
+			      len, access, &mr);
+	if (err && err != -ENOENT)
+		return NULL;
+	if (err)
+		mr = gift_mr_get(gdev, rkey);
+	else	/* the window's MR: remote read needs only local read */
+		access = access & IB_ACCESS_REMOTE_READ ? 0 :
+			 IB_ACCESS_LOCAL_WRITE;
+	if (mr && gift_mr_check(mr, qp->ibqp.pd, *va, len, access)) {
 		gift_mr_put(mr);
 		return NULL;
 	}
@@ -348,16 +360,17 @@ static bool gift_resp_start_write(struct gift_qp *qp, struct sk_buff *skb)
 	struct gift_reth *reth = gift_pkt_reth(skb);
 	struct gift_qp_proto *p = &qp->proto;
 	u32 len = gift_reth_len(reth);
+	u64 va = gift_reth_va(reth);
 	struct gift_mr *mr = NULL;
 
 	if (len) {
-		mr = gift_resp_mr(qp, gift_reth_rkey(reth), gift_reth_va(reth),
-				  len, IB_ACCESS_REMOTE_WRITE);
+		mr = gift_resp_mr(qp, gift_reth_rkey(reth), &va, len,
+				  IB_ACCESS_REMOTE_WRITE);
 		if (!mr)
 			return false;
 	}
 	p->wr_mr = mr;
-	p->wr_va = gift_reth_va(reth);
+	p->wr_va = va;
 	p->wr_left = len;
 	p->wr_len = len;
 	p->in_write = true;
@@ -509,12 +522,13 @@ static bool gift_resp_read(struct gift_qp *qp, struct sk_buff *skb, bool dup)
 	struct gift_reth *reth = gift_pkt_reth(skb);
 	u32 psn = gift_pkt(skb)->psn, len = gift_reth_len(reth);
 	u32 npkts = gift_npkts(len, gift_qp_mtu(qp));
+	u64 va = gift_reth_va(reth);
 	struct gift_mr *mr = NULL;
 	struct gift_rd_res *res;
 
 	if (len) {
-		mr = gift_resp_mr(qp, gift_reth_rkey(reth), gift_reth_va(reth),
-				  len, IB_ACCESS_REMOTE_READ);
+		mr = gift_resp_mr(qp, gift_reth_rkey(reth), &va, len,
+				  IB_ACCESS_REMOTE_READ);
 		if (!mr)
 			return false;
 	}
@@ -531,7 +545,7 @@ static bool gift_resp_read(struct gift_qp *qp, struct sk_buff *skb, bool dup)
 	}
 	/* The reply keeps the MR reference until it is sent. */
 	qp->proto.rr_mr = mr;
-	qp->proto.rr_va = gift_reth_va(reth);
+	qp->proto.rr_va = va;
 	qp->proto.rr_len = len;
 	qp->proto.rr_psn = psn;
 	qp->proto.rr_next = 0;
@@ -559,7 +573,7 @@ static void gift_resp_atomic(struct gift_qp *qp, struct sk_buff *skb)
 	struct gift_atmeth *ae = gift_pkt_atmeth(skb);
 	struct gift_qp_proto *p = &qp->proto;
 	u32 psn = gift_pkt(skb)->psn;
-	u64 va = gift_atmeth_va(ae), orig;
+	u64 va = gift_atmeth_va(ae), mr_va = va, orig;
 	struct gift_rd_res *res;
 	struct gift_mr *mr;
 	int err;
@@ -569,11 +583,11 @@ static void gift_resp_atomic(struct gift_qp *qp, struct sk_buff *skb)
 				IB_WC_REM_INV_REQ_ERR);
 		return;
 	}
-	mr = gift_resp_mr(qp, gift_atmeth_rkey(ae), va, sizeof(u64),
+	mr = gift_resp_mr(qp, gift_atmeth_rkey(ae), &mr_va, sizeof(u64),
 			  IB_ACCESS_REMOTE_ATOMIC);
 	err = mr ? 0 : -EINVAL;
 	if (!err)
-		err = gift_mr_atomic(mr, va,
+		err = gift_mr_atomic(mr, mr_va,
 				     gift_pkt(skb)->opcode ==
 				     IB_OPCODE_RC_COMPARE_SWAP ?
 				     GIFT_ATOMIC_CMP_SWAP :
@@ -584,7 +598,7 @@ static void gift_resp_atomic(struct gift_qp *qp, struct sk_buff *skb)
 				     gift_atmeth_swap_add(ae),
 				     gift_atmeth_swap_add(ae), &orig);
 	if (err == -EAGAIN)
-		err = gift_proto_fault(qp, mr, va, sizeof(u64), true);
+		err = gift_proto_fault(qp, mr, mr_va, sizeof(u64), true);
 	if (mr)
 		gift_mr_put(mr);
 	if (err == -EAGAIN) {

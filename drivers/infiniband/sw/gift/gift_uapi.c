@@ -16,6 +16,9 @@
  * GIFT_IB_METHOD_QP_POST_EX on UVERBS_OBJECT_QP posts one RDMA FLUSH or
  * ATOMIC WRITE, which the uverbs post_send command cannot carry. The QP's
  * uobject is locked for reading, as post_send locks it.
+ * GIFT_IB_METHOD_QP_POST_MW on UVERBS_OBJECT_QP posts one BIND_MW or
+ * LOCAL_INV work request (gift_qp_post_mw_wr()); the window and the MR
+ * are named by handle here and by key in the work request (gift_mw.c).
  */
 
 #define UVERBS_MODULE_NAME gift_ib
@@ -165,9 +168,84 @@ DECLARE_UVERBS_NAMED_METHOD(GIFT_IB_METHOD_QP_POST_EX,
 ADD_UVERBS_METHODS(gift_qp_methods, UVERBS_OBJECT_QP,
 		   &UVERBS_METHOD(GIFT_IB_METHOD_QP_POST_EX));
 
+/**
+ * gift_qp_post_mw() - GIFT_IB_METHOD_QP_POST_MW: queue a BIND_MW/LOCAL_INV
+ * @attrs: the QP, the work request, and for a bind the window and the MR
+ *
+ * Context: process context.
+ *
+ * Return: 0; -EINVAL for an unknown opcode, access or flag bit, a bind
+ * without a window; the errors of gift_qp_post_mw_wr().
+ */
+static int gift_qp_post_mw(struct uverbs_attr_bundle *attrs)
+{
+	struct ib_qp *ibqp = uverbs_attr_get_obj(attrs,
+						 GIFT_IB_ATTR_QP_POST_MW_QP_HANDLE);
+	struct gift_mw_bind bind = {};
+	struct gift_post_mw_wr wr;
+	enum ib_wr_opcode opcode;
+	struct ib_mw *ibmw;
+	struct ib_mr *ibmr;
+	int err;
+
+	if (IS_ERR(ibqp))
+		return PTR_ERR(ibqp);
+	err = uverbs_copy_from_or_zero(&wr, attrs, GIFT_IB_ATTR_QP_POST_MW_WR);
+	if (err)
+		return err;
+	switch (wr.opcode) {
+	case IB_UVERBS_WR_LOCAL_INV:
+		opcode = IB_WR_LOCAL_INV;
+		break;
+	case IB_UVERBS_WR_BIND_MW:
+		opcode = IB_WR_BIND_MW;
+		ibmw = uverbs_attr_get_obj(attrs,
+					   GIFT_IB_ATTR_QP_POST_MW_MW_HANDLE);
+		if (IS_ERR(ibmw))
+			return -EINVAL;
+		ibmr = uverbs_attr_get_obj(attrs,
+					   GIFT_IB_ATTR_QP_POST_MW_MR_HANDLE);
+		bind.mw_index = to_gift_ib_mw(ibmw)->mw->index;
+		bind.lkey = IS_ERR(ibmr) ? 0 : ibmr->lkey;
+		bind.rkey = wr.rkey;
+		bind.addr = wr.addr;
+		bind.length = wr.length;
+		bind.access = wr.access;
+		break;
+	default:
+		return -EINVAL;
+	}
+	return gift_qp_post_mw_wr(to_gift_qp(ibqp), wr.wr_id, wr.send_flags,
+				  opcode, wr.rkey, &bind);
+}
+
+static int UVERBS_HANDLER(GIFT_IB_METHOD_QP_POST_MW)(struct uverbs_attr_bundle *attrs)
+{
+	return gift_qp_post_mw(attrs);
+}
+
+DECLARE_UVERBS_NAMED_METHOD(GIFT_IB_METHOD_QP_POST_MW,
+			    UVERBS_ATTR_IDR(GIFT_IB_ATTR_QP_POST_MW_QP_HANDLE,
+					    UVERBS_OBJECT_QP,
+					    UVERBS_ACCESS_READ, UA_MANDATORY),
+			    UVERBS_ATTR_PTR_IN(GIFT_IB_ATTR_QP_POST_MW_WR,
+					       UVERBS_ATTR_STRUCT(struct gift_post_mw_wr,
+								  rkey),
+					       UA_MANDATORY),
+			    UVERBS_ATTR_IDR(GIFT_IB_ATTR_QP_POST_MW_MW_HANDLE,
+					    UVERBS_OBJECT_MW,
+					    UVERBS_ACCESS_READ, UA_OPTIONAL),
+			    UVERBS_ATTR_IDR(GIFT_IB_ATTR_QP_POST_MW_MR_HANDLE,
+					    UVERBS_OBJECT_MR,
+					    UVERBS_ACCESS_READ, UA_OPTIONAL));
+
+ADD_UVERBS_METHODS(gift_qp_mw_methods, UVERBS_OBJECT_QP,
+		   &UVERBS_METHOD(GIFT_IB_METHOD_QP_POST_MW));
+
 /* Set as ib_device.driver_def of every gift device. */
 const struct uapi_definition gift_uapi_defs[] = {
 	UAPI_DEF_CHAIN_OBJ_TREE(UVERBS_OBJECT_MR, &gift_mr_methods),
 	UAPI_DEF_CHAIN_OBJ_TREE(UVERBS_OBJECT_QP, &gift_qp_methods),
+	UAPI_DEF_CHAIN_OBJ_TREE(UVERBS_OBJECT_QP, &gift_qp_mw_methods),
 	{},
 };

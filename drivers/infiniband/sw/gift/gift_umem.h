@@ -84,8 +84,9 @@ static inline bool gift_access_writable(int access)
  * @access: IB_ACCESS_* flags including IB_ACCESS_GIFT
  *
  * A gift MR may be read (locally, and remotely with IB_ACCESS_REMOTE_READ)
- * and nothing else: anything that lets the device write the pages, and
- * memory-window binding (a window could grant remote write), is refused.
+ * and nothing else: anything that lets the device write the pages is
+ * refused. IB_ACCESS_MW_BIND is allowed: a window bound to a gift MR may
+ * only grant remote read (gift_mr_bind_mw()).
  *
  * Return: true if @access lacks IB_ACCESS_GIFT or is a valid gift access.
  */
@@ -93,7 +94,7 @@ static inline bool gift_access_gift_ok(int access)
 {
 	return !(access & IB_ACCESS_GIFT) ||
 	       !(access & (IB_ACCESS_LOCAL_WRITE | IB_ACCESS_REMOTE_WRITE |
-			   IB_ACCESS_REMOTE_ATOMIC | IB_ACCESS_MW_BIND));
+			   IB_ACCESS_REMOTE_ATOMIC));
 }
 
 /**

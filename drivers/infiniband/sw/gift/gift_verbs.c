@@ -57,6 +57,7 @@ static void gift_init_attr(struct gift_dev *gdev, struct net_device *ndev)
 	gift_cq_init_attr(attr);
 	gift_mcast_init_attr(attr);
 	gift_mr_init_attr(attr);
+	gift_mw_init_attr(attr);
 	gift_qp_init_attr(attr);
 	gift_srq_init_attr(attr);
 }
@@ -422,6 +423,7 @@ int gift_dev_register(const char *name, struct net_device *ndev)
 	ib_set_device_ops(ibdev, &gift_cq_ops);
 	ib_set_device_ops(ibdev, &gift_mcast_ops);
 	ib_set_device_ops(ibdev, &gift_mr_ops);
+	ib_set_device_ops(ibdev, &gift_mw_ops);
 	ib_set_device_ops(ibdev, &gift_qp_ops);
 	ib_set_device_ops(ibdev, &gift_srq_ops);
 	ib_set_device_ops(ibdev, &gift_stats_ops);

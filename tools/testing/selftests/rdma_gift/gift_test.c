@@ -847,10 +847,11 @@ TEST_F(gift, dev_cap)
 }
 
 /*
- * Gift with any write-ish access bit (local write, remote write, remote
- * atomic, MW bind) fails with EINVAL; gift alone and gift|REMOTE_READ
- * register, and are honoured: over zero-page memory every page is held
- * by reference. giftdv_query_mr() rejects a comp_mask.
+ * Gift with any write access bit (local write, remote write, remote
+ * atomic) fails with EINVAL; gift alone, gift|REMOTE_READ and either with
+ * MW_BIND (a window over a gift MR may only read: mw_test) register, and
+ * are honoured: over zero-page memory every page is held by reference.
+ * giftdv_query_mr() rejects a comp_mask.
  */
 TEST_F(gift, reg_flags)
 {
@@ -862,12 +863,13 @@ TEST_F(gift, reg_flags)
 		RW | IBV_ACCESS_REMOTE_ATOMIC,
 		IBV_ACCESS_REMOTE_WRITE,
 		IBV_ACCESS_REMOTE_ATOMIC,
-		IBV_ACCESS_MW_BIND,
-		IBV_ACCESS_MW_BIND | IBV_ACCESS_REMOTE_READ,
 		IBV_ACCESS_MW_BIND | IBV_ACCESS_LOCAL_WRITE,
+		IBV_ACCESS_MW_BIND | IBV_ACCESS_REMOTE_WRITE,
 	};
 	static const unsigned int good[] = {
 		IBV_ACCESS_GIFT, IBV_ACCESS_GIFT | IBV_ACCESS_REMOTE_READ,
+		IBV_ACCESS_GIFT | IBV_ACCESS_MW_BIND,
+		IBV_ACCESS_GIFT | IBV_ACCESS_REMOTE_READ | IBV_ACCESS_MW_BIND,
 	};
 	struct base *b = &self->b;
 	const size_t n = 16, len = n * b->page;

@@ -89,6 +89,7 @@ main)
 	run_harness ud_test
 	run_harness verbs_ex_test
 	run_harness pmem_ops_test
+	run_harness mw_test
 	;;
 movable_pmem)
 	# A guest booted with a movable zone and a legacy pmem region

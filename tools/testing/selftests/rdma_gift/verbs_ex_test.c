@@ -1096,8 +1096,11 @@ TEST_F(create, send_ops_follow_device_caps)
 	} t[] = {
 		{ IBV_QP_EX_WITH_BIND_MW, caps & IBV_DEVICE_MEM_WINDOW,
 		  "BIND_MW" },
+		/* Invalidates fast-register MRs, or type 2 windows. */
 		{ IBV_QP_EX_WITH_LOCAL_INV,
-		  caps & IBV_DEVICE_MEM_MGT_EXTENSIONS, "LOCAL_INV" },
+		  caps & (IBV_DEVICE_MEM_MGT_EXTENSIONS |
+			  IBV_DEVICE_MEM_WINDOW_TYPE_2A |
+			  IBV_DEVICE_MEM_WINDOW_TYPE_2B), "LOCAL_INV" },
 		{ IBV_QP_EX_WITH_ATOMIC_WRITE, caps_ex & DEV_ATOMIC_WRITE,
 		  "ATOMIC_WRITE" },
 		{ QP_EX_WITH_FLUSH, caps_ex & DEV_FLUSH, "FLUSH" },
