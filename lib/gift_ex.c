@@ -26,7 +26,8 @@
  *
  * Opcodes: those the kernel executes for user QPs. RC: SEND, SEND_WITH_IMM,
  * SEND_WITH_INV, RDMA_WRITE, RDMA_WRITE_WITH_IMM, RDMA_READ and the two
- * atomics; UD: SEND and SEND_WITH_IMM. LOCAL_INV (refused for user QPs),
+ * atomics; UC: SEND, SEND_WITH_IMM, RDMA_WRITE and RDMA_WRITE_WITH_IMM;
+ * UD: SEND and SEND_WITH_IMM. LOCAL_INV (refused for user QPs),
  * BIND_MW (no memory windows), TSO, ATOMIC_WRITE and FLUSH are not
  * executed, so asking for them in send_ops_flags fails QP creation with
  * EOPNOTSUPP, as do send_ops_flags on a QP type that has no send queue
@@ -299,6 +300,10 @@ enum {
 			       IBV_QP_EX_WITH_RDMA_READ |
 			       IBV_QP_EX_WITH_ATOMIC_CMP_AND_SWP |
 			       IBV_QP_EX_WITH_ATOMIC_FETCH_AND_ADD,
+	GIFT_SUP_UC_SEND_OPS = IBV_QP_EX_WITH_SEND |
+			       IBV_QP_EX_WITH_SEND_WITH_IMM |
+			       IBV_QP_EX_WITH_RDMA_WRITE |
+			       IBV_QP_EX_WITH_RDMA_WRITE_WITH_IMM,
 	GIFT_SUP_UD_SEND_OPS = IBV_QP_EX_WITH_SEND |
 			       IBV_QP_EX_WITH_SEND_WITH_IMM,
 	/*
@@ -333,6 +338,9 @@ int gift_qp_ex_check(const struct ibv_qp_init_attr_ex *attr)
 	switch (attr->qp_type) {
 	case IBV_QPT_RC:
 		sup = GIFT_SUP_RC_SEND_OPS;
+		break;
+	case IBV_QPT_UC:
+		sup = GIFT_SUP_UC_SEND_OPS;
 		break;
 	case IBV_QPT_UD:
 		sup = GIFT_SUP_UD_SEND_OPS;
