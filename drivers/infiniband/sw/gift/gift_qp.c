@@ -754,24 +754,15 @@ static int gift_query_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr,
 	return 0;
 }
 
-static bool gift_send_opcode_atomic(enum ib_wr_opcode opcode)
-{
-	return opcode == IB_WR_ATOMIC_CMP_AND_SWP ||
-	       opcode == IB_WR_ATOMIC_FETCH_AND_ADD;
-}
-
 static bool gift_send_opcode_ok(struct gift_qp *qp, enum ib_wr_opcode opcode)
 {
 	if (gift_qp_is_ud(qp))
 		return opcode == IB_WR_SEND || opcode == IB_WR_SEND_WITH_IMM;
-	/*
-	 * UC: SEND and RDMA WRITE, with or without immediate,
-	 * and the local operations; no READ, atomics or invalidation.
-	 */
-	if (gift_qp_is_uc(qp) &&
-	    (opcode == IB_WR_SEND_WITH_INV || opcode == IB_WR_RDMA_READ ||
-	     gift_send_opcode_atomic(opcode)))
-		return false;
+	/* UC: SEND and RDMA WRITE, with or without immediate, only. */
+	if (gift_qp_is_uc(qp))
+		return opcode == IB_WR_SEND || opcode == IB_WR_SEND_WITH_IMM ||
+		       opcode == IB_WR_RDMA_WRITE ||
+		       opcode == IB_WR_RDMA_WRITE_WITH_IMM;
 	switch (opcode) {
 	case IB_WR_SEND:
 	case IB_WR_SEND_WITH_IMM:
@@ -795,6 +786,12 @@ static bool gift_send_opcode_inline_ok(enum ib_wr_opcode opcode)
 	return opcode == IB_WR_SEND || opcode == IB_WR_SEND_WITH_IMM ||
 	       opcode == IB_WR_SEND_WITH_INV || opcode == IB_WR_RDMA_WRITE ||
 	       opcode == IB_WR_RDMA_WRITE_WITH_IMM;
+}
+
+static bool gift_send_opcode_atomic(enum ib_wr_opcode opcode)
+{
+	return opcode == IB_WR_ATOMIC_CMP_AND_SWP ||
+	       opcode == IB_WR_ATOMIC_FETCH_AND_ADD;
 }
 
 /* Validates a send WR before anything is queued; sets its length. */
