@@ -157,7 +157,7 @@ odp_pair() {
 }
 
 echo "TAP version 13"
-echo "1..14"
+echo "1..16"
 if ! gidx=$(gid_index); then
 	echo "Bail out! no RoCEv2 IPv4 GID for $ip on $dev"
 	exit 1
