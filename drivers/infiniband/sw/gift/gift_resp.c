@@ -33,23 +33,25 @@
  * NAK and move this QP to ERR too, completing a receive WQE in progress
  * with the error first.
  *
- * UC (IBTA 9.8 and the UC columns of the responder error tables): SEND
- * and RDMA WRITE only, never answered (gift_proto_send_ack() sends
- * nothing) and never retransmitted, so there are no duplicates. A packet
- * that does not start a message is taken only at the expected PSN and in
- * sequence; otherwise packets were lost (or the requester erred), and
- * the message in progress is abandoned and the rest of it dropped
- * silently (@uc_drop, struct gift_qp_proto), counted in dropped_pkts. So
- * are a message finding no receive WQE, an RDMA WRITE the QP's access
- * flags or its rkey do not allow, and bad lengths. A packet that starts
- * a message (FIRST or ONLY) is taken at any PSN: the expected PSN
- * follows it, and it abandons what was in progress. A SEND abandoned
- * after it took its receive WQE does not complete: the WQE is kept
- * (@recv_kept) and the next message that needs one, a SEND or an RDMA
- * WRITE with immediate, uses it from its start. An abandoned WRITE
- * leaves what it wrote and no completion. Errors of the receive WQE
- * itself (its SGEs) complete it with the error and move the QP to ERR,
- * as for RC.
+ * UC (IBTA vol. 1 chapter 9, unreliable service, and the UC column of
+ * the responder's error classes): SEND and RDMA WRITE only, never
+ * answered (gift_proto_send_ack() sends nothing) and never retransmitted,
+ * so there are no duplicates. A packet that does not start a message is
+ * taken only at the expected PSN and in sequence; otherwise packets were
+ * lost (or the requester erred), and the message in progress is
+ * abandoned and the rest of it dropped silently (@uc_drop, struct
+ * gift_qp_proto), counted in dropped_pkts. So are a message finding no
+ * receive WQE, an RDMA WRITE the QP's access flags or its rkey do not
+ * allow, and bad lengths. A packet that starts a message (FIRST or ONLY)
+ * is taken at any PSN: the expected PSN follows it, and it abandons what
+ * was in progress (rdma_rxe drops such a packet, and with it the whole
+ * new message, when it comes at the expected PSN in the middle of a
+ * message). A SEND abandoned after it took its receive WQE does not
+ * complete: the WQE is kept (@recv_kept) and the next message that needs
+ * one, a SEND or an RDMA WRITE with immediate, uses it from its start.
+ * An abandoned WRITE leaves what it wrote and no completion. Errors of
+ * the receive WQE itself (its SGEs) complete it with the error and move
+ * the QP to ERR, as for RC.
  */
 
 #include "gift.h"

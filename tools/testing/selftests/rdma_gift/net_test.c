@@ -1356,7 +1356,7 @@ static bool is_zero(const uint8_t *p, size_t len)
 }
 
 /*
- * The UC responder (IBTA 9.8) loses a packet: forged UC packets at a UC
+ * The UC responder loses a packet: forged UC packets at a UC
  * QP b, the loss chosen exactly (a lossy link would drop packets at
  * random, not a chosen one of a chosen message). A SEND that lost its
  * MIDDLE is dropped from the gap on, silently (nothing goes back, each
@@ -1428,6 +1428,62 @@ TEST_F(rc, uc_lost_packet_drops_message)
 	EXPECT_FALSE(wc.wc_flags & IBV_WC_WITH_IMM);
 	EXPECT_TRUE(is_pat(buf + 4096, 100, 6));
 	EXPECT_TRUE(is_zero(buf + 4096 + 100, 4096 - 100));
+}
+
+/*
+ * What the UC responder refuses it drops with the rest of the message,
+ * silently, and the QP goes on (in RTR: no error, no flush): a SEND with
+ * no receive posted; an RDMA WRITE with a bad rkey (nothing written); a
+ * SEND longer than its receive (the receive is kept, and the next SEND
+ * lands in it whole). A SEND ONLY at the expected PSN in the middle of a
+ * SEND abandons that one and is received.
+ */
+TEST_F(rc, uc_refused_messages_dropped)
+{
+	uint8_t *buf = self->b.buf;
+	uint32_t psn = A_PSN;
+	struct ibv_qp_init_attr init;
+	struct ibv_qp_attr qa;
+	struct ibv_wc wc;
+	struct pkt p;
+	int i;
+
+	uc_b_open(_metadata, self);
+	ASSERT_EQ(0, uc_send(self, OP_UC_SEND_ONLY, psn++, 100, 1));
+	pkt_rc(&p, 0x2a /* UC RDMA WRITE ONLY */, self->b.qp->qp_num, psn++,
+	       0xffff);
+	p.b[8] &= 0x7f;
+	pkt_reth(&p, (uintptr_t)buf, self->b.mr->rkey ^ 0x80, 64);
+	pkt_payload(&p, 64, 2);
+	ASSERT_EQ(0, rc_send(self, &p));
+	RC_DELTA(2, 0, 2, 0);
+	EXPECT_EQ(0, self->nseen);
+	EXPECT_EQ(0, rc_poll(self->b.cq, &wc, 1, 100));
+	EXPECT_TRUE(is_zero(buf, 64));
+
+	/* Five packets into a 4096-byte receive: the fifth overflows. */
+	ASSERT_EQ(0, uc_post_recv(&self->b, 9, 0));
+	ASSERT_EQ(0, uc_send(self, OP_UC_SEND_FIRST, psn++, RC_MTU, 3));
+	for (i = 0; i < 3; i++)
+		ASSERT_EQ(0, uc_send(self, OP_UC_SEND_MIDDLE, psn++, RC_MTU,
+				     3));
+	ASSERT_EQ(0, uc_send(self, OP_UC_SEND_LAST, psn++, 8, 3));
+	RC_DELTA(5, 0, 1, 0);
+	EXPECT_EQ(0, rc_poll(self->b.cq, &wc, 1, 100));
+
+	/* A SEND FIRST, then a SEND ONLY at the next PSN: the ONLY wins. */
+	ASSERT_EQ(0, uc_send(self, OP_UC_SEND_FIRST, psn++, RC_MTU, 4));
+	ASSERT_EQ(0, uc_send(self, OP_UC_SEND_ONLY, psn++, 100, 5));
+	RC_DELTA(2, 0, 0, 0);
+	EXPECT_EQ(0, self->nseen);
+	ASSERT_EQ(1, rc_poll(self->b.cq, &wc, 1, 2000 * gift_slow()));
+	EXPECT_EQ(9, wc.wr_id);
+	EXPECT_EQ(IBV_WC_SUCCESS, wc.status);
+	EXPECT_EQ(IBV_WC_RECV, wc.opcode);
+	EXPECT_EQ(100, wc.byte_len);
+	EXPECT_TRUE(is_pat(buf, 100, 5));
+	ASSERT_EQ(0, ibv_query_qp(self->b.qp, &qa, IBV_QP_STATE, &init));
+	EXPECT_EQ(IBV_QPS_RTR, qa.qp_state);
 }
 
 /*
