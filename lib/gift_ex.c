@@ -28,7 +28,8 @@
  * SEND_WITH_INV, RDMA_WRITE, RDMA_WRITE_WITH_IMM, RDMA_READ, the two
  * atomics, ATOMIC_WRITE, FLUSH, BIND_MW and LOCAL_INV (the last four
  * posted through the driver's own QP methods: gift_qp_post_send() hands
- * BIND_MW and LOCAL_INV to theirs); UD: SEND and SEND_WITH_IMM. TSO is not
+ * BIND_MW and LOCAL_INV to theirs); UC: SEND, SEND_WITH_IMM, RDMA_WRITE
+ * and RDMA_WRITE_WITH_IMM; UD: SEND and SEND_WITH_IMM. TSO is not
  * executed, so asking for it in send_ops_flags fails QP creation with
  * EOPNOTSUPP, as do send_ops_flags on a QP type that has no send queue
  * here. ATOMIC_WRITE and FLUSH need the driver's QP method
@@ -314,6 +315,10 @@ enum {
 	/* With GIFT_DEV_CAP_POST_EX (FLUSH: and a wr_flush to set) */
 	GIFT_SUP_RC_SEND_OPS_EX = IBV_QP_EX_WITH_ATOMIC_WRITE |
 				  IBV_QP_EX_WITH_FLUSH,
+	GIFT_SUP_UC_SEND_OPS = IBV_QP_EX_WITH_SEND |
+			       IBV_QP_EX_WITH_SEND_WITH_IMM |
+			       IBV_QP_EX_WITH_RDMA_WRITE |
+			       IBV_QP_EX_WITH_RDMA_WRITE_WITH_IMM,
 	GIFT_SUP_UD_SEND_OPS = IBV_QP_EX_WITH_SEND |
 			       IBV_QP_EX_WITH_SEND_WITH_IMM,
 	/*
@@ -355,6 +360,9 @@ int gift_qp_ex_check(const struct ibv_qp_init_attr_ex *attr,
 		if ((dev_caps & GIFT_DEV_CAP_POST_EX) &&
 		    gift_qp_ex_has_wr_flush())
 			sup |= IBV_QP_EX_WITH_FLUSH;
+		break;
+	case IBV_QPT_UC:
+		sup = GIFT_SUP_UC_SEND_OPS;
 		break;
 	case IBV_QPT_UD:
 		sup = GIFT_SUP_UD_SEND_OPS;

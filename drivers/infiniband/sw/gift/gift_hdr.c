@@ -7,9 +7,10 @@
  * The layouts are IBTA vol. 1 table 38 ("Packet header layout"):
  * extension headers appear in the order DETH, FETH, RETH, AtomicETH,
  * AETH, AtomicAckETH, ImmDt, IETH, and at most the combinations below
- * occur. All RC opcodes are listed; for UD only SEND only and SEND only
- * with immediate exist. UC and RD are not supported, so their opcodes
- * are unknown and such packets are dropped.
+ * occur. All RC opcodes are listed; UC has SEND and RDMA WRITE only
+ * (without invalidate), laid out as RC's; for UD only SEND only and SEND
+ * only with immediate exist. RD is not supported, so its opcodes are
+ * unknown and such packets are dropped.
  *
  * Constant data; no locking.
  */
@@ -211,6 +212,90 @@ const struct gift_opcode_info gift_opcode_table[GIFT_NUM_OPCODES] = {
 		.flags = REQ_DATA | GIFT_OPF_ONLY,
 		.length = BTH + RETH,
 		.reth = BTH,
+	},
+
+	/*
+	 * UC: SEND and RDMA WRITE, each UC opcode laid out as the RC one
+	 * with the same operation bits (IBTA table 38).
+	 */
+	[IB_OPCODE_UC_SEND_FIRST] = {
+		.name = "UC_SEND_FIRST",
+		.cls = GIFT_OPC_SEND,
+		.flags = REQ_DATA | GIFT_OPF_FIRST,
+		.length = BTH,
+	},
+	[IB_OPCODE_UC_SEND_MIDDLE] = {
+		.name = "UC_SEND_MIDDLE",
+		.cls = GIFT_OPC_SEND,
+		.flags = REQ_DATA | GIFT_OPF_MIDDLE,
+		.length = BTH,
+	},
+	[IB_OPCODE_UC_SEND_LAST] = {
+		.name = "UC_SEND_LAST",
+		.cls = GIFT_OPC_SEND,
+		.flags = REQ_DATA | GIFT_OPF_LAST,
+		.length = BTH,
+	},
+	[IB_OPCODE_UC_SEND_LAST_WITH_IMMEDIATE] = {
+		.name = "UC_SEND_LAST_WITH_IMMEDIATE",
+		.cls = GIFT_OPC_SEND,
+		.flags = REQ_DATA | GIFT_OPF_LAST | GIFT_OPF_IMM,
+		.length = BTH + IMMDT,
+		.immdt = BTH,
+	},
+	[IB_OPCODE_UC_SEND_ONLY] = {
+		.name = "UC_SEND_ONLY",
+		.cls = GIFT_OPC_SEND,
+		.flags = REQ_DATA | GIFT_OPF_ONLY,
+		.length = BTH,
+	},
+	[IB_OPCODE_UC_SEND_ONLY_WITH_IMMEDIATE] = {
+		.name = "UC_SEND_ONLY_WITH_IMMEDIATE",
+		.cls = GIFT_OPC_SEND,
+		.flags = REQ_DATA | GIFT_OPF_ONLY | GIFT_OPF_IMM,
+		.length = BTH + IMMDT,
+		.immdt = BTH,
+	},
+	[IB_OPCODE_UC_RDMA_WRITE_FIRST] = {
+		.name = "UC_RDMA_WRITE_FIRST",
+		.cls = GIFT_OPC_WRITE,
+		.flags = REQ_DATA | GIFT_OPF_FIRST,
+		.length = BTH + RETH,
+		.reth = BTH,
+	},
+	[IB_OPCODE_UC_RDMA_WRITE_MIDDLE] = {
+		.name = "UC_RDMA_WRITE_MIDDLE",
+		.cls = GIFT_OPC_WRITE,
+		.flags = REQ_DATA | GIFT_OPF_MIDDLE,
+		.length = BTH,
+	},
+	[IB_OPCODE_UC_RDMA_WRITE_LAST] = {
+		.name = "UC_RDMA_WRITE_LAST",
+		.cls = GIFT_OPC_WRITE,
+		.flags = REQ_DATA | GIFT_OPF_LAST,
+		.length = BTH,
+	},
+	[IB_OPCODE_UC_RDMA_WRITE_LAST_WITH_IMMEDIATE] = {
+		.name = "UC_RDMA_WRITE_LAST_WITH_IMMEDIATE",
+		.cls = GIFT_OPC_WRITE,
+		.flags = REQ_DATA | GIFT_OPF_LAST | GIFT_OPF_IMM,
+		.length = BTH + IMMDT,
+		.immdt = BTH,
+	},
+	[IB_OPCODE_UC_RDMA_WRITE_ONLY] = {
+		.name = "UC_RDMA_WRITE_ONLY",
+		.cls = GIFT_OPC_WRITE,
+		.flags = REQ_DATA | GIFT_OPF_ONLY,
+		.length = BTH + RETH,
+		.reth = BTH,
+	},
+	[IB_OPCODE_UC_RDMA_WRITE_ONLY_WITH_IMMEDIATE] = {
+		.name = "UC_RDMA_WRITE_ONLY_WITH_IMMEDIATE",
+		.cls = GIFT_OPC_WRITE,
+		.flags = REQ_DATA | GIFT_OPF_ONLY | GIFT_OPF_IMM,
+		.length = BTH + RETH + IMMDT,
+		.reth = BTH,
+		.immdt = BTH + RETH,
 	},
 
 	/* UD */

@@ -76,6 +76,9 @@ struct gift_bth {
 	__be32 apsn;
 } __packed;
 
+/* The transport bits of an opcode (IB_OPCODE_RC, IB_OPCODE_UC, ...). */
+#define GIFT_BTH_TRANSPORT_MASK	0xe0
+
 #define GIFT_BTH_SE		0x80
 #define GIFT_BTH_MIG		0x40
 #define GIFT_BTH_PAD_MASK	0x30
@@ -520,7 +523,10 @@ struct gift_opcode_info {
 	u8 feth;
 };
 
-/* Every RC opcode and UD SEND only (with immediate); 0x66 entries. */
+/*
+ * Every RC opcode, UC SEND and RDMA WRITE, and UD SEND only (with
+ * immediate); 0x66 entries.
+ */
 #define GIFT_NUM_OPCODES	(IB_OPCODE_UD_SEND_ONLY_WITH_IMMEDIATE + 1)
 
 extern const struct gift_opcode_info gift_opcode_table[GIFT_NUM_OPCODES];
@@ -530,7 +536,7 @@ extern const struct gift_opcode_info gift_opcode_table[GIFT_NUM_OPCODES];
  * @opcode: BTH opcode, possibly from an untrusted packet
  *
  * Return: the opcode's layout, or NULL when the driver does not know the
- * opcode (UC, RD, CNP, reserved and vendor opcodes, and UD opcodes other
+ * opcode (RD, CNP, reserved and vendor opcodes, and UD opcodes other
  * than SEND only).
  */
 static inline const struct gift_opcode_info *gift_opcode_info(unsigned int opcode)

@@ -314,7 +314,6 @@ static void gift_mr_free(struct gift_mr *mr)
 struct gift_mr *gift_mr_get(struct gift_dev *gdev, u32 key)
 {
 	struct gift_mr *mr;
-
 	void *entry;
 
 	rcu_read_lock();

@@ -392,10 +392,15 @@ void gift_proto_xmit(struct gift_qp *qp, struct sk_buff *skb)
  * @syndrome: AETH syndrome (GIFT_AETH_ACK | credits, RNR NAK | timer,
  *	GIFT_AETH_NAK | code)
  * @psn: PSN of the packet acknowledged (or expected, for a sequence NAK)
+ *
+ * A UC responder never answers: nothing is sent for a UC QP.
  */
 void gift_proto_send_ack(struct gift_qp *qp, u8 syndrome, u32 psn)
 {
 	struct sk_buff *skb;
+
+	if (gift_qp_is_uc(qp))
+		return;
 
 	skb = gift_proto_alloc(qp, IB_OPCODE_RC_ACKNOWLEDGE, psn, false,
 			       false, 0);
@@ -467,16 +472,17 @@ static void gift_proto_dispatch(struct gift_qp *qp, struct sk_buff *skb,
 
 /*
  * Does a packet belong to the connection of @qp? Its transport must be
- * RC, its P_Key must match the port's (the table holds only the default
- * P_Key) and it must come from the QP's path: the source IP address is
- * the destination GID of its address vector. The UDP source port is flow
- * entropy and may be anything.
+ * the QP's (RC or UC), its P_Key must match the port's (the table holds
+ * only the default P_Key) and it must come from the QP's path: the source
+ * IP address is the destination GID of its address vector. The UDP source
+ * port is flow entropy and may be anything.
  */
 static bool gift_proto_pkt_ok(struct gift_qp *qp, struct sk_buff *skb)
 {
 	const struct gift_pkt_info *pkt = gift_pkt(skb);
+	u8 transport = gift_qp_is_uc(qp) ? IB_OPCODE_UC : IB_OPCODE_RC;
 
-	if ((pkt->opcode & 0xe0) != IB_OPCODE_RC)
+	if ((pkt->opcode & GIFT_BTH_TRANSPORT_MASK) != transport)
 		return false;
 	if (!gift_pkey_match(gift_bth_pkey(gift_pkt_bth(skb)),
 			     IB_DEFAULT_PKEY_FULL))

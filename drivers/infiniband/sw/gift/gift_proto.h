@@ -238,6 +238,12 @@ struct gift_proto_attr {
  *	lock reads it; 0 again when the wait ends
  * @wait_rnr: an RNR NAK was sent during the current wait for @fault
  *	(gift_resp_rcv_parked())
+ * @recv_kept: UC responder: @recv holds the receive WQE of a SEND
+ *	message that was dropped; the next message that needs one takes it
+ *	instead of a new one (@in_send is false meanwhile)
+ * @uc_drop: UC responder: the message in progress lost a packet or was
+ *	refused; its remaining packets are dropped until one starts a new
+ *	message
  */
 struct gift_qp_proto {
 	spinlock_t lock;		/* see the kernel-doc above */
@@ -288,6 +294,8 @@ struct gift_qp_proto {
 	bool resume;
 	u32 rx_seen;
 	bool wait_rnr;
+	bool recv_kept;
+	bool uc_drop;
 };
 
 /*
@@ -370,7 +378,7 @@ struct gift_wqe_state {
 
 #define GIFT_WQE_STARTED	BIT(0)	/* PSNs assigned, first packet sent */
 #define GIFT_WQE_SENT		BIT(1)	/* every request packet sent */
-#define GIFT_WQE_DONE		BIT(2)	/* local operation executed */
+#define GIFT_WQE_DONE		BIT(2)	/* local operation executed, UC sent */
 #define GIFT_WQE_FAILED		BIT(3)	/* complete with @status, then ERR */
 
 struct gift_wqe_state *gift_wqe_state(struct gift_send_wqe *wqe);

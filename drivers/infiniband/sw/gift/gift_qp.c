@@ -2,7 +2,7 @@
 /*
  * rdma_gift queue pairs: creation, the state machine, posting, flushing.
  *
- * What this file owns: struct gift_qp (RC, UD and the GSI QP), the QPN
+ * What this file owns: struct gift_qp (RC, UC, UD and the GSI QP), the QPN
  * table, the QP
  * verbs (create, modify, query, destroy, post_send, post_recv), the send
  * and receive rings, and the API through which the protocol engine
@@ -274,7 +274,8 @@ static int gift_qp_check_init(struct gift_dev *gdev,
 	if (gift_udata_has_input(udata))
 		return -EINVAL;
 	/* GSI is ib_mad's, created by the kernel for the port. */
-	if (init->qp_type != IB_QPT_RC && init->qp_type != IB_QPT_UD &&
+	if (init->qp_type != IB_QPT_RC && init->qp_type != IB_QPT_UC &&
+	    init->qp_type != IB_QPT_UD &&
 	    (init->qp_type != IB_QPT_GSI || udata)) {
 		gift_dbg(gdev, "qp type %d not supported\n", init->qp_type);
 		return -EOPNOTSUPP;
@@ -412,7 +413,7 @@ static int gift_qpn_alloc(struct gift_qp_table *table, enum ib_qp_type type,
  * the special QPs, nor 0xffffff, multicast), or QPN 1 for the GSI QP
  * (kernel only: ib_mad creates it), and is published last.
  *
- * Return: 0; -EOPNOTSUPP for other QP types (SMI, UC, XRC, raw
+ * Return: 0; -EOPNOTSUPP for other QP types (SMI, XRC, raw
  * packet; GSI from user space) or creation flags; -EINVAL for caps over
  * the device limits, missing CQs, a GSI QP on another port or driver
  * input; -EBUSY for a second GSI QP; -ENOMEM at max_qp or without
@@ -774,6 +775,11 @@ static bool gift_send_opcode_ok(struct gift_qp *qp, enum ib_wr_opcode opcode)
 {
 	if (gift_qp_is_ud(qp))
 		return opcode == IB_WR_SEND || opcode == IB_WR_SEND_WITH_IMM;
+	/* UC: SEND and RDMA WRITE, with or without immediate, only. */
+	if (gift_qp_is_uc(qp))
+		return opcode == IB_WR_SEND || opcode == IB_WR_SEND_WITH_IMM ||
+		       opcode == IB_WR_RDMA_WRITE ||
+		       opcode == IB_WR_RDMA_WRITE_WITH_IMM;
 	switch (opcode) {
 	case IB_WR_SEND:
 	case IB_WR_SEND_WITH_IMM:

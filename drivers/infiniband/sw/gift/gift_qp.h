@@ -257,6 +257,18 @@ static inline bool gift_qp_is_ud(const struct gift_qp *qp)
 }
 
 /**
+ * gift_qp_is_uc() - is a QP unreliable connected?
+ * @qp: queue pair
+ *
+ * Return: true for UC QPs: connected like RC, but without ACKs,
+ * retransmission or RNR NAKs, and only SEND and RDMA WRITE on the wire.
+ */
+static inline bool gift_qp_is_uc(const struct gift_qp *qp)
+{
+	return qp->ibqp.qp_type == IB_QPT_UC;
+}
+
+/**
  * gift_qp_state() - a QP's state, read without its locks
  * @qp: queue pair
  *

@@ -22,6 +22,12 @@
  * Local operations (LOCAL_INV, REG_MR, BIND_MW) execute when the cursor
  * reaches them (a fenced one once everything before it has completed)
  * and complete in order once everything before them has.
+ *
+ * A UC QP sends the same packets with UC opcodes (SEND and RDMA WRITE
+ * only, refused at post time otherwise), never asks for an
+ * acknowledgment and has no window and no retransmission timer: a WQE is
+ * done once its last packet went out, and gift_comp_local() completes it
+ * with the local operations.
  */
 
 #include "gift.h"
@@ -165,7 +171,8 @@ static bool gift_req_is_local(const struct gift_send_wqe *wqe)
 /*
  * IB_SEND_FENCE on a local operation (the Local Invalidate Fence, IBA
  * 10.6.5.1): may it execute, i.e. has every WQE before it finished? Only
- * local operations are GIFT_WQE_DONE before they complete; anything else
+ * local operations and sent UC WQEs are GIFT_WQE_DONE before they
+ * complete; anything else
  * before the cursor is still in flight (e.g. a READ whose responses land
  * in the MR a fenced LOCAL_INV invalidates).
  */
@@ -210,6 +217,7 @@ static bool gift_req_packet(struct gift_qp *qp, struct gift_send_wqe *wqe)
 	struct gift_wqe_state *st = gift_wqe_state(wqe);
 	u32 mtu = gift_qp_mtu(qp), len, off = p->req_off, idx;
 	bool first = !off, last, rd = gift_wqe_is_rd_atomic(wqe);
+	bool uc = gift_qp_is_uc(qp), ack_req;
 	struct sk_buff *skb;
 	u8 opcode;
 	int err;
@@ -221,8 +229,13 @@ static bool gift_req_packet(struct gift_qp *qp, struct gift_send_wqe *wqe)
 	opcode = gift_req_opcode(wqe, first, last);
 	/* Index of this packet in the message, from 0. */
 	idx = (p->req_psn - st->first_psn) & GIFT_PSN_MASK;
-	skb = gift_proto_alloc(qp, opcode, p->req_psn,
-			       last || !((idx + 1) % GIFT_ACK_REQ_EVERY),
+	ack_req = last || !((idx + 1) % GIFT_ACK_REQ_EVERY);
+	if (uc) {
+		/* The same operation in the UC transport; nothing to ACK. */
+		opcode = (opcode & ~GIFT_BTH_TRANSPORT_MASK) | IB_OPCODE_UC;
+		ack_req = false;
+	}
+	skb = gift_proto_alloc(qp, opcode, p->req_psn, ack_req,
 			       last && (wqe->send_flags & IB_SEND_SOLICITED),
 			       len);
 	if (!skb) {
@@ -258,6 +271,9 @@ static bool gift_req_packet(struct gift_qp *qp, struct gift_send_wqe *wqe)
 		p->req_off += len;
 		if (last)
 			st->flags |= GIFT_WQE_SENT;
+		/* UC: sent is done; gift_comp_local() completes it. */
+		if (last && uc)
+			st->flags |= GIFT_WQE_DONE;
 	}
 	if (gift_psn_cmp(p->req_psn, p->req_psn_end) > 0)
 		p->req_psn_end = p->req_psn;
@@ -282,7 +298,8 @@ static bool gift_req_may_start(struct gift_qp *qp, struct gift_send_wqe *wqe)
 		return false;
 	if (gift_wqe_is_rd_atomic(wqe) && p->rd_atomic >= max_rd)
 		return false;
-	if (oldest && oldest != wqe &&
+	/* UC: nothing is in flight, its WQEs are done once sent. */
+	if (oldest && oldest != wqe && !gift_qp_is_uc(qp) &&
 	    (gift_wqe_state(oldest)->flags & GIFT_WQE_STARTED) &&
 	    gift_psn_cmp(p->req_psn, gift_wqe_state(oldest)->first_psn) >=
 	    GIFT_MAX_INFLIGHT_PKTS)
@@ -356,7 +373,7 @@ void gift_req_run(struct gift_qp *qp)
 			break;
 		sent = true;
 	}
-	if (sent && !timer_pending(&p->retry_timer))
+	if (sent && !gift_qp_is_uc(qp) && !timer_pending(&p->retry_timer))
 		gift_proto_arm_retry(qp);
 }
 

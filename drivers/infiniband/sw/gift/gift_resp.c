@@ -33,6 +33,26 @@
  * sequence errors, misaligned atomics) are answered with the matching
  * NAK and move this QP to ERR too, completing a receive WQE in progress
  * with the error first.
+ *
+ * UC (IBTA vol. 1 chapter 9, unreliable service, and the UC column of
+ * the responder's error classes): SEND and RDMA WRITE only, never
+ * answered (gift_proto_send_ack() sends nothing) and never retransmitted,
+ * so there are no duplicates. A packet that does not start a message is
+ * taken only at the expected PSN and in sequence; otherwise packets were
+ * lost (or the requester erred), and the message in progress is
+ * abandoned and the rest of it dropped silently (@uc_drop, struct
+ * gift_qp_proto), counted in dropped_pkts. So are a message finding no
+ * receive WQE, an RDMA WRITE the QP's access flags or its rkey do not
+ * allow, and bad lengths. A packet that starts a message (FIRST or ONLY)
+ * is taken at any PSN: the expected PSN follows it, and it abandons what
+ * was in progress (rdma_rxe drops such a packet, and with it the whole
+ * new message, when it comes at the expected PSN in the middle of a
+ * message). A SEND abandoned after it took its receive WQE does not
+ * complete: the WQE is kept (@recv_kept) and the next message that needs
+ * one, a SEND or an RDMA WRITE with immediate, uses it from its start.
+ * An abandoned WRITE leaves what it wrote and no completion. Errors of
+ * the receive WQE itself (its SGEs) complete it with the error and move
+ * the QP to ERR, as for RC.
  */
 
 #include "gift.h"
@@ -71,6 +91,8 @@ void gift_resp_reset(struct gift_qp *qp)
 	p->rr_mr = NULL;
 	p->rr_active = false;
 	p->in_send = false;
+	p->recv_kept = false;
+	p->uc_drop = false;
 	p->recv_off = 0;
 	p->nak_sent = false;
 	p->msn = 0;
@@ -133,10 +155,38 @@ static void gift_resp_recv_error(struct gift_qp *qp, enum ib_wc_status status)
 		.src_qp = qp->proto.attr.dest_qpn,
 	};
 
-	if (!p->in_send)
+	if (!p->in_send && !p->recv_kept)
 		return;
 	p->in_send = false;
+	p->recv_kept = false;
 	gift_qp_rq_complete(qp, p->recv, &wc, false);
+}
+
+/*
+ * UC: abandons the message in progress, if any. A SEND's receive WQE is
+ * kept for the next message, a WRITE's MR reference dropped.
+ */
+static void gift_resp_uc_abandon(struct gift_qp *qp)
+{
+	struct gift_qp_proto *p = &qp->proto;
+
+	if (p->in_send) {
+		p->in_send = false;
+		p->recv_kept = true;
+	}
+	p->recv_off = 0;
+	gift_resp_end_write(qp);
+}
+
+/*
+ * UC: drops the packet being handled and the rest of its message, which
+ * is abandoned (see the file comment).
+ */
+static void gift_resp_uc_drop(struct gift_qp *qp)
+{
+	gift_resp_uc_abandon(qp);
+	qp->proto.uc_drop = true;
+	gift_resp_stats(qp, GIFT_CNT_DROPPED_PKTS);
 }
 
 /**
@@ -163,6 +213,19 @@ static void gift_resp_fatal(struct gift_qp *qp, u32 psn, u8 code,
 	gift_resp_recv_error(qp, recv_status);
 	gift_resp_end_write(qp);
 	gift_qp_error(qp);
+}
+
+/*
+ * A request the requester got wrong: RC NAKs it and moves the QP to ERR
+ * (gift_resp_fatal()), UC drops the rest of the message.
+ */
+static void gift_resp_refuse(struct gift_qp *qp, u32 psn, u8 code,
+			     enum ib_wc_status recv_status)
+{
+	if (gift_qp_is_uc(qp))
+		gift_resp_uc_drop(qp);
+	else
+		gift_resp_fatal(qp, psn, code, recv_status);
 }
 
 /*
@@ -228,13 +291,22 @@ static void gift_resp_rnr_nak(struct gift_qp *qp, u32 psn)
 	gift_resp_stats(qp, GIFT_CNT_RNR_NAKS_SENT);
 }
 
-/* Takes a receive WQE for a new message; false after an RNR NAK. */
+/*
+ * Takes a receive WQE for a new message, or the one a dropped UC message
+ * left; false when there is none: RC sent an RNR NAK, UC drops the
+ * message.
+ */
 static bool gift_resp_get_recv(struct gift_qp *qp, u32 psn)
 {
 	struct gift_qp_proto *p = &qp->proto;
 
-	if (gift_qp_rq_pop(qp, p->recv)) {
-		gift_resp_rnr_nak(qp, psn);
+	if (p->recv_kept) {
+		p->recv_kept = false;
+	} else if (gift_qp_rq_pop(qp, p->recv)) {
+		if (gift_qp_is_uc(qp))
+			gift_resp_uc_drop(qp);
+		else
+			gift_resp_rnr_nak(qp, psn);
 		return false;
 	}
 	p->in_send = true;
@@ -280,15 +352,15 @@ static void gift_resp_send(struct gift_qp *qp, struct sk_buff *skb,
 			return;
 	}
 	if (!gift_resp_len_ok(qp, skb)) {
-		gift_resp_fatal(qp, psn, GIFT_NAK_INVALID_REQ,
-				IB_WC_LOC_LEN_ERR);
+		gift_resp_refuse(qp, psn, GIFT_NAK_INVALID_REQ,
+				 IB_WC_LOC_LEN_ERR);
 		return;
 	}
 	/* A u32 offset: never past max_msg_sz, whatever the buffer. */
 	if ((u64)p->recv_off + len >
 	    min_t(u64, p->recv->length, GIFT_MAX_MSG_SIZE)) {
-		gift_resp_fatal(qp, psn, GIFT_NAK_INVALID_REQ,
-				IB_WC_LOC_LEN_ERR);
+		gift_resp_refuse(qp, psn, GIFT_NAK_INVALID_REQ,
+				 IB_WC_LOC_LEN_ERR);
 		return;
 	}
 	err = gift_resp_copy(qp, buf, len, NULL, 0);
@@ -395,14 +467,14 @@ static void gift_resp_write(struct gift_qp *qp, struct sk_buff *skb,
 		return;
 	if ((op->flags & GIFT_OPF_FIRST) && !resume &&
 	    !gift_resp_start_write(qp, skb)) {
-		gift_resp_fatal(qp, psn, GIFT_NAK_REM_ACCESS_ERR,
-				IB_WC_REM_ACCESS_ERR);
+		gift_resp_refuse(qp, psn, GIFT_NAK_REM_ACCESS_ERR,
+				 IB_WC_REM_ACCESS_ERR);
 		return;
 	}
 	if (!gift_resp_len_ok(qp, skb) || len > p->wr_left ||
 	    ((op->flags & GIFT_OPF_LAST) && len != p->wr_left)) {
-		gift_resp_fatal(qp, psn, GIFT_NAK_INVALID_REQ,
-				IB_WC_LOC_LEN_ERR);
+		gift_resp_refuse(qp, psn, GIFT_NAK_INVALID_REQ,
+				 IB_WC_LOC_LEN_ERR);
 		return;
 	}
 	err = gift_resp_copy(qp, buf, len, p->wr_mr, p->wr_va);
@@ -411,8 +483,8 @@ static void gift_resp_write(struct gift_qp *qp, struct sk_buff *skb,
 		return;
 	}
 	if (err) {
-		gift_resp_fatal(qp, psn, GIFT_NAK_REM_ACCESS_ERR,
-				IB_WC_REM_ACCESS_ERR);
+		gift_resp_refuse(qp, psn, GIFT_NAK_REM_ACCESS_ERR,
+				 IB_WC_REM_ACCESS_ERR);
 		return;
 	}
 	p->wr_va += len;
@@ -678,7 +750,7 @@ static void gift_resp_atomic_write(struct gift_qp *qp, struct sk_buff *skb)
 				IB_WC_REM_INV_REQ_ERR);
 		return;
 	}
-	mr = gift_resp_mr(qp, gift_reth_rkey(reth), va, sizeof(value),
+	mr = gift_resp_mr(qp, gift_reth_rkey(reth), &va, sizeof(value),
 			  IB_ACCESS_REMOTE_WRITE);
 	err = mr ? gift_mr_atomic(mr, va, GIFT_ATOMIC_WRITE, 0, value,
 				  &orig) : -EINVAL;
@@ -980,7 +1052,8 @@ enum gift_parked_verdict gift_resp_parked_verdict(struct gift_qp *qp,
 	int cmp = gift_psn_cmp(psn, p->resp_psn);
 
 	lockdep_assert_held(&p->lock);
-	if (!(op->flags & GIFT_OPF_REQ))
+	/* UC: nothing is sent again, everything waits in order. */
+	if (!(op->flags & GIFT_OPF_REQ) || gift_qp_is_uc(qp))
 		return GIFT_PARKED_KEEP;
 	if (cmp > 0)
 		return p->wait_rnr ? GIFT_PARKED_DROP : GIFT_PARKED_KEEP;
@@ -1014,6 +1087,70 @@ void gift_resp_rcv_parked(struct gift_qp *qp, struct sk_buff *skb)
 	consume_skb(skb);
 }
 
+/*
+ * RC: may the responder execute @skb now? Handles what it may not (a
+ * PSN gap, a duplicate, an invalid request).
+ */
+static bool gift_resp_rc_check(struct gift_qp *qp, struct sk_buff *skb)
+{
+	struct gift_qp_proto *p = &qp->proto;
+	const struct gift_opcode_info *op = gift_pkt_op(skb);
+	u32 psn = gift_pkt(skb)->psn;
+	int cmp = gift_psn_cmp(psn, p->resp_psn);
+
+	if (cmp > 0) {
+		if (!p->nak_sent) {
+			gift_proto_send_ack(qp, GIFT_AETH_NAK |
+					    GIFT_NAK_PSN_SEQ_ERR, p->resp_psn);
+			gift_resp_stats(qp, GIFT_CNT_SEQ_NAKS_SENT);
+			p->nak_sent = true;
+		}
+		return false;
+	}
+	if (cmp < 0) {
+		gift_resp_duplicate(qp, skb);
+		return false;
+	}
+	p->nak_sent = false;
+
+	if (!gift_resp_in_sequence(qp, op) || !gift_resp_access_ok(qp, op, skb) ||
+	    !gift_resp_reth_ok(skb)) {
+		gift_resp_fatal(qp, psn, GIFT_NAK_INVALID_REQ,
+				IB_WC_REM_INV_REQ_ERR);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * UC: may the responder execute @skb now? A packet that starts a message
+ * is taken at any PSN and abandons the message in progress; any other
+ * one must be the expected PSN and continue the message in progress.
+ * What may not run is dropped with the rest of its message (see the file
+ * comment).
+ */
+static bool gift_resp_uc_check(struct gift_qp *qp, struct sk_buff *skb)
+{
+	struct gift_qp_proto *p = &qp->proto;
+	const struct gift_opcode_info *op = gift_pkt_op(skb);
+	u32 psn = gift_pkt(skb)->psn;
+
+	if (op->flags & GIFT_OPF_FIRST) {
+		gift_resp_uc_abandon(qp);
+		p->uc_drop = false;
+		p->resp_psn = psn;
+	} else if (p->uc_drop || psn != p->resp_psn ||
+		   !gift_resp_in_sequence(qp, op)) {
+		gift_resp_uc_drop(qp);
+		return false;
+	}
+	if (!gift_resp_access_ok(qp, op, skb) || !gift_resp_reth_ok(skb)) {
+		gift_resp_uc_drop(qp);
+		return false;
+	}
+	return true;
+}
+
 /**
  * gift_resp_rcv() - handle a request packet
  * @qp: QP in RTR or RTS; runs under its engine lock
@@ -1026,33 +1163,14 @@ void gift_resp_rcv(struct gift_qp *qp, struct sk_buff *skb, bool resume)
 	struct gift_qp_proto *p = &qp->proto;
 	const struct gift_opcode_info *op = gift_pkt_op(skb);
 	u32 psn = gift_pkt(skb)->psn;
-	int cmp = gift_psn_cmp(psn, p->resp_psn);
 	void *buf;
 
 	lockdep_assert_held(&p->lock);
 	if (resume)
 		goto payload;
-	if (cmp > 0) {
-		if (!p->nak_sent) {
-			gift_proto_send_ack(qp, GIFT_AETH_NAK |
-					    GIFT_NAK_PSN_SEQ_ERR, p->resp_psn);
-			gift_resp_stats(qp, GIFT_CNT_SEQ_NAKS_SENT);
-			p->nak_sent = true;
-		}
+	if (!(gift_qp_is_uc(qp) ? gift_resp_uc_check(qp, skb) :
+				  gift_resp_rc_check(qp, skb)))
 		goto out;
-	}
-	if (cmp < 0) {
-		gift_resp_duplicate(qp, skb);
-		goto out;
-	}
-	p->nak_sent = false;
-
-	if (!gift_resp_in_sequence(qp, op) ||
-	    !gift_resp_access_ok(qp, op, skb) || !gift_resp_reth_ok(skb)) {
-		gift_resp_fatal(qp, psn, GIFT_NAK_INVALID_REQ,
-				IB_WC_REM_INV_REQ_ERR);
-		goto out;
-	}
 	switch (op->cls) {
 	case GIFT_OPC_SEND:
 	case GIFT_OPC_WRITE:
@@ -1066,6 +1184,8 @@ payload:
 			 */
 			if (resume)
 				gift_proto_park(qp, skb, true);
+			else if (gift_qp_is_uc(qp))
+				gift_resp_uc_drop(qp);	/* never resent */
 			else
 				gift_resp_stats(qp, GIFT_CNT_DROPPED_PKTS);
 			break;

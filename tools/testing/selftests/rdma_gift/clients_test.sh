@@ -3,7 +3,8 @@
 #
 # Real RDMA clients on the runner's device, server and client in the VM
 # talking over RoCEv2 to the device's own IPv4 GID: ibv_rc_pingpong (with
-# and without CQ events, and with -g), ibv_ud_pingpong (also over the
+# and without CQ events, and with -g), ibv_uc_pingpong (UC: small and
+# multi-packet messages, data checked), ibv_ud_pingpong (also over the
 # IPv6 link-local GID) and the perftest RC benchmarks, the
 # bandwidth ones also over on-demand-paging MRs (--odp). Each is one TAP
 # test that passes when both sides exit 0 and the client reports its
@@ -156,7 +157,7 @@ odp_pair() {
 }
 
 echo "TAP version 13"
-echo "1..14"
+echo "1..16"
 if ! gidx=$(gid_index); then
 	echo "Bail out! no RoCEv2 IPv4 GID for $ip on $dev"
 	exit 1
@@ -176,6 +177,9 @@ pair "ibv_rc_pingpong -e (CQ events)" "$pp" \
 	ibv_rc_pingpong -d "$dev" -g "$gidx" -n 200 -e
 pair "ibv_rc_pingpong 64 KiB messages, MTU 4096" "$pp" \
 	ibv_rc_pingpong -d "$dev" -g "$gidx" -n 50 -s 65536 -m 4096
+pair "ibv_uc_pingpong" "$pp" ibv_uc_pingpong -d "$dev" -g "$gidx" -n 200 -c
+pair "ibv_uc_pingpong 64 KiB messages, MTU 4096" "$pp" \
+	ibv_uc_pingpong -d "$dev" -g "$gidx" -n 50 -s 65536 -m 4096 -c
 pair "ibv_ud_pingpong" "$pp" ibv_ud_pingpong -d "$dev" -g "$gidx" -n 200
 pair "ibv_ud_pingpong over the IPv6 GID" "$pp" \
 	ibv_ud_pingpong -d "$dev" -g "${gidx6:-0}" -n 50

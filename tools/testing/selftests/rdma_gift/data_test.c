@@ -237,6 +237,16 @@ static void sgl_make(struct sgl *l, const struct mbuf *b, size_t room, int k,
 	}
 }
 
+/* One SGE of @len bytes at offset @off of @b's buffer. */
+static void sgl_make_at(struct sgl *l, const struct mbuf *b, size_t off,
+			size_t len)
+{
+	l->n = 1;
+	l->sge[0].addr = (uintptr_t)b->p + off;
+	l->sge[0].length = len;
+	l->sge[0].lkey = b->mr->lkey;
+}
+
 /*
  * Writes the first @len bytes of message @seed along @l, whose addresses
  * are in @b, into @dst, a copy of b's mapping (b->map itself, or an image).
@@ -286,6 +296,19 @@ static void image_make(uint8_t *img, const struct mbuf *b, const struct sgl *l,
 static long image_diff(const struct mbuf *b, const uint8_t *img)
 {
 	return first_diff(b->map, img, MAP_LEN);
+}
+
+struct image_wait {
+	const struct mbuf *b;
+	const uint8_t *img;
+};
+
+/* gift_wait_for() condition: the mapping equals the image. */
+static bool image_landed(const void *arg)
+{
+	const struct image_wait *w = arg;
+
+	return image_diff(w->b, w->img) == -1;
 }
 
 /* Device and QP helpers */
@@ -445,6 +468,7 @@ struct pair_attr {
 	int sq_sig_all;
 	bool srq;		/* b receives through an SRQ */
 	enum mr_kind mr_kind;	/* of the buffer MRs, see end_open() */
+	bool uc;		/* UC QPs; the RC-only attributes are unused */
 };
 
 static const struct pair_attr default_attr = {
@@ -520,7 +544,7 @@ static void end_open(struct __test_metadata *_metadata, struct pair *p,
 {
 	struct ibv_qp_init_attr init = {
 		.cap = p->attr.cap,
-		.qp_type = IBV_QPT_RC,
+		.qp_type = p->attr.uc ? IBV_QPT_UC : IBV_QPT_RC,
 		.sq_sig_all = p->attr.sq_sig_all,
 	};
 	struct ibv_srq_init_attr sinit = {
@@ -558,11 +582,18 @@ static void end_open(struct __test_metadata *_metadata, struct pair *p,
 	end_open_bufs(_metadata, p->attr.mr_kind, e);
 }
 
-/* RESET -> INIT -> RTR -> RTS of e, sending to QP dqpn expecting rq_psn. */
+/*
+ * RESET -> INIT -> RTR -> RTS of e, sending to QP dqpn expecting rq_psn;
+ * a UC QP with the UC attributes only (no RD atomics, timers or retries).
+ */
 static void qp_connect_to(struct __test_metadata *_metadata, struct pair *p,
 			  struct end *e, uint32_t dqpn, uint32_t rq_psn)
 {
 	const struct pair_attr *pa = &p->attr;
+	int rc_rtr = pa->uc ? 0 : IBV_QP_MAX_DEST_RD_ATOMIC |
+				  IBV_QP_MIN_RNR_TIMER;
+	int rc_rts = pa->uc ? 0 : IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT |
+				  IBV_QP_RNR_RETRY | IBV_QP_MAX_QP_RD_ATOMIC;
 	struct ibv_qp_attr a = {
 		.qp_state = IBV_QPS_INIT,
 		.port_num = 1,
@@ -586,8 +617,7 @@ static void qp_connect_to(struct __test_metadata *_metadata, struct pair *p,
 	a.ah_attr.port_num = 1;
 	ASSERT_EQ(0, ibv_modify_qp(e->qp, &a, IBV_QP_STATE | IBV_QP_AV |
 				   IBV_QP_PATH_MTU | IBV_QP_DEST_QPN |
-				   IBV_QP_RQ_PSN | IBV_QP_MAX_DEST_RD_ATOMIC |
-				   IBV_QP_MIN_RNR_TIMER));
+				   IBV_QP_RQ_PSN | rc_rtr));
 	memset(&a, 0, sizeof(a));
 	a.qp_state = IBV_QPS_RTS;
 	a.sq_psn = e->psn;
@@ -596,8 +626,7 @@ static void qp_connect_to(struct __test_metadata *_metadata, struct pair *p,
 	a.rnr_retry = pa->rnr_retry;
 	a.max_rd_atomic = pa->rd_atomic;
 	ASSERT_EQ(0, ibv_modify_qp(e->qp, &a, IBV_QP_STATE | IBV_QP_SQ_PSN |
-				   IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT |
-				   IBV_QP_RNR_RETRY | IBV_QP_MAX_QP_RD_ATOMIC));
+				   rc_rts));
 }
 
 static void pair_connect(struct __test_metadata *_metadata, struct pair *p)
@@ -959,11 +988,20 @@ static void xfer_one(struct __test_metadata *_metadata, struct pair *p,
 		if (imm)
 			EXPECT_EQ(imm_data, wc.imm_data);
 	}
+	image_make(img, dst, &scatter, len, seed);
+	if (p->attr.uc && !send && !imm) {
+		/*
+		 * A UC WRITE completes once sent: b may still be taking its
+		 * last packets. Nothing completes there to wait for.
+		 */
+		struct image_wait w = { .b = dst, .img = img };
+
+		gift_wait_for(image_landed, &w, WAIT_MS);
+	}
 	/* WRITE and READ consume no receive; nothing else completes. */
 	EXPECT_EQ(0, gift_drain_cq(p->b.cq));
 	EXPECT_EQ(0, gift_drain_cq(p->a.cq));
 
-	image_make(img, dst, &scatter, len, seed);
 	EXPECT_EQ(-1, image_diff(dst, img)) TH_LOG("size %zu", len);
 	if (op == IBV_WR_RDMA_WRITE_WITH_IMM) {
 		image_make(img, &p->b.src, NULL, 0, 0);
@@ -1006,6 +1044,116 @@ TEST_F(xfer, write)
 TEST_F(xfer, write_with_imm)
 {
 	xfer_sizes(_metadata, &self->p, self->img, IBV_WR_RDMA_WRITE_WITH_IMM);
+}
+
+/*
+ * UC: the same opcode tests (SEND and RDMA WRITE, with and without
+ * immediate; 0 bytes to 1 MiB, so single- and multi-packet messages) over
+ * two UC QPs: the sender completes each WR once its last packet is out,
+ * with the same completions and bytes as RC.
+ */
+FIXTURE(uc) {
+	struct pair p;
+	uint8_t *img;
+};
+
+FIXTURE_VARIANT(uc) {
+	enum ibv_mtu mtu;
+	int send_sge;		/* 0: the device's max_sge */
+	int recv_sge;		/* 0: the device's max_sge */
+	enum mr_kind mr_kind;
+};
+
+FIXTURE_VARIANT_ADD(uc, mtu1024) {
+	.mtu = IBV_MTU_1024, .send_sge = 1, .recv_sge = 1,
+};
+
+FIXTURE_VARIANT_ADD(uc, mtu4096_sge_max) {
+	.mtu = IBV_MTU_4096, .send_sge = 0, .recv_sge = 0,
+};
+
+FIXTURE_VARIANT_ADD(uc, mtu1024_sge4_odp) {
+	.mtu = IBV_MTU_1024, .send_sge = 4, .recv_sge = 5,
+	.mr_kind = MR_ODP,
+};
+
+FIXTURE_SETUP(uc)
+{
+	struct pair_attr attr = default_attr;
+
+	attr.uc = true;
+	attr.access = IBV_ACCESS_REMOTE_WRITE;
+	attr.mtu = variant->mtu;
+	attr.cap.max_send_sge = variant->send_sge;
+	attr.cap.max_recv_sge = variant->recv_sge;
+	attr.mr_kind = variant->mr_kind;
+	pair_open(_metadata, &self->p, &attr);
+	self->img = malloc(MAP_LEN);
+	ASSERT_NE(NULL, self->img);
+}
+
+FIXTURE_TEARDOWN(uc)
+{
+	pair_close(&self->p);
+	free(self->img);
+}
+
+TEST_F(uc, send)
+{
+	xfer_sizes(_metadata, &self->p, self->img, IBV_WR_SEND);
+}
+
+TEST_F(uc, send_with_imm)
+{
+	xfer_sizes(_metadata, &self->p, self->img, IBV_WR_SEND_WITH_IMM);
+}
+
+TEST_F(uc, write)
+{
+	xfer_sizes(_metadata, &self->p, self->img, IBV_WR_RDMA_WRITE);
+}
+
+TEST_F(uc, write_with_imm)
+{
+	xfer_sizes(_metadata, &self->p, self->img, IBV_WR_RDMA_WRITE_WITH_IMM);
+}
+
+/*
+ * Many UC messages back to back, more than one engine pass sends, each
+ * received whole and in order: 64 SENDs of 3000 bytes (three packets
+ * each at MTU 1024) into 64 receives.
+ */
+TEST_F(uc, send_burst_in_order)
+{
+	enum { N = 64, LEN = 3000, ROOM = 4096 };
+	struct pair *p = &self->p;
+	struct ibv_send_wr wr[N];
+	struct sgl gather[N], scatter[N];
+	struct ibv_wc wc[N];
+	int i;
+
+	mbuf_reset(&p->b.dst);
+	for (i = 0; i < N; i++) {
+		sgl_make_at(&scatter[i], &p->b.dst, i * ROOM, LEN);
+		ASSERT_EQ(0, post_recv(p->b.qp, 1000 + i, &scatter[i]));
+		sgl_make_at(&gather[i], &p->a.src, i * ROOM, LEN);
+		fill_pattern((uint8_t *)(uintptr_t)gather[i].sge[0].addr, LEN,
+			     0, 77 + i);
+		wr_init(&wr[i], 100 + i, IBV_WR_SEND, &gather[i], 0);
+		wr[i].next = i + 1 < N ? &wr[i + 1] : NULL;
+	}
+	ASSERT_EQ(0, post_send(p->a.qp, wr));
+	WAIT_WCS(p->a.cq, wc, N);
+	for (i = 0; i < N; i++)
+		EXPECT_WC(wc[i], 100 + i, IBV_WC_SUCCESS, IBV_WC_SEND);
+	WAIT_WCS(p->b.cq, wc, N);
+	for (i = 0; i < N; i++) {
+		EXPECT_WC(wc[i], 1000 + i, IBV_WC_SUCCESS, IBV_WC_RECV);
+		EXPECT_EQ(LEN, wc[i].byte_len);
+		EXPECT_TRUE(is_pattern((uint8_t *)(uintptr_t)
+				       scatter[i].sge[0].addr, LEN, 0, 77 + i))
+			TH_LOG("message %d", i);
+	}
 }
 
 /* RDMA READs scatter the remote bytes into the local SGEs, byte_len exact. */

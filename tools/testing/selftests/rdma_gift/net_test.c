@@ -377,8 +377,11 @@ TEST_F(net, bad_icrc_counted)
 /* Unknown opcodes with a good ICRC: dropped_pkts. */
 TEST_F(net, unknown_opcodes_dropped)
 {
-	/* RC reserved, UC, RD, UD other than SEND only, CNP, vendor */
-	static const uint8_t ops[] = { 0x15, 0x18, 0x1f, 0x20, 0x24, 0x40,
+	/*
+	 * RC reserved, UC reserved (UC has SEND and RDMA WRITE only), RD,
+	 * UD other than SEND only, CNP, vendor
+	 */
+	static const uint8_t ops[] = { 0x15, 0x18, 0x1f, 0x2c, 0x31, 0x40,
 				       0x60, 0x66, 0x81, 0xe0, 0xff };
 	struct pkt p;
 	size_t i;
@@ -1238,6 +1241,249 @@ TEST_F(rc, packets_tied_to_connection)
 	EXPECT_EQ(8, wc.byte_len);
 	for (i = 0; i < 8; i++)
 		EXPECT_EQ(gift_pat(i, 6), self->b.buf[4096 + i]);
+}
+
+/* UC opcodes (include/rdma/ib_pack.h) */
+enum {
+	OP_UC_SEND_FIRST		= 0x20,
+	OP_UC_SEND_MIDDLE		= 0x21,
+	OP_UC_SEND_LAST			= 0x22,
+	OP_UC_SEND_LAST_IMM		= 0x23,
+	OP_UC_SEND_ONLY			= 0x24,
+	OP_UC_RDMA_WRITE_FIRST		= 0x26,
+	OP_UC_RDMA_WRITE_MIDDLE		= 0x27,
+	OP_UC_RDMA_WRITE_LAST_IMM	= 0x29,
+};
+
+/*
+ * Replaces b by a UC QP connected to a (which it never sends to here),
+ * expecting A_PSN, taking RDMA WRITEs: the UC attributes only.
+ */
+static void uc_b_open(struct __test_metadata *_metadata,
+		      FIXTURE_DATA(rc) *self)
+{
+	struct ibv_qp_init_attr init = {
+		.send_cq = self->b.cq,
+		.recv_cq = self->b.cq,
+		.cap = {
+			.max_send_wr = 16,
+			.max_recv_wr = 16,
+			.max_send_sge = 1,
+			.max_recv_sge = 1,
+		},
+		.qp_type = IBV_QPT_UC,
+	};
+	struct ibv_qp_attr a = {
+		.qp_state = IBV_QPS_INIT,
+		.port_num = 1,
+		.qp_access_flags = IBV_ACCESS_REMOTE_WRITE,
+	};
+
+	ASSERT_EQ(0, ibv_destroy_qp(self->b.qp));
+	self->b.qp = ibv_create_qp(self->pd, &init);
+	ASSERT_NE(NULL, self->b.qp);
+	ASSERT_EQ(0, ibv_modify_qp(self->b.qp, &a, IBV_QP_STATE |
+				   IBV_QP_PKEY_INDEX | IBV_QP_PORT |
+				   IBV_QP_ACCESS_FLAGS));
+	memset(&a, 0, sizeof(a));
+	a.qp_state = IBV_QPS_RTR;
+	a.path_mtu = IBV_MTU_1024;
+	a.dest_qp_num = self->a.qp->qp_num;
+	a.rq_psn = A_PSN;
+	a.ah_attr.is_global = 1;
+	a.ah_attr.grh.dgid = self->gid;
+	a.ah_attr.grh.sgid_index = self->gid_index;
+	a.ah_attr.grh.hop_limit = 64;
+	a.ah_attr.port_num = 1;
+	ASSERT_EQ(0, ibv_modify_qp(self->b.qp, &a, IBV_QP_STATE | IBV_QP_AV |
+				   IBV_QP_PATH_MTU | IBV_QP_DEST_QPN |
+				   IBV_QP_RQ_PSN));
+}
+
+/* A UC BTH (AckReq clear) and @len bytes of payload pattern @seed. */
+static int uc_send(FIXTURE_DATA(rc) *self, uint8_t opcode, uint32_t psn,
+		   size_t len, uint32_t seed)
+{
+	struct pkt p;
+
+	pkt_rc(&p, opcode, self->b.qp->qp_num, psn, 0xffff);
+	p.b[8] &= 0x7f;
+	if (opcode == OP_UC_SEND_LAST_IMM ||
+	    opcode == OP_UC_RDMA_WRITE_LAST_IMM)
+		pkt_put32(&p, 0x1234abcd);
+	if (opcode == OP_UC_RDMA_WRITE_FIRST)
+		pkt_reth(&p, (uintptr_t)self->b.buf + 8192, self->b.mr->rkey,
+			 2 * RC_MTU + 100);
+	pkt_payload(&p, len, seed);
+	return rc_send(self, &p);
+}
+
+/* A receive of 4096 bytes at @off of b's buffer. */
+static int uc_post_recv(struct rc_end *e, uint64_t wr_id, size_t off)
+{
+	struct ibv_sge sge = {
+		.addr = (uintptr_t)e->buf + off,
+		.length = 4096,
+		.lkey = e->mr->lkey,
+	};
+	struct ibv_recv_wr wr = {
+		.wr_id = wr_id,
+		.sg_list = &sge,
+		.num_sge = 1,
+	}, *bad;
+
+	return ibv_post_recv(e->qp, &wr, &bad);
+}
+
+/* @len bytes at @p are pattern @seed. */
+static bool is_pat(const uint8_t *p, size_t len, uint32_t seed)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (p[i] != gift_pat(i, seed))
+			return false;
+	return true;
+}
+
+/* @len bytes at @p are 0, as b's buffer starts. */
+static bool is_zero(const uint8_t *p, size_t len)
+{
+	while (len--)
+		if (*p++)
+			return false;
+	return true;
+}
+
+/*
+ * The UC responder loses a packet: forged UC packets at a UC
+ * QP b, the loss chosen exactly (a lossy link would drop packets at
+ * random, not a chosen one of a chosen message). A SEND that lost its
+ * MIDDLE is dropped from the gap on, silently (nothing goes back, each
+ * dropped packet counts in dropped_pkts), and its receive is not
+ * consumed: the next SEND, starting with a FIRST at the PSN after the
+ * gap, lands whole in that same receive. A WRITE_WITH_IMM that lost its
+ * MIDDLE keeps only what its FIRST wrote, completes nothing and consumes
+ * no receive: the SEND after it takes that receive. A MIDDLE out of the
+ * blue is dropped too.
+ */
+TEST_F(rc, uc_lost_packet_drops_message)
+{
+	uint8_t *buf = self->b.buf;
+	uint32_t psn = A_PSN;
+	struct ibv_wc wc;
+
+	uc_b_open(_metadata, self);
+	ASSERT_EQ(0, uc_post_recv(&self->b, 7, 0));
+
+	/* SEND: FIRST, the MIDDLE lost, LAST dropped. */
+	ASSERT_EQ(0, uc_send(self, OP_UC_SEND_FIRST, psn, RC_MTU, 1));
+	ASSERT_EQ(0, uc_send(self, OP_UC_SEND_LAST, psn + 2, 100, 1));
+	RC_DELTA(2, 0, 1, 0);
+	EXPECT_EQ(0, self->nseen);
+	EXPECT_EQ(0, rc_poll(self->b.cq, &wc, 1, 100));
+
+	/* The next SEND, three packets after the gap, fills receive 7. */
+	psn += 3;
+	ASSERT_EQ(0, uc_send(self, OP_UC_SEND_FIRST, psn, RC_MTU, 2));
+	ASSERT_EQ(0, uc_send(self, OP_UC_SEND_MIDDLE, psn + 1, RC_MTU, 3));
+	ASSERT_EQ(0, uc_send(self, OP_UC_SEND_LAST_IMM, psn + 2, 100, 4));
+	RC_DELTA(3, 0, 0, 0);
+	EXPECT_EQ(0, self->nseen);
+	ASSERT_EQ(1, rc_poll(self->b.cq, &wc, 1, 2000 * gift_slow()));
+	EXPECT_EQ(7, wc.wr_id);
+	EXPECT_EQ(IBV_WC_SUCCESS, wc.status);
+	EXPECT_EQ(IBV_WC_RECV, wc.opcode);
+	EXPECT_EQ(2 * RC_MTU + 100, wc.byte_len);
+	EXPECT_TRUE(wc.wc_flags & IBV_WC_WITH_IMM);
+	EXPECT_EQ(htonl(0x1234abcd), wc.imm_data);
+	EXPECT_TRUE(is_pat(buf, RC_MTU, 2));
+	EXPECT_TRUE(is_pat(buf + RC_MTU, RC_MTU, 3));
+	EXPECT_TRUE(is_pat(buf + 2 * RC_MTU, 100, 4));
+	EXPECT_TRUE(is_zero(buf + 2 * RC_MTU + 100, 4096 - 2 * RC_MTU - 100));
+
+	/* WRITE_WITH_IMM: FIRST, the MIDDLE lost, LAST_IMM dropped. */
+	ASSERT_EQ(0, uc_post_recv(&self->b, 8, 4096));
+	psn += 3;
+	ASSERT_EQ(0, uc_send(self, OP_UC_RDMA_WRITE_FIRST, psn, RC_MTU, 5));
+	ASSERT_EQ(0, uc_send(self, OP_UC_RDMA_WRITE_LAST_IMM, psn + 2, 100,
+			     5));
+	/* And a MIDDLE at the PSN expected next, with no message open. */
+	ASSERT_EQ(0, uc_send(self, OP_UC_RDMA_WRITE_MIDDLE, psn + 3, RC_MTU,
+			     5));
+	RC_DELTA(3, 0, 2, 0);
+	EXPECT_EQ(0, self->nseen);
+	EXPECT_EQ(0, rc_poll(self->b.cq, &wc, 1, 100));
+	EXPECT_TRUE(is_pat(buf + 8192, RC_MTU, 5));
+	EXPECT_TRUE(is_zero(buf + 8192 + RC_MTU, RC_MTU + 100));
+
+	/* A SEND ONLY takes receive 8, which the WRITE left. */
+	ASSERT_EQ(0, uc_send(self, OP_UC_SEND_ONLY, psn + 4, 100, 6));
+	RC_DELTA(1, 0, 0, 0);
+	ASSERT_EQ(1, rc_poll(self->b.cq, &wc, 1, 2000 * gift_slow()));
+	EXPECT_EQ(8, wc.wr_id);
+	EXPECT_EQ(IBV_WC_SUCCESS, wc.status);
+	EXPECT_EQ(IBV_WC_RECV, wc.opcode);
+	EXPECT_EQ(100, wc.byte_len);
+	EXPECT_FALSE(wc.wc_flags & IBV_WC_WITH_IMM);
+	EXPECT_TRUE(is_pat(buf + 4096, 100, 6));
+	EXPECT_TRUE(is_zero(buf + 4096 + 100, 4096 - 100));
+}
+
+/*
+ * What the UC responder refuses it drops with the rest of the message,
+ * silently, and the QP goes on (in RTR: no error, no flush): a SEND with
+ * no receive posted; an RDMA WRITE with a bad rkey (nothing written); a
+ * SEND longer than its receive (the receive is kept, and the next SEND
+ * lands in it whole). A SEND ONLY at the expected PSN in the middle of a
+ * SEND abandons that one and is received.
+ */
+TEST_F(rc, uc_refused_messages_dropped)
+{
+	uint8_t *buf = self->b.buf;
+	uint32_t psn = A_PSN;
+	struct ibv_qp_init_attr init;
+	struct ibv_qp_attr qa;
+	struct ibv_wc wc;
+	struct pkt p;
+	int i;
+
+	uc_b_open(_metadata, self);
+	ASSERT_EQ(0, uc_send(self, OP_UC_SEND_ONLY, psn++, 100, 1));
+	pkt_rc(&p, 0x2a /* UC RDMA WRITE ONLY */, self->b.qp->qp_num, psn++,
+	       0xffff);
+	p.b[8] &= 0x7f;
+	pkt_reth(&p, (uintptr_t)buf, self->b.mr->rkey ^ 0x80, 64);
+	pkt_payload(&p, 64, 2);
+	ASSERT_EQ(0, rc_send(self, &p));
+	RC_DELTA(2, 0, 2, 0);
+	EXPECT_EQ(0, self->nseen);
+	EXPECT_EQ(0, rc_poll(self->b.cq, &wc, 1, 100));
+	EXPECT_TRUE(is_zero(buf, 64));
+
+	/* Five packets into a 4096-byte receive: the fifth overflows. */
+	ASSERT_EQ(0, uc_post_recv(&self->b, 9, 0));
+	ASSERT_EQ(0, uc_send(self, OP_UC_SEND_FIRST, psn++, RC_MTU, 3));
+	for (i = 0; i < 3; i++)
+		ASSERT_EQ(0, uc_send(self, OP_UC_SEND_MIDDLE, psn++, RC_MTU,
+				     3));
+	ASSERT_EQ(0, uc_send(self, OP_UC_SEND_LAST, psn++, 8, 3));
+	RC_DELTA(5, 0, 1, 0);
+	EXPECT_EQ(0, rc_poll(self->b.cq, &wc, 1, 100));
+
+	/* A SEND FIRST, then a SEND ONLY at the next PSN: the ONLY wins. */
+	ASSERT_EQ(0, uc_send(self, OP_UC_SEND_FIRST, psn++, RC_MTU, 4));
+	ASSERT_EQ(0, uc_send(self, OP_UC_SEND_ONLY, psn++, 100, 5));
+	RC_DELTA(2, 0, 0, 0);
+	EXPECT_EQ(0, self->nseen);
+	ASSERT_EQ(1, rc_poll(self->b.cq, &wc, 1, 2000 * gift_slow()));
+	EXPECT_EQ(9, wc.wr_id);
+	EXPECT_EQ(IBV_WC_SUCCESS, wc.status);
+	EXPECT_EQ(IBV_WC_RECV, wc.opcode);
+	EXPECT_EQ(100, wc.byte_len);
+	EXPECT_TRUE(is_pat(buf, 100, 5));
+	ASSERT_EQ(0, ibv_query_qp(self->b.qp, &qa, IBV_QP_STATE, &init));
+	EXPECT_EQ(IBV_QPS_RTR, qa.qp_state);
 }
 
 /*

@@ -125,7 +125,11 @@ static int to_init(struct ibv_qp *qp)
 	return ibv_modify_qp(qp, &a, mask);
 }
 
-/* RTR attributes of an RC QP talking to QP dqpn at our own IPv4 GID. */
+/*
+ * RTR attributes of an RC QP talking to QP dqpn at our own IPv4 GID;
+ * without IBV_QP_MAX_DEST_RD_ATOMIC and IBV_QP_MIN_RNR_TIMER in @mask,
+ * those of a UC QP.
+ */
 static void rtr_attr(const struct rig *r, uint32_t dqpn, struct ibv_qp_attr *a,
 		     int *mask)
 {
@@ -154,6 +158,8 @@ static int to_rtr(const struct rig *r, struct ibv_qp *qp, uint32_t dqpn)
 	if (qp->qp_type == IBV_QPT_UD)
 		return to_state(qp, IBV_QPS_RTR);
 	rtr_attr(r, dqpn, &a, &mask);
+	if (qp->qp_type == IBV_QPT_UC)
+		mask &= ~(IBV_QP_MAX_DEST_RD_ATOMIC | IBV_QP_MIN_RNR_TIMER);
 	return ibv_modify_qp(qp, &a, mask);
 }
 
@@ -168,7 +174,7 @@ static int to_rts(struct ibv_qp *qp)
 		.max_rd_atomic = 4,
 	};
 
-	if (qp->qp_type == IBV_QPT_UD)
+	if (qp->qp_type == IBV_QPT_UD || qp->qp_type == IBV_QPT_UC)
 		return ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_SQ_PSN);
 	return ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_SQ_PSN |
 			     IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT |
@@ -670,9 +676,9 @@ TEST_F(qp, destroy_discards_its_completions)
 }
 
 /*
- * QP types the engine does not run are refused at creation: UC. UD is
- * created, and walks to RTS with its Q_Key reported back (ud_test.c
- * moves data over it).
+ * QP types the engine does not run are refused at creation: raw packet.
+ * UD is created, and walks to RTS with its Q_Key reported back
+ * (ud_test.c moves data over it).
  */
 TEST_F(qp, unsupported_type)
 {
@@ -680,7 +686,8 @@ TEST_F(qp, unsupported_type)
 	struct ibv_qp_attr a;
 	struct ibv_qp *ud;
 
-	EXPECT_EQ(NULL, rig_qp(&self->r, IBV_QPT_UC, &default_cap, NULL));
+	EXPECT_EQ(NULL, rig_qp(&self->r, IBV_QPT_RAW_PACKET, &default_cap,
+			       NULL));
 	EXPECT_EQ(EOPNOTSUPP, errno);
 	ud = rig_qp(&self->r, IBV_QPT_UD, &default_cap, NULL);
 	ASSERT_NE(NULL, ud);
@@ -691,6 +698,104 @@ TEST_F(qp, unsupported_type)
 	EXPECT_EQ(0x11111111, a.qkey);
 	EXPECT_EQ(IBV_QPT_UD, init.qp_type);
 	EXPECT_EQ(0, ibv_destroy_qp(ud));
+}
+
+/*
+ * UC QPs walk RESET -> INIT -> RTR -> RTS with exactly the UC attributes
+ * (ib_modify_qp_is_ok()): each RC-only one added to a transition fails
+ * it with EINVAL and leaves the QP where it was.
+ */
+TEST_F(qp, uc_attributes)
+{
+	static const int rc_rtr[] = {
+		IBV_QP_MAX_DEST_RD_ATOMIC, IBV_QP_MIN_RNR_TIMER,
+	};
+	static const int rc_rts[] = {
+		IBV_QP_TIMEOUT, IBV_QP_RETRY_CNT, IBV_QP_RNR_RETRY,
+		IBV_QP_MAX_QP_RD_ATOMIC,
+	};
+	struct ibv_qp_attr a, rts = {
+		.qp_state = IBV_QPS_RTS,
+		.sq_psn = 0x654321,
+		.timeout = 14,
+		.retry_cnt = 7,
+		.rnr_retry = 7,
+		.max_rd_atomic = 4,
+	};
+	struct ibv_qp_init_attr init;
+	struct ibv_qp *uc;
+	int mask;
+	size_t i;
+
+	uc = rig_qp(&self->r, IBV_QPT_UC, &default_cap, NULL);
+	ASSERT_NE(NULL, uc) TH_LOG("create UC: %s", strerror(errno));
+	ASSERT_EQ(0, to_init(uc));
+	rtr_attr(&self->r, self->peer->qp_num, &a, &mask);
+	mask &= ~(IBV_QP_MAX_DEST_RD_ATOMIC | IBV_QP_MIN_RNR_TIMER);
+	for (i = 0; i < sizeof(rc_rtr) / sizeof(rc_rtr[0]); i++) {
+		EXPECT_EQ(EINVAL, ibv_modify_qp(uc, &a, mask | rc_rtr[i]))
+			TH_LOG("RTR with %#x", rc_rtr[i]);
+	}
+	EXPECT_EQ(IBV_QPS_INIT, qp_state(uc));
+	ASSERT_EQ(0, ibv_modify_qp(uc, &a, mask));
+	for (i = 0; i < sizeof(rc_rts) / sizeof(rc_rts[0]); i++) {
+		EXPECT_EQ(EINVAL, ibv_modify_qp(uc, &rts, IBV_QP_STATE |
+						IBV_QP_SQ_PSN | rc_rts[i]))
+			TH_LOG("RTS with %#x", rc_rts[i]);
+	}
+	EXPECT_EQ(IBV_QPS_RTR, qp_state(uc));
+	ASSERT_EQ(0, ibv_modify_qp(uc, &rts, IBV_QP_STATE | IBV_QP_SQ_PSN));
+	ASSERT_EQ(0, ibv_query_qp(uc, &a, IBV_QP_STATE | IBV_QP_SQ_PSN,
+				  &init));
+	EXPECT_EQ(IBV_QPS_RTS, a.qp_state);
+	EXPECT_EQ(0x654321, a.sq_psn);
+	EXPECT_EQ(IBV_QPT_UC, init.qp_type);
+	/* Even SQD -> SQD takes no RC-only attribute. */
+	ASSERT_EQ(0, to_state(uc, IBV_QPS_SQD));
+	EXPECT_EQ(EINVAL, ibv_modify_qp(uc, &rts, IBV_QP_TIMEOUT));
+	EXPECT_EQ(0, ibv_destroy_qp(uc));
+}
+
+/*
+ * A UC QP takes SEND and RDMA WRITE, with and without immediate; RDMA
+ * READ, the atomics, SEND_WITH_INV and ATOMIC_WRITE fail at post time
+ * with EINVAL, through uverbs, and queue nothing: entering ERR flushes
+ * exactly the four WRs taken (posted in SQD, where nothing starts).
+ */
+TEST_F(qp, uc_post_opcodes)
+{
+	static const enum ibv_wr_opcode bad[] = {
+		IBV_WR_RDMA_READ, IBV_WR_ATOMIC_CMP_AND_SWP,
+		IBV_WR_ATOMIC_FETCH_AND_ADD, IBV_WR_SEND_WITH_INV,
+		IBV_WR_ATOMIC_WRITE,
+	};
+	static const enum ibv_wr_opcode good[] = {
+		IBV_WR_SEND, IBV_WR_SEND_WITH_IMM, IBV_WR_RDMA_WRITE,
+		IBV_WR_RDMA_WRITE_WITH_IMM,
+	};
+	struct ibv_wc wc[8];
+	struct ibv_qp *uc;
+	size_t i;
+
+	uc = rig_qp(&self->r, IBV_QPT_UC, &default_cap, NULL);
+	ASSERT_NE(NULL, uc);
+	ASSERT_EQ(0, walk_to(&self->r, uc, self->peer->qp_num, IBV_QPS_SQD));
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		EXPECT_EQ(EINVAL, post_send_op(uc, bad[i], 10 + i))
+			TH_LOG("opcode %d", bad[i]);
+	}
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		EXPECT_EQ(0, post_send_op(uc, good[i], 20 + i))
+			TH_LOG("opcode %d", good[i]);
+	}
+	ASSERT_EQ(0, to_state(uc, IBV_QPS_ERR));
+	ASSERT_EQ(4, poll_n(self->r.scq, wc, 4));
+	for (i = 0; i < 4; i++) {
+		EXPECT_EQ(20 + i, wc[i].wr_id);
+		EXPECT_EQ(IBV_WC_WR_FLUSH_ERR, wc[i].status);
+	}
+	EXPECT_EQ(0, ibv_poll_cq(self->r.scq, 8, wc));
+	EXPECT_EQ(0, ibv_destroy_qp(uc));
 }
 
 /* QP numbers are never 0 or 1 and never repeat among live QPs. */

@@ -56,6 +56,8 @@
 		 IBV_QP_EX_WITH_RDMA_WRITE_WITH_IMM | IBV_QP_EX_WITH_RDMA_READ | \
 		 IBV_QP_EX_WITH_ATOMIC_CMP_AND_SWP | \
 		 IBV_QP_EX_WITH_ATOMIC_FETCH_AND_ADD)
+#define UC_OPS	(IBV_QP_EX_WITH_SEND | IBV_QP_EX_WITH_SEND_WITH_IMM | \
+		 IBV_QP_EX_WITH_RDMA_WRITE | IBV_QP_EX_WITH_RDMA_WRITE_WITH_IMM)
 #define UD_OPS	(IBV_QP_EX_WITH_SEND | IBV_QP_EX_WITH_SEND_WITH_IMM)
 
 #define WC_ALL	(IBV_WC_EX_WITH_BYTE_LEN | IBV_WC_EX_WITH_IMM | \
@@ -210,6 +212,11 @@ FIXTURE(rc) {
 	struct rig r;
 };
 
+/* UC: RDMA WRITE through the builders. */
+FIXTURE(uc) {
+	struct rig r;
+};
+
 FIXTURE_VARIANT(ex) {
 	enum ibv_qp_type type;
 };
@@ -220,6 +227,10 @@ FIXTURE_VARIANT_ADD(ex, rc) {
 
 FIXTURE_VARIANT_ADD(ex, ud) {
 	.type = IBV_QPT_UD,
+};
+
+FIXTURE_VARIANT_ADD(ex, uc) {
+	.type = IBV_QPT_UC,
 };
 
 static struct ibv_cq_ex *make_cq(struct ibv_context *ctx)
@@ -266,7 +277,10 @@ static int to_init(struct ibv_qp *qp)
 	return ibv_modify_qp(qp, &a, mask);
 }
 
-/* RESET to RTS; an RC QP talks to QP dqpn at the device's own GID. */
+/*
+ * RESET to RTS; an RC or UC QP talks to QP dqpn at the device's own GID,
+ * UC with the UC attributes only.
+ */
 static int to_rts(struct rig *r, struct ibv_qp *qp, uint32_t dqpn)
 {
 	struct ibv_qp_attr a = {};
@@ -276,20 +290,22 @@ static int to_rts(struct rig *r, struct ibv_qp *qp, uint32_t dqpn)
 		return -1;
 	a.qp_state = IBV_QPS_RTR;
 	mask = IBV_QP_STATE;
-	if (qp->qp_type == IBV_QPT_RC) {
+	if (qp->qp_type != IBV_QPT_UD) {
 		a.path_mtu = IBV_MTU_1024;
 		a.dest_qp_num = dqpn;
 		a.rq_psn = 0x1234;
-		a.max_dest_rd_atomic = 4;
-		a.min_rnr_timer = 12;
 		a.ah_attr.is_global = 1;
 		a.ah_attr.grh.dgid = r->gid;
 		a.ah_attr.grh.sgid_index = r->gid_index;
 		a.ah_attr.grh.hop_limit = 64;
 		a.ah_attr.port_num = 1;
 		mask |= IBV_QP_AV | IBV_QP_PATH_MTU | IBV_QP_DEST_QPN |
-			IBV_QP_RQ_PSN | IBV_QP_MAX_DEST_RD_ATOMIC |
-			IBV_QP_MIN_RNR_TIMER;
+			IBV_QP_RQ_PSN;
+	}
+	if (qp->qp_type == IBV_QPT_RC) {
+		a.max_dest_rd_atomic = 4;
+		a.min_rnr_timer = 12;
+		mask |= IBV_QP_MAX_DEST_RD_ATOMIC | IBV_QP_MIN_RNR_TIMER;
 	}
 	if (ibv_modify_qp(qp, &a, mask))
 		return -1;
@@ -317,7 +333,8 @@ static int rig_setup(struct rig *r, enum ibv_qp_type type)
 {
 	struct ibv_ah_attr ah = { .is_global = 1, .port_num = 1 };
 	struct ibv_port_attr port;
-	uint64_t ops = type == IBV_QPT_RC ? RC_OPS : UD_OPS;
+	uint64_t ops = type == IBV_QPT_RC ? RC_OPS :
+		       type == IBV_QPT_UC ? UC_OPS : UD_OPS;
 	size_t i;
 
 	r->ctx = gift_open(gift_env("GIFT_IBDEV"));
@@ -405,6 +422,16 @@ FIXTURE_SETUP(rc)
 }
 
 FIXTURE_TEARDOWN(rc)
+{
+	rig_teardown(&self->r);
+}
+
+FIXTURE_SETUP(uc)
+{
+	ASSERT_EQ(0, rig_setup(&self->r, IBV_QPT_UC));
+}
+
+FIXTURE_TEARDOWN(uc)
 {
 	rig_teardown(&self->r);
 }
@@ -876,9 +903,8 @@ TEST_F(ex, end_poll_keeps_unread)
 }
 
 /* RDMA WRITE and WRITE_WITH_IMM (which consumes a receive, with no data). */
-TEST_F(rc, rdma_write_and_imm)
+static void write_and_imm(struct __test_metadata *_metadata, struct rig *r)
 {
-	struct rig *r = &self->r;
 	struct xwc w[2];
 
 	ASSERT_EQ(0, post_recv(r, 32768, 0, 70));
@@ -905,6 +931,20 @@ TEST_F(rc, rdma_write_and_imm)
 	EXPECT_TRUE(landed(r, 8192, r->src + 20000, 100));
 	/* The receive buffer was not written */
 	EXPECT_EQ(SENTINEL, r->dst[32768]);
+}
+
+TEST_F(rc, rdma_write_and_imm)
+{
+	write_and_imm(_metadata, &self->r);
+}
+
+/*
+ * The same over UC: the WRITE completes once sent, and its data is in
+ * place when the WRITE_WITH_IMM behind it completes at the receiver.
+ */
+TEST_F(uc, rdma_write_and_imm)
+{
+	write_and_imm(_metadata, &self->r);
 }
 
 /* RDMA READ into a two-SGE scatter list; byte_len is the length read. */
@@ -1063,14 +1103,38 @@ static int try_qp(FIXTURE_DATA(create) *self, enum ibv_qp_type type,
 }
 
 /*
- * The opcodes every device executes on RC and UD are accepted; RDMA and
- * atomics on UD, and TSO on RC (a raw-packet feature), are refused with
- * EOPNOTSUPP.
+ * The opcodes every device executes on RC, UC and UD are accepted; RDMA
+ * and atomics on UD, READ and atomics on UC, and TSO on RC (a raw-packet
+ * feature), are refused with EOPNOTSUPP. UC has no SEND with invalidate,
+ * ATOMIC WRITE or FLUSH packets either: gift refuses them too (rxe's
+ * provider takes SEND_WITH_INV on UC).
  */
 TEST_F(create, send_ops_per_transport)
 {
+	static const struct {
+		uint64_t op;
+		bool any;	/* every device refuses it, not only gift */
+	} not_uc[] = {
+		{ IBV_QP_EX_WITH_RDMA_READ, true },
+		{ IBV_QP_EX_WITH_ATOMIC_CMP_AND_SWP, true },
+		{ IBV_QP_EX_WITH_ATOMIC_FETCH_AND_ADD, true },
+		{ IBV_QP_EX_WITH_SEND_WITH_INV, false },
+		{ IBV_QP_EX_WITH_ATOMIC_WRITE, false },
+		{ QP_EX_WITH_FLUSH, false },
+	};
+	size_t i;
+	int err;
+
 	EXPECT_EQ(0, try_qp(self, IBV_QPT_RC, RC_OPS));
+	EXPECT_EQ(0, try_qp(self, IBV_QPT_UC, UC_OPS));
 	EXPECT_EQ(0, try_qp(self, IBV_QPT_UD, UD_OPS));
+	for (i = 0; i < sizeof(not_uc) / sizeof(not_uc[0]); i++) {
+		err = try_qp(self, IBV_QPT_UC, UC_OPS | not_uc[i].op);
+		TH_LOG("UC with op %#llx: %d",
+		       (unsigned long long)not_uc[i].op, err);
+		if (not_uc[i].any || is_gift())
+			EXPECT_EQ(EOPNOTSUPP, err);
+	}
 	EXPECT_EQ(EOPNOTSUPP, try_qp(self, IBV_QPT_UD,
 				     UD_OPS | IBV_QP_EX_WITH_RDMA_WRITE));
 	EXPECT_EQ(EOPNOTSUPP, try_qp(self, IBV_QPT_UD,

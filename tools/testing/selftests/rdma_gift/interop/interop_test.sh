@@ -9,7 +9,8 @@
 #   ibv_rc_pingpong -c (4 KiB, data checked), ib_write_bw, ib_read_bw,
 #   ib_send_bw, ib_atomic_bw, ib_send_lat (perftest, no rdma_cm, perftest's
 #   defaults: 64 KiB, as many READs and atomics outstanding as the
-#   devices allow, 128 with rxe), and rc_xfer: 1 MiB messages of every RC
+#   devices allow, 128 with rxe), ibv_uc_pingpong -c (UC, 4 KiB, data
+#   checked) and rc_xfer: 1 MiB messages of every RC
 #   opcode, every byte checked on the receiving side; then (quick set
 #   too) ibv_ud_pingpong (UD, 512 B) and over rdma_cm (ib_cm's MADs on
 #   both GSI QPs): rping -V, ib_send_lat -R and ib_read_bw -R (4 KiB,
@@ -267,6 +268,8 @@ exchanges() {
 			ib_atomic_bw -d "$dev" -x GIDX "${pt[@]}"
 		step "$s" "ib_send_lat" "$bw" \
 			ib_send_lat -d "$dev" -x GIDX "${pt[@]}" -C
+		step "$s" "ibv_uc_pingpong -c" "$pp" \
+			ibv_uc_pingpong -d "$dev" -g GIDX -c -s 4096 -n 100
 	fi
 	step "$s" "rc_xfer 1 MiB, every RC opcode" "0 failed of" \
 		"$here/rc_xfer" -d "$dev" -n 1

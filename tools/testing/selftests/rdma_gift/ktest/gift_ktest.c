@@ -85,6 +85,7 @@
  * other drivers do not read; listed and run only on a gift device.
  */
 #define KT_GIFT			BIT(3)
+#define KT_UC			BIT(4)	/* UC QPs, connected */
 
 /* The Q_Key of the UD QPs. */
 #define KT_QKEY			0x11220033
@@ -153,6 +154,7 @@ struct kt_fr {
  * @dev: device under test
  * @poll_ctx: polling context of the CQs
  * @ud: the sides' QPs are UD QPs (KT_UD)
+ * @uc: the sides' QPs are UC QPs (KT_UC)
  * @failed: kt_fail() was called; kt_result holds the reason
  * @pd: kernel PD
  * @sgid_attr: the RoCEv2 IPv4 GID both QPs use (referenced)
@@ -169,6 +171,7 @@ struct kt_ctx {
 	struct ib_device *dev;
 	enum ib_poll_context poll_ctx;
 	bool ud;
+	bool uc;
 	bool failed;
 	struct ib_pd *pd;
 	const struct ib_gid_attr *sgid_attr;
@@ -476,6 +479,8 @@ static int kt_create_side(struct kt_ctx *ctx, int s, struct rdma_cm_id *id)
 	init.recv_cq = cq;
 	if (ctx->ud)
 		init.qp_type = IB_QPT_UD;
+	if (ctx->uc)
+		init.qp_type = IB_QPT_UC;
 	if (id) {
 		int err = rdma_create_qp(id, ctx->pd, &init);
 
@@ -495,10 +500,17 @@ static int kt_create_side(struct kt_ctx *ctx, int s, struct rdma_cm_id *id)
 	return 0;
 }
 
-/* Moves side @s's QP to RTS, connected to the other side's. */
+/*
+ * Moves side @s's QP to RTS, connected to the other side's; a UC QP with
+ * the UC attributes only.
+ */
 static int kt_connect(struct kt_ctx *ctx, int s)
 {
 	struct ib_qp *qp = ctx->side[s].qp, *peer = ctx->side[!s].qp;
+	int rc_rtr = ctx->uc ? 0 : IB_QP_MAX_DEST_RD_ATOMIC |
+				   IB_QP_MIN_RNR_TIMER;
+	int rc_rts = ctx->uc ? 0 : IB_QP_TIMEOUT | IB_QP_RETRY_CNT |
+				   IB_QP_RNR_RETRY | IB_QP_MAX_QP_RD_ATOMIC;
 	union ib_gid dgid = ctx->sgid_attr->gid;
 	struct ib_qp_attr attr = {};
 	int err;
@@ -529,8 +541,7 @@ static int kt_connect(struct kt_ctx *ctx, int s)
 	/* Kernel users pass a resolved address: loopback, our own MAC. */
 	ether_addr_copy(attr.ah_attr.roce.dmac, ctx->dmac);
 	err = ib_modify_qp(qp, &attr, IB_QP_STATE | IB_QP_AV | IB_QP_PATH_MTU |
-			   IB_QP_DEST_QPN | IB_QP_RQ_PSN |
-			   IB_QP_MAX_DEST_RD_ATOMIC | IB_QP_MIN_RNR_TIMER);
+			   IB_QP_DEST_QPN | IB_QP_RQ_PSN | rc_rtr);
 	if (err)
 		return kt_fail(ctx, "QP %u to RTR: %d", qp->qp_num, err);
 
@@ -541,9 +552,7 @@ static int kt_connect(struct kt_ctx *ctx, int s)
 	attr.retry_cnt = 7;
 	attr.rnr_retry = 7;		/* forever */
 	attr.max_rd_atomic = KT_RD_ATOMIC;
-	err = ib_modify_qp(qp, &attr, IB_QP_STATE | IB_QP_SQ_PSN |
-			   IB_QP_TIMEOUT | IB_QP_RETRY_CNT | IB_QP_RNR_RETRY |
-			   IB_QP_MAX_QP_RD_ATOMIC);
+	err = ib_modify_qp(qp, &attr, IB_QP_STATE | IB_QP_SQ_PSN | rc_rts);
 	if (err)
 		return kt_fail(ctx, "QP %u to RTS: %d", qp->qp_num, err);
 	return 0;
@@ -1070,6 +1079,87 @@ static int kt_test_rdma_write(struct kt_ctx *ctx)
 	memcpy(want + 14000, abuf + 10000, 200);
 	return kt_compare(ctx, "RDMA WRITE with immediate data", bbuf, want,
 			  KT_BUF_SIZE);
+}
+
+/*
+ * UC from the kernel: an RDMA WRITE over several MTUs, then a WRITE with
+ * immediate; once the receive of the second completes, both are in place
+ * (a UC WRITE completes at the sender once sent, and the responder takes
+ * messages in order). RDMA READ, the atomics and SEND_WITH_INV fail at
+ * post time with -EINVAL.
+ */
+static int kt_test_uc_write(struct kt_ctx *ctx)
+{
+	static const enum ib_wr_opcode refused[] = {
+		IB_WR_RDMA_READ, IB_WR_ATOMIC_CMP_AND_SWP,
+		IB_WR_ATOMIC_FETCH_AND_ADD, IB_WR_SEND_WITH_INV,
+	};
+	static const struct kt_seg two[] = { { 0, 5000 }, { 6000, 1000 } };
+	u8 *abuf = ctx->side[KT_A].buf, *bbuf = ctx->side[KT_B].buf;
+	u64 bdma = ctx->side[KT_B].dma;
+	u32 rkey = ctx->pd->unsafe_global_rkey;
+	struct ib_rdma_wr wr = {};
+	const struct ib_send_wr *bad;
+	struct kt_cqe *rc, *sc;
+	u8 *want = ctx->tmp;
+	struct ib_sge sge;
+	unsigned int i;
+	int err;
+
+	kt_fill(abuf, KT_BUF_SIZE, 21);
+	memset(bbuf, 0xee, KT_BUF_SIZE);
+	memset(want, 0xee, KT_BUF_SIZE);
+
+	sge = kt_sge(ctx, KT_A, 0, 8);
+	wr.wr.sg_list = &sge;
+	wr.wr.num_sge = 1;
+	wr.remote_addr = bdma;
+	wr.rkey = rkey;
+	for (i = 0; i < ARRAY_SIZE(refused); i++) {
+		wr.wr.opcode = refused[i];
+		err = ib_post_send(ctx->side[KT_A].qp, &wr.wr, &bad);
+		if (err != -EINVAL || bad != &wr.wr)
+			return kt_fail(ctx, "UC post of opcode %d: %d, not -EINVAL",
+				       refused[i], err);
+	}
+
+	err = kt_rdma(ctx, KT_A, IB_WR_RDMA_WRITE, two, 2, bdma + 100, rkey,
+		      IB_WC_SUCCESS, "UC RDMA WRITE");
+	if (err)
+		return err;
+	kt_gather(abuf, two, 2, want + 100);
+
+	rc = kt_post_recv(ctx, KT_B, NULL, 0);
+	sc = kt_cqe_new(ctx);
+	if (!rc || !sc)
+		return kt_fail(ctx, "posting the receive failed");
+	sge = kt_sge(ctx, KT_A, 8000, 3000);
+	memset(&wr, 0, sizeof(wr));
+	wr.wr.wr_cqe = &sc->cqe;
+	wr.wr.opcode = IB_WR_RDMA_WRITE_WITH_IMM;
+	wr.wr.send_flags = IB_SEND_SIGNALED;
+	wr.wr.sg_list = &sge;
+	wr.wr.num_sge = 1;
+	wr.wr.ex.imm_data = cpu_to_be32(0x0bad1dea);
+	wr.remote_addr = bdma + 9000;
+	wr.rkey = rkey;
+	err = kt_post_send(ctx, KT_A, &wr.wr, "UC RDMA WRITE with immediate");
+	if (!err)
+		err = kt_expect(ctx, KT_A, sc, IB_WC_SUCCESS, IB_WC_RDMA_WRITE,
+				"UC RDMA WRITE with immediate");
+	if (!err)
+		err = kt_expect(ctx, KT_B, rc, IB_WC_SUCCESS,
+				IB_WC_RECV_RDMA_WITH_IMM,
+				"RECV of UC RDMA WRITE with immediate");
+	if (err)
+		return err;
+	if (!(rc->wc.wc_flags & IB_WC_WITH_IMM) ||
+	    rc->wc.ex.imm_data != wr.wr.ex.imm_data || rc->wc.byte_len != 3000)
+		return kt_fail(ctx, "UC RECV_RDMA_WITH_IMM: flags %#x imm %#x byte_len %u",
+			       rc->wc.wc_flags, be32_to_cpu(rc->wc.ex.imm_data),
+			       rc->wc.byte_len);
+	memcpy(want + 9000, abuf + 8000, 3000);
+	return kt_compare(ctx, "UC RDMA WRITE data", bbuf, want, KT_BUF_SIZE);
 }
 
 /*
@@ -2245,6 +2335,8 @@ struct kt_test {
 static const struct kt_test kt_tests[] = {
 	{ "connect", kt_test_connect },
 	{ "send_recv", kt_test_send_recv },
+	{ "uc_send_recv", kt_test_send_recv, KT_UC },
+	{ "uc_write", kt_test_uc_write, KT_GLOBAL_RKEY | KT_UC },
 	{ "rdma_write", kt_test_rdma_write, KT_GLOBAL_RKEY },
 	{ "rdma_read", kt_test_rdma_read, KT_GLOBAL_RKEY },
 	{ "cq_softirq", kt_test_cq_poll, 0, IB_POLL_SOFTIRQ },
@@ -2298,6 +2390,7 @@ static void kt_run(const struct kt_test *t)
 	ctx->dev = kt_ibdev;
 	ctx->poll_ctx = t->poll_ctx;
 	ctx->ud = t->flags & KT_UD;
+	ctx->uc = t->flags & KT_UC;
 	err = kt_setup(ctx, t->flags);
 	if (!err)
 		err = t->fn(ctx);
