@@ -55,15 +55,17 @@ if ! make -s -C "$tree/tools/testing/selftests" TARGETS=rdma \
 	echo "not ok building the series' kselftests"
 	fail=$((fail + 1))
 else
-	# Through a pipe: the runner appends the tests' output to
-	# /dev/stdout with a file offset of its own, which overwrites it
-	# when stdout is a file (as the VM runner's is).
+	# The kselftest runner appends the tests' output to /dev/stdout,
+	# which the VM's minimal /dev lacks (it would become a file there):
+	# link it, and hand the runner a pipe, as appending with an offset
+	# of its own to a file stdout would overwrite its other lines.
 	sel=()
 	for t in "${TESTS[@]}"; do sel+=(-t "rdma:$t"); done
 	out=$(cd "$inst" && "$TOP/tools/testing/vm/run" --kernel debug \
 		--driver none --quiet --timeout $((600 * SLOW / 8 + 300)) \
 		-- bash -o pipefail -c \
-		"./run_kselftest.sh -o $((60 * SLOW)) ${sel[*]} | cat" 2>&1)
+		"[ -e /dev/stdout ] || ln -s /proc/self/fd/1 /dev/stdout;
+		./run_kselftest.sh -o $((60 * SLOW)) ${sel[*]} | cat" 2>&1)
 	status=$?
 	echo "$out"
 	# run_kselftest.sh prints the tests' TAP lines indented by "# ".

@@ -167,6 +167,7 @@ cmd_check() {
 		fi
 		# every file it touches has a maintainer who is not just a list
 		n=$((n + 1))
+		git -C "$TREE" checkout -q --detach "$commit"
 		files=$(git -C "$TREE" diff-tree --no-commit-id --name-only -r "$commit")
 		out=''
 		for f in $files; do
@@ -182,7 +183,6 @@ cmd_check() {
 		fi
 		# bisectable build
 		n=$((n + 1))
-		git -C "$TREE" checkout -q --detach "$commit"
 		if out=$(bisect_build "$b" "$files" 2>&1); then
 			echo "ok $n W=1 build after $p${out:+ ($out)}"
 		else
@@ -214,6 +214,7 @@ bisect_build() {
 	make -C "$TREE" O="$b" -j"$JOBS" W=1 drivers/infiniband/ >"$log" 2>&1 ||
 		{ cat "$log"; return 1; }
 	if grep -q '^tools/testing/selftests/rdma/' <<<"$files"; then
+		mkdir -p "$b/selftests-rdma"
 		make -C "$TREE/tools/testing/selftests/rdma" \
 			OUTPUT="$b/selftests-rdma" >>"$log" 2>&1 ||
 			{ cat "$log"; return 1; }
