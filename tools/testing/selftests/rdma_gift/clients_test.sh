@@ -114,26 +114,26 @@ odp_faulted() {
 }
 
 odp_before=
-# Whose report must show a non-zero bandwidth: the client's, or (SEND,
-# where the receiver measures the transfer) the server's.
+# Whose report to show: the client's, or (SEND, where the receiver
+# measures the transfer) the server's.
 odp_report=cout
+# An --odp run passes on both sides' exit status 0 (every iteration
+# completed successfully; the client's result line is checked by pair())
+# and on pages faulted meanwhile. perftest's bandwidth figure is shown,
+# not checked: it divides by a CPU frequency it measures with the TSC
+# against gettimeofday(), which under TCG sometimes fails (0 MHz: both
+# sides of a complete ib_send_bw --odp reported 0.00 MB/s in the CI of
+# 2026-12-01 23:53, both pinned to one vCPU).
 # shellcheck disable=SC2317 # called through pair_check
 odp_check() {
-	local now out=$cout who=client
+	local now out=$cout bw_avg
 
-	if [ "$odp_report" = sout ]; then
-		out=$sout
-		who=server
-	fi
-	if ! grep -Eq "$bwnz" "$out"; then
-		pair_why="no non-zero bandwidth in the $who's report"
-		return 1
-	fi
+	[ "$odp_report" = sout ] && out=$sout
+	bw_avg=$(grep -E "$bw" "$out" | tail -n1 | awk '{ print $4 }')
 	[ -z "$odp_before" ] && return 0
 	now=$(odp_faulted)
 	if [ "${now:-0}" -gt "$odp_before" ]; then
-		echo "# $(grep -E "$bwnz" "$out" | tail -n1 |
-			awk '{ print $4 " MB/s average," }')" \
+		echo "# ${bw_avg:-no} MB/s average (perftest's clock)," \
 			"$((now - odp_before)) pages faulted"
 		return 0
 	fi
@@ -151,7 +151,7 @@ odp_pair() {
 	odp_before=$(odp_faulted)
 	pair_check=odp_check
 	# perftest times with the TSC: both sides on one vCPU, as TCG's
-	# vCPUs' TSCs disagree (a report of 0.00 MB/s otherwise, now and then).
+	# vCPUs' TSCs disagree (its figures still fail now and then: odp_check).
 	pair "$desc" "$pattern" taskset -c 0 "$@" --odp
 	pair_check=
 }
@@ -170,8 +170,6 @@ gidx6=$(gid_index_v6)
 pp='bytes in .* seconds'
 bw='^ *[0-9]+ +[0-9]+ +[0-9.]+ +[0-9.]+'
 lat='^ *[0-9]+ +[0-9]+ +[0-9.]+ +[0-9.]+'
-# The result line with a non-zero BW average (its fourth field).
-bwnz='^ *[0-9]+ +[0-9]+ +[0-9.]+ +[0-9.]*[1-9][0-9.]*([[:space:]]|$)'
 pair "ibv_rc_pingpong" "$pp" ibv_rc_pingpong -d "$dev" -g "$gidx" -n 200
 pair "ibv_rc_pingpong -e (CQ events)" "$pp" \
 	ibv_rc_pingpong -d "$dev" -g "$gidx" -n 200 -e
@@ -191,8 +189,7 @@ odp_pair "ib_write_bw --odp" "$bw" \
 	ib_write_bw -d "$dev" -x "$gidx" -F -n 200 -u $qpto
 odp_pair "ib_read_bw --odp" "$bw" \
 	ib_read_bw -d "$dev" -x "$gidx" -F -n 200 -u $qpto
-# The sender's report of ib_send_bw once read 0.00 (its server's: 28
-# MB/s): the receiver's report is the one that must show a bandwidth.
+# The receiver measures a SEND transfer: show its report.
 odp_report=sout
 odp_pair "ib_send_bw --odp" "$bw" \
 	ib_send_bw -d "$dev" -x "$gidx" -F -n 200 -u $qpto
