@@ -639,49 +639,63 @@ static void gift_resp_atomic_reply(struct gift_qp *qp, u32 psn, u64 orig)
 	gift_proto_xmit(qp, skb);
 }
 
+/*
+ * Runs one device atomic (gift_mr_atomic(): @op, @compare_add, @swap) on
+ * the 8 bytes at @va of what @rkey names, which must grant @access,
+ * faulting ODP pages in first when they are missing. True with *@orig
+ * when it ran; false when @skb is finished with: parked to be tried
+ * again (pages being faulted in), or NAKed as a remote access error.
+ */
+static bool gift_resp_run_atomic(struct gift_qp *qp, struct sk_buff *skb,
+				 u32 rkey, u64 va, int access,
+				 enum gift_atomic_op op, u64 compare_add,
+				 u64 swap, u64 *orig)
+{
+	struct gift_mr *mr;
+	int err;
+
+	mr = gift_resp_mr(qp, rkey, &va, sizeof(u64), access);
+	err = mr ? gift_mr_atomic(mr, va, op, compare_add, swap, orig) :
+		   -EINVAL;
+	if (err == -EAGAIN)
+		err = gift_proto_fault(qp, mr, va, sizeof(u64), true);
+	if (mr)
+		gift_mr_put(mr);
+	if (err == -EAGAIN) {
+		gift_proto_park(qp, skb, false);
+		return false;
+	}
+	if (err) {
+		gift_resp_fatal(qp, gift_pkt(skb)->psn, GIFT_NAK_REM_ACCESS_ERR,
+				IB_WC_REM_ACCESS_ERR);
+		return false;
+	}
+	return true;
+}
+
 /* COMPARE_SWAP and FETCH_ADD. */
 static void gift_resp_atomic(struct gift_qp *qp, struct sk_buff *skb)
 {
 	struct gift_atmeth *ae = gift_pkt_atmeth(skb);
+	bool cmp_swap = gift_pkt(skb)->opcode == IB_OPCODE_RC_COMPARE_SWAP;
 	struct gift_qp_proto *p = &qp->proto;
 	u32 psn = gift_pkt(skb)->psn;
-	u64 va = gift_atmeth_va(ae), mr_va = va, orig;
+	u64 va = gift_atmeth_va(ae), orig;
 	struct gift_rd_res *res;
-	struct gift_mr *mr;
-	int err;
 
 	if (va & 7) {
 		gift_resp_fatal(qp, psn, GIFT_NAK_INVALID_REQ,
 				IB_WC_REM_INV_REQ_ERR);
 		return;
 	}
-	mr = gift_resp_mr(qp, gift_atmeth_rkey(ae), &mr_va, sizeof(u64),
-			  IB_ACCESS_REMOTE_ATOMIC);
-	err = mr ? 0 : -EINVAL;
-	if (!err)
-		err = gift_mr_atomic(mr, mr_va,
-				     gift_pkt(skb)->opcode ==
-				     IB_OPCODE_RC_COMPARE_SWAP ?
-				     GIFT_ATOMIC_CMP_SWAP :
-				     GIFT_ATOMIC_FETCH_ADD,
-				     gift_pkt(skb)->opcode ==
-				     IB_OPCODE_RC_COMPARE_SWAP ?
-				     gift_atmeth_compare(ae) :
-				     gift_atmeth_swap_add(ae),
-				     gift_atmeth_swap_add(ae), &orig);
-	if (err == -EAGAIN)
-		err = gift_proto_fault(qp, mr, mr_va, sizeof(u64), true);
-	if (mr)
-		gift_mr_put(mr);
-	if (err == -EAGAIN) {
-		gift_proto_park(qp, skb, false);
+	if (!gift_resp_run_atomic(qp, skb, gift_atmeth_rkey(ae), va,
+				  IB_ACCESS_REMOTE_ATOMIC,
+				  cmp_swap ? GIFT_ATOMIC_CMP_SWAP :
+					     GIFT_ATOMIC_FETCH_ADD,
+				  cmp_swap ? gift_atmeth_compare(ae) :
+					     gift_atmeth_swap_add(ae),
+				  gift_atmeth_swap_add(ae), &orig))
 		return;
-	}
-	if (err) {
-		gift_resp_fatal(qp, psn, GIFT_NAK_REM_ACCESS_ERR,
-				IB_WC_REM_ACCESS_ERR);
-		return;
-	}
 
 	res = gift_resp_new_res(qp);
 	if (res)
@@ -739,8 +753,6 @@ static void gift_resp_atomic_write(struct gift_qp *qp, struct sk_buff *skb)
 	struct gift_pkt_info *pkt = gift_pkt(skb);
 	u64 va = gift_reth_va(reth), value, orig;
 	u32 psn = pkt->psn;
-	struct gift_mr *mr;
-	int err;
 
 	if (gift_reth_len(reth) != sizeof(value) ||
 	    pkt->payload_len != sizeof(value) ||
@@ -750,24 +762,10 @@ static void gift_resp_atomic_write(struct gift_qp *qp, struct sk_buff *skb)
 				IB_WC_REM_INV_REQ_ERR);
 		return;
 	}
-	mr = gift_resp_mr(qp, gift_reth_rkey(reth), &va, sizeof(value),
-			  IB_ACCESS_REMOTE_WRITE);
-	err = mr ? gift_mr_atomic(mr, va, GIFT_ATOMIC_WRITE, 0, value,
-				  &orig) : -EINVAL;
-	if (err == -EAGAIN)
-		err = gift_proto_fault(qp, mr, va, sizeof(value), true);
-	if (mr)
-		gift_mr_put(mr);
-	if (err == -EAGAIN) {
-		gift_proto_park(qp, skb, false);
-		return;
-	}
-	if (err) {
-		gift_resp_fatal(qp, psn, GIFT_NAK_REM_ACCESS_ERR,
-				IB_WC_REM_ACCESS_ERR);
-		return;
-	}
-	gift_resp_rd_done(qp, psn);
+	if (gift_resp_run_atomic(qp, skb, gift_reth_rkey(reth), va,
+				 IB_ACCESS_REMOTE_WRITE, GIFT_ATOMIC_WRITE, 0,
+				 value, &orig))
+		gift_resp_rd_done(qp, psn);
 }
 
 /*

@@ -61,34 +61,6 @@ static const size_t sizes[] = { 0, 1, 4095, 4096, 4097, MAX_MSG };
 
 /* Data patterns and expected images */
 
-static void fill_pattern(uint8_t *p, size_t len, size_t off, uint32_t seed)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		p[i] = gift_pat(off + i, seed);
-}
-
-static bool is_pattern(const uint8_t *p, size_t len, size_t off, uint32_t seed)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		if (p[i] != gift_pat(off + i, seed))
-			return false;
-	return true;
-}
-
-static bool is_sentinel(const uint8_t *p, size_t len)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		if (p[i] != SENTINEL)
-			return false;
-	return true;
-}
-
 /* Offset of the first byte where a and b differ, or -1. */
 static long first_diff(const uint8_t *a, const uint8_t *b, size_t len)
 {
@@ -261,7 +233,7 @@ static void scatter_msg(uint8_t *dst, const struct mbuf *b, const struct sgl *l,
 		n = l->sge[i].length;
 		if (n > len - off)
 			n = len - off;
-		fill_pattern(dst + (l->sge[i].addr - (uintptr_t)b->map), n, off,
+		gift_fill_pat(dst + (l->sge[i].addr - (uintptr_t)b->map), n, off,
 			     seed);
 		off += n;
 	}
@@ -275,7 +247,7 @@ static void scatter_msg(uint8_t *dst, const struct mbuf *b, const struct sgl *l,
 static void source_fill(struct mbuf *b, const struct sgl *l, size_t len,
 			uint32_t seed)
 {
-	fill_pattern(b->map, MAP_LEN, 0, ~seed);
+	gift_fill_pat(b->map, MAP_LEN, 0, ~seed);
 	scatter_msg(b->map, b, l, len, seed);
 	if (b->gift && mbuf_retake(b)) {
 		fprintf(stderr, "# gift MR rereg: %s\n", strerror(errno));
@@ -1137,7 +1109,7 @@ TEST_F(uc, send_burst_in_order)
 		sgl_make_at(&scatter[i], &p->b.dst, i * ROOM, LEN);
 		ASSERT_EQ(0, post_recv(p->b.qp, 1000 + i, &scatter[i]));
 		sgl_make_at(&gather[i], &p->a.src, i * ROOM, LEN);
-		fill_pattern((uint8_t *)(uintptr_t)gather[i].sge[0].addr, LEN,
+		gift_fill_pat((uint8_t *)(uintptr_t)gather[i].sge[0].addr, LEN,
 			     0, 77 + i);
 		wr_init(&wr[i], 100 + i, IBV_WR_SEND, &gather[i], 0);
 		wr[i].next = i + 1 < N ? &wr[i + 1] : NULL;
@@ -1150,7 +1122,7 @@ TEST_F(uc, send_burst_in_order)
 	for (i = 0; i < N; i++) {
 		EXPECT_WC(wc[i], 1000 + i, IBV_WC_SUCCESS, IBV_WC_RECV);
 		EXPECT_EQ(LEN, wc[i].byte_len);
-		EXPECT_TRUE(is_pattern((uint8_t *)(uintptr_t)
+		EXPECT_TRUE(gift_is_pat((uint8_t *)(uintptr_t)
 				       scatter[i].sge[0].addr, LEN, 0, 77 + i))
 			TH_LOG("message %d", i);
 	}
@@ -1251,7 +1223,7 @@ static void deep_reads(struct __test_metadata *_metadata, struct pair *p,
 	struct sgl l = { .n = 1 };
 	int i;
 
-	fill_pattern(p->b.src.p + GUARD, DEEP * len, 0, 41);
+	gift_fill_pat(p->b.src.p + GUARD, DEEP * len, 0, 41);
 	for (i = 0; i < DEEP; i++) {
 		l.sge[0] = (struct ibv_sge){
 			.addr = (uintptr_t)p->a.dst.p + GUARD + i * len,
@@ -1265,9 +1237,9 @@ static void deep_reads(struct __test_metadata *_metadata, struct pair *p,
 	WAIT_WCS(p->a.cq, wc, DEEP);
 	for (i = 0; i < DEEP; i++)
 		EXPECT_WC(wc[i], i, IBV_WC_SUCCESS, IBV_WC_RDMA_READ);
-	EXPECT_TRUE(is_sentinel(p->a.dst.map, PAGE + GUARD));
-	EXPECT_TRUE(is_pattern(p->a.dst.p + GUARD, DEEP * len, 0, 41));
-	EXPECT_TRUE(is_sentinel(p->a.dst.p + GUARD + DEEP * len, PAGE));
+	EXPECT_TRUE(gift_is_fill(p->a.dst.map, PAGE + GUARD, SENTINEL));
+	EXPECT_TRUE(gift_is_pat(p->a.dst.p + GUARD, DEEP * len, 0, 41));
+	EXPECT_TRUE(gift_is_fill(p->a.dst.p + GUARD + DEEP * len, PAGE, SENTINEL));
 }
 
 TEST_F(deep, depth_128_accepted_and_reported)
@@ -1342,8 +1314,8 @@ TEST_F_TIMEOUT(deep, atomics_replayed_128_back, 120)
 		want += i + 1;
 	}
 	EXPECT_EQ(total, *target);
-	EXPECT_TRUE(is_sentinel(p->a.dst.p + GUARD + DEEP * sizeof(*orig),
-				PAGE));
+	EXPECT_TRUE(gift_is_fill(p->a.dst.p + GUARD + DEEP * sizeof(*orig),
+				PAGE, SENTINEL));
 	EXPECT_EQ(0, rdma_stat(ibdev, "retry_exceeded"));
 }
 
@@ -1559,7 +1531,7 @@ static void inline_one(struct __test_metadata *_metadata, struct pair *p,
 	struct ibv_wc wc;
 
 	ASSERT_NE(NULL, data);
-	fill_pattern(data, len, 0, seed);
+	gift_fill_pat(data, len, 0, seed);
 	mbuf_reset(&p->b.dst);
 	sgl_make(&dst, &p->b.dst, len, 1, 0);
 	if (op == IBV_WR_SEND) {
@@ -1902,9 +1874,9 @@ TEST_F(rc, send_longer_than_recv)
 		EXPECT_EQ(IBV_QPS_ERR, qp_state(p->a.qp));
 		EXPECT_EQ(IBV_QPS_ERR, qp_state(p->b.qp));
 		/* The receive buffer's contents are undefined, not the rest. */
-		EXPECT_TRUE(is_sentinel(p->b.dst.map, PAGE + GUARD));
-		EXPECT_TRUE(is_sentinel(p->b.dst.p + GUARD + cases[i].room,
-					BUF_LEN + PAGE - GUARD - cases[i].room));
+		EXPECT_TRUE(gift_is_fill(p->b.dst.map, PAGE + GUARD, SENTINEL));
+		EXPECT_TRUE(gift_is_fill(p->b.dst.p + GUARD + cases[i].room,
+					BUF_LEN + PAGE - GUARD - cases[i].room, SENTINEL));
 		image_make(self->img, &p->b.src, NULL, 0, 0);
 		EXPECT_EQ(-1, image_diff(&p->b.src, self->img));
 		expect_flushes_now(_metadata, &p->a, 20);
@@ -2457,9 +2429,9 @@ TEST_F(sig, mixed_chain_in_order)
 		} else {
 			l[i].sge[0].addr = (uintptr_t)p->a.src.p + i * SLOT;
 			l[i].sge[0].lkey = p->a.src.mr->lkey;
-			fill_pattern(p->a.src.p + i * SLOT, len, 0, i);
+			gift_fill_pat(p->a.src.p + i * SLOT, len, 0, i);
 		}
-		fill_pattern(p->b.src.p + (i + 1) * SLOT, len, 0, i);
+		gift_fill_pat(p->b.src.p + (i + 1) * SLOT, len, 0, i);
 		wr_init(&wr[i], i, ops[i % NOPS].wr, &l[i],
 			i % 3 == 2 || i == N - 1 ? IBV_SEND_SIGNALED : 0);
 		wr[i].imm_data = htonl(i);
@@ -2524,7 +2496,7 @@ TEST_F(sig, mixed_chain_in_order)
 		len = 100 + 37 * i;
 		switch (ops[i % NOPS].wr) {
 		case IBV_WR_RDMA_READ:
-			EXPECT_TRUE(is_pattern(p->a.dst.p + i * SLOT, len, 0, i))
+			EXPECT_TRUE(gift_is_pat(p->a.dst.p + i * SLOT, len, 0, i))
 				TH_LOG("READ %d", i);
 			break;
 		case IBV_WR_ATOMIC_FETCH_AND_ADD:
@@ -2533,10 +2505,10 @@ TEST_F(sig, mixed_chain_in_order)
 			EXPECT_EQ(want[i], got) TH_LOG("atomic %d", i);
 			break;
 		default:
-			EXPECT_TRUE(is_pattern(p->b.dst.p + i * SLOT, len, 0, i))
+			EXPECT_TRUE(gift_is_pat(p->b.dst.p + i * SLOT, len, 0, i))
 				TH_LOG("WR %d", i);
-			EXPECT_TRUE(is_sentinel(p->b.dst.p + i * SLOT + len,
-						SLOT - len));
+			EXPECT_TRUE(gift_is_fill(p->b.dst.p + i * SLOT + len,
+						SLOT - len, SENTINEL));
 		}
 	}
 	EXPECT_EQ(v, *word);
@@ -2616,7 +2588,7 @@ static int send_msg(struct pair *p, uint64_t wr_id, size_t len, uint32_t seed)
 	l.sge[0].addr = (uintptr_t)p->a.src.p + wr_id * 8192;
 	l.sge[0].length = len;
 	l.sge[0].lkey = p->a.src.mr->lkey;
-	fill_pattern(p->a.src.p + wr_id * 8192, len, 0, seed);
+	gift_fill_pat(p->a.src.p + wr_id * 8192, len, 0, seed);
 	wr_init(&wr, wr_id, IBV_WR_SEND, &l, 0);
 	return post_send(p->a.qp, &wr);
 }
@@ -2643,10 +2615,10 @@ TEST_F(srq, sends_fill_wqes_in_order)
 		EXPECT_WC(wc[i], 100 + i, IBV_WC_SUCCESS, IBV_WC_RECV);
 		EXPECT_EQ(len, wc[i].byte_len);
 		EXPECT_EQ(p->b.qp->qp_num, wc[i].qp_num);
-		EXPECT_TRUE(is_pattern(p->b.dst.p + i * 8192, len, 0, i + 1))
+		EXPECT_TRUE(gift_is_pat(p->b.dst.p + i * 8192, len, 0, i + 1))
 			TH_LOG("message %d", i);
-		EXPECT_TRUE(is_sentinel(p->b.dst.p + i * 8192 + len,
-					8192 - len));
+		EXPECT_TRUE(gift_is_fill(p->b.dst.p + i * 8192 + len,
+					8192 - len, SENTINEL));
 	}
 }
 
@@ -2808,18 +2780,18 @@ static void soak_post(struct __test_metadata *_metadata, struct soak *s,
 		w->signaled ? IBV_SEND_SIGNALED : 0);
 	switch (w->op) {
 	case IBV_WR_SEND:
-		fill_pattern(local, w->len, 0, w->seed);
+		gift_fill_pat(local, w->len, 0, w->seed);
 		s->send_len[s->sends_posted % SOAK_DEPTH] = w->len;
 		s->send_seed[s->sends_posted % SOAK_DEPTH] = w->seed;
 		s->sends_posted++;
 		break;
 	case IBV_WR_RDMA_WRITE:
-		fill_pattern(local, w->len, 0, w->seed);
+		gift_fill_pat(local, w->len, 0, w->seed);
 		memset(remote, SENTINEL, w->len + GUARD);
 		wr_rdma(&wr, (uintptr_t)remote, s->p.b.dst.mr->rkey);
 		break;
 	case IBV_WR_RDMA_READ:
-		fill_pattern(remote, w->len, 0, w->seed);
+		gift_fill_pat(remote, w->len, 0, w->seed);
 		memset(local, SENTINEL, w->len + GUARD);
 		wr_rdma(&wr, (uintptr_t)remote, s->p.b.dst.mr->rkey);
 		break;
@@ -2861,22 +2833,22 @@ static void soak_retire(struct __test_metadata *_metadata, struct soak *s)
 	case IBV_WR_SEND:
 		break;		/* checked on receipt */
 	case IBV_WR_RDMA_WRITE:
-		ASSERT_TRUE(is_pattern(remote, w->len, 0, w->seed))
+		ASSERT_TRUE(gift_is_pat(remote, w->len, 0, w->seed))
 			TH_LOG("WR %llu: WRITE of %u", (unsigned long long)s->done,
 			       w->len);
-		ASSERT_TRUE(is_sentinel(remote + w->len, GUARD));
+		ASSERT_TRUE(gift_is_fill(remote + w->len, GUARD, SENTINEL));
 		break;
 	case IBV_WR_RDMA_READ:
-		ASSERT_TRUE(is_pattern(local, w->len, 0, w->seed))
+		ASSERT_TRUE(gift_is_pat(local, w->len, 0, w->seed))
 			TH_LOG("WR %llu: READ of %u", (unsigned long long)s->done,
 			       w->len);
-		ASSERT_TRUE(is_sentinel(local + w->len, GUARD));
+		ASSERT_TRUE(gift_is_fill(local + w->len, GUARD, SENTINEL));
 		break;
 	default:
 		memcpy(&v, local, 8);
 		ASSERT_EQ(w->want_ret, v) TH_LOG("WR %llu: atomic",
 						 (unsigned long long)s->done);
-		ASSERT_TRUE(is_sentinel(local + 8, GUARD));
+		ASSERT_TRUE(gift_is_fill(local + 8, GUARD, SENTINEL));
 		/* Nothing else uses the word of a slot while it is busy. */
 		ASSERT_EQ(w->want_mem, s->counter[slot]);
 	}
@@ -2915,11 +2887,11 @@ static bool soak_poll(struct __test_metadata *_metadata, struct soak *s)
 		len = s->send_len[s->sends_rcvd % SOAK_DEPTH];
 		buf = s->p.b.src.p + wc[i].wr_id % SOAK_RECVS * SOAK_SLOT;
 		ASSERT_EQ(len, wc[i].byte_len);
-		ASSERT_TRUE(is_pattern(buf, len, 0,
+		ASSERT_TRUE(gift_is_pat(buf, len, 0,
 				       s->send_seed[s->sends_rcvd % SOAK_DEPTH]))
 			TH_LOG("SEND %llu of %u", (unsigned long long)s->sends_rcvd,
 			       len);
-		ASSERT_TRUE(is_sentinel(buf + len, GUARD));
+		ASSERT_TRUE(gift_is_fill(buf + len, GUARD, SENTINEL));
 		memset(buf, SENTINEL, len);
 		s->sends_rcvd++;
 		ASSERT_EQ(0, soak_post_recv(s));
@@ -3139,7 +3111,7 @@ TEST_F(odp, implicit_many_mappings)
 		m[i] = mmap(at, lens[i] + PAGE, PROT_READ | PROT_WRITE,
 			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
 		ASSERT_EQ(at, m[i]);
-		fill_pattern(m[i], lens[i], 0, 150 + i);
+		gift_fill_pat(m[i], lens[i], 0, 150 + i);
 		at += (lens[i] + PAGE + (2 << 20) - 1) & ~((2UL << 20) - 1);
 	}
 	ASSERT_GE(resv + rlen, at);
@@ -3153,14 +3125,14 @@ TEST_F(odp, implicit_many_mappings)
 		ASSERT_EQ(IBV_WC_SUCCESS,
 			  odp_rdma(p, IBV_WR_RDMA_READ, local + 11, ra->lkey,
 				   (uintptr_t)m[i] + off, rb->rkey, len));
-		EXPECT_TRUE(is_pattern(local + 11, len, off, 150 + i))
+		EXPECT_TRUE(gift_is_pat(local + 11, len, off, 150 + i))
 			TH_LOG("mapping %zu", i);
 		/* WRITE it back elsewhere in the same mapping. */
-		fill_pattern(local + 3, len, 0, 160 + i);
+		gift_fill_pat(local + 3, len, 0, 160 + i);
 		ASSERT_EQ(IBV_WC_SUCCESS,
 			  odp_rdma(p, IBV_WR_RDMA_WRITE, local + 3, ra->lkey,
 				   (uintptr_t)m[i], rb->rkey, len));
-		EXPECT_TRUE(is_pattern(m[i], len, 0, 160 + i))
+		EXPECT_TRUE(gift_is_pat(m[i], len, 0, 160 + i))
 			TH_LOG("mapping %zu", i);
 	}
 	EXPECT_LT(0, mr_drv_attr(rb->rkey, "leaves"));
@@ -3225,20 +3197,20 @@ TEST_F(odp, faults_not_pins)
 
 	ASSERT_LE(0, faulted);
 	ASSERT_EQ(0, gift_foll_pins(&acq0, &rel0));
-	fill_pattern(p->a.src.p + 5, len, 0, 41);
+	gift_fill_pat(p->a.src.p + 5, len, 0, 41);
 	ASSERT_EQ(IBV_WC_SUCCESS,
 		  odp_rdma(p, IBV_WR_RDMA_WRITE, p->a.src.p + 5,
 			   p->a.src.mr->lkey, (uintptr_t)p->b.dst.p + 11,
 			   p->b.dst.mr->rkey, len));
-	EXPECT_TRUE(is_pattern(p->b.dst.p + 11, len, 0, 41));
-	EXPECT_TRUE(is_sentinel(p->b.dst.p, 11));
-	EXPECT_TRUE(is_sentinel(p->b.dst.p + 11 + len, BUF_LEN - 11 - len));
+	EXPECT_TRUE(gift_is_pat(p->b.dst.p + 11, len, 0, 41));
+	EXPECT_TRUE(gift_is_fill(p->b.dst.p, 11, SENTINEL));
+	EXPECT_TRUE(gift_is_fill(p->b.dst.p + 11 + len, BUF_LEN - 11 - len, SENTINEL));
 	ASSERT_EQ(IBV_WC_SUCCESS,
 		  odp_rdma(p, IBV_WR_RDMA_READ, p->a.dst.p + 1,
 			   p->a.dst.mr->lkey, (uintptr_t)p->b.dst.p + 11,
 			   p->b.dst.mr->rkey, len));
-	EXPECT_TRUE(is_pattern(p->a.dst.p + 1, len, 0, 41));
-	EXPECT_TRUE(is_sentinel(p->a.dst.p + 1 + len, BUF_LEN - 1 - len));
+	EXPECT_TRUE(gift_is_pat(p->a.dst.p + 1, len, 0, 41));
+	EXPECT_TRUE(gift_is_fill(p->a.dst.p + 1 + len, BUF_LEN - 1 - len, SENTINEL));
 
 	/* Source, target, READ source (mapped already), READ target. */
 	EXPECT_LE(faults + 3, rdma_stat(self->ibdev, "odp_faults"));
@@ -3271,9 +3243,9 @@ TEST_F(odp, dontneed_then_zeros_then_write)
 	uint8_t *zero = calloc(1, len);
 
 	ASSERT_NE(NULL, zero);
-	fill_pattern(p->b.src.p, BUF_LEN, 0, 51);
+	gift_fill_pat(p->b.src.p, BUF_LEN, 0, 51);
 	ASSERT_EQ(IBV_WC_SUCCESS, odp_read(p, 300, len));
-	EXPECT_TRUE(is_pattern(p->a.dst.p + GUARD, len, 300, 51));
+	EXPECT_TRUE(gift_is_pat(p->a.dst.p + GUARD, len, 300, 51));
 
 	ASSERT_EQ(0, madvise(p->b.src.p, BUF_LEN, MADV_DONTNEED));
 	EXPECT_LT(inval, rdma_stat(self->ibdev, "odp_invalidations"));
@@ -3284,11 +3256,11 @@ TEST_F(odp, dontneed_then_zeros_then_write)
 	EXPECT_EQ(0, memcmp(p->a.dst.p + GUARD, zero, len))
 		TH_LOG("stale data after MADV_DONTNEED");
 
-	fill_pattern(p->a.src.p, len, 0, 52);
+	gift_fill_pat(p->a.src.p, len, 0, 52);
 	ASSERT_EQ(IBV_WC_SUCCESS,
 		  odp_rdma(p, IBV_WR_RDMA_WRITE, p->a.src.p, p->a.src.mr->lkey,
 			   (uintptr_t)p->b.src.p + 7, p->b.src.mr->rkey, len));
-	EXPECT_TRUE(is_pattern(p->b.src.p + 7, len, 0, 52));
+	EXPECT_TRUE(gift_is_pat(p->b.src.p + 7, len, 0, 52));
 	EXPECT_EQ(0, memcmp(p->b.src.p, zero, 7));
 	free(zero);
 }
@@ -3306,9 +3278,9 @@ static void odp_fresh_src_read(struct __test_metadata *_metadata,
 	m = mmap(p->b.src.p, BUF_LEN, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
 	ASSERT_EQ((void *)p->b.src.p, m);
-	fill_pattern(p->b.src.p, BUF_LEN, 0, seed);
+	gift_fill_pat(p->b.src.p, BUF_LEN, 0, seed);
 	ASSERT_EQ(IBV_WC_SUCCESS, odp_read(p, off, len));
-	EXPECT_TRUE(is_pattern(p->a.dst.p + GUARD, len, off, seed))
+	EXPECT_TRUE(gift_is_pat(p->a.dst.p + GUARD, len, off, seed))
 		TH_LOG("the device read the pages that were replaced");
 }
 
@@ -3317,9 +3289,9 @@ TEST_F(odp, remap_same_address)
 {
 	struct pair *p = &self->p;
 
-	fill_pattern(p->b.src.p, BUF_LEN, 0, 61);
+	gift_fill_pat(p->b.src.p, BUF_LEN, 0, 61);
 	ASSERT_EQ(IBV_WC_SUCCESS, odp_read(p, 4000, 3 * PAGE));
-	EXPECT_TRUE(is_pattern(p->a.dst.p + GUARD, 3 * PAGE, 4000, 61));
+	EXPECT_TRUE(gift_is_pat(p->a.dst.p + GUARD, 3 * PAGE, 4000, 61));
 
 	ASSERT_EQ(0, munmap(p->b.src.p, BUF_LEN));
 	odp_fresh_src_read(_metadata, p, 4000, 3 * PAGE, 62);
@@ -3338,14 +3310,14 @@ TEST_F(odp, fork_cow)
 	pid_t pid;
 	char c;
 
-	fill_pattern(p->b.src.p, 4 * PAGE, 0, 71);
+	gift_fill_pat(p->b.src.p, 4 * PAGE, 0, 71);
 	ASSERT_EQ(IBV_WC_SUCCESS, odp_read(p, 0, 4 * PAGE));
 	ASSERT_EQ(0, pipe(fds));
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (!pid) {
 		/* Pages 0 and 1 become the child's; 2 and 3 stay shared. */
-		fill_pattern(p->b.src.p, 2 * PAGE, 0, 72);
+		gift_fill_pat(p->b.src.p, 2 * PAGE, 0, 72);
 		close(fds[0]);
 		if (write(fds[1], "w", 1) != 1)
 			_exit(1);
@@ -3355,11 +3327,11 @@ TEST_F(odp, fork_cow)
 	close(fds[1]);
 	ASSERT_EQ(1, read(fds[0], &c, 1));
 	ASSERT_EQ(IBV_WC_SUCCESS, odp_read(p, 0, 4 * PAGE));
-	EXPECT_TRUE(is_pattern(p->a.dst.p + GUARD, 4 * PAGE, 0, 71))
+	EXPECT_TRUE(gift_is_pat(p->a.dst.p + GUARD, 4 * PAGE, 0, 71))
 		TH_LOG("the child's write reached the parent's MR");
-	fill_pattern(p->b.src.p, 4 * PAGE, 0, 73);
+	gift_fill_pat(p->b.src.p, 4 * PAGE, 0, 73);
 	ASSERT_EQ(IBV_WC_SUCCESS, odp_read(p, 0, 4 * PAGE));
-	EXPECT_TRUE(is_pattern(p->a.dst.p + GUARD, 4 * PAGE, 0, 73))
+	EXPECT_TRUE(gift_is_pat(p->a.dst.p + GUARD, 4 * PAGE, 0, 73))
 		TH_LOG("the device missed the parent's copy-on-write");
 	kill(pid, SIGKILL);
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
@@ -3386,7 +3358,7 @@ static uint8_t *odp_file_write(struct __test_metadata *_metadata,
 	*mr = ibv_reg_mr(p->b.pd, m, flen, ALL_ACCESS | IBV_ACCESS_ON_DEMAND);
 	if (!*mr)
 		return NULL;
-	fill_pattern(p->a.src.p, len, 0, seed);
+	gift_fill_pat(p->a.src.p, len, 0, seed);
 	EXPECT_EQ(IBV_WC_SUCCESS,
 		  odp_rdma(p, IBV_WR_RDMA_WRITE, p->a.src.p, p->a.src.mr->lkey,
 			   (uintptr_t)m + off, (*mr)->rkey, len));
@@ -3412,11 +3384,11 @@ TEST_F(odp, shared_file_write_reaches_file)
 	back = malloc(flen);
 	ASSERT_NE(NULL, back);
 	ASSERT_EQ((ssize_t)len, pread(fd, back, len, 2 * PAGE + 3));
-	EXPECT_TRUE(is_pattern(back, len, 0, 81));
+	EXPECT_TRUE(gift_is_pat(back, len, 0, 81));
 	ASSERT_EQ(0, ibv_dereg_mr(mr));
 	ASSERT_EQ(0, munmap(m, flen));
 	ASSERT_EQ((ssize_t)len, pread(fd, back, len, 2 * PAGE + 3));
-	EXPECT_TRUE(is_pattern(back, len, 0, 81));
+	EXPECT_TRUE(gift_is_pat(back, len, 0, 81));
 	free(back);
 	close(fd);
 }
@@ -3429,8 +3401,8 @@ TEST_F(odp, mprotect_readonly_refuses_write)
 {
 	struct pair *p = &self->p;
 
-	fill_pattern(p->b.dst.p, BUF_LEN, 0, 91);
-	fill_pattern(p->a.src.p, PAGE, 0, 92);
+	gift_fill_pat(p->b.dst.p, BUF_LEN, 0, 91);
+	gift_fill_pat(p->a.src.p, PAGE, 0, 92);
 	/* Map the target for writing first: mprotect must take it back. */
 	ASSERT_EQ(IBV_WC_SUCCESS,
 		  odp_rdma(p, IBV_WR_RDMA_WRITE, p->a.src.p, p->a.src.mr->lkey,
@@ -3439,7 +3411,7 @@ TEST_F(odp, mprotect_readonly_refuses_write)
 	EXPECT_EQ(IBV_WC_REM_ACCESS_ERR,
 		  odp_rdma(p, IBV_WR_RDMA_WRITE, p->a.src.p, p->a.src.mr->lkey,
 			   (uintptr_t)p->b.dst.p + 64, p->b.dst.mr->rkey, 100));
-	EXPECT_TRUE(is_pattern(p->b.dst.p + 8, BUF_LEN - 8, 8, 91));
+	EXPECT_TRUE(gift_is_pat(p->b.dst.p + 8, BUF_LEN - 8, 8, 91));
 	ASSERT_EQ(0, mprotect(p->b.dst.p, BUF_LEN, PROT_READ | PROT_WRITE));
 }
 
@@ -3579,12 +3551,12 @@ TEST_F(odp, gift_zero_page_free_and_coherent)
 	EXPECT_LT(rss1 - rss0, 1 << 20);
 
 	/* The CPU write replaces the zero page: the device follows. */
-	fill_pattern(m + 5 * PAGE + 9, 3000, 0, 97);
+	gift_fill_pat(m + 5 * PAGE + 9, 3000, 0, 97);
 	ASSERT_EQ(IBV_WC_SUCCESS,
 		  odp_rdma(p, IBV_WR_RDMA_READ, p->a.dst.p, p->a.dst.mr->lkey,
 			   (uintptr_t)m + 5 * PAGE, mr->rkey, PAGE));
 	EXPECT_EQ(0, memcmp(p->a.dst.p, zero, 9));
-	EXPECT_TRUE(is_pattern(p->a.dst.p + 9, 3000, 0, 97))
+	EXPECT_TRUE(gift_is_pat(p->a.dst.p + 9, 3000, 0, 97))
 		TH_LOG("the device kept reading the zero page");
 	EXPECT_EQ(0, memcmp(p->a.dst.p + 3009, zero, PAGE - 3009));
 	ASSERT_EQ(0, ibv_dereg_mr(mr));
@@ -3601,9 +3573,9 @@ TEST_F(odp, mremap_moves_pages_away)
 	struct pair *p = &self->p;
 	void *to, *m;
 
-	fill_pattern(p->b.src.p, BUF_LEN, 0, 101);
+	gift_fill_pat(p->b.src.p, BUF_LEN, 0, 101);
 	ASSERT_EQ(IBV_WC_SUCCESS, odp_read(p, 100, 2 * PAGE));
-	EXPECT_TRUE(is_pattern(p->a.dst.p + GUARD, 2 * PAGE, 100, 101));
+	EXPECT_TRUE(gift_is_pat(p->a.dst.p + GUARD, 2 * PAGE, 100, 101));
 	to = mmap(NULL, BUF_LEN, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
 		  -1, 0);
 	ASSERT_NE(MAP_FAILED, to);
@@ -3611,7 +3583,7 @@ TEST_F(odp, mremap_moves_pages_away)
 		   MREMAP_MAYMOVE | MREMAP_FIXED, to);
 	ASSERT_EQ(to, m);
 	/* The old pages, moved: the process still has the bytes there. */
-	EXPECT_TRUE(is_pattern(to, BUF_LEN, 0, 101));
+	EXPECT_TRUE(gift_is_pat(to, BUF_LEN, 0, 101));
 	odp_fresh_src_read(_metadata, p, 100, 2 * PAGE, 102);
 	munmap(to, BUF_LEN);
 }
@@ -3646,19 +3618,19 @@ TEST_F(odp, thp_split)
 	ASSERT_EQ(0, gift_sh("echo always > /sys/kernel/mm/transparent_hugepage/enabled"));
 	m = map_thp(len, &base);
 	ASSERT_NE(NULL, m);
-	fill_pattern(m, len, 0, 111);
+	gift_fill_pat(m, len, 0, 111);
 	mr = ibv_reg_mr(p->b.pd, m, len, ALL_ACCESS | IBV_ACCESS_ON_DEMAND);
 	ASSERT_NE(NULL, mr);
 	ASSERT_EQ(IBV_WC_SUCCESS,
 		  odp_rdma(p, IBV_WR_RDMA_READ, p->a.dst.p, p->a.dst.mr->lkey,
 			   (uintptr_t)m + (2 << 20) - 3000, mr->rkey,
 			   MAX_MSG));
-	EXPECT_TRUE(is_pattern(p->a.dst.p, MAX_MSG, (2 << 20) - 3000, 111));
-	fill_pattern(p->a.src.p, 3 * PAGE, 0, 112);
+	EXPECT_TRUE(gift_is_pat(p->a.dst.p, MAX_MSG, (2 << 20) - 3000, 111));
+	gift_fill_pat(p->a.src.p, 3 * PAGE, 0, 112);
 	ASSERT_EQ(IBV_WC_SUCCESS,
 		  odp_rdma(p, IBV_WR_RDMA_WRITE, p->a.src.p, p->a.src.mr->lkey,
 			   (uintptr_t)m + hole - PAGE, mr->rkey, 3 * PAGE));
-	EXPECT_TRUE(is_pattern(m + hole - PAGE, 3 * PAGE, 0, 112));
+	EXPECT_TRUE(gift_is_pat(m + hole - PAGE, 3 * PAGE, 0, 112));
 
 	ASSERT_EQ(0, madvise(m + hole, PAGE, MADV_DONTNEED));
 	ASSERT_EQ(IBV_WC_SUCCESS,
@@ -3666,10 +3638,10 @@ TEST_F(odp, thp_split)
 			   (uintptr_t)m + hole - PAGE, mr->rkey, 3 * PAGE));
 	zero = calloc(1, PAGE);
 	ASSERT_NE(NULL, zero);
-	EXPECT_TRUE(is_pattern(p->a.dst.p, PAGE, 0, 112));
+	EXPECT_TRUE(gift_is_pat(p->a.dst.p, PAGE, 0, 112));
 	EXPECT_EQ(0, memcmp(p->a.dst.p + PAGE, zero, PAGE))
 		TH_LOG("the device kept the page MADV_DONTNEED dropped");
-	EXPECT_TRUE(is_pattern(p->a.dst.p + 2 * PAGE, PAGE, 2 * PAGE, 112));
+	EXPECT_TRUE(gift_is_pat(p->a.dst.p + 2 * PAGE, PAGE, 2 * PAGE, 112));
 	free(zero);
 	ASSERT_EQ(0, ibv_dereg_mr(mr));
 	munmap(base, len + (2 << 20));
@@ -3694,15 +3666,15 @@ TEST_F(odp, hugetlb)
 					strerror(errno));
 	mr = ibv_reg_mr(p->b.pd, m, len, ALL_ACCESS | IBV_ACCESS_ON_DEMAND);
 	ASSERT_NE(NULL, mr);
-	fill_pattern(p->a.src.p, MAX_MSG, 0, 121);
+	gift_fill_pat(p->a.src.p, MAX_MSG, 0, 121);
 	ASSERT_EQ(IBV_WC_SUCCESS,
 		  odp_rdma(p, IBV_WR_RDMA_WRITE, p->a.src.p, p->a.src.mr->lkey,
 			   (uintptr_t)m + (2 << 20) - 7, mr->rkey, MAX_MSG));
-	EXPECT_TRUE(is_pattern(m + (2 << 20) - 7, MAX_MSG, 0, 121));
+	EXPECT_TRUE(gift_is_pat(m + (2 << 20) - 7, MAX_MSG, 0, 121));
 	EXPECT_EQ(IBV_WC_SUCCESS,
 		  odp_rdma(p, IBV_WR_RDMA_READ, p->a.dst.p, p->a.dst.mr->lkey,
 			   (uintptr_t)m + (2 << 20) - 7, mr->rkey, MAX_MSG));
-	EXPECT_TRUE(is_pattern(p->a.dst.p, MAX_MSG, 0, 121));
+	EXPECT_TRUE(gift_is_pat(p->a.dst.p, MAX_MSG, 0, 121));
 	ASSERT_EQ(0, ibv_dereg_mr(mr));
 	munmap(m, len);
 	gift_write_file("/proc/sys/vm/nr_hugepages", "%ld", nr);
@@ -3742,7 +3714,7 @@ TEST_F(odp, ext4_shared_write_written_back)
 	back = malloc(len);
 	ASSERT_NE(NULL, back);
 	ASSERT_EQ((ssize_t)len, pread(fd, back, len, PAGE + 1));
-	EXPECT_TRUE(is_pattern(back, len, 0, 131))
+	EXPECT_TRUE(gift_is_pat(back, len, 0, 131))
 		TH_LOG("the device's writes did not reach the file");
 	free(back);
 	close(fd);
@@ -3772,7 +3744,7 @@ TEST_F(odp, exit_with_traffic_in_flight)
 
 		attr.mr_kind = MR_ODP;
 		pair_open(_metadata, &c, &attr);
-		fill_pattern(c.b.src.p, BUF_LEN, 0, 141);
+		gift_fill_pat(c.b.src.p, BUF_LEN, 0, 141);
 		for (i = 0; i < 16; i++) {
 			sgl_make(&l, &c.a.dst, MAX_MSG / 2, 1, 0);
 			wr_init(&wr, i, i & 1 ? IBV_WR_RDMA_READ :
@@ -3788,9 +3760,9 @@ TEST_F(odp, exit_with_traffic_in_flight)
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
 		TH_LOG("child status %#x", status);
-	fill_pattern(p->b.src.p, BUF_LEN, 0, 142);
+	gift_fill_pat(p->b.src.p, BUF_LEN, 0, 142);
 	ASSERT_EQ(IBV_WC_SUCCESS, odp_read(p, 0, MAX_MSG));
-	EXPECT_TRUE(is_pattern(p->a.dst.p + GUARD, MAX_MSG, 0, 142));
+	EXPECT_TRUE(gift_is_pat(p->a.dst.p + GUARD, MAX_MSG, 0, 142));
 }
 
 /*
@@ -3813,7 +3785,7 @@ TEST_F(odp, ksm_merge_under_live_mr)
 		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, m);
 	for (i = 0; i < n; i++)
-		fill_pattern(m + i * PAGE, PAGE, 0, 171);
+		gift_fill_pat(m + i * PAGE, PAGE, 0, 171);
 	mr = ibv_reg_mr(p->b.pd, m, len, ALL_ACCESS | IBV_ACCESS_ON_DEMAND);
 	ASSERT_NE(NULL, mr);
 	/* The device maps the pages (writable) before KSM sees them. */
@@ -3848,27 +3820,27 @@ TEST_F(odp, ksm_merge_under_live_mr)
 		  odp_rdma(p, IBV_WR_RDMA_READ, p->a.dst.p, p->a.dst.mr->lkey,
 			   (uintptr_t)m, mr->rkey, len));
 	for (i = 0; i < n; i++)
-		EXPECT_TRUE(is_pattern(p->a.dst.p + i * PAGE, PAGE, 0, 171));
+		EXPECT_TRUE(gift_is_pat(p->a.dst.p + i * PAGE, PAGE, 0, 171));
 
 	/* A device write unshares page 2 only; the CPU sees it there. */
-	fill_pattern(p->a.src.p, 100, 0, 172);
+	gift_fill_pat(p->a.src.p, 100, 0, 172);
 	ASSERT_EQ(IBV_WC_SUCCESS,
 		  odp_rdma(p, IBV_WR_RDMA_WRITE, p->a.src.p, p->a.src.mr->lkey,
 			   (uintptr_t)m + 2 * PAGE + 50, mr->rkey, 100));
-	EXPECT_TRUE(is_pattern(m + 2 * PAGE + 50, 100, 0, 172));
-	EXPECT_TRUE(is_pattern(m + 3 * PAGE, PAGE, 0, 171))
+	EXPECT_TRUE(gift_is_pat(m + 2 * PAGE + 50, 100, 0, 172));
+	EXPECT_TRUE(gift_is_pat(m + 3 * PAGE, PAGE, 0, 171))
 		TH_LOG("the device's write leaked into another merged page");
-	EXPECT_TRUE(is_pattern(m + 2 * PAGE, 50, 0, 171));
+	EXPECT_TRUE(gift_is_pat(m + 2 * PAGE, 50, 0, 171));
 
 	/* A CPU write to page 5 (copy-on-write): the device follows. */
-	fill_pattern(m + 5 * PAGE, PAGE, 0, 173);
+	gift_fill_pat(m + 5 * PAGE, PAGE, 0, 173);
 	ASSERT_EQ(IBV_WC_SUCCESS,
 		  odp_rdma(p, IBV_WR_RDMA_READ, p->a.dst.p, p->a.dst.mr->lkey,
 			   (uintptr_t)m + 4 * PAGE, mr->rkey, 3 * PAGE));
-	EXPECT_TRUE(is_pattern(p->a.dst.p, PAGE, 0, 171));
-	EXPECT_TRUE(is_pattern(p->a.dst.p + PAGE, PAGE, 0, 173))
+	EXPECT_TRUE(gift_is_pat(p->a.dst.p, PAGE, 0, 171));
+	EXPECT_TRUE(gift_is_pat(p->a.dst.p + PAGE, PAGE, 0, 173))
 		TH_LOG("the device kept reading the KSM page");
-	EXPECT_TRUE(is_pattern(p->a.dst.p + 2 * PAGE, PAGE, 0, 171));
+	EXPECT_TRUE(gift_is_pat(p->a.dst.p + 2 * PAGE, PAGE, 0, 171));
 	gift_write_file("/sys/kernel/mm/ksm/run", "%ld", run);
 	ASSERT_EQ(0, ibv_dereg_mr(mr));
 	munmap(m, len);
@@ -3924,7 +3896,7 @@ TEST_F(odp, page_table_dump)
 
 	gift_sh("mountpoint -q /sys/kernel/debug || "
 		"mount -t debugfs none /sys/kernel/debug");
-	fill_pattern(p->a.src.p, 3 * PAGE, 0, 181);
+	gift_fill_pat(p->a.src.p, 3 * PAGE, 0, 181);
 	for (round = 0; round < 5; round++) {
 		inv = mr_drv_attr(p->b.dst.mr->rkey, "invalidations");
 		ASSERT_EQ(IBV_WC_SUCCESS,
@@ -4032,7 +4004,7 @@ static bool odp_page_out(uint8_t *m, size_t n, bool shared)
 static int odp_write_to(struct pair *p, uint64_t raddr, uint32_t rkey,
 			size_t len, uint32_t seed)
 {
-	fill_pattern(p->a.src.p, len, 0, seed);
+	gift_fill_pat(p->a.src.p, len, 0, seed);
 	return odp_rdma(p, IBV_WR_RDMA_WRITE, p->a.src.p, p->a.src.mr->lkey,
 			raddr, rkey, len);
 }
@@ -4045,7 +4017,7 @@ static bool odp_reads_pattern(struct pair *p, uint64_t raddr, uint32_t rkey,
 	if (odp_rdma(p, IBV_WR_RDMA_READ, p->a.dst.p + GUARD,
 		     p->a.dst.mr->lkey, raddr, rkey, len) != IBV_WC_SUCCESS)
 		return false;
-	return is_pattern(p->a.dst.p + GUARD, len, off, seed);
+	return gift_is_pat(p->a.dst.p + GUARD, len, off, seed);
 }
 
 /*
@@ -4076,7 +4048,7 @@ TEST_F(odp, swap_out_private_and_shared_then_refault)
 	ASSERT_NE(NULL, m[0]);
 	ASSERT_NE(MAP_FAILED, m[1]);
 	for (i = 0; i < 2; i++) {
-		fill_pattern(m[i], len, 0, 190 + i);
+		gift_fill_pat(m[i], len, 0, 190 + i);
 		mr[i] = odp_reg(p, m[i], len);
 		ASSERT_NE(NULL, mr[i]);
 		EXPECT_TRUE(odp_reads_pattern(p, (uintptr_t)m[i] + 5,
@@ -4107,7 +4079,7 @@ TEST_F(odp, swap_out_private_and_shared_then_refault)
 		EXPECT_TRUE(odp_reads_pattern(p, (uintptr_t)m[i] + 3,
 					      mr[i]->rkey, len - 6, 0,
 					      192 + i));
-		EXPECT_TRUE(is_pattern(m[i] + 3, len - 6, 0, 192 + i));
+		EXPECT_TRUE(gift_is_pat(m[i] + 3, len - 6, 0, 192 + i));
 		EXPECT_EQ(0, ibv_dereg_mr(mr[i]));
 		EXPECT_EQ(0, munmap(m[i], len));
 	}
@@ -4142,7 +4114,7 @@ TEST_F(odp, device_write_dirties_clean_swapcache_page)
 	ASSERT_EQ(0, ret) TH_LOG("loop swap: %d", ret);
 	m = odp_small_pages(SWAP_PAGES);
 	ASSERT_NE(NULL, m);
-	fill_pattern(m, len, 0, 195);
+	gift_fill_pat(m, len, 0, 195);
 	mr = odp_reg(p, m, len);
 	ASSERT_NE(NULL, mr);
 
@@ -4164,9 +4136,9 @@ TEST_F(odp, device_write_dirties_clean_swapcache_page)
 	ASSERT_EQ(IBV_WC_SUCCESS,
 		  odp_write_to(p, (uintptr_t)m + 11, mr->rkey, len - 22, 196));
 	EXPECT_TRUE(odp_page_out(m, SWAP_PAGES, false));
-	EXPECT_TRUE(is_pattern(m + 11, len - 22, 0, 196))
+	EXPECT_TRUE(gift_is_pat(m + 11, len - 22, 0, 196))
 		TH_LOG("reclaim dropped what the device wrote");
-	EXPECT_TRUE(is_pattern(m, 11, 0, 195));
+	EXPECT_TRUE(gift_is_pat(m, 11, 0, 195));
 	EXPECT_EQ(0, ibv_dereg_mr(mr));
 	EXPECT_EQ(0, munmap(m, len));
 	EXPECT_EQ(0, gift_swap_off(&swap));
@@ -4201,9 +4173,9 @@ TEST_F(odp, link_delete_with_traffic_in_flight)
 	imr = ibv_reg_mr(c.b.pd, NULL, SIZE_MAX,
 			 ALL_ACCESS | IBV_ACCESS_ON_DEMAND);
 	ASSERT_NE(NULL, imr);
-	fill_pattern(c.b.src.p, BUF_LEN, 0, 201);
+	gift_fill_pat(c.b.src.p, BUF_LEN, 0, 201);
 	ASSERT_EQ(IBV_WC_SUCCESS, odp_read(&c, 0, 2 * PAGE));
-	EXPECT_TRUE(is_pattern(c.a.dst.p + GUARD, 2 * PAGE, 0, 201));
+	EXPECT_TRUE(gift_is_pat(c.a.dst.p + GUARD, 2 * PAGE, 0, 201));
 
 	for (i = 0; i < 16; i++) {
 		sgl_make(&l, &c.a.dst, MAX_MSG / 2, 1 + i % 3, i);
@@ -4220,8 +4192,8 @@ TEST_F(odp, link_delete_with_traffic_in_flight)
 				   ALL_ACCESS | IBV_ACCESS_ON_DEMAND));
 
 	/* No device is watching: the CPU's writes are just writes. */
-	fill_pattern(c.b.src.p, BUF_LEN, 0, 202);
-	EXPECT_TRUE(is_pattern(c.b.src.p, BUF_LEN, 0, 202));
+	gift_fill_pat(c.b.src.p, BUF_LEN, 0, 202);
+	EXPECT_TRUE(gift_is_pat(c.b.src.p, BUF_LEN, 0, 202));
 	EXPECT_EQ(0, madvise(c.b.src.p, BUF_LEN, MADV_DONTNEED));
 	EXPECT_EQ(0, ibv_dereg_mr(imr));
 	EXPECT_EQ(0, ibv_destroy_qp(c.a.qp));
@@ -4273,8 +4245,8 @@ TEST_F(odp, fault_outlasting_ack_timeout_gets_rnr_nak)
 		ASSERT_EQ(0, madvise(p->b.dst.p, BUF_LEN, MADV_DONTNEED));
 		/* A READ's source: new pages the device has not mapped. */
 		if (ops[i] == IBV_WR_RDMA_READ)
-			fill_pattern(p->b.dst.p + GUARD, len, 0, 197 + i);
-		fill_pattern(p->a.src.p, len, 0, 197 + i);
+			gift_fill_pat(p->b.dst.p + GUARD, len, 0, 197 + i);
+		gift_fill_pat(p->a.src.p, len, 0, 197 + i);
 		ASSERT_EQ(0, gift_write_file(ODP_FAULT_DELAY, "%d",
 					     400 * gift_slow()));
 		st = odp_rdma(p, ops[i],
@@ -4298,7 +4270,7 @@ TEST_F(odp, fault_outlasting_ack_timeout_gets_rnr_nak)
 			EXPECT_EQ(9, wc.wr_id);
 			EXPECT_EQ(len, wc.byte_len);
 		}
-		EXPECT_TRUE(is_pattern(ops[i] == IBV_WR_RDMA_READ ?
+		EXPECT_TRUE(gift_is_pat(ops[i] == IBV_WR_RDMA_READ ?
 				       p->a.dst.p : p->b.dst.p + GUARD,
 				       len, 0, 197 + i));
 		EXPECT_LT(rnr, rdma_stat(self->ibdev, "odp_rnr_naks"));
@@ -4359,7 +4331,7 @@ TEST_F(odp, implicit_idle_leaves_freed)
 		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, map);
 	m = (uint8_t *)(((uintptr_t)map + chunk - 1) & ~(chunk - 1));
-	fill_pattern(m, 3 * chunk, 0, 211);
+	gift_fill_pat(m, 3 * chunk, 0, 211);
 	imr = ibv_reg_mr(p->b.pd, NULL, SIZE_MAX,
 			 ALL_ACCESS | IBV_ACCESS_ON_DEMAND);
 	ASSERT_NE(NULL, imr);

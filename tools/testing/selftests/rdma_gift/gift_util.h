@@ -87,6 +87,39 @@ static inline uint8_t gift_pat(size_t off, uint32_t seed)
 	return x >> 24;
 }
 
+/* Fills @p[0, @len) with pattern @seed as it runs from byte @off. */
+static inline void gift_fill_pat(uint8_t *p, size_t len, size_t off,
+				 uint32_t seed)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		p[i] = gift_pat(off + i, seed);
+}
+
+/* True if @p[0, @len) holds pattern @seed as it runs from byte @off. */
+static inline bool gift_is_pat(const uint8_t *p, size_t len, size_t off,
+			       uint32_t seed)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (p[i] != gift_pat(off + i, seed))
+			return false;
+	return true;
+}
+
+/* True if every byte of @p[0, @len) is @byte (a sentinel fill). */
+static inline bool gift_is_fill(const uint8_t *p, size_t len, uint8_t byte)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (p[i] != byte)
+			return false;
+	return true;
+}
+
 /*
  * Runs fn(arg) in a forked child; its exit status (the child exits with
  * fn's return value), or -1 when it could not run or did not exit.

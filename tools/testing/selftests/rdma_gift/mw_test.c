@@ -42,34 +42,6 @@
 /* rkey r with its key byte (the low 8 bits) advanced by n. */
 #define KEY(r, n)	(((r) & ~0xffu) | (((r) + (n)) & 0xffu))
 
-static void fill_pattern(uint8_t *p, size_t len, size_t off, uint32_t seed)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		p[i] = gift_pat(off + i, seed);
-}
-
-static bool is_pattern(const uint8_t *p, size_t len, size_t off, uint32_t seed)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		if (p[i] != gift_pat(off + i, seed))
-			return false;
-	return true;
-}
-
-static bool is_sentinel(const uint8_t *p, size_t len)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		if (p[i] != SENTINEL)
-			return false;
-	return true;
-}
-
 static int poll_one(struct ibv_cq *cq, struct ibv_wc *wc)
 {
 	long long deadline = gift_now_us() / 1000 + WAIT_MS;
@@ -393,18 +365,18 @@ static void write_read_check(struct __test_metadata *_metadata,
 {
 	uint8_t *back = self->src + SRC_LEN / 2;
 
-	fill_pattern(self->src, len, 0, seed);
+	gift_fill_pat(self->src, len, 0, seed);
 	ASSERT_EQ(IBV_WC_SUCCESS, rdma(_metadata, self, IBV_WR_RDMA_WRITE, 0,
 				       raddr, rkey, len));
-	EXPECT_TRUE(is_sentinel(self->tgt, toff));
-	EXPECT_TRUE(is_pattern(self->tgt + toff, len, 0, seed));
-	EXPECT_TRUE(is_sentinel(self->tgt + toff + len,
-				TGT_LEN - toff - len));
+	EXPECT_TRUE(gift_is_fill(self->tgt, toff, SENTINEL));
+	EXPECT_TRUE(gift_is_pat(self->tgt + toff, len, 0, seed));
+	EXPECT_TRUE(gift_is_fill(self->tgt + toff + len,
+				TGT_LEN - toff - len, SENTINEL));
 	memset(back, SENTINEL, len + 64);
 	ASSERT_EQ(IBV_WC_SUCCESS, rdma(_metadata, self, IBV_WR_RDMA_READ,
 				       SRC_LEN / 2, raddr, rkey, len));
-	EXPECT_TRUE(is_pattern(back, len, 0, seed));
-	EXPECT_TRUE(is_sentinel(back + len, 64));
+	EXPECT_TRUE(gift_is_pat(back, len, 0, seed));
+	EXPECT_TRUE(gift_is_fill(back + len, 64, SENTINEL));
 	memset(self->tgt, SENTINEL, TGT_LEN);
 }
 
@@ -498,7 +470,7 @@ TEST_F(mw, access_outside_window)
 	ASSERT_EQ(IBV_WC_SUCCESS, bind1(_metadata, self, mw, self->tmr,
 					self->tgt + woff, wlen,
 					IBV_ACCESS_REMOTE_READ));
-	fill_pattern(self->src, 2 * PAGE, 0, 5);
+	gift_fill_pat(self->src, 2 * PAGE, 0, 5);
 	EXPECT_DENIED(IBV_WR_RDMA_WRITE, base, mw->rkey, 64);
 	EXPECT_DENIED(IBV_WR_RDMA_READ, base + wlen - 8, mw->rkey, 16);
 	EXPECT_DENIED(IBV_WR_RDMA_READ, base - 1, mw->rkey, 8);
@@ -506,11 +478,11 @@ TEST_F(mw, access_outside_window)
 		  atomic(_metadata, self, IBV_WR_ATOMIC_FETCH_AND_ADD, 0, base,
 			 mw->rkey, 1, 0));
 	pair_reconnect(_metadata, self);
-	EXPECT_TRUE(is_sentinel(self->tgt, TGT_LEN));
+	EXPECT_TRUE(gift_is_fill(self->tgt, TGT_LEN, SENTINEL));
 	/* The read it does allow still works. */
 	ASSERT_EQ(IBV_WC_SUCCESS, rdma(_metadata, self, IBV_WR_RDMA_READ, 0,
 				       base, mw->rkey, wlen));
-	EXPECT_TRUE(is_sentinel(self->src, wlen));
+	EXPECT_TRUE(gift_is_fill(self->src, wlen, SENTINEL));
 	EXPECT_EQ(0, ibv_dealloc_mw(mw));
 }
 
@@ -534,9 +506,9 @@ TEST_F(mw, type1_rebind_and_unbind)
 	r2 = mw->rkey;
 	EXPECT_NE(r1, r2);
 	EXPECT_EQ(r1 >> 8, r2 >> 8);
-	fill_pattern(self->src, PAGE, 0, 6);
+	gift_fill_pat(self->src, PAGE, 0, 6);
 	EXPECT_DENIED(IBV_WR_RDMA_WRITE, (uintptr_t)self->tgt, r1, 64);
-	EXPECT_TRUE(is_sentinel(self->tgt, TGT_LEN));
+	EXPECT_TRUE(gift_is_fill(self->tgt, TGT_LEN, SENTINEL));
 	write_read_check(_metadata, self, (uintptr_t)self->tgt + 4 * PAGE, r2,
 			 4 * PAGE, 2 * PAGE, 7);
 
@@ -547,7 +519,7 @@ TEST_F(mw, type1_rebind_and_unbind)
 		      r2, 64);
 	EXPECT_DENIED(IBV_WR_RDMA_WRITE, (uintptr_t)self->tgt + 4 * PAGE,
 		      mw->rkey, 64);
-	EXPECT_TRUE(is_sentinel(self->tgt, TGT_LEN));
+	EXPECT_TRUE(gift_is_fill(self->tgt, TGT_LEN, SENTINEL));
 	/* Unbound, the MR may go. */
 	EXPECT_EQ(0, ibv_dereg_mr(self->tmr));
 	self->tmr = NULL;
@@ -581,7 +553,7 @@ TEST_F(mw, type2_bind_and_access)
 					 (uintptr_t)word, rkey, 3, 0));
 	EXPECT_EQ(5, *(uint64_t *)self->src);
 	EXPECT_EQ(8, *word);
-	EXPECT_TRUE(is_sentinel(self->tgt, woff + 2048));
+	EXPECT_TRUE(gift_is_fill(self->tgt, woff + 2048, SENTINEL));
 	memset(self->tgt, SENTINEL, TGT_LEN);
 	/* Still bound: a type 2 window is not rebound. */
 	EXPECT_EQ(IBV_WC_MW_BIND_ERR,
@@ -646,12 +618,12 @@ TEST_F(mw, bind_errors)
 					    PAGE, IBV_ACCESS_REMOTE_ATOMIC));
 	pair_reconnect(_metadata, self);
 	/* A read window over the read-only MR is fine. */
-	fill_pattern(self->tgt, PAGE, 0, 11);
+	gift_fill_pat(self->tgt, PAGE, 0, 11);
 	ASSERT_EQ(IBV_WC_SUCCESS, bind1(_metadata, self, mw1, ro, self->tgt,
 					PAGE, IBV_ACCESS_REMOTE_READ));
 	ASSERT_EQ(IBV_WC_SUCCESS, rdma(_metadata, self, IBV_WR_RDMA_READ, 0,
 				       (uintptr_t)self->tgt, mw1->rkey, PAGE));
-	EXPECT_TRUE(is_pattern(self->src, PAGE, 0, 11));
+	EXPECT_TRUE(gift_is_pat(self->src, PAGE, 0, 11));
 
 	EXPECT_EQ(0, ibv_dealloc_mw(mw1));
 	EXPECT_EQ(0, ibv_dealloc_mw(mw2));
@@ -759,17 +731,17 @@ TEST_F(mw, type2_other_qp)
 	/* Through a2 -> b2: swap a2 in as the requester. */
 	saved_a = self->a;
 	self->a = self->a2;
-	fill_pattern(self->src, PAGE, 0, 14);
+	gift_fill_pat(self->src, PAGE, 0, 14);
 	EXPECT_EQ(IBV_WC_REM_ACCESS_ERR,
 		  rdma(_metadata, self, IBV_WR_RDMA_WRITE, 0,
 		       (uintptr_t)self->tgt, rkey, 64));
-	EXPECT_TRUE(is_sentinel(self->tgt, PAGE));
+	EXPECT_TRUE(gift_is_fill(self->tgt, PAGE, SENTINEL));
 	side_connect(_metadata, self, &self->a2, self->b2.qp->qp_num);
 	side_connect(_metadata, self, &self->b2, self->a2.qp->qp_num);
 	EXPECT_EQ(IBV_WC_SUCCESS,
 		  rdma(_metadata, self, IBV_WR_RDMA_WRITE, 0,
 		       (uintptr_t)self->tgt + PAGE, mw1->rkey, PAGE));
-	EXPECT_TRUE(is_pattern(self->tgt + PAGE, PAGE, 0, 14));
+	EXPECT_TRUE(gift_is_pat(self->tgt + PAGE, PAGE, 0, 14));
 	self->a = saved_a;
 	memset(self->tgt, SENTINEL, TGT_LEN);
 
@@ -828,7 +800,7 @@ TEST_F(mw, gift_mr)
 
 	g = map_sentinel(4 * PAGE);
 	ASSERT_NE(NULL, g);
-	fill_pattern(g, 4 * PAGE, 0, 17);
+	gift_fill_pat(g, 4 * PAGE, 0, 17);
 	gmr = ibv_reg_mr(self->b.pd, g, 4 * PAGE, IBV_ACCESS_GIFT |
 			 IBV_ACCESS_REMOTE_READ | IBV_ACCESS_MW_BIND);
 	ASSERT_NE(NULL, gmr) TH_LOG("gift MR: %s", strerror(errno));
@@ -849,9 +821,9 @@ TEST_F(mw, gift_mr)
 	ASSERT_EQ(IBV_WC_SUCCESS, rdma(_metadata, self, IBV_WR_RDMA_READ, 0,
 				       (uintptr_t)g + PAGE + 10, mw->rkey,
 				       2 * PAGE - 10));
-	EXPECT_TRUE(is_pattern(self->src, 2 * PAGE - 10, PAGE + 10, 17));
+	EXPECT_TRUE(gift_is_pat(self->src, 2 * PAGE - 10, PAGE + 10, 17));
 	EXPECT_DENIED(IBV_WR_RDMA_WRITE, (uintptr_t)g + PAGE, mw->rkey, 8);
-	EXPECT_TRUE(is_pattern(g, 4 * PAGE, 0, 17));
+	EXPECT_TRUE(gift_is_pat(g, 4 * PAGE, 0, 17));
 
 	EXPECT_EQ(EBUSY, ibv_dereg_mr(gmr));
 	EXPECT_EQ(0, ibv_dealloc_mw(mw));
@@ -879,16 +851,16 @@ TEST_F(mw, odp_mr)
 	ASSERT_EQ(IBV_WC_SUCCESS, bind2(_metadata, self, mw, KEY(mw->rkey, 3), omr,
 					o + 2 * PAGE, 4 * PAGE,
 					ALL_REMOTE | IBV_ACCESS_ZERO_BASED));
-	fill_pattern(self->src, 3 * PAGE, 0, 18);
+	gift_fill_pat(self->src, 3 * PAGE, 0, 18);
 	ASSERT_EQ(IBV_WC_SUCCESS, rdma(_metadata, self, IBV_WR_RDMA_WRITE, 0,
 				       100, KEY(mw->rkey, 3), 3 * PAGE));
-	EXPECT_TRUE(is_sentinel(o, 2 * PAGE + 100));
-	EXPECT_TRUE(is_pattern(o + 2 * PAGE + 100, 3 * PAGE, 0, 18));
-	EXPECT_TRUE(is_sentinel(o + 5 * PAGE + 100, 3 * PAGE - 100));
+	EXPECT_TRUE(gift_is_fill(o, 2 * PAGE + 100, SENTINEL));
+	EXPECT_TRUE(gift_is_pat(o + 2 * PAGE + 100, 3 * PAGE, 0, 18));
+	EXPECT_TRUE(gift_is_fill(o + 5 * PAGE + 100, 3 * PAGE - 100, SENTINEL));
 	memset(self->src, SENTINEL, SRC_LEN);
 	ASSERT_EQ(IBV_WC_SUCCESS, rdma(_metadata, self, IBV_WR_RDMA_READ, 0,
 				       100, KEY(mw->rkey, 3), 3 * PAGE));
-	EXPECT_TRUE(is_pattern(self->src, 3 * PAGE, 0, 18));
+	EXPECT_TRUE(gift_is_pat(self->src, 3 * PAGE, 0, 18));
 	EXPECT_EQ(0, ibv_dealloc_mw(mw));
 	EXPECT_EQ(0, ibv_dereg_mr(omr));
 	munmap(o, 8 * PAGE);
@@ -917,7 +889,7 @@ TEST_F(mw, post_send_chain_order)
 	mw = ibv_alloc_mw(self->b.pd, IBV_MW_TYPE_2);
 	ASSERT_NE(NULL, mw);
 	rkey = KEY(mw->rkey, 9);
-	fill_pattern(self->tgt + 12 * PAGE, 64, 0, 19);
+	gift_fill_pat(self->tgt + 12 * PAGE, 64, 0, 19);
 	memset(wr, 0, sizeof(wr));
 	for (i = 0; i < 4; i++) {
 		wr[i].wr_id = 100 + i;
@@ -951,8 +923,8 @@ TEST_F(mw, post_send_chain_order)
 			TH_LOG("%d: %s", i, ibv_wc_status_str(wc.status));
 		EXPECT_EQ(ops[i], wc.opcode);
 	}
-	EXPECT_TRUE(is_pattern(self->src, 64, 0, 19));
-	EXPECT_TRUE(is_pattern(self->src + 64, 64, 0, 19));
+	EXPECT_TRUE(gift_is_pat(self->src, 64, 0, 19));
+	EXPECT_TRUE(gift_is_pat(self->src + 64, 64, 0, 19));
 	EXPECT_TRUE(wr[1].next == &wr[2] && wr[0].next == &wr[1]);
 	EXPECT_DENIED(IBV_WR_RDMA_READ, (uintptr_t)self->tgt, rkey, 8);
 
