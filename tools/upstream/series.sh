@@ -147,6 +147,7 @@ cmd_check() {
 	git -C "$TREE" format-patch -q -o "$tmp" base..HEAD
 	mapfile -t commits < <(git -C "$TREE" rev-list --reverse base..HEAD)
 	b=$CACHE/upstream/bisect-$srcver
+	bisect_prepare "$b" || die "cannot prepare the bisect tree $b"
 	echo "TAP version 13"
 	echo "1..$((${#commits[@]} * 3))"
 	for ((i = 0; i < ${#commits[@]}; i++)); do
@@ -197,19 +198,24 @@ cmd_check() {
 	[ "$fail" -eq 0 ]
 }
 
-# bisect_build O FILES: builds drivers/infiniband/ of the tree's checkout
-# with the debug kernel's config into O, W=1, and the rdma selftests when
-# FILES has some; fails on a warning in FILES.
-bisect_build() {
-	local b=$1 files=$2 cfg log f bad=''
+# bisect_prepare O: the O= tree of the bisect builds, configured as the
+# debug kernel is (built first if need be), prepared once per config.
+bisect_prepare() {
+	local b=$1 cfg
 	cfg=$(bash "$TOP/tools/kernel/build.sh" debug-config)
 	mkdir -p "$b"
-	if ! cmp -s "$cfg" "$b/.config.want"; then
-		cp "$cfg" "$b/.config"
-		cp "$cfg" "$b/.config.want"
-		make -s -C "$TREE" O="$b" olddefconfig >/dev/null
-		make -s -C "$TREE" O="$b" -j"$JOBS" modules_prepare >/dev/null
-	fi
+	cmp -s "$cfg" "$b/.config.want" && return 0
+	cp "$cfg" "$b/.config"
+	make -s -C "$TREE" O="$b" olddefconfig >/dev/null
+	make -s -C "$TREE" O="$b" -j"$JOBS" modules_prepare >/dev/null
+	cp "$cfg" "$b/.config.want"
+}
+
+# bisect_build O FILES: builds drivers/infiniband/ of the tree's checkout
+# into O (bisect_prepare), W=1, and the rdma selftests when FILES has
+# some; fails on a warning in FILES.
+bisect_build() {
+	local b=$1 files=$2 log f bad=''
 	log=$b/last.log
 	make -C "$TREE" O="$b" -j"$JOBS" W=1 drivers/infiniband/ >"$log" 2>&1 ||
 		{ cat "$log"; return 1; }
