@@ -349,7 +349,10 @@ TEST_F(net, short_packets_dropped)
 TEST_F(net, bad_icrc_counted)
 {
 	struct gift_flow other = self->flow;
+	uint32_t psn;
+	uint8_t *icrc;
 	struct pkt p;
+	int i;
 
 	valid_pkt(&p, &self->flow, OP_RC_SEND_ONLY, 0, 8);
 	p.b[p.len - 1] ^= 0x80;
@@ -363,12 +366,25 @@ TEST_F(net, bad_icrc_counted)
 	valid_pkt(&p, &other, OP_RC_SEND_ONLY, 0, 8);
 	ASSERT_EQ(0, send_pkt(self->fd, &p, &self->dst));
 
-	/* Just a BTH and an ICRC, the ICRC byte-swapped. */
-	pkt_bth(&p, OP_RC_SEND_ONLY, 0, 0, NO_SUCH_QPN);
-	pkt_finish(&p, &self->flow, 0);
-	p.b[p.len - 4] ^= p.b[p.len - 1];
-	p.b[p.len - 1] ^= p.b[p.len - 4];
-	p.b[p.len - 4] ^= p.b[p.len - 1];
+	/*
+	 * Just a BTH and an ICRC, the ICRC byte-swapped: with a PSN whose
+	 * ICRC is no palindrome, which would read the same swapped (the
+	 * ICRC depends on the flow's random source port).
+	 */
+	for (psn = 0x123456; ; psn++) {
+		pkt_bth(&p, OP_RC_SEND_ONLY, 0, 0, NO_SUCH_QPN);
+		gift_put32(&p.b[8], 0x80000000 | psn);
+		pkt_finish(&p, &self->flow, 0);
+		icrc = &p.b[p.len - 4];
+		if (icrc[0] != icrc[3] || icrc[1] != icrc[2])
+			break;
+	}
+	for (i = 0; i < 2; i++) {
+		uint8_t t = icrc[i];
+
+		icrc[i] = icrc[3 - i];
+		icrc[3 - i] = t;
+	}
 	ASSERT_EQ(0, send_pkt(self->fd, &p, &self->dst));
 
 	EXPECT_DELTA(0, 4, 0);
