@@ -29,6 +29,13 @@
  */
 DECLARE_DRV_CMD(gift_get_context, IB_USER_VERBS_CMD_GET_CONTEXT,
 		empty, gift_alloc_ucontext_resp);
+/* CQs: struct gift_create_cq_req in, struct gift_cq_ring_resp out. */
+DECLARE_DRV_CMD(gift_create_cq, IB_USER_VERBS_CMD_CREATE_CQ,
+		gift_create_cq_req, gift_cq_ring_resp);
+DECLARE_DRV_CMD(gift_create_cq_ex, IB_USER_VERBS_EX_CMD_CREATE_CQ,
+		gift_create_cq_req, gift_cq_ring_resp);
+DECLARE_DRV_CMD(gift_resize_cq, IB_USER_VERBS_CMD_RESIZE_CQ,
+		empty, gift_cq_ring_resp);
 
 struct gift_device {
 	struct verbs_device ibv_dev;
@@ -53,9 +60,17 @@ static inline struct gift_context *to_gctx(struct ibv_context *ibctx)
  * completions fetched from the kernel for one are never lost to the other.
  *
  * @lock serialises every reader of the CQ (poll_cq, and the whole
- * start_poll ... end_poll of an extended CQ) unless the CQ was created
- * IBV_CREATE_CQ_ATTR_SINGLE_THREADED. It protects @wc, @head, @count and
- * @cur.
+ * start_poll ... end_poll of an extended CQ), resize_cq and the discard
+ * of a destroyed QP's completions, unless the CQ was created
+ * IBV_CREATE_CQ_ATTR_SINGLE_THREADED. It protects @wc, @head, @count,
+ * @cur, @ring, @ring_len, @ring_size and @cons.
+ *
+ * @ring is the CQ's mapped completion ring (struct gift_cq_ring in
+ * rdma/gift-abi.h), or NULL where the kernel has none (then poll_cq is
+ * the kernel's command). @cons is our consumer index, stored to the
+ * ring's after each poll; @ring_size is the number of slots the kernel
+ * answered, kept here so that a corrupted header cannot make us read
+ * outside the mapping.
  */
 #define GIFT_CQ_BATCH	16
 
@@ -67,6 +82,10 @@ struct gift_cq {
 	unsigned int head;
 	unsigned int count;
 	struct ibv_wc *cur;		/* the completion start/next_poll returned */
+	struct gift_cq_ring *ring;
+	size_t ring_len;
+	uint32_t ring_size;
+	uint32_t cons;
 };
 
 static inline struct gift_cq *to_gcq(struct ibv_cq *ibcq)
@@ -113,6 +132,9 @@ bool gift_qp_ex_has_wr_flush(void);
 /* Was @qp made by this provider? */
 bool gift_qp_is_ours(struct ibv_qp *qp);
 int gift_cq_poll(struct gift_cq *cq, int n, struct ibv_wc *wc);
+/* Takes and releases @cq's lock where it has one (gift_ex.c). */
+void gift_cq_lock(struct gift_cq *cq);
+void gift_cq_unlock(struct gift_cq *cq);
 /* Flags @qp extended (VERBS_QP_EX) where the loaded libibverbs looks. */
 int gift_qp_mark_ex(struct gift_qp *qp);
 

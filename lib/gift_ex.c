@@ -91,13 +91,13 @@ int gift_cq_ex_check(const struct ibv_cq_init_attr_ex *attr)
 	return 0;
 }
 
-static void gift_cq_lock(struct gift_cq *cq)
+void gift_cq_lock(struct gift_cq *cq)
 {
 	if (cq->locked)
 		pthread_mutex_lock(&cq->lock);
 }
 
-static void gift_cq_unlock(struct gift_cq *cq)
+void gift_cq_unlock(struct gift_cq *cq)
 {
 	if (cq->locked)
 		pthread_mutex_unlock(&cq->lock);
