@@ -4,8 +4,10 @@
  *
  * A thin provider: each verb is sent to the kernel as the generic uverbs
  * command (ibv_cmd_*), and the kernel driver does all the work, data path
- * included (post_send/post_recv/poll_cq are system calls). No driver data is
- * exchanged except the alloc_ucontext response.
+ * included (post_send/post_recv are system calls), with one exception:
+ * completions are read from a ring the kernel maps into the process
+ * (gift_cq_poll_ring()). Driver data is exchanged by alloc_ucontext,
+ * create_cq and resize_cq only.
  *
  * The driver lives out of tree: its devices report RDMA_DRIVER_UNKNOWN and
  * have no parent bus device, so they cannot be matched by driver id or
@@ -310,8 +312,25 @@ static int gift_cq_map(struct gift_cq *cq, int cmd_fd,
 	return 0;
 }
 
-static void gift_cq_unmap(struct gift_cq *cq)
+/* A CQ that got a ring goes on its context's list (gift_free_context()). */
+static void gift_cq_track(struct gift_context *ctx, struct gift_cq *cq)
 {
+	if (!cq->ring)
+		return;
+	pthread_mutex_lock(&ctx->mapped_lock);
+	list_add_tail(&ctx->mapped_cqs, &cq->mapped_entry);
+	cq->tracked = true;
+	pthread_mutex_unlock(&ctx->mapped_lock);
+}
+
+/* Destroying a CQ: off the list, and its ring (if it still has one) unmapped. */
+static void gift_cq_unmap(struct gift_context *ctx, struct gift_cq *cq)
+{
+	if (cq->tracked) {
+		pthread_mutex_lock(&ctx->mapped_lock);
+		list_del(&cq->mapped_entry);
+		pthread_mutex_unlock(&ctx->mapped_lock);
+	}
 	if (cq->ring)
 		munmap(cq->ring, cq->ring_len);
 	cq->ring = NULL;
@@ -319,8 +338,7 @@ static void gift_cq_unmap(struct gift_cq *cq)
 
 static uint64_t gift_cq_req_flags(struct ibv_context *ibctx)
 {
-	return to_gctx(ibctx)->dev_caps & GIFT_DEV_CAP_MAPPED_CQ ?
-	       GIFT_CREATE_CQ_MAPPED : 0;
+	return to_gctx(ibctx)->map_cqs ? GIFT_CREATE_CQ_MAPPED : 0;
 }
 
 static struct ibv_cq *gift_create_cq(struct ibv_context *ibctx, int cqe,
@@ -358,6 +376,7 @@ again:
 	}
 	pthread_mutex_init(&cq->lock, NULL);
 	cq->locked = true;
+	gift_cq_track(to_gctx(ibctx), cq);
 	return &cq->vcq.cq;
 }
 
@@ -407,6 +426,7 @@ again:
 	}
 	pthread_mutex_init(&cq->lock, NULL);
 	gift_cq_ex_init(cq, attr);
+	gift_cq_track(to_gctx(ibctx), cq);
 	return &cq->vcq.cq_ex;
 }
 
@@ -577,7 +597,7 @@ static int gift_destroy_cq(struct ibv_cq *ibcq)
 	ret = ibv_cmd_destroy_cq(ibcq);
 	if (ret)
 		return ret;
-	gift_cq_unmap(cq);
+	gift_cq_unmap(to_gctx(ibcq->context), cq);
 	pthread_mutex_destroy(&cq->lock);
 	free(cq);
 	return 0;
@@ -886,10 +906,21 @@ static int gift_destroy_ah(struct ibv_ah *ah)
 
 /* Context */
 
+/*
+ * Rings of CQs the application did not destroy are unmapped here: each
+ * holds the uverbs file open, and the kernel would keep the context (its
+ * MRs' pages included) until the process exits. Those CQs are gone with
+ * the context, as every object of it.
+ */
 static void gift_free_context(struct ibv_context *ibctx)
 {
 	struct gift_context *ctx = to_gctx(ibctx);
+	struct gift_cq *cq;
 
+	list_for_each(&ctx->mapped_cqs, cq, mapped_entry)
+		if (cq->ring)
+			munmap(cq->ring, cq->ring_len);
+	pthread_mutex_destroy(&ctx->mapped_lock);
 	verbs_uninit_context(&ctx->ibv_ctx);
 	free(ctx);
 }
@@ -969,6 +1000,13 @@ static struct verbs_context *gift_alloc_context(struct ibv_device *ibdev,
 	}
 	ctx->abi_version = resp.abi_version;
 	ctx->dev_caps = resp.dev_caps;
+	pthread_mutex_init(&ctx->mapped_lock, NULL);
+	list_head_init(&ctx->mapped_cqs);
+	ctx->map_cqs = resp.dev_caps & GIFT_DEV_CAP_MAPPED_CQ;
+	/* GIFT_MAPPED_CQ=0: poll through the kernel, to compare the two. */
+	if (ctx->map_cqs && getenv("GIFT_MAPPED_CQ") &&
+	    !strcmp(getenv("GIFT_MAPPED_CQ"), "0"))
+		ctx->map_cqs = false;
 
 	if (ibv_read_ibdev_sysfs_file(ctx->fw_ver, sizeof(ctx->fw_ver),
 				      vdev->sysfs, "fw_ver") <= 0)

@@ -45,7 +45,15 @@ struct gift_context {
 	struct verbs_context ibv_ctx;
 	uint32_t abi_version;	/* from gift_alloc_ucontext_resp */
 	uint32_t dev_caps;	/* enum gift_dev_cap */
+	bool map_cqs;		/* create CQs mapped (GIFT_MAPPED_CQ=0: no) */
 	char fw_ver[64];	/* sysfs fw_ver of the device, may be empty */
+	/*
+	 * The CQs with a ring, so that closing the context unmaps the rings
+	 * of CQs the application left: each mapping holds the uverbs file,
+	 * and with it every object of the context, open.
+	 */
+	pthread_mutex_t mapped_lock;
+	struct list_head mapped_cqs;	/* of gift_cq.mapped_entry */
 };
 
 static inline struct gift_context *to_gctx(struct ibv_context *ibctx)
@@ -83,6 +91,8 @@ struct gift_cq {
 	unsigned int count;
 	struct ibv_wc *cur;		/* the completion start/next_poll returned */
 	struct gift_cq_ring *ring;
+	struct list_node mapped_entry;	/* on mapped_cqs if @tracked */
+	bool tracked;			/* it got a ring at creation */
 	size_t ring_len;
 	uint32_t ring_size;
 	uint32_t cons;
@@ -110,9 +120,10 @@ static inline struct gift_qp *to_gqp(struct ibv_qp *ibqp)
 }
 
 /*
- * The backing of the extended API, implemented in gift.c: today the
- * kernel's post_send and poll_cq commands; a mapped-ring fast path
- * replaces these two and nothing else.
+ * The backing of the extended API, implemented in gift.c: the kernel's
+ * post_send command, and the CQ's mapped ring (or, for a CQ without
+ * one, the poll_cq command). Mapped send queues would replace the first
+ * and nothing else.
  *
  * gift_qp_post_send() posts a chain of send WRs: 0, or a positive errno
  * with *bad_wr the first WR not posted (those before it are posted).
