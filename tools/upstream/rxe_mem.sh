@@ -103,10 +103,27 @@ cell() {
 	}'
 }
 echo "kernel: $(cat "$work/info" 2>/dev/null || echo unknown)"
-fmt='%-8s %-12s %-10s %-9s %-10s %-11s %-9s %-10s\n'
-printf "$fmt" ======== ============ ========== ========= ========== =========== ========= ==========
-printf "$fmt" size memory "gift RAM" "gift reg" "gift PFNs" "normal RAM" "norm reg" "norm PFNs"
-printf "$fmt" ======== ============ ========== ========= ========== =========== ========= ==========
+widths=(8 12 10 9 10 11 9 17)
+row() {
+	local -a a=("$@")
+	local i s out=''
+	for ((i = 0; i < ${#widths[@]}; i++)); do
+		printf -v s '%-*s ' "${widths[$i]}" "${a[$i]:-}"
+		out+=$s
+	done
+	echo "${out%"${out##*[! ]}"}"
+}
+border() {
+	local w s out=''
+	for w in "${widths[@]}"; do
+		printf -v s '%*s' "$w" ''
+		out+="${s// /=} "
+	done
+	echo "${out% }"
+}
+border
+row size memory "gift RAM" "gift reg" "gift PFNs" "normal RAM" "norm reg" "norm PFNs kept"
+border
 for s in "${size_list[@]}"; do
 	for kind in $kinds; do
 		case $kind in
@@ -115,7 +132,7 @@ for s in "${size_list[@]}"; do
 		esac
 		IFS='|' read -r gr gt gp <<<"$(cell "$s.$kind.gift")"
 		IFS='|' read -r nr nt np <<<"$(cell "$s.$kind.normal")"
-		printf "$fmt" "$s MiB" "$label" "$gr" "$gt" "$gp" "$nr" "$nt" "$np"
+		row "$s MiB" "$label" "$gr" "$gt" "$gp" "$nr" "$nt" "$np"
 	done
 done
-printf "$fmt" ======== ============ ========== ========= ========== =========== ========= ==========
+border
