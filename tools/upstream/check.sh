@@ -6,7 +6,10 @@
 #  1. series.sh check: the series applies to the newest source, every
 #     patch passes checkpatch --strict and names its maintainers, and the
 #     tree after every patch builds drivers/infiniband/ with W=1.
-#  2. The series' own kselftests (TARGETS=rdma, the tests the series
+#  2. rdma-core.sh check: the rdma-core patches (IBV_ACCESS_GIFT) apply
+#     with git to a fresh copy of sid's rdma-core source, libibverbs
+#     builds, and its flag is the kernel's bit.
+#  3. The series' own kselftests (TARGETS=rdma, the tests the series
 #     adds), installed from the patched tree, run in one boot of the
 #     debug kernel, which tools/kernel/build.sh builds from the patched
 #     tree: stock-path rxe with the series, no rdma_gift module loaded,
@@ -22,7 +25,7 @@ TOP=$(cd "$HERE/../.." && pwd)
 CACHE=${GIFT_CACHE:-$HOME/.cache/rdma-gift}
 SLOW=${GIFT_DEBUG_SLOW:-8}
 # The kselftests the series adds (in tools/testing/selftests/rdma/).
-TESTS=(rxe_odp.sh)
+TESTS=(rxe_odp.sh rxe_gift.sh)
 pass=0
 fail=0
 
@@ -41,6 +44,14 @@ echo "$out"
 count_tap "$out"
 grep -qE '^1\.\.[1-9]' <<<"$out" || { echo "# series.sh check: no plan"; fail=$((fail + 1)); }
 echo "# series.sh check: $((SECONDS - t0)) s"
+
+t0=$SECONDS
+echo "# === rdma-core.sh check"
+out=$(bash "$HERE/rdma-core.sh" check 2>&1)
+echo "$out"
+count_tap "$out"
+grep -qE '^1\.\.[1-9]' <<<"$out" || { echo "# rdma-core.sh check: no plan"; fail=$((fail + 1)); }
+echo "# rdma-core.sh check: $((SECONDS - t0)) s"
 
 t0=$SECONDS
 echo "# === the series' kselftests on the debug kernel (rxe, no rdma_gift)"
