@@ -30,7 +30,7 @@ PACKAGES=(
 	perftest binutils cmake ninja-build pkg-config python3 tcpdump
 	libnl-3-dev libnl-route-3-dev libudev-dev
 	dkms dh-dkms debhelper fakeroot lintian python3-docutils
-	git python3-ply python3-git rsync
+	git python3-ply python3-git rsync ccache
 )
 SRC_LIST=/etc/apt/sources.list.d/rdma-gift-src.sources
 

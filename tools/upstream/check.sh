@@ -25,7 +25,7 @@ TOP=$(cd "$HERE/../.." && pwd)
 CACHE=${GIFT_CACHE:-$HOME/.cache/rdma-gift}
 SLOW=${GIFT_DEBUG_SLOW:-8}
 # The kselftests the series adds (in tools/testing/selftests/rdma/).
-TESTS=(rxe_odp.sh rxe_gift.sh)
+TESTS=(rxe_odp.sh rxe_gift.sh rxe_odp_implicit.sh)
 pass=0
 fail=0
 

@@ -198,6 +198,15 @@ cmd_check() {
 	[ "$fail" -eq 0 ]
 }
 
+# The bisect builds compile through ccache (tools/deps.sh installs it),
+# its cache in the project's: a check that has run before moves the tree
+# back to the first patch and forward again, and only what ccache has not
+# seen is compiled. ccache replays each object's warnings on a hit, so
+# the W=1 check sees them either way.
+export CCACHE_DIR=$CACHE/ccache
+KCC=(CC="ccache gcc")
+command -v ccache >/dev/null || KCC=()
+
 # bisect_prepare O: the O= tree of the bisect builds, configured as the
 # debug kernel is (built first if need be), prepared once per config.
 bisect_prepare() {
@@ -206,8 +215,8 @@ bisect_prepare() {
 	mkdir -p "$b"
 	cmp -s "$cfg" "$b/.config.want" && return 0
 	cp "$cfg" "$b/.config"
-	make -s -C "$TREE" O="$b" olddefconfig >/dev/null
-	make -s -C "$TREE" O="$b" -j"$JOBS" modules_prepare >/dev/null
+	make -s -C "$TREE" O="$b" "${KCC[@]}" olddefconfig >/dev/null
+	make -s -C "$TREE" O="$b" "${KCC[@]}" -j"$JOBS" modules_prepare >/dev/null
 	cp "$cfg" "$b/.config.want"
 }
 
@@ -217,7 +226,8 @@ bisect_prepare() {
 bisect_build() {
 	local b=$1 files=$2 log f bad=''
 	log=$b/last.log
-	make -C "$TREE" O="$b" -j"$JOBS" W=1 drivers/infiniband/ >"$log" 2>&1 ||
+	make -C "$TREE" O="$b" "${KCC[@]}" -j"$JOBS" W=1 drivers/infiniband/ \
+		>"$log" 2>&1 ||
 		{ cat "$log"; return 1; }
 	if grep -q '^tools/testing/selftests/rdma/' <<<"$files"; then
 		mkdir -p "$b/selftests-rdma"
