@@ -4497,13 +4497,19 @@ TEST_F(netpath, shortcut_and_ip_path)
 }
 
 /*
- * A live QP's cached route follows a routing change: a rule ahead of the
- * local table sends our own address out of the dummy (the lookup is
- * bound to the GID's netdev, so a prohibiting rule routes "on link"),
- * where the WRITE's packets vanish and it waits for retransmissions;
- * without the rule the route is local again and the WRITE completes.
- * With the rule left in place a WRITE fails with RETRY_EXC_ERR.
+ * A live QP's cached route follows a routing change: the local table's
+ * route to our own address, replaced by a unicast route out of the
+ * dummy, sends the WRITE's packets there, where they vanish and it waits
+ * for retransmissions; with the local route back the WRITE completes.
+ * With the unicast route left in place a WRITE fails with RETRY_EXC_ERR.
+ * (The local table itself, not policy rules: the debug kernel has no
+ * CONFIG_IP_MULTIPLE_TABLES.)
  */
+#define NETPATH_UNICAST	"ip route replace unicast " NETPATH_ADDR \
+			" dev %s table local"
+#define NETPATH_LOCAL	"ip route replace local " NETPATH_ADDR \
+			" dev %s table local proto kernel scope host src " \
+			NETPATH_ADDR
 TEST_F(netpath, route_change_followed)
 {
 	const size_t len = 2 * PAGE + 7;
@@ -4525,9 +4531,7 @@ TEST_F(netpath, route_change_followed)
 
 	tx0 = netdev_count(self->ndev, false);
 	ASSERT_LE(0, tx0);
-	ASSERT_EQ(0, gift_sh("ip rule add pref 100 lookup local && "
-			     "ip rule del pref 0 lookup local && "
-			     "ip rule add pref 10 to " NETPATH_ADDR " prohibit"));
+	ASSERT_EQ(0, gift_sh(NETPATH_UNICAST, self->ndev));
 	gift_fill_pat(self->p.a.src.p, len, 0, 332);
 	memset(self->p.b.dst.p + GUARD, 0, len);
 	sge.addr = (uintptr_t)self->p.a.src.p;
@@ -4552,7 +4556,7 @@ TEST_F(netpath, route_change_followed)
 	EXPECT_EQ(0, ibv_poll_cq(self->p.a.cq, 1, &wc));
 	EXPECT_FALSE(gift_is_pat(self->p.b.dst.p + GUARD, len, 0, 332));
 
-	ASSERT_EQ(0, gift_sh("ip rule del pref 10"));
+	ASSERT_EQ(0, gift_sh(NETPATH_LOCAL, self->ndev));
 	ASSERT_EQ(1, poll_cq_for(self->p.a.cq, &wc, 1, WAIT_MS));
 	EXPECT_EQ(332, wc.wr_id);
 	EXPECT_EQ(IBV_WC_SUCCESS, wc.status) TH_LOG("%s",
@@ -4563,10 +4567,9 @@ TEST_F(netpath, route_change_followed)
 	attr.timeout = 12;
 	attr.retry_cnt = 1;
 	pair_reset(_metadata, &self->p, &attr);
-	ASSERT_EQ(0, gift_sh("ip rule add pref 10 to " NETPATH_ADDR
-			     " prohibit"));
+	ASSERT_EQ(0, gift_sh(NETPATH_UNICAST, self->ndev));
 	EXPECT_EQ(IBV_WC_RETRY_EXC_ERR, netpath_write(&self->p, len, 333));
-	EXPECT_EQ(0, gift_sh("ip rule del pref 10"));
+	EXPECT_EQ(0, gift_sh(NETPATH_LOCAL, self->ndev));
 }
 
 TEST_HARNESS_MAIN
