@@ -59,6 +59,10 @@
  *	query_port reports it): the largest UD message
  * @num_ucontext: live user contexts
  * @num_pd: live protection domains (kernel and user)
+ * @gid_gen: bumped by every change to the GID table (gift_add_gid(),
+ *	gift_del_gid()), after the entry stopped being valid: cached
+ *	routes (struct gift_net_route) recheck their source GID when it
+ *	moved
  * @mr_table: memory region keys
  * @ah_table: address handle accounting
  * @cq_table: completion queue accounting
@@ -74,6 +78,8 @@
  *   @mtu           written under RTNL by the notifier (and once before
  *                  registration); read with READ_ONCE() anywhere
  *   @num_*         atomic, bounded by the limits in @attr
+ *   @gid_gen       atomic; fully ordered increments after the GID table
+ *                  change, read with acquire semantics before the check
  *   @mr_table, @qp_table   their xarray locks (see gift_mr.c, gift_qp.c)
  *   @stats         atomic64 counters, no lock
  *   @ah_table, @cq_table, @srq_table   atomic counters
@@ -88,6 +94,7 @@ struct gift_dev {
 	u32 mtu;
 	atomic_t num_ucontext;
 	atomic_t num_pd;
+	atomic_t gid_gen;
 	struct gift_mr_table mr_table;
 	struct gift_ah_table ah_table;
 	struct gift_cq_table cq_table;

@@ -58,11 +58,69 @@
  * the receive sockets accept zero checksums over IPv6 (RFC 6935), as
  * rxe's do.
  *
- * Routes are looked up per packet, from the AV's source and destination
- * addresses and the netdev of its source GID. A destination that is a
- * local address, our own included, gets a local route through lo: the
- * packet loops back through the IP stack into our own socket and is
- * received like any other. Loopback may skip the NIC, not the protocol.
+ * Routes
+ * ------
+ * A sender (a QP: struct gift_qp_proto.route) keeps the route of its
+ * address vector in a struct gift_net_route, a dst_cache: no lookup per
+ * packet. The route is looked up, and the AV's source GID checked
+ * (gift_net_oif(): the entry still holds the AV's source address; the
+ * lookup is bound to that GID's netdev), when the cache is empty, when
+ * the AV differs from the cached one (a UD QP sending elsewhere, a
+ * modify_qp changing the path), and when the cache is stale. Stale
+ * means either of
+ *
+ *   - the route failed dst_check(): the namespace's IPv4 routing
+ *     generation moved (every route, rule, address or link change
+ *     flushes it: rt_cache_flush()), or the IPv6 route's fib6 node
+ *     changed (its cookie), or the route's netdev went away. This is
+ *     how sockets cache routes (sk_dst_check()), and the check is the
+ *     kernel's own, made at every use;
+ *   - the device's GID table changed since the GID was checked
+ *     (gift_dev.gid_gen, bumped by the add_gid/del_gid callbacks ib_core
+ *     makes after its own inet/inet6 address notifiers): an IPv6
+ *     address removal need not change the fib6 node of a route to a
+ *     remote host, and ib_core updates GIDs asynchronously, after the
+ *     routing change. A removed source GID thus fails the next packet
+ *     with -EADDRNOTAVAIL, as a per-packet check did.
+ *
+ * A failed lookup is not cached: every packet retries it, so traffic
+ * resumes as soon as the route is back (a retransmission, for RC).
+ *
+ * Local shortcut
+ * --------------
+ * A destination that is a local address, our own included, gets a local
+ * route (RTN_LOCAL, RTF_LOCAL), through lo: the IP stack would loop the
+ * packet back into this namespace's socket, where it is received like any
+ * other. With the module parameter local_shortcut (default on) the packet
+ * skips that trip: gift_net_xmit() builds it completely (IP and UDP
+ * headers, IPv4 header checksum, ICRC) and queues it on a per-CPU list
+ * that a bottom-half work item hands to the receive path
+ * (gift_net_deliver()), exactly as the socket would, in softirq and
+ * under rcu_read_lock(). The receiver sees the same bytes and the same
+ * headers: it checks the ICRC, counts rcvd_pkts, finds the device owning
+ * the destination GID. The decision is the route's, looked up in the
+ * sender's namespace, and delivery is to the devices of that namespace,
+ * the ones whose socket the IP stack would have delivered to: a device
+ * in another namespace is reached only through the IP stack (over a veth,
+ * say), even when it owns the same address. Multicast and broadcast
+ * routes are not local and keep the IP path (the IP stack loops group
+ * traffic back and sends it out too).
+ *
+ * What the shortcut skips is the IP stack itself: netfilter hooks
+ * (OUTPUT, INPUT), packet sockets on lo (tcpdump -i lo), lo's counters,
+ * and the UDP checksum check (our checksums are zero). Like the sockets
+ * of the receive side, the bottom-half delivery keeps the engine of the
+ * receiving QP out of the sender's call chain: the packet is handled
+ * when the sender re-enables bottom halves, as a packet looped through
+ * lo would be.
+ *
+ * local_shortcut=0 (writable at run time in
+ * /sys/module/rdma_gift/parameters/) forces the IP path for every
+ * device, e.g. for netfilter rules or packet captures on lo, and so
+ * that the tests cover both paths. A module parameter rather than a
+ * per-device attribute: ib_core asks new drivers not to add sysfs device
+ * attributes (device parameters belong in rdma netlink, which a driver
+ * cannot extend), and the reasons to want the IP path are host-wide.
  *
  * Locking: a namespace's socket pointers are set before its first device
  * exists and cleared after its last one is gone, so all paths of a device
@@ -74,9 +132,14 @@
 #include <linux/if_vlan.h>
 #include <linux/ip.h>
 #include <linux/ipv6.h>
+#include <linux/moduleparam.h>
+#include <linux/percpu.h>
 #include <linux/udp.h>
+#include <linux/workqueue.h>
 #include <net/dsfield.h>
 #include <net/dst.h>
+#include <net/dst_cache.h>
+#include <net/ip6_fib.h>
 #include <net/inet_ecn.h>
 #include <net/ip.h>
 #include <net/ipv6.h>
@@ -98,6 +161,30 @@
 #define GIFT_NET_MAX_PAYLOAD	(IP_MAX_MTU - sizeof(struct iphdr) - \
 				 sizeof(struct udphdr) - GIFT_MAX_HDR_BYTES - \
 				 GIFT_MAX_PAD - GIFT_ICRC_BYTES)
+
+static bool local_shortcut = true;
+module_param(local_shortcut, bool, 0644);
+MODULE_PARM_DESC(local_shortcut,
+		 "Hand packets to local addresses straight to the receive path instead of looping them through the IP stack (default: on)");
+
+/* Packets the shortcut queues on one CPU before it drops (as netif_rx()). */
+#define GIFT_NET_LOOP_MAX	1000
+
+/**
+ * struct gift_net_loop - one CPU's packets for the local shortcut
+ * @q: packets built by gift_net_xmit() on this CPU, skb->data at the
+ *	UDP header, skb->dev (referenced) the route's netdev, whose
+ *	namespace receives them
+ * @work: bottom-half work item that delivers them (gift_net_loop_work())
+ *
+ * Locking: @q's own lock.
+ */
+struct gift_net_loop {
+	struct sk_buff_head q;
+	struct work_struct work;
+};
+
+static DEFINE_PER_CPU(struct gift_net_loop, gift_net_loop);
 
 /**
  * struct gift_net_ns - rdma_gift's state in one network namespace
@@ -324,16 +411,13 @@ drop:
 	kfree_skb(skb);
 }
 
-/**
- * gift_net_encap_rcv() - receive a datagram sent to port 4791
- * @sk: our UDP tunnel socket
- * @skb: the datagram, skb->data at the UDP header
- *
- * Context: softirq, under rcu_read_lock().
- *
- * Return: 0, the packet is always consumed.
+/*
+ * Receives @skb, a datagram to port 4791 in namespace @net, skb->data at
+ * the UDP header: for the device owning its destination (or, for a
+ * group, the device of the netdev it came in on). Consumes @skb. Softirq,
+ * under rcu_read_lock().
  */
-static int gift_net_encap_rcv(struct sock *sk, struct sk_buff *skb)
+static void gift_net_deliver(const struct net *net, struct sk_buff *skb)
 {
 	struct gift_dev *gdev;
 	union ib_gid dgid;
@@ -344,11 +428,11 @@ static int gift_net_encap_rcv(struct sock *sk, struct sk_buff *skb)
 	if (rdma_is_multicast_addr((struct in6_addr *)dgid.raw))
 		gdev = gift_net_ingress_dev(skb);
 	else
-		gdev = gift_net_find_dev(sock_net(sk), &dgid, &sgid_index);
+		gdev = gift_net_find_dev(net, &dgid, &sgid_index);
 	if (gdev) {
 		gift_net_rcv(gdev, skb, sgid_index);
 		ib_device_put(&gdev->ibdev);
-		return 0;
+		return;
 	}
 
 	gdev = gift_net_ingress_dev(skb);
@@ -363,7 +447,95 @@ static int gift_net_encap_rcv(struct sock *sk, struct sk_buff *skb)
 				    dgid.raw);
 	}
 	kfree_skb(skb);
+}
+
+/**
+ * gift_net_encap_rcv() - receive a datagram sent to port 4791
+ * @sk: our UDP tunnel socket
+ * @skb: the datagram, skb->data at the UDP header
+ *
+ * Context: softirq, under rcu_read_lock().
+ *
+ * Return: 0, the packet is always consumed.
+ */
+static int gift_net_encap_rcv(struct sock *sk, struct sk_buff *skb)
+{
+	gift_net_deliver(sock_net(sk), skb);
 	return 0;
+}
+
+/*
+ * The local shortcut's bottom half: delivers what this CPU queued, in
+ * softirq, as the socket would. Packets queued meanwhile (receivers
+ * answering) requeue the work item, which runs again after this pass.
+ */
+static void gift_net_loop_work(struct work_struct *work)
+{
+	struct gift_net_loop *loop = container_of(work, struct gift_net_loop,
+						  work);
+	struct sk_buff_head q;
+	struct net_device *dev;
+	struct sk_buff *skb;
+
+	__skb_queue_head_init(&q);
+	spin_lock_irq(&loop->q.lock);
+	skb_queue_splice_init(&loop->q, &q);
+	spin_unlock_irq(&loop->q.lock);
+
+	rcu_read_lock();
+	while ((skb = __skb_dequeue(&q))) {
+		dev = skb->dev;
+		gift_net_deliver(dev_net(dev), skb);
+		dev_put(dev);
+	}
+	rcu_read_unlock();
+}
+
+/*
+ * Hands @skb, a complete packet (skb->data at the IP header) on a local
+ * route @dst, to the receive path of @dst's namespace. Consumes @skb and
+ * the reference on @dst. Bottom halves disabled.
+ */
+static int gift_net_loop_xmit(struct sk_buff *skb, struct dst_entry *dst)
+{
+	struct gift_net_loop *loop = this_cpu_ptr(&gift_net_loop);
+	unsigned long flags;
+	bool queued = false;
+
+	skb->dev = dst->dev;
+	dev_hold(skb->dev);
+	dst_release(dst);
+	skb->pkt_type = PACKET_HOST;
+	__skb_pull(skb, skb_transport_offset(skb));
+
+	spin_lock_irqsave(&loop->q.lock, flags);
+	if (skb_queue_len(&loop->q) < GIFT_NET_LOOP_MAX) {
+		__skb_queue_tail(&loop->q, skb);
+		queued = true;
+	}
+	spin_unlock_irqrestore(&loop->q.lock, flags);
+	if (!queued) {
+		dev_put(skb->dev);
+		kfree_skb(skb);
+		return -ENOBUFS;
+	}
+	queue_work_on(smp_processor_id(), system_bh_wq, &loop->work);
+	return 0;
+}
+
+/* True if the shortcut may take a packet on route @dst. */
+static bool gift_net_loop_ok(struct dst_entry *dst, bool ipv4)
+{
+	if (!READ_ONCE(local_shortcut))
+		return false;
+	if (ipv4)
+		return container_of(dst, struct rtable, dst)->rt_type ==
+		       RTN_LOCAL;
+#if IS_ENABLED(CONFIG_IPV6)
+	return container_of(dst, struct rt6_info, dst)->rt6i_flags & RTF_LOCAL;
+#else
+	return false;
+#endif
 }
 
 /* Transmit */
@@ -461,6 +633,182 @@ out:
 	return err;
 }
 
+/* ip_local_out() and ip6_local_out() return -errno or NET_XMIT_*. */
+static int gift_net_local_out_err(int ret)
+{
+	return ret > 0 ? net_xmit_errno(ret) : ret;
+}
+
+/* Routes */
+
+/**
+ * gift_net_route_init() - set up an empty route cache
+ * @route: the cache, in a QP being created
+ *
+ * Context: process.
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int gift_net_route_init(struct gift_net_route *route)
+{
+	route->valid = false;
+	return dst_cache_init(&route->cache, GFP_KERNEL);
+}
+
+/**
+ * gift_net_route_reset() - forget the cached route
+ * @route: the cache; its owner's engine lock held (bottom halves off)
+ *
+ * The next packet looks its route up again. Cheap when nothing is
+ * cached.
+ */
+void gift_net_route_reset(struct gift_net_route *route)
+{
+	if (!route->valid)
+		return;
+	/* The owner's lock excludes every other user of the cache. */
+	dst_cache_reset_now(&route->cache);
+	route->valid = false;
+}
+
+/**
+ * gift_net_route_destroy() - free a route cache
+ * @route: the cache of a QP whose engine is stopped
+ */
+void gift_net_route_destroy(struct gift_net_route *route)
+{
+	dst_cache_destroy(&route->cache);
+	route->valid = false;
+}
+
+/**
+ * gift_net_gid_changed() - the device's GID table changed
+ * @gdev: the device
+ *
+ * Called by ib_core's add_gid/del_gid callbacks, after a removed entry
+ * stopped being valid: routes cached before check their source GID
+ * again. Fully ordered, pairs with the acquire in gift_net_route_get().
+ */
+void gift_net_gid_changed(struct gift_dev *gdev)
+{
+	atomic_inc_return(&gdev->gid_gen);
+}
+
+static bool gift_net_route_match(const struct gift_net_route *route,
+				 const struct gift_av *av, u16 sport)
+{
+	return route->valid && route->ipv4 == av->ipv4 &&
+	       route->sport == sport &&
+	       route->sgid_index == av->sgid_index &&
+	       ipv6_addr_equal(&route->daddr, &av->daddr) &&
+	       ipv6_addr_equal(&route->saddr, &av->saddr);
+}
+
+static struct dst_entry *gift_net_lookup4(struct net *net,
+					  const struct gift_av *av, int oif,
+					  u16 sport)
+{
+	struct flowi4 fl4 = {
+		.flowi4_oif = oif,
+		.flowi4_proto = IPPROTO_UDP,
+		.saddr = av->saddr.s6_addr32[3],
+		.daddr = av->daddr.s6_addr32[3],
+		.fl4_sport = htons(sport),
+		.fl4_dport = htons(ROCE_V2_UDP_DPORT),
+	};
+	struct rtable *rt;
+
+	rt = ip_route_output_key(net, &fl4);
+	if (IS_ERR(rt))
+		return ERR_CAST(rt);
+	return &rt->dst;
+}
+
+static struct dst_entry *gift_net_lookup6(struct net *net,
+					  const struct gift_av *av, int oif,
+					  u16 sport)
+{
+	struct socket *sock = gift_net_ns(net)->sock6;
+	struct flowi6 fl6 = {
+		.flowi6_oif = oif,
+		.flowi6_proto = IPPROTO_UDP,
+		.daddr = av->daddr,
+		.saddr = av->saddr,
+		.fl6_sport = htons(sport),
+		.fl6_dport = htons(ROCE_V2_UDP_DPORT),
+	};
+	struct dst_entry *dst;
+	int err;
+
+	if (!IS_ENABLED(CONFIG_IPV6) || !sock)
+		return ERR_PTR(-EAFNOSUPPORT);
+	dst = gift_ip6_dst_lookup_flow(net, sock->sk, &fl6);
+	if (IS_ERR(dst))
+		return dst;
+	if (dst->error) {
+		err = dst->error;
+		dst_release(dst);
+		return ERR_PTR(err);
+	}
+	return dst;
+}
+
+/*
+ * The route of @av, referenced: @route's if it holds a valid one for
+ * @av, else a fresh one (after checking the source GID), which @route
+ * then caches. An error pointer when the source GID is gone or routing
+ * fails. See "Routes" above.
+ */
+static struct dst_entry *gift_net_route_get(struct gift_dev *gdev,
+					    struct gift_net_route *route,
+					    const struct gift_av *av,
+					    u16 sport)
+{
+	u32 gen = atomic_read_acquire(&gdev->gid_gen);
+	struct dst_entry *dst = NULL;
+	struct in6_addr saddr6;
+	__be32 saddr4;
+	int oif, err;
+
+	if (gift_net_route_match(route, av, sport) && route->gid_gen == gen) {
+		if (av->ipv4) {
+			struct rtable *rt;
+
+			rt = dst_cache_get_ip4(&route->cache, &saddr4);
+			if (rt)
+				dst = &rt->dst;
+		} else if (IS_ENABLED(CONFIG_IPV6)) {
+			dst = dst_cache_get_ip6(&route->cache, &saddr6);
+		}
+		if (dst)
+			return dst;
+	}
+	gift_net_route_reset(route);
+
+	err = gift_net_oif(gdev, av, &oif);
+	if (err)
+		return ERR_PTR(err);
+	if (av->ipv4)
+		dst = gift_net_lookup4(gdev->net, av, oif, sport);
+	else
+		dst = gift_net_lookup6(gdev->net, av, oif, sport);
+	if (IS_ERR(dst))
+		return dst;
+
+	if (av->ipv4)
+		dst_cache_set_ip4(&route->cache, dst, av->saddr.s6_addr32[3]);
+	else if (IS_ENABLED(CONFIG_IPV6))
+		dst_cache_set_ip6(&route->cache, dst, &av->saddr);
+	route->saddr = av->saddr;
+	route->daddr = av->daddr;
+	route->gid_gen = gen;
+	route->sport = sport;
+	route->sgid_index = av->sgid_index;
+	route->ipv4 = av->ipv4;
+	route->valid = true;
+	return dst;
+}
+
 static void gift_net_push_udp(struct sk_buff *skb, u16 sport)
 {
 	struct udphdr *uh;
@@ -474,34 +822,14 @@ static void gift_net_push_udp(struct sk_buff *skb, u16 sport)
 	uh->check = 0;
 }
 
-/* ip_local_out() and ip6_local_out() return -errno or NET_XMIT_*. */
-static int gift_net_local_out_err(int ret)
-{
-	return ret > 0 ? net_xmit_errno(ret) : ret;
-}
-
-/* Routes, adds UDP and IPv4 headers and the ICRC, sends. Consumes @skb. */
+/* Adds UDP and IPv4 headers and the ICRC, sends. Consumes @skb, @dst. */
 static int gift_net_xmit4(struct gift_dev *gdev, const struct gift_av *av,
-			  struct sk_buff *skb, int oif, u16 sport)
+			  struct sk_buff *skb, struct dst_entry *dst,
+			  u16 sport)
 {
 	struct sock *sk = gift_net_ns(gdev->net)->sock4->sk;
 	struct net *net = gdev->net;
-	struct flowi4 fl4 = {
-		.flowi4_oif = oif,
-		.flowi4_proto = IPPROTO_UDP,
-		.saddr = av->saddr.s6_addr32[3],
-		.daddr = av->daddr.s6_addr32[3],
-		.fl4_sport = htons(sport),
-		.fl4_dport = htons(ROCE_V2_UDP_DPORT),
-	};
 	struct iphdr *iph;
-	struct rtable *rt;
-
-	rt = ip_route_output_key(net, &fl4);
-	if (IS_ERR(rt)) {
-		kfree_skb(skb);
-		return PTR_ERR(rt);
-	}
 
 	gift_net_push_udp(skb, sport);
 	__skb_push(skb, sizeof(*iph));
@@ -512,57 +840,35 @@ static int gift_net_xmit4(struct gift_dev *gdev, const struct gift_av *av,
 	iph->tos = av->traffic_class;
 	iph->tot_len = htons(skb->len);
 	iph->frag_off = htons(IP_DF);
-	iph->ttl = av->hop_limit ?: ip4_dst_hoplimit(&rt->dst);
+	iph->ttl = av->hop_limit ?: ip4_dst_hoplimit(dst);
 	iph->protocol = IPPROTO_UDP;
 	iph->check = 0;
-	iph->saddr = fl4.saddr;
-	iph->daddr = fl4.daddr;
+	iph->saddr = av->saddr.s6_addr32[3];
+	iph->daddr = av->daddr.s6_addr32[3];
 
 	memset(IPCB(skb), 0, sizeof(*IPCB(skb)));
 	skb->protocol = htons(ETH_P_IP);
-	skb->dev = rt->dst.dev;
-	skb_dst_set(skb, &rt->dst);
 	/* DF and no connected socket: the identification is 0. */
 	ip_select_ident(net, skb, NULL);
 
 	gift_icrc_generate(skb);
+	if (gift_net_loop_ok(dst, true)) {
+		/* What __ip_local_out() would have done. */
+		ip_send_check(iph);
+		return gift_net_loop_xmit(skb, dst);
+	}
+	skb->dev = dst->dev;
+	skb_dst_set(skb, dst);
 	return gift_net_local_out_err(ip_local_out(net, sk, skb));
 }
 
-/* Routes, adds UDP and IPv6 headers and the ICRC, sends. Consumes @skb. */
+/* Adds UDP and IPv6 headers and the ICRC, sends. Consumes @skb, @dst. */
 static int gift_net_xmit6(struct gift_dev *gdev, const struct gift_av *av,
-			  struct sk_buff *skb, int oif, u16 sport)
+			  struct sk_buff *skb, struct dst_entry *dst,
+			  u16 sport)
 {
 	struct socket *sock = gift_net_ns(gdev->net)->sock6;
-	struct net *net = gdev->net;
-	struct flowi6 fl6 = {
-		.flowi6_oif = oif,
-		.flowi6_proto = IPPROTO_UDP,
-		.daddr = av->daddr,
-		.saddr = av->saddr,
-		.fl6_sport = htons(sport),
-		.fl6_dport = htons(ROCE_V2_UDP_DPORT),
-	};
-	struct dst_entry *dst;
 	struct ipv6hdr *ip6h;
-	int err;
-
-	if (!IS_ENABLED(CONFIG_IPV6) || !sock) {
-		kfree_skb(skb);
-		return -EAFNOSUPPORT;
-	}
-
-	dst = gift_ip6_dst_lookup_flow(net, sock->sk, &fl6);
-	if (IS_ERR(dst)) {
-		kfree_skb(skb);
-		return PTR_ERR(dst);
-	}
-	if (dst->error) {
-		err = dst->error;
-		dst_release(dst);
-		kfree_skb(skb);
-		return err;
-	}
 
 	gift_net_push_udp(skb, sport);
 	__skb_push(skb, sizeof(*ip6h));
@@ -578,11 +884,13 @@ static int gift_net_xmit6(struct gift_dev *gdev, const struct gift_av *av,
 
 	memset(IP6CB(skb), 0, sizeof(*IP6CB(skb)));
 	skb->protocol = htons(ETH_P_IPV6);
-	skb->dev = dst->dev;
-	skb_dst_set(skb, dst);
 
 	gift_icrc_generate(skb);
-	return gift_net_local_out_err(ip6_local_out(net, sock->sk, skb));
+	if (gift_net_loop_ok(dst, false))
+		return gift_net_loop_xmit(skb, dst);
+	skb->dev = dst->dev;
+	skb_dst_set(skb, dst);
+	return gift_net_local_out_err(ip6_local_out(gdev->net, sock->sk, skb));
 }
 
 /**
@@ -593,32 +901,38 @@ static int gift_net_xmit6(struct gift_dev *gdev, const struct gift_av *av,
  *	same way: data at a fully built BTH and extension headers, then the
  *	payload), filled by the caller except for PadCnt
  * @src_port: UDP source port, host order (gift_net_udp_sport())
+ * @route: the sender's route cache (its engine lock held)
  *
  * Pads the payload with zeros to a multiple of 4 bytes and sets the BTH
  * PadCnt accordingly, appends the ICRC, prepends UDP and IP headers (the
  * AV's traffic class, hop limit, or the route's default when it is 0,
  * and flow label), routes from the AV's source address over the netdev of
- * its source GID, and sends. Local destinations loop back through lo into
- * our own receive path. skb->cb is overwritten; the skb's data is
- * modified, so it must not be shared with a clone the caller still uses
- * (the skb is made private first if it is).
+ * its source GID (the route cached in @route while it is valid), and
+ * sends. Local destinations take the local shortcut or, with
+ * local_shortcut=0, loop back through lo; both end in our own receive
+ * path. skb->cb is overwritten; the skb's data is modified, so it must
+ * not be shared with a clone the caller still uses (the skb is made
+ * private first if it is).
  *
- * Context: process or softirq; does not sleep.
+ * Context: bottom halves disabled (the engine lock); does not sleep.
  *
- * Return: 0 once the IP stack has taken the packet (delivery is not
- * guaranteed), or a negative errno: -EADDRNOTAVAIL when the source GID
- * is gone, -ENETUNREACH/-EHOSTUNREACH/-EINVAL and others from routing,
- * -ENOBUFS when the IP stack or qdisc dropped it, -EMSGSIZE over the path
- * MTU, -EAFNOSUPPORT for IPv6 without IPv6, -ENOMEM. The skb is consumed
- * in every case. Successes count in sent_pkts and sent_bytes, failures in
- * send_errors.
+ * Return: 0 once the IP stack or the local shortcut has taken the packet
+ * (delivery is not guaranteed), or a negative errno: -EADDRNOTAVAIL when
+ * the source GID is gone, -ENETUNREACH/-EHOSTUNREACH/-EACCES/-EINVAL and
+ * others from routing, -ENOBUFS when the IP stack, qdisc or shortcut
+ * dropped it, -EMSGSIZE over the path MTU, -EAFNOSUPPORT for IPv6 without
+ * IPv6, -ENOMEM. The skb is consumed in every case. Successes count in
+ * sent_pkts and sent_bytes, failures in send_errors.
  */
 int gift_net_xmit(struct gift_dev *gdev, const struct gift_av *av,
-		  struct sk_buff *skb, u16 src_port)
+		  struct sk_buff *skb, u16 src_port,
+		  struct gift_net_route *route)
 {
 	unsigned int pad, tail, len;
-	int oif, err;
+	struct dst_entry *dst;
+	int err;
 
+	lockdep_assert_in_softirq();
 	if (WARN_ON_ONCE(skb->len < GIFT_BTH_BYTES || skb_is_nonlinear(skb))) {
 		err = -EINVAL;
 		goto drop;
@@ -636,14 +950,16 @@ int gift_net_xmit(struct gift_dev *gdev, const struct gift_av *av,
 	skb_put_zero(skb, tail);
 	len = skb->len;
 
-	err = gift_net_oif(gdev, av, &oif);
-	if (err)
+	dst = gift_net_route_get(gdev, route, av, src_port);
+	if (IS_ERR(dst)) {
+		err = PTR_ERR(dst);
 		goto drop;
+	}
 
 	if (av->ipv4)
-		err = gift_net_xmit4(gdev, av, skb, oif, src_port);
+		err = gift_net_xmit4(gdev, av, skb, dst, src_port);
 	else
-		err = gift_net_xmit6(gdev, av, skb, oif, src_port);
+		err = gift_net_xmit6(gdev, av, skb, dst, src_port);
 	if (err)
 		goto fail;
 
@@ -831,7 +1147,14 @@ static struct pernet_operations gift_net_ops = {
 int gift_net_init(void)
 {
 	struct gift_net_ns *ns;
-	int err;
+	int cpu, err;
+
+	for_each_possible_cpu(cpu) {
+		struct gift_net_loop *loop = per_cpu_ptr(&gift_net_loop, cpu);
+
+		skb_queue_head_init(&loop->q);
+		INIT_WORK(&loop->work, gift_net_loop_work);
+	}
 
 	err = register_pernet_subsys(&gift_net_ops);
 	if (err)
@@ -859,10 +1182,24 @@ int gift_net_init(void)
 /**
  * gift_net_exit() - close the RoCEv2 sockets
  *
- * Called at module unload, after the last device is gone: every
- * namespace's exit closes its sockets.
+ * Called at module unload, after the last device is gone: lets the
+ * local shortcut's bottom halves finish, and every namespace's exit
+ * closes its sockets.
  */
 void gift_net_exit(void)
 {
+	struct gift_net_loop *loop;
+	struct sk_buff *skb;
+	int cpu;
+
+	/* No device is left to queue packets for the local shortcut. */
+	for_each_possible_cpu(cpu) {
+		loop = per_cpu_ptr(&gift_net_loop, cpu);
+		flush_work(&loop->work);
+		while ((skb = skb_dequeue(&loop->q))) {
+			dev_put(skb->dev);
+			kfree_skb(skb);
+		}
+	}
 	unregister_pernet_subsys(&gift_net_ops);
 }

@@ -10,7 +10,7 @@
  *   gift_bth_init(bth, ...);                hdr_len bytes, zeroed
  *   ... fill the extension headers at skb->data + GIFT_BTH_BYTES ...
  *   memcpy(skb->data + hdr_len, ...);       payload_len bytes, not zeroed
- *   err = gift_net_xmit(gdev, av, skb, sport);   consumes skb
+ *   err = gift_net_xmit(gdev, av, skb, sport, route);   consumes skb
  *
  * gift_net_xmit() adds the pad bytes and sets the BTH PadCnt itself,
  * appends the ICRC, prepends UDP and IP headers, routes and sends. The
@@ -29,6 +29,7 @@
 
 #include <linux/in6.h>
 #include <linux/skbuff.h>
+#include <net/dst_cache.h>
 
 #include "gift_hdr.h"
 
@@ -154,7 +155,43 @@ static inline struct gift_feth *gift_pkt_feth(struct sk_buff *skb)
 	return gift_pkt_hdr(skb, gift_pkt_op(skb)->feth);
 }
 
+/**
+ * struct gift_net_route - a sender's cached route (gift_net.c, "Routes")
+ * @cache: the route, one per CPU; each use checks it against the
+ *	namespace's routing generation (dst_cache, dst_check())
+ * @saddr: source address the route is for
+ * @daddr: destination address
+ * @gid_gen: the device's GID generation (gift_dev.gid_gen) when the
+ *	source GID was checked
+ * @sport: UDP source port the route was looked up with (policy routing
+ *	may match on it)
+ * @sgid_index: source GID index
+ * @ipv4: the addresses are IPv4
+ * @valid: the fields above describe the routes in @cache
+ *
+ * One per QP (struct gift_qp_proto.route): RC and UC QPs send to one
+ * address vector, UD QPs mostly to a few; a UD QP sending to another AV
+ * than the cached one replaces the cache.
+ *
+ * Locking: the owner's engine lock (gift_qp_proto.lock), which every
+ * sender holds with bottom halves disabled (dst_cache needs them off).
+ */
+struct gift_net_route {
+	struct dst_cache cache;
+	struct in6_addr saddr;
+	struct in6_addr daddr;
+	u32 gid_gen;
+	u16 sport;
+	u8 sgid_index;
+	bool ipv4;
+	bool valid;
+};
+
 /* gift_net.c */
+int gift_net_route_init(struct gift_net_route *route);
+void gift_net_route_reset(struct gift_net_route *route);
+void gift_net_route_destroy(struct gift_net_route *route);
+void gift_net_gid_changed(struct gift_dev *gdev);
 int gift_net_init(void);
 void gift_net_exit(void);
 int gift_net_dev_add(struct gift_dev *gdev, struct net *net);
@@ -164,7 +201,8 @@ struct sk_buff *gift_net_alloc_skb(struct gift_dev *gdev,
 				   unsigned int hdr_len,
 				   unsigned int payload_len, gfp_t gfp);
 int gift_net_xmit(struct gift_dev *gdev, const struct gift_av *av,
-		  struct sk_buff *skb, u16 src_port);
+		  struct sk_buff *skb, u16 src_port,
+		  struct gift_net_route *route);
 u16 gift_net_udp_sport(const struct gift_av *av, u32 lqpn, u32 rqpn);
 
 /* gift_icrc.c */

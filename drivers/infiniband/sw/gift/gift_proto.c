@@ -377,10 +377,12 @@ void gift_proto_xmit(struct gift_qp *qp, struct sk_buff *skb)
 	struct gift_dev *gdev = to_gift_dev(qp->ibqp.device);
 	int err;
 
+	lockdep_assert_held(&qp->proto.lock);
 	if (qp->proto.budget)
 		qp->proto.budget--;
 
-	err = gift_net_xmit(gdev, &qp->proto.attr.av, skb, qp->proto.sport);
+	err = gift_net_xmit(gdev, &qp->proto.attr.av, skb, qp->proto.sport,
+			    &qp->proto.route);
 	if (err)
 		ibdev_dbg(&gdev->ibdev, "QP[%u] xmit: %d\n", qp->ibqp.qp_num,
 			  err);
@@ -660,6 +662,11 @@ int gift_proto_qp_init(struct gift_qp *qp)
 	p->recv = kzalloc(sizeof(*p->recv), GFP_KERNEL);
 	if (!p->recv)
 		return -ENOMEM;
+	if (gift_net_route_init(&p->route)) {
+		kfree(p->recv);
+		p->recv = NULL;
+		return -ENOMEM;
+	}
 	spin_lock_init(&p->lock);
 	p->attr.mtu = 256;
 	INIT_WORK(&p->work, gift_proto_work);
@@ -785,6 +792,8 @@ void gift_proto_qp_modified(struct gift_qp *qp, const struct ib_qp_attr *attr,
 	if (mask & (IB_QP_AV | IB_QP_DEST_QPN))
 		p->sport = gift_net_udp_sport(&p->attr.av, qp->ibqp.qp_num,
 					      p->attr.dest_qpn);
+	if (mask & IB_QP_AV)
+		gift_net_route_reset(&p->route);
 	if ((mask & IB_QP_STATE) && attr->qp_state == IB_QPS_ERR) {
 		timer_delete(&p->retry_timer);
 		timer_delete(&p->rnr_timer);
@@ -860,4 +869,5 @@ void gift_proto_qp_destroy(struct gift_qp *qp)
 	kfree(p->rd_res);
 	p->rd_res = NULL;
 	p->rd_res_n = 0;
+	gift_net_route_destroy(&p->route);
 }

@@ -31,6 +31,7 @@
 #include <rdma/ib_verbs.h>
 
 #include "gift_ah.h"
+#include "gift_net.h"
 
 struct gift_dev;
 struct gift_mr;
@@ -180,6 +181,8 @@ struct gift_proto_attr {
  * @rnr_wait: the requester waits for @rnr_timer
  * @retry_pending: @retry_timer fired; retransmit on the next run
  * @sport: UDP source port of the QP's flow
+ * @route: the route of the QP's packets (gift_net.c, "Routes"); used
+ *	under @lock only
  * @sqd_notify: the QP entered SQD with en_sqd_async_notify, and
  *	IB_EVENT_SQ_DRAINED is owed once no started send WQE is outstanding
  * @req_psn: requester: PSN of the next packet to send
@@ -256,6 +259,7 @@ struct gift_qp_proto {
 	bool rnr_wait;
 	bool retry_pending;
 	u16 sport;
+	struct gift_net_route route;
 	bool sqd_notify;
 
 	u32 req_psn;

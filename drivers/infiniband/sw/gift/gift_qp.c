@@ -50,8 +50,6 @@
 
 #include "gift.h"
 
-#define GIFT_PSN_MASK		0xffffff
-#define GIFT_QPN_MASK		0xffffff
 /*
  * QP access flags modify_qp accepts. Both flush flags: ib_cm sets them
  * together on a device that claims either placement type. A persistent

@@ -119,9 +119,11 @@ static int gift_ud_send(struct gift_qp *qp, struct gift_send_wqe *wqe)
 	p->req_psn = gift_psn_add(p->req_psn, 1);
 	if (p->budget)
 		p->budget--;
+	lockdep_assert_held(&p->lock);
 	err = gift_net_xmit(gdev, av, skb,
 			    gift_net_udp_sport(av, qp->ibqp.qp_num,
-					       wqe->wr.ud.remote_qpn));
+					       wqe->wr.ud.remote_qpn),
+			    &p->route);
 	if (err)
 		ibdev_dbg(&gdev->ibdev, "QP[%u] xmit: %d\n", qp->ibqp.qp_num,
 			  err);

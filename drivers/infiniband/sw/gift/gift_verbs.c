@@ -298,6 +298,38 @@ static void gift_dealloc_driver(struct ib_device *ibdev)
 	gift_net_dev_del(gdev);
 }
 
+/**
+ * gift_add_gid() - ib_core added an entry to the port's GID table
+ * @attr: the new entry
+ * @context: driver context of the entry (unused)
+ *
+ * The table is ib_core's; the driver only notes that it changed, see
+ * gift_net_gid_changed(). Called under the table's mutex.
+ *
+ * Return: 0.
+ */
+static int gift_add_gid(const struct ib_gid_attr *attr, void **context)
+{
+	gift_net_gid_changed(to_gift_dev(attr->device));
+	return 0;
+}
+
+/**
+ * gift_del_gid() - ib_core removed an entry from the port's GID table
+ * @attr: the entry, already invalid for lookups
+ * @context: driver context of the entry (unused)
+ *
+ * Routes cached with this entry as their source must be checked again:
+ * gift_net_gid_changed(). Called under the table's mutex.
+ *
+ * Return: 0.
+ */
+static int gift_del_gid(const struct ib_gid_attr *attr, void **context)
+{
+	gift_net_gid_changed(to_gift_dev(attr->device));
+	return 0;
+}
+
 static ssize_t hca_type_show(struct device *device,
 			     struct device_attribute *attr, char *buf)
 {
@@ -338,11 +370,13 @@ static const struct ib_device_ops gift_dev_ops = {
 	.driver_id = RDMA_DRIVER_UNKNOWN,
 	.uverbs_abi_ver = GIFT_UVERBS_ABI_VERSION,
 
+	.add_gid = gift_add_gid,
 	.alloc_pd = gift_alloc_pd,
 	.alloc_ucontext = gift_alloc_ucontext,
 	.dealloc_driver = gift_dealloc_driver,
 	.dealloc_pd = gift_dealloc_pd,
 	.dealloc_ucontext = gift_dealloc_ucontext,
+	.del_gid = gift_del_gid,
 	.device_group = &gift_dev_attr_group,
 	.disassociate_ucontext = gift_disassociate_ucontext,
 	.get_dev_fw_str = gift_get_dev_fw_str,

@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -1148,10 +1149,15 @@ TEST_F(xfer, read)
 FIXTURE(lossy) {
 	struct pair p;
 	uint8_t *img;
+	int shortcut;		/* local_shortcut before the test, or -1 */
 };
 
 FIXTURE_SETUP(lossy)
 {
+	/* netem on lo: the pair's packets must take the IP path. */
+	self->shortcut = -1;
+	self->shortcut = gift_local_shortcut(0);
+	ASSERT_LE(0, self->shortcut);
 	pair_open(_metadata, &self->p, &default_attr);
 	self->img = malloc(MAP_LEN);
 	ASSERT_NE(NULL, self->img);
@@ -1164,6 +1170,8 @@ FIXTURE_TEARDOWN(lossy)
 	EXPECT_EQ(0, gift_sh("tc qdisc del dev lo root"));
 	pair_close(&self->p);
 	free(self->img);
+	if (self->shortcut >= 0)
+		gift_local_shortcut(self->shortcut);
 }
 
 TEST_F_TIMEOUT(lossy, large_messages_complete, 300)
@@ -1195,11 +1203,17 @@ TEST_F_TIMEOUT(lossy, large_messages_complete, 300)
 
 FIXTURE(deep) {
 	struct pair p;
+	int shortcut;		/* local_shortcut before the test, or -1 */
 };
 
 FIXTURE_SETUP(deep)
 {
 	struct pair_attr attr = default_attr;
+
+	/* A tc filter on lo drops responses: the IP path. */
+	self->shortcut = -1;
+	self->shortcut = gift_local_shortcut(0);
+	ASSERT_LE(0, self->shortcut);
 
 	/* Room for the whole depth in the SQ; ~1 s per retry. */
 	attr.cap.max_send_wr = DEEP;
@@ -1212,6 +1226,8 @@ FIXTURE_TEARDOWN(deep)
 {
 	gift_sh("tc qdisc del dev lo root 2>/dev/null");
 	pair_close(&self->p);
+	if (self->shortcut >= 0)
+		gift_local_shortcut(self->shortcut);
 }
 
 /* Posts DEEP READs of len bytes, b.src to a.dst, back to back. */
@@ -4364,6 +4380,196 @@ TEST_F(odp, implicit_idle_leaves_freed)
 	EXPECT_EQ(2, mr_drv_attr(imr->rkey, "leaves"));
 	EXPECT_EQ(0, ibv_dereg_mr(imr));
 	EXPECT_EQ(0, munmap(map, 4 * chunk));
+}
+
+/*
+ * The network paths under live QPs (gift_net.c, "Routes" and "Local
+ * shortcut"), in a network namespace of the test's own (unshare()), so
+ * that its routing rules and its netdevs' counters are the test's alone:
+ * a gift device on a dummy netdev there, and a pair of its QPs, each the
+ * other's local destination.
+ */
+#define NETPATH_ADDR	"198.51.100.61"
+
+FIXTURE(netpath) {
+	struct pair p;
+	char ibdev[32];
+	char ndev[16];
+	int shortcut;		/* local_shortcut before the test, or -1 */
+};
+
+FIXTURE_SETUP(netpath)
+{
+	self->shortcut = -1;
+	self->shortcut = gift_local_shortcut(1);
+	ASSERT_LE(0, self->shortcut);
+	ASSERT_EQ(0, unshare(CLONE_NEWNET)) TH_LOG("unshare: %s",
+						  strerror(errno));
+	ASSERT_EQ(0, gift_sh("ip link set lo up"));
+	snprintf(self->ndev, sizeof(self->ndev), "gnp%d", getpid() % 1000);
+	snprintf(self->ibdev, sizeof(self->ibdev), "giftnp%d",
+		 getpid() % 1000);
+	ASSERT_EQ(0, gift_dummy_add(self->ndev));
+	ASSERT_EQ(0, gift_sh("ip addr add " NETPATH_ADDR "/24 dev %s",
+			     self->ndev));
+	ASSERT_EQ(0, gift_nl_newlink(self->ibdev, "gift", self->ndev));
+	ASSERT_EQ(0, setenv("GIFT_IBDEV", self->ibdev, 1));
+	pair_open(_metadata, &self->p, &default_attr);
+}
+
+FIXTURE_TEARDOWN(netpath)
+{
+	pair_close(&self->p);
+	if (self->shortcut >= 0)
+		gift_local_shortcut(self->shortcut);
+	gift_link_del(self->ibdev);
+	gift_dummy_del(self->ndev);
+}
+
+/* Packets received (@rx) or sent by netdev @dev of this namespace; -1. */
+static long netdev_count(const char *dev, bool rx)
+{
+	unsigned long long v[9];
+	char line[512], name[32];
+	long ret = -1;
+	FILE *f;
+
+	f = fopen("/proc/net/dev", "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, " %31[^:]: %llu %llu %*u %*u %*u %*u %*u %*u %llu %llu",
+			   name, &v[0], &v[1], &v[2], &v[3]) != 5 ||
+		    strcmp(name, dev))
+			continue;
+		ret = rx ? (long)v[1] : (long)v[3];
+		break;
+	}
+	fclose(f);
+	return ret;
+}
+
+/* WRITEs @len bytes of message @seed from a.src into b.dst; the status. */
+static int netpath_write(struct pair *p, size_t len, uint32_t seed)
+{
+	gift_fill_pat(p->a.src.p, len, 0, seed);
+	memset(p->b.dst.p + GUARD, 0, len);
+	return odp_rdma(p, IBV_WR_RDMA_WRITE, p->a.src.p, p->a.src.mr->lkey,
+			(uintptr_t)p->b.dst.p + GUARD, p->b.dst.mr->rkey, len);
+}
+
+/*
+ * With local_shortcut on, QP-to-QP traffic of one host reaches the
+ * receive path without crossing lo; with it off, every packet loops
+ * through lo. Both deliver the same bytes and count the same packets on
+ * the device.
+ */
+TEST_F(netpath, shortcut_and_ip_path)
+{
+	const size_t len = 3 * PAGE + 5;	/* 13 packets at MTU 1024 */
+	long lo0, rcvd0, lo1, rcvd1;
+	int mode, i;
+
+	for (mode = 0; mode < 2; mode++) {
+		ASSERT_LE(0, gift_local_shortcut(!mode));
+		lo0 = netdev_count("lo", true);
+		rcvd0 = rdma_stat(self->ibdev, "rcvd_pkts");
+		ASSERT_LE(0, lo0);
+		ASSERT_LE(0, rcvd0);
+		for (i = 0; i < 8; i++) {
+			ASSERT_EQ(IBV_WC_SUCCESS,
+				  netpath_write(&self->p, len, 310 + mode * 8 + i));
+			ASSERT_TRUE(gift_is_pat(self->p.b.dst.p + GUARD, len,
+						0, 310 + mode * 8 + i));
+		}
+		lo1 = netdev_count("lo", true);
+		rcvd1 = rdma_stat(self->ibdev, "rcvd_pkts");
+		/* 13 requests and at least one ACK per WRITE. */
+		EXPECT_LE(rcvd0 + 8 * 14, rcvd1);
+		if (mode == 0) {
+			EXPECT_EQ(lo0, lo1) TH_LOG("shortcut: lo received %ld",
+						   lo1 - lo0);
+		} else {
+			EXPECT_LE(lo0 + 8 * 14, lo1)
+				TH_LOG("IP path: lo received %ld", lo1 - lo0);
+		}
+	}
+}
+
+/*
+ * A live QP's cached route follows a routing change: the local table's
+ * route to our own address, replaced by a unicast route out of the
+ * dummy, sends the WRITE's packets there, where they vanish and it waits
+ * for retransmissions; with the local route back the WRITE completes.
+ * With the unicast route left in place a WRITE fails with RETRY_EXC_ERR.
+ * (The local table itself, not policy rules: the debug kernel has no
+ * CONFIG_IP_MULTIPLE_TABLES.)
+ */
+#define NETPATH_UNICAST	"ip route replace unicast " NETPATH_ADDR \
+			" dev %s table local"
+#define NETPATH_LOCAL	"ip route replace local " NETPATH_ADDR \
+			" dev %s table local proto kernel scope host src " \
+			NETPATH_ADDR
+TEST_F(netpath, route_change_followed)
+{
+	const size_t len = 2 * PAGE + 7;
+	struct pair_attr attr = default_attr;
+	struct ibv_send_wr wr, *bad;
+	struct ibv_sge sge;
+	struct ibv_wc wc;
+	long tx0, tx = -1;
+	int i;
+
+	ASSERT_EQ(IBV_WC_SUCCESS, netpath_write(&self->p, len, 330));
+	ASSERT_TRUE(gift_is_pat(self->p.b.dst.p + GUARD, len, 0, 330));
+
+	/* Long retransmission timeouts: the rule goes before they run out. */
+	attr.timeout = 17;		/* 537 ms */
+	attr.retry_cnt = 7;
+	pair_reset(_metadata, &self->p, &attr);
+	ASSERT_EQ(IBV_WC_SUCCESS, netpath_write(&self->p, len, 331));
+
+	tx0 = netdev_count(self->ndev, false);
+	ASSERT_LE(0, tx0);
+	ASSERT_EQ(0, gift_sh(NETPATH_UNICAST, self->ndev));
+	gift_fill_pat(self->p.a.src.p, len, 0, 332);
+	memset(self->p.b.dst.p + GUARD, 0, len);
+	sge.addr = (uintptr_t)self->p.a.src.p;
+	sge.length = len;
+	sge.lkey = self->p.a.src.mr->lkey;
+	memset(&wr, 0, sizeof(wr));
+	wr.wr_id = 332;
+	wr.sg_list = &sge;
+	wr.num_sge = 1;
+	wr.opcode = IBV_WR_RDMA_WRITE;
+	wr.send_flags = IBV_SEND_SIGNALED;
+	wr_rdma(&wr, (uintptr_t)self->p.b.dst.p + GUARD, self->p.b.dst.mr->rkey);
+	ASSERT_EQ(0, ibv_post_send(self->p.a.qp, &wr, &bad));
+	/* The nine packets of the WRITE leave through the dummy. */
+	for (i = 0; i < 500 * gift_slow(); i++) {
+		tx = netdev_count(self->ndev, false);
+		if (tx >= tx0 + 9)
+			break;
+		usleep(10000);
+	}
+	EXPECT_LE(tx0 + 9, tx) TH_LOG("the route change was not followed");
+	EXPECT_EQ(0, ibv_poll_cq(self->p.a.cq, 1, &wc));
+	EXPECT_FALSE(gift_is_pat(self->p.b.dst.p + GUARD, len, 0, 332));
+
+	ASSERT_EQ(0, gift_sh(NETPATH_LOCAL, self->ndev));
+	ASSERT_EQ(1, poll_cq_for(self->p.a.cq, &wc, 1, WAIT_MS));
+	EXPECT_EQ(332, wc.wr_id);
+	EXPECT_EQ(IBV_WC_SUCCESS, wc.status) TH_LOG("%s",
+						     ibv_wc_status_str(wc.status));
+	EXPECT_TRUE(gift_is_pat(self->p.b.dst.p + GUARD, len, 0, 332));
+
+	/* A route that stays away: the WQE fails, as on a lossy link. */
+	attr.timeout = 12;
+	attr.retry_cnt = 1;
+	pair_reset(_metadata, &self->p, &attr);
+	ASSERT_EQ(0, gift_sh(NETPATH_UNICAST, self->ndev));
+	EXPECT_EQ(IBV_WC_RETRY_EXC_ERR, netpath_write(&self->p, len, 333));
+	EXPECT_EQ(0, gift_sh(NETPATH_LOCAL, self->ndev));
 }
 
 TEST_HARNESS_MAIN

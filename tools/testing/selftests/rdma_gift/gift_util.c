@@ -195,6 +195,21 @@ int gift_dummy_del(const char *name)
 	return gift_sh("ip link del %s", name) ? -1 : 0;
 }
 
+#define GIFT_SHORTCUT_PARAM "/sys/module/rdma_gift/parameters/local_shortcut"
+
+int gift_local_shortcut(int on)
+{
+	char buf[8];
+	int old;
+
+	if (gift_read_file(GIFT_SHORTCUT_PARAM, buf, sizeof(buf)))
+		return -1;
+	old = buf[0] == 'Y' || buf[0] == '1';
+	if (gift_write_file(GIFT_SHORTCUT_PARAM, "%d", !!on))
+		return -1;
+	return old;
+}
+
 struct ibv_context *gift_open(const char *name)
 {
 	struct ibv_device **list;

@@ -46,6 +46,13 @@ int gift_nl_newlink(const char *name, const char *type, const char *ndev);
 /* "rdma link delete NAME"; 0 or -1. */
 int gift_link_del(const char *name);
 
+/*
+ * Sets rdma_gift's local_shortcut parameter (0: local traffic loops
+ * through lo, for tests that drop or capture packets there); returns the
+ * value it had (0 or 1), or -1 when it cannot be read or written.
+ */
+int gift_local_shortcut(int on);
+
 /* Creates a dummy netdev that is up; 0 or -1. */
 int gift_dummy_add(const char *name);
 int gift_dummy_del(const char *name);

@@ -708,6 +708,7 @@ FIXTURE(rc) {
 	struct gift_flow flow;
 	struct sockaddr_storage dst;
 	int sniff;		/* AF_PACKET on lo */
+	int shortcut;		/* local_shortcut before the test, or -1 */
 	uint16_t other_sport;	/* of another socket forging packets */
 	enum ibv_mtu mtu;	/* path MTU of rc_connect(); 0: 1024 */
 	struct rcounts base;
@@ -884,6 +885,10 @@ FIXTURE_SETUP(rc)
 {
 	self->fd = -1;
 	self->sniff = -1;
+	/* The sniffer on lo must see the pair's packets: the IP path. */
+	self->shortcut = -1;
+	self->shortcut = gift_local_shortcut(0);
+	ASSERT_LE(0, self->shortcut);
 	self->ibdev = gift_env("GIFT_IBDEV");
 	self->ctx = gift_open(self->ibdev);
 	ASSERT_NE(NULL, self->ctx);
@@ -925,6 +930,8 @@ FIXTURE_TEARDOWN(rc)
 		close(self->fd);
 	if (self->sniff >= 0)
 		close(self->sniff);
+	if (self->shortcut >= 0)
+		gift_local_shortcut(self->shortcut);
 }
 
 /*

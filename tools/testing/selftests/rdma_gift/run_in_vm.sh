@@ -87,6 +87,16 @@ main)
 	run_harness net_test
 	run_harness data_test
 	run_harness ud_test
+	# Local traffic through the IP stack's lo instead of the local
+	# shortcut (gift_net.c): the fixtures that drive every transport
+	# (RC, UC, UD), error completions and SRQs over it; the opcode, MTU
+	# and SGE matrix (xfer), ODP and the soaks are path-independent and
+	# stay on the default path, and multicast never takes the shortcut.
+	# data_test's netpath fixture covers both paths itself.
+	echo 0 >/sys/module/rdma_gift/parameters/local_shortcut
+	run_harness data_test -f rc -f uc -f remote_err -f srq
+	run_harness ud_test -f ud
+	echo 1 >/sys/module/rdma_gift/parameters/local_shortcut
 	run_harness verbs_ex_test
 	run_harness pmem_ops_test
 	run_harness mw_test

@@ -376,6 +376,69 @@ TEST_F(ud, send_sizes)
 	}
 }
 
+/* Packets lo received (this namespace's /proc/net/dev); -1 on error. */
+static long lo_rx_packets(void)
+{
+	unsigned long long rx;
+	char line[512];
+	long ret = -1;
+	FILE *f;
+
+	f = fopen("/proc/net/dev", "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, " lo: %*u %llu", &rx) == 1) {
+			ret = (long)rx;
+			break;
+		}
+	fclose(f);
+	return ret;
+}
+
+/*
+ * Datagrams to our own GID, IPv4 and IPv6: with local_shortcut on they
+ * reach the receiver without crossing lo (the routes are RTN_LOCAL and
+ * RTF_LOCAL), with it off every one of them loops through lo; the bytes
+ * are the same either way. lo may carry unrelated packets meanwhile,
+ * never as many as we send.
+ */
+#define UD_LOOP_N	40
+
+TEST_F(ud, local_shortcut_both_paths)
+{
+	struct ibv_wc swc, rwc;
+	long lo0, lo1;
+	int old, mode, i;
+
+	old = gift_local_shortcut(1);
+	ASSERT_LE(0, old);
+	for (mode = 0; mode < 2; mode++) {
+		ASSERT_LE(0, gift_local_shortcut(!mode));
+		lo0 = lo_rx_packets();
+		ASSERT_LE(0, lo0);
+		for (i = 0; i < UD_LOOP_N; i++) {
+			ASSERT_EQ(0, post_recv(self, self->b, BUF, i));
+			ASSERT_EQ(0, send_to(self, self->a, self->b->qp_num,
+					     200 + i, 2000 + mode * 100 + i,
+					     QKEY, NULL));
+			ASSERT_TRUE(complete_both(self->cq, &swc, &rwc));
+			ASSERT_EQ(IBV_WC_SUCCESS, rwc.status);
+			EXPECT_TRUE(payload_ok(self->buf + BUF, 200 + i,
+					       2000 + mode * 100 + i));
+		}
+		lo1 = lo_rx_packets();
+		if (mode == 0) {
+			EXPECT_GT(lo0 + UD_LOOP_N, lo1)
+				TH_LOG("shortcut: lo received %ld", lo1 - lo0);
+		} else {
+			EXPECT_LE(lo0 + UD_LOOP_N, lo1)
+				TH_LOG("IP path: lo received %ld", lo1 - lo0);
+		}
+	}
+	gift_local_shortcut(old);
+}
+
 /* Both ways: b's datagram to a names b as its source. */
 TEST_F(ud, src_qp_both_ways)
 {
