@@ -2552,6 +2552,15 @@ static void usage(void)
 	exit(2);
 }
 
+/* local_shortcut as it was before the run, restored at exit */
+static int saved_shortcut = -1;
+
+static void restore_shortcut(void)
+{
+	if (saved_shortcut >= 0)
+		gift_local_shortcut(saved_shortcut);
+}
+
 int main(int argc, char **argv)
 {
 	unsigned long long seed = gift_now_us();
@@ -2614,6 +2623,16 @@ int main(int argc, char **argv)
 	printf("# gift_fuzz: %s, seed %llu, %d s, %ld packets/s, GIFT_SLOW %d%s\n",
 	       g.ibdev, seed, secs, rate, g.slow,
 	       g.udp6_fd < 0 ? ", no IPv6" : "");
+	/*
+	 * The corpus and the witness transfers are captured on lo: local
+	 * traffic must cross it, not the driver's local shortcut.
+	 */
+	saved_shortcut = gift_local_shortcut(0);
+	if (saved_shortcut < 0) {
+		fprintf(stderr, "cannot set rdma_gift's local_shortcut to 0\n");
+		return 1;
+	}
+	atexit(restore_shortcut);
 	g.cap_fd = cap_open();
 	g.ctx = gift_open(g.ibdev);
 	if (g.cap_fd < 0 || !g.ctx) {
