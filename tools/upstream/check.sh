@@ -39,21 +39,20 @@ count_tap() {
 	fail=$((fail + f))
 }
 
-t0=$SECONDS
-echo "# === series.sh check"
-out=$(bash "$HERE/series.sh" check 2>&1)
-echo "$out"
-count_tap "$out"
-grep -qE '^1\.\.[1-9]' <<<"$out" || { echo "# series.sh check: no plan"; fail=$((fail + 1)); }
-echo "# series.sh check: $((SECONDS - t0)) s"
+# tap_check SCRIPT: runs "SCRIPT check" (TAP), counts its results; a run
+# without a plan counts as one failure.
+tap_check() {
+	local t0=$SECONDS out
+	echo "# === $1 check"
+	out=$(bash "$HERE/$1" check 2>&1)
+	echo "$out"
+	count_tap "$out"
+	grep -qE '^1\.\.[1-9]' <<<"$out" || { echo "# $1 check: no plan"; fail=$((fail + 1)); }
+	echo "# $1 check: $((SECONDS - t0)) s"
+}
 
-t0=$SECONDS
-echo "# === rdma-core.sh check"
-out=$(bash "$HERE/rdma-core.sh" check 2>&1)
-echo "$out"
-count_tap "$out"
-grep -qE '^1\.\.[1-9]' <<<"$out" || { echo "# rdma-core.sh check: no plan"; fail=$((fail + 1)); }
-echo "# rdma-core.sh check: $((SECONDS - t0)) s"
+tap_check series.sh
+tap_check rdma-core.sh
 
 t0=$SECONDS
 echo "# === the series' kselftests on the debug kernel (rxe, no rdma_gift)"
