@@ -39,7 +39,8 @@ static void gift_mmap_release(struct gift_mmap *map)
 
 	if (map->vaddr && map->npages > 1)
 		vunmap(map->vaddr);
-	for (i = 0; i < map->npages && map->pages[i]; i++)
+	/* After a failed allocation: no array, or the pages up to a NULL. */
+	for (i = 0; map->pages && i < map->npages && map->pages[i]; i++)
 		put_page(map->pages[i]);
 	kvfree(map->pages);
 	kfree(map);
