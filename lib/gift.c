@@ -289,11 +289,13 @@ static int gift_bind_mw(struct ibv_qp *qp, struct ibv_mw *mw,
  * per CQ) gets ENOMEM, and the callers then make the CQ again unmapped:
  * its completions come through the poll_cq command instead.
  */
-static int gift_cq_map(struct gift_cq *cq, int cmd_fd,
-		       const struct gift_cq_ring_resp *resp)
+/* Maps the ring @resp describes; *@ring is NULL for a CQ without one. */
+static int gift_cq_ring_mmap(int cmd_fd, const struct gift_cq_ring_resp *resp,
+			     struct gift_cq_ring **ring)
 {
-	void *ring;
+	void *p;
 
+	*ring = NULL;
 	if (!resp->mmap_length)
 		return 0;
 	if (!resp->size || (resp->size & (resp->size - 1)) ||
@@ -301,10 +303,23 @@ static int gift_cq_map(struct gift_cq *cq, int cmd_fd,
 				(uint64_t)resp->size *
 				sizeof(struct ib_uverbs_wc))
 		return EPROTO;
-	ring = mmap(NULL, resp->mmap_length, PROT_READ | PROT_WRITE,
-		    MAP_SHARED, cmd_fd, resp->mmap_offset);
-	if (ring == MAP_FAILED)
+	p = mmap(NULL, resp->mmap_length, PROT_READ | PROT_WRITE,
+		 MAP_SHARED, cmd_fd, resp->mmap_offset);
+	if (p == MAP_FAILED)
 		return errno;
+	*ring = p;
+	return 0;
+}
+
+static int gift_cq_map(struct gift_cq *cq, int cmd_fd,
+		       const struct gift_cq_ring_resp *resp)
+{
+	struct gift_cq_ring *ring;
+	int ret;
+
+	ret = gift_cq_ring_mmap(cmd_fd, resp, &ring);
+	if (ret || !ring)
+		return ret;
 	cq->ring = ring;
 	cq->ring_len = resp->mmap_length;
 	cq->ring_size = resp->size;
@@ -559,32 +574,62 @@ int gift_cq_poll(struct gift_cq *cq, int n, struct ibv_wc *wc)
 	return ret;
 }
 
+static int gift_resize_cq_step(struct ibv_cq *ibcq, int cqe, uint32_t op,
+			       struct gift_cq_ring_resp *ring)
+{
+	struct gift_resize_cq cmd = { .flags = op };
+	struct gift_resize_cq_resp resp = {};
+	int ret;
+
+	ret = ibv_cmd_resize_cq(ibcq, cqe, &cmd.ibv_cmd, sizeof(cmd),
+				&resp.ibv_resp, sizeof(resp));
+	if (!ret && ring)
+		*ring = resp.drv_payload;
+	return ret;
+}
+
 /*
- * A mapped CQ moves to the new ring the kernel answers; the old one is
- * written no more and is unmapped. Under the CQ's lock, so that no poll
- * reads either meanwhile.
+ * A mapped CQ resizes in the kernel's two steps (gift-abi.h): the new ring
+ * is prepared and mapped before the CQ moves to it, so that a CQ whose new
+ * ring cannot be mapped keeps working with the old one. The completions
+ * keep their indices, and so cq->cons stays. Under the CQ's lock, so that
+ * no poll reads either ring meanwhile.
  */
 static int gift_resize_cq(struct ibv_cq *ibcq, int cqe)
 {
-	struct gift_resize_cq cmd = {};
-	struct gift_resize_cq_resp resp = {};
 	struct gift_cq *cq = to_gcq(ibcq);
-	struct gift_cq_ring *old;
-	size_t old_len;
+	struct gift_cq_ring_resp next;
+	struct gift_cq_ring *ring;
 	int ret;
 
 	gift_cq_lock(cq);
-	old = cq->ring;
-	old_len = cq->ring_len;
-	ret = ibv_cmd_resize_cq(ibcq, cqe, &cmd.ibv_cmd, sizeof(cmd),
-				&resp.ibv_resp, sizeof(resp));
-	if (!ret && old) {
-		/* Without a new ring the CQ polls nothing (EINVAL). */
-		cq->ring = NULL;
-		ret = gift_cq_map(cq, ibcq->context->cmd_fd,
-				  &resp.drv_payload);
-		munmap(old, old_len);
+	if (!cq->ring) {
+		ret = gift_resize_cq_step(ibcq, cqe, 0, NULL);
+		goto out;
 	}
+	ret = gift_resize_cq_step(ibcq, cqe, GIFT_RESIZE_CQ_PREPARE, &next);
+	if (ret)
+		goto out;
+	ret = gift_cq_ring_mmap(ibcq->context->cmd_fd, &next, &ring);
+	if (!ret && !ring)
+		ret = EPROTO;
+	if (ret)
+		goto out_abort;
+	ret = gift_resize_cq_step(ibcq, cqe, GIFT_RESIZE_CQ_COMMIT, NULL);
+	if (ret) {
+		munmap(ring, next.mmap_length);
+		/* Nothing to drop after the kernel's own failure; harmless. */
+		goto out_abort;
+	}
+	munmap(cq->ring, cq->ring_len);
+	cq->ring = ring;
+	cq->ring_len = next.mmap_length;
+	cq->ring_size = next.size;
+	goto out;
+
+out_abort:
+	gift_resize_cq_step(ibcq, cqe, GIFT_RESIZE_CQ_ABORT, NULL);
+out:
 	gift_cq_unlock(cq);
 	return ret;
 }

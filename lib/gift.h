@@ -35,7 +35,7 @@ DECLARE_DRV_CMD(gift_create_cq, IB_USER_VERBS_CMD_CREATE_CQ,
 DECLARE_DRV_CMD(gift_create_cq_ex, IB_USER_VERBS_EX_CMD_CREATE_CQ,
 		gift_create_cq_req, gift_cq_ring_resp);
 DECLARE_DRV_CMD(gift_resize_cq, IB_USER_VERBS_CMD_RESIZE_CQ,
-		empty, gift_cq_ring_resp);
+		gift_resize_cq_req, gift_cq_ring_resp);
 
 struct gift_device {
 	struct verbs_device ibv_dev;

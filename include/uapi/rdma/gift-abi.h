@@ -206,10 +206,24 @@ struct gift_alloc_ucontext_resp {
  * struct gift_create_cq_req makes a CQ whose completions the kernel writes
  * into a ring that user space maps and polls without a system call. The
  * response (struct gift_cq_ring_resp) gives the mmap() offset on the
- * uverbs file and the length of the mapping. resize_cq of a mapped CQ
- * moves the queued completions into a new ring and answers with the new
- * offset and length; the old mapping stops being written and is the
- * caller's to unmap.
+ * uverbs file and the length of the mapping.
+ *
+ * resize_cq of a mapped CQ takes two calls, so that a process that cannot
+ * map the new ring keeps a working CQ (struct gift_resize_cq_req):
+ *  1. GIFT_RESIZE_CQ_PREPARE makes a new, empty ring for the entries asked
+ *     for and answers its offset, length and size; the CQ goes on using
+ *     its ring and its size. A prepared ring replaces any earlier one.
+ *  2. The process maps the new ring, then GIFT_RESIZE_CQ_COMMIT, with the
+ *     same number of entries, moves the queued completions into it and
+ *     switches the CQ to it; the old mapping stops being written and is
+ *     the caller's to unmap. A commit that fails (EINVAL: more queued
+ *     completions than the new size, or no ring prepared for that size;
+ *     EOVERFLOW: the CQ is in error) drops the prepared ring and leaves
+ *     the CQ as it was.
+ *  GIFT_RESIZE_CQ_ABORT drops a prepared ring (the process could not map
+ *  it). A ring left prepared is dropped by the next prepare and by
+ *  destroy_cq. A mapped CQ's resize_cq without one of these flags, and a
+ *  CQ that is not mapped with one, fail with EINVAL.
  *
  * The mapping starts with struct gift_cq_ring; slot i of the ring is the
  * struct ib_uverbs_wc (rdma/ib_user_verbs.h, the poll_cq command's
@@ -248,8 +262,25 @@ struct gift_create_cq_req {
 	__aligned_u64 flags;
 };
 
+enum gift_resize_cq_flags {
+	GIFT_RESIZE_CQ_PREPARE = 1 << 0,
+	GIFT_RESIZE_CQ_COMMIT = 1 << 1,
+	GIFT_RESIZE_CQ_ABORT = 1 << 2,
+};
+
 /**
- * struct gift_cq_ring_resp - driver data answered by create_cq, resize_cq
+ * struct gift_resize_cq_req - driver data of resize_cq of a mapped CQ
+ * @flags: exactly one of enum gift_resize_cq_flags; others fail with EINVAL
+ * @reserved: 0
+ */
+struct gift_resize_cq_req {
+	__u32 flags;
+	__u32 reserved;
+};
+
+/**
+ * struct gift_cq_ring_resp - driver data answered by create_cq and by
+ *	resize_cq's GIFT_RESIZE_CQ_PREPARE (zero for the other resize calls)
  * @mmap_offset: offset to mmap() the ring at on the uverbs file
  * @mmap_length: bytes to map; 0 for a CQ that is not mapped
  * @size: slots of the ring, a power of two

@@ -426,26 +426,89 @@ out_uncount:
 	return err;
 }
 
-/* gift_resize_cq() of a mapped CQ, checks done but the consumer index. */
-static int gift_resize_cq_ring(struct gift_cq *cq, unsigned int cqe,
-			       struct ib_udata *udata)
+/*
+ * The driver data of a resize: struct gift_resize_cq_req, or nothing
+ * (*op 0). Bytes past the struct must be zero; at most one flag is set.
+ */
+static int gift_cq_read_resize_req(struct ib_udata *udata, u32 *op)
 {
-	struct gift_cq_ring_resp resp = {};
-	struct gift_cq_uring new, old;
-	unsigned long flags;
-	u32 cons, i;
+	struct gift_resize_cq_req req = {};
 	int err;
 
+	*op = 0;
+	if (!udata || !udata->inlen)
+		return 0;
+	if (udata->inlen > sizeof(req) &&
+	    !ib_is_udata_cleared(udata, sizeof(req),
+				 udata->inlen - sizeof(req)))
+		return -EINVAL;
+	err = ib_copy_from_udata(&req, udata, min(udata->inlen, sizeof(req)));
+	if (err)
+		return err;
+	if (req.reserved || (req.flags & (req.flags - 1)) ||
+	    (req.flags & ~(u32)(GIFT_RESIZE_CQ_PREPARE | GIFT_RESIZE_CQ_COMMIT |
+				GIFT_RESIZE_CQ_ABORT)))
+		return -EINVAL;
+	*op = req.flags;
+	return 0;
+}
+
+/* Drops the prepared ring of a mapped CQ, if there is one. */
+static void gift_cq_drop_prepared(struct gift_cq *cq)
+{
+	lockdep_assert_held(&cq->resize_lock);
+
+	gift_mmap_remove(cq->prepared.map);
+	memset(&cq->prepared, 0, sizeof(cq->prepared));
+}
+
+/*
+ * GIFT_RESIZE_CQ_PREPARE: a new, empty ring for @cqe entries, answered in
+ * @udata and kept in cq->prepared; the CQ itself does not change.
+ */
+static int gift_resize_cq_prepare(struct gift_cq *cq, unsigned int cqe,
+				  struct ib_udata *udata)
+{
+	struct gift_cq_ring_resp resp = {};
+	struct gift_cq_uring new;
+	int err;
+
+	if (udata->outlen < sizeof(resp))
+		return -EINVAL;
 	err = gift_cq_uring_create(&new, gift_queue_slots(cqe), udata, &resp);
 	if (err)
 		return err;
-	err = ib_copy_to_udata(udata, &resp, min(udata->outlen, sizeof(resp)));
+	err = ib_copy_to_udata(udata, &resp, sizeof(resp));
 	if (err) {
 		gift_mmap_remove(new.map);
 		return err;
 	}
+	mutex_lock(&cq->resize_lock);
+	gift_cq_drop_prepared(cq);
+	cq->prepared = new;
+	mutex_unlock(&cq->resize_lock);
+	return 0;
+}
+
+/*
+ * GIFT_RESIZE_CQ_COMMIT: moves the queued completions into the prepared
+ * ring and switches to it. The prepared ring is used up either way: on
+ * failure it is dropped and the CQ keeps its ring.
+ */
+static int gift_resize_cq_commit(struct gift_cq *cq, unsigned int cqe)
+{
+	struct gift_cq_uring new, old = {};
+	unsigned long flags;
+	u32 cons, i;
+	int err = 0;
 
 	mutex_lock(&cq->resize_lock);
+	new = cq->prepared;
+	memset(&cq->prepared, 0, sizeof(cq->prepared));
+	if (!new.ring || new.size != gift_queue_slots(cqe)) {
+		err = -EINVAL;
+		goto out_unlock;
+	}
 	spin_lock_irqsave(&cq->lock, flags);
 	old = cq->uring;
 	gift_cq_ring_room(&old, &cons);
@@ -460,22 +523,34 @@ static int gift_resize_cq_ring(struct gift_cq *cq, unsigned int cqe,
 			       sizeof(struct ib_uverbs_wc));
 		new.prod = old.prod;
 		new.ring->cons = cons;
-		new.ring->prod = old.prod;
+		/* Release: the slots are written before prod says so. */
+		smp_store_release(&new.ring->prod, old.prod);
 		cq->uring = new;
 		cq->ibcq.cqe = new.size;
 	}
 	spin_unlock_irqrestore(&cq->lock, flags);
+out_unlock:
 	mutex_unlock(&cq->resize_lock);
 	/* The old ring after the switch, else the unused new one. */
 	gift_mmap_remove(err ? new.map : old.map);
 	return err;
 }
 
+/* GIFT_RESIZE_CQ_ABORT: drops the prepared ring; the CQ does not change. */
+static int gift_resize_cq_abort(struct gift_cq *cq)
+{
+	mutex_lock(&cq->resize_lock);
+	gift_cq_drop_prepared(cq);
+	mutex_unlock(&cq->resize_lock);
+	return 0;
+}
+
 /**
  * gift_resize_cq() - change the number of entries of a CQ
  * @ibcq: completion queue
  * @cqe: entries wanted
- * @udata: user data (no driver data is exchanged), or NULL
+ * @udata: user data, or NULL; for a mapped CQ, struct gift_resize_cq_req
+ *	naming the step (gift-abi.h), answered by struct gift_cq_ring_resp
  *
  * Queued completions are kept, in order. The new size is a power of two
  * >= @cqe, reported in ibcq->cqe. The new ring is allocated first, and
@@ -483,15 +558,17 @@ static int gift_resize_cq_ring(struct gift_cq *cq, unsigned int cqe,
  * interrupts off for a bounded number of them at a time
  * (gift_queue_copy_locked()). Process context; takes resize_lock.
  *
- * A mapped CQ gets a new ring: its offset and length are answered in
- * struct gift_cq_ring_resp before the switch, the completions are copied
- * into it under cq->lock (at most max_cqe of them), and the old ring is
- * no longer written (the process unmaps it).
+ * A mapped CQ resizes in two calls, so that the process maps the new ring
+ * before the CQ moves to it: GIFT_RESIZE_CQ_PREPARE allocates the ring,
+ * GIFT_RESIZE_CQ_COMMIT copies the completions into it under cq->lock (at
+ * most max_cqe of them) and switches, and GIFT_RESIZE_CQ_ABORT drops a
+ * prepared ring the process could not map.
  *
- * Return: 0; -EINVAL for driver input in @udata, @cqe outside 1..max_cqe
- * or below the number of queued completions (for a mapped CQ, also a
- * consumer index it cannot have); -EOVERFLOW for a CQ in error (it
- * overflowed); -EFAULT; -ENOMEM.
+ * Return: 0; -EINVAL for bad driver input in @udata (a mapped CQ without
+ * a step, another CQ with one, a commit with no ring prepared for @cqe),
+ * @cqe outside 1..max_cqe or below the number of queued completions (for
+ * a mapped CQ, also a consumer index it cannot have); -EOVERFLOW for a
+ * CQ in error (it overflowed); -EFAULT; -ENOMEM.
  */
 int gift_resize_cq(struct ib_cq *ibcq, unsigned int cqe, struct ib_udata *udata)
 {
@@ -499,18 +576,26 @@ int gift_resize_cq(struct ib_cq *ibcq, unsigned int cqe, struct ib_udata *udata)
 	struct gift_cq *cq = to_gift_cq(ibcq);
 	struct gift_queue new;
 	unsigned long flags;
-	u32 queued;
+	u32 queued, op;
 	int err;
 
-	if (gift_udata_has_input(udata))
+	err = gift_cq_read_resize_req(udata, &op);
+	if (err)
+		return err;
+	/* A mapped CQ stays mapped: uring.ring is never NULL again. */
+	if (!cq->uring.ring != !op)
 		return -EINVAL;
+	if (op == GIFT_RESIZE_CQ_ABORT)
+		return gift_resize_cq_abort(cq);
 	err = gift_cq_check_cqe(gdev, cqe);
 	if (err)
 		return err;
+	if (op == GIFT_RESIZE_CQ_COMMIT)
+		return gift_resize_cq_commit(cq, cqe);
 	if (READ_ONCE(cq->overflowed))
 		return -EOVERFLOW;
-	if (cq->uring.ring)
-		return gift_resize_cq_ring(cq, cqe, udata);
+	if (op == GIFT_RESIZE_CQ_PREPARE)
+		return gift_resize_cq_prepare(cq, cqe, udata);
 	err = gift_queue_init(&new, gift_queue_slots(cqe), sizeof(struct ib_wc));
 	if (err)
 		return err;
@@ -553,6 +638,7 @@ static int gift_destroy_cq(struct ib_cq *ibcq, struct ib_udata *udata)
 	cancel_work_sync(&cq->err_work);
 	mutex_destroy(&cq->resize_lock);
 
+	gift_mmap_remove(cq->prepared.map);
 	gift_mmap_remove(cq->uring.map);
 	gift_queue_free(&cq->queue);
 	atomic_dec(&to_gift_dev(ibcq->device)->cq_table.num);

@@ -59,6 +59,9 @@ struct gift_cq_table {
  *              without @lock (gift_queue_copy_locked()), a QP's destroy
  *              compacts them; besides producing at prod and consuming at
  *              cons, only holders of @resize_lock move them
+ *   @resize_lock
+ *              @prepared (a mapped CQ's next ring, between the two calls
+ *              of its resize)
  *   @err_work  @err_reported (only the work item reads and writes it)
  *   constant   @ibcq (ib_core's; ibcq.cqe is written by resize under
  *              @lock but only read by ib_core in the resizing syscall)
@@ -70,6 +73,8 @@ struct gift_cq_table {
  * @lock: see the table above; irqsave, a leaf lock
  * @queue: ring of struct ib_wc; empty (no buffer) for a mapped CQ
  * @uring: the mapped ring of a user CQ created mapped, else all zero
+ * @prepared: the ring a resize of a mapped CQ has prepared and not yet
+ *	committed or dropped, else all zero
  * @notify: armed flags (IB_CQ_SOLICITED, IB_CQ_NEXT_COMP), 0 = not armed
  * @overflowed: a completion found the ring full: the CQ is in error for
  *	good (see gift_cq.c)
@@ -82,6 +87,7 @@ struct gift_cq {
 	spinlock_t lock;	/* see the lock table above */
 	struct gift_queue queue;
 	struct gift_cq_uring uring;
+	struct gift_cq_uring prepared;
 	u8 notify;
 	bool overflowed;
 	struct mutex resize_lock;	/* see the lock table above */

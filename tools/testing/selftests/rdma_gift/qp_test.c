@@ -21,6 +21,7 @@
 #include <infiniband/verbs.h>
 
 #include <rdma/ib_user_verbs.h>
+#include "../../../../include/uapi/rdma/gift-abi.h"
 
 #include "gift_util.h"
 #include "gift_harness.h"
@@ -482,6 +483,69 @@ TEST_F_TIMEOUT(dev, cq_unmapped_when_out_of_mappings, 60)
 		EXPECT_EQ(0, ibv_destroy_qp(qp));
 		EXPECT_EQ(0, ibv_destroy_cq(cqs[i]));
 	}
+	EXPECT_EQ(0, ibv_dealloc_pd(pd));
+}
+
+/*
+ * A mapped CQ whose new ring cannot be mapped (the process is out of
+ * mappings) fails the resize with ENOMEM and keeps its ring, its size
+ * and its queued completions; once mappings are available again the
+ * same resize moves them, in order, to the bigger ring.
+ */
+TEST_F_TIMEOUT(dev, cq_resize_out_of_mappings_keeps_the_cq, 60)
+{
+	struct ibv_qp_init_attr init = {
+		.cap = default_cap,
+		.qp_type = IBV_QPT_RC,
+	};
+	struct ibv_wc wc[8];
+	struct ibv_pd *pd;
+	struct ibv_qp *qp;
+	struct ibv_cq *cq;
+	char old[32];
+	int i, base, err;
+
+	pd = ibv_alloc_pd(self->ctx);
+	ASSERT_NE(NULL, pd);
+	cq = ibv_create_cq(self->ctx, 8, NULL, NULL, 0);
+	ASSERT_NE(NULL, cq);
+	ASSERT_EQ(8, cq->cqe);
+	init.send_cq = cq;
+	init.recv_cq = cq;
+	qp = ibv_create_qp(pd, &init);
+	ASSERT_NE(NULL, qp);
+	ASSERT_EQ(0, to_init(qp));
+	ASSERT_EQ(0, post_recvs(qp, 6, 300));
+	ASSERT_EQ(0, to_state(qp, IBV_QPS_ERR));
+	/* Two taken, four left queued in the ring. */
+	ASSERT_EQ(2, poll_n(cq, wc, 2));
+	EXPECT_EQ(300, wc[0].wr_id);
+	EXPECT_EQ(301, wc[1].wr_id);
+
+	ASSERT_EQ(0, gift_read_file(MAP_COUNT, old, sizeof(old)));
+	base = map_count();
+	ASSERT_LT(2, base);
+	/* /proc/self/maps has [vsyscall], which is no VMA: no new mapping. */
+	ASSERT_EQ(0, gift_write_file(MAP_COUNT, "%d", base - 2));
+	err = ibv_resize_cq(cq, 64);
+	EXPECT_EQ(0, gift_write_file(MAP_COUNT, "%s", old));
+	EXPECT_EQ(ENOMEM, err);
+	EXPECT_EQ(8, cq->cqe);
+	EXPECT_EQ(base, map_count());
+
+	ASSERT_EQ(1, poll_n(cq, wc, 1));
+	EXPECT_EQ(302, wc[0].wr_id);
+	ASSERT_EQ(0, ibv_resize_cq(cq, 64));
+	EXPECT_EQ(64, cq->cqe);
+	EXPECT_EQ(base, map_count());
+	ASSERT_EQ(3, poll_n(cq, wc, 8));
+	for (i = 0; i < 3; i++) {
+		EXPECT_EQ(303 + i, wc[i].wr_id);
+		EXPECT_EQ(IBV_WC_WR_FLUSH_ERR, wc[i].status);
+		EXPECT_EQ(qp->qp_num, wc[i].qp_num);
+	}
+	EXPECT_EQ(0, ibv_destroy_qp(qp));
+	EXPECT_EQ(0, ibv_destroy_cq(cq));
 	EXPECT_EQ(0, ibv_dealloc_pd(pd));
 }
 
@@ -1687,21 +1751,64 @@ TEST_F(udata, alloc_pd)
 	EXPECT_EQ((ssize_t)sizeof(dc), write(self->r.ctx->cmd_fd, &dc, sizeof(dc)));
 }
 
+/*
+ * resize_cq of a mapped CQ (the rig's are) takes the two steps of
+ * gift-abi.h: a step it cannot take, or no step, fails with EINVAL and
+ * leaves the CQ as it was; an aborted or mismatched commit moves nothing.
+ */
 TEST_F(udata, resize_cq)
 {
-	struct ib_uverbs_resize_cq_resp resp = {};
+	struct {
+		struct ib_uverbs_resize_cq_resp core;
+		struct gift_cq_ring_resp ring;
+	} resp;
+	struct ibv_cq *cq = self->r.scq;
+	const int cqe = cq->cqe;
 	struct raw_cmd c = {};
+	struct ibv_wc wc;
 
 	c.resize_cq.response = (uintptr_t)&resp;
-	c.resize_cq.cq_handle = self->r.scq->handle;
+	c.resize_cq.cq_handle = cq->handle;
 	c.resize_cq.cqe = 128;
+#define RESIZE(flags, extra, out) ({					\
+	c.driver[0] = (flags);						\
+	memset(&resp, 0xa5, sizeof(resp));				\
+	raw_write(self->r.ctx, IB_USER_VERBS_CMD_RESIZE_CQ, &c,	\
+		  sizeof(c.resize_cq), (extra), (out)); })
 	c.driver[1] = 1;
-	EXPECT_EQ(EINVAL, raw_write(self->r.ctx, IB_USER_VERBS_CMD_RESIZE_CQ, &c,
-				    sizeof(c.resize_cq), 2, sizeof(resp)));
+	EXPECT_EQ(EINVAL, RESIZE(GIFT_RESIZE_CQ_PREPARE, 2, sizeof(resp)));
 	c.driver[1] = 0;
-	EXPECT_EQ(0, raw_write(self->r.ctx, IB_USER_VERBS_CMD_RESIZE_CQ, &c,
-			       sizeof(c.resize_cq), 2, sizeof(resp)));
-	EXPECT_LE(128, resp.cqe);
+	EXPECT_EQ(EINVAL, RESIZE(0, 2, sizeof(resp)));
+	EXPECT_EQ(EINVAL, RESIZE(0, 0, sizeof(resp)));
+	EXPECT_EQ(EINVAL, RESIZE(GIFT_RESIZE_CQ_PREPARE | GIFT_RESIZE_CQ_COMMIT,
+				 1, sizeof(resp)));
+	EXPECT_EQ(EINVAL, RESIZE(1 << 3, 1, sizeof(resp)));
+	EXPECT_EQ(EINVAL, RESIZE(GIFT_RESIZE_CQ_ABORT | 1ull << 32, 1,
+				 sizeof(resp)));
+	/* No answer room for the ring, and a commit with nothing prepared. */
+	EXPECT_EQ(EINVAL, RESIZE(GIFT_RESIZE_CQ_PREPARE, 1, sizeof(resp.core)));
+	EXPECT_EQ(EINVAL, RESIZE(GIFT_RESIZE_CQ_COMMIT, 1, sizeof(resp)));
+
+	ASSERT_EQ(0, RESIZE(GIFT_RESIZE_CQ_PREPARE, 1, sizeof(resp)));
+	EXPECT_EQ(cqe, resp.core.cqe);
+	EXPECT_EQ(128, resp.ring.size);
+	EXPECT_LE(GIFT_CQ_RING_WC_OFFSET + 128 * sizeof(struct ib_uverbs_wc),
+		  resp.ring.mmap_length);
+	EXPECT_EQ(0, RESIZE(GIFT_RESIZE_CQ_ABORT, 1, sizeof(resp)));
+	EXPECT_EQ(cqe, resp.core.cqe);
+	EXPECT_EQ(EINVAL, RESIZE(GIFT_RESIZE_CQ_COMMIT, 1, sizeof(resp)));
+	/* Prepared for 128, committed for 256: dropped, nothing moves. */
+	ASSERT_EQ(0, RESIZE(GIFT_RESIZE_CQ_PREPARE, 1, sizeof(resp)));
+	c.resize_cq.cqe = 256;
+	EXPECT_EQ(EINVAL, RESIZE(GIFT_RESIZE_CQ_COMMIT, 1, sizeof(resp)));
+	c.resize_cq.cqe = 128;
+	EXPECT_EQ(EINVAL, RESIZE(GIFT_RESIZE_CQ_COMMIT, 1, sizeof(resp)));
+#undef RESIZE
+	/* The provider's ring is the one it had, and works. */
+	EXPECT_EQ(0, ibv_poll_cq(cq, 1, &wc));
+	ASSERT_EQ(0, ibv_resize_cq(cq, 128));
+	EXPECT_EQ(128, cq->cqe);
+	EXPECT_EQ(0, ibv_poll_cq(cq, 1, &wc));
 }
 
 TEST_F(udata, modify_srq)
