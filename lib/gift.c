@@ -4,8 +4,10 @@
  *
  * A thin provider: each verb is sent to the kernel as the generic uverbs
  * command (ibv_cmd_*), and the kernel driver does all the work, data path
- * included (post_send/post_recv/poll_cq are system calls). No driver data is
- * exchanged except the alloc_ucontext response.
+ * included (post_send/post_recv are system calls), with one exception:
+ * completions are read from a ring the kernel maps into the process
+ * (gift_cq_poll_ring()). Driver data is exchanged by alloc_ucontext,
+ * create_cq and resize_cq only.
  *
  * The driver lives out of tree: its devices report RDMA_DRIVER_UNKNOWN and
  * have no parent bus device, so they cannot be matched by driver id or
@@ -19,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include <infiniband/cmd_ioctl.h>
 
@@ -33,6 +36,8 @@ static_assert((int)GIFTDV_DEV_CAP_ACCESS_GIFT == (int)GIFT_DEV_CAP_ACCESS_GIFT,
 	      "GIFTDV_DEV_CAP_ACCESS_GIFT differs from the kernel ABI");
 static_assert((int)GIFTDV_DEV_CAP_POST_EX == (int)GIFT_DEV_CAP_POST_EX,
 	      "GIFTDV_DEV_CAP_POST_EX differs from the kernel ABI");
+static_assert((int)GIFTDV_DEV_CAP_MAPPED_CQ == (int)GIFT_DEV_CAP_MAPPED_CQ,
+	      "GIFTDV_DEV_CAP_MAPPED_CQ differs from the kernel ABI");
 
 static const struct verbs_device_ops gift_dev_ops;
 
@@ -277,12 +282,86 @@ static int gift_bind_mw(struct ibv_qp *qp, struct ibv_mw *mw,
 
 /* Completion queues */
 
+/*
+ * Maps the ring the kernel answered for @cq: 0, or a positive errno. A
+ * response without a ring (a kernel that does not map CQs) leaves @cq on
+ * the poll_cq command. A process out of mappings (vm.max_map_count; one
+ * per CQ) gets ENOMEM, and the callers then make the CQ again unmapped:
+ * its completions come through the poll_cq command instead.
+ */
+/* Maps the ring @resp describes; *@ring is NULL for a CQ without one. */
+static int gift_cq_ring_mmap(int cmd_fd, const struct gift_cq_ring_resp *resp,
+			     struct gift_cq_ring **ring)
+{
+	void *p;
+
+	*ring = NULL;
+	if (!resp->mmap_length)
+		return 0;
+	if (!resp->size || (resp->size & (resp->size - 1)) ||
+	    resp->mmap_length < GIFT_CQ_RING_WC_OFFSET +
+				(uint64_t)resp->size *
+				sizeof(struct ib_uverbs_wc))
+		return EPROTO;
+	p = mmap(NULL, resp->mmap_length, PROT_READ | PROT_WRITE,
+		 MAP_SHARED, cmd_fd, resp->mmap_offset);
+	if (p == MAP_FAILED)
+		return errno;
+	*ring = p;
+	return 0;
+}
+
+static int gift_cq_map(struct gift_cq *cq, int cmd_fd,
+		       const struct gift_cq_ring_resp *resp)
+{
+	struct gift_cq_ring *ring;
+	int ret;
+
+	ret = gift_cq_ring_mmap(cmd_fd, resp, &ring);
+	if (ret || !ring)
+		return ret;
+	cq->ring = ring;
+	cq->ring_len = resp->mmap_length;
+	cq->ring_size = resp->size;
+	cq->cons = __atomic_load_n(&cq->ring->cons, __ATOMIC_RELAXED);
+	return 0;
+}
+
+/* A CQ that got a ring goes on its context's list (gift_free_context()). */
+static void gift_cq_track(struct gift_context *ctx, struct gift_cq *cq)
+{
+	if (!cq->ring)
+		return;
+	pthread_mutex_lock(&ctx->mapped_lock);
+	list_add_tail(&ctx->mapped_cqs, &cq->mapped_entry);
+	cq->tracked = true;
+	pthread_mutex_unlock(&ctx->mapped_lock);
+}
+
+/* Destroying a CQ: off the list, and its ring (if it still has one) unmapped. */
+static void gift_cq_unmap(struct gift_context *ctx, struct gift_cq *cq)
+{
+	if (cq->tracked) {
+		pthread_mutex_lock(&ctx->mapped_lock);
+		list_del(&cq->mapped_entry);
+		pthread_mutex_unlock(&ctx->mapped_lock);
+	}
+	if (cq->ring)
+		munmap(cq->ring, cq->ring_len);
+	cq->ring = NULL;
+}
+
+static uint64_t gift_cq_req_flags(struct ibv_context *ibctx)
+{
+	return to_gctx(ibctx)->map_cqs ? GIFT_CREATE_CQ_MAPPED : 0;
+}
+
 static struct ibv_cq *gift_create_cq(struct ibv_context *ibctx, int cqe,
 				     struct ibv_comp_channel *channel,
 				     int comp_vector)
 {
-	struct ibv_create_cq cmd = {};
-	struct ib_uverbs_create_cq_resp resp = {};
+	struct gift_create_cq cmd = { .flags = gift_cq_req_flags(ibctx) };
+	struct gift_create_cq_resp resp = {};
 	struct gift_cq *cq;
 	int ret;
 
@@ -290,15 +369,29 @@ static struct ibv_cq *gift_create_cq(struct ibv_context *ibctx, int cqe,
 	if (!cq)
 		return NULL;
 
+again:
 	ret = ibv_cmd_create_cq(ibctx, cqe, channel, comp_vector, &cq->vcq.cq,
-				&cmd, sizeof(cmd), &resp, sizeof(resp));
+				&cmd.ibv_cmd, sizeof(cmd), &resp.ibv_resp,
+				sizeof(resp));
 	if (ret) {
+		free(cq);
+		errno = ret;
+		return NULL;
+	}
+	ret = gift_cq_map(cq, ibctx->cmd_fd, &resp.drv_payload);
+	if (ret) {
+		ibv_cmd_destroy_cq(&cq->vcq.cq);
+		if (ret == ENOMEM && cmd.flags) {
+			cmd.flags = 0;
+			goto again;
+		}
 		free(cq);
 		errno = ret;
 		return NULL;
 	}
 	pthread_mutex_init(&cq->lock, NULL);
 	cq->locked = true;
+	gift_cq_track(to_gctx(ibctx), cq);
 	return &cq->vcq.cq;
 }
 
@@ -306,8 +399,8 @@ static struct ibv_cq *gift_create_cq(struct ibv_context *ibctx, int cqe,
 static struct ibv_cq_ex *gift_create_cq_ex(struct ibv_context *ibctx,
 					   struct ibv_cq_init_attr_ex *attr)
 {
-	struct ibv_create_cq_ex cmd = {};
-	struct ib_uverbs_ex_create_cq_resp resp = {};
+	struct gift_create_cq_ex cmd = { .flags = gift_cq_req_flags(ibctx) };
+	struct gift_create_cq_ex_resp resp = {};
 	struct ibv_cq_init_attr_ex kattr = {
 		.cqe = attr->cqe,
 		.cq_context = attr->cq_context,
@@ -327,15 +420,28 @@ static struct ibv_cq_ex *gift_create_cq_ex(struct ibv_context *ibctx,
 		return NULL;
 
 	/* The kernel sees a plain CQ: the completion fields are ours */
-	ret = ibv_cmd_create_cq_ex(ibctx, &kattr, &cq->vcq, &cmd, sizeof(cmd),
-				   &resp, sizeof(resp), 0);
+again:
+	ret = ibv_cmd_create_cq_ex(ibctx, &kattr, &cq->vcq, &cmd.ibv_cmd,
+				   sizeof(cmd), &resp.ibv_resp, sizeof(resp), 0);
 	if (ret) {
+		free(cq);
+		errno = ret;
+		return NULL;
+	}
+	ret = gift_cq_map(cq, ibctx->cmd_fd, &resp.drv_payload);
+	if (ret) {
+		ibv_cmd_destroy_cq(&cq->vcq.cq);
+		if (ret == ENOMEM && cmd.flags) {
+			cmd.flags = 0;
+			goto again;
+		}
 		free(cq);
 		errno = ret;
 		return NULL;
 	}
 	pthread_mutex_init(&cq->lock, NULL);
 	gift_cq_ex_init(cq, attr);
+	gift_cq_track(to_gctx(ibctx), cq);
 	return &cq->vcq.cq_ex;
 }
 
@@ -368,23 +474,164 @@ static unsigned int gift_wc_flags(unsigned int kflags)
 	return flags;
 }
 
+/* A completion of the ring, as ibv_cmd_poll_cq() would return it. */
+static void gift_wc_from_ring(struct ibv_wc *wc, const struct ib_uverbs_wc *u)
+{
+	wc->wr_id = u->wr_id;
+	wc->status = u->status;
+	wc->opcode = u->opcode;
+	wc->vendor_err = u->vendor_err;
+	wc->byte_len = u->byte_len;
+	wc->imm_data = u->ex.imm_data;
+	wc->qp_num = u->qp_num;
+	wc->src_qp = u->src_qp;
+	wc->wc_flags = gift_wc_flags(u->wc_flags);
+	wc->pkey_index = u->pkey_index;
+	wc->slid = u->slid;
+	wc->sl = u->sl;
+	wc->dlid_path_bits = u->dlid_path_bits;
+}
+
+static struct ib_uverbs_wc *gift_cq_slot(struct gift_cq *cq, uint32_t i)
+{
+	return (void *)((char *)cq->ring + GIFT_CQ_RING_WC_OFFSET +
+			(size_t)(i & (cq->ring_size - 1)) *
+			sizeof(struct ib_uverbs_wc));
+}
+
+/* Bit 0 of ib_uverbs_wc.reserved: a completion of a destroyed QP. */
+#define GIFT_UWC_DISCARDED 1
+
+/*
+ * The mapped ring's half of the protocol in rdma/gift-abi.h: acquire the
+ * kernel's prod, read the slots, release our cons. A CQ the kernel failed
+ * (overflow) fails every poll with EOVERFLOW, as the poll_cq command does;
+ * a prod further from our cons than the ring is long (the process wrote
+ * over its ring) fails it with EIO. Our cons and size are our own copies.
+ */
+static int gift_cq_poll_ring(struct gift_cq *cq, int n, struct ibv_wc *wc)
+{
+	struct gift_cq_ring *r = cq->ring;
+	uint32_t prod, cons = cq->cons;
+	struct ib_uverbs_wc *u;
+	int i = 0;
+
+	if (__atomic_load_n(&r->flags, __ATOMIC_RELAXED) & GIFT_CQ_RING_ERR) {
+		errno = EOVERFLOW;
+		return -1;
+	}
+	prod = __atomic_load_n(&r->prod, __ATOMIC_ACQUIRE);
+	/* Only a write to the ring by the process itself gets us here. */
+	if (prod - cons > cq->ring_size) {
+		errno = EIO;
+		return -1;
+	}
+	while (i < n && cons != prod) {
+		u = gift_cq_slot(cq, cons++);
+		if (!(u->reserved & GIFT_UWC_DISCARDED))
+			gift_wc_from_ring(&wc[i++], u);
+	}
+	if (cons != cq->cons) {
+		cq->cons = cons;
+		__atomic_store_n(&r->cons, cons, __ATOMIC_RELEASE);
+	}
+	return i;
+}
+
+/*
+ * Destroying a QP discards its completions still queued (as the kernel
+ * does for CQs it polls itself): the QP produces no more once
+ * destroy_qp has returned, so they are all before the ring's prod.
+ */
+static void gift_cq_discard_qp(struct gift_cq *cq, uint32_t qp_num)
+{
+	uint32_t i, prod;
+	struct ib_uverbs_wc *u;
+
+	if (!cq->ring)
+		return;
+	gift_cq_lock(cq);
+	prod = __atomic_load_n(&cq->ring->prod, __ATOMIC_ACQUIRE);
+	if (prod - cq->cons > cq->ring_size)
+		prod = cq->cons;	/* a corrupted ring: nothing to keep */
+	for (i = cq->cons; i != prod; i++) {
+		u = gift_cq_slot(cq, i);
+		if (u->qp_num == qp_num)
+			u->reserved |= GIFT_UWC_DISCARDED;
+	}
+	gift_cq_unlock(cq);
+}
+
 int gift_cq_poll(struct gift_cq *cq, int n, struct ibv_wc *wc)
 {
 	int i, ret;
 
+	if (cq->ring)
+		return gift_cq_poll_ring(cq, n, wc);
 	ret = ibv_cmd_poll_cq(&cq->vcq.cq, n, wc);
 	for (i = 0; i < ret; i++)
 		wc[i].wc_flags = gift_wc_flags(wc[i].wc_flags);
 	return ret;
 }
 
-static int gift_resize_cq(struct ibv_cq *cq, int cqe)
+static int gift_resize_cq_step(struct ibv_cq *ibcq, int cqe, uint32_t op,
+			       struct gift_cq_ring_resp *ring)
 {
-	struct ibv_resize_cq cmd = {};
-	struct ib_uverbs_resize_cq_resp resp = {};
+	struct gift_resize_cq cmd = { .flags = op };
+	struct gift_resize_cq_resp resp = {};
+	int ret;
 
-	return ibv_cmd_resize_cq(cq, cqe, &cmd, sizeof(cmd), &resp,
-				 sizeof(resp));
+	ret = ibv_cmd_resize_cq(ibcq, cqe, &cmd.ibv_cmd, sizeof(cmd),
+				&resp.ibv_resp, sizeof(resp));
+	if (!ret && ring)
+		*ring = resp.drv_payload;
+	return ret;
+}
+
+/*
+ * A mapped CQ resizes in the kernel's two steps (gift-abi.h): the new ring
+ * is prepared and mapped before the CQ moves to it, so that a CQ whose new
+ * ring cannot be mapped keeps working with the old one. The completions
+ * keep their indices, and so cq->cons stays. Under the CQ's lock, so that
+ * no poll reads either ring meanwhile.
+ */
+static int gift_resize_cq(struct ibv_cq *ibcq, int cqe)
+{
+	struct gift_cq *cq = to_gcq(ibcq);
+	struct gift_cq_ring_resp next;
+	struct gift_cq_ring *ring;
+	int ret;
+
+	gift_cq_lock(cq);
+	if (!cq->ring) {
+		ret = gift_resize_cq_step(ibcq, cqe, 0, NULL);
+		goto out;
+	}
+	ret = gift_resize_cq_step(ibcq, cqe, GIFT_RESIZE_CQ_PREPARE, &next);
+	if (ret)
+		goto out;
+	ret = gift_cq_ring_mmap(ibcq->context->cmd_fd, &next, &ring);
+	if (!ret && !ring)
+		ret = EPROTO;
+	if (ret)
+		goto out_abort;
+	ret = gift_resize_cq_step(ibcq, cqe, GIFT_RESIZE_CQ_COMMIT, NULL);
+	if (ret) {
+		munmap(ring, next.mmap_length);
+		/* Nothing to drop after the kernel's own failure; harmless. */
+		goto out_abort;
+	}
+	munmap(cq->ring, cq->ring_len);
+	cq->ring = ring;
+	cq->ring_len = next.mmap_length;
+	cq->ring_size = next.size;
+	goto out;
+
+out_abort:
+	gift_resize_cq_step(ibcq, cqe, GIFT_RESIZE_CQ_ABORT, NULL);
+out:
+	gift_cq_unlock(cq);
+	return ret;
 }
 
 static int gift_destroy_cq(struct ibv_cq *ibcq)
@@ -395,6 +642,7 @@ static int gift_destroy_cq(struct ibv_cq *ibcq)
 	ret = ibv_cmd_destroy_cq(ibcq);
 	if (ret)
 		return ret;
+	gift_cq_unmap(to_gctx(ibcq->context), cq);
 	pthread_mutex_destroy(&cq->lock);
 	free(cq);
 	return 0;
@@ -652,11 +900,17 @@ static int gift_modify_qp(struct ibv_qp *qp, struct ibv_qp_attr *attr,
 static int gift_destroy_qp(struct ibv_qp *ibqp)
 {
 	struct gift_qp *qp = to_gqp(ibqp);
+	uint32_t qp_num = ibqp->qp_num;
+	struct ibv_cq *scq = ibqp->send_cq, *rcq = ibqp->recv_cq;
 	int ret;
 
 	ret = ibv_cmd_destroy_qp(ibqp);
 	if (ret)
 		return ret;
+	if (scq)
+		gift_cq_discard_qp(to_gcq(scq), qp_num);
+	if (rcq && rcq != scq)
+		gift_cq_discard_qp(to_gcq(rcq), qp_num);
 	gift_qp_ex_fini(qp);
 	free(qp);
 	return 0;
@@ -697,10 +951,21 @@ static int gift_destroy_ah(struct ibv_ah *ah)
 
 /* Context */
 
+/*
+ * Rings of CQs the application did not destroy are unmapped here: each
+ * holds the uverbs file open, and the kernel would keep the context (its
+ * MRs' pages included) until the process exits. Those CQs are gone with
+ * the context, as every object of it.
+ */
 static void gift_free_context(struct ibv_context *ibctx)
 {
 	struct gift_context *ctx = to_gctx(ibctx);
+	struct gift_cq *cq;
 
+	list_for_each(&ctx->mapped_cqs, cq, mapped_entry)
+		if (cq->ring)
+			munmap(cq->ring, cq->ring_len);
+	pthread_mutex_destroy(&ctx->mapped_lock);
 	verbs_uninit_context(&ctx->ibv_ctx);
 	free(ctx);
 }
@@ -780,6 +1045,13 @@ static struct verbs_context *gift_alloc_context(struct ibv_device *ibdev,
 	}
 	ctx->abi_version = resp.abi_version;
 	ctx->dev_caps = resp.dev_caps;
+	pthread_mutex_init(&ctx->mapped_lock, NULL);
+	list_head_init(&ctx->mapped_cqs);
+	ctx->map_cqs = resp.dev_caps & GIFT_DEV_CAP_MAPPED_CQ;
+	/* GIFT_MAPPED_CQ=0: poll through the kernel, to compare the two. */
+	if (ctx->map_cqs && getenv("GIFT_MAPPED_CQ") &&
+	    !strcmp(getenv("GIFT_MAPPED_CQ"), "0"))
+		ctx->map_cqs = false;
 
 	if (ibv_read_ibdev_sysfs_file(ctx->fw_ver, sizeof(ctx->fw_ver),
 				      vdev->sysfs, "fw_ver") <= 0)

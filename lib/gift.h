@@ -29,6 +29,13 @@
  */
 DECLARE_DRV_CMD(gift_get_context, IB_USER_VERBS_CMD_GET_CONTEXT,
 		empty, gift_alloc_ucontext_resp);
+/* CQs: struct gift_create_cq_req in, struct gift_cq_ring_resp out. */
+DECLARE_DRV_CMD(gift_create_cq, IB_USER_VERBS_CMD_CREATE_CQ,
+		gift_create_cq_req, gift_cq_ring_resp);
+DECLARE_DRV_CMD(gift_create_cq_ex, IB_USER_VERBS_EX_CMD_CREATE_CQ,
+		gift_create_cq_req, gift_cq_ring_resp);
+DECLARE_DRV_CMD(gift_resize_cq, IB_USER_VERBS_CMD_RESIZE_CQ,
+		gift_resize_cq_req, gift_cq_ring_resp);
 
 struct gift_device {
 	struct verbs_device ibv_dev;
@@ -38,7 +45,15 @@ struct gift_context {
 	struct verbs_context ibv_ctx;
 	uint32_t abi_version;	/* from gift_alloc_ucontext_resp */
 	uint32_t dev_caps;	/* enum gift_dev_cap */
+	bool map_cqs;		/* create CQs mapped (GIFT_MAPPED_CQ=0: no) */
 	char fw_ver[64];	/* sysfs fw_ver of the device, may be empty */
+	/*
+	 * The CQs with a ring, so that closing the context unmaps the rings
+	 * of CQs the application left: each mapping holds the uverbs file,
+	 * and with it every object of the context, open.
+	 */
+	pthread_mutex_t mapped_lock;
+	struct list_head mapped_cqs;	/* of gift_cq.mapped_entry */
 };
 
 static inline struct gift_context *to_gctx(struct ibv_context *ibctx)
@@ -53,9 +68,17 @@ static inline struct gift_context *to_gctx(struct ibv_context *ibctx)
  * completions fetched from the kernel for one are never lost to the other.
  *
  * @lock serialises every reader of the CQ (poll_cq, and the whole
- * start_poll ... end_poll of an extended CQ) unless the CQ was created
- * IBV_CREATE_CQ_ATTR_SINGLE_THREADED. It protects @wc, @head, @count and
- * @cur.
+ * start_poll ... end_poll of an extended CQ), resize_cq and the discard
+ * of a destroyed QP's completions, unless the CQ was created
+ * IBV_CREATE_CQ_ATTR_SINGLE_THREADED. It protects @wc, @head, @count,
+ * @cur, @ring, @ring_len, @ring_size and @cons.
+ *
+ * @ring is the CQ's mapped completion ring (struct gift_cq_ring in
+ * rdma/gift-abi.h), or NULL where the kernel has none (then poll_cq is
+ * the kernel's command). @cons is our consumer index, stored to the
+ * ring's after each poll; @ring_size is the number of slots the kernel
+ * answered, kept here so that a corrupted header cannot make us read
+ * outside the mapping.
  */
 #define GIFT_CQ_BATCH	16
 
@@ -67,6 +90,12 @@ struct gift_cq {
 	unsigned int head;
 	unsigned int count;
 	struct ibv_wc *cur;		/* the completion start/next_poll returned */
+	struct gift_cq_ring *ring;
+	struct list_node mapped_entry;	/* on mapped_cqs if @tracked */
+	bool tracked;			/* it got a ring at creation */
+	size_t ring_len;
+	uint32_t ring_size;
+	uint32_t cons;
 };
 
 static inline struct gift_cq *to_gcq(struct ibv_cq *ibcq)
@@ -91,9 +120,10 @@ static inline struct gift_qp *to_gqp(struct ibv_qp *ibqp)
 }
 
 /*
- * The backing of the extended API, implemented in gift.c: today the
- * kernel's post_send and poll_cq commands; a mapped-ring fast path
- * replaces these two and nothing else.
+ * The backing of the extended API, implemented in gift.c: the kernel's
+ * post_send command, and the CQ's mapped ring (or, for a CQ without
+ * one, the poll_cq command). Mapped send queues would replace the first
+ * and nothing else.
  *
  * gift_qp_post_send() posts a chain of send WRs: 0, or a positive errno
  * with *bad_wr the first WR not posted (those before it are posted).
@@ -113,6 +143,9 @@ bool gift_qp_ex_has_wr_flush(void);
 /* Was @qp made by this provider? */
 bool gift_qp_is_ours(struct ibv_qp *qp);
 int gift_cq_poll(struct gift_cq *cq, int n, struct ibv_wc *wc);
+/* Takes and releases @cq's lock where it has one (gift_ex.c). */
+void gift_cq_lock(struct gift_cq *cq);
+void gift_cq_unlock(struct gift_cq *cq);
 /* Flags @qp extended (VERBS_QP_EX) where the loaded libibverbs looks. */
 int gift_qp_mark_ex(struct gift_qp *qp);
 

@@ -5,8 +5,9 @@
  * ibv_create_cq_ex().
  *
  * Both are layered over two backing calls of gift.h, gift_qp_post_send()
- * and gift_cq_poll(), which today are the kernel's post_send and poll_cq
- * commands. A mapped-ring fast path replaces those two, not this file.
+ * and gift_cq_poll(): the kernel's post_send command, and the CQ's
+ * mapped ring (see gift.h). Mapped send queues would replace the first,
+ * not this file.
  *
  * Send side. Between ibv_wr_start() and ibv_wr_complete() the builders and
  * setters fill a batch of struct ibv_send_wr owned by the QP (inline data
@@ -91,13 +92,13 @@ int gift_cq_ex_check(const struct ibv_cq_init_attr_ex *attr)
 	return 0;
 }
 
-static void gift_cq_lock(struct gift_cq *cq)
+void gift_cq_lock(struct gift_cq *cq)
 {
 	if (cq->locked)
 		pthread_mutex_lock(&cq->lock);
 }
 
-static void gift_cq_unlock(struct gift_cq *cq)
+void gift_cq_unlock(struct gift_cq *cq)
 {
 	if (cq->locked)
 		pthread_mutex_unlock(&cq->lock);

@@ -60,6 +60,11 @@ enum giftdv_dev_caps {
 	 * libibverbs that has it)
 	 */
 	GIFTDV_DEV_CAP_POST_EX = 1 << 1,
+	/*
+	 * CQs are polled from a ring mapped into the process, without a
+	 * system call (the provider uses it by itself)
+	 */
+	GIFTDV_DEV_CAP_MAPPED_CQ = 1 << 2,
 };
 
 /*

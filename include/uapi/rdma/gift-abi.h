@@ -44,10 +44,13 @@
  * IB_UVERBS_ACCESS_GIFT, and the MR query method below exists.
  * GIFT_DEV_CAP_POST_EX: the QP method GIFT_IB_METHOD_QP_POST_EX exists
  * (RDMA FLUSH and ATOMIC WRITE from user space).
+ * GIFT_DEV_CAP_MAPPED_CQ: create_cq accepts GIFT_CREATE_CQ_MAPPED (a
+ * completion ring mapped into user space, see struct gift_cq_ring).
  */
 enum gift_dev_cap {
 	GIFT_DEV_CAP_ACCESS_GIFT = 1 << 0,
 	GIFT_DEV_CAP_POST_EX = 1 << 1,
+	GIFT_DEV_CAP_MAPPED_CQ = 1 << 2,
 };
 
 /*
@@ -194,6 +197,124 @@ struct gift_post_mw_wr {
 struct gift_alloc_ucontext_resp {
 	__u32 abi_version;
 	__u32 dev_caps;
+};
+
+/*
+ * Mapped completion queues.
+ *
+ * create_cq (and the extended create_cq) with GIFT_CREATE_CQ_MAPPED in
+ * struct gift_create_cq_req makes a CQ whose completions the kernel writes
+ * into a ring that user space maps and polls without a system call. The
+ * response (struct gift_cq_ring_resp) gives the mmap() offset on the
+ * uverbs file and the length of the mapping.
+ *
+ * resize_cq of a mapped CQ takes two calls, so that a process that cannot
+ * map the new ring keeps a working CQ (struct gift_resize_cq_req):
+ *  1. GIFT_RESIZE_CQ_PREPARE makes a new, empty ring for the entries asked
+ *     for and answers its offset, length and size; the CQ goes on using
+ *     its ring and its size. A prepared ring replaces any earlier one.
+ *  2. The process maps the new ring, then GIFT_RESIZE_CQ_COMMIT, with the
+ *     same number of entries, moves the queued completions into it and
+ *     switches the CQ to it; the old mapping stops being written and is
+ *     the caller's to unmap. A commit that fails (EINVAL: more queued
+ *     completions than the new size, or no ring prepared for that size;
+ *     EOVERFLOW: the CQ is in error) drops the prepared ring and leaves
+ *     the CQ as it was.
+ *  GIFT_RESIZE_CQ_ABORT drops a prepared ring (the process could not map
+ *  it). A ring left prepared is dropped by the next prepare and by
+ *  destroy_cq. A mapped CQ's resize_cq without one of these flags, and a
+ *  CQ that is not mapped with one, fail with EINVAL.
+ *
+ * The mapping starts with struct gift_cq_ring; slot i of the ring is the
+ * struct ib_uverbs_wc (rdma/ib_user_verbs.h, the poll_cq command's
+ * format) at GIFT_CQ_RING_WC_OFFSET + (i & (size - 1)) * sizeof(struct
+ * ib_uverbs_wc). @prod and @cons are free-running u32 indices: the ring
+ * holds prod - cons completions, oldest at cons.
+ *
+ * Kernel, producing one completion (under its CQ lock): reads @cons with
+ * acquire semantics; if prod - cons >= size (full, or a value the consumer
+ * never had) the completion is lost and the CQ fails for good: the
+ * kernel sets GIFT_CQ_RING_ERR in @flags, reports IB_EVENT_CQ_ERR and
+ * moves the CQ's QPs to ERR (as for any CQ overflow). Else it writes the
+ * slot, then stores prod + 1 to @prod with release semantics.
+ *
+ * User space, consuming: loads @prod with acquire semantics (pairs with
+ * the kernel's release), reads the slots from cons to prod, then stores
+ * the new cons with release semantics (pairs with the kernel's acquire,
+ * so that the kernel overwrites no slot still being read). A consumer
+ * that finds GIFT_CQ_RING_ERR in @flags treats the CQ as failed.
+ *
+ * The kernel reads nothing from the mapping but @cons, keeps its own copy
+ * of @prod and of the size, and never trusts what user space wrote: a
+ * process that corrupts its rings fails its own CQs and QPs only. The
+ * @reserved byte of a slot is 0 when written; the provider uses bit 0 of
+ * it to mark completions of a destroyed QP that it skips.
+ */
+enum gift_create_cq_flags {
+	GIFT_CREATE_CQ_MAPPED = 1 << 0,
+};
+
+/**
+ * struct gift_create_cq_req - driver data of create_cq
+ * @flags: enum gift_create_cq_flags; unknown bits fail with EINVAL
+ */
+struct gift_create_cq_req {
+	__aligned_u64 flags;
+};
+
+enum gift_resize_cq_flags {
+	GIFT_RESIZE_CQ_PREPARE = 1 << 0,
+	GIFT_RESIZE_CQ_COMMIT = 1 << 1,
+	GIFT_RESIZE_CQ_ABORT = 1 << 2,
+};
+
+/**
+ * struct gift_resize_cq_req - driver data of resize_cq of a mapped CQ
+ * @flags: exactly one of enum gift_resize_cq_flags; others fail with EINVAL
+ * @reserved: 0
+ */
+struct gift_resize_cq_req {
+	__u32 flags;
+	__u32 reserved;
+};
+
+/**
+ * struct gift_cq_ring_resp - driver data answered by create_cq and by
+ *	resize_cq's GIFT_RESIZE_CQ_PREPARE (zero for the other resize calls)
+ * @mmap_offset: offset to mmap() the ring at on the uverbs file
+ * @mmap_length: bytes to map; 0 for a CQ that is not mapped
+ * @size: slots of the ring, a power of two
+ * @reserved: 0
+ */
+struct gift_cq_ring_resp {
+	__aligned_u64 mmap_offset;
+	__aligned_u64 mmap_length;
+	__u32 size;
+	__u32 reserved;
+};
+
+enum gift_cq_ring_flags {
+	GIFT_CQ_RING_ERR = 1 << 0,
+};
+
+#define GIFT_CQ_RING_WC_OFFSET 128
+
+/**
+ * struct gift_cq_ring - the header of a mapped CQ ring
+ * @prod: written by the kernel only
+ * @flags: enum gift_cq_ring_flags, written by the kernel only
+ * @size: slots, as in struct gift_cq_ring_resp (informational)
+ * @cons: written by user space only
+ *
+ * The producer's and the consumer's words are in separate cache lines.
+ */
+struct gift_cq_ring {
+	__u32 prod;
+	__u32 flags;
+	__u32 size;
+	__u32 reserved0[13];
+	__u32 cons;
+	__u32 reserved1[15];
 };
 
 #endif /* GIFT_ABI_USER_H */

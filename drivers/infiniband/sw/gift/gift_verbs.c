@@ -15,6 +15,7 @@
 
 #include <rdma/gift-abi.h>
 #include "gift.h"
+#include "gift_mmap.h"
 #include "gift_net.h"
 #include "gift_uapi.h"
 
@@ -202,7 +203,8 @@ static int gift_alloc_ucontext(struct ib_ucontext *ibuc,
 	struct gift_dev *gdev = to_gift_dev(ibuc->device);
 	struct gift_alloc_ucontext_resp resp = {
 		.abi_version = GIFT_UVERBS_ABI_VERSION,
-		.dev_caps = GIFT_DEV_CAP_ACCESS_GIFT | GIFT_DEV_CAP_POST_EX,
+		.dev_caps = GIFT_DEV_CAP_ACCESS_GIFT | GIFT_DEV_CAP_POST_EX |
+			    GIFT_DEV_CAP_MAPPED_CQ,
 	};
 	int err;
 
@@ -236,8 +238,8 @@ static void gift_dealloc_ucontext(struct ib_ucontext *ibuc)
  * their file open: it destroys their objects, reports
  * IB_EVENT_DEVICE_FATAL and fails later calls with -EIO, instead of
  * pinning the module and blocking removal until the application exits.
- * The driver has no user mappings of its own to zap; mappings made through
- * rdma_user_mmap_entry are zapped by ib_core.
+ * The driver has nothing to zap: the pages of mapped CQ rings stay with
+ * the processes that map them (gift_mmap.c) and are no longer written.
  */
 static void gift_disassociate_ucontext(struct ib_ucontext *ibuc)
 {
@@ -380,6 +382,8 @@ static const struct ib_device_ops gift_dev_ops = {
 	.get_dev_fw_str = gift_get_dev_fw_str,
 	.get_link_layer = gift_get_link_layer,
 	.get_port_immutable = gift_get_port_immutable,
+	.mmap = gift_mmap,
+	.mmap_free = gift_mmap_free,
 	.query_device = gift_query_device,
 	.query_pkey = gift_query_pkey,
 	.query_port = gift_query_port,

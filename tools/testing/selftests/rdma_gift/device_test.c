@@ -147,11 +147,12 @@ TEST_F(dev, enumerated_by_our_provider)
 	ASSERT_EQ(0, giftdv_query_device(self->ctx, &dv));
 	EXPECT_EQ(GIFT_UVERBS_ABI_VERSION, dv.abi_version);
 	/*
-	 * The gift access flag is implemented, and the QP method that posts
-	 * FLUSH and ATOMIC WRITE exists; nothing else is claimed.
+	 * The gift access flag is implemented, the QP method that posts
+	 * FLUSH and ATOMIC WRITE exists and CQs are mapped; nothing else is
+	 * claimed.
 	 */
-	EXPECT_EQ(GIFTDV_DEV_CAP_ACCESS_GIFT | GIFTDV_DEV_CAP_POST_EX,
-		  dv.dev_caps);
+	EXPECT_EQ(GIFTDV_DEV_CAP_ACCESS_GIFT | GIFTDV_DEV_CAP_POST_EX |
+		  GIFTDV_DEV_CAP_MAPPED_CQ, dv.dev_caps);
 
 	snprintf(path, sizeof(path), "/sys/class/infiniband/%s/hca_type",
 		 self->name);

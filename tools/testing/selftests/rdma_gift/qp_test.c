@@ -16,10 +16,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/wait.h>
 
 #include <infiniband/verbs.h>
 
 #include <rdma/ib_user_verbs.h>
+#include "../../../../include/uapi/rdma/gift-abi.h"
 
 #include "gift_util.h"
 #include "gift_harness.h"
@@ -375,16 +377,26 @@ static long res_cqs(const char *dev)
 	return n;
 }
 
-TEST_F(dev, cq_limit)
+#define MAP_COUNT "/proc/sys/vm/max_map_count"
+
+/*
+ * Every CQ is a mapping of its ring (one VMA), and the default
+ * vm.max_map_count (65530) is below max_cq: the test raises it for its
+ * run, so that the process's own allocations still find mappings.
+ */
+TEST_F_TIMEOUT(dev, cq_limit, 240)
 {
 	struct ibv_cq **cqs = calloc(GIFT_MAX_CQ + 1, sizeof(*cqs));
 	/* The kernel's: ib_mad's CQ for the GSI QP. */
 	long kernel = res_cqs(gift_env("GIFT_IBDEV"));
 	struct ibv_cq *extra;
+	char old[32];
 	int i, n;
 
 	ASSERT_NE(NULL, cqs);
 	ASSERT_GE(kernel, 0);
+	ASSERT_EQ(0, gift_read_file(MAP_COUNT, old, sizeof(old)));
+	ASSERT_EQ(0, gift_write_file(MAP_COUNT, "%d", 4 * GIFT_MAX_CQ));
 	for (n = 0; n <= GIFT_MAX_CQ; n++) {
 		cqs[n] = ibv_create_cq(self->ctx, 1, NULL, NULL, 0);
 		if (!cqs[n])
@@ -401,6 +413,140 @@ TEST_F(dev, cq_limit)
 	for (i = 1; i < n; i++)
 		ASSERT_EQ(0, ibv_destroy_cq(cqs[i]));
 	free(cqs);
+	EXPECT_EQ(0, gift_write_file(MAP_COUNT, "%s", old));
+}
+
+static int map_count(void)
+{
+	char line[512];
+	FILE *f = fopen("/proc/self/maps", "r");
+	int n = 0;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		n++;
+	fclose(f);
+	return n;
+}
+
+/*
+ * A process out of mappings still gets its CQs: the provider makes the
+ * CQ again without a mapped ring (its completions then come through the
+ * poll_cq command), and both kinds complete work. The map count limit is
+ * lowered for the test to a few mappings above what the process has.
+ */
+TEST_F_TIMEOUT(dev, cq_unmapped_when_out_of_mappings, 60)
+{
+	struct ibv_cq *cqs[24];
+	struct ibv_pd *pd;
+	char old[32];
+	int i, base;
+
+	ASSERT_EQ(0, gift_read_file(MAP_COUNT, old, sizeof(old)));
+	base = map_count();
+	ASSERT_LT(0, base);
+	/* Room for some rings, and for the process's own allocations. */
+	ASSERT_EQ(0, gift_write_file(MAP_COUNT, "%d", base + 8));
+	for (i = 0; i < 24; i++) {
+		cqs[i] = ibv_create_cq(self->ctx, 4, NULL, NULL, 0);
+		if (!cqs[i])
+			break;
+	}
+	EXPECT_EQ(0, gift_write_file(MAP_COUNT, "%s", old));
+	ASSERT_EQ(24, i);
+	/* Some got a ring, the rest none: the map count stopped growing. */
+	EXPECT_GT(base + 24, map_count());
+	EXPECT_LT(base, map_count());
+	/* Each CQ gets the flush of a receive posted to a QP of its own. */
+	pd = ibv_alloc_pd(self->ctx);
+	ASSERT_NE(NULL, pd);
+	for (i = 0; i < 24; i++) {
+		struct ibv_qp_init_attr init = {
+			.send_cq = cqs[i],
+			.recv_cq = cqs[i],
+			.cap = default_cap,
+			.qp_type = IBV_QPT_RC,
+		};
+		struct ibv_wc wc;
+		struct ibv_qp *qp;
+
+		qp = ibv_create_qp(pd, &init);
+		ASSERT_NE(NULL, qp);
+		ASSERT_EQ(0, to_init(qp));
+		ASSERT_EQ(0, post_recvs(qp, 1, 1000 + i));
+		ASSERT_EQ(0, to_state(qp, IBV_QPS_ERR));
+		ASSERT_EQ(1, poll_n(cqs[i], &wc, 1));
+		EXPECT_EQ(1000 + i, wc.wr_id);
+		EXPECT_EQ(IBV_WC_WR_FLUSH_ERR, wc.status);
+		EXPECT_EQ(qp->qp_num, wc.qp_num);
+		EXPECT_EQ(0, ibv_destroy_qp(qp));
+		EXPECT_EQ(0, ibv_destroy_cq(cqs[i]));
+	}
+	EXPECT_EQ(0, ibv_dealloc_pd(pd));
+}
+
+/*
+ * A mapped CQ whose new ring cannot be mapped (the process is out of
+ * mappings) fails the resize with ENOMEM and keeps its ring, its size
+ * and its queued completions; once mappings are available again the
+ * same resize moves them, in order, to the bigger ring.
+ */
+TEST_F_TIMEOUT(dev, cq_resize_out_of_mappings_keeps_the_cq, 60)
+{
+	struct ibv_qp_init_attr init = {
+		.cap = default_cap,
+		.qp_type = IBV_QPT_RC,
+	};
+	struct ibv_wc wc[8];
+	struct ibv_pd *pd;
+	struct ibv_qp *qp;
+	struct ibv_cq *cq;
+	char old[32];
+	int i, base, err;
+
+	pd = ibv_alloc_pd(self->ctx);
+	ASSERT_NE(NULL, pd);
+	cq = ibv_create_cq(self->ctx, 8, NULL, NULL, 0);
+	ASSERT_NE(NULL, cq);
+	ASSERT_EQ(8, cq->cqe);
+	init.send_cq = cq;
+	init.recv_cq = cq;
+	qp = ibv_create_qp(pd, &init);
+	ASSERT_NE(NULL, qp);
+	ASSERT_EQ(0, to_init(qp));
+	ASSERT_EQ(0, post_recvs(qp, 6, 300));
+	ASSERT_EQ(0, to_state(qp, IBV_QPS_ERR));
+	/* Two taken, four left queued in the ring. */
+	ASSERT_EQ(2, poll_n(cq, wc, 2));
+	EXPECT_EQ(300, wc[0].wr_id);
+	EXPECT_EQ(301, wc[1].wr_id);
+
+	ASSERT_EQ(0, gift_read_file(MAP_COUNT, old, sizeof(old)));
+	base = map_count();
+	ASSERT_LT(2, base);
+	/* /proc/self/maps has [vsyscall], which is no VMA: no new mapping. */
+	ASSERT_EQ(0, gift_write_file(MAP_COUNT, "%d", base - 2));
+	err = ibv_resize_cq(cq, 64);
+	EXPECT_EQ(0, gift_write_file(MAP_COUNT, "%s", old));
+	EXPECT_EQ(ENOMEM, err);
+	EXPECT_EQ(8, cq->cqe);
+	EXPECT_EQ(base, map_count());
+
+	ASSERT_EQ(1, poll_n(cq, wc, 1));
+	EXPECT_EQ(302, wc[0].wr_id);
+	ASSERT_EQ(0, ibv_resize_cq(cq, 64));
+	EXPECT_EQ(64, cq->cqe);
+	EXPECT_EQ(base, map_count());
+	ASSERT_EQ(3, poll_n(cq, wc, 8));
+	for (i = 0; i < 3; i++) {
+		EXPECT_EQ(303 + i, wc[i].wr_id);
+		EXPECT_EQ(IBV_WC_WR_FLUSH_ERR, wc[i].status);
+		EXPECT_EQ(qp->qp_num, wc[i].qp_num);
+	}
+	EXPECT_EQ(0, ibv_destroy_qp(qp));
+	EXPECT_EQ(0, ibv_destroy_cq(cq));
+	EXPECT_EQ(0, ibv_dealloc_pd(pd));
 }
 
 /* Shared receive queues */
@@ -637,6 +783,106 @@ TEST_F(qp, caps_over_limits)
 }
 
 /* UC (not implemented) fails with EOPNOTSUPP. */
+/*
+ * Writes a byte pattern over every mapping of the process's uverbs files
+ * (the CQ rings): what a process may do to its own rings. Returns the
+ * bytes written.
+ */
+static size_t corrupt_own_rings(void)
+{
+	unsigned long lo, hi, p;
+	char line[512];
+	size_t total = 0;
+	FILE *f;
+
+	f = fopen("/proc/self/maps", "r");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		if (!strstr(line, "/dev/infiniband/uverbs") ||
+		    sscanf(line, "%lx-%lx", &lo, &hi) != 2)
+			continue;
+		for (p = lo; p < hi; p++)
+			*(volatile uint8_t *)p = ((p - lo) * 131 + 7) & 0xff;
+		total += hi - lo;
+	}
+	fclose(f);
+	return total;
+}
+
+/* The child of ring_corrupted_by_its_owner; its exit status says how far it got. */
+static int corrupting_child(void)
+{
+	struct ibv_wc wc;
+	struct rig r;
+	struct ibv_qp *qp;
+
+	if (rig_open(&r, 8))
+		return 10;
+	qp = rig_qp(&r, IBV_QPT_RC, &default_cap, NULL);
+	if (!qp || to_init(qp))
+		return 11;
+	/* The rings exist and are mapped: at least the two CQs' pages. */
+	if (corrupt_own_rings() < 2 * 4096)
+		return 12;
+	/*
+	 * The consumer index now reads 0x50cd4ac7, which no consumer of
+	 * these empty rings can have: the flush of the receive finds the
+	 * ring "full", and the CQ fails as on an overflow.
+	 */
+	if (post_recvs(qp, 1, 77) || to_state(qp, IBV_QPS_ERR))
+		return 13;
+	if (!gift_wait_async(r.ctx, IBV_EVENT_CQ_ERR, 5000 * gift_slow()))
+		return 14;
+	errno = 0;
+	if (ibv_poll_cq(r.rcq, 1, &wc) != -1 || errno != EOVERFLOW)
+		return 15;
+	if (ibv_destroy_qp(qp) || ibv_destroy_cq(r.scq) ||
+	    ibv_destroy_cq(r.rcq) || ibv_dealloc_pd(r.pd) ||
+	    ibv_close_device(r.ctx))
+		return 16;
+	return 0;
+}
+
+/*
+ * A process that writes garbage over its mapped CQ rings fails its own
+ * CQ (an overflow: IB_EVENT_CQ_ERR, poll fails with EOVERFLOW) and can
+ * still destroy everything; another process's CQs and QPs on the same
+ * device go on working, and the kernel stays clean (the runner's checks).
+ */
+TEST(ring_corrupted_by_its_owner)
+{
+	struct ibv_qp *qp;
+	struct ibv_wc wc;
+	struct rig r;
+	int status;
+	pid_t pid;
+
+	ASSERT_EQ(0, rig_open(&r, 8));
+	qp = rig_qp(&r, IBV_QPT_RC, &default_cap, NULL);
+	ASSERT_NE(NULL, qp);
+	ASSERT_EQ(0, to_init(qp));
+
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid)
+		_exit(corrupting_child());
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+
+	ASSERT_EQ(0, post_recvs(qp, 2, 500));
+	ASSERT_EQ(0, to_state(qp, IBV_QPS_ERR));
+	ASSERT_EQ(1, poll_n(r.rcq, &wc, 1));
+	EXPECT_EQ(500, wc.wr_id);
+	EXPECT_EQ(IBV_WC_WR_FLUSH_ERR, wc.status);
+	EXPECT_EQ(qp->qp_num, wc.qp_num);
+	ASSERT_EQ(1, poll_n(r.rcq, &wc, 1));
+	EXPECT_EQ(501, wc.wr_id);
+	EXPECT_EQ(0, ibv_destroy_qp(qp));
+	rig_close(&r);
+}
+
 /*
  * Destroying a QP discards its completions still queued on the CQ (they
  * refer to the QP, which is gone) and keeps the others, in order: qp and
@@ -1306,8 +1552,8 @@ FIXTURE_TEARDOWN(memcg)
 }
 
 /*
- * A CQ of max_cqe entries (65536 struct ib_wc, at least 64 bytes each)
- * and a QP of max_qp_wr WRs of 32 SGEs both ways (16384 * 2 * 32 * 16
+ * A CQ of max_cqe entries (65536 completions of 48 bytes each, struct
+ * ib_uverbs_wc in the ring the provider maps) and a QP of max_qp_wr WRs of 32 SGEs both ways (16384 * 2 * 32 * 16
  * bytes of SGEs alone) raise memory.current by their ring sizes, and
  * give it back when destroyed.
  */
@@ -1332,7 +1578,7 @@ TEST_F(memcg, rings_charged)
 	after = gift_memcg_current(self->cg);
 	TH_LOG("CQ of %d: %lld -> %lld -> %lld bytes", GIFT_MAX_CQE, before,
 	       during, after);
-	EXPECT_LE(before + GIFT_MAX_CQE * 64LL, during);
+	EXPECT_LE(before + GIFT_MAX_CQE * 48LL, during);
 	EXPECT_GT(before + 16 * MIB, during);
 	EXPECT_GT(before + MIB, after);
 
@@ -1505,21 +1751,64 @@ TEST_F(udata, alloc_pd)
 	EXPECT_EQ((ssize_t)sizeof(dc), write(self->r.ctx->cmd_fd, &dc, sizeof(dc)));
 }
 
+/*
+ * resize_cq of a mapped CQ (the rig's are) takes the two steps of
+ * gift-abi.h: a step it cannot take, or no step, fails with EINVAL and
+ * leaves the CQ as it was; an aborted or mismatched commit moves nothing.
+ */
 TEST_F(udata, resize_cq)
 {
-	struct ib_uverbs_resize_cq_resp resp = {};
+	struct {
+		struct ib_uverbs_resize_cq_resp core;
+		struct gift_cq_ring_resp ring;
+	} resp;
+	struct ibv_cq *cq = self->r.scq;
+	const int cqe = cq->cqe;
 	struct raw_cmd c = {};
+	struct ibv_wc wc;
 
 	c.resize_cq.response = (uintptr_t)&resp;
-	c.resize_cq.cq_handle = self->r.scq->handle;
+	c.resize_cq.cq_handle = cq->handle;
 	c.resize_cq.cqe = 128;
+#define RESIZE(flags, extra, out) ({					\
+	c.driver[0] = (flags);						\
+	memset(&resp, 0xa5, sizeof(resp));				\
+	raw_write(self->r.ctx, IB_USER_VERBS_CMD_RESIZE_CQ, &c,	\
+		  sizeof(c.resize_cq), (extra), (out)); })
 	c.driver[1] = 1;
-	EXPECT_EQ(EINVAL, raw_write(self->r.ctx, IB_USER_VERBS_CMD_RESIZE_CQ, &c,
-				    sizeof(c.resize_cq), 2, sizeof(resp)));
+	EXPECT_EQ(EINVAL, RESIZE(GIFT_RESIZE_CQ_PREPARE, 2, sizeof(resp)));
 	c.driver[1] = 0;
-	EXPECT_EQ(0, raw_write(self->r.ctx, IB_USER_VERBS_CMD_RESIZE_CQ, &c,
-			       sizeof(c.resize_cq), 2, sizeof(resp)));
-	EXPECT_LE(128, resp.cqe);
+	EXPECT_EQ(EINVAL, RESIZE(0, 2, sizeof(resp)));
+	EXPECT_EQ(EINVAL, RESIZE(0, 0, sizeof(resp)));
+	EXPECT_EQ(EINVAL, RESIZE(GIFT_RESIZE_CQ_PREPARE | GIFT_RESIZE_CQ_COMMIT,
+				 1, sizeof(resp)));
+	EXPECT_EQ(EINVAL, RESIZE(1 << 3, 1, sizeof(resp)));
+	EXPECT_EQ(EINVAL, RESIZE(GIFT_RESIZE_CQ_ABORT | 1ull << 32, 1,
+				 sizeof(resp)));
+	/* No answer room for the ring, and a commit with nothing prepared. */
+	EXPECT_EQ(EINVAL, RESIZE(GIFT_RESIZE_CQ_PREPARE, 1, sizeof(resp.core)));
+	EXPECT_EQ(EINVAL, RESIZE(GIFT_RESIZE_CQ_COMMIT, 1, sizeof(resp)));
+
+	ASSERT_EQ(0, RESIZE(GIFT_RESIZE_CQ_PREPARE, 1, sizeof(resp)));
+	EXPECT_EQ(cqe, resp.core.cqe);
+	EXPECT_EQ(128, resp.ring.size);
+	EXPECT_LE(GIFT_CQ_RING_WC_OFFSET + 128 * sizeof(struct ib_uverbs_wc),
+		  resp.ring.mmap_length);
+	EXPECT_EQ(0, RESIZE(GIFT_RESIZE_CQ_ABORT, 1, sizeof(resp)));
+	EXPECT_EQ(cqe, resp.core.cqe);
+	EXPECT_EQ(EINVAL, RESIZE(GIFT_RESIZE_CQ_COMMIT, 1, sizeof(resp)));
+	/* Prepared for 128, committed for 256: dropped, nothing moves. */
+	ASSERT_EQ(0, RESIZE(GIFT_RESIZE_CQ_PREPARE, 1, sizeof(resp)));
+	c.resize_cq.cqe = 256;
+	EXPECT_EQ(EINVAL, RESIZE(GIFT_RESIZE_CQ_COMMIT, 1, sizeof(resp)));
+	c.resize_cq.cqe = 128;
+	EXPECT_EQ(EINVAL, RESIZE(GIFT_RESIZE_CQ_COMMIT, 1, sizeof(resp)));
+#undef RESIZE
+	/* The provider's ring is the one it had, and works. */
+	EXPECT_EQ(0, ibv_poll_cq(cq, 1, &wc));
+	ASSERT_EQ(0, ibv_resize_cq(cq, 128));
+	EXPECT_EQ(128, cq->cqe);
+	EXPECT_EQ(0, ibv_poll_cq(cq, 1, &wc));
 }
 
 TEST_F(udata, modify_srq)
