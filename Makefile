@@ -46,7 +46,7 @@ VM := tools/testing/vm/run
 # it is idempotent and takes well under a second once done.
 DEPS_STAMP := $(GIFT_CACHE)/deps.mk
 
-.PHONY: all deps module module-newest module-debug provider selftests \
+.PHONY: all bench deps module module-newest module-debug provider selftests \
 	checkpatch check check-debug check-interop demo install clean fuzz \
 	stress deb check-packages patches check-patches
 
@@ -150,6 +150,12 @@ check-packages: | deps
 
 demo: all
 	@bash tools/demo.sh
+
+# Issue 13's goal table, gift0 against stock rxe0 in one VM boot, with the
+# guest's memcpy ceiling (tools/bench/fastpath.sh; BENCH_ARGS passes
+# options, e.g. BENCH_ARGS="--reps 5"). Numbers, never assertions.
+bench: all
+	@bash tools/bench/fastpath.sh $(BENCH_ARGS)
 
 install: module provider
 	$(MAKE) -C $(KDIR) M=$(TOP) modules_install

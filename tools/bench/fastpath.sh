@@ -18,6 +18,11 @@
 # spread (min-max) and the gift/rxe ratio of the medians. Server and
 # client run in the VM over the device's own IPv4 GID (loopback).
 #
+# Each repetition also measures the guest's memcpy bandwidth of 64 KiB
+# messages (tools/bench/memcpy_bw: cache-hot, as perftest's buffers are,
+# and over a 64 MiB working set), the ceiling of a software device; the
+# summary gives the best gift0 bandwidth as a fraction of it.
+#
 #   tools/bench/fastpath.sh [--kernel K] [--module KO] [--reps N]
 #                           [--iters N] [--shortcut 0|1]
 #
@@ -101,6 +106,11 @@ if [ "${GIFT_VM:-}" = 1 ]; then
 		RDMAV_DRIVERS=/usr/lib/x86_64-linux-gnu/libibverbs/librxe one rxe rxe0
 		rdma link delete rxe0
 		rmmod rdma_rxe
+		for ws in 65536 67108864; do
+			v=$("$top/tools/bench/memcpy_bw" -s 65536 -w $ws -t 2 |
+				awk '{ print $4 }') || v=
+			echo "cpu memcpy_$((ws >> 10))k ${v:-n/a}"
+		done
 	done | tee "$GIFT_OUT/samples"
 	exit 0
 fi
@@ -118,6 +128,7 @@ while [ $# -gt 0 ]; do
 	esac
 done
 
+make -s -C "$top/tools/bench" memcpy_bw
 out=$(mktemp -d "${TMPDIR:-/tmp}/rdma-gift-fastpath.XXXXXX")
 bench_boot fastpath gift "$out" "${kernel[@]}" "${module[@]}" \
 	--timeout $((600 + reps * 600)) \
@@ -146,4 +157,14 @@ for t in $tests; do
 	rows+=("$t|$g|$(stat gift "$t" spread)|$r|$(stat rxe "$t" spread)|$(bench_ratio "$g" "$r")")
 done
 bench_rst_table "${rows[@]}"
+# The ceiling: the best gift0 bandwidth against the guest's memcpy.
+hot=$(stat cpu memcpy_64k median) cold=$(stat cpu memcpy_65536k median)
+best=$(for t in write_bw read_bw send_bw; do stat gift "$t" median; done |
+	sort -g | tail -n 1)
+echo
+echo "memcpy of 64 KiB messages in the guest, MB/s (median, spread):" \
+	"cache-hot $hot ($(stat cpu memcpy_64k spread))," \
+	"64 MiB working set $cold ($(stat cpu memcpy_65536k spread))"
+echo "best gift0 bandwidth $best MB/s = $(bench_ratio "$best" "$hot") of" \
+	"cache-hot memcpy, $(bench_ratio "$best" "$cold") of 64 MiB memcpy"
 rm -rf "$out"
