@@ -351,6 +351,24 @@ static void gift_cq_unmap(struct gift_context *ctx, struct gift_cq *cq)
 	cq->ring = NULL;
 }
 
+/*
+ * Maps the ring of a CQ just created (with @flags). A CQ whose ring cannot
+ * be mapped is destroyed; out of mappings (ENOMEM), EAGAIN asks the caller
+ * to create it again without a ring.
+ */
+static int gift_cq_map_created(struct gift_cq *cq, struct ibv_context *ibctx,
+			       const struct gift_cq_ring_resp *ring,
+			       uint64_t flags)
+{
+	int ret;
+
+	ret = gift_cq_map(cq, ibctx->cmd_fd, ring);
+	if (!ret)
+		return 0;
+	ibv_cmd_destroy_cq(&cq->vcq.cq);
+	return ret == ENOMEM && flags ? EAGAIN : ret;
+}
+
 static uint64_t gift_cq_req_flags(struct ibv_context *ibctx)
 {
 	return to_gctx(ibctx)->map_cqs ? GIFT_CREATE_CQ_MAPPED : 0;
@@ -378,13 +396,12 @@ again:
 		errno = ret;
 		return NULL;
 	}
-	ret = gift_cq_map(cq, ibctx->cmd_fd, &resp.drv_payload);
+	ret = gift_cq_map_created(cq, ibctx, &resp.drv_payload, cmd.flags);
+	if (ret == EAGAIN) {
+		cmd.flags = 0;
+		goto again;
+	}
 	if (ret) {
-		ibv_cmd_destroy_cq(&cq->vcq.cq);
-		if (ret == ENOMEM && cmd.flags) {
-			cmd.flags = 0;
-			goto again;
-		}
 		free(cq);
 		errno = ret;
 		return NULL;
@@ -428,13 +445,12 @@ again:
 		errno = ret;
 		return NULL;
 	}
-	ret = gift_cq_map(cq, ibctx->cmd_fd, &resp.drv_payload);
+	ret = gift_cq_map_created(cq, ibctx, &resp.drv_payload, cmd.flags);
+	if (ret == EAGAIN) {
+		cmd.flags = 0;
+		goto again;
+	}
 	if (ret) {
-		ibv_cmd_destroy_cq(&cq->vcq.cq);
-		if (ret == ENOMEM && cmd.flags) {
-			cmd.flags = 0;
-			goto again;
-		}
 		free(cq);
 		errno = ret;
 		return NULL;

@@ -136,6 +136,25 @@ static inline bool gift_udata_has_input(struct ib_udata *udata)
 	       !ib_is_udata_cleared(udata, 0, udata->inlen);
 }
 
+/**
+ * gift_udata_read() - read a verb's driver request
+ * @udata: the verb's driver udata, with input
+ * @req: the request, zeroed by the caller: a shorter input leaves the
+ *	rest zero (an older provider's request)
+ * @len: its size
+ *
+ * Return: 0; -EINVAL when bytes past @len are not zero (a newer
+ * provider's request, or garbage); -EFAULT.
+ */
+static inline int gift_udata_read(struct ib_udata *udata, void *req,
+				  size_t len)
+{
+	if (udata->inlen > len &&
+	    !ib_is_udata_cleared(udata, len, udata->inlen - len))
+		return -EINVAL;
+	return ib_copy_from_udata(req, udata, min(udata->inlen, len));
+}
+
 static inline struct gift_dev *to_gift_dev(struct ib_device *ibdev)
 {
 	return container_of(ibdev, struct gift_dev, ibdev);

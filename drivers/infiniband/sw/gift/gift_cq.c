@@ -310,11 +310,7 @@ static int gift_cq_read_req(struct ib_udata *udata, bool *mapped)
 	*mapped = false;
 	if (!udata || !udata->inlen)
 		return 0;
-	if (udata->inlen > sizeof(req) &&
-	    !ib_is_udata_cleared(udata, sizeof(req),
-				 udata->inlen - sizeof(req)))
-		return -EINVAL;
-	err = ib_copy_from_udata(&req, udata, min(udata->inlen, sizeof(req)));
+	err = gift_udata_read(udata, &req, sizeof(req));
 	if (err)
 		return err;
 	if (req.flags & ~(u64)GIFT_CREATE_CQ_MAPPED)
@@ -438,11 +434,7 @@ static int gift_cq_read_resize_req(struct ib_udata *udata, u32 *op)
 	*op = 0;
 	if (!udata || !udata->inlen)
 		return 0;
-	if (udata->inlen > sizeof(req) &&
-	    !ib_is_udata_cleared(udata, sizeof(req),
-				 udata->inlen - sizeof(req)))
-		return -EINVAL;
-	err = ib_copy_from_udata(&req, udata, min(udata->inlen, sizeof(req)));
+	err = gift_udata_read(udata, &req, sizeof(req));
 	if (err)
 		return err;
 	if (req.reserved || (req.flags & (req.flags - 1)) ||
