@@ -138,9 +138,9 @@ static inline bool gift_udata_has_input(struct ib_udata *udata)
 
 /**
  * gift_udata_read() - read a verb's driver request
- * @udata: the verb's driver udata, with input
- * @req: the request, zeroed by the caller: a shorter input leaves the
- *	rest zero (an older provider's request)
+ * @udata: the verb's driver udata, or NULL (kernel callers)
+ * @req: the request, zeroed by the caller: a shorter input (none at all
+ *	for kernel callers) leaves the rest zero, an older provider's request
  * @len: its size
  *
  * Return: 0; -EINVAL when bytes past @len are not zero (a newer
@@ -149,6 +149,8 @@ static inline bool gift_udata_has_input(struct ib_udata *udata)
 static inline int gift_udata_read(struct ib_udata *udata, void *req,
 				  size_t len)
 {
+	if (!udata || !udata->inlen)
+		return 0;
 	if (udata->inlen > len &&
 	    !ib_is_udata_cleared(udata, len, udata->inlen - len))
 		return -EINVAL;

@@ -307,9 +307,6 @@ static int gift_cq_read_req(struct ib_udata *udata, bool *mapped)
 	struct gift_create_cq_req req = {};
 	int err;
 
-	*mapped = false;
-	if (!udata || !udata->inlen)
-		return 0;
 	err = gift_udata_read(udata, &req, sizeof(req));
 	if (err)
 		return err;
@@ -431,9 +428,6 @@ static int gift_cq_read_resize_req(struct ib_udata *udata, u32 *op)
 	struct gift_resize_cq_req req = {};
 	int err;
 
-	*op = 0;
-	if (!udata || !udata->inlen)
-		return 0;
 	err = gift_udata_read(udata, &req, sizeof(req));
 	if (err)
 		return err;
