@@ -166,15 +166,24 @@ int gift_icrc_check(struct sk_buff *skb)
 
 /**
  * gift_icrc_generate() - fill in the ICRC of a packet to send
- * @skb: linear packet with its IP and UDP headers built (network and
- *	transport headers set), and room for the ICRC already put at the
- *	end; the pad bytes and BTH PadCnt must be final.
+ * @skb: packet with its IP and UDP headers built (network and transport
+ *	headers set), and room for the ICRC already put at the end; the pad
+ *	bytes and BTH PadCnt must be final. The payload may be in page
+ *	fragments (zero-copy transmit); the ICRC's own 4 bytes must be in
+ *	the linear area or in a fragment of the sender's own memory.
  *
  * Every ICRC-covered field of the IP and UDP headers must hold its final
  * value (addresses, lengths, IPv4 identification and flags).
  */
 void gift_icrc_generate(struct sk_buff *skb)
 {
-	put_unaligned_le32(gift_icrc(skb, true), skb_tail_pointer(skb) -
-			   GIFT_ICRC_BYTES);
+	__le32 icrc = cpu_to_le32(gift_icrc(skb, true));
+
+	if (!skb_is_nonlinear(skb)) {
+		memcpy(skb_tail_pointer(skb) - GIFT_ICRC_BYTES, &icrc,
+		       sizeof(icrc));
+		return;
+	}
+	WARN_ON_ONCE(skb_store_bits(skb, skb->len - GIFT_ICRC_BYTES, &icrc,
+				    sizeof(icrc)));
 }
