@@ -73,10 +73,15 @@ static u32 gift_icrc_skb(u32 crc, struct sk_buff *skb, unsigned int off,
 		return crc32_le(crc, skb->data + off, len);
 
 	skb_prepare_seq_read(skb, off, off + len, &st);
-	while ((n = skb_seq_read(consumed, &data, &st)) != 0) {
+	while (consumed < len &&
+	       (n = skb_seq_read(consumed, &data, &st)) != 0) {
+		/* The block may run past the range (into the ICRC itself). */
+		n = min(n, len - consumed);
 		crc = crc32_le(crc, data, n);
 		consumed += n;
 	}
+	if (consumed >= len)
+		skb_abort_seq_read(&st);
 	return crc;
 }
 
