@@ -24,7 +24,7 @@
 # summary gives the best gift0 bandwidth as a fraction of it.
 #
 #   tools/bench/fastpath.sh [--kernel K] [--module KO] [--reps N]
-#                           [--iters N] [--shortcut 0|1]
+#                           [--iters N] [--shortcut 0|1] [--tests LIST]
 #
 #   --module    rdma_gift.ko to measure (default: the runner's default)
 #   --reps      repetitions per driver (default 3)
@@ -32,6 +32,8 @@
 #               2000; the 64-byte message-rate tests run 10 times more)
 #   --shortcut  rdma_gift's local_shortcut module parameter (default: the
 #               module's default; modules without it ignore it)
+#   --tests     the tests to run, a quoted space-separated list of the
+#               names above (default: all of them)
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -60,6 +62,10 @@ if [ "${GIFT_VM:-}" = 1 ]; then
 			sleep 0.1
 		done
 	}
+	# want TEST: TEST is among those asked for (--tests)
+	want() {
+		[[ " $FP_TESTS " == *" $1 "* ]]
+	}
 	# run DRV DEV GIDX NAME COLUMN ARGS...
 	run() {
 		local drv=$1 dev=$2 gidx=$3 name=$4 col=$5 port v
@@ -75,13 +81,21 @@ if [ "${GIFT_VM:-}" = 1 ]; then
 	one() {
 		local drv=$1 dev=$2 g
 		g=$(gid_index "$dev")
-		run "$drv" "$dev" "$g" write_bw 4 ib_write_bw -s 65536 -n "$iters"
-		run "$drv" "$dev" "$g" read_bw 4 ib_read_bw -s 65536 -n "$iters"
-		run "$drv" "$dev" "$g" send_bw 4 ib_send_bw -s 65536 -n "$iters"
-		run "$drv" "$dev" "$g" send_lat 5 ib_send_lat -s 2 -n "$iters"
-		run "$drv" "$dev" "$g" write_lat 5 ib_write_lat -s 2 -n "$iters"
-		run "$drv" "$dev" "$g" send_rate_q1 5 ib_send_bw -s 64 -q 1 -n $((iters * 10))
-		run "$drv" "$dev" "$g" send_rate_q4 5 ib_send_bw -s 64 -q 4 -n $((iters * 10))
+		want write_bw &&
+			run "$drv" "$dev" "$g" write_bw 4 ib_write_bw -s 65536 -n "$iters"
+		want read_bw &&
+			run "$drv" "$dev" "$g" read_bw 4 ib_read_bw -s 65536 -n "$iters"
+		want send_bw &&
+			run "$drv" "$dev" "$g" send_bw 4 ib_send_bw -s 65536 -n "$iters"
+		want send_lat &&
+			run "$drv" "$dev" "$g" send_lat 5 ib_send_lat -s 2 -n "$iters"
+		want write_lat &&
+			run "$drv" "$dev" "$g" write_lat 5 ib_write_lat -s 2 -n "$iters"
+		want send_rate_q1 &&
+			run "$drv" "$dev" "$g" send_rate_q1 5 ib_send_bw -s 64 -q 1 -n $((iters * 10))
+		want send_rate_q4 &&
+			run "$drv" "$dev" "$g" send_rate_q4 5 ib_send_bw -s 64 -q 4 -n $((iters * 10))
+		return 0
 	}
 	libgift=$RDMAV_DRIVERS
 	modparam=()
@@ -118,12 +132,13 @@ fi
 kernel=() module=() reps=3 iters=2000 shortcut=
 while [ $# -gt 0 ]; do
 	case $1 in
+	--tests) tests=$2; shift 2 ;;
 	--kernel) kernel=(--kernel "$2"); shift 2 ;;
 	--module) module=(--module "$2"); shift 2 ;;
 	--reps) reps=$2; shift 2 ;;
 	--iters) iters=$2; shift 2 ;;
 	--shortcut) shortcut=$2; shift 2 ;;
-	*) echo "usage: $0 [--kernel K] [--module KO] [--reps N] [--iters N] [--shortcut 0|1]" >&2
+	*) echo "usage: $0 [--kernel K] [--module KO] [--reps N] [--iters N] [--shortcut 0|1] [--tests LIST]" >&2
 	   exit 2 ;;
 	esac
 done
@@ -133,7 +148,7 @@ out=$(mktemp -d "${TMPDIR:-/tmp}/rdma-gift-fastpath.XXXXXX")
 bench_boot fastpath gift "$out" "${kernel[@]}" "${module[@]}" \
 	--timeout $((600 + reps * 600)) \
 	--env "FP_REPS=$reps" --env "FP_ITERS=$iters" \
-	--env "FP_SHORTCUT=$shortcut" \
+	--env "FP_SHORTCUT=$shortcut" --env "FP_TESTS=$tests" \
 	-- "$top/tools/bench/fastpath.sh" >/dev/null || true
 [ -f "$out/samples" ] || { echo "fastpath: no samples" >&2; exit 1; }
 echo "# $(date -u '+%F %T UTC'), kernel $(bench_kernel_release "${kernel[1]:-}"), $reps reps, $iters iterations"

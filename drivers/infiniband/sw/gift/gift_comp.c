@@ -196,7 +196,6 @@ static void gift_comp_read_resp(struct gift_qp *qp, struct sk_buff *skb)
 	u32 mtu = gift_qp_mtu(qp), psn = pkt->psn, len = pkt->payload_len;
 	struct gift_send_wqe *wqe;
 	struct gift_wqe_state *st;
-	void *buf;
 	int err;
 
 	wqe = gift_comp_ack(qp, gift_psn_add(psn, GIFT_PSN_MASK));
@@ -225,14 +224,8 @@ static void gift_comp_read_resp(struct gift_qp *qp, struct sk_buff *skb)
 		return;
 	}
 
-	buf = kmalloc(len ?: 1, GFP_ATOMIC);
-	if (!buf)
-		return;		/* retried after the timeout */
-	err = skb_copy_bits(skb, pkt->payload_off, buf, len);
-	if (!err)
-		err = gift_sge_copy(qp, wqe->sge, wqe->num_sge, st->resp_len,
-				    buf, len, true);
-	kfree(buf);
+	err = gift_sge_copy_skb(qp, wqe->sge, wqe->num_sge, st->resp_len,
+				skb, pkt->payload_off, len);
 	if (err == -EAGAIN) {
 		gift_proto_park(qp, skb, false);
 		return;

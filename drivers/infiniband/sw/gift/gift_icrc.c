@@ -73,10 +73,15 @@ static u32 gift_icrc_skb(u32 crc, struct sk_buff *skb, unsigned int off,
 		return crc32_le(crc, skb->data + off, len);
 
 	skb_prepare_seq_read(skb, off, off + len, &st);
-	while ((n = skb_seq_read(consumed, &data, &st)) != 0) {
+	while (consumed < len &&
+	       (n = skb_seq_read(consumed, &data, &st)) != 0) {
+		/* The block may run past the range (into the ICRC itself). */
+		n = min(n, len - consumed);
 		crc = crc32_le(crc, data, n);
 		consumed += n;
 	}
+	if (consumed >= len)
+		skb_abort_seq_read(&st);
 	return crc;
 }
 
@@ -166,15 +171,24 @@ int gift_icrc_check(struct sk_buff *skb)
 
 /**
  * gift_icrc_generate() - fill in the ICRC of a packet to send
- * @skb: linear packet with its IP and UDP headers built (network and
- *	transport headers set), and room for the ICRC already put at the
- *	end; the pad bytes and BTH PadCnt must be final.
+ * @skb: packet with its IP and UDP headers built (network and transport
+ *	headers set), and room for the ICRC already put at the end; the pad
+ *	bytes and BTH PadCnt must be final. The payload may be in page
+ *	fragments (zero-copy transmit); the ICRC's own 4 bytes must be in
+ *	the linear area or in a fragment of the sender's own memory.
  *
  * Every ICRC-covered field of the IP and UDP headers must hold its final
  * value (addresses, lengths, IPv4 identification and flags).
  */
 void gift_icrc_generate(struct sk_buff *skb)
 {
-	put_unaligned_le32(gift_icrc(skb, true), skb_tail_pointer(skb) -
-			   GIFT_ICRC_BYTES);
+	__le32 icrc = cpu_to_le32(gift_icrc(skb, true));
+
+	if (!skb_is_nonlinear(skb)) {
+		memcpy(skb_tail_pointer(skb) - GIFT_ICRC_BYTES, &icrc,
+		       sizeof(icrc));
+		return;
+	}
+	WARN_ON_ONCE(skb_store_bits(skb, skb->len - GIFT_ICRC_BYTES, &icrc,
+				    sizeof(icrc)));
 }

@@ -409,10 +409,13 @@ int gift_mr_check(struct gift_mr *mr, struct ib_pd *pd, u64 iova, u64 len,
 
 /*
  * Copies [iova, iova + len) of a valid MR under its lock: one span() of
- * the MR's memory kind per page (or page-list entry), then a memcpy().
- * An error of span() stops the copy there; bytes before it were copied.
+ * the MR's memory kind per page (or page-list entry), then a memcpy(),
+ * or, with @skb, a copy from the skb's bytes at @skb_off on (into the
+ * MR only). An error of span() stops the copy there; bytes before it
+ * were copied.
  */
 static int gift_mr_copy_locked(struct gift_mr *mr, u64 iova, void *buf,
+			       const struct sk_buff *skb, u32 skb_off,
 			       size_t len, bool to_mr)
 {
 	enum gift_mr_mem_access access = to_mr ? GIFT_MR_MEM_WRITE :
@@ -435,15 +438,45 @@ static int gift_mr_copy_locked(struct gift_mr *mr, u64 iova, void *buf,
 			return err;
 		n = min(len, span.len);
 		va = gift_mr_mem_map(&span);
-		if (to_mr)
+		if (skb)
+			err = skb_copy_bits(skb, skb_off, va, n);
+		else if (to_mr)
 			memcpy(va, buf, n);
 		else
 			memcpy(buf, va, n);
 		gift_mr_mem_unmap(&span, va, to_mr);
+		if (err)
+			return -EFAULT;
 		iova += n;
 		buf += n;
+		skb_off += n;
 		len -= n;
 	}
+	return 0;
+}
+
+/* gift_mr_copy() and gift_mr_copy_skb(): a page at a time, each locked. */
+static int gift_mr_xfer(struct gift_mr *mr, u64 iova, void *buf,
+			const struct sk_buff *skb, u32 skb_off, size_t len,
+			bool to_mr)
+{
+	unsigned long flags;
+	size_t n;
+	int err;
+
+	do {
+		n = min_t(size_t, len, PAGE_SIZE);
+		read_lock_irqsave(&mr->lock, flags);
+		err = gift_mr_copy_locked(mr, iova, buf, skb, skb_off, n,
+					  to_mr);
+		read_unlock_irqrestore(&mr->lock, flags);
+		if (err)
+			return err;
+		iova += n;
+		buf += n;
+		skb_off += n;
+		len -= n;
+	} while (len);
 	return 0;
 }
 
@@ -474,22 +507,97 @@ static int gift_mr_copy_locked(struct gift_mr *mr, u64 iova, void *buf,
 int gift_mr_copy(struct gift_mr *mr, u64 iova, void *buf, size_t len,
 		 bool to_mr)
 {
-	unsigned long flags;
-	size_t n;
-	int err;
+	return gift_mr_xfer(mr, iova, buf, NULL, 0, len, to_mr);
+}
 
-	do {
-		n = min_t(size_t, len, PAGE_SIZE);
-		read_lock_irqsave(&mr->lock, flags);
-		err = gift_mr_copy_locked(mr, iova, buf, n, to_mr);
-		read_unlock_irqrestore(&mr->lock, flags);
+/**
+ * gift_mr_copy_skb() - copy bytes of a received packet into an MR
+ * @mr: MR from gift_mr_get(), checked with gift_mr_check()
+ * @iova: first address in the MR
+ * @skb: the packet, linear or not
+ * @off: offset of the first byte in @skb (from skb->data)
+ * @len: bytes to copy, all inside @skb
+ *
+ * The one copy of the receive path: from the skb, fragments included,
+ * straight into the MR's memory, as gift_mr_copy() does from a buffer.
+ *
+ * Context: any context but NMI; does not sleep.
+ *
+ * Return: as gift_mr_copy(); -EFAULT also when @skb is shorter than
+ * @off + @len.
+ */
+int gift_mr_copy_skb(struct gift_mr *mr, u64 iova, const struct sk_buff *skb,
+		     u32 off, size_t len)
+{
+	return gift_mr_xfer(mr, iova, NULL, skb, off, len, true);
+}
+
+/**
+ * gift_mr_skb_frags() - attach bytes of an MR to a packet, without copying
+ * @mr: MR from gift_mr_get(), checked with gift_mr_check()
+ * @iova: first address in the MR
+ * @skb: packet to append page fragments to
+ * @len: bytes wanted
+ * @max_frags: leave @skb with at most this many fragments
+ *
+ * Only memory whose pages stay put for the MR's life can be sent this
+ * way: the pinned (or, for a gift MR, referenced) pages of a user MR
+ * (gift_mr_mem_umem). Each fragment holds its own page reference, taken
+ * here under the MR's lock, so the page outlives a dereg, rereg or
+ * munmap while the packet is queued, looped back or dropped late; the
+ * bytes are read when the ICRC is computed and again when the receiver
+ * copies them, so the caller must only send memory the verbs say is
+ * the device's until the send completes (see gift_req.c). Adjacent bytes
+ * of one page extend the last fragment. Any other kind (ODP, whose
+ * pages an invalidation may take away; fast-register and DMA MRs, whose
+ * kernel addresses may be slab or vmalloc memory, which cannot be page
+ * fragments) attaches nothing: copy instead.
+ *
+ * Context: any context but NMI; does not sleep.
+ *
+ * Return: bytes attached, from 0 (another kind of memory, or no room for
+ * a fragment) to @len; -EINVAL when the MR is not (or no longer) valid;
+ * -EFAULT when the range is not inside it.
+ */
+int gift_mr_skb_frags(struct gift_mr *mr, u64 iova, struct sk_buff *skb,
+		      u32 len, unsigned int max_frags)
+{
+	struct skb_shared_info *shinfo = skb_shinfo(skb);
+	struct gift_mr_mem_span span;
+	unsigned long flags;
+	u32 done = 0, n;
+	int i, err;
+
+	if (mr->mem != &gift_mr_mem_umem)
+		return 0;
+	read_lock_irqsave(&mr->lock, flags);
+	err = mr->state == GIFT_MR_VALID ? 0 : -EINVAL;
+	if (!err)
+		err = gift_mr_check_range(mr, iova, len);
+	while (!err && done < len) {
+		err = mr->mem->span(mr, iova + done, GIFT_MR_MEM_READ, &span);
 		if (err)
-			return err;
-		iova += n;
-		buf += n;
-		len -= n;
-	} while (len);
-	return 0;
+			break;
+		n = min_t(size_t, len - done, span.len);
+		i = shinfo->nr_frags;
+		if (skb_can_coalesce(skb, i, span.page, span.offset)) {
+			skb_frag_size_add(&shinfo->frags[i - 1], n);
+		} else {
+			if (i >= max_frags)
+				break;
+			get_page(span.page);
+			skb_fill_page_desc(skb, i, span.page, span.offset, n);
+		}
+		skb->len += n;
+		skb->data_len += n;
+		skb->truesize += n;
+		done += n;
+	}
+	read_unlock_irqrestore(&mr->lock, flags);
+	if (done)
+		/* User pages: writable behind the skb's back (splice's rule). */
+		shinfo->flags |= SKBFL_SHARED_FRAG;
+	return done ? done : err;
 }
 
 /*

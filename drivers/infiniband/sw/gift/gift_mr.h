@@ -10,6 +10,7 @@
 #include <linux/atomic.h>
 #include <linux/rcupdate.h>
 #include <linux/refcount.h>
+#include <linux/skbuff.h>
 #include <linux/spinlock.h>
 #include <linux/xarray.h>
 #include <rdma/ib_verbs.h>
@@ -181,6 +182,10 @@ int gift_mr_check(struct gift_mr *mr, struct ib_pd *pd, u64 iova, u64 len,
 		  int access);
 int gift_mr_copy(struct gift_mr *mr, u64 iova, void *buf, size_t len,
 		 bool to_mr);
+int gift_mr_copy_skb(struct gift_mr *mr, u64 iova, const struct sk_buff *skb,
+		     u32 off, size_t len);
+int gift_mr_skb_frags(struct gift_mr *mr, u64 iova, struct sk_buff *skb,
+		      u32 len, unsigned int max_frags);
 int gift_mr_atomic(struct gift_mr *mr, u64 iova, enum gift_atomic_op op,
 		   u64 compare_add, u64 swap, u64 *orig);
 int gift_mr_fault(struct gift_mr *mr, u64 iova, u64 len, unsigned int flags);

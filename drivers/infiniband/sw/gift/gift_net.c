@@ -893,13 +893,44 @@ static int gift_net_xmit6(struct gift_dev *gdev, const struct gift_av *av,
 	return gift_net_local_out_err(ip6_local_out(gdev->net, sock->sk, skb));
 }
 
+/*
+ * Appends @tail zero bytes for the pad and the ICRC: in the linear area
+ * of a linear skb, else in a page fragment of their own after the
+ * payload's (gift_icrc_generate() writes the ICRC there, never into a
+ * fragment of MR memory).
+ */
+static int gift_net_put_tail(struct sk_buff *skb, unsigned int tail)
+{
+	struct page *page;
+	void *buf;
+
+	if (!skb_is_nonlinear(skb)) {
+		if (skb_tailroom(skb) < tail &&
+		    pskb_expand_head(skb, 0, tail - skb_tailroom(skb),
+				     GFP_ATOMIC))
+			return -ENOMEM;
+		skb_put_zero(skb, tail);
+		return 0;
+	}
+	buf = netdev_alloc_frag(tail);
+	if (!buf)
+		return -ENOMEM;
+	memset(buf, 0, tail);
+	page = virt_to_head_page(buf);
+	skb_add_rx_frag(skb, skb_shinfo(skb)->nr_frags, page,
+			buf - page_address(page), tail, tail);
+	return 0;
+}
+
 /**
  * gift_net_xmit() - send a packet
  * @gdev: sending device
  * @av: destination, with the source GID to send from
- * @skb: packet from gift_net_alloc_skb() (or any linear skb laid out the
- *	same way: data at a fully built BTH and extension headers, then the
- *	payload), filled by the caller except for PadCnt
+ * @skb: packet from gift_net_alloc_skb() (or any skb laid out the
+ *	same way: data at a fully built BTH and extension headers, in the
+ *	linear area, then the payload), filled by the caller except for
+ *	PadCnt; the payload may follow in page fragments (zero-copy
+ *	transmit, gift_sge_skb()), at most MAX_SKB_FRAGS - 1 of them
  * @src_port: UDP source port, host order (gift_net_udp_sport())
  * @route: the sender's route cache (its engine lock held)
  *
@@ -933,7 +964,9 @@ int gift_net_xmit(struct gift_dev *gdev, const struct gift_av *av,
 	int err;
 
 	lockdep_assert_in_softirq();
-	if (WARN_ON_ONCE(skb->len < GIFT_BTH_BYTES || skb_is_nonlinear(skb))) {
+	if (WARN_ON_ONCE(skb_headlen(skb) < GIFT_BTH_BYTES ||
+			 skb_has_frag_list(skb) ||
+			 skb_shinfo(skb)->nr_frags >= MAX_SKB_FRAGS)) {
 		err = -EINVAL;
 		goto drop;
 	}
@@ -941,13 +974,11 @@ int gift_net_xmit(struct gift_dev *gdev, const struct gift_av *av,
 	pad = -skb->len & 3;
 	tail = pad + GIFT_ICRC_BYTES;
 	if (skb_cow_head(skb, GIFT_NET_HEADROOM) ||
-	    (skb_tailroom(skb) < tail &&
-	     pskb_expand_head(skb, 0, tail - skb_tailroom(skb), GFP_ATOMIC))) {
+	    gift_net_put_tail(skb, tail)) {
 		err = -ENOMEM;
 		goto drop;
 	}
 	gift_bth_set_pad((struct gift_bth *)skb->data, pad);
-	skb_put_zero(skb, tail);
 	len = skb->len;
 
 	dst = gift_net_route_get(gdev, route, av, src_port);

@@ -93,6 +93,53 @@ u32 gift_qp_mtu(struct gift_qp *qp)
 	return qp->proto.attr.mtu;
 }
 
+/*
+ * gift_sge_copy() and gift_sge_copy_skb(): @skb non-NULL copies from its
+ * bytes at @skb_off into the SGEs, else between @buf and the SGEs.
+ */
+static int gift_sge_xfer(struct gift_qp *qp, const struct ib_sge *sge,
+			 u32 num_sge, u32 offset, void *buf,
+			 const struct sk_buff *skb, u32 skb_off, u32 len,
+			 bool to_sge)
+{
+	struct gift_dev *gdev = to_gift_dev(qp->ibqp.device);
+	int access = to_sge ? IB_ACCESS_LOCAL_WRITE : 0;
+	struct gift_mr *mr;
+	u32 i, n;
+	int err;
+
+	for (i = 0; i < num_sge && len; i++) {
+		if (offset >= sge[i].length) {
+			offset -= sge[i].length;
+			continue;
+		}
+		n = min(len, sge[i].length - offset);
+		mr = gift_mr_get(gdev, sge[i].lkey);
+		if (!mr)
+			return -EINVAL;
+		err = gift_mr_check(mr, qp->ibqp.pd, sge[i].addr + offset, n,
+				    access);
+		if (!err && skb)
+			err = gift_mr_copy_skb(mr, sge[i].addr + offset, skb,
+					       skb_off, n);
+		else if (!err)
+			err = gift_mr_copy(mr, sge[i].addr + offset, buf, n,
+					   to_sge);
+		if (err == -EAGAIN)
+			err = gift_proto_fault(qp, mr, sge[i].addr + offset, n,
+					       to_sge);
+		gift_mr_put(mr);
+		if (err)
+			return err;
+		if (!skb)
+			buf += n;
+		skb_off += n;
+		len -= n;
+		offset = 0;
+	}
+	return len ? -EFAULT : 0;
+}
+
 /**
  * gift_sge_copy() - copy between a buffer and a scatter/gather list
  * @qp: QP whose PD the SGEs' keys must belong to
@@ -113,11 +160,87 @@ u32 gift_qp_mtu(struct gift_qp *qp)
 int gift_sge_copy(struct gift_qp *qp, const struct ib_sge *sge, u32 num_sge,
 		  u32 offset, void *buf, u32 len, bool to_sge)
 {
-	struct gift_dev *gdev = to_gift_dev(qp->ibqp.device);
-	int access = to_sge ? IB_ACCESS_LOCAL_WRITE : 0;
-	struct gift_mr *mr;
-	u32 i, n;
+	return gift_sge_xfer(qp, sge, num_sge, offset, buf, NULL, 0, len,
+			     to_sge);
+}
+
+/**
+ * gift_sge_copy_skb() - copy received payload into a scatter/gather list
+ * @qp: QP whose PD the SGEs' keys must belong to
+ * @sge: the list
+ * @num_sge: its length
+ * @offset: byte offset into the list's concatenation
+ * @skb: the packet, linear or not
+ * @skb_off: offset of the first byte to copy in @skb
+ * @len: bytes to copy
+ *
+ * The receive side's only copy: skb (fragments included) to the MRs.
+ *
+ * Return: as gift_sge_copy() with @to_sge.
+ */
+int gift_sge_copy_skb(struct gift_qp *qp, const struct ib_sge *sge,
+		      u32 num_sge, u32 offset, const struct sk_buff *skb,
+		      u32 skb_off, u32 len)
+{
+	return gift_sge_xfer(qp, sge, num_sge, offset, NULL, skb, skb_off, len,
+			     true);
+}
+
+/*
+ * Copies @len bytes of the SGEs from @offset into a new page fragment of
+ * @skb: the payload of memory that cannot be attached as it is.
+ */
+static int gift_sge_copy_frag(struct gift_qp *qp, const struct ib_sge *sge,
+			      u32 num_sge, u32 offset, struct sk_buff *skb,
+			      u32 len)
+{
+	struct page *page;
+	void *buf;
 	int err;
+
+	buf = netdev_alloc_frag(len);
+	if (!buf)
+		return -ENOMEM;
+	err = gift_sge_copy(qp, sge, num_sge, offset, buf, len, false);
+	if (err) {
+		skb_free_frag(buf);
+		return err;
+	}
+	page = virt_to_head_page(buf);
+	skb_add_rx_frag(skb, skb_shinfo(skb)->nr_frags, page,
+			buf - page_address(page), len, len);
+	return 0;
+}
+
+/**
+ * gift_sge_skb() - append the payload of a scatter/gather list to a packet
+ * @qp: QP whose PD the SGEs' keys must belong to
+ * @sge: the list
+ * @num_sge: its length
+ * @offset: byte offset into the list's concatenation
+ * @skb: packet without fragments yet (gift_proto_alloc() with no linear
+ *	payload), in which gift_net_xmit() will still append a fragment
+ * @len: payload bytes, at most a page (the largest MTU)
+ *
+ * Zero-copy transmit: bytes of MRs whose pages are held for the MR's
+ * life (gift_mr_skb_frags()) become page fragments of @skb, holding a
+ * reference on each page; the bytes of other MRs (ODP above all) are
+ * copied into a page fragment of their own. When @skb runs out of
+ * fragment slots, the rest is copied into one last fragment.
+ *
+ * Return: 0, or as gift_sge_copy() (-EAGAIN: an ODP fault is pending);
+ * -ENOMEM without memory for a copy. On error @skb holds part of the
+ * payload: the caller frees it.
+ */
+int gift_sge_skb(struct gift_qp *qp, const struct ib_sge *sge, u32 num_sge,
+		 u32 offset, struct sk_buff *skb, u32 len)
+{
+	struct gift_dev *gdev = to_gift_dev(qp->ibqp.device);
+	/* One slot for a copy of the rest, one for gift_net_xmit()'s tail. */
+	const unsigned int max = MAX_SKB_FRAGS - 2;
+	u32 i, n, pos = offset;
+	struct gift_mr *mr;
+	int done;
 
 	for (i = 0; i < num_sge && len; i++) {
 		if (offset >= sge[i].length) {
@@ -128,22 +251,28 @@ int gift_sge_copy(struct gift_qp *qp, const struct ib_sge *sge, u32 num_sge,
 		mr = gift_mr_get(gdev, sge[i].lkey);
 		if (!mr)
 			return -EINVAL;
-		err = gift_mr_check(mr, qp->ibqp.pd, sge[i].addr + offset, n,
-				    access);
-		if (!err)
-			err = gift_mr_copy(mr, sge[i].addr + offset, buf, n,
-					   to_sge);
-		if (err == -EAGAIN)
-			err = gift_proto_fault(qp, mr, sge[i].addr + offset, n,
-					       to_sge);
+		done = gift_mr_check(mr, qp->ibqp.pd, sge[i].addr + offset, n,
+				     0);
+		if (!done)
+			done = gift_mr_skb_frags(mr, sge[i].addr + offset, skb,
+						 n, max);
 		gift_mr_put(mr);
-		if (err)
-			return err;
-		buf += n;
-		len -= n;
+		if (done < 0)
+			return done;
+		if (!done && skb_shinfo(skb)->nr_frags < max) {
+			done = gift_sge_copy_frag(qp, sge, num_sge, pos, skb,
+						  n);
+			if (done)
+				return done;
+			done = n;
+		}
+		pos += done;
+		len -= done;
+		if (done < n)
+			break;		/* out of fragment slots */
 		offset = 0;
 	}
-	return len ? -EFAULT : 0;
+	return len ? gift_sge_copy_frag(qp, sge, num_sge, pos, skb, len) : 0;
 }
 
 /**

@@ -57,6 +57,15 @@ struct gift_send_wqe;
  */
 #define GIFT_ACK_REQ_EVERY	32
 /*
+ * Payloads from this many bytes on are sent zero-copy (gift_sge_skb()):
+ * the MR's pages become fragments of the packet. Smaller ones are copied
+ * into its linear area, which costs less than the page references, the
+ * separate fragment for the pad and ICRC and the fragment walks of the
+ * ICRC and the receiver's copy. See Documentation/rdma_gift.rst,
+ * "Zero-copy transmit", for the measurement.
+ */
+#define GIFT_ZC_MIN_BYTES	1024
+/*
  * Packets one engine pass may transmit or take from the QP's receive
  * queue. A pass runs with bottom halves disabled, so loopback packets
  * pile up in the backlog until it ends: a bounded pass keeps that below
@@ -394,6 +403,11 @@ int gift_proto_fault(struct gift_qp *qp, struct gift_mr *mr, u64 iova,
 void gift_proto_park(struct gift_qp *qp, struct sk_buff *skb, bool resume);
 int gift_sge_copy(struct gift_qp *qp, const struct ib_sge *sge, u32 num_sge,
 		  u32 offset, void *buf, u32 len, bool to_sge);
+int gift_sge_copy_skb(struct gift_qp *qp, const struct ib_sge *sge,
+		      u32 num_sge, u32 offset, const struct sk_buff *skb,
+		      u32 skb_off, u32 len);
+int gift_sge_skb(struct gift_qp *qp, const struct ib_sge *sge, u32 num_sge,
+		 u32 offset, struct sk_buff *skb, u32 len);
 void gift_proto_send_ack(struct gift_qp *qp, u8 syndrome, u32 psn);
 void gift_proto_xmit(struct gift_qp *qp, struct sk_buff *skb);
 struct sk_buff *gift_proto_alloc(struct gift_qp *qp, u8 opcode, u32 psn,

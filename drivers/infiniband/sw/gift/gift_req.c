@@ -129,7 +129,27 @@ static void gift_req_headers(struct sk_buff *skb,
 		gift_ieth_set(gift_pkt_ieth(skb), wqe->ex.invalidate_rkey);
 }
 
-/* Copies @len payload bytes of @wqe from @off into @skb. */
+/*
+ * Is the payload of @wqe attached to its packets as page fragments
+ * (zero-copy transmit, gift_sge_skb()) rather than copied? For RC SENDs
+ * and WRITEs from SGEs of @len >= GIFT_ZC_MIN_BYTES only: those
+ * complete once the responder acknowledged the bytes, so the buffers
+ * stay the device's as long as a packet may still be read (a late
+ * duplicate whose buffer changed fails its ICRC and is dropped, and a
+ * responder never places a duplicate's payload anyway). A UC WQE
+ * completes when its last packet is handed to the IP stack, while the
+ * packet may still wait in a qdisc or the local shortcut: its buffer is
+ * the application's again, so UC (as UD) copies.
+ */
+static bool gift_req_zc(struct gift_qp *qp, const struct gift_send_wqe *wqe,
+			u32 len)
+{
+	return len >= GIFT_ZC_MIN_BYTES && !gift_qp_is_uc(qp) &&
+	       wqe->opcode != IB_WR_ATOMIC_WRITE &&
+	       !(wqe->send_flags & IB_SEND_INLINE);
+}
+
+/* Copies (or attaches) @len payload bytes of @wqe from @off into @skb. */
 static int gift_req_payload(struct gift_qp *qp, struct gift_send_wqe *wqe,
 			    struct sk_buff *skb, u32 off, u32 len)
 {
@@ -137,6 +157,8 @@ static int gift_req_payload(struct gift_qp *qp, struct gift_send_wqe *wqe,
 
 	if (!len)
 		return 0;
+	if (gift_req_zc(qp, wqe, len))
+		return gift_sge_skb(qp, wqe->sge, wqe->num_sge, off, skb, len);
 	if (wqe->opcode == IB_WR_ATOMIC_WRITE) {
 		memcpy(dst, wqe->wr.atomic_write.data, len);
 		return 0;
@@ -237,7 +259,7 @@ static bool gift_req_packet(struct gift_qp *qp, struct gift_send_wqe *wqe)
 	}
 	skb = gift_proto_alloc(qp, opcode, p->req_psn, ack_req,
 			       last && (wqe->send_flags & IB_SEND_SOLICITED),
-			       len);
+			       gift_req_zc(qp, wqe, len) ? 0 : len);
 	if (!skb) {
 		/*
 		 * With nothing in flight, neither an ACK nor the

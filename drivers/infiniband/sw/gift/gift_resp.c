@@ -229,47 +229,27 @@ static void gift_resp_refuse(struct gift_qp *qp, u32 psn, u8 code,
 }
 
 /*
- * The payload of @skb in a new buffer, NULL when it has none, or
- * ERR_PTR(-ENOMEM). Taken before a SEND or WRITE changes any state, so
- * that running out of atomic memory only drops the packet.
- */
-static void *gift_resp_payload(struct sk_buff *skb)
-{
-	struct gift_pkt_info *pkt = gift_pkt(skb);
-	void *buf;
-
-	if (!pkt->payload_len)
-		return NULL;
-	buf = kmalloc(pkt->payload_len, GFP_ATOMIC);
-	if (!buf)
-		return ERR_PTR(-ENOMEM);
-	if (skb_copy_bits(skb, pkt->payload_off, buf, pkt->payload_len)) {
-		/* Cannot happen: the network layer checked the length. */
-		kfree(buf);
-		return ERR_PTR(-ENOMEM);
-	}
-	return buf;
-}
-
-/*
- * Copies @len bytes of payload @buf to @mr at @va, or to the receive WQE;
+ * Copies the @len payload bytes of @skb straight into @mr at @va, or into
+ * the receive WQE: the one copy of the receive path, fragments included;
  * -EAGAIN when an ODP page must be faulted first (gift_proto_fault()).
  */
-static int gift_resp_copy(struct gift_qp *qp, void *buf, u32 len,
+static int gift_resp_copy(struct gift_qp *qp, struct sk_buff *skb, u32 len,
 			  struct gift_mr *mr, u64 va)
 {
+	u32 off = gift_pkt(skb)->payload_off;
 	int err;
 
 	if (!len)
 		return 0;
 	if (mr) {
-		err = gift_mr_copy(mr, va, buf, len, true);
+		err = gift_mr_copy_skb(mr, va, skb, off, len);
 		if (err == -EAGAIN)
 			err = gift_proto_fault(qp, mr, va, len, true);
 		return err;
 	}
-	return gift_sge_copy(qp, qp->proto.recv->sge, qp->proto.recv->num_sge,
-			     qp->proto.recv_off, buf, len, true);
+	return gift_sge_copy_skb(qp, qp->proto.recv->sge,
+				 qp->proto.recv->num_sge, qp->proto.recv_off,
+				 skb, off, len);
 }
 
 /* Length rules of multi-packet messages; false for a bad payload size. */
@@ -334,11 +314,11 @@ static void gift_resp_complete_recv(struct gift_qp *qp, struct sk_buff *skb,
 }
 
 /*
- * SEND_FIRST/MIDDLE/LAST/ONLY (with immediate or invalidate); @buf: its
- * payload (gift_resp_payload()); @resume: parked after its checks.
+ * SEND_FIRST/MIDDLE/LAST/ONLY (with immediate or invalidate); @resume:
+ * parked after its checks.
  */
 static void gift_resp_send(struct gift_qp *qp, struct sk_buff *skb,
-			   void *buf, bool resume)
+			   bool resume)
 {
 	struct gift_qp_proto *p = &qp->proto;
 	const struct gift_opcode_info *op = gift_pkt_op(skb);
@@ -363,7 +343,7 @@ static void gift_resp_send(struct gift_qp *qp, struct sk_buff *skb,
 				 IB_WC_LOC_LEN_ERR);
 		return;
 	}
-	err = gift_resp_copy(qp, buf, len, NULL, 0);
+	err = gift_resp_copy(qp, skb, len, NULL, 0);
 	if (err == -EAGAIN) {
 		gift_proto_park(qp, skb, true);
 		return;
@@ -450,11 +430,11 @@ static bool gift_resp_start_write(struct gift_qp *qp, struct sk_buff *skb)
 }
 
 /*
- * RDMA_WRITE_FIRST/MIDDLE/LAST/ONLY (with immediate); @buf: its payload
- * (gift_resp_payload()); @resume: parked after its checks.
+ * RDMA_WRITE_FIRST/MIDDLE/LAST/ONLY (with immediate); @resume: parked
+ * after its checks.
  */
 static void gift_resp_write(struct gift_qp *qp, struct sk_buff *skb,
-			    void *buf, bool resume)
+			    bool resume)
 {
 	struct gift_qp_proto *p = &qp->proto;
 	const struct gift_opcode_info *op = gift_pkt_op(skb);
@@ -477,7 +457,7 @@ static void gift_resp_write(struct gift_qp *qp, struct sk_buff *skb,
 				 IB_WC_LOC_LEN_ERR);
 		return;
 	}
-	err = gift_resp_copy(qp, buf, len, p->wr_mr, p->wr_va);
+	err = gift_resp_copy(qp, skb, len, p->wr_mr, p->wr_va);
 	if (err == -EAGAIN) {
 		gift_proto_park(qp, skb, true);
 		return;
@@ -505,6 +485,39 @@ static void gift_resp_write(struct gift_qp *qp, struct sk_buff *skb,
 	gift_proto_send_ack(qp, GIFT_ACK_SYNDROME, psn);
 }
 
+/*
+ * Attaches @n bytes of the READ's MR at @va to @skb (gift_mr_skb_frags()),
+ * or copies them into a page fragment when its memory cannot be attached
+ * (ODP): 0, -EAGAIN for an ODP fault (gift_mr_copy()'s errors), -ENOMEM.
+ */
+static int gift_resp_read_frags(struct gift_qp *qp, u64 va,
+				struct sk_buff *skb, u32 n)
+{
+	struct gift_mr *mr = qp->proto.rr_mr;
+	struct page *page;
+	int done, err;
+	void *buf;
+
+	done = gift_mr_skb_frags(mr, va, skb, n, MAX_SKB_FRAGS - 2);
+	if (done < 0)
+		return done;
+	if (done == n)
+		return 0;
+	n -= done;
+	buf = netdev_alloc_frag(n);
+	if (!buf)
+		return -ENOMEM;
+	err = gift_mr_copy(mr, va + done, buf, n, false);
+	if (err) {
+		skb_free_frag(buf);
+		return err;
+	}
+	page = virt_to_head_page(buf);
+	skb_add_rx_frag(skb, skb_shinfo(skb)->nr_frags, page,
+			buf - page_address(page), n, n);
+	return 0;
+}
+
 /**
  * gift_resp_read_continue() - send what the pass allows of a READ reply
  * @qp: QP; runs under its engine lock
@@ -523,7 +536,7 @@ bool gift_resp_read_continue(struct gift_qp *qp)
 	struct gift_qp_proto *p = &qp->proto;
 	u32 mtu = gift_qp_mtu(qp), npkts, n;
 	struct sk_buff *skb;
-	bool wait = false;
+	bool wait = false, zc;
 	u64 va;
 	u8 opcode;
 	int err;
@@ -545,19 +558,34 @@ bool gift_resp_read_continue(struct gift_qp *qp)
 			opcode = IB_OPCODE_RC_RDMA_READ_RESPONSE_LAST;
 		else
 			opcode = IB_OPCODE_RC_RDMA_READ_RESPONSE_MIDDLE;
+		/*
+		 * Zero-copy as the requester's SENDs and WRITEs
+		 * (gift_req_zc()): a READ's memory is the responder's to
+		 * keep still until the requester has all of it; changed
+		 * meanwhile, a response fails its ICRC and is asked again.
+		 */
+		zc = n >= GIFT_ZC_MIN_BYTES;
 		skb = gift_proto_alloc(qp, opcode,
 				       gift_psn_add(p->rr_psn, p->rr_next),
-				       false, false, n);
+				       false, false, zc ? 0 : n);
 		if (!skb)
 			break;		/* the requester will ask again */
 		if (gift_pkt_op(skb)->aeth)
 			gift_aeth_set(gift_pkt_aeth(skb), GIFT_ACK_SYNDROME,
 				      p->msn);
 		va = p->rr_va + (u64)p->rr_next * mtu;
-		err = n ? gift_mr_copy(p->rr_mr, va, skb->data +
-				       gift_pkt_op(skb)->length, n, false) : 0;
+		if (zc)
+			err = gift_resp_read_frags(qp, va, skb, n);
+		else
+			err = n ? gift_mr_copy(p->rr_mr, va, skb->data +
+					       gift_pkt_op(skb)->length, n,
+					       false) : 0;
 		if (err == -EAGAIN)
 			err = gift_proto_fault(qp, p->rr_mr, va, n, false);
+		if (err == -ENOMEM) {
+			kfree_skb(skb);
+			break;		/* the requester will ask again */
+		}
 		if (err) {
 			kfree_skb(skb);
 			wait = err == -EAGAIN;
@@ -1161,7 +1189,6 @@ void gift_resp_rcv(struct gift_qp *qp, struct sk_buff *skb, bool resume)
 	struct gift_qp_proto *p = &qp->proto;
 	const struct gift_opcode_info *op = gift_pkt_op(skb);
 	u32 psn = gift_pkt(skb)->psn;
-	void *buf;
 
 	lockdep_assert_held(&p->lock);
 	if (resume)
@@ -1173,26 +1200,10 @@ void gift_resp_rcv(struct gift_qp *qp, struct sk_buff *skb, bool resume)
 	case GIFT_OPC_SEND:
 	case GIFT_OPC_WRITE:
 payload:
-		buf = gift_resp_payload(skb);
-		if (IS_ERR(buf)) {
-			/*
-			 * Transient: the requester retransmits it; a resumed
-			 * packet, which did its first-packet work already,
-			 * is kept and tried again instead.
-			 */
-			if (resume)
-				gift_proto_park(qp, skb, true);
-			else if (gift_qp_is_uc(qp))
-				gift_resp_uc_drop(qp);	/* never resent */
-			else
-				gift_resp_stats(qp, GIFT_CNT_DROPPED_PKTS);
-			break;
-		}
 		if (op->cls == GIFT_OPC_SEND)
-			gift_resp_send(qp, skb, buf, resume);
+			gift_resp_send(qp, skb, resume);
 		else
-			gift_resp_write(qp, skb, buf, resume);
-		kfree(buf);
+			gift_resp_write(qp, skb, resume);
 		break;
 	case GIFT_OPC_READ_REQ:
 		if (!gift_resp_read(qp, skb, false))

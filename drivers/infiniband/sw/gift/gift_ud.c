@@ -105,6 +105,12 @@ static int gift_ud_send(struct gift_qp *qp, struct gift_send_wqe *wqe)
 	if (imm)
 		gift_immdt_set(gift_pkt_immdt(skb), wqe->ex.imm_data);
 
+	/*
+	 * Copied, never sent zero-copy (gift_sge_skb()): a UD send
+	 * completes once the packet is handed to the IP stack, where it may
+	 * still wait in a qdisc or the local shortcut while the
+	 * application, told its buffer is free, writes it again.
+	 */
 	if (wqe->send_flags & IB_SEND_INLINE) {
 		memcpy(skb->data + op->length, wqe->inline_data, wqe->length);
 	} else {
@@ -199,11 +205,6 @@ static bool gift_ud_pkt_ok(struct gift_qp *qp, struct sk_buff *skb)
 		gift_ud_stats(qp, GIFT_CNT_QKEY_VIOLATIONS);
 		return false;
 	}
-	/* The payload is copied from the linear area, without allocating. */
-	if (skb_linearize(skb)) {
-		gift_ud_stats(qp, GIFT_CNT_DROPPED_PKTS);
-		return false;
-	}
 	return true;
 }
 
@@ -220,10 +221,8 @@ static int gift_ud_copy(struct gift_qp *qp, struct sk_buff *skb)
 			    true);
 	if (err)
 		return err;
-	/* Linear since gift_ud_pkt_ok(). */
-	return gift_sge_copy(qp, recv->sge, recv->num_sge, sizeof(grh),
-			     skb->data + pkt->payload_off, pkt->payload_len,
-			     true);
+	return gift_sge_copy_skb(qp, recv->sge, recv->num_sge, sizeof(grh),
+				 skb, pkt->payload_off, pkt->payload_len);
 }
 
 /* Completes the held receive WQE with @status (and @wc's details). */

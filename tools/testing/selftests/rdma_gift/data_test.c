@@ -4572,4 +4572,336 @@ TEST_F(netpath, route_change_followed)
 	EXPECT_EQ(0, gift_sh(NETPATH_LOCAL, self->ndev));
 }
 
+/*
+ * Zero-copy transmit: RC payload of pinned and gift MRs leaves as page
+ * fragments holding the MR's pages, ODP payload as copies, both in one
+ * packet when a WR mixes them; the receiver copies from the fragments
+ * straight into its MR. Through the local shortcut and through the IP
+ * stack, at MTU 1024 and 4096, from and to unaligned addresses, the
+ * pieces crossing page boundaries.
+ */
+FIXTURE(zc) {
+	struct pair p;
+	struct mbuf gift_a, odp_a, gift_b;
+	int shortcut;		/* local_shortcut before the test, or -1 */
+};
+
+FIXTURE_VARIANT(zc) {
+	enum ibv_mtu mtu;
+	int shortcut;
+};
+
+FIXTURE_VARIANT_ADD(zc, shortcut_mtu4096) {
+	.mtu = IBV_MTU_4096, .shortcut = 1,
+};
+
+FIXTURE_VARIANT_ADD(zc, shortcut_mtu1024) {
+	.mtu = IBV_MTU_1024, .shortcut = 1,
+};
+
+FIXTURE_VARIANT_ADD(zc, ip_mtu4096) {
+	.mtu = IBV_MTU_4096, .shortcut = 0,
+};
+
+FIXTURE_VARIANT_ADD(zc, ip_mtu1024) {
+	.mtu = IBV_MTU_1024, .shortcut = 0,
+};
+
+FIXTURE_SETUP(zc)
+{
+	struct pair_attr attr = default_attr;
+
+	self->shortcut = -1;
+	self->shortcut = gift_local_shortcut(variant->shortcut);
+	ASSERT_LE(0, self->shortcut);
+	attr.mtu = variant->mtu;
+	attr.cap.max_send_sge = 6;
+	pair_open(_metadata, &self->p, &attr);
+	ASSERT_EQ(0, mbuf_open(&self->gift_a, self->p.a.pd, GIFT_RO));
+	ASSERT_EQ(0, mbuf_open(&self->gift_b, self->p.b.pd, GIFT_RO));
+	ASSERT_EQ(0, mbuf_open(&self->odp_a, self->p.a.pd,
+			       ALL_ACCESS | IBV_ACCESS_ON_DEMAND));
+}
+
+FIXTURE_TEARDOWN(zc)
+{
+	mbuf_close(&self->gift_a);
+	mbuf_close(&self->gift_b);
+	mbuf_close(&self->odp_a);
+	pair_close(&self->p);
+	if (self->shortcut >= 0)
+		gift_local_shortcut(self->shortcut);
+}
+
+/* True if @p[0, @len) is pattern @seed up to some byte, sentinel after. */
+static bool zc_prefix_then_sentinel(const uint8_t *p, size_t len,
+				    uint32_t seed)
+{
+	size_t i = 0;
+
+	while (i < len && p[i] == gift_pat(i, seed))
+		i++;
+	return gift_is_fill(p + i, len - i, SENTINEL);
+}
+
+/*
+ * One SEND, one WRITE of six SGEs over three MRs of a (pinned, gift,
+ * ODP), each piece at an odd offset, some crossing pages, one of 3 bytes
+ * and one of 1; then READs by a of b's pinned and gift MRs at odd
+ * offsets into four SGEs. Every byte lands where it belongs, the
+ * sentinels around the targets untouched.
+ */
+TEST_F(zc, mixed_mrs_unaligned)
+{
+	struct pair *p = &self->p;
+	struct {
+		struct mbuf *b;
+		size_t off, len;
+	} piece[] = {
+		{ &p->a.src, 3, 5000 },
+		{ &self->gift_a, 4093, 3 },
+		{ &self->odp_a, 1, 9001 },
+		{ &p->a.src, 12289, 4100 },
+		{ &self->gift_a, 8017, 70001 },
+		{ &self->odp_a, 20000, 1 },
+	};
+	const size_t n = sizeof(piece) / sizeof(piece[0]);
+	const uint32_t seed = 1313;
+	struct mbuf *rsrc[] = { &p->b.src, &self->gift_b };
+	size_t i, total = 0, rlen = 70001;
+	struct sgl gather = { .n = n }, scatter, recv;
+	struct ibv_send_wr wr;
+	struct ibv_wc wc;
+	int op;
+
+	for (i = 0; i < n; i++) {
+		gift_fill_pat(piece[i].b->p + piece[i].off, piece[i].len,
+			      total, seed);
+		gather.sge[i] = (struct ibv_sge){
+			.addr = (uintptr_t)piece[i].b->p + piece[i].off,
+			.length = piece[i].len, .lkey = piece[i].b->mr->lkey,
+		};
+		total += piece[i].len;
+	}
+	/* The CPU's writes gave the gift buffers new pages: register them. */
+	ASSERT_EQ(0, mbuf_retake(&self->gift_a));
+
+	for (op = 0; op < 2; op++) {
+		mbuf_reset(&p->b.dst);
+		sgl_make_at(&scatter, &p->b.dst, GUARD + 5, total);
+		if (!op) {
+			sgl_make_at(&recv, &p->b.dst, GUARD + 5, total + 64);
+			ASSERT_EQ(0, post_recv(p->b.qp, 200, &recv));
+			wr_init(&wr, 100, IBV_WR_SEND, &gather, 0);
+		} else {
+			wr_init(&wr, 101, IBV_WR_RDMA_WRITE, &gather, 0);
+			wr_rdma(&wr, scatter.sge[0].addr, p->b.dst.mr->rkey);
+		}
+		ASSERT_EQ(0, post_send(p->a.qp, &wr));
+		WAIT_WCS(p->a.cq, &wc, 1);
+		EXPECT_WC(wc, 100 + op, IBV_WC_SUCCESS,
+			  op ? IBV_WC_RDMA_WRITE : IBV_WC_SEND);
+		if (!op) {
+			WAIT_WCS(p->b.cq, &wc, 1);
+			EXPECT_WC(wc, 200, IBV_WC_SUCCESS, IBV_WC_RECV);
+			EXPECT_EQ(total, wc.byte_len);
+		}
+		EXPECT_TRUE(gift_is_fill(p->b.dst.map, PAGE + GUARD + 5,
+					 SENTINEL)) TH_LOG("op %d", op);
+		EXPECT_TRUE(gift_is_pat(p->b.dst.p + GUARD + 5, total, 0,
+					seed)) TH_LOG("op %d", op);
+		EXPECT_TRUE(gift_is_fill(p->b.dst.p + GUARD + 5 + total, PAGE,
+					 SENTINEL)) TH_LOG("op %d", op);
+	}
+
+	for (i = 0; i < 2; i++) {
+		gift_fill_pat(rsrc[i]->p + 4095, rlen, 0, seed + 1 + i);
+		if (rsrc[i]->gift)
+			ASSERT_EQ(0, mbuf_retake(rsrc[i]));
+		mbuf_reset(&p->a.dst);
+		sgl_make(&scatter, &p->a.dst, rlen, 4, 3);
+		wr_init(&wr, 300 + i, IBV_WR_RDMA_READ, &scatter, 0);
+		wr_rdma(&wr, (uintptr_t)rsrc[i]->p + 4095, rsrc[i]->mr->rkey);
+		ASSERT_EQ(0, post_send(p->a.qp, &wr));
+		WAIT_WCS(p->a.cq, &wc, 1);
+		EXPECT_WC(wc, 300 + i, IBV_WC_SUCCESS, IBV_WC_RDMA_READ);
+		EXPECT_EQ(rlen, wc.byte_len);
+		for (op = 0, total = 0; op < scatter.n; op++) {
+			EXPECT_TRUE(gift_is_pat((uint8_t *)(uintptr_t)
+						scatter.sge[op].addr,
+						scatter.sge[op].length, total,
+						seed + 1 + i))
+				TH_LOG("READ %zu, SGE %d", i, op);
+			total += scatter.sge[op].length;
+		}
+		EXPECT_EQ(rlen, total);
+	}
+	EXPECT_EQ(0, gift_drain_cq(p->a.cq));
+	EXPECT_EQ(0, gift_drain_cq(p->b.cq));
+}
+
+/*
+ * An MR deregistered, and its memory unmapped and the pages handed to
+ * someone else, while packets built from it are still on their way:
+ * the packets keep the pages they carry, so what arrives is the bytes
+ * that were sent, never freed or reused memory; what is sent after the
+ * dereg fails with LOC_PROT_ERR. (On the debug kernel KASAN and the
+ * page allocator's debug checks watch the pages.)
+ */
+#define ZC_LEN		(1 << 20)	/* 256 packets at MTU 4096: one window */
+
+FIXTURE(zc_inflight) {
+	struct pair p;
+	uint8_t *map;		/* ZC_LEN + 2 pages, the MR at PAGE + 3 */
+	struct ibv_mr *mr;
+	int shortcut;		/* local_shortcut before the test, or -1 */
+};
+
+FIXTURE_SETUP(zc_inflight)
+{
+	struct pair_attr attr = default_attr;
+
+	self->shortcut = -1;
+	self->shortcut = gift_local_shortcut(1);
+	ASSERT_LE(0, self->shortcut);
+	attr.mtu = IBV_MTU_4096;
+	attr.timeout = 21;		/* ~8.6 s: no retransmission */
+	attr.min_rnr_timer = 1;		/* RNR NAK after RNR NAK */
+	pair_open(_metadata, &self->p, &attr);
+	self->map = mmap(NULL, ZC_LEN + 2 * PAGE, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, self->map);
+	gift_fill_pat(self->map + PAGE + 3, ZC_LEN, 0, 4242);
+	self->mr = ibv_reg_mr(self->p.a.pd, self->map + PAGE + 3, ZC_LEN,
+			      ALL_ACCESS);
+	ASSERT_NE(NULL, self->mr);
+}
+
+FIXTURE_TEARDOWN(zc_inflight)
+{
+	gift_sh("tc qdisc del dev lo root 2>/dev/null");
+	if (self->mr)
+		ibv_dereg_mr(self->mr);
+	if (self->map && self->map != MAP_FAILED)
+		munmap(self->map, ZC_LEN + 2 * PAGE);
+	pair_close(&self->p);
+	if (self->shortcut >= 0)
+		gift_local_shortcut(self->shortcut);
+}
+
+struct zc_stat_wait {
+	const char *ibdev, *name;
+	long at_least;
+};
+
+static bool zc_stat_reached(const void *arg)
+{
+	const struct zc_stat_wait *w = arg;
+
+	return rdma_stat(w->ibdev, w->name) >= w->at_least;
+}
+
+/* Posts the 1 MiB SEND of the fixture's MR. */
+static int zc_post_send(struct __test_metadata *_metadata,
+			FIXTURE_DATA(zc_inflight) *self)
+{
+	struct ibv_sge sge = {
+		.addr = (uintptr_t)self->map + PAGE + 3, .length = ZC_LEN,
+		.lkey = self->mr->lkey,
+	};
+	struct ibv_send_wr wr = {
+		.wr_id = 55, .sg_list = &sge, .num_sge = 1,
+		.opcode = IBV_WR_SEND, .send_flags = IBV_SEND_SIGNALED,
+	};
+
+	return post_send(self->p.a.qp, &wr);
+}
+
+/* Deregisters and unmaps the MR, and gives the pages to a new mapping. */
+static void zc_dereg_munmap(struct __test_metadata *_metadata,
+			    FIXTURE_DATA(zc_inflight) *self)
+{
+	uint8_t *junk;
+
+	ASSERT_EQ(0, ibv_dereg_mr(self->mr));
+	self->mr = NULL;
+	ASSERT_EQ(0, munmap(self->map, ZC_LEN + 2 * PAGE));
+	self->map = NULL;
+	/* Freed pages would come back here, and be overwritten. */
+	junk = mmap(NULL, 4 * ZC_LEN, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	ASSERT_NE(MAP_FAILED, junk);
+	memset(junk, 0x5a, 4 * ZC_LEN);
+	munmap(junk, 4 * ZC_LEN);
+}
+
+/*
+ * IP path, packets held 1 s in a netem qdisc on lo: the whole
+ * message is sent (one window), then the MR goes away. The SEND
+ * completes and the receiver has every byte of the pattern.
+ */
+TEST_F(zc_inflight, dereg_munmap_while_queued)
+{
+	struct zc_stat_wait w = { .ibdev = gift_env("GIFT_IBDEV"),
+				  .name = "sent_pkts" };
+	struct pair *p = &self->p;
+	struct ibv_wc wc;
+
+	ASSERT_LE(0, gift_local_shortcut(0));
+	ASSERT_EQ(0, gift_sh("modprobe sch_netem && "
+			     "tc qdisc add dev lo root netem delay 1s limit 10000"));
+	mbuf_reset(&p->b.dst);
+	ASSERT_EQ(0, post_recv_room(p->b.qp, 200, &p->b.dst, ZC_LEN));
+	w.at_least = rdma_stat(w.ibdev, "sent_pkts");
+	ASSERT_LE(0, w.at_least);
+	w.at_least += ZC_LEN / PAGE;
+	ASSERT_EQ(0, zc_post_send(_metadata, self));
+	ASSERT_TRUE(gift_wait_for(zc_stat_reached, &w, WAIT_MS));
+	zc_dereg_munmap(_metadata, self);
+
+	WAIT_WCS(p->a.cq, &wc, 1);
+	EXPECT_WC(wc, 55, IBV_WC_SUCCESS, IBV_WC_SEND);
+	WAIT_WCS(p->b.cq, &wc, 1);
+	EXPECT_WC(wc, 200, IBV_WC_SUCCESS, IBV_WC_RECV);
+	EXPECT_EQ(ZC_LEN, wc.byte_len);
+	EXPECT_TRUE(gift_is_pat(p->b.dst.p + GUARD, ZC_LEN, 0, 4242));
+	EXPECT_TRUE(gift_is_fill(p->b.dst.p + GUARD + ZC_LEN, PAGE, SENTINEL));
+}
+
+/*
+ * Local shortcut, no receive posted: the message is sent and RNR NAKed
+ * and sent again while the MR is deregistered and unmapped. The receive
+ * posted after that gets a prefix of the pattern at most (packets built
+ * before the dereg may still arrive), never other bytes, and the SEND,
+ * whose next retry finds no MR, completes with LOC_PROT_ERR.
+ */
+TEST_F(zc_inflight, dereg_munmap_during_rnr_retries)
+{
+	const char *ibdev = gift_env("GIFT_IBDEV");
+	struct zc_stat_wait w = { .ibdev = ibdev };
+	struct pair *p = &self->p;
+	long sent, rcvd;
+	struct ibv_wc wc;
+
+	rnr_counters(ibdev, &sent, &rcvd);
+	ASSERT_LE(0, rcvd);
+	w.name = rdma_stat(ibdev, "rnr_naks_rcvd") >= 0 ? "rnr_naks_rcvd" :
+							  "rcvd_rnr_err";
+	w.at_least = rcvd + 2;
+	mbuf_reset(&p->b.dst);
+	ASSERT_EQ(0, zc_post_send(_metadata, self));
+	ASSERT_TRUE(gift_wait_for(zc_stat_reached, &w, WAIT_MS));
+	zc_dereg_munmap(_metadata, self);
+	ASSERT_EQ(0, post_recv_room(p->b.qp, 200, &p->b.dst, ZC_LEN));
+
+	WAIT_WCS(p->a.cq, &wc, 1);
+	EXPECT_WC(wc, 55, IBV_WC_LOC_PROT_ERR, 0);
+	EXPECT_EQ(IBV_QPS_ERR, qp_state(p->a.qp));
+	/* Nothing completes on b: the message never ended. */
+	EXPECT_EQ(0, poll_cq_for(p->b.cq, &wc, 1, QUIET_MS));
+	EXPECT_TRUE(gift_is_fill(p->b.dst.map, PAGE + GUARD, SENTINEL));
+	EXPECT_TRUE(zc_prefix_then_sentinel(p->b.dst.p + GUARD, ZC_LEN,
+					    4242));
+}
+
 TEST_HARNESS_MAIN
