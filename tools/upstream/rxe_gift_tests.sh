@@ -31,11 +31,14 @@ GIFT_ONLY=(
 	"-T rlimit_memlock_enomem|reads an MR's shared_pages as uid 65534: restrack shows lkeys only with CAP_NET_ADMIN, so the MR cannot be found"
 	"-T stale_pages_exact|needs ibv_rereg_mr(IBV_REREG_MR_CHANGE_TRANSLATION): rxe has no IB_MR_REREG_TRANS (EOPNOTSUPP)"
 	"-F readback|needs ibv_rereg_mr(IBV_REREG_MR_CHANGE_TRANSLATION): rxe has no IB_MR_REREG_TRANS (EOPNOTSUPP)"
-	"-T faults_not_pins|gift0's ODP counters (rdma statistic odp_faults, odp_pages_faulted) and debugfs umem_pages"
-	"-T dontneed_then_zeros_then_write|gift0's ODP counter odp_invalidations"
-	"-T prefetch|gift0's ODP counter odp_pages_faulted"
+	"-T caps|asserts gift0's exact ODP capabilities (RC only); rxe also advertises RC FLUSH and ATOMIC_WRITE, and UD SEND, RECV and SRQ_RECV"
+	"-T implicit_many_mappings|gift0's restrack attributes leaves and mapped_pages (rxe has odp_children, and no mapped page count)"
+	"-T faults_not_pins|gift0's ODP counters (odp_faults, odp_pages_faulted) and restrack attributes (faults, pages_faulted)"
+	"-T dontneed_then_zeros_then_write|gift0's ODP counter odp_invalidations and restrack attributes (invalidations, pages_invalidated, mapped_pages)"
+	"-T prefetch|gift0's ODP counter odp_pages_faulted (and rxe fails ibv_advise_mr(PREFETCH_NO_FAULT) with EOPNOTSUPP)"
 	"-T page_table_dump|rdma_gift debugfs odp_pages"
-	"-T link_delete_with_traffic_in_flight|rdma_gift debugfs odp_fault_delay_ms"
+	"-T swap_out_private_and_shared_then_refault|gift0's restrack attribute mapped_pages"
+	"-T link_delete_with_traffic_in_flight|adds a gift link, and rdma_gift debugfs odp_fault_delay_ms"
 	"-T fault_outlasting_ack_timeout_gets_rnr_nak|rdma_gift debugfs odp_fault_delay_ms and ODP counters"
 	"-T implicit_idle_leaves_freed|rdma_gift debugfs odp_leaf_idle_ms and odp_pages"
 )
@@ -51,6 +54,7 @@ SERIES_DIFFERS=(
 	"-V rw_after|rxe reports pages, shared_pages and stale_pages for gift MRs only"
 	"-V rw_after_dontfork|rxe reports pages, shared_pages and stale_pages for gift MRs only"
 	"-T gift_zero_page_free_and_coherent|rxe refuses gift ODP MRs (EOPNOTSUPP); gift0 takes them"
+	"-T device_write_dirties_clean_swapcache_page|rxe loses an ODP RDMA WRITE into a clean swap-cache page: reclaim drops it as clean (seen 2026-12-02); gift0 dirties the page"
 )
 
 excl=()
