@@ -80,12 +80,14 @@ base_tree() {
 # one interrupted, or run next to another, leaves HEAD short of the last
 # patch (seen 2026-12-02: HEAD at patch 9 of 11, the key still current,
 # so later checks and kselftest installs saw 9 patches).
+# Commands it runs (build.sh debug-config runs "series.sh tree") hold
+# the lock through the parent: exported, so they do not wait for it.
 tree_lock() {
 	[ -n "${SERIES_LOCKED:-}" ] && return 0
 	mkdir -p "$CACHE/upstream"
 	exec 9>"$CACHE/upstream/tree.lock"
 	flock 9
-	SERIES_LOCKED=1
+	export SERIES_LOCKED=1
 }
 
 cmd_tree() {
