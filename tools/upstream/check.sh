@@ -15,6 +15,11 @@
 #     tree: stock-path rxe with the series, no rdma_gift module loaded,
 #     under KASAN, lockdep, kmemleak and UBSAN. The boot's health checks
 #     count as one more test.
+#  4. In the same boot, after them: our gift and ODP behaviour tests
+#     (gift_test, data_test's odp fixture, from `make selftests`)
+#     against rxe0 of the patched kernel through the stock rxe provider
+#     (rxe_gift_tests.sh, which names the tests it excludes and why).
+#     Each of their results counts.
 #
 # Ends with "N passed, N failed"; exits non-zero on any failure.
 
@@ -71,20 +76,33 @@ else
 	# which the VM's minimal /dev lacks (it would become a file there):
 	# link it, and hand the runner a pipe, as appending with an offset
 	# of its own to a file stdout would overwrite its other lines.
+	# Then our tests, whose failures their TAP reports: the exit
+	# status stays the kselftests' and the health checks'.
 	sel=()
 	for t in "${TESTS[@]}"; do sel+=(-t "rdma:$t"); done
+	mark='# === rdma_gift tests on rxe0'
 	out=$(cd "$inst" && "$TOP/tools/testing/vm/run" --kernel debug \
-		--driver none --quiet --timeout $((600 * SLOW / 8 + 300)) \
+		--driver none --quiet --env GIFT_SLOW="$SLOW" \
+		--timeout $((600 * SLOW / 8 + 300 + 1800 * SLOW / 8)) \
 		-- bash -o pipefail -c \
 		"[ -e /dev/stdout ] || ln -s /proc/self/fd/1 /dev/stdout;
-		./run_kselftest.sh -o $((60 * SLOW)) ${sel[*]} | cat" 2>&1)
+		./run_kselftest.sh -o $((60 * SLOW)) ${sel[*]} | cat; st=\$?
+		echo '$mark'
+		bash $TOP/tools/upstream/rxe_gift_tests.sh
+		exit \$st" 2>&1)
 	status=$?
 	echo "$out"
+	ks=$(sed "/^$mark\$/,\$d" <<<"$out")
+	ours=$(sed -n "/^$mark\$/,\$p" <<<"$out")
 	# run_kselftest.sh prints the tests' TAP lines indented by "# ".
-	inner=$(sed -n 's/^# \(\(not \)\?ok [0-9]\)/\1/p' <<<"$out")
+	inner=$(sed -n 's/^# \(\(not \)\?ok [0-9]\)/\1/p' <<<"$ks")
 	count_tap "$inner"
-	count_tap "$(grep -E '^(not )?ok [0-9]+ selftests: ' <<<"$out")"
+	count_tap "$(grep -E '^(not )?ok [0-9]+ selftests: ' <<<"$ks")"
 	[ -n "$inner" ] || { echo "# no TAP from the kselftests"; fail=$((fail + 1)); }
+	# Ours print theirs at the top level.
+	count_tap "$(grep -E '^(not )?ok [0-9]+ ' <<<"$ours")"
+	grep -qE '^ok [0-9]+ ' <<<"$ours" ||
+		{ echo "# no TAP from the rdma_gift tests"; fail=$((fail + 1)); }
 	if [ "$status" -eq 0 ]; then
 		echo "ok VM health checks (dmesg, kmemleak, pins)"
 		pass=$((pass + 1))

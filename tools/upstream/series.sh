@@ -75,10 +75,34 @@ base_tree() {
 	touch "$TREE/.git/base-done"
 }
 
+# The tree is shared by every worktree: one command at a time changes or
+# walks it (tree, check, export). A check walks HEAD through the commits;
+# one interrupted, or run next to another, leaves HEAD short of the last
+# patch (seen 2026-12-02: HEAD at patch 9 of 11, the key still current,
+# so later checks and kselftest installs saw 9 patches).
+# Commands it runs (build.sh debug-config runs "series.sh tree") hold
+# the lock through the parent: exported, so they do not wait for it.
+tree_lock() {
+	[ -n "${SERIES_LOCKED:-}" ] && return 0
+	mkdir -p "$CACHE/upstream"
+	exec 9>"$CACHE/upstream/tree.lock"
+	flock 9
+	export SERIES_LOCKED=1
+}
+
 cmd_tree() {
-	local key p
+	local key p tip
+	tree_lock
 	key=$(series_key)
 	base_tree
+	# HEAD short of the tip the series was applied with, on the same
+	# line (a walk left there, not an edit): back to the tip.
+	tip=$(cat "$TREE/.git/series-tip" 2>/dev/null) || tip=''
+	if [ -n "$tip" ] && [ "$(git -C "$TREE" rev-parse HEAD)" != "$tip" ] &&
+		git -C "$TREE" merge-base --is-ancestor HEAD "$tip" 2>/dev/null; then
+		log "tree: HEAD was short of the series, back to its last patch"
+		git -C "$TREE" checkout -q --detach "$tip"
+	fi
 	if [ "$(cat "$TREE/.git/series-key" 2>/dev/null)" != "$key" ]; then
 		log "applying ${#PATCHES[@]} patches to $srcver"
 		rm -f "$TREE/.git/series-key"
@@ -89,6 +113,7 @@ cmd_tree() {
 			git -C "$TREE" "${IDENT[@]}" am -q --committer-date-is-author-date \
 				"$HERE/patches/$p" >&2 || die "$p does not apply"
 		done
+		git -C "$TREE" rev-parse HEAD >"$TREE/.git/series-tip"
 		echo "$key" >"$TREE/.git/series-key"
 	fi
 	echo "$TREE"
@@ -244,6 +269,7 @@ bisect_build() {
 
 cmd_export() {
 	local tmp
+	tree_lock
 	[ -d "$TREE/.git" ] || die "no tree; run $0 tree"
 	tmp=$(mktemp -d)
 	git -C "$TREE" format-patch -q -N --zero-commit --no-signature \

@@ -128,7 +128,7 @@ static int mbuf_open(struct mbuf *b, struct ibv_pd *pd, int access)
 {
 	if (mbuf_map(b))
 		return -1;
-	b->gift = (access & IBV_ACCESS_GIFT) &&
+	b->gift = (access & gift_access_gift()) &&
 		  !(access & IBV_ACCESS_ON_DEMAND);
 	if (b->gift && cow_share())
 		return -1;
@@ -426,7 +426,7 @@ enum mr_kind {
 	MR_IMPLICIT,
 };
 
-#define GIFT_RO		(IBV_ACCESS_GIFT | IBV_ACCESS_REMOTE_READ)
+#define GIFT_RO		(gift_access_gift() | IBV_ACCESS_REMOTE_READ)
 
 /* How a pair is created and connected. */
 struct pair_attr {
@@ -3547,7 +3547,7 @@ TEST_F(odp, gift_zero_page_free_and_coherent)
 	ASSERT_NE(MAP_FAILED, m);
 	ASSERT_EQ(0, madvise(m, len, MADV_NOHUGEPAGE));
 	mr = ibv_reg_mr(p->b.pd, m, len, IBV_ACCESS_REMOTE_READ |
-			IBV_ACCESS_ON_DEMAND | IBV_ACCESS_GIFT);
+			IBV_ACCESS_ON_DEMAND | gift_access_gift());
 	ASSERT_NE(NULL, mr) TH_LOG("reg ODP gift MR: %s", strerror(errno));
 	zero = calloc(1, chunk);
 	ASSERT_NE(NULL, zero);

@@ -18,6 +18,13 @@
  *    without MADV_DONTFORK, for gift and for writable MRs;
  *  - staleness: giftdv_query_mr() counts exactly the pages whose mapping
  *    is no longer the page the MR holds;
+ *  - the same on rxe0 of the linux-rdma series (tools/upstream/), through
+ *    the stock rxe provider (GIFT_DRIVER=rxe): the access bit is the
+ *    series' (gift_access_gift()), the MR's pages come from the restrack
+ *    driver attributes instead of giftdv_query_mr() (mr_query()), and
+ *    the held page counters from FOLL_PIN and restrack (gift_umem_pages());
+ *    tools/upstream/rxe_gift_tests.sh names the tests that cannot run
+ *    there and why;
  *  - errors, RLIMIT_MEMLOCK accounting, remote write/atomic refusal;
  *  - every test ends with the driver's umem page counters (debugfs) and
  *    the FOLL_PIN counters of /proc/vmstat back where they started.
@@ -61,7 +68,8 @@
 #define KSM_WAIT_MS	(240000 * gift_slow())	/* a KSM merge */
 
 #define RO		IBV_ACCESS_REMOTE_READ
-#define GIFT		(IBV_ACCESS_GIFT | IBV_ACCESS_REMOTE_READ)
+/* The device's gift access bit: 29 on gift0, 21 on rxe (gift_util.h). */
+#define GIFT		(gift_access_gift() | IBV_ACCESS_REMOTE_READ)
 #define RW		(IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE | \
 			 IBV_ACCESS_REMOTE_READ)
 
@@ -433,16 +441,47 @@ static long first_bad(const struct base *b, const uint8_t *want, size_t len)
 		       __bad / (b)->page, (want)[__bad]); \
 } while (0)
 
-/* giftdv_query_mr() of mr into *a, asserting it succeeds. */
+/*
+ * How mr holds its pages: giftdv_query_mr() on gift0; on rxe the driver
+ * attributes "pages", "shared_pages" and "stale_pages" of the MR's
+ * restrack entry (rxe_fill_res_mr_entry() of the series). 0 or a positive
+ * errno (ENODATA: rxe reports no such attributes for the MR).
+ */
+static int mr_query(struct ibv_mr *mr, struct giftdv_mr_attr *a)
+{
+	const char *dev = ibv_get_device_name(mr->context->device);
+	long long v[3];
+	int ret;
+
+	if (!gift_is_rxe())
+		return giftdv_query_mr(mr, a);
+	ret = gift_res_mr_attr(dev, mr->lkey, "pages", &v[0]);
+	if (!ret)
+		ret = gift_res_mr_attr(dev, mr->lkey, "shared_pages", &v[1]);
+	if (!ret)
+		ret = gift_res_mr_attr(dev, mr->lkey, "stale_pages", &v[2]);
+	if (ret)
+		return -ret;
+	a->comp_mask = 0;
+	a->npages = v[0];
+	a->shared_pages = v[1];
+	a->stale_pages = v[2];
+	return 0;
+}
+
+/* mr_query() of mr into *a, asserting it succeeds. */
 #define QUERY(mr, a) do { \
 	memset(a, 0, sizeof(*(a))); \
-	ASSERT_EQ(0, giftdv_query_mr(mr, a)); \
+	ASSERT_EQ(0, mr_query(mr, a)); \
 } while (0)
 
 static uint64_t stale_of(struct ibv_mr *mr)
 {
+	struct giftdv_mr_attr a;
 	uint64_t n = ~0ULL;
 
+	if (gift_is_rxe())
+		return mr_query(mr, &a) ? ~0ULL : a.stale_pages;
 	if (giftdv_mr_stale_pages(mr, &n))
 		return ~0ULL;
 	return n;
@@ -851,7 +890,6 @@ TEST_F(gift, dev_cap)
  * atomic) fails with EINVAL; gift alone, gift|REMOTE_READ and either with
  * MW_BIND (a window over a gift MR may only read: mw_test) register, and
  * are honoured: over zero-page memory every page is held by reference.
- * giftdv_query_mr() rejects a comp_mask.
  */
 TEST_F(gift, reg_flags)
 {
@@ -866,10 +904,10 @@ TEST_F(gift, reg_flags)
 		IBV_ACCESS_MW_BIND | IBV_ACCESS_LOCAL_WRITE,
 		IBV_ACCESS_MW_BIND | IBV_ACCESS_REMOTE_WRITE,
 	};
-	static const unsigned int good[] = {
-		IBV_ACCESS_GIFT, IBV_ACCESS_GIFT | IBV_ACCESS_REMOTE_READ,
-		IBV_ACCESS_GIFT | IBV_ACCESS_MW_BIND,
-		IBV_ACCESS_GIFT | IBV_ACCESS_REMOTE_READ | IBV_ACCESS_MW_BIND,
+	const unsigned int g = gift_access_gift();
+	const unsigned int good[] = {
+		g, g | IBV_ACCESS_REMOTE_READ, g | IBV_ACCESS_MW_BIND,
+		g | IBV_ACCESS_REMOTE_READ | IBV_ACCESS_MW_BIND,
 	};
 	struct base *b = &self->b;
 	const size_t n = 16, len = n * b->page;
@@ -885,8 +923,7 @@ TEST_F(gift, reg_flags)
 	held_read(_metadata, &h0);
 	for (i = 0; i < ARRAY_SIZE(bad); i++) {
 		errno = 0;
-		EXPECT_EQ(NULL, ibv_reg_mr(b->pd, p, len,
-					   IBV_ACCESS_GIFT | bad[i]));
+		EXPECT_EQ(NULL, ibv_reg_mr(b->pd, p, len, g | bad[i]));
 		EXPECT_EQ(EINVAL, errno) TH_LOG("access 0x%x", bad[i]);
 	}
 	EXPECT_HELD(h0, 0, 0);
@@ -900,14 +937,36 @@ TEST_F(gift, reg_flags)
 		EXPECT_EQ(n, attr.shared_pages);
 		EXPECT_EQ(0, attr.stale_pages);
 		EXPECT_HELD(h0, 0, n);
-
-		attr.comp_mask = 1;
-		EXPECT_EQ(EINVAL, giftdv_query_mr(mr, &attr));
-		EXPECT_EQ(EINVAL, giftdv_query_mr(mr, NULL));
-		EXPECT_EQ(EINVAL, giftdv_mr_stale_pages(mr, NULL));
 		EXPECT_EQ(0, ibv_dereg_mr(mr));
 		EXPECT_HELD(h0, 0, 0);
 	}
+	munmap(p, len);
+}
+
+/*
+ * giftdv_query_mr() and giftdv_mr_stale_pages() reject a comp_mask and a
+ * NULL attribute with EINVAL (our provider's API).
+ */
+TEST_F(gift, query_mr_args)
+{
+	struct base *b = &self->b;
+	const size_t len = 4 * b->page;
+	struct giftdv_mr_attr attr = { .comp_mask = 1 };
+	struct ibv_mr *mr;
+	uint8_t *p;
+
+	p = map_anon(len);
+	ASSERT_NE(NULL, p);
+	touch_read(p, len, b->page);
+	mr = ibv_reg_mr(b->pd, p, len, GIFT);
+	ASSERT_NE(NULL, mr);
+	EXPECT_EQ(EINVAL, giftdv_query_mr(mr, &attr));
+	EXPECT_EQ(EINVAL, giftdv_query_mr(mr, NULL));
+	EXPECT_EQ(EINVAL, giftdv_mr_stale_pages(mr, NULL));
+	attr.comp_mask = 0;
+	EXPECT_EQ(0, giftdv_query_mr(mr, &attr));
+	EXPECT_EQ(4, attr.shared_pages);
+	EXPECT_EQ(0, ibv_dereg_mr(mr));
 	munmap(p, len);
 }
 
@@ -1291,6 +1350,20 @@ TEST_F(gift, bad_range_einval)
 	errno = 0;
 	EXPECT_EQ(NULL, ibv_reg_mr(b->pd, top, b->page, GIFT));
 	EXPECT_EQ(EINVAL, errno);
+	EXPECT_HELD(h0, 0, 0);
+	munmap(p, b->page);
+}
+
+/* A gift MR over the driver's maximum MR size fails with EINVAL. */
+TEST_F(gift, over_max_mr_size_einval)
+{
+	struct base *b = &self->b;
+	uint8_t *p = map_anon(b->page);
+	struct held h0;
+
+	ASSERT_NE(NULL, p);
+	touch_read(p, b->page, b->page);
+	held_read(_metadata, &h0);
 	errno = 0;
 	EXPECT_EQ(NULL, ibv_reg_mr(b->pd, p, GIFT_MAX_MR_SIZE + 1, GIFT));
 	EXPECT_EQ(EINVAL, errno);
@@ -1382,7 +1455,7 @@ static int gift_memlock_child(const char *ibdev)
 	c = ibv_reg_mr(pd, buf + 64 * KIB, 32 * KIB, GIFT);
 	if (!c)
 		return 25;
-	if (giftdv_query_mr(c, &attr) || attr.shared_pages != 8)
+	if (mr_query(c, &attr) || attr.shared_pages != 8)
 		return 26;
 	if (ibv_dereg_mr(b) || ibv_dereg_mr(c))
 		return 27;

@@ -415,11 +415,112 @@ int gift_foll_pins(long long *acquired, long long *released)
 #define GIFT_DEBUGFS		"/sys/kernel/debug"
 #define GIFT_UMEM_PAGES		GIFT_DEBUGFS "/rdma_gift/umem_pages"
 
+bool gift_is_rxe(void)
+{
+	const char *drv = getenv("GIFT_DRIVER");
+	const char *dev = getenv("GIFT_IBDEV");
+
+	if (drv && *drv)
+		return !strcmp(drv, "rxe");
+	return dev && !strncmp(dev, "rxe", 3);
+}
+
+unsigned int gift_access_gift(void)
+{
+	return gift_is_rxe() ? GIFT_ACCESS_GIFT_UPSTREAM :
+			       GIFT_ACCESS_GIFT_GIFT0;
+}
+
+/*
+ * Runs "rdma -dd resource show mr dev @ibdev" and calls fn(line, arg) for
+ * every MR line of its output; 0, or -EIO when it fails.
+ */
+static int res_mr_lines(const char *ibdev,
+			void (*fn)(const char *line, void *arg), void *arg)
+{
+	char cmd[128], line[2048];
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd), "rdma -dd resource show mr dev %s 2>&1",
+		 ibdev);
+	f = popen(cmd, "r");
+	if (!f)
+		return -EIO;
+	while (fgets(line, sizeof(line), f))
+		fn(line, arg);
+	return pclose(f) ? -EIO : 0;
+}
+
+/* A "drv_NAME VALUE" attribute of line into *val; false if absent. */
+static bool res_drv_attr(const char *line, const char *name, long long *val)
+{
+	char key[64];
+	const char *p;
+
+	snprintf(key, sizeof(key), " drv_%s ", name);
+	p = strstr(line, key);
+	if (!p)
+		return false;
+	*val = strtoll(p + strlen(key), NULL, 0);
+	return true;
+}
+
+struct res_mr_query {
+	char key[32];
+	const char *name;
+	long long val;
+	int ret;
+};
+
+static void res_mr_match(const char *line, void *arg)
+{
+	struct res_mr_query *q = arg;
+
+	if (!strstr(line, q->key))
+		return;
+	q->ret = res_drv_attr(line, q->name, &q->val) ? 0 : -ENODATA;
+}
+
+int gift_res_mr_attr(const char *ibdev, uint32_t lkey, const char *name,
+		     long long *val)
+{
+	struct res_mr_query q = { .name = name, .ret = -ENOENT };
+	int ret;
+
+	snprintf(q.key, sizeof(q.key), " lkey 0x%x ", lkey);
+	ret = res_mr_lines(ibdev, res_mr_match, &q);
+	if (ret)
+		return ret;
+	if (!q.ret)
+		*val = q.val;
+	return q.ret;
+}
+
+static void res_mr_sum_shared(const char *line, void *arg)
+{
+	long long *sum = arg, v;
+
+	if (res_drv_attr(line, "shared_pages", &v))
+		*sum += v;
+}
+
 int gift_umem_pages(long *pinned, long *referenced)
 {
+	long long acq, rel, shared = 0;
 	char buf[256], *p;
 	int ret;
 
+	if (gift_is_rxe()) {
+		if (gift_foll_pins(&acq, &rel))
+			return -EIO;
+		ret = res_mr_lines(gift_env("GIFT_IBDEV"), res_mr_sum_shared,
+				   &shared);
+		if (ret)
+			return ret;
+		*pinned = acq - rel;
+		*referenced = shared;
+		return 0;
+	}
 	if (!gift_path_exists(GIFT_DEBUGFS "/rdma_gift") &&
 	    mount("debugfs", GIFT_DEBUGFS, "debugfs", 0, NULL) &&
 	    errno != EBUSY)

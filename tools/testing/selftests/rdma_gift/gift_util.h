@@ -190,11 +190,43 @@ int gift_kpageflags(uint64_t pfn, uint64_t *flags);
 int gift_foll_pins(long long *acquired, long long *released);
 
 /*
- * Pages held by the driver's user memory right now, from debugfs
- * (rdma_gift/umem_pages, debugfs mounted if it is not): pinned with
- * FOLL_PIN, and held by plain reference. 0 or -errno.
+ * Pages held by the driver's user memory right now: pinned with FOLL_PIN,
+ * and held by plain reference. 0 or -errno. On gift0 from debugfs
+ * (rdma_gift/umem_pages, debugfs mounted if it is not). On rxe (the
+ * upstream series, gift_is_rxe()) nothing counts them per driver: pinned
+ * is the FOLL_PIN balance of /proc/vmstat (nothing else in the VM holds
+ * long-term pins), referenced the sum of the "shared_pages" driver
+ * attribute of every MR of $GIFT_IBDEV in restrack.
  */
 int gift_umem_pages(long *pinned, long *referenced);
+
+/*
+ * The device under test: gift0 with our provider (the default), or rxe0
+ * of the linux-rdma series (tools/upstream/) through the stock rxe
+ * provider: $GIFT_DRIVER is "rxe", or $GIFT_IBDEV starts with "rxe".
+ */
+bool gift_is_rxe(void);
+
+/*
+ * The gift access flag of the device under test: our provider's
+ * IBV_ACCESS_GIFT (lib/giftdv.h, bit 29) on gift0, and on rxe the bit the
+ * series gives IB_UVERBS_ACCESS_GIFT and its rdma-core patch
+ * IBV_ACCESS_GIFT (tools/upstream/rdma-core/: bit 21), which the stock
+ * libibverbs passes on as an unknown optional access bit.
+ */
+#define GIFT_ACCESS_GIFT_GIFT0		(1U << 29)
+#define GIFT_ACCESS_GIFT_UPSTREAM	(1U << 21)
+unsigned int gift_access_gift(void);
+
+/*
+ * Driver attribute @name of the MR with @lkey of device @ibdev, as
+ * "rdma -dd resource show mr" prints it ("drv_NAME VALUE"), into *val.
+ * 0, -ENOENT when no MR has that lkey, -ENODATA when it lacks the
+ * attribute, -EIO when rdma fails. The lkey is only shown to a caller
+ * with CAP_NET_ADMIN.
+ */
+int gift_res_mr_attr(const char *ibdev, uint32_t lkey, const char *name,
+		     long long *val);
 
 /*
  * A memory cgroup v2 child of the root cgroup, NAME: mounts cgroup2 at
