@@ -94,6 +94,40 @@ u32 gift_qp_mtu(struct gift_qp *qp)
 }
 
 /*
+ * Moves *@i and *@offset past the SGEs that end before byte @offset of
+ * the list's concatenation (empty ones included): false past the end.
+ */
+static bool gift_sge_seek(const struct ib_sge *sge, u32 num_sge, u32 *i,
+			  u32 *offset)
+{
+	while (*i < num_sge && *offset >= sge[*i].length)
+		*offset -= sge[(*i)++].length;
+	return *i < num_sge;
+}
+
+/*
+ * The MR of @sge's bytes [@offset, @offset + @n), referenced and checked
+ * for @access in @qp's PD; ERR_PTR(-EINVAL) for an unknown lkey, or
+ * gift_mr_check()'s error.
+ */
+static struct gift_mr *gift_sge_mr(struct gift_qp *qp, const struct ib_sge *sge,
+				   u32 offset, u32 n, int access)
+{
+	struct gift_mr *mr;
+	int err;
+
+	mr = gift_mr_get(to_gift_dev(qp->ibqp.device), sge->lkey);
+	if (!mr)
+		return ERR_PTR(-EINVAL);
+	err = gift_mr_check(mr, qp->ibqp.pd, sge->addr + offset, n, access);
+	if (err) {
+		gift_mr_put(mr);
+		return ERR_PTR(err);
+	}
+	return mr;
+}
+
+/*
  * gift_sge_copy() and gift_sge_copy_skb(): @skb non-NULL copies from its
  * bytes at @skb_off into the SGEs, else between @buf and the SGEs.
  */
@@ -102,27 +136,20 @@ static int gift_sge_xfer(struct gift_qp *qp, const struct ib_sge *sge,
 			 const struct sk_buff *skb, u32 skb_off, u32 len,
 			 bool to_sge)
 {
-	struct gift_dev *gdev = to_gift_dev(qp->ibqp.device);
 	int access = to_sge ? IB_ACCESS_LOCAL_WRITE : 0;
 	struct gift_mr *mr;
-	u32 i, n;
+	u32 i = 0, n;
 	int err;
 
-	for (i = 0; i < num_sge && len; i++) {
-		if (offset >= sge[i].length) {
-			offset -= sge[i].length;
-			continue;
-		}
+	for (; len && gift_sge_seek(sge, num_sge, &i, &offset); i++) {
 		n = min(len, sge[i].length - offset);
-		mr = gift_mr_get(gdev, sge[i].lkey);
-		if (!mr)
-			return -EINVAL;
-		err = gift_mr_check(mr, qp->ibqp.pd, sge[i].addr + offset, n,
-				    access);
-		if (!err && skb)
+		mr = gift_sge_mr(qp, &sge[i], offset, n, access);
+		if (IS_ERR(mr))
+			return PTR_ERR(mr);
+		if (skb)
 			err = gift_mr_copy_skb(mr, sge[i].addr + offset, skb,
 					       skb_off, n);
-		else if (!err)
+		else
 			err = gift_mr_copy(mr, sge[i].addr + offset, buf, n,
 					   to_sge);
 		if (err == -EAGAIN)
@@ -186,30 +213,41 @@ int gift_sge_copy_skb(struct gift_qp *qp, const struct ib_sge *sge,
 			     true);
 }
 
-/*
- * Copies @len bytes of the SGEs from @offset into a new page fragment of
- * @skb: the payload of memory that cannot be attached as it is.
+/**
+ * gift_skb_add_copy_frag() - append a page fragment to be copied into
+ * @skb: packet being built; its caller frees it if filling the fragment
+ *	fails (the fragment's bytes are then undefined)
+ * @len: bytes, at most a page
+ *
+ * For payload whose memory cannot be attached as it is (ODP, or past the
+ * packet's fragment slots).
+ *
+ * Return: the fragment's bytes, to be filled; NULL without memory.
  */
+void *gift_skb_add_copy_frag(struct sk_buff *skb, u32 len)
+{
+	struct page *page;
+	void *buf;
+
+	buf = netdev_alloc_frag(len);
+	if (!buf)
+		return NULL;
+	page = virt_to_head_page(buf);
+	skb_add_rx_frag(skb, skb_shinfo(skb)->nr_frags, page,
+			buf - page_address(page), len, len);
+	return buf;
+}
+
+/* Copies @len bytes of the SGEs from @offset into a new fragment of @skb. */
 static int gift_sge_copy_frag(struct gift_qp *qp, const struct ib_sge *sge,
 			      u32 num_sge, u32 offset, struct sk_buff *skb,
 			      u32 len)
 {
-	struct page *page;
-	void *buf;
-	int err;
+	void *buf = gift_skb_add_copy_frag(skb, len);
 
-	buf = netdev_alloc_frag(len);
 	if (!buf)
 		return -ENOMEM;
-	err = gift_sge_copy(qp, sge, num_sge, offset, buf, len, false);
-	if (err) {
-		skb_free_frag(buf);
-		return err;
-	}
-	page = virt_to_head_page(buf);
-	skb_add_rx_frag(skb, skb_shinfo(skb)->nr_frags, page,
-			buf - page_address(page), len, len);
-	return 0;
+	return gift_sge_copy(qp, sge, num_sge, offset, buf, len, false);
 }
 
 /**
@@ -235,27 +273,18 @@ static int gift_sge_copy_frag(struct gift_qp *qp, const struct ib_sge *sge,
 int gift_sge_skb(struct gift_qp *qp, const struct ib_sge *sge, u32 num_sge,
 		 u32 offset, struct sk_buff *skb, u32 len)
 {
-	struct gift_dev *gdev = to_gift_dev(qp->ibqp.device);
 	/* One slot for a copy of the rest, one for gift_net_xmit()'s tail. */
 	const unsigned int max = MAX_SKB_FRAGS - 2;
-	u32 i, n, pos = offset;
+	u32 i = 0, n, pos = offset;
 	struct gift_mr *mr;
 	int done;
 
-	for (i = 0; i < num_sge && len; i++) {
-		if (offset >= sge[i].length) {
-			offset -= sge[i].length;
-			continue;
-		}
+	for (; len && gift_sge_seek(sge, num_sge, &i, &offset); i++) {
 		n = min(len, sge[i].length - offset);
-		mr = gift_mr_get(gdev, sge[i].lkey);
-		if (!mr)
-			return -EINVAL;
-		done = gift_mr_check(mr, qp->ibqp.pd, sge[i].addr + offset, n,
-				     0);
-		if (!done)
-			done = gift_mr_skb_frags(mr, sge[i].addr + offset, skb,
-						 n, max);
+		mr = gift_sge_mr(qp, &sge[i], offset, n, 0);
+		if (IS_ERR(mr))
+			return PTR_ERR(mr);
+		done = gift_mr_skb_frags(mr, sge[i].addr + offset, skb, n, max);
 		gift_mr_put(mr);
 		if (done < 0)
 			return done;

@@ -494,9 +494,8 @@ static int gift_resp_read_frags(struct gift_qp *qp, u64 va,
 				struct sk_buff *skb, u32 n)
 {
 	struct gift_mr *mr = qp->proto.rr_mr;
-	struct page *page;
-	int done, err;
 	void *buf;
+	int done;
 
 	done = gift_mr_skb_frags(mr, va, skb, n, MAX_SKB_FRAGS - 2);
 	if (done < 0)
@@ -504,18 +503,10 @@ static int gift_resp_read_frags(struct gift_qp *qp, u64 va,
 	if (done == n)
 		return 0;
 	n -= done;
-	buf = netdev_alloc_frag(n);
+	buf = gift_skb_add_copy_frag(skb, n);
 	if (!buf)
 		return -ENOMEM;
-	err = gift_mr_copy(mr, va + done, buf, n, false);
-	if (err) {
-		skb_free_frag(buf);
-		return err;
-	}
-	page = virt_to_head_page(buf);
-	skb_add_rx_frag(skb, skb_shinfo(skb)->nr_frags, page,
-			buf - page_address(page), n, n);
-	return 0;
+	return gift_mr_copy(mr, va + done, buf, n, false);
 }
 
 /**
