@@ -893,6 +893,32 @@ static int gift_net_xmit6(struct gift_dev *gdev, const struct gift_av *av,
 	return gift_net_local_out_err(ip6_local_out(gdev->net, sock->sk, skb));
 }
 
+/**
+ * gift_net_add_frag() - append a page fragment of the sender's own memory
+ * @skb: packet being built; if filling the fragment fails, its caller
+ *	frees it (the fragment's bytes are then undefined)
+ * @len: bytes, at most a page
+ *
+ * For bytes that cannot be attached as they are: payload of ODP MRs, or
+ * past the packet's fragment slots (gift_sge_skb()), and the pad and
+ * ICRC after a payload of fragments (gift_net_xmit()). Any context.
+ *
+ * Return: the fragment's bytes, to be filled; NULL without memory.
+ */
+void *gift_net_add_frag(struct sk_buff *skb, u32 len)
+{
+	struct page *page;
+	void *buf;
+
+	buf = netdev_alloc_frag(len);
+	if (!buf)
+		return NULL;
+	page = virt_to_head_page(buf);
+	skb_add_rx_frag(skb, skb_shinfo(skb)->nr_frags, page,
+			buf - page_address(page), len, len);
+	return buf;
+}
+
 /*
  * Appends @tail zero bytes for the pad and the ICRC: in the linear area
  * of a linear skb, else in a page fragment of their own after the
@@ -901,7 +927,6 @@ static int gift_net_xmit6(struct gift_dev *gdev, const struct gift_av *av,
  */
 static int gift_net_put_tail(struct sk_buff *skb, unsigned int tail)
 {
-	struct page *page;
 	void *buf;
 
 	if (!skb_is_nonlinear(skb)) {
@@ -912,13 +937,10 @@ static int gift_net_put_tail(struct sk_buff *skb, unsigned int tail)
 		skb_put_zero(skb, tail);
 		return 0;
 	}
-	buf = netdev_alloc_frag(tail);
+	buf = gift_net_add_frag(skb, tail);
 	if (!buf)
 		return -ENOMEM;
 	memset(buf, 0, tail);
-	page = virt_to_head_page(buf);
-	skb_add_rx_frag(skb, skb_shinfo(skb)->nr_frags, page,
-			buf - page_address(page), tail, tail);
 	return 0;
 }
 

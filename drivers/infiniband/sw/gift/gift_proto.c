@@ -213,37 +213,12 @@ int gift_sge_copy_skb(struct gift_qp *qp, const struct ib_sge *sge,
 			     true);
 }
 
-/**
- * gift_skb_add_copy_frag() - append a page fragment to be copied into
- * @skb: packet being built; its caller frees it if filling the fragment
- *	fails (the fragment's bytes are then undefined)
- * @len: bytes, at most a page
- *
- * For payload whose memory cannot be attached as it is (ODP, or past the
- * packet's fragment slots).
- *
- * Return: the fragment's bytes, to be filled; NULL without memory.
- */
-void *gift_skb_add_copy_frag(struct sk_buff *skb, u32 len)
-{
-	struct page *page;
-	void *buf;
-
-	buf = netdev_alloc_frag(len);
-	if (!buf)
-		return NULL;
-	page = virt_to_head_page(buf);
-	skb_add_rx_frag(skb, skb_shinfo(skb)->nr_frags, page,
-			buf - page_address(page), len, len);
-	return buf;
-}
-
 /* Copies @len bytes of the SGEs from @offset into a new fragment of @skb. */
 static int gift_sge_copy_frag(struct gift_qp *qp, const struct ib_sge *sge,
 			      u32 num_sge, u32 offset, struct sk_buff *skb,
 			      u32 len)
 {
-	void *buf = gift_skb_add_copy_frag(skb, len);
+	void *buf = gift_net_add_frag(skb, len);
 
 	if (!buf)
 		return -ENOMEM;

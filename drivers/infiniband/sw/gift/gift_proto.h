@@ -406,7 +406,6 @@ int gift_sge_copy(struct gift_qp *qp, const struct ib_sge *sge, u32 num_sge,
 int gift_sge_copy_skb(struct gift_qp *qp, const struct ib_sge *sge,
 		      u32 num_sge, u32 offset, const struct sk_buff *skb,
 		      u32 skb_off, u32 len);
-void *gift_skb_add_copy_frag(struct sk_buff *skb, u32 len);
 int gift_sge_skb(struct gift_qp *qp, const struct ib_sge *sge, u32 num_sge,
 		 u32 offset, struct sk_buff *skb, u32 len);
 void gift_proto_send_ack(struct gift_qp *qp, u8 syndrome, u32 psn);

@@ -503,7 +503,7 @@ static int gift_resp_read_frags(struct gift_qp *qp, u64 va,
 	if (done == n)
 		return 0;
 	n -= done;
-	buf = gift_skb_add_copy_frag(skb, n);
+	buf = gift_net_add_frag(skb, n);
 	if (!buf)
 		return -ENOMEM;
 	return gift_mr_copy(mr, va + done, buf, n, false);
