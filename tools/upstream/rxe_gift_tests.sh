@@ -45,14 +45,7 @@ GIFT_ONLY=(
 # The series behaves differently from gift0 (findings; see
 # Documentation/upstream.rst). Drop an entry when the series changes.
 SERIES_DIFFERS=(
-	"-T reg_flags|IB_ACCESS_GIFT | IB_ACCESS_MW_BIND registers a plain MR: ib_umem_get_va() sets gift only when !writable, and ib_access_writable() counts MW_BIND"
 	"-T rereg_access_gift|IB_MR_REREG_ACCESS cannot add or drop gift without a new translation (EINVAL, ib_umem_check_rereg()), and rxe has none"
-	"-T stale_non_gift|rxe reports pages, shared_pages and stale_pages for gift MRs only"
-	"-F mem|rxe reports pages, shared_pages and stale_pages for gift MRs only (the plain half)"
-	"-V rw_before|rxe reports pages, shared_pages and stale_pages for gift MRs only"
-	"-V rw_before_dontfork|rxe reports pages, shared_pages and stale_pages for gift MRs only"
-	"-V rw_after|rxe reports pages, shared_pages and stale_pages for gift MRs only"
-	"-V rw_after_dontfork|rxe reports pages, shared_pages and stale_pages for gift MRs only"
 	"-T gift_zero_page_free_and_coherent|rxe refuses gift ODP MRs (EOPNOTSUPP); gift0 takes them"
 	"-T device_write_dirties_clean_swapcache_page|rxe loses an ODP RDMA WRITE into a clean swap-cache page: reclaim drops it as clean (seen 2026-12-02); gift0 dirties the page"
 )
