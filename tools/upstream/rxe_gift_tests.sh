@@ -47,7 +47,6 @@ GIFT_ONLY=(
 SERIES_DIFFERS=(
 	"-T rereg_access_gift|IB_MR_REREG_ACCESS cannot add or drop gift without a new translation (EINVAL, ib_umem_check_rereg()), and rxe has none"
 	"-T gift_zero_page_free_and_coherent|rxe refuses gift ODP MRs (EOPNOTSUPP); gift0 takes them"
-	"-T device_write_dirties_clean_swapcache_page|rxe loses an ODP RDMA WRITE into a clean swap-cache page: reclaim drops it as clean (seen 2026-12-02); gift0 dirties the page"
 )
 
 excl=()
