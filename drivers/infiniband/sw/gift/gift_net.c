@@ -86,6 +86,14 @@
  * A failed lookup is not cached: every packet retries it, so traffic
  * resumes as soon as the route is back (a retransmission, for RC).
  *
+ * Only a changed AV or GID generation resets the cache
+ * (dst_cache_reset_now()). A stale or empty per-CPU entry is only looked
+ * up and set again: dst_cache takes an entry as valid only if it was
+ * refreshed in a later jiffy than the cache's last reset, so resetting on
+ * every miss kept every use missing (a route lookup and a dst allocation
+ * per packet, measured in Documentation/rdma_gift.rst, "Where the time
+ * goes"). After a reset, uses miss until the jiffy changes.
+ *
  * Local shortcut
  * --------------
  * A destination that is a local address, our own included, gets a local
@@ -782,8 +790,15 @@ static struct dst_entry *gift_net_route_get(struct gift_dev *gdev,
 		}
 		if (dst)
 			return dst;
+		/*
+		 * This CPU's entry is empty or stale, and dst_cache dropped
+		 * it: look the route up and set the entry again, without a
+		 * reset. dst_cache ignores entries set in the jiffy of its
+		 * last reset, so a reset on every miss made every use miss.
+		 */
+	} else {
+		gift_net_route_reset(route);
 	}
-	gift_net_route_reset(route);
 
 	err = gift_net_oif(gdev, av, &oif);
 	if (err)
