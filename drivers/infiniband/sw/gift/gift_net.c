@@ -86,6 +86,14 @@
  * A failed lookup is not cached: every packet retries it, so traffic
  * resumes as soon as the route is back (a retransmission, for RC).
  *
+ * Only a changed AV or GID generation resets the cache
+ * (dst_cache_reset_now()). A stale or empty per-CPU entry is only looked
+ * up and set again: dst_cache takes an entry as valid only if it was
+ * refreshed in a later jiffy than the cache's last reset, so resetting on
+ * every miss kept every use missing (a route lookup and a dst allocation
+ * per packet, measured in Documentation/rdma_gift.rst, "Where the time
+ * goes"). After a reset, uses miss until the jiffy changes.
+ *
  * Local shortcut
  * --------------
  * A destination that is a local address, our own included, gets a local
@@ -110,9 +118,12 @@
  * (OUTPUT, INPUT), packet sockets on lo (tcpdump -i lo), lo's counters,
  * and the UDP checksum check (our checksums are zero). Like the sockets
  * of the receive side, the bottom-half delivery keeps the engine of the
- * receiving QP out of the sender's call chain: the packet is handled
- * when the sender re-enables bottom halves, as a packet looped through
- * lo would be.
+ * receiving QP out of the sender's: the packet is handled when the
+ * sender re-enables bottom halves, as a packet looped through lo would
+ * be. A user QP's post delivers them itself instead, on the same CPU,
+ * once its engine pass dropped the engine lock and before it re-enables
+ * bottom halves (gift_net_loop_hold()): the same order and context,
+ * without a bottom-half work item per packet.
  *
  * local_shortcut=0 (writable at run time in
  * /sys/module/rdma_gift/parameters/) forces the IP path for every
@@ -176,12 +187,18 @@ MODULE_PARM_DESC(local_shortcut,
  *	UDP header, skb->dev (referenced) the route's netdev, whose
  *	namespace receives them
  * @work: bottom-half work item that delivers them (gift_net_loop_work())
+ * @held: a user QP's poster on this CPU delivers @q itself once its
+ *	engine pass is over (gift_net_loop_hold()); meanwhile a queued
+ *	packet does not queue @work
  *
- * Locking: @q's own lock.
+ * Locking: @q's own lock. @held belongs to this CPU and is read and
+ * written only with bottom halves disabled, so that @work cannot run on
+ * this CPU while it is set (lockdep_assert_in_softirq()).
  */
 struct gift_net_loop {
 	struct sk_buff_head q;
 	struct work_struct work;
+	bool held;
 };
 
 static DEFINE_PER_CPU(struct gift_net_loop, gift_net_loop);
@@ -465,14 +482,13 @@ static int gift_net_encap_rcv(struct sock *sk, struct sk_buff *skb)
 }
 
 /*
- * The local shortcut's bottom half: delivers what this CPU queued, in
- * softirq, as the socket would. Packets queued meanwhile (receivers
- * answering) requeue the work item, which runs again after this pass.
+ * Delivers the packets queued on @loop, as the socket would; packets
+ * queued meanwhile stay queued. Returns how many there were. Bottom
+ * halves disabled.
  */
-static void gift_net_loop_work(struct work_struct *work)
+static unsigned int gift_net_loop_deliver(struct gift_net_loop *loop)
 {
-	struct gift_net_loop *loop = container_of(work, struct gift_net_loop,
-						  work);
+	unsigned int n = 0;
 	struct sk_buff_head q;
 	struct net_device *dev;
 	struct sk_buff *skb;
@@ -487,8 +503,78 @@ static void gift_net_loop_work(struct work_struct *work)
 		dev = skb->dev;
 		gift_net_deliver(dev_net(dev), skb);
 		dev_put(dev);
+		n++;
 	}
 	rcu_read_unlock();
+	return n;
+}
+
+/*
+ * The local shortcut's bottom half: delivers what this CPU queued, in
+ * softirq. Packets queued meanwhile (receivers answering) requeue the
+ * work item, which runs again after this pass.
+ */
+static void gift_net_loop_work(struct work_struct *work)
+{
+	gift_net_loop_deliver(container_of(work, struct gift_net_loop, work));
+}
+
+/*
+ * Packets a poster delivers itself (gift_net_loop_release()) before it
+ * leaves the rest to the bottom half: its system call should not run
+ * other QPs' traffic without bound.
+ */
+#define GIFT_NET_LOOP_INLINE	256
+
+/**
+ * gift_net_loop_hold() - let the caller deliver this CPU's local packets
+ *
+ * For a user QP's post, around its engine pass: the packets the pass
+ * sends to local QPs wait on this CPU's shortcut queue, without a bottom
+ * half scheduled for them, until gift_net_loop_release() delivers them,
+ * after the caller dropped its engine lock. This saves the bottom-half
+ * work item (queueing, softirq, worker) per packet; the packets go
+ * through the same receive path on the same CPU, the receivers' engines
+ * still run outside the sender's.
+ *
+ * Context: bottom halves disabled, from then until gift_net_loop_release().
+ *
+ * Return: true if the caller holds the queue now and must release it;
+ * false if someone on this CPU already does.
+ */
+bool gift_net_loop_hold(void)
+{
+	struct gift_net_loop *loop = this_cpu_ptr(&gift_net_loop);
+
+	lockdep_assert_in_softirq();
+	if (loop->held)
+		return false;
+	loop->held = true;
+	return true;
+}
+
+/**
+ * gift_net_loop_release() - deliver the packets a hold kept back
+ *
+ * Delivers this CPU's shortcut queue, including what the receivers send
+ * meanwhile (ACKs, responses, and requests their completers' requesters
+ * send), up to GIFT_NET_LOOP_INLINE packets; the bottom half takes what
+ * is left.
+ *
+ * Context: bottom halves disabled, after a gift_net_loop_hold() that
+ * returned true, no engine lock held.
+ */
+void gift_net_loop_release(void)
+{
+	struct gift_net_loop *loop = this_cpu_ptr(&gift_net_loop);
+	unsigned int n = 0;
+
+	lockdep_assert_in_softirq();
+	while (n < GIFT_NET_LOOP_INLINE && !skb_queue_empty_lockless(&loop->q))
+		n += gift_net_loop_deliver(loop);
+	loop->held = false;
+	if (!skb_queue_empty_lockless(&loop->q))
+		queue_work_on(smp_processor_id(), system_bh_wq, &loop->work);
 }
 
 /*
@@ -519,7 +605,9 @@ static int gift_net_loop_xmit(struct sk_buff *skb, struct dst_entry *dst)
 		kfree_skb(skb);
 		return -ENOBUFS;
 	}
-	queue_work_on(smp_processor_id(), system_bh_wq, &loop->work);
+	/* Held: the poster delivers it, see gift_net_loop_hold(). */
+	if (!loop->held)
+		queue_work_on(smp_processor_id(), system_bh_wq, &loop->work);
 	return 0;
 }
 
@@ -782,8 +870,15 @@ static struct dst_entry *gift_net_route_get(struct gift_dev *gdev,
 		}
 		if (dst)
 			return dst;
+		/*
+		 * This CPU's entry is empty or stale, and dst_cache dropped
+		 * it: look the route up and set the entry again, without a
+		 * reset. dst_cache ignores entries set in the jiffy of its
+		 * last reset, so a reset on every miss made every use miss.
+		 */
+	} else {
+		gift_net_route_reset(route);
 	}
-	gift_net_route_reset(route);
 
 	err = gift_net_oif(gdev, av, &oif);
 	if (err)

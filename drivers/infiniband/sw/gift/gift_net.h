@@ -201,6 +201,8 @@ struct sk_buff *gift_net_alloc_skb(struct gift_dev *gdev,
 				   unsigned int hdr_len,
 				   unsigned int payload_len, gfp_t gfp);
 void *gift_net_add_frag(struct sk_buff *skb, u32 len);
+bool gift_net_loop_hold(void);
+void gift_net_loop_release(void);
 int gift_net_xmit(struct gift_dev *gdev, const struct gift_av *av,
 		  struct sk_buff *skb, u16 src_port,
 		  struct gift_net_route *route);

@@ -951,13 +951,20 @@ void gift_proto_kick(struct gift_qp *qp)
 
 	/*
 	 * A user QP's poster (the uverbs post_send syscall) sends right away
-	 * when the engine is idle, saving a work item hop per WR. Kernel QPs
-	 * may post from hard irq or with the engine lock's users preempted:
-	 * their work item sends.
+	 * when the engine is idle, saving a work item hop per WR, and then
+	 * delivers the packets that went to local QPs itself, saving a
+	 * bottom-half work item per packet (gift_net_loop_hold()). Kernel
+	 * QPs may post from hard irq or with the engine lock's users
+	 * preempted: their work item sends.
 	 */
 	if (qp->is_user && spin_trylock_bh(&p->lock)) {
+		bool held = gift_net_loop_hold();
+
 		gift_proto_run(qp);
-		spin_unlock_bh(&p->lock);
+		spin_unlock(&p->lock);
+		if (held)
+			gift_net_loop_release();
+		local_bh_enable();
 		return;
 	}
 	gift_proto_queue(qp);
