@@ -76,3 +76,28 @@ bench_rst_head() {
 	echo
 	echo "$4"
 }
+
+# In the guest (GIFT_VM=1): bench_gid_index DEV prints the index of DEV's
+# port-1 GID that maps $GIFT_IP (RoCEv2 over IPv4), 1 if none does.
+bench_gid_index() {
+	local g=/sys/class/infiniband/$1/ports/1 want gidx a b c d
+	IFS=. read -r a b c d <<<"$GIFT_IP"
+	want=$(printf '0000:0000:0000:0000:0000:ffff:%02x%02x:%02x%02x' \
+		"$a" "$b" "$c" "$d")
+	for gidx in $(seq 0 15); do
+		[ "$(cat "$g/gids/$gidx" 2>/dev/null)" = "$want" ] &&
+			{ echo "$gidx"; return; }
+	done
+	echo 1
+}
+
+# In the guest: bench_wait_active DEV waits up to 5 s for DEV's port 1
+# to be ACTIVE.
+bench_wait_active() {
+	local _
+	for _ in $(seq 50); do
+		grep -q ACTIVE "/sys/class/infiniband/$1/ports/1/state" &&
+			return 0
+		sleep 0.1
+	done
+}

@@ -44,24 +44,6 @@ tests="write_bw read_bw send_bw send_lat write_lat send_rate_q1 send_rate_q4"
 
 if [ "${GIFT_VM:-}" = 1 ]; then
 	reps=$FP_REPS iters=$FP_ITERS
-	gid_index() {
-		local g=/sys/class/infiniband/$1/ports/1 want gidx
-		want=$(printf '0000:0000:0000:0000:0000:ffff:%02x%02x:%02x%02x' \
-			$(tr . ' ' <<<"$GIFT_IP"))
-		for gidx in $(seq 0 15); do
-			[ "$(cat "$g/gids/$gidx" 2>/dev/null)" = "$want" ] &&
-				{ echo "$gidx"; return; }
-		done
-		echo 1
-	}
-	wait_active() {
-		local i
-		for i in $(seq 50); do
-			grep -q ACTIVE "/sys/class/infiniband/$1/ports/1/state" &&
-				return 0
-			sleep 0.1
-		done
-	}
 	# want TEST: TEST is among those asked for (--tests)
 	want() {
 		[[ " $FP_TESTS " == *" $1 "* ]]
@@ -80,7 +62,7 @@ if [ "${GIFT_VM:-}" = 1 ]; then
 	}
 	one() {
 		local drv=$1 dev=$2 g
-		g=$(gid_index "$dev")
+		g=$(bench_gid_index "$dev")
 		want write_bw &&
 			run "$drv" "$dev" "$g" write_bw 4 ib_write_bw -s 65536 -n "$iters"
 		want read_bw &&
@@ -110,13 +92,13 @@ if [ "${GIFT_VM:-}" = 1 ]; then
 		elif [ ${#modparam[@]} -gt 0 ]; then
 			echo "$FP_SHORTCUT" >/sys/module/rdma_gift/parameters/local_shortcut
 		fi
-		wait_active gift0
+		bench_wait_active gift0
 		RDMAV_DRIVERS=$libgift one gift gift0
 		rdma link delete gift0
 		rmmod rdma_gift
 		modprobe rdma_rxe
 		rdma link add rxe0 type rxe netdev "$GIFT_NETDEV"
-		wait_active rxe0
+		bench_wait_active rxe0
 		RDMAV_DRIVERS=/usr/lib/x86_64-linux-gnu/libibverbs/librxe one rxe rxe0
 		rdma link delete rxe0
 		rmmod rdma_rxe

@@ -37,31 +37,12 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 if [ "${GIFT_VM:-}" = 1 ]; then
 	echo 0 >/proc/sys/kernel/kptr_restrict
 	echo -1 >/proc/sys/kernel/perf_event_paranoid
-	gid_index() {
-		local g=/sys/class/infiniband/$1/ports/1 want gidx a b c d
-		IFS=. read -r a b c d <<<"$GIFT_IP"
-		want=$(printf '0000:0000:0000:0000:0000:ffff:%02x%02x:%02x%02x' \
-			"$a" "$b" "$c" "$d")
-		for gidx in $(seq 0 15); do
-			[ "$(cat "$g/gids/$gidx" 2>/dev/null)" = "$want" ] &&
-				{ echo "$gidx"; return; }
-		done
-		echo 1
-	}
-	wait_active() {
-		local _
-		for _ in $(seq 50); do
-			grep -q ACTIVE "/sys/class/infiniband/$1/ports/1/state" &&
-				return 0
-			sleep 0.1
-		done
-	}
 	# client DEV Q WRAPPER...: one ib_send_bw -s 64 pair, the client
 	# under WRAPPER; prints the client's message rate (Mpps)
 	client() {
 		local dev=$1 q=$2 g port
 		shift 2
-		g=$(gid_index "$dev")
+		g=$(bench_gid_index "$dev")
 		port=$((18700 + RANDOM % 100))
 		timeout 300 ib_send_bw -s 64 -q "$q" -n "$PROF_ITERS" -d "$dev" \
 			-x "$g" -F -p $port >/dev/null 2>&1 &
@@ -111,7 +92,7 @@ if [ "${GIFT_VM:-}" = 1 ]; then
 				insmod "$GIFT_MODULE"
 				rdma link add gift0 type gift netdev "$GIFT_NETDEV"
 			}
-			wait_active gift0
+			bench_wait_active gift0
 			RDMAV_DRIVERS=$libgift profile gift gift0
 			rdma link delete gift0
 			rmmod rdma_gift
@@ -123,7 +104,7 @@ if [ "${GIFT_VM:-}" = 1 ]; then
 			}
 			modprobe rdma_rxe
 			rdma link add rxe0 type rxe netdev "$GIFT_NETDEV"
-			wait_active rxe0
+			bench_wait_active rxe0
 			RDMAV_DRIVERS=/usr/lib/x86_64-linux-gnu/libibverbs/librxe \
 				profile rxe rxe0
 			rdma link delete rxe0
