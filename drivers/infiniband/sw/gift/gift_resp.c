@@ -262,13 +262,21 @@ static bool gift_resp_len_ok(struct gift_qp *qp, struct sk_buff *skb)
 	return (gift_pkt_op(skb)->flags & GIFT_OPF_LAST) || len == mtu;
 }
 
-/* An RNR NAK for @psn, with the QP's min_rnr_timer; counted. */
+/*
+ * An RNR NAK for @psn, with the QP's min_rnr_timer; counted. Like a PSN
+ * sequence error NAK it is the only NAK of its gap: the requests behind
+ * @psn that are already on their way are dropped without another NAK
+ * (@nak_sent) until the requester, after its RNR wait, sends @psn again.
+ * A sequence error NAK for them would make the requester resend them
+ * once more, behind the resend the RNR NAK asked for.
+ */
 static void gift_resp_rnr_nak(struct gift_qp *qp, u32 psn)
 {
 	gift_proto_send_ack(qp, GIFT_AETH_RNR_NAK |
 			    (qp->proto.attr.min_rnr_timer &
 			     GIFT_AETH_VALUE_MASK), psn);
 	gift_resp_stats(qp, GIFT_CNT_RNR_NAKS_SENT);
+	qp->proto.nak_sent = true;
 }
 
 /*

@@ -1267,6 +1267,65 @@ TEST_F(rc, packets_tied_to_connection)
 		EXPECT_EQ(gift_pat(i, 6), self->b.buf[4096 + i]);
 }
 
+/*
+ * An RNR NAK is the only NAK of its gap (IBTA 9.7.5.2.8, as for a PSN
+ * sequence error NAK): the requests behind the refused one that are
+ * already on their way are dropped silently, without a PSN sequence
+ * error NAK, which would make the requester resend them once more behind
+ * the resend it owes after its RNR wait. Once receives are posted, the
+ * resent requests complete in order, each ACKed.
+ */
+TEST_F(rc, rnr_nak_only_nak_of_its_gap)
+{
+	uint32_t a = 0, b = 0;
+	struct ibv_wc wc[3];
+	struct pkt p;
+	int i;
+
+	rc_pair(_metadata, self, IBV_QPS_RTS, RC_ACCESS);
+	a = self->a.qp->qp_num;
+	b = self->b.qp->qp_num;
+
+	/* No receive posted: b refuses the first, drops the other two. */
+	for (i = 0; i < 3; i++) {
+		pkt_send8(&p, b, A_PSN + i, 0xffff, 11 + i);
+		ASSERT_EQ(0, rc_send(self, &p));
+	}
+	/* a, with nothing outstanding, drops the RNR NAK. */
+	RC_DELTA(4, 1, 1, 0);
+	ASSERT_EQ(1, self->nseen);
+	EXPECT_EQ(OP_RC_ACKNOWLEDGE, self->seen[0].opcode);
+	EXPECT_EQ(a, self->seen[0].qpn);
+	EXPECT_EQ(A_PSN, self->seen[0].psn);
+	EXPECT_EQ(0x20 | 12, self->seen[0].syndrome);	/* RNR, timer 12 */
+	EXPECT_EQ(0, rc_poll(self->b.cq, wc, 1, 100));
+
+	for (i = 0; i < 3; i++)
+		ASSERT_EQ(0, rc_post_recv(&self->b, 21 + i));
+	for (i = 0; i < 3; i++) {
+		pkt_send8(&p, b, A_PSN + i, 0xffff, 11 + i);
+		ASSERT_EQ(0, rc_send(self, &p));
+	}
+	RC_DELTA(6, 3, 3, 0);
+	ASSERT_EQ(3, self->nseen);
+	for (i = 0; i < 3; i++) {
+		EXPECT_EQ(OP_RC_ACKNOWLEDGE, self->seen[i].opcode);
+		EXPECT_EQ(a, self->seen[i].qpn);
+		EXPECT_EQ(A_PSN + i, self->seen[i].psn);
+		EXPECT_EQ(0, self->seen[i].syndrome & 0x60);	/* an ACK */
+	}
+	ASSERT_EQ(3, rc_poll(self->b.cq, wc, 3, 1000));
+	for (i = 0; i < 3; i++) {
+		EXPECT_EQ(21 + i, wc[i].wr_id);
+		EXPECT_EQ(IBV_WC_SUCCESS, wc[i].status);
+		EXPECT_EQ(IBV_WC_RECV, wc[i].opcode);
+		EXPECT_EQ(8, wc[i].byte_len);
+	}
+	/* Every receive got the same buffer: the last SEND is there. */
+	for (i = 0; i < 8; i++)
+		EXPECT_EQ(gift_pat(i, 13), self->b.buf[4096 + i]);
+}
+
 /* UC opcodes (include/rdma/ib_pack.h) */
 enum {
 	OP_UC_SEND_FIRST		= 0x20,
