@@ -13,6 +13,9 @@
 #   send_lat, write_lat          2 B, typical usec (lower is better)
 #   send_rate_q1, send_rate_q4   ib_send_bw -s 64 with -q 1 / -q 4,
 #                                Mpps (higher is better)
+#   write_bw_bidir, send_bw_bidir  64 KiB, both ends sending at once
+#                                (perftest -b), MB/s of both directions;
+#                                only with --tests
 #
 # Prints every sample, then per test the median of each driver, the
 # spread (min-max) and the gift/rxe ratio of the medians. Server and
@@ -77,6 +80,10 @@ if [ "${GIFT_VM:-}" = 1 ]; then
 			run "$drv" "$dev" "$g" send_rate_q1 5 ib_send_bw -s 64 -q 1 -n $((iters * 10))
 		want send_rate_q4 &&
 			run "$drv" "$dev" "$g" send_rate_q4 5 ib_send_bw -s 64 -q 4 -n $((iters * 10))
+		want write_bw_bidir &&
+			run "$drv" "$dev" "$g" write_bw_bidir 4 ib_write_bw -b -s 65536 -n "$iters"
+		want send_bw_bidir &&
+			run "$drv" "$dev" "$g" send_bw_bidir 4 ib_send_bw -b -s 65536 -n "$iters"
 		return 0
 	}
 	libgift=$RDMAV_DRIVERS

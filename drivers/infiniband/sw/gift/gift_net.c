@@ -101,8 +101,9 @@
  * packet back into this namespace's socket, where it is received like any
  * other. With the module parameter local_shortcut (default on) the packet
  * skips that trip: gift_net_xmit() builds it completely (IP and UDP
- * headers, IPv4 header checksum, ICRC) and queues it on a per-CPU list
- * that a bottom-half work item hands to the receive path
+ * headers, IPv4 header checksum, ICRC) and queues it on its sender's
+ * route (struct gift_net_route.loopq), which a per-CPU bottom-half work
+ * item hands to the receive path
  * (gift_net_deliver()), exactly as the socket would, in softirq and
  * under rcu_read_lock(). The receiver sees the same bytes and the same
  * headers: it checks the ICRC, counts rcvd_pkts, finds the device owning
@@ -124,6 +125,16 @@
  * once its engine pass dropped the engine lock and before it re-enables
  * bottom halves (gift_net_loop_hold()): the same order and context,
  * without a bottom-half work item per packet.
+ *
+ * The queue is the sender's, not the CPU's, so that a QP's packets reach
+ * their receiver in the order its engine sent them even when its engine
+ * passes run on several CPUs (a poster on one, the receive path of its
+ * peer's traffic on another): each pass queues under the QP's engine
+ * lock, and one CPU at a time delivers a route's queue, front to back.
+ * With a queue per CPU, a pass on one CPU could deliver its packets
+ * before an earlier pass's packets that still waited on another CPU, and
+ * each such reordering cost a PSN sequence NAK and a go-back-N resend
+ * (bidirectional traffic resent a third of its packets).
  *
  * local_shortcut=0 (writable at run time in
  * /sys/module/rdma_gift/parameters/) forces the IP path for every
@@ -178,25 +189,31 @@ module_param(local_shortcut, bool, 0644);
 MODULE_PARM_DESC(local_shortcut,
 		 "Hand packets to local addresses straight to the receive path instead of looping them through the IP stack (default: on)");
 
-/* Packets the shortcut queues on one CPU before it drops (as netif_rx()). */
+/*
+ * Packets the shortcut queues on one route before it drops (as
+ * netif_rx()), and packets one run of the bottom half delivers.
+ */
 #define GIFT_NET_LOOP_MAX	1000
 
 /**
- * struct gift_net_loop - one CPU's packets for the local shortcut
- * @q: packets built by gift_net_xmit() on this CPU, skb->data at the
- *	UDP header, skb->dev (referenced) the route's netdev, whose
- *	namespace receives them
+ * struct gift_net_loop - one CPU's routes with packets for the local
+ *	shortcut
+ * @routes: routes (struct gift_net_route.loop_node) whose loopq this
+ *	CPU delivers: each was put here by the first packet queued on it
+ *	(on this CPU) since its queue was last found empty
  * @work: bottom-half work item that delivers them (gift_net_loop_work())
- * @held: a user QP's poster on this CPU delivers @q itself once its
+ * @held: a user QP's poster on this CPU delivers @routes itself once its
  *	engine pass is over (gift_net_loop_hold()); meanwhile a queued
  *	packet does not queue @work
  *
- * Locking: @q's own lock. @held belongs to this CPU and is read and
- * written only with bottom halves disabled, so that @work cannot run on
- * this CPU while it is set (lockdep_assert_in_softirq()).
+ * Locking: @routes and @held belong to this CPU and are read and written
+ * only on it with bottom halves disabled (lockdep_assert_in_softirq()),
+ * so that @work cannot run on this CPU while @held is set. @work may run
+ * on another CPU only after this one went offline, when nothing else
+ * uses them.
  */
 struct gift_net_loop {
-	struct sk_buff_head q;
+	struct list_head routes;
 	struct work_struct work;
 	bool held;
 };
@@ -482,28 +499,47 @@ static int gift_net_encap_rcv(struct sock *sk, struct sk_buff *skb)
 }
 
 /*
- * Delivers the packets queued on @loop, as the socket would; packets
- * queued meanwhile stay queued. Returns how many there were. Bottom
- * halves disabled.
+ * Delivers the packets queued on @loop's routes, as the socket would,
+ * route after route, until none is left or @max packets went; a route
+ * still holding packets goes back to the end of the list. Returns how
+ * many packets went. Bottom halves disabled, on @loop's CPU.
  */
-static unsigned int gift_net_loop_deliver(struct gift_net_loop *loop)
+static unsigned int gift_net_loop_deliver(struct gift_net_loop *loop,
+					  unsigned int max)
 {
+	struct gift_net_route *route;
+	struct net_device *dev;
 	unsigned int n = 0;
 	struct sk_buff_head q;
-	struct net_device *dev;
 	struct sk_buff *skb;
+	bool empty;
 
 	__skb_queue_head_init(&q);
-	spin_lock_irq(&loop->q.lock);
-	skb_queue_splice_init(&loop->q, &q);
-	spin_unlock_irq(&loop->q.lock);
-
 	rcu_read_lock();
-	while ((skb = __skb_dequeue(&q))) {
-		dev = skb->dev;
-		gift_net_deliver(dev_net(dev), skb);
-		dev_put(dev);
-		n++;
+	while (n < max && !list_empty(&loop->routes)) {
+		route = list_first_entry(&loop->routes, struct gift_net_route,
+					 loop_node);
+		list_del_init(&route->loop_node);
+		spin_lock_irq(&route->loopq.lock);
+		skb_queue_splice_init(&route->loopq, &q);
+		spin_unlock_irq(&route->loopq.lock);
+		while ((skb = __skb_dequeue(&q))) {
+			dev = skb->dev;
+			gift_net_deliver(dev_net(dev), skb);
+			dev_put(dev);
+			n++;
+		}
+		/* Its engine may have sent more meanwhile, in order behind. */
+		spin_lock_irq(&route->loopq.lock);
+		empty = skb_queue_empty(&route->loopq);
+		if (empty)
+			route->loop_queued = false;
+		else
+			list_add_tail(&route->loop_node, &loop->routes);
+		spin_unlock_irq(&route->loopq.lock);
+		/* The route may be freed from here on (gift_net_route_destroy()). */
+		if (empty)
+			wake_up_var(route);
 	}
 	rcu_read_unlock();
 	return n;
@@ -516,7 +552,12 @@ static unsigned int gift_net_loop_deliver(struct gift_net_loop *loop)
  */
 static void gift_net_loop_work(struct work_struct *work)
 {
-	gift_net_loop_deliver(container_of(work, struct gift_net_loop, work));
+	struct gift_net_loop *loop = container_of(work, struct gift_net_loop,
+						  work);
+
+	if (gift_net_loop_deliver(loop, GIFT_NET_LOOP_MAX) &&
+	    !list_empty(&loop->routes))
+		queue_work_on(smp_processor_id(), system_bh_wq, &loop->work);
 }
 
 /*
@@ -556,8 +597,8 @@ bool gift_net_loop_hold(void)
 /**
  * gift_net_loop_release() - deliver the packets a hold kept back
  *
- * Delivers this CPU's shortcut queue, including what the receivers send
- * meanwhile (ACKs, responses, and requests their completers' requesters
+ * Delivers the queues of this CPU's routes, including what the receivers
+ * send meanwhile (ACKs, responses, and requests their completers' requesters
  * send), up to GIFT_NET_LOOP_INLINE packets; the bottom half takes what
  * is left.
  *
@@ -567,26 +608,26 @@ bool gift_net_loop_hold(void)
 void gift_net_loop_release(void)
 {
 	struct gift_net_loop *loop = this_cpu_ptr(&gift_net_loop);
-	unsigned int n = 0;
 
 	lockdep_assert_in_softirq();
-	while (n < GIFT_NET_LOOP_INLINE && !skb_queue_empty_lockless(&loop->q))
-		n += gift_net_loop_deliver(loop);
+	gift_net_loop_deliver(loop, GIFT_NET_LOOP_INLINE);
 	loop->held = false;
-	if (!skb_queue_empty_lockless(&loop->q))
+	if (!list_empty(&loop->routes))
 		queue_work_on(smp_processor_id(), system_bh_wq, &loop->work);
 }
 
 /*
  * Hands @skb, a complete packet (skb->data at the IP header) on a local
- * route @dst, to the receive path of @dst's namespace. Consumes @skb and
- * the reference on @dst. Bottom halves disabled.
+ * route @dst, to the receive path of @dst's namespace, behind the packets
+ * @route's owner sent before. Consumes @skb and the reference on @dst.
+ * Bottom halves disabled, @route's engine lock held.
  */
-static int gift_net_loop_xmit(struct sk_buff *skb, struct dst_entry *dst)
+static int gift_net_loop_xmit(struct sk_buff *skb, struct dst_entry *dst,
+			      struct gift_net_route *route)
 {
 	struct gift_net_loop *loop = this_cpu_ptr(&gift_net_loop);
+	bool queued = false, listed = false;
 	unsigned long flags;
-	bool queued = false;
 
 	skb->dev = dst->dev;
 	dev_hold(skb->dev);
@@ -594,19 +635,25 @@ static int gift_net_loop_xmit(struct sk_buff *skb, struct dst_entry *dst)
 	skb->pkt_type = PACKET_HOST;
 	__skb_pull(skb, skb_transport_offset(skb));
 
-	spin_lock_irqsave(&loop->q.lock, flags);
-	if (skb_queue_len(&loop->q) < GIFT_NET_LOOP_MAX) {
-		__skb_queue_tail(&loop->q, skb);
+	spin_lock_irqsave(&route->loopq.lock, flags);
+	if (skb_queue_len(&route->loopq) < GIFT_NET_LOOP_MAX) {
+		__skb_queue_tail(&route->loopq, skb);
 		queued = true;
+		/* Otherwise the CPU that listed it delivers it. */
+		if (!route->loop_queued) {
+			route->loop_queued = true;
+			list_add_tail(&route->loop_node, &loop->routes);
+			listed = true;
+		}
 	}
-	spin_unlock_irqrestore(&loop->q.lock, flags);
+	spin_unlock_irqrestore(&route->loopq.lock, flags);
 	if (!queued) {
 		dev_put(skb->dev);
 		kfree_skb(skb);
 		return -ENOBUFS;
 	}
 	/* Held: the poster delivers it, see gift_net_loop_hold(). */
-	if (!loop->held)
+	if (listed && !loop->held)
 		queue_work_on(smp_processor_id(), system_bh_wq, &loop->work);
 	return 0;
 }
@@ -740,6 +787,9 @@ static int gift_net_local_out_err(int ret)
 int gift_net_route_init(struct gift_net_route *route)
 {
 	route->valid = false;
+	skb_queue_head_init(&route->loopq);
+	INIT_LIST_HEAD(&route->loop_node);
+	route->loop_queued = false;
 	return dst_cache_init(&route->cache, GFP_KERNEL);
 }
 
@@ -759,12 +809,31 @@ void gift_net_route_reset(struct gift_net_route *route)
 	route->valid = false;
 }
 
+/* Is a CPU still to deliver packets of @route? */
+static bool gift_net_route_loop_busy(struct gift_net_route *route)
+{
+	bool busy;
+
+	spin_lock_irq(&route->loopq.lock);
+	busy = route->loop_queued;
+	spin_unlock_irq(&route->loopq.lock);
+	return busy;
+}
+
 /**
  * gift_net_route_destroy() - free a route cache
  * @route: the cache of a QP whose engine is stopped
+ *
+ * Waits until the local shortcut delivered the packets its owner sent
+ * (a bottom half, or a poster's gift_net_loop_release(), does soon).
+ *
+ * Context: process.
  */
 void gift_net_route_destroy(struct gift_net_route *route)
 {
+	might_sleep();
+	wait_var_event(route, !gift_net_route_loop_busy(route));
+	WARN_ON_ONCE(!skb_queue_empty_lockless(&route->loopq));
 	dst_cache_destroy(&route->cache);
 	route->valid = false;
 }
@@ -920,7 +989,7 @@ static void gift_net_push_udp(struct sk_buff *skb, u16 sport)
 /* Adds UDP and IPv4 headers and the ICRC, sends. Consumes @skb, @dst. */
 static int gift_net_xmit4(struct gift_dev *gdev, const struct gift_av *av,
 			  struct sk_buff *skb, struct dst_entry *dst,
-			  u16 sport)
+			  u16 sport, struct gift_net_route *route)
 {
 	struct sock *sk = gift_net_ns(gdev->net)->sock4->sk;
 	struct net *net = gdev->net;
@@ -950,7 +1019,7 @@ static int gift_net_xmit4(struct gift_dev *gdev, const struct gift_av *av,
 	if (gift_net_loop_ok(dst, true)) {
 		/* What __ip_local_out() would have done. */
 		ip_send_check(iph);
-		return gift_net_loop_xmit(skb, dst);
+		return gift_net_loop_xmit(skb, dst, route);
 	}
 	skb->dev = dst->dev;
 	skb_dst_set(skb, dst);
@@ -960,7 +1029,7 @@ static int gift_net_xmit4(struct gift_dev *gdev, const struct gift_av *av,
 /* Adds UDP and IPv6 headers and the ICRC, sends. Consumes @skb, @dst. */
 static int gift_net_xmit6(struct gift_dev *gdev, const struct gift_av *av,
 			  struct sk_buff *skb, struct dst_entry *dst,
-			  u16 sport)
+			  u16 sport, struct gift_net_route *route)
 {
 	struct socket *sock = gift_net_ns(gdev->net)->sock6;
 	struct ipv6hdr *ip6h;
@@ -982,7 +1051,7 @@ static int gift_net_xmit6(struct gift_dev *gdev, const struct gift_av *av,
 
 	gift_icrc_generate(skb);
 	if (gift_net_loop_ok(dst, false))
-		return gift_net_loop_xmit(skb, dst);
+		return gift_net_loop_xmit(skb, dst, route);
 	skb->dev = dst->dev;
 	skb_dst_set(skb, dst);
 	return gift_net_local_out_err(ip6_local_out(gdev->net, sock->sk, skb));
@@ -1105,9 +1174,9 @@ int gift_net_xmit(struct gift_dev *gdev, const struct gift_av *av,
 	}
 
 	if (av->ipv4)
-		err = gift_net_xmit4(gdev, av, skb, dst, src_port);
+		err = gift_net_xmit4(gdev, av, skb, dst, src_port, route);
 	else
-		err = gift_net_xmit6(gdev, av, skb, dst, src_port);
+		err = gift_net_xmit6(gdev, av, skb, dst, src_port, route);
 	if (err)
 		goto fail;
 
@@ -1300,7 +1369,7 @@ int gift_net_init(void)
 	for_each_possible_cpu(cpu) {
 		struct gift_net_loop *loop = per_cpu_ptr(&gift_net_loop, cpu);
 
-		skb_queue_head_init(&loop->q);
+		INIT_LIST_HEAD(&loop->routes);
 		INIT_WORK(&loop->work, gift_net_loop_work);
 	}
 
@@ -1337,17 +1406,16 @@ int gift_net_init(void)
 void gift_net_exit(void)
 {
 	struct gift_net_loop *loop;
-	struct sk_buff *skb;
 	int cpu;
 
-	/* No device is left to queue packets for the local shortcut. */
+	/*
+	 * No device is left to queue packets for the local shortcut, and
+	 * every QP waited for its own (gift_net_route_destroy()).
+	 */
 	for_each_possible_cpu(cpu) {
 		loop = per_cpu_ptr(&gift_net_loop, cpu);
 		flush_work(&loop->work);
-		while ((skb = skb_dequeue(&loop->q))) {
-			dev_put(skb->dev);
-			kfree_skb(skb);
-		}
+		WARN_ON_ONCE(!list_empty(&loop->routes));
 	}
 	unregister_pernet_subsys(&gift_net_ops);
 }

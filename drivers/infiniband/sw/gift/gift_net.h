@@ -168,13 +168,21 @@ static inline struct gift_feth *gift_pkt_feth(struct sk_buff *skb)
  * @sgid_index: source GID index
  * @ipv4: the addresses are IPv4
  * @valid: the fields above describe the routes in @cache
+ * @loopq: the local shortcut's packets of this sender not delivered yet,
+ *	in the order sent (gift_net.c, "Local shortcut"); its own lock
+ *	guards @loop_queued and adding or removing @loop_node
+ * @loop_node: on the list of the CPU that delivers @loopq while
+ *	@loop_queued (struct gift_net_loop.routes)
+ * @loop_queued: a CPU is to deliver @loopq: set by the packet that
+ *	finds it false, cleared by the CPU that finds @loopq empty
  *
  * One per QP (struct gift_qp_proto.route): RC and UC QPs send to one
  * address vector, UD QPs mostly to a few; a UD QP sending to another AV
  * than the cached one replaces the cache.
  *
  * Locking: the owner's engine lock (gift_qp_proto.lock), which every
- * sender holds with bottom halves disabled (dst_cache needs them off).
+ * sender holds with bottom halves disabled (dst_cache needs them off),
+ * except for the loop fields as said.
  */
 struct gift_net_route {
 	struct dst_cache cache;
@@ -185,6 +193,9 @@ struct gift_net_route {
 	u8 sgid_index;
 	bool ipv4;
 	bool valid;
+	struct sk_buff_head loopq;
+	struct list_head loop_node;
+	bool loop_queued;
 };
 
 /* gift_net.c */
