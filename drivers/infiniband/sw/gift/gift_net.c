@@ -546,17 +546,17 @@ static unsigned int gift_net_loop_deliver(struct gift_net_loop *loop,
 }
 
 /*
- * The local shortcut's bottom half: delivers what this CPU queued, in
- * softirq. Packets queued meanwhile (receivers answering) requeue the
- * work item, which runs again after this pass.
+ * The local shortcut's bottom half: delivers the routes this CPU listed,
+ * in softirq, including what the receivers send meanwhile, up to
+ * GIFT_NET_LOOP_MAX packets; then runs again if routes are left.
  */
 static void gift_net_loop_work(struct work_struct *work)
 {
 	struct gift_net_loop *loop = container_of(work, struct gift_net_loop,
 						  work);
 
-	if (gift_net_loop_deliver(loop, GIFT_NET_LOOP_MAX) &&
-	    !list_empty(&loop->routes))
+	gift_net_loop_deliver(loop, GIFT_NET_LOOP_MAX);
+	if (!list_empty(&loop->routes))
 		queue_work_on(smp_processor_id(), system_bh_wq, &loop->work);
 }
 
@@ -831,7 +831,6 @@ static bool gift_net_route_loop_busy(struct gift_net_route *route)
  */
 void gift_net_route_destroy(struct gift_net_route *route)
 {
-	might_sleep();
 	wait_var_event(route, !gift_net_route_loop_busy(route));
 	WARN_ON_ONCE(!skb_queue_empty_lockless(&route->loopq));
 	dst_cache_destroy(&route->cache);
