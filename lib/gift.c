@@ -36,6 +36,8 @@ static_assert((int)GIFTDV_DEV_CAP_ACCESS_GIFT == (int)GIFT_DEV_CAP_ACCESS_GIFT,
 	      "GIFTDV_DEV_CAP_ACCESS_GIFT differs from the kernel ABI");
 static_assert((int)GIFTDV_DEV_CAP_POST_EX == (int)GIFT_DEV_CAP_POST_EX,
 	      "GIFTDV_DEV_CAP_POST_EX differs from the kernel ABI");
+static_assert((int)GIFTDV_DEV_CAP_MAPPED_WQ == (int)GIFT_DEV_CAP_MAPPED_WQ,
+	      "GIFTDV_DEV_CAP_MAPPED_WQ differs from the kernel ABI");
 static_assert((int)GIFTDV_DEV_CAP_MAPPED_CQ == (int)GIFT_DEV_CAP_MAPPED_CQ,
 	      "GIFTDV_DEV_CAP_MAPPED_CQ differs from the kernel ABI");
 
@@ -213,7 +215,7 @@ static int gift_dealloc_mw(struct ibv_mw *mw)
 	return 0;
 }
 
-static bool gift_wr_is_mw(const struct ibv_send_wr *wr)
+bool gift_wr_is_mw(const struct ibv_send_wr *wr)
 {
 	return wr->opcode == IBV_WR_BIND_MW || wr->opcode == IBV_WR_LOCAL_INV;
 }
@@ -222,7 +224,7 @@ static bool gift_wr_is_mw(const struct ibv_send_wr *wr)
  * Posts one BIND_MW or LOCAL_INV through GIFT_IB_METHOD_QP_POST_MW: uverbs'
  * post_send carries neither. 0 or a positive errno.
  */
-static int gift_post_mw_wr(struct ibv_qp *qp, const struct ibv_send_wr *wr)
+int gift_post_mw_wr(struct ibv_qp *qp, const struct ibv_send_wr *wr)
 {
 	DECLARE_COMMAND_BUFFER(cmd, UVERBS_OBJECT_QP, GIFT_IB_METHOD_QP_POST_MW,
 			       4);
@@ -716,25 +718,117 @@ static int gift_destroy_srq(struct ibv_srq *srq)
 
 /* Queue pairs */
 
+static struct gift_qp *gift_qp_alloc(void)
+{
+	struct gift_qp *qp = calloc(1, sizeof(*qp));
+
+	if (!qp)
+		return NULL;
+	pthread_mutex_init(&qp->sq.lock, NULL);
+	pthread_mutex_init(&qp->rq.lock, NULL);
+	qp->state = IBV_QPS_RESET;
+	return qp;
+}
+
+static void gift_qp_free(struct gift_qp *qp)
+{
+	pthread_mutex_destroy(&qp->sq.lock);
+	pthread_mutex_destroy(&qp->rq.lock);
+	free(qp);
+}
+
+/* The queues of a QP of @type (with or without an SRQ) we ask mapped. */
+static uint64_t gift_qp_req_flags(struct ibv_context *ibctx,
+				  enum ibv_qp_type type, bool srq)
+{
+	uint64_t flags = 0;
+
+	if (!to_gctx(ibctx)->map_wqs)
+		return 0;
+	if (type == IBV_QPT_RC || type == IBV_QPT_UC)
+		flags |= GIFT_CREATE_QP_MAPPED_SQ;
+	if (!srq)
+		flags |= GIFT_CREATE_QP_MAPPED_RQ;
+	return flags;
+}
+
+/* Off the context's list, and its rings (if it has any) unmapped. */
+static void gift_qp_unmap(struct gift_context *ctx, struct gift_qp *qp)
+{
+	if (qp->tracked) {
+		pthread_mutex_lock(&ctx->mapped_lock);
+		list_del(&qp->mapped_entry);
+		pthread_mutex_unlock(&ctx->mapped_lock);
+		qp->tracked = false;
+	}
+	gift_wq_unmap(&qp->sq);
+	gift_wq_unmap(&qp->rq);
+}
+
+/*
+ * Maps the rings of a QP just created, whose caps are in @cap. A QP whose
+ * rings cannot be mapped is destroyed; out of mappings (ENOMEM), EAGAIN
+ * asks the caller to create it again without rings.
+ */
+static int gift_qp_map_created(struct gift_qp *qp, struct ibv_context *ibctx,
+			       const struct gift_create_qp_resp *resp,
+			       const struct ibv_qp_cap *cap, uint64_t flags)
+{
+	struct gift_context *ctx = to_gctx(ibctx);
+	int ret;
+
+	ret = gift_wq_map(&qp->sq, ibctx->cmd_fd, &resp->sq, true,
+			  cap->max_send_sge, cap->max_inline_data);
+	if (!ret)
+		ret = gift_wq_map(&qp->rq, ibctx->cmd_fd, &resp->rq, false,
+				  cap->max_recv_sge, 0);
+	if (ret) {
+		gift_qp_unmap(ctx, qp);
+		ibv_cmd_destroy_qp(&qp->vqp.qp);
+		return ret == ENOMEM && flags ? EAGAIN : ret;
+	}
+	if (qp->sq.ring || qp->rq.ring) {
+		pthread_mutex_lock(&ctx->mapped_lock);
+		list_add_tail(&ctx->mapped_qps, &qp->mapped_entry);
+		qp->tracked = true;
+		pthread_mutex_unlock(&ctx->mapped_lock);
+	}
+	return 0;
+}
+
 static struct ibv_qp *gift_create_qp(struct ibv_pd *pd,
 				     struct ibv_qp_init_attr *attr)
 {
-	struct ibv_create_qp cmd = {};
-	struct ib_uverbs_create_qp_resp resp = {};
+	uint64_t flags = gift_qp_req_flags(pd->context, attr->qp_type,
+					   attr->srq);
+	struct gift_cmd_create_qp_resp resp;
+	struct gift_cmd_create_qp cmd;
+	struct ibv_qp_init_attr a;
 	struct gift_qp *qp;
 	int ret;
 
-	qp = calloc(1, sizeof(*qp));
+	qp = gift_qp_alloc();
 	if (!qp)
 		return NULL;
-
-	ret = ibv_cmd_create_qp(pd, &qp->vqp.qp, attr, &cmd, sizeof(cmd),
-				&resp, sizeof(resp));
+	do {
+		memset(&cmd, 0, sizeof(cmd));
+		memset(&resp, 0, sizeof(resp));
+		cmd.flags = flags;
+		a = *attr;
+		ret = ibv_cmd_create_qp(pd, &qp->vqp.qp, &a, &cmd.ibv_cmd,
+					sizeof(cmd), &resp.ibv_resp,
+					sizeof(resp));
+		if (!ret)
+			ret = gift_qp_map_created(qp, pd->context, &resp.drv_payload,
+						  &a.cap, flags);
+		flags = 0;
+	} while (ret == EAGAIN);
 	if (ret) {
-		free(qp);
+		gift_qp_free(qp);
 		errno = ret;
 		return NULL;
 	}
+	*attr = a;
 	return &qp->vqp.qp;
 }
 
@@ -745,10 +839,11 @@ static struct ibv_qp *gift_create_qp(struct ibv_pd *pd,
 static struct ibv_qp *gift_create_qp_ex(struct ibv_context *ibctx,
 					struct ibv_qp_init_attr_ex *attr)
 {
-	struct ibv_create_qp cmd = {};
-	struct ib_uverbs_create_qp_resp resp = {};
+	struct gift_cmd_create_qp_resp resp;
+	struct gift_cmd_create_qp cmd;
 	struct ibv_qp_init_attr_ex kattr;
 	struct gift_qp *qp;
+	uint64_t flags;
 	int ret;
 
 	ret = gift_qp_ex_check(attr, to_gctx(ibctx)->dev_caps);
@@ -756,14 +851,25 @@ static struct ibv_qp *gift_create_qp_ex(struct ibv_context *ibctx,
 		errno = ret;
 		return NULL;
 	}
-	qp = calloc(1, sizeof(*qp));
+	qp = gift_qp_alloc();
 	if (!qp)
 		return NULL;
 
-	kattr = *attr;
-	kattr.comp_mask = IBV_QP_INIT_ATTR_PD;
-	ret = ibv_cmd_create_qp_ex(ibctx, &qp->vqp, &kattr, &cmd, sizeof(cmd),
-				   &resp, sizeof(resp));
+	flags = gift_qp_req_flags(ibctx, attr->qp_type, attr->srq);
+	do {
+		memset(&cmd, 0, sizeof(cmd));
+		memset(&resp, 0, sizeof(resp));
+		cmd.flags = flags;
+		kattr = *attr;
+		kattr.comp_mask = IBV_QP_INIT_ATTR_PD;
+		ret = ibv_cmd_create_qp_ex(ibctx, &qp->vqp, &kattr,
+					   &cmd.ibv_cmd, sizeof(cmd),
+					   &resp.ibv_resp, sizeof(resp));
+		if (!ret)
+			ret = gift_qp_map_created(qp, ibctx, &resp.drv_payload,
+						  &kattr.cap, flags);
+		flags = 0;
+	} while (ret == EAGAIN);
 	if (ret)
 		goto out_free;
 	attr->cap = kattr.cap;
@@ -776,9 +882,10 @@ static struct ibv_qp *gift_create_qp_ex(struct ibv_context *ibctx,
 	return &qp->vqp.qp;
 
 out_destroy:
+	gift_qp_unmap(to_gctx(ibctx), qp);
 	ibv_cmd_destroy_qp(&qp->vqp.qp);
 out_free:
-	free(qp);
+	gift_qp_free(qp);
 	errno = ret;
 	return NULL;
 }
@@ -843,6 +950,8 @@ int gift_qp_post_send(struct gift_qp *qp, struct ibv_send_wr *wr,
 	struct ibv_send_wr *last, *next;
 	int ret;
 
+	if (qp->sq.ring)
+		return gift_wq_post_send(qp, wr, bad_wr);
 	while (wr) {
 		if (gift_wr_is_mw(wr)) {
 			ret = gift_post_mw_wr(&qp->vqp.qp, wr);
@@ -871,6 +980,16 @@ static int gift_post_send(struct ibv_qp *ibqp, struct ibv_send_wr *wr,
 			  struct ibv_send_wr **bad_wr)
 {
 	return gift_qp_post_send(to_gqp(ibqp), wr, bad_wr);
+}
+
+static int gift_post_recv(struct ibv_qp *ibqp, struct ibv_recv_wr *wr,
+			  struct ibv_recv_wr **bad_wr)
+{
+	struct gift_qp *qp = to_gqp(ibqp);
+
+	if (qp->rq.ring)
+		return gift_wq_post_recv(qp, wr, bad_wr);
+	return ibv_cmd_post_recv(ibqp, wr, bad_wr);
 }
 
 bool gift_qp_is_ours(struct ibv_qp *qp)
@@ -905,12 +1024,27 @@ static int gift_query_qp(struct ibv_qp *qp, struct ibv_qp_attr *attr,
 				sizeof(cmd));
 }
 
-static int gift_modify_qp(struct ibv_qp *qp, struct ibv_qp_attr *attr,
+/*
+ * The state the application moves the QP to is kept for the mapped
+ * queues' checks, under both their locks so that no post sees it half
+ * way (a post racing a modify_qp gets either state, as with the kernel).
+ */
+static int gift_modify_qp(struct ibv_qp *ibqp, struct ibv_qp_attr *attr,
 			  int attr_mask)
 {
+	struct gift_qp *qp = to_gqp(ibqp);
 	struct ibv_modify_qp cmd = {};
+	int ret;
 
-	return ibv_cmd_modify_qp(qp, attr, attr_mask, &cmd, sizeof(cmd));
+	ret = ibv_cmd_modify_qp(ibqp, attr, attr_mask, &cmd, sizeof(cmd));
+	if (ret || !(attr_mask & IBV_QP_STATE))
+		return ret;
+	pthread_mutex_lock(&qp->sq.lock);
+	pthread_mutex_lock(&qp->rq.lock);
+	qp->state = attr->qp_state;
+	pthread_mutex_unlock(&qp->rq.lock);
+	pthread_mutex_unlock(&qp->sq.lock);
+	return 0;
 }
 
 static int gift_destroy_qp(struct ibv_qp *ibqp)
@@ -923,12 +1057,13 @@ static int gift_destroy_qp(struct ibv_qp *ibqp)
 	ret = ibv_cmd_destroy_qp(ibqp);
 	if (ret)
 		return ret;
+	gift_qp_unmap(to_gctx(ibqp->context), qp);
 	if (scq)
 		gift_cq_discard_qp(to_gcq(scq), qp_num);
 	if (rcq && rcq != scq)
 		gift_cq_discard_qp(to_gcq(rcq), qp_num);
 	gift_qp_ex_fini(qp);
-	free(qp);
+	gift_qp_free(qp);
 	return 0;
 }
 
@@ -968,19 +1103,24 @@ static int gift_destroy_ah(struct ibv_ah *ah)
 /* Context */
 
 /*
- * Rings of CQs the application did not destroy are unmapped here: each
- * holds the uverbs file open, and the kernel would keep the context (its
- * MRs' pages included) until the process exits. Those CQs are gone with
- * the context, as every object of it.
+ * Rings of CQs and QPs the application did not destroy are unmapped here:
+ * each holds the uverbs file open, and the kernel would keep the context
+ * (its MRs' pages included) until the process exits. Those CQs and QPs
+ * are gone with the context, as every object of it.
  */
 static void gift_free_context(struct ibv_context *ibctx)
 {
 	struct gift_context *ctx = to_gctx(ibctx);
 	struct gift_cq *cq;
+	struct gift_qp *qp;
 
 	list_for_each(&ctx->mapped_cqs, cq, mapped_entry)
 		if (cq->ring)
 			munmap(cq->ring, cq->ring_len);
+	list_for_each(&ctx->mapped_qps, qp, mapped_entry) {
+		gift_wq_unmap(&qp->sq);
+		gift_wq_unmap(&qp->rq);
+	}
 	pthread_mutex_destroy(&ctx->mapped_lock);
 	verbs_uninit_context(&ctx->ibv_ctx);
 	free(ctx);
@@ -1017,7 +1157,7 @@ static const struct verbs_context_ops gift_ctx_ops = {
 	.modify_qp = gift_modify_qp,
 	.modify_srq = gift_modify_srq,
 	.poll_cq = gift_poll_cq,
-	.post_recv = ibv_cmd_post_recv,
+	.post_recv = gift_post_recv,
 	.post_send = gift_post_send,
 	.post_srq_recv = ibv_cmd_post_srq_recv,
 	.query_device_ex = gift_query_device_ex,
@@ -1063,11 +1203,17 @@ static struct verbs_context *gift_alloc_context(struct ibv_device *ibdev,
 	ctx->dev_caps = resp.dev_caps;
 	pthread_mutex_init(&ctx->mapped_lock, NULL);
 	list_head_init(&ctx->mapped_cqs);
+	list_head_init(&ctx->mapped_qps);
 	ctx->map_cqs = resp.dev_caps & GIFT_DEV_CAP_MAPPED_CQ;
 	/* GIFT_MAPPED_CQ=0: poll through the kernel, to compare the two. */
 	if (ctx->map_cqs && getenv("GIFT_MAPPED_CQ") &&
 	    !strcmp(getenv("GIFT_MAPPED_CQ"), "0"))
 		ctx->map_cqs = false;
+	ctx->map_wqs = resp.dev_caps & GIFT_DEV_CAP_MAPPED_WQ;
+	/* GIFT_MAPPED_WQ=0: post through the kernel's commands. */
+	if (ctx->map_wqs && getenv("GIFT_MAPPED_WQ") &&
+	    !strcmp(getenv("GIFT_MAPPED_WQ"), "0"))
+		ctx->map_wqs = false;
 
 	if (ibv_read_ibdev_sysfs_file(ctx->fw_ver, sizeof(ctx->fw_ver),
 				      vdev->sysfs, "fw_ver") <= 0)
@@ -1204,4 +1350,29 @@ int giftdv_mr_stale_pages(struct ibv_mr *mr, uint64_t *stale)
 	if (!ret)
 		*stale = attr.stale_pages;
 	return ret;
+}
+
+static void gift_wq_describe(const struct gift_wq *wq, struct giftdv_wq *out)
+{
+	if (!out)
+		return;
+	memset(out, 0, sizeof(*out));
+	if (!wq->ring)
+		return;
+	out->ring = wq->ring;
+	out->slots = wq->slots;
+	out->size = wq->size;
+	out->stride = wq->stride;
+}
+
+int giftdv_query_qp_wqs(struct ibv_qp *ibqp, struct giftdv_wq *sq,
+			struct giftdv_wq *rq)
+{
+	struct gift_qp *qp = to_gqp(ibqp);
+
+	if (!gift_qp_is_ours(ibqp))
+		return EOPNOTSUPP;
+	gift_wq_describe(&qp->sq, sq);
+	gift_wq_describe(&qp->rq, rq);
+	return 0;
 }

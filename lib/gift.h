@@ -36,6 +36,9 @@ DECLARE_DRV_CMD(gift_create_cq_ex, IB_USER_VERBS_EX_CMD_CREATE_CQ,
 		gift_create_cq_req, gift_cq_ring_resp);
 DECLARE_DRV_CMD(gift_resize_cq, IB_USER_VERBS_CMD_RESIZE_CQ,
 		gift_resize_cq_req, gift_cq_ring_resp);
+/* QPs (plain and extended): struct gift_create_qp_req in, _resp out. */
+DECLARE_DRV_CMD(gift_cmd_create_qp, IB_USER_VERBS_CMD_CREATE_QP,
+		gift_create_qp_req, gift_create_qp_resp);
 
 struct gift_device {
 	struct verbs_device ibv_dev;
@@ -46,6 +49,7 @@ struct gift_context {
 	uint32_t abi_version;	/* from gift_alloc_ucontext_resp */
 	uint32_t dev_caps;	/* enum gift_dev_cap */
 	bool map_cqs;		/* create CQs mapped (GIFT_MAPPED_CQ=0: no) */
+	bool map_wqs;		/* create QPs' queues mapped (GIFT_MAPPED_WQ=0: no) */
 	char fw_ver[64];	/* sysfs fw_ver of the device, may be empty */
 	/*
 	 * The CQs with a ring, so that closing the context unmaps the rings
@@ -54,6 +58,7 @@ struct gift_context {
 	 */
 	pthread_mutex_t mapped_lock;
 	struct list_head mapped_cqs;	/* of gift_cq.mapped_entry */
+	struct list_head mapped_qps;	/* of gift_qp.mapped_entry */
 };
 
 static inline struct gift_context *to_gctx(struct ibv_context *ibctx)
@@ -106,12 +111,40 @@ static inline struct gift_cq *to_gcq(struct ibv_cq *ibcq)
 struct gift_wr_batch;
 
 /*
+ * A mapped work queue (struct gift_wq_ring in rdma/gift-abi.h), see
+ * gift_wq.c. @ring is NULL for a queue that is not mapped (its posts are
+ * the kernel's commands). @lock serialises the posters and protects
+ * @prod, our producer index, stored to the ring's after each post. The
+ * size, stride and caps are the ones the kernel answered, kept here so
+ * that a corrupted header cannot make us write outside the mapping.
+ */
+struct gift_wq {
+	struct gift_wq_ring *ring;
+	void *slots;
+	size_t len;
+	uint32_t size;
+	uint32_t stride;
+	uint32_t prod;
+	uint32_t max_sge;
+	uint32_t max_inline;
+	pthread_mutex_t lock;
+};
+
+/*
  * A queue pair. @batch exists for QPs created with send_ops_flags (the
- * ibv_wr_*() API); see gift_ex.c.
+ * ibv_wr_*() API); see gift_ex.c. @state is the state the application
+ * last moved the QP to (the kernel moves it on its own to ERR and SQE
+ * only), for the posts that fail in RESET, INIT and RTR without a system
+ * call. A QP with a mapped queue is on its context's mapped_qps.
  */
 struct gift_qp {
 	struct verbs_qp vqp;
 	struct gift_wr_batch *batch;
+	struct gift_wq sq;
+	struct gift_wq rq;
+	enum ibv_qp_state state;
+	struct list_node mapped_entry;
+	bool tracked;
 };
 
 static inline struct gift_qp *to_gqp(struct ibv_qp *ibqp)
@@ -148,6 +181,24 @@ void gift_cq_lock(struct gift_cq *cq);
 void gift_cq_unlock(struct gift_cq *cq);
 /* Flags @qp extended (VERBS_QP_EX) where the loaded libibverbs looks. */
 int gift_qp_mark_ex(struct gift_qp *qp);
+
+/*
+ * gift_wq.c: mapped work queues. gift_wq_map() maps the ring @resp
+ * describes (none when its length is 0): 0 or a positive errno.
+ * gift_wq_post_send() and gift_wq_post_recv() post through a mapped
+ * queue, as ibv_post_send() and ibv_post_recv() do.
+ */
+int gift_wq_map(struct gift_wq *wq, int cmd_fd,
+		const struct gift_wq_ring_resp *resp, bool send,
+		uint32_t max_sge, uint32_t max_inline);
+void gift_wq_unmap(struct gift_wq *wq);
+int gift_wq_post_send(struct gift_qp *qp, struct ibv_send_wr *wr,
+		      struct ibv_send_wr **bad_wr);
+int gift_wq_post_recv(struct gift_qp *qp, struct ibv_recv_wr *wr,
+		      struct ibv_recv_wr **bad_wr);
+/* gift.c: BIND_MW and LOCAL_INV through the driver's method. */
+bool gift_wr_is_mw(const struct ibv_send_wr *wr);
+int gift_post_mw_wr(struct ibv_qp *qp, const struct ibv_send_wr *wr);
 
 /* gift_ex.c: the extended verbs. Positive errnos. */
 int gift_cq_ex_check(const struct ibv_cq_init_attr_ex *attr);

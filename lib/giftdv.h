@@ -65,6 +65,13 @@ enum giftdv_dev_caps {
 	 * system call (the provider uses it by itself)
 	 */
 	GIFTDV_DEV_CAP_MAPPED_CQ = 1 << 2,
+	/*
+	 * Send queues (RC, UC) and receive queues (without an SRQ) are
+	 * rings mapped into the process: ibv_post_recv() makes no system
+	 * call, ibv_post_send() one per call (the provider uses it by
+	 * itself; see giftdv_query_qp_wqs())
+	 */
+	GIFTDV_DEV_CAP_MAPPED_WQ = 1 << 3,
 };
 
 /*
@@ -174,6 +181,38 @@ int giftdv_query_device(struct ibv_context *ctx,
 void giftdv_wr_flush(struct ibv_qp_ex *qpx, uint32_t rkey,
 		     uint64_t remote_addr, size_t len, uint8_t type,
 		     uint8_t level);
+
+/*
+ * struct giftdv_wq - where a mapped work queue of a QP is
+ * @ring: the ring's header, struct gift_wq_ring of <rdma/gift-abi.h>;
+ *        NULL when the queue is not mapped (then the fields below are 0)
+ * @slots: slot 0; slot i is at @slots + (i & (@size - 1)) * @stride
+ * @size: slots, a power of two
+ * @stride: bytes per slot (struct gift_swqe or struct gift_rwqe and
+ *          their tails)
+ */
+struct giftdv_wq {
+	void *ring;
+	void *slots;
+	uint32_t size;
+	uint32_t stride;
+};
+
+/*
+ * giftdv_query_qp_wqs - where the mapped work queues of a QP are
+ * @qp: a QP of a gift device
+ * @sq, @rq: filled in (either may be NULL)
+ *
+ * For tools and tests that look at the rings (the format and the
+ * protocol are in <rdma/gift-abi.h>): the provider owns the producer
+ * indices, and anything written there but through ibv_post_send() and
+ * ibv_post_recv() may fail the QP (never anything else: the kernel
+ * checks every slot it reads).
+ *
+ * Return: 0, or EOPNOTSUPP if @qp does not belong to the gift provider.
+ */
+int giftdv_query_qp_wqs(struct ibv_qp *qp, struct giftdv_wq *sq,
+			struct giftdv_wq *rq);
 
 #ifdef __cplusplus
 }

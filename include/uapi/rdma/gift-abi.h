@@ -11,6 +11,7 @@
 
 #include <linux/types.h>
 #include <rdma/ib_user_ioctl_cmds.h>
+#include <rdma/ib_user_verbs.h>
 
 /*
  * uverbs ABI version of the driver: the provider refuses devices that
@@ -46,11 +47,15 @@
  * (RDMA FLUSH and ATOMIC WRITE from user space).
  * GIFT_DEV_CAP_MAPPED_CQ: create_cq accepts GIFT_CREATE_CQ_MAPPED (a
  * completion ring mapped into user space, see struct gift_cq_ring).
+ * GIFT_DEV_CAP_MAPPED_WQ: create_qp accepts GIFT_CREATE_QP_MAPPED_SQ and
+ * GIFT_CREATE_QP_MAPPED_RQ (work queue rings mapped into user space, see
+ * struct gift_wq_ring).
  */
 enum gift_dev_cap {
 	GIFT_DEV_CAP_ACCESS_GIFT = 1 << 0,
 	GIFT_DEV_CAP_POST_EX = 1 << 1,
 	GIFT_DEV_CAP_MAPPED_CQ = 1 << 2,
+	GIFT_DEV_CAP_MAPPED_WQ = 1 << 3,
 };
 
 /*
@@ -315,6 +320,175 @@ struct gift_cq_ring {
 	__u32 reserved0[13];
 	__u32 cons;
 	__u32 reserved1[15];
+};
+
+/*
+ * Mapped work queues.
+ *
+ * create_qp with GIFT_CREATE_QP_MAPPED_SQ (RC and UC QPs) and/or
+ * GIFT_CREATE_QP_MAPPED_RQ (QPs without an SRQ) in struct
+ * gift_create_qp_req makes the QP's send and/or receive queue a ring in
+ * memory that user space maps (struct gift_create_qp_resp gives, per
+ * queue, the mmap() offset on the uverbs file, the length, the number of
+ * slots and the bytes per slot). A QP type or SRQ that does not allow a
+ * flag fails with EINVAL, unknown flags too.
+ *
+ * The mapping starts with struct gift_wq_ring; slot i is at
+ * GIFT_WQ_RING_WQE_OFFSET + (i & (size - 1)) * stride. @prod and @cons are
+ * free-running u32 indices: the ring holds prod - cons work requests,
+ * never more than size.
+ *
+ * User space, posting: checks that prod - cons < size (cons loaded with
+ * acquire semantics, pairing with the kernel's release), writes the slot,
+ * then stores prod + 1 to @prod with release semantics.
+ *
+ * Kernel, consuming: loads @prod with acquire semantics (pairs with the
+ * user's release) and copies each slot into kernel memory before it
+ * checks it: nothing it reads from the mapping is read twice. A @prod
+ * more than size ahead of the kernel's own cons fails the QP (as on a
+ * local QP operation error, IB_EVENT_QP_FATAL, and every posted work
+ * request flushed); so does a slot that is not a valid work request,
+ * which completes with IB_WC_LOC_QP_OP_ERR in its turn. When a work
+ * request completes (or is flushed), its slot is free again: the kernel
+ * stores the new cons with release semantics. The kernel keeps its own
+ * copy of cons, size and stride and never trusts the mapping's.
+ *
+ * Send queue: user space enters the kernel after writing work requests,
+ * with the post_send command without work requests (wr_count 0: the
+ * doorbell). The kernel copies the slots from its last position up to
+ * @prod into its own send queue then, and only then; it also does so
+ * first thing in every other post on that send queue (the post_send
+ * command with work requests, GIFT_IB_METHOD_QP_POST_EX and _POST_MW), so
+ * that work requests stay in the order they were posted. In RESET, INIT
+ * and RTR the doorbell fails with EINVAL and copies nothing; in SQE and
+ * ERR every new work request completes at once with IB_WC_WR_FLUSH_ERR.
+ *
+ * Receive queue: the kernel reads a slot when a message arrives for it,
+ * without a system call. A receive queue has no doorbell but for the ERR
+ * state: once the QP is in ERR the kernel sets GIFT_WQ_RING_ERR in
+ * @flags (then a full memory barrier, then it flushes what @prod shows);
+ * user space, after storing @prod, issues a full memory barrier and loads
+ * @flags: if GIFT_WQ_RING_ERR is set, it makes the post_recv command
+ * without work requests, which flushes what was posted since. One of the
+ * two sides sees the other's store, so no receive is left unflushed. The
+ * post_recv command with work requests fails with EINVAL on a mapped
+ * receive queue.
+ *
+ * Entering RESET empties both queues: the kernel sets cons to the @prod
+ * it finds, so that user space goes on from its own prod, and clears
+ * @flags.
+ */
+enum gift_create_qp_flags {
+	GIFT_CREATE_QP_MAPPED_SQ = 1 << 0,
+	GIFT_CREATE_QP_MAPPED_RQ = 1 << 1,
+};
+
+/**
+ * struct gift_create_qp_req - driver data of create_qp
+ * @flags: enum gift_create_qp_flags
+ */
+struct gift_create_qp_req {
+	__aligned_u64 flags;
+};
+
+/**
+ * struct gift_wq_ring_resp - where a mapped work queue is
+ * @mmap_offset: offset to mmap() the ring at on the uverbs file
+ * @mmap_length: bytes to map; 0 for a queue that is not mapped
+ * @size: slots, a power of two (the queue's max_*_wr)
+ * @stride: bytes per slot
+ */
+struct gift_wq_ring_resp {
+	__aligned_u64 mmap_offset;
+	__aligned_u64 mmap_length;
+	__u32 size;
+	__u32 stride;
+};
+
+/**
+ * struct gift_create_qp_resp - driver data answered by create_qp
+ * @sq: the send queue's ring
+ * @rq: the receive queue's ring
+ */
+struct gift_create_qp_resp {
+	struct gift_wq_ring_resp sq;
+	struct gift_wq_ring_resp rq;
+};
+
+enum gift_wq_ring_flags {
+	GIFT_WQ_RING_ERR = 1 << 0,
+};
+
+#define GIFT_WQ_RING_WQE_OFFSET 128
+
+/**
+ * struct gift_wq_ring - the header of a mapped work queue
+ * @prod: written by user space only
+ * @cons: written by the kernel only
+ * @flags: enum gift_wq_ring_flags, written by the kernel only
+ */
+struct gift_wq_ring {
+	__u32 prod;
+	__u32 reserved0[15];
+	__u32 cons;
+	__u32 flags;
+	__u32 reserved1[14];
+};
+
+/**
+ * struct gift_rwqe - a receive work request in a mapped receive queue
+ * @wr_id: returned in the completion
+ * @num_sge: entries of @sge, at most the queue's max_recv_sge
+ * @reserved: ignored
+ * @sge: the scatter list
+ *
+ * The slot is 16 + 16 * max_recv_sge bytes.
+ */
+struct gift_rwqe {
+	__aligned_u64 wr_id;
+	__u32 num_sge;
+	__u32 reserved;
+	struct ib_uverbs_sge sge[];
+};
+
+/**
+ * struct gift_swqe - a send work request in a mapped send queue
+ * @wr_id: returned in the completion
+ * @opcode: IB_UVERBS_WR_SEND, _SEND_WITH_IMM, _SEND_WITH_INV (RC),
+ *	_RDMA_WRITE, _RDMA_WRITE_WITH_IMM, and on RC _RDMA_READ,
+ *	_ATOMIC_CMP_AND_SWP and _ATOMIC_FETCH_AND_ADD; the other work
+ *	requests go through their commands, which keep the order
+ * @send_flags: IB_UVERBS_SEND_FENCE (1), _SIGNALED (2), _SOLICITED (4),
+ *	_INLINE (8), as in struct ib_uverbs_send_wr; no others
+ * @num_sge: without _INLINE, entries of @sge (at most max_send_sge)
+ * @inline_len: with _INLINE, bytes of @inline_data (at most
+ *	max_inline_data); 0 otherwise
+ * @ex: immediate data (network order) or the rkey to invalidate
+ * @reserved: ignored
+ * @remote_addr: RDMA and atomic work requests: the remote address
+ * @compare_add: atomics: the compare or add operand
+ * @swap: compare and swap: the swap operand
+ * @rkey: RDMA and atomic work requests: the remote key
+ * @reserved2: ignored
+ *
+ * The tail of the slot follows: without _INLINE, the gather list
+ * (struct ib_uverbs_sge[num_sge]); with it, the @inline_len bytes of the
+ * message. The slot is sizeof(struct gift_swqe) + max(16 * max_send_sge,
+ * max_inline_data) bytes, rounded up to 16.
+ */
+struct gift_swqe {
+	__aligned_u64 wr_id;
+	__u32 opcode;
+	__u32 send_flags;
+	__u32 num_sge;
+	__u32 inline_len;
+	__u32 ex;
+	__u32 reserved;
+	__aligned_u64 remote_addr;
+	__aligned_u64 compare_add;
+	__aligned_u64 swap;
+	__u32 rkey;
+	__u32 reserved2;
 };
 
 #endif /* GIFT_ABI_USER_H */

@@ -224,42 +224,198 @@ static void gift_qp_flush_one(struct gift_qp *qp, struct ib_cq *ibcq, u64 wr_id,
 	gift_cq_post_deferred(to_gift_cq(ibcq), &wc, false, signals);
 }
 
+static void gift_qp_fatal(struct gift_qp *qp, const char *why);
+
+/*
+ * A send WQE leaves the send queue (completed or flushed): one taken from
+ * the mapped ring frees its slot there.
+ */
+static void gift_qp_sq_retire(struct gift_qp *qp, struct gift_send_wqe *wqe)
+{
+	struct gift_wq_uring *u = &qp->sq.uring;
+
+	lockdep_assert_held(&qp->sq.lock);
+	qp->sq.queue.cons++;
+	if (wqe->flags & GIFT_SWQE_RING) {
+		u->cons++;
+		gift_wq_uring_publish(u, u->cons);
+	}
+}
+
+/*
+ * The opcode of a mapped send slot, for its flush completion: whatever
+ * the slot says, only returned to its owner.
+ */
+static enum ib_wr_opcode gift_qp_swqe_opcode(struct gift_qp *qp, u32 idx)
+{
+	const struct gift_swqe *s = gift_wq_uring_slot(&qp->sq.uring, idx);
+
+	return READ_ONCE(s->opcode);
+}
+
+/*
+ * Flushes the work requests user space put in the mapped send ring since
+ * the last doorbell (in ERR every new one completes at once). A @prod
+ * that cannot be read right flushes nothing more: the QP is in error
+ * anyway.
+ */
+static void gift_qp_sq_flush_ring(struct gift_qp *qp, unsigned int *signals)
+{
+	struct gift_wq_uring *u = &qp->sq.uring;
+	u32 prod;
+
+	lockdep_assert_held(&qp->sq.lock);
+	if (!gift_wq_uring_mapped(u))
+		return;
+	if (gift_wq_uring_prod(u, u->cons, &prod) ||
+	    prod - u->cons < u->fetch - u->cons)
+		return;
+	/* Slots are free once copied: @cons counts completions. */
+	for (; u->fetch != prod; u->fetch++, u->cons++)
+		gift_qp_flush_one(qp, qp->ibqp.send_cq,
+				  gift_wq_uring_wr_id(u, u->fetch),
+				  gift_wc_opcode(gift_qp_swqe_opcode(qp, u->fetch)),
+				  signals);
+	gift_wq_uring_publish(u, u->cons);
+}
+
+/*
+ * Reads the user's producer index of a mapped receive ring into
+ * rq.queue.prod. -EIO for an index no correct producer writes (over
+ * size ahead, or behind WQEs the engine took): the QP must fail.
+ */
+static int gift_qp_rq_sync(struct gift_qp *qp)
+{
+	struct gift_queue *q = &qp->rq.queue;
+	u32 prod;
+
+	lockdep_assert_held(&qp->rq.lock);
+	if (gift_wq_uring_prod(&qp->rq.uring, q->cons, &prod) ||
+	    prod - q->cons < qp->rq.popped - q->cons)
+		return -EIO;
+	q->prod = prod;
+	return 0;
+}
+
+/*
+ * Completes every receive WQE with a flush error, oldest first: those
+ * of a mapped ring up to what user space has posted (an index that
+ * cannot be read right leaves the last one read).
+ */
+static void gift_qp_rq_flush(struct gift_qp *qp, unsigned int *signals)
+{
+	struct gift_queue *rq = &qp->rq.queue;
+	bool mapped = gift_wq_uring_mapped(&qp->rq.uring);
+	struct gift_recv_wqe *rwqe;
+	u64 wr_id;
+
+	lockdep_assert_held(&qp->rq.lock);
+	if (mapped) {
+		gift_wq_uring_set_err(&qp->rq.uring, true);
+		gift_qp_rq_sync(qp);
+	}
+	for (; !gift_queue_empty(rq); rq->cons++) {
+		if (mapped) {
+			wr_id = gift_wq_uring_wr_id(&qp->rq.uring, rq->cons);
+		} else {
+			rwqe = gift_queue_slot(rq, rq->cons);
+			wr_id = rwqe->wr_id;
+		}
+		gift_qp_flush_one(qp, qp->ibqp.recv_cq, wr_id, IB_WC_RECV,
+				  signals);
+	}
+	qp->rq.popped = rq->prod;
+	if (mapped)
+		gift_wq_uring_publish(&qp->rq.uring, rq->cons);
+}
+
 /* Completes every queued WQE with a flush error, oldest first. */
 static void gift_qp_flush(struct gift_qp *qp, struct gift_qp_signals *sig)
 {
-	struct gift_queue *sq = &qp->sq.queue, *rq = &qp->rq.queue;
+	struct gift_queue *sq = &qp->sq.queue;
 	struct gift_send_wqe *swqe;
-	struct gift_recv_wqe *rwqe;
 
 	lockdep_assert_held(&qp->sq.lock);
 	lockdep_assert_held(&qp->rq.lock);
 
-	for (; !gift_queue_empty(sq); sq->cons++) {
+	while (!gift_queue_empty(sq)) {
 		swqe = gift_queue_slot(sq, sq->cons);
 		gift_qp_flush_one(qp, qp->ibqp.send_cq, swqe->wr_id,
 				  gift_wc_opcode(swqe->opcode), &sig->scq);
+		gift_qp_sq_retire(qp, swqe);
 	}
-	if (qp->ibqp.srq)
-		return;
-	for (; !gift_queue_empty(rq); rq->cons++) {
-		rwqe = gift_queue_slot(rq, rq->cons);
-		gift_qp_flush_one(qp, qp->ibqp.recv_cq, rwqe->wr_id, IB_WC_RECV,
-				  &sig->rcq);
-	}
-	qp->rq.popped = rq->prod;
+	if (gift_wq_uring_mapped(&qp->sq.uring))
+		gift_wq_uring_set_err(&qp->sq.uring, true);
+	gift_qp_sq_flush_ring(qp, &sig->scq);
+	if (!qp->ibqp.srq)
+		gift_qp_rq_flush(qp, &sig->rcq);
+}
+
+/*
+ * Empties a mapped ring at RESET: its consumer index catches up with the
+ * user's producer index, whatever that says, so that user space goes on
+ * from its own; returns the new index.
+ */
+static u32 gift_qp_uring_reset(struct gift_wq_uring *u)
+{
+	/* Pairs with the producer's store-release of prod. */
+	u32 prod = smp_load_acquire(&u->ring->prod);
+
+	gift_wq_uring_set_err(u, false);
+	gift_wq_uring_publish(u, prod);
+	return prod;
 }
 
 /* Empties both rings without completions (transition to RESET). */
 static void gift_qp_clear(struct gift_qp *qp)
 {
+	struct gift_wq_uring *u = &qp->sq.uring;
+	struct gift_queue *rq = &qp->rq.queue;
+
 	lockdep_assert_held(&qp->sq.lock);
 	lockdep_assert_held(&qp->rq.lock);
 
 	gift_queue_reset(&qp->sq.queue);
+	if (gift_wq_uring_mapped(u)) {
+		u->cons = gift_qp_uring_reset(u);
+		u->fetch = u->cons;
+	}
 	if (qp->ibqp.srq)
 		return;
-	gift_queue_reset(&qp->rq.queue);
-	qp->rq.popped = 0;
+	gift_queue_reset(rq);
+	if (gift_wq_uring_mapped(&qp->rq.uring)) {
+		rq->cons = gift_qp_uring_reset(&qp->rq.uring);
+		rq->prod = rq->cons;
+	}
+	qp->rq.popped = rq->prod;
+}
+
+/*
+ * The request of a user create_qp: struct gift_create_qp_req, or nothing
+ * (queues not mapped). Sets *@flags.
+ */
+static int gift_qp_read_req(struct gift_dev *gdev,
+			    const struct ib_qp_init_attr *init,
+			    struct ib_udata *udata, u32 *flags)
+{
+	struct gift_create_qp_req req = {};
+	int err;
+
+	err = gift_udata_read(udata, &req, sizeof(req));
+	if (err)
+		return err;
+	if ((req.flags & ~(u64)(GIFT_CREATE_QP_MAPPED_SQ |
+				GIFT_CREATE_QP_MAPPED_RQ)) ||
+	    ((req.flags & GIFT_CREATE_QP_MAPPED_SQ) &&
+	     init->qp_type != IB_QPT_RC && init->qp_type != IB_QPT_UC) ||
+	    ((req.flags & GIFT_CREATE_QP_MAPPED_RQ) && init->srq) ||
+	    /* The provider must be able to learn where the rings are. */
+	    (req.flags && udata->outlen < sizeof(struct gift_create_qp_resp))) {
+		gift_dbg(gdev, "driver flags %#llx refused\n", req.flags);
+		return -EINVAL;
+	}
+	*flags = req.flags;
+	return 0;
 }
 
 static int gift_qp_check_init(struct gift_dev *gdev,
@@ -268,9 +424,6 @@ static int gift_qp_check_init(struct gift_dev *gdev,
 {
 	const struct ib_device_attr *dattr = &gdev->attr;
 	const struct ib_qp_cap *cap = &init->cap;
-
-	if (gift_udata_has_input(udata))
-		return -EINVAL;
 	/* GSI is ib_mad's, created by the kernel for the port. */
 	if (init->qp_type != IB_QPT_RC && init->qp_type != IB_QPT_UC &&
 	    init->qp_type != IB_QPT_UD &&
@@ -318,53 +471,102 @@ static void gift_qp_init_fields(struct gift_qp *qp,
 }
 
 /*
+ * A mapped receive queue: the ring user space maps, whose slots the
+ * queue's indices name (its buffer is not the queue's own).
+ */
+static int gift_qp_map_rq(struct gift_qp *qp, u32 size, struct ib_udata *udata,
+			  struct gift_wq_ring_resp *resp)
+{
+	struct gift_queue *q = &qp->rq.queue;
+	int err;
+
+	BUILD_BUG_ON(sizeof(struct ib_uverbs_sge) != sizeof(struct ib_sge));
+	err = gift_wq_uring_create(&qp->rq.uring, size,
+				   struct_size_t(struct gift_rwqe, sge,
+						 qp->rq.max_sge),
+				   udata, resp);
+	if (err)
+		return err;
+	q->buf = qp->rq.uring.slots;
+	q->stride = qp->rq.uring.stride;
+	q->size = size;
+	q->prod = 0;
+	q->cons = 0;
+	return 0;
+}
+
+/*
  * Sizes the rings from the requested caps. A send slot's tail holds
- * either the SGEs or the inline data, so both caps grow to fill it.
+ * either the SGEs or the inline data, so both caps grow to fill it. A
+ * mapped send queue's kernel ring has room for twice max_wr: the
+ * mapped ring's work requests and those posted through commands.
  */
 static int gift_qp_alloc_queues(struct gift_qp *qp,
-				const struct ib_qp_init_attr *init)
+				const struct ib_qp_init_attr *init, u32 flags,
+				struct ib_udata *udata,
+				struct gift_create_qp_resp *resp)
 {
 	const struct ib_qp_cap *cap = &init->cap;
 	u32 sge = sizeof(struct ib_sge);
-	u32 tail;
+	u32 tail, slots;
 	int err;
 
 	tail = max(max(cap->max_send_sge, 1U) * sge, cap->max_inline_data);
 	tail = ALIGN(tail, sge);
 	qp->sq.max_sge = min_t(u32, tail / sge, GIFT_MAX_SGE);
 	qp->sq.max_inline = min_t(u32, tail, GIFT_MAX_INLINE_DATA);
-	err = gift_queue_init(&qp->sq.queue,
-			      gift_queue_slots(cap->max_send_wr),
+	qp->sq.max_wr = gift_queue_slots(cap->max_send_wr);
+	slots = qp->sq.max_wr;
+	if (flags & GIFT_CREATE_QP_MAPPED_SQ) {
+		slots *= 2;
+		err = gift_wq_uring_create(&qp->sq.uring, qp->sq.max_wr,
+					   sizeof(struct gift_swqe) + tail,
+					   udata, &resp->sq);
+		if (err)
+			return err;
+	}
+	err = gift_queue_init(&qp->sq.queue, slots,
 			      struct_size_t(struct gift_send_wqe, inline_data,
 					    tail));
 	if (err)
-		return err;
+		goto out_unmap_sq;
 	if (init->srq)
 		return 0;
 
 	qp->rq.max_sge = max(cap->max_recv_sge, 1U);
-	err = gift_queue_init(&qp->rq.queue,
-			      gift_queue_slots(cap->max_recv_wr),
-			      gift_recv_wqe_size(qp->rq.max_sge));
+	if (flags & GIFT_CREATE_QP_MAPPED_RQ)
+		err = gift_qp_map_rq(qp, gift_queue_slots(cap->max_recv_wr),
+				     udata, &resp->rq);
+	else
+		err = gift_queue_init(&qp->rq.queue,
+				      gift_queue_slots(cap->max_recv_wr),
+				      gift_recv_wqe_size(qp->rq.max_sge));
 	if (err)
 		goto out_free_sq;
 	return 0;
 
 out_free_sq:
 	gift_queue_free(&qp->sq.queue);
+out_unmap_sq:
+	gift_wq_uring_destroy(&qp->sq.uring);
 	return err;
 }
 
 static void gift_qp_free_queues(struct gift_qp *qp)
 {
+	/* A mapped receive queue's slots are the mapping's. */
+	if (gift_wq_uring_mapped(&qp->rq.uring))
+		qp->rq.queue.buf = NULL;
+	gift_wq_uring_destroy(&qp->rq.uring);
 	gift_queue_free(&qp->rq.queue);
+	gift_wq_uring_destroy(&qp->sq.uring);
 	gift_queue_free(&qp->sq.queue);
 }
 
 static void gift_qp_caps(struct gift_qp *qp, struct ib_qp_cap *cap)
 {
 	memset(cap, 0, sizeof(*cap));
-	cap->max_send_wr = qp->sq.queue.size;
+	cap->max_send_wr = qp->sq.max_wr;
 	cap->max_send_sge = qp->sq.max_sge;
 	cap->max_inline_data = qp->sq.max_inline;
 	if (qp->ibqp.srq)
@@ -405,7 +607,8 @@ static int gift_qpn_alloc(struct gift_qp_table *table, enum ib_qp_type type,
  * @init: type, CQs, SRQ and caps requested; the actual caps (ring sizes
  *	are powers of two; SGE and inline caps fill the WQE slot) are
  *	reported back in init->cap
- * @udata: user data (no driver data is exchanged), or NULL
+ * @udata: user data, or NULL: struct gift_create_qp_req in (optional),
+ *	struct gift_create_qp_resp out (where the mapped rings are)
  *
  * The QP starts in RESET with a random QPN in 16..2^24-2 (not 0 or 1,
  * the special QPs, nor 0xffffff, multicast), or QPN 1 for the GSI QP
@@ -414,8 +617,8 @@ static int gift_qpn_alloc(struct gift_qp_table *table, enum ib_qp_type type,
  * Return: 0; -EOPNOTSUPP for other QP types (SMI, XRC, raw
  * packet; GSI from user space) or creation flags; -EINVAL for caps over
  * the device limits, missing CQs, a GSI QP on another port or driver
- * input; -EBUSY for a second GSI QP; -ENOMEM at max_qp or without
- * memory; or the engine's error.
+ * flags that are unknown or not for this QP; -EBUSY for a second GSI
+ * QP; -ENOMEM at max_qp or without memory; or the engine's error.
  */
 static int gift_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *init,
 			  struct ib_udata *udata)
@@ -423,11 +626,14 @@ static int gift_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *init,
 	struct gift_dev *gdev = to_gift_dev(ibqp->device);
 	struct gift_qp_table *table = &gdev->qp_table;
 	struct gift_qp *qp = to_gift_qp(ibqp);
+	struct gift_create_qp_resp resp = {};
+	u32 qpn, flags = 0;
 	void *old;
-	u32 qpn;
 	int err;
 
 	err = gift_qp_check_init(gdev, init, udata);
+	if (!err)
+		err = gift_qp_read_req(gdev, init, udata, &flags);
 	if (err)
 		return err;
 	gift_qp_init_fields(qp, init, udata);
@@ -435,9 +641,15 @@ static int gift_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *init,
 		err = -ENOMEM;
 		goto out_destroy_mutex;
 	}
-	err = gift_qp_alloc_queues(qp, init);
+	err = gift_qp_alloc_queues(qp, init, flags, udata, &resp);
 	if (err)
 		goto out_uncount;
+	if (udata && udata->outlen) {
+		err = ib_copy_to_udata(udata, &resp,
+				       min(udata->outlen, sizeof(resp)));
+		if (err)
+			goto out_free_queues;
+	}
 	err = gift_qpn_alloc(table, init->qp_type, &qpn);
 	if (err < 0)
 		goto out_free_queues;
@@ -967,6 +1179,7 @@ static void gift_send_wqe_init(struct gift_qp *qp, struct gift_send_wqe *wqe,
 	wqe->wr_id = wr->wr_id;
 	wqe->opcode = wr->opcode;
 	wqe->send_flags = wr->send_flags;
+	wqe->flags = 0;
 	wqe->length = length;
 	wqe->ex.invalidate_rkey = wr->ex.invalidate_rkey;
 	memset(&wqe->wr, 0, sizeof(wqe->wr));
@@ -998,7 +1211,173 @@ struct gift_post_send_ctx {
 	u8 *staging;		/* user inline data, allocated on first use */
 	unsigned int signals;	/* owed by immediate flushes, send CQ */
 	bool kick;		/* a WQE was queued in RTS or SQD */
+	bool ring_failed;	/* the mapped send ring is corrupt */
 };
+
+/* The opcodes a mapped send ring carries (struct gift_swqe). */
+static bool gift_swqe_opcode_ok(struct gift_qp *qp, u32 opcode)
+{
+	switch (opcode) {
+	case IB_WR_SEND:
+	case IB_WR_SEND_WITH_IMM:
+	case IB_WR_RDMA_WRITE:
+	case IB_WR_RDMA_WRITE_WITH_IMM:
+		return true;
+	case IB_WR_SEND_WITH_INV:
+	case IB_WR_RDMA_READ:
+	case IB_WR_ATOMIC_CMP_AND_SWP:
+	case IB_WR_ATOMIC_FETCH_AND_ADD:
+		return !gift_qp_is_uc(qp);
+	default:
+		return false;
+	}
+}
+
+#define GIFT_SWQE_SEND_FLAGS \
+	(IB_SEND_FENCE | IB_SEND_SIGNALED | IB_SEND_SOLICITED | IB_SEND_INLINE)
+
+/*
+ * Copies the gather list or the inline data of a mapped send slot into
+ * @wqe, each count read once and checked; false when it is not valid.
+ */
+static bool gift_swqe_read_tail(struct gift_qp *qp, struct gift_send_wqe *wqe,
+				const struct gift_swqe *s)
+{
+	const struct ib_uverbs_sge *sge = (const void *)(s + 1);
+	u64 len = 0;
+	u32 i, n;
+
+	if (wqe->send_flags & IB_SEND_INLINE) {
+		n = READ_ONCE(s->inline_len);
+		if (n > qp->sq.max_inline ||
+		    !gift_send_opcode_inline_ok(wqe->opcode))
+			return false;
+		/* The bytes themselves are the owner's to change meanwhile. */
+		data_race(memcpy(wqe->inline_data, s + 1, n));
+		wqe->length = n;
+		return true;
+	}
+	n = READ_ONCE(s->num_sge);
+	if (n > qp->sq.max_sge)
+		return false;
+	for (i = 0; i < n; i++) {
+		wqe->sge[i].addr = READ_ONCE(sge[i].addr);
+		wqe->sge[i].length = READ_ONCE(sge[i].length);
+		wqe->sge[i].lkey = READ_ONCE(sge[i].lkey);
+		len += wqe->sge[i].length;
+	}
+	if (len > GIFT_MAX_MSG_SIZE ||
+	    (gift_send_opcode_atomic(wqe->opcode) && len != 8))
+		return false;
+	wqe->num_sge = n;
+	wqe->length = len;
+	return true;
+}
+
+/*
+ * Fills a send WQE from slot @idx of the mapped send ring, checked as
+ * gift_send_wr_check() checks a posted WR. A slot that is not a valid
+ * work request still makes a WQE, GIFT_SWQE_BAD, that the requester
+ * fails in its turn (IB_WC_LOC_QP_OP_ERR), after those before it.
+ */
+static void gift_send_wqe_from_ring(struct gift_qp *qp,
+				    struct gift_send_wqe *wqe, u32 idx)
+{
+	const struct gift_swqe *s = gift_wq_uring_slot(&qp->sq.uring, idx);
+	u32 opcode = READ_ONCE(s->opcode), flags = READ_ONCE(s->send_flags);
+
+	lockdep_assert_held(&qp->sq.lock);
+
+	wqe->wr_id = READ_ONCE(s->wr_id);
+	wqe->opcode = IB_WR_SEND;
+	wqe->send_flags = flags & GIFT_SWQE_SEND_FLAGS;
+	wqe->flags = GIFT_SWQE_RING;
+	wqe->num_sge = 0;
+	wqe->length = 0;
+	wqe->ex.invalidate_rkey = READ_ONCE(s->ex);
+	memset(&wqe->wr, 0, sizeof(wqe->wr));
+	memset(wqe->proto, 0, sizeof(wqe->proto));
+	if (!gift_swqe_opcode_ok(qp, opcode) ||
+	    (flags & ~GIFT_SWQE_SEND_FLAGS))
+		goto bad;
+	wqe->opcode = opcode;
+	if (!gift_swqe_read_tail(qp, wqe, s))
+		goto bad;
+	switch (opcode) {
+	case IB_WR_RDMA_WRITE:
+	case IB_WR_RDMA_WRITE_WITH_IMM:
+	case IB_WR_RDMA_READ:
+		wqe->wr.rdma.remote_addr = READ_ONCE(s->remote_addr);
+		wqe->wr.rdma.rkey = READ_ONCE(s->rkey);
+		break;
+	case IB_WR_ATOMIC_CMP_AND_SWP:
+	case IB_WR_ATOMIC_FETCH_AND_ADD:
+		wqe->wr.atomic.remote_addr = READ_ONCE(s->remote_addr);
+		wqe->wr.atomic.compare_add = READ_ONCE(s->compare_add);
+		wqe->wr.atomic.swap = READ_ONCE(s->swap);
+		wqe->wr.atomic.rkey = READ_ONCE(s->rkey);
+		break;
+	default:
+		break;
+	}
+	return;
+bad:
+	gift_qp_dbg(qp, "send slot %u: opcode %u, flags %#x refused\n", idx,
+		    opcode, flags);
+	wqe->flags |= GIFT_SWQE_BAD;
+	wqe->num_sge = 0;
+	wqe->length = 0;
+}
+
+/*
+ * Takes what user space posted in the mapped send ring since the last
+ * call into the send queue (in SQE and ERR: completes it at once with
+ * flush errors). Sets ctx->kick when WQEs were queued, ctx->ring_failed
+ * when the ring's producer index is corrupt (the caller fails the QP).
+ * Every post on the send queue calls this first, so that WQEs stay in
+ * the order they were posted.
+ *
+ * Return: 0; -EINVAL in RESET, INIT and RTR (nothing is taken).
+ */
+static int gift_qp_sq_fetch(struct gift_qp *qp, struct gift_post_send_ctx *ctx)
+{
+	struct gift_wq_uring *u = &qp->sq.uring;
+	struct gift_queue *q = &qp->sq.queue;
+	u32 prod;
+
+	lockdep_assert_held(&qp->sq.lock);
+	if (!gift_wq_uring_mapped(u))
+		return 0;
+	switch (qp->state) {
+	case IB_QPS_SQE:
+	case IB_QPS_ERR:
+		gift_qp_sq_flush_ring(qp, &ctx->signals);
+		return 0;
+	case IB_QPS_RTS:
+	case IB_QPS_SQD:
+		break;
+	default:
+		return -EINVAL;
+	}
+	/*
+	 * The ring holds at most size WQEs, and the kernel ring has room for
+	 * them beside max_wr posted through commands: a producer index past
+	 * that, or behind what was taken, is corrupt.
+	 */
+	if (gift_wq_uring_prod(u, u->cons, &prod) ||
+	    prod - u->cons < u->fetch - u->cons ||
+	    gift_queue_count(q) + (prod - u->fetch) > q->size) {
+		ctx->ring_failed = true;
+		return 0;
+	}
+	for (; u->fetch != prod; u->fetch++) {
+		gift_send_wqe_from_ring(qp, gift_queue_slot(q, q->prod),
+					u->fetch);
+		q->prod++;
+		ctx->kick = true;
+	}
+	return 0;
+}
 
 static int gift_stage_inline(struct gift_qp *qp, const struct ib_send_wr *wr,
 			     struct gift_post_send_ctx *ctx)
@@ -1034,7 +1413,7 @@ static int gift_post_one_send(struct gift_qp *qp, const struct ib_send_wr *wr,
 	switch (qp->state) {
 	case IB_QPS_RTS:
 	case IB_QPS_SQD:
-		if (gift_queue_full(q)) {
+		if (gift_queue_count(q) >= qp->sq.max_wr) {
 			err = -ENOMEM;
 			break;
 		}
@@ -1058,6 +1437,21 @@ static int gift_post_one_send(struct gift_qp *qp, const struct ib_send_wr *wr,
 	return err;
 }
 
+/*
+ * After a post on the send queue, with no lock held: the completions of
+ * immediate flushes signalled, a corrupt mapped ring's QP failed, the
+ * engine kicked for new WQEs.
+ */
+static void gift_post_send_end(struct gift_qp *qp,
+			       struct gift_post_send_ctx *ctx)
+{
+	gift_cq_signal(to_gift_cq(qp->ibqp.send_cq), ctx->signals);
+	if (ctx->ring_failed)
+		gift_qp_fatal(qp, "its send ring is corrupt");
+	if (ctx->kick)
+		gift_proto_kick(qp);
+}
+
 /**
  * gift_post_send() - post send work requests
  * @ibqp: queue pair
@@ -1065,7 +1459,9 @@ static int gift_post_one_send(struct gift_qp *qp, const struct ib_send_wr *wr,
  *	addresses are user virtual addresses)
  * @bad_wr: set to the first work request not posted, on error
  *
- * Each WR is validated completely before it is queued; those before a
+ * With a mapped send queue, what user space posted in the ring is taken
+ * first (gift_qp_sq_fetch()); @wr may then be NULL, the doorbell. Each
+ * WR is validated completely before it is queued; those before a
  * failing one stay posted. Inline data is copied into the WQE now (with
  * copy_from_user for user QPs). In ERR and SQE each WR completes at once
  * with IB_WC_WR_FLUSH_ERR. The engine is kicked once WQEs were queued.
@@ -1079,26 +1475,31 @@ static int gift_post_one_send(struct gift_qp *qp, const struct ib_send_wr *wr,
  * over 2 GiB,
  * a UD WR without AH; -EMSGSIZE for a UD message longer than the port's
  * active MTU; -ENOMEM when the send queue is full; -EFAULT for
- * unreadable user inline data.
+ * unreadable user inline data. A corrupt mapped ring fails the QP
+ * (IB_EVENT_QP_FATAL) and the call returns 0.
  */
 static int gift_post_send(struct ib_qp *ibqp, const struct ib_send_wr *wr,
 			  const struct ib_send_wr **bad_wr)
 {
 	struct gift_qp *qp = to_gift_qp(ibqp);
 	struct gift_post_send_ctx ctx = {};
+	unsigned long flags;
 	int err = 0;
 
-	for (; wr; wr = wr->next) {
-		err = gift_post_one_send(qp, wr, &ctx);
-		if (err) {
+	if (gift_wq_uring_mapped(&qp->sq.uring)) {
+		spin_lock_irqsave(&qp->sq.lock, flags);
+		err = gift_qp_sq_fetch(qp, &ctx);
+		spin_unlock_irqrestore(&qp->sq.lock, flags);
+		if (err)
 			*bad_wr = wr;
-			break;
-		}
+	}
+	for (; wr && !err; wr = wr->next) {
+		err = gift_post_one_send(qp, wr, &ctx);
+		if (err)
+			*bad_wr = wr;
 	}
 	kfree(ctx.staging);
-	gift_cq_signal(to_gift_cq(ibqp->send_cq), ctx.signals);
-	if (ctx.kick)
-		gift_proto_kick(qp);
+	gift_post_send_end(qp, &ctx);
 	return err;
 }
 
@@ -1146,10 +1547,9 @@ int gift_qp_post_mw_wr(struct gift_qp *qp, u64 wr_id, u32 send_flags,
 		       const struct gift_mw_bind *bind)
 {
 	struct gift_queue *q = &qp->sq.queue;
+	struct gift_post_send_ctx ctx = {};
 	struct gift_send_wqe *wqe;
-	unsigned int signals = 0;
 	unsigned long flags;
-	bool kick = false;
 	int err = 0;
 
 	if (gift_qp_is_ud(qp) ||
@@ -1158,10 +1558,11 @@ int gift_qp_post_mw_wr(struct gift_qp *qp, u64 wr_id, u32 send_flags,
 		return -EINVAL;
 
 	spin_lock_irqsave(&qp->sq.lock, flags);
+	gift_qp_sq_fetch(qp, &ctx);
 	switch (qp->state) {
 	case IB_QPS_RTS:
 	case IB_QPS_SQD:
-		if (gift_queue_full(q)) {
+		if (gift_queue_count(q) >= qp->sq.max_wr) {
 			err = -ENOMEM;
 			break;
 		}
@@ -1169,6 +1570,7 @@ int gift_qp_post_mw_wr(struct gift_qp *qp, u64 wr_id, u32 send_flags,
 		wqe->wr_id = wr_id;
 		wqe->opcode = opcode;
 		wqe->send_flags = send_flags;
+		wqe->flags = 0;
 		wqe->num_sge = 0;
 		wqe->length = 0;
 		wqe->ex.invalidate_rkey = invalidate_rkey;
@@ -1177,21 +1579,19 @@ int gift_qp_post_mw_wr(struct gift_qp *qp, u64 wr_id, u32 send_flags,
 		if (opcode == IB_WR_BIND_MW)
 			wqe->wr.bind = *bind;
 		q->prod++;
-		kick = true;
+		ctx.kick = true;
 		break;
 	case IB_QPS_SQE:
 	case IB_QPS_ERR:
 		gift_qp_flush_one(qp, qp->ibqp.send_cq, wr_id,
-				  gift_wc_opcode(opcode), &signals);
+				  gift_wc_opcode(opcode), &ctx.signals);
 		break;
 	default:
 		err = -EINVAL;
 		break;
 	}
 	spin_unlock_irqrestore(&qp->sq.lock, flags);
-	gift_cq_signal(to_gift_cq(qp->ibqp.send_cq), signals);
-	if (kick)
-		gift_proto_kick(qp);
+	gift_post_send_end(qp, &ctx);
 	return err;
 }
 
@@ -1224,6 +1624,7 @@ void gift_recv_wqe_init(struct gift_recv_wqe *wqe, const struct ib_recv_wr *wr)
 
 	wqe->wr_id = wr->wr_id;
 	wqe->num_sge = wr->num_sge;
+	wqe->flags = 0;
 	wqe->length = 0;
 	for (i = 0; i < wr->num_sge; i++) {
 		wqe->sge[i] = wr->sg_list[i];
@@ -1267,6 +1668,29 @@ static int gift_post_one_recv(struct gift_qp *qp, const struct ib_recv_wr *wr,
 	return err;
 }
 
+/*
+ * The post_recv command on a mapped receive queue: without work requests,
+ * in ERR, it flushes what user space posted in the ring since the QP
+ * entered ERR (rdma/gift-abi.h). Work requests go through the ring only.
+ */
+static int gift_qp_rq_doorbell(struct gift_qp *qp, const struct ib_recv_wr *wr)
+{
+	unsigned int signals = 0;
+	unsigned long flags;
+	int err = 0;
+
+	if (wr)
+		return -EINVAL;
+	spin_lock_irqsave(&qp->rq.lock, flags);
+	if (qp->state == IB_QPS_RESET)
+		err = -EINVAL;
+	else if (qp->state == IB_QPS_ERR)
+		gift_qp_rq_flush(qp, &signals);
+	spin_unlock_irqrestore(&qp->rq.lock, flags);
+	gift_cq_signal(to_gift_cq(qp->ibqp.recv_cq), signals);
+	return err;
+}
+
 /**
  * gift_post_recv() - post receive work requests
  * @ibqp: queue pair without SRQ
@@ -1276,8 +1700,12 @@ static int gift_post_one_recv(struct gift_qp *qp, const struct ib_recv_wr *wr,
  * Those before a failing WR stay posted. In ERR each WR completes at
  * once with IB_WC_WR_FLUSH_ERR. Any context for kernel QPs.
  *
+ * With a mapped receive queue, work requests go through the ring and
+ * this is the ERR doorbell (gift_qp_rq_doorbell()).
+ *
  * Return: 0; -EINVAL for a QP with an SRQ or in RESET, or more than
- * max_recv_sge SGEs; -ENOMEM when the receive queue is full.
+ * max_recv_sge SGEs, or work requests for a mapped receive queue;
+ * -ENOMEM when the receive queue is full.
  */
 static int gift_post_recv(struct ib_qp *ibqp, const struct ib_recv_wr *wr,
 			  const struct ib_recv_wr **bad_wr)
@@ -1290,6 +1718,10 @@ static int gift_post_recv(struct ib_qp *ibqp, const struct ib_recv_wr *wr,
 		gift_qp_dbg(qp, "has an SRQ\n");
 		*bad_wr = wr;
 		return -EINVAL;
+	}
+	if (gift_wq_uring_mapped(&qp->rq.uring)) {
+		*bad_wr = wr;
+		return gift_qp_rq_doorbell(qp, wr);
 	}
 	for (; wr; wr = wr->next) {
 		err = gift_post_one_recv(qp, wr, &signals);
@@ -1375,7 +1807,7 @@ int gift_qp_sq_complete(struct gift_qp *qp, enum ib_wc_status status,
 			err = gift_cq_post_deferred(to_gift_cq(qp->ibqp.send_cq),
 						    &wc, false, &signals);
 		}
-		q->cons++;
+		gift_qp_sq_retire(qp, wqe);
 	}
 	spin_unlock_irqrestore(&qp->sq.lock, flags);
 	gift_cq_signal(to_gift_cq(qp->ibqp.send_cq), signals);
@@ -1390,12 +1822,17 @@ int gift_qp_sq_complete(struct gift_qp *qp, enum ib_wc_status status,
  * With an SRQ, the WQE comes from it (gift_srq_pop(), srq->lock) and is
  * the engine's from now on. Without, it stays in the QP's receive ring,
  * in progress, until gift_qp_rq_complete() (or a flush) completes it:
- * in-progress WQEs complete in pop order. Any context; takes rq.lock.
+ * in-progress WQEs complete in pop order. A mapped receive ring's slot
+ * is copied and checked here: one that is not a valid work request comes
+ * out with GIFT_RWQE_BAD, for the engine to fail. Any context; takes
+ * rq.lock.
  *
- * Return: 0, or -ENOENT when no WQE is posted (RNR).
+ * Return: 0, or -ENOENT when no WQE is posted (RNR); -EIO when the
+ * mapped ring's producer index is corrupt: the engine fails the QP.
  */
 int gift_qp_rq_pop(struct gift_qp *qp, struct gift_recv_wqe *out)
 {
+	bool mapped = gift_wq_uring_mapped(&qp->rq.uring);
 	struct gift_queue *q = &qp->rq.queue;
 	unsigned long flags;
 	int err = -ENOENT;
@@ -1404,8 +1841,15 @@ int gift_qp_rq_pop(struct gift_qp *qp, struct gift_recv_wqe *out)
 		return gift_srq_pop(to_gift_srq(qp->ibqp.srq), out);
 
 	spin_lock_irqsave(&qp->rq.lock, flags);
-	if (qp->rq.popped != q->prod) {
-		memcpy(out, gift_queue_slot(q, qp->rq.popped), q->stride);
+	if (mapped && qp->rq.popped == q->prod && gift_qp_rq_sync(qp)) {
+		err = -EIO;
+	} else if (qp->rq.popped != q->prod) {
+		if (mapped)
+			gift_wq_uring_read_recv(&qp->rq.uring, qp->rq.popped,
+						qp->rq.max_sge, out);
+		else
+			memcpy(out, gift_queue_slot(q, qp->rq.popped),
+			       q->stride);
 		qp->rq.popped++;
 		err = 0;
 	}
@@ -1446,6 +1890,8 @@ int gift_qp_rq_complete(struct gift_qp *qp, const struct gift_recv_wqe *wqe,
 	spin_lock_irqsave(&qp->rq.lock, flags);
 	if (q->cons != qp->rq.popped) {
 		q->cons++;
+		if (gift_wq_uring_mapped(&qp->rq.uring))
+			gift_wq_uring_publish(&qp->rq.uring, q->cons);
 		err = gift_cq_post_deferred(rcq, wc, solicited, &signals);
 	}
 	spin_unlock_irqrestore(&qp->rq.lock, flags);
@@ -1493,12 +1939,12 @@ void gift_qp_error(struct gift_qp *qp)
 }
 
 /*
- * Moves a QP whose CQ failed to ERR as modify_qp would (flushes, engine
+ * Moves a QP whose CQ or mapped ring failed to ERR as modify_qp would (flushes, engine
  * told), then reports IB_EVENT_QP_FATAL (and IB_EVENT_QP_LAST_WQE_REACHED
  * with an SRQ). A QP in RESET (nothing to fail) or already in ERR is left
  * alone. Process context; takes modify_lock.
  */
-static void gift_qp_fatal(struct gift_qp *qp)
+static void gift_qp_fatal(struct gift_qp *qp, const char *why)
 {
 	struct ib_qp_attr attr = { .qp_state = IB_QPS_ERR };
 	struct gift_qp_signals sig = {};
@@ -1521,7 +1967,7 @@ static void gift_qp_fatal(struct gift_qp *qp)
 	if (!entered)
 		return;
 
-	gift_qp_dbg(qp, "its CQ overflowed, moved to ERR\n");
+	gift_qp_dbg(qp, "%s, moved to ERR\n", why);
 	gift_qp_event(qp, IB_EVENT_QP_FATAL);
 	if (qp->ibqp.srq)
 		gift_qp_event(qp, IB_EVENT_QP_LAST_WQE_REACHED);
@@ -1548,7 +1994,7 @@ void gift_qp_cq_failed(struct gift_dev *gdev, struct ib_cq *ibcq)
 		if (!qp)
 			continue;
 		if (qp->ibqp.send_cq == ibcq || qp->ibqp.recv_cq == ibcq)
-			gift_qp_fatal(qp);
+			gift_qp_fatal(qp, "its CQ overflowed");
 		gift_qp_put(qp);
 	}
 }

@@ -11,6 +11,7 @@
 #ifndef GIFT_QP_H
 #define GIFT_QP_H
 
+#include <linux/bits.h>
 #include <linux/completion.h>
 #include <linux/mutex.h>
 #include <linux/refcount.h>
@@ -23,6 +24,7 @@
 #include "gift_mw.h"
 #include "gift_proto.h"
 #include "gift_queue.h"
+#include "gift_wq.h"
 
 struct gift_dev;
 
@@ -69,11 +71,23 @@ void gift_qp_table_destroy(struct gift_qp_table *table);
  * WQEs it reads from its own copy (gift_qp_rq_pop(), gift_srq_pop()).
  */
 
+/*
+ * GIFT_SWQE_RING: copied from the QP's mapped send ring; completing it
+ *	frees a slot there.
+ * GIFT_SWQE_BAD: that slot held no valid work request; the requester
+ *	completes it with IB_WC_LOC_QP_OP_ERR in its turn and fails the QP.
+ */
+enum gift_send_wqe_flags {
+	GIFT_SWQE_RING = 1 << 0,
+	GIFT_SWQE_BAD = 1 << 1,
+};
+
 /**
  * struct gift_send_wqe - a posted send work request
  * @wr_id: the consumer's identifier, returned in the completion
  * @opcode: the work request's opcode (enum ib_wr_opcode)
  * @send_flags: IB_SEND_* flags as posted
+ * @flags: enum gift_send_wqe_flags
  * @num_sge: entries in @sge; 0 for inline data and for LOCAL_INV/REG_MR
  * @length: total message length: sum of the SGE lengths, or the inline
  *	data length; 8 for atomics and ATOMIC_WRITE, 0 for FLUSH
@@ -103,6 +117,7 @@ struct gift_send_wqe {
 	u64 wr_id;
 	enum ib_wr_opcode opcode;
 	u32 send_flags;
+	u32 flags;
 	u32 num_sge;
 	u32 length;
 	union {
@@ -151,10 +166,15 @@ struct gift_send_wqe {
 	};
 };
 
+#define GIFT_RWQE_BAD	BIT(0)
+
 /**
  * struct gift_recv_wqe - a posted receive work request
  * @wr_id: the consumer's identifier, returned in the completion
  * @num_sge: entries in @sge
+ * @flags: GIFT_RWQE_BAD: read from a mapped receive ring slot that held
+ *	no valid work request; the engine completes it with
+ *	IB_WC_LOC_QP_OP_ERR and fails the QP
  * @length: total length of the buffers
  * @sge: scatter list (user virtual addresses for user QPs and SRQs)
  *
@@ -164,6 +184,7 @@ struct gift_send_wqe {
 struct gift_recv_wqe {
 	u64 wr_id;
 	u32 num_sge;
+	u32 flags;
 	u64 length;
 	struct ib_sge sge[GIFT_MAX_SGE];
 };
@@ -172,8 +193,9 @@ struct gift_recv_wqe {
  * struct gift_qp - a queue pair
  *
  * Lock -> fields:
- *   @sq.lock              @sq.queue (indices and slots)
- *   @rq.lock              @rq.queue, @rq.popped
+ *   @sq.lock              @sq.queue (indices and slots), @sq.uring
+ *                         (its indices and the header of its ring)
+ *   @rq.lock              @rq.queue, @rq.popped, @rq.uring's header
  *   @sq.lock + @rq.lock   @state and @attr, @av: written with both held
  *                         (sq.lock first), so either one suffices to read
  *                         them; also under @modify_lock when written by
@@ -184,7 +206,8 @@ struct gift_recv_wqe {
  *                         @modify_lock and the engine lock.
  *   @modify_lock          serialises modify_qp and query_qp
  *   constant              @ibqp (ib_core's), @sq.max_sge, @sq.max_inline,
- *                         @rq.max_sge, @sq_sig_type, @is_user, ring sizes
+ *                         @sq.max_wr, @rq.max_sge, @sq_sig_type, @is_user,
+ *                         ring sizes, which queues are mapped
  *   atomic                @ref
  *   engine's              @proto (see gift_proto.h)
  *
@@ -196,11 +219,19 @@ struct gift_recv_wqe {
  * struct gift_qp - a queue pair
  * @ibqp: the ib_core object; must stay first
  * @proto: protocol engine state
- * @sq: send queue: @sq.lock, ring, SGEs and inline bytes per WQE
+ * @sq: send queue: @sq.lock, ring, SGEs and inline bytes per WQE, the
+ *	work requests it may hold (@sq.max_wr), and @sq.uring, the mapped
+ *	ring user space posts into (rdma/gift-abi.h), if any: its work
+ *	requests are copied into @sq.queue at each doorbell, so that ring
+ *	has room for twice @sq.max_wr (the mapped ring's and those posted
+ *	through commands)
  * @rq: receive queue (unused with an SRQ): @rq.lock, ring, SGEs per WQE,
  *	and @rq.popped, the index of the next WQE gift_qp_rq_pop() hands
  *	out; WQEs from queue.cons to popped - 1 are in progress in the
- *	engine, those from popped on are waiting
+ *	engine, those from popped on are waiting. With @rq.uring mapped,
+ *	the slots of @rq.queue are the mapped ring's (its buffer is not
+ *	the queue's own), queue.prod is the user's producer index as last
+ *	read, and queue.cons is published to the ring
  * @state: current QP state
  * @attr: attributes as last modified (state and cap not kept here;
  *	ah_attr without its sgid_attr reference)
@@ -220,12 +251,15 @@ struct gift_qp {
 	struct {
 		spinlock_t lock;	/* see the lock table above */
 		struct gift_queue queue;
+		struct gift_wq_uring uring;
+		u32 max_wr;
 		u32 max_sge;
 		u32 max_inline;
 	} sq;
 	struct {
 		spinlock_t lock;	/* see the lock table above */
 		struct gift_queue queue;
+		struct gift_wq_uring uring;
 		u32 max_sge;
 		u32 popped;
 	} rq;

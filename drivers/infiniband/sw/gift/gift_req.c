@@ -360,6 +360,11 @@ void gift_req_run(struct gift_qp *qp)
 		st = gift_wqe_state(wqe);
 		if (st->flags & GIFT_WQE_FAILED)
 			break;
+		/* A slot of the mapped ring that held no valid request. */
+		if (wqe->flags & GIFT_SWQE_BAD) {
+			gift_req_fail(qp, wqe, IB_WC_LOC_QP_OP_ERR);
+			break;
+		}
 		if (state == IB_QPS_SQD &&
 		    !(st->flags & (GIFT_WQE_STARTED | GIFT_WQE_DONE)))
 			break;

@@ -280,22 +280,49 @@ static void gift_resp_rnr_nak(struct gift_qp *qp, u32 psn)
 }
 
 /*
+ * A mapped receive ring whose producer index is corrupt (@wqe false), or
+ * whose slot held no valid work request (@wqe true: it completes with
+ * IB_WC_LOC_QP_OP_ERR): the QP fails, RC with a remote operational
+ * error NAK, as for any local error of the responder.
+ */
+static void gift_resp_ring_bad(struct gift_qp *qp, u32 psn, bool wqe)
+{
+	qp->proto.in_send = wqe;
+	if (gift_qp_is_uc(qp)) {
+		gift_resp_recv_error(qp, IB_WC_LOC_QP_OP_ERR);
+		gift_resp_uc_drop(qp);
+		gift_qp_error(qp);
+	} else {
+		gift_resp_fatal(qp, psn, GIFT_NAK_REM_OP_ERR,
+				IB_WC_LOC_QP_OP_ERR);
+	}
+}
+
+/*
  * Takes a receive WQE for a new message, or the one a dropped UC message
- * left; false when there is none: RC sent an RNR NAK, UC drops the
- * message.
+ * left; false when there is none (RC sent an RNR NAK, UC drops the
+ * message) or the receive queue is a corrupt mapped ring (the QP failed).
  */
 static bool gift_resp_get_recv(struct gift_qp *qp, u32 psn)
 {
 	struct gift_qp_proto *p = &qp->proto;
+	int err;
 
 	if (p->recv_kept) {
 		p->recv_kept = false;
-	} else if (gift_qp_rq_pop(qp, p->recv)) {
-		if (gift_qp_is_uc(qp))
-			gift_resp_uc_drop(qp);
-		else
-			gift_resp_rnr_nak(qp, psn);
-		return false;
+	} else {
+		err = gift_qp_rq_pop(qp, p->recv);
+		if (err == -EIO || (!err && (p->recv->flags & GIFT_RWQE_BAD))) {
+			gift_resp_ring_bad(qp, psn, !err);
+			return false;
+		}
+		if (err) {
+			if (gift_qp_is_uc(qp))
+				gift_resp_uc_drop(qp);
+			else
+				gift_resp_rnr_nak(qp, psn);
+			return false;
+		}
 	}
 	p->in_send = true;
 	p->recv_off = 0;

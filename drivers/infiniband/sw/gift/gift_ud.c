@@ -262,7 +262,13 @@ void gift_ud_rcv(struct gift_qp *qp, struct sk_buff *skb, bool resume)
 		/* Any opcode may come here: no DETH before this check. */
 		if (!gift_ud_pkt_ok(qp, skb))
 			goto free;
-		if (gift_qp_rq_pop(qp, p->recv)) {
+		err = gift_qp_rq_pop(qp, p->recv);
+		if (err == -EIO) {
+			/* A corrupt mapped receive ring. */
+			gift_qp_error(qp);
+			goto free;
+		}
+		if (err) {
 			gift_ud_stats(qp, GIFT_CNT_DROPPED_PKTS);
 			goto free;
 		}
@@ -272,6 +278,11 @@ void gift_ud_rcv(struct gift_qp *qp, struct sk_buff *skb, bool resume)
 	if (gift_pkt_op(skb)->immdt) {
 		wc.wc_flags |= IB_WC_WITH_IMM;
 		wc.ex.imm_data = gift_immdt_imm(gift_pkt_immdt(skb));
+	}
+	if (p->recv->flags & GIFT_RWQE_BAD) {
+		gift_ud_complete(qp, skb, &wc, IB_WC_LOC_QP_OP_ERR);
+		gift_qp_error(qp);
+		goto free;
 	}
 	if (wc.byte_len > p->recv->length) {
 		gift_ud_complete(qp, skb, &wc, IB_WC_LOC_LEN_ERR);

@@ -204,7 +204,7 @@ static int gift_alloc_ucontext(struct ib_ucontext *ibuc,
 	struct gift_alloc_ucontext_resp resp = {
 		.abi_version = GIFT_UVERBS_ABI_VERSION,
 		.dev_caps = GIFT_DEV_CAP_ACCESS_GIFT | GIFT_DEV_CAP_POST_EX |
-			    GIFT_DEV_CAP_MAPPED_CQ,
+			    GIFT_DEV_CAP_MAPPED_CQ | GIFT_DEV_CAP_MAPPED_WQ,
 	};
 	int err;
 

@@ -33,6 +33,8 @@
 #include <unistd.h>
 
 #include <infiniband/verbs.h>
+#include <rdma/ib_user_verbs.h>
+#include "../../../../include/uapi/rdma/gift-abi.h"
 
 #include "../../../../lib/giftdv.h"
 #include "gift_util.h"
@@ -4911,6 +4913,408 @@ TEST_F(zc_inflight, dereg_munmap_during_rnr_retries)
 	EXPECT_TRUE(gift_is_fill(p->b.dst.map, PAGE + GUARD, SENTINEL));
 	EXPECT_TRUE(zc_prefix_then_sentinel(p->b.dst.p + GUARD, ZC_LEN,
 					    4242));
+}
+
+/*
+ * Mapped work queues (rdma/gift-abi.h): what a process that writes its
+ * own rings behind the provider's back gets. The kernel copies and
+ * checks every slot it takes: a slot that is no valid work request
+ * completes with IBV_WC_LOC_QP_OP_ERR in its turn, after those before it
+ * (which complete), and fails its QP (IBV_EVENT_QP_FATAL, the rest
+ * flushed); a producer index no correct producer writes fails the QP at
+ * once. The peer sees a NAK at most, other QPs nothing, and the kernel
+ * stays clean (the runner's checks).
+ */
+FIXTURE(ring) {
+	struct pair p;
+	struct giftdv_wq asq, arq, bsq, brq;
+};
+
+FIXTURE_SETUP(ring)
+{
+	pair_open(_metadata, &self->p, &default_attr);
+	ASSERT_EQ(0, giftdv_query_qp_wqs(self->p.a.qp, &self->asq, &self->arq));
+	ASSERT_EQ(0, giftdv_query_qp_wqs(self->p.b.qp, &self->bsq, &self->brq));
+	/* RC queues without an SRQ are mapped, both of them. */
+	ASSERT_NE(NULL, self->asq.ring);
+	ASSERT_NE(NULL, self->brq.ring);
+	ASSERT_LE(64, self->asq.size);
+	ASSERT_LE(sizeof(struct gift_swqe) + 4 * sizeof(struct ib_uverbs_sge),
+		  self->asq.stride);
+}
+
+FIXTURE_TEARDOWN(ring)
+{
+	pair_close(&self->p);
+}
+
+static struct gift_wq_ring *wq_hdr(const struct giftdv_wq *q)
+{
+	return q->ring;
+}
+
+static void *wq_slot(const struct giftdv_wq *q, uint32_t i)
+{
+	return (char *)q->slots + (size_t)(i & (q->size - 1)) * q->stride;
+}
+
+static uint32_t wq_prod(const struct giftdv_wq *q)
+{
+	return __atomic_load_n(&wq_hdr(q)->prod, __ATOMIC_ACQUIRE);
+}
+
+static uint32_t wq_cons(const struct giftdv_wq *q)
+{
+	return __atomic_load_n(&wq_hdr(q)->cons, __ATOMIC_ACQUIRE);
+}
+
+static void wq_set_prod(const struct giftdv_wq *q, uint32_t prod)
+{
+	__atomic_store_n(&wq_hdr(q)->prod, prod, __ATOMIC_RELEASE);
+}
+
+/* The post_send command without work requests: the send ring's doorbell. */
+static int raw_sq_doorbell(struct ibv_qp *qp)
+{
+	struct ib_uverbs_post_send_resp resp = {};
+	struct {
+		struct ib_uverbs_cmd_hdr hdr;
+		struct ib_uverbs_post_send cmd;
+	} c = {
+		.hdr = {
+			.command = IB_USER_VERBS_CMD_POST_SEND,
+			.in_words = sizeof(c) / 4,
+			.out_words = sizeof(resp) / 4,
+		},
+		.cmd = {
+			.response = (uintptr_t)&resp,
+			.qp_handle = qp->handle,
+			.wqe_size = sizeof(struct ib_uverbs_send_wr),
+		},
+	};
+
+	return write(qp->context->cmd_fd, &c, sizeof(c)) == sizeof(c) ?
+	       0 : errno;
+}
+
+/* Slot @i of a's send ring: a signaled WRITE of @len bytes at @off. */
+static struct gift_swqe *swqe_write(struct pair *p, const struct giftdv_wq *q,
+				    uint32_t i, uint64_t wr_id, size_t off,
+				    uint32_t len)
+{
+	struct gift_swqe *s = wq_slot(q, i);
+	struct ib_uverbs_sge *sge = (void *)(s + 1);
+
+	memset(s, 0, sizeof(*s));
+	s->wr_id = wr_id;
+	s->opcode = IBV_WR_RDMA_WRITE;
+	s->send_flags = IBV_SEND_SIGNALED;
+	s->num_sge = 1;
+	s->remote_addr = (uintptr_t)p->b.dst.p + off;
+	s->rkey = p->b.dst.mr->rkey;
+	sge->addr = (uintptr_t)p->a.src.p + off;
+	sge->length = len;
+	sge->lkey = p->a.src.mr->lkey;
+	return s;
+}
+
+/* The ways a send slot can be wrong, each caught by the kernel. */
+static const char *const swqe_spoils[] = {
+	"opcode 0x7f", "num_sge 1000", "inline_len 100000", "send_flags bit 20",
+	"FETCH_AND_ADD of 64 bytes", "LOCAL_INV (not a ring opcode)",
+	"opcode 0xffffffff",
+};
+
+static void swqe_spoil(struct gift_swqe *s, unsigned int how)
+{
+	switch (how) {
+	case 0:
+		s->opcode = 0x7f;
+		break;
+	case 1:
+		s->num_sge = 1000;
+		break;
+	case 2:
+		s->send_flags |= IBV_SEND_INLINE;
+		s->inline_len = 100000;
+		break;
+	case 3:
+		s->send_flags |= 1u << 20;
+		break;
+	case 4:
+		s->opcode = IBV_WR_ATOMIC_FETCH_AND_ADD;
+		((struct ib_uverbs_sge *)(s + 1))->length = 64;
+		break;
+	case 5:
+		s->opcode = IBV_WR_LOCAL_INV;
+		break;
+	default:
+		s->opcode = 0xffffffff;
+		break;
+	}
+}
+
+/*
+ * Three WRITEs written into a's send ring, the middle one spoiled, and
+ * the doorbell: the first lands and completes, the second completes with
+ * IBV_WC_LOC_QP_OP_ERR and writes nothing, the third is flushed; a is in
+ * ERR with IBV_EVENT_QP_FATAL, every slot is free again, b is untouched.
+ */
+TEST_F(ring, bad_send_slot_fails_its_qp)
+{
+	struct pair *p = &self->p;
+	struct ibv_wc wc[3];
+	unsigned int how;
+	uint32_t prod;
+
+	for (how = 0; how < ARRAY_SIZE(swqe_spoils); how++) {
+		if (how) {
+			pair_close(p);
+			pair_open(_metadata, p, &default_attr);
+			ASSERT_EQ(0, giftdv_query_qp_wqs(p->a.qp, &self->asq,
+							 NULL));
+		}
+		gift_fill_pat(p->a.src.p, 3 * PAGE, 0, 40 + how);
+		memset(p->b.dst.p, SENTINEL, 3 * PAGE);
+		prod = wq_prod(&self->asq);
+		swqe_write(p, &self->asq, prod, 1, 0, 1000);
+		swqe_spoil(swqe_write(p, &self->asq, prod + 1, 2, PAGE, 1000),
+			   how);
+		swqe_write(p, &self->asq, prod + 2, 3, 2 * PAGE, 1000);
+		wq_set_prod(&self->asq, prod + 3);
+		EXPECT_EQ(0, raw_sq_doorbell(p->a.qp));
+
+		WAIT_WCS(p->a.cq, wc, 3);
+		EXPECT_WC(wc[0], 1, IBV_WC_SUCCESS, IBV_WC_RDMA_WRITE);
+		EXPECT_WC(wc[1], 2, IBV_WC_LOC_QP_OP_ERR, 0);
+		EXPECT_WC(wc[2], 3, IBV_WC_WR_FLUSH_ERR, 0);
+		EXPECT_TRUE(gift_is_pat(p->b.dst.p, 1000, 0, 40 + how))
+			TH_LOG("%s: the WRITE before it", swqe_spoils[how]);
+		EXPECT_TRUE(gift_is_fill(p->b.dst.p + PAGE, 2 * PAGE, SENTINEL))
+			TH_LOG("%s: written anyway", swqe_spoils[how]);
+		EXPECT_TRUE(gift_wait_async(p->ctx, IBV_EVENT_QP_FATAL,
+					    WAIT_MS));
+		EXPECT_EQ(IBV_QPS_ERR, qp_state(p->a.qp));
+		EXPECT_EQ(prod + 3, wq_cons(&self->asq));
+		EXPECT_EQ(IBV_QPS_RTS, qp_state(p->b.qp));
+	}
+}
+
+/*
+ * A send ring producer index more than the ring's size ahead, or behind
+ * what the kernel took: the doorbell fails the QP at once, nothing of
+ * the ring is taken, and the provider's posts then fail or flush.
+ */
+TEST_F(ring, corrupt_send_prod_fails_its_qp)
+{
+	struct pair *p = &self->p;
+	struct ibv_send_wr wr;
+	struct ibv_wc wc;
+	struct sgl l;
+	uint32_t prod;
+	int round;
+
+	for (round = 0; round < 2; round++) {
+		if (round) {
+			pair_close(p);
+			pair_open(_metadata, p, &default_attr);
+			ASSERT_EQ(0, giftdv_query_qp_wqs(p->a.qp, &self->asq,
+							 NULL));
+		}
+		/* One WRITE through the provider, done: cons == prod. */
+		gift_fill_pat(p->a.src.p, PAGE, 0, 7);
+		sgl_make_at(&l, &p->a.src, 0, 64);
+		wr_init(&wr, 11, IBV_WR_RDMA_WRITE, &l, IBV_SEND_SIGNALED);
+		wr_rdma(&wr, (uintptr_t)p->b.dst.p, p->b.dst.mr->rkey);
+		ASSERT_EQ(0, post_send(p->a.qp, &wr));
+		WAIT_WCS(p->a.cq, &wc, 1);
+		EXPECT_WC(wc, 11, IBV_WC_SUCCESS, IBV_WC_RDMA_WRITE);
+		prod = wq_prod(&self->asq);
+		EXPECT_EQ(prod, wq_cons(&self->asq));
+
+		swqe_write(p, &self->asq, prod, 12, 0, 64);
+		wq_set_prod(&self->asq, round ? prod - 1 :
+					 prod + self->asq.size + 1);
+		EXPECT_EQ(0, raw_sq_doorbell(p->a.qp));
+		EXPECT_TRUE(gift_wait_async(p->ctx, IBV_EVENT_QP_FATAL,
+					    WAIT_MS));
+		EXPECT_EQ(IBV_QPS_ERR, qp_state(p->a.qp));
+		/* Nothing was taken from the ring, nothing completes. */
+		EXPECT_EQ(0, poll_cq_for(p->a.cq, &wc, 1, QUIET_MS));
+		EXPECT_EQ(IBV_QPS_RTS, qp_state(p->b.qp));
+	}
+}
+
+/*
+ * A receive slot with more SGEs than the queue's max_recv_sge: the SEND
+ * that needs it is NAKed (the sender completes with IBV_WC_REM_OP_ERR),
+ * the slot completes with IBV_WC_LOC_QP_OP_ERR, the receiver fails.
+ */
+TEST_F(ring, bad_recv_slot_fails_its_qp)
+{
+	struct pair *p = &self->p;
+	struct ibv_send_wr wr;
+	struct gift_rwqe *r;
+	struct ibv_wc wc;
+	struct sgl l;
+	uint32_t prod;
+
+	prod = wq_prod(&self->brq);
+	r = wq_slot(&self->brq, prod);
+	memset(r, 0, self->brq.stride);
+	r->wr_id = 0xbad;
+	r->num_sge = 1000;
+	wq_set_prod(&self->brq, prod + 1);
+
+	gift_fill_pat(p->a.src.p, PAGE, 0, 9);
+	sgl_make_at(&l, &p->a.src, 0, 100);
+	wr_init(&wr, 21, IBV_WR_SEND, &l, IBV_SEND_SIGNALED);
+	ASSERT_EQ(0, post_send(p->a.qp, &wr));
+	WAIT_WCS(p->a.cq, &wc, 1);
+	EXPECT_WC(wc, 21, IBV_WC_REM_OP_ERR, 0);
+	WAIT_WCS(p->b.cq, &wc, 1);
+	EXPECT_WC(wc, 0xbad, IBV_WC_LOC_QP_OP_ERR, 0);
+	EXPECT_EQ(IBV_QPS_ERR, qp_state(p->b.qp));
+	EXPECT_TRUE(gift_wait_async(p->ctx, IBV_EVENT_QP_FATAL, WAIT_MS));
+	EXPECT_EQ(prod + 1, wq_cons(&self->brq));
+}
+
+/*
+ * A receive ring producer index over the ring's size ahead: the first
+ * SEND to it fails the receiver (IBV_EVENT_QP_FATAL, no receive
+ * completion: there is no work request to blame) and is NAKed.
+ */
+TEST_F(ring, corrupt_recv_prod_fails_its_qp)
+{
+	struct pair *p = &self->p;
+	struct ibv_send_wr wr;
+	struct ibv_wc wc;
+	struct sgl l;
+	uint32_t prod;
+
+	prod = wq_prod(&self->brq);
+	wq_set_prod(&self->brq, prod + self->brq.size + 1);
+	sgl_make_at(&l, &p->a.src, 0, 100);
+	wr_init(&wr, 31, IBV_WR_SEND, &l, IBV_SEND_SIGNALED);
+	ASSERT_EQ(0, post_send(p->a.qp, &wr));
+	WAIT_WCS(p->a.cq, &wc, 1);
+	EXPECT_WC(wc, 31, IBV_WC_REM_OP_ERR, 0);
+	EXPECT_TRUE(gift_wait_async(p->ctx, IBV_EVENT_QP_FATAL, WAIT_MS));
+	EXPECT_EQ(IBV_QPS_ERR, qp_state(p->b.qp));
+	EXPECT_EQ(0, poll_cq_for(p->b.cq, &wc, 1, QUIET_MS));
+}
+
+/*
+ * Receives posted through the ring after the QP entered ERR still
+ * complete, flushed, in order: the kernel marks the ring
+ * GIFT_WQ_RING_ERR and the provider then asks for the flush. RESET
+ * empties the rings (cons catches up with prod, the mark goes), and
+ * the send doorbell then fails with EINVAL.
+ */
+TEST_F(ring, err_and_reset)
+{
+	struct pair *p = &self->p;
+	struct ibv_qp_attr a = { .qp_state = IBV_QPS_ERR };
+	struct ibv_wc wc[4];
+	struct sgl l;
+	int i;
+
+	sgl_make_at(&l, &p->b.dst, 0, 64);
+	ASSERT_EQ(0, post_recv(p->b.qp, 40, &l));
+	ASSERT_EQ(0, ibv_modify_qp(p->b.qp, &a, IBV_QP_STATE));
+	EXPECT_EQ(GIFT_WQ_RING_ERR, wq_hdr(&self->brq)->flags);
+	for (i = 1; i < 4; i++)
+		ASSERT_EQ(0, post_recv(p->b.qp, 40 + i, &l));
+	WAIT_WCS(p->b.cq, wc, 4);
+	for (i = 0; i < 4; i++) {
+		EXPECT_WC(wc[i], 40 + i, IBV_WC_WR_FLUSH_ERR, 0);
+		EXPECT_EQ(IBV_WC_RECV, wc[i].opcode);
+	}
+	EXPECT_EQ(wq_prod(&self->brq), wq_cons(&self->brq));
+
+	/* Sends posted in ERR complete, flushed, through the doorbell. */
+	ASSERT_EQ(0, ibv_modify_qp(p->a.qp, &a, IBV_QP_STATE));
+	ASSERT_EQ(0, post_send0(p->a.qp, 50));
+	WAIT_WCS(p->a.cq, wc, 1);
+	EXPECT_WC(wc[0], 50, IBV_WC_WR_FLUSH_ERR, 0);
+
+	a.qp_state = IBV_QPS_RESET;
+	ASSERT_EQ(0, ibv_modify_qp(p->b.qp, &a, IBV_QP_STATE));
+	ASSERT_EQ(0, ibv_modify_qp(p->a.qp, &a, IBV_QP_STATE));
+	EXPECT_EQ(0, wq_hdr(&self->brq)->flags);
+	EXPECT_EQ(0, wq_hdr(&self->asq)->flags);
+	EXPECT_EQ(wq_prod(&self->asq), wq_cons(&self->asq));
+	EXPECT_EQ(EINVAL, raw_sq_doorbell(p->a.qp));
+	EXPECT_EQ(EINVAL, post_send0(p->a.qp, 51));
+	EXPECT_EQ(EINVAL, post_recv(p->b.qp, 52, &l));
+	EXPECT_EQ(0, poll_cq_for(p->a.cq, wc, 1, QUIET_MS));
+
+	/* Connected again, the rings go on from where they were. */
+	pair_connect(_metadata, p);
+	gift_fill_pat(p->a.src.p, PAGE, 0, 3);
+	ASSERT_EQ(0, post_recv(p->b.qp, 60, &l));
+	sgl_make_at(&l, &p->a.src, 0, 64);
+	{
+		struct ibv_send_wr wr;
+
+		wr_init(&wr, 61, IBV_WR_SEND, &l, IBV_SEND_SIGNALED);
+		ASSERT_EQ(0, post_send(p->a.qp, &wr));
+	}
+	WAIT_WCS(p->a.cq, wc, 1);
+	EXPECT_WC(wc[0], 61, IBV_WC_SUCCESS, IBV_WC_SEND);
+	WAIT_WCS(p->b.cq, wc, 1);
+	EXPECT_WC(wc[0], 60, IBV_WC_SUCCESS, IBV_WC_RECV);
+	EXPECT_EQ(64, wc[0].byte_len);
+	EXPECT_TRUE(gift_is_pat(p->b.dst.p, 64, 0, 3));
+}
+
+/*
+ * Garbage over every byte of another pair's four rings (in the same
+ * process, with its own context): that pair's QPs fail, its objects are
+ * destroyed as usual, and this pair's traffic goes on, byte for byte.
+ */
+TEST_F(ring, garbage_rings_hurt_only_their_qps)
+{
+	struct giftdv_wq q[4];
+	struct pair *p = &self->p;
+	struct ibv_send_wr wr;
+	struct ibv_wc wc;
+	struct pair p2;
+	struct sgl l;
+	size_t n, k;
+	int i;
+
+	pair_open(_metadata, &p2, &default_attr);
+	ASSERT_EQ(0, giftdv_query_qp_wqs(p2.a.qp, &q[0], &q[1]));
+	ASSERT_EQ(0, giftdv_query_qp_wqs(p2.b.qp, &q[2], &q[3]));
+	for (i = 0; i < 4; i++) {
+		ASSERT_NE(NULL, q[i].ring);
+		n = GIFT_WQ_RING_WQE_OFFSET + (size_t)q[i].size * q[i].stride;
+		for (k = 0; k < n; k++)
+			((volatile uint8_t *)q[i].ring)[k] = (k * 131 + 7) & 0xff;
+	}
+	EXPECT_EQ(0, raw_sq_doorbell(p2.a.qp));
+	EXPECT_TRUE(gift_wait_async(p2.ctx, IBV_EVENT_QP_FATAL, WAIT_MS));
+	EXPECT_EQ(IBV_QPS_ERR, qp_state(p2.a.qp));
+	EXPECT_EQ(0, raw_sq_doorbell(p2.b.qp));
+	EXPECT_EQ(IBV_QPS_ERR, qp_state(p2.b.qp));
+	EXPECT_EQ(0, ibv_destroy_qp(p2.a.qp));
+	EXPECT_EQ(0, ibv_destroy_qp(p2.b.qp));
+	p2.a.qp = NULL;
+	p2.b.qp = NULL;
+	pair_close(&p2);
+
+	gift_fill_pat(p->a.src.p, 2 * PAGE, 0, 77);
+	sgl_make_at(&l, &p->b.dst, PAGE, PAGE);
+	ASSERT_EQ(0, post_recv(p->b.qp, 80, &l));
+	sgl_make_at(&l, &p->a.src, 0, PAGE);
+	wr_init(&wr, 81, IBV_WR_SEND, &l, IBV_SEND_SIGNALED);
+	ASSERT_EQ(0, post_send(p->a.qp, &wr));
+	WAIT_WCS(p->a.cq, &wc, 1);
+	EXPECT_WC(wc, 81, IBV_WC_SUCCESS, IBV_WC_SEND);
+	WAIT_WCS(p->b.cq, &wc, 1);
+	EXPECT_WC(wc, 80, IBV_WC_SUCCESS, IBV_WC_RECV);
+	EXPECT_TRUE(gift_is_pat(p->b.dst.p + PAGE, PAGE, 0, 77));
 }
 
 TEST_HARNESS_MAIN

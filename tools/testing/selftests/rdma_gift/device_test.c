@@ -148,11 +148,12 @@ TEST_F(dev, enumerated_by_our_provider)
 	EXPECT_EQ(GIFT_UVERBS_ABI_VERSION, dv.abi_version);
 	/*
 	 * The gift access flag is implemented, the QP method that posts
-	 * FLUSH and ATOMIC WRITE exists and CQs are mapped; nothing else is
-	 * claimed.
+	 * FLUSH and ATOMIC WRITE exists, CQs and work queues are mapped;
+	 * nothing else is claimed.
 	 */
 	EXPECT_EQ(GIFTDV_DEV_CAP_ACCESS_GIFT | GIFTDV_DEV_CAP_POST_EX |
-		  GIFTDV_DEV_CAP_MAPPED_CQ, dv.dev_caps);
+		  GIFTDV_DEV_CAP_MAPPED_CQ | GIFTDV_DEV_CAP_MAPPED_WQ,
+		  dv.dev_caps);
 
 	snprintf(path, sizeof(path), "/sys/class/infiniband/%s/hca_type",
 		 self->name);

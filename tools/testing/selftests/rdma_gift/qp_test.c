@@ -817,7 +817,11 @@ static int corrupting_child(void)
 	struct rig r;
 	struct ibv_qp *qp;
 
-	if (rig_open(&r, 8))
+	/*
+	 * The CQ rings are the subject here: the QP's queues post through
+	 * commands (mapped work queues: data_test's ring fixture).
+	 */
+	if (setenv("GIFT_MAPPED_WQ", "0", 1) || rig_open(&r, 8))
 		return 10;
 	qp = rig_qp(&r, IBV_QPT_RC, &default_cap, NULL);
 	if (!qp || to_init(qp))
@@ -1287,10 +1291,43 @@ TEST_F(qp, post_inline)
 	sge[1].length = 7;
 	wr.opcode = IBV_WR_RDMA_READ;
 	EXPECT_EQ(EINVAL, ibv_post_send(self->qp, &wr, &bad));
-	/* Unreadable inline data fails with EFAULT at post time. */
-	wr.opcode = IBV_WR_SEND;
-	sge[1].addr = 8;
-	EXPECT_EQ(EFAULT, ibv_post_send(self->qp, &wr, &bad));
+}
+
+/*
+ * Unreadable inline data: the kernel's post_send command copies it in and
+ * fails with EFAULT at post time. (A context opened with GIFT_MAPPED_WQ=0
+ * posts through that command. With a mapped send queue the provider
+ * copies inline data in the process, as rxe's and mlx5's do, and a bad
+ * pointer faults there, as any the application passes.)
+ */
+TEST(post_inline_efault_command_path)
+{
+	struct ibv_sge sge = { .addr = 8, .length = 16 };
+	struct ibv_send_wr wr = {
+		.wr_id = 5,
+		.sg_list = &sge,
+		.num_sge = 1,
+		.opcode = IBV_WR_SEND,
+		.send_flags = IBV_SEND_INLINE,
+	}, *bad;
+	struct ibv_qp *qp, *peer;
+	struct rig r;
+	int ret;
+
+	ASSERT_EQ(0, setenv("GIFT_MAPPED_WQ", "0", 1));
+	ret = rig_open(&r, 8);
+	unsetenv("GIFT_MAPPED_WQ");
+	ASSERT_EQ(0, ret);
+	qp = rig_qp(&r, IBV_QPT_RC, &default_cap, NULL);
+	peer = rig_qp(&r, IBV_QPT_RC, &default_cap, NULL);
+	ASSERT_NE(NULL, qp);
+	ASSERT_NE(NULL, peer);
+	ASSERT_EQ(0, walk_to(&r, qp, peer->qp_num, IBV_QPS_RTS));
+	EXPECT_EQ(EFAULT, ibv_post_send(qp, &wr, &bad));
+	EXPECT_EQ(&wr, bad);
+	EXPECT_EQ(0, ibv_destroy_qp(peer));
+	EXPECT_EQ(0, ibv_destroy_qp(qp));
+	rig_close(&r);
 }
 
 /* An atomic must carry 8 bytes; a misaligned remote address is posted. */

@@ -1,0 +1,292 @@
+// SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
+/*
+ * libgift: mapped work queues.
+ *
+ * A QP's send queue (RC and UC) and receive queue (without an SRQ) are
+ * rings the kernel maps into the process (struct gift_wq_ring and the
+ * protocol in rdma/gift-abi.h). ibv_post_recv() writes receive work
+ * requests into its ring and never enters the kernel, but to flush what
+ * it posts after the QP entered ERR. ibv_post_send() writes send work
+ * requests into its ring and enters the kernel once per call, to ring
+ * the doorbell (the post_send command without work requests), which
+ * copies them into the kernel's send queue and starts the engine.
+ * BIND_MW and LOCAL_INV still go through the driver's method; the kernel
+ * takes what the ring holds first, so the order of a chain is kept.
+ *
+ * Everything the kernel would refuse with an errno is refused here, with
+ * the same errno, before the slot is written: a slot the kernel finds
+ * invalid fails the whole QP.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "gift.h"
+
+/* The kernel's limit on a message (GIFT_MAX_MSG_SIZE). */
+#define GIFT_WQ_MAX_MSG		(1ULL << 31)
+#define GIFT_WQ_SEND_FLAGS	(IBV_SEND_FENCE | IBV_SEND_SIGNALED | \
+				 IBV_SEND_SOLICITED | IBV_SEND_INLINE)
+
+int gift_wq_map(struct gift_wq *wq, int cmd_fd,
+		const struct gift_wq_ring_resp *resp, bool send,
+		uint32_t max_sge, uint32_t max_inline)
+{
+	uint64_t need;
+	void *p;
+
+	wq->ring = NULL;
+	if (!resp->mmap_length)
+		return 0;
+	need = (uint64_t)max_sge * sizeof(struct ib_uverbs_sge);
+	if (send) {
+		if (need < max_inline)
+			need = max_inline;
+		need += sizeof(struct gift_swqe);
+	} else {
+		need += sizeof(struct gift_rwqe);
+	}
+	if (!resp->size || (resp->size & (resp->size - 1)) ||
+	    resp->stride < need ||
+	    resp->mmap_length < GIFT_WQ_RING_WQE_OFFSET +
+				(uint64_t)resp->size * resp->stride)
+		return EPROTO;
+	p = mmap(NULL, resp->mmap_length, PROT_READ | PROT_WRITE, MAP_SHARED,
+		 cmd_fd, resp->mmap_offset);
+	if (p == MAP_FAILED)
+		return errno;
+	wq->ring = p;
+	wq->slots = (char *)p + GIFT_WQ_RING_WQE_OFFSET;
+	wq->len = resp->mmap_length;
+	wq->size = resp->size;
+	wq->stride = resp->stride;
+	wq->prod = __atomic_load_n(&wq->ring->prod, __ATOMIC_RELAXED);
+	wq->max_sge = max_sge;
+	wq->max_inline = max_inline;
+	return 0;
+}
+
+void gift_wq_unmap(struct gift_wq *wq)
+{
+	if (wq->ring)
+		munmap(wq->ring, wq->len);
+	wq->ring = NULL;
+}
+
+static void *gift_wq_slot(struct gift_wq *wq, uint32_t idx)
+{
+	return (char *)wq->slots + (size_t)(idx & (wq->size - 1)) * wq->stride;
+}
+
+static bool gift_wq_full(struct gift_wq *wq)
+{
+	uint32_t cons = __atomic_load_n(&wq->ring->cons, __ATOMIC_ACQUIRE);
+
+	return wq->prod - cons >= wq->size;
+}
+
+/* Makes the slots written so far visible to the kernel. */
+static void gift_wq_publish(struct gift_wq *wq)
+{
+	__atomic_store_n(&wq->ring->prod, wq->prod, __ATOMIC_RELEASE);
+}
+
+static bool gift_swqe_opcode_ok(enum ibv_qp_type type, enum ibv_wr_opcode op)
+{
+	switch (op) {
+	case IBV_WR_SEND:
+	case IBV_WR_SEND_WITH_IMM:
+	case IBV_WR_RDMA_WRITE:
+	case IBV_WR_RDMA_WRITE_WITH_IMM:
+		return true;
+	case IBV_WR_SEND_WITH_INV:
+	case IBV_WR_RDMA_READ:
+	case IBV_WR_ATOMIC_CMP_AND_SWP:
+	case IBV_WR_ATOMIC_FETCH_AND_ADD:
+		return type == IBV_QPT_RC;
+	default:
+		return false;
+	}
+}
+
+static bool gift_swqe_inline_ok(enum ibv_wr_opcode op)
+{
+	return op == IBV_WR_SEND || op == IBV_WR_SEND_WITH_IMM ||
+	       op == IBV_WR_SEND_WITH_INV || op == IBV_WR_RDMA_WRITE ||
+	       op == IBV_WR_RDMA_WRITE_WITH_IMM;
+}
+
+static bool gift_swqe_atomic(enum ibv_wr_opcode op)
+{
+	return op == IBV_WR_ATOMIC_CMP_AND_SWP ||
+	       op == IBV_WR_ATOMIC_FETCH_AND_ADD;
+}
+
+/* Checks @wr as the kernel's post_send would: 0 or EINVAL. */
+static int gift_swqe_check(struct gift_qp *qp, const struct ibv_send_wr *wr,
+			   uint64_t *len)
+{
+	struct gift_wq *wq = &qp->sq;
+	int i;
+
+	if (!gift_swqe_opcode_ok(qp->vqp.qp.qp_type, wr->opcode) ||
+	    wr->num_sge < 0 || (uint32_t)wr->num_sge > wq->max_sge)
+		return EINVAL;
+	*len = 0;
+	for (i = 0; i < wr->num_sge; i++)
+		*len += wr->sg_list[i].length;
+	if (*len > GIFT_WQ_MAX_MSG ||
+	    ((wr->send_flags & IBV_SEND_INLINE) &&
+	     (*len > wq->max_inline || !gift_swqe_inline_ok(wr->opcode))) ||
+	    (gift_swqe_atomic(wr->opcode) && *len != 8))
+		return EINVAL;
+	return 0;
+}
+
+static void gift_swqe_fill(struct gift_swqe *s, const struct ibv_send_wr *wr,
+			   uint64_t len)
+{
+	char *tail = (char *)(s + 1);
+	int i;
+
+	s->wr_id = wr->wr_id;
+	s->opcode = wr->opcode;
+	s->send_flags = wr->send_flags & GIFT_WQ_SEND_FLAGS;
+	/* imm_data and invalidate_rkey share their storage. */
+	s->ex = wr->invalidate_rkey;
+	s->num_sge = 0;
+	s->inline_len = 0;
+	if (gift_swqe_atomic(wr->opcode)) {
+		s->remote_addr = wr->wr.atomic.remote_addr;
+		s->compare_add = wr->wr.atomic.compare_add;
+		s->swap = wr->wr.atomic.swap;
+		s->rkey = wr->wr.atomic.rkey;
+	} else {
+		s->remote_addr = wr->wr.rdma.remote_addr;
+		s->rkey = wr->wr.rdma.rkey;
+	}
+	if (wr->send_flags & IBV_SEND_INLINE) {
+		for (i = 0; i < wr->num_sge; i++) {
+			memcpy(tail, (void *)(uintptr_t)wr->sg_list[i].addr,
+			       wr->sg_list[i].length);
+			tail += wr->sg_list[i].length;
+		}
+		s->inline_len = len;
+		return;
+	}
+	s->num_sge = wr->num_sge;
+	/* struct ibv_sge and struct ib_uverbs_sge: addr, length, lkey. */
+	memcpy(tail, wr->sg_list, wr->num_sge * sizeof(struct ib_uverbs_sge));
+}
+
+static bool gift_qp_can_send(const struct gift_qp *qp)
+{
+	return qp->state != IBV_QPS_RESET && qp->state != IBV_QPS_INIT &&
+	       qp->state != IBV_QPS_RTR;
+}
+
+int gift_wq_post_send(struct gift_qp *qp, struct ibv_send_wr *wr,
+		      struct ibv_send_wr **bad_wr)
+{
+	struct ibv_send_wr *first = wr, *kbad;
+	struct gift_wq *wq = &qp->sq;
+	unsigned int posted = 0;
+	uint64_t len;
+	int ret = 0;
+
+	pthread_mutex_lock(&wq->lock);
+	if (!gift_qp_can_send(qp)) {
+		ret = EINVAL;
+		*bad_wr = wr;
+		goto out;
+	}
+	for (; wr; wr = wr->next) {
+		if (gift_wr_is_mw(wr)) {
+			/*
+			 * The kernel takes the ring's WRs before this one;
+			 * if it refuses it (maybe before it gets there), the
+			 * doorbell below takes them.
+			 */
+			gift_wq_publish(wq);
+			ret = gift_post_mw_wr(&qp->vqp.qp, wr);
+			if (ret)
+				break;
+			posted = 0;
+			first = wr->next;
+			continue;
+		}
+		ret = gift_swqe_check(qp, wr, &len);
+		if (!ret && gift_wq_full(wq))
+			ret = ENOMEM;
+		if (ret)
+			break;
+		gift_swqe_fill(gift_wq_slot(wq, wq->prod), wr, len);
+		wq->prod++;
+		posted++;
+	}
+	if (ret)
+		*bad_wr = wr;
+	if (posted) {
+		int db;
+
+		gift_wq_publish(wq);
+		db = ibv_cmd_post_send(&qp->vqp.qp, NULL, &kbad);
+		if (db && !ret) {
+			ret = db;
+			*bad_wr = first;
+		}
+	}
+out:
+	pthread_mutex_unlock(&wq->lock);
+	return ret;
+}
+
+int gift_wq_post_recv(struct gift_qp *qp, struct ibv_recv_wr *wr,
+		      struct ibv_recv_wr **bad_wr)
+{
+	struct gift_wq *wq = &qp->rq;
+	unsigned int posted = 0;
+	struct ibv_recv_wr *kbad;
+	struct gift_rwqe *s;
+	int ret = 0;
+
+	pthread_mutex_lock(&wq->lock);
+	if (qp->state == IBV_QPS_RESET) {
+		ret = EINVAL;
+		*bad_wr = wr;
+		goto out;
+	}
+	for (; wr; wr = wr->next) {
+		if (wr->num_sge < 0 || (uint32_t)wr->num_sge > wq->max_sge)
+			ret = EINVAL;
+		else if (gift_wq_full(wq))
+			ret = ENOMEM;
+		if (ret) {
+			*bad_wr = wr;
+			break;
+		}
+		s = gift_wq_slot(wq, wq->prod);
+		s->wr_id = wr->wr_id;
+		s->num_sge = wr->num_sge;
+		memcpy(s->sge, wr->sg_list,
+		       wr->num_sge * sizeof(struct ib_uverbs_sge));
+		wq->prod++;
+		posted++;
+	}
+	if (posted) {
+		gift_wq_publish(wq);
+		/*
+		 * Pairs with the kernel's barrier between setting
+		 * GIFT_WQ_RING_ERR and reading prod: either it flushes what
+		 * we just posted, or we see the flag and ask it to.
+		 */
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		if (__atomic_load_n(&wq->ring->flags, __ATOMIC_RELAXED) &
+		    GIFT_WQ_RING_ERR)
+			ibv_cmd_post_recv(&qp->vqp.qp, NULL, &kbad);
+	}
+out:
+	pthread_mutex_unlock(&wq->lock);
+	return ret;
+}
