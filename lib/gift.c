@@ -668,34 +668,91 @@ static int gift_destroy_cq(struct ibv_cq *ibcq)
 
 /* Shared receive queues */
 
+/* Off the context's list, and its ring (if it has one) unmapped. */
+static void gift_srq_unmap(struct gift_context *ctx, struct gift_srq *srq)
+{
+	if (srq->tracked) {
+		pthread_mutex_lock(&ctx->mapped_lock);
+		list_del(&srq->mapped_entry);
+		pthread_mutex_unlock(&ctx->mapped_lock);
+		srq->tracked = false;
+	}
+	gift_wq_unmap(&srq->wq);
+}
+
+/*
+ * A mapped SRQ when the device has them: a process out of mappings gets
+ * it again without a ring (its posts then are the kernel's command).
+ */
 static struct ibv_srq *gift_create_srq(struct ibv_pd *pd,
 				       struct ibv_srq_init_attr *attr)
 {
-	struct ibv_create_srq cmd = {};
-	struct ib_uverbs_create_srq_resp resp = {};
-	struct ibv_srq *srq;
+	struct gift_context *ctx = to_gctx(pd->context);
+	uint64_t flags = ctx->map_wqs ? GIFT_CREATE_SRQ_MAPPED : 0;
+	struct gift_cmd_create_srq_resp resp;
+	struct gift_cmd_create_srq cmd;
+	struct ibv_srq_init_attr a;
+	struct gift_srq *srq;
 	int ret;
 
 	srq = calloc(1, sizeof(*srq));
 	if (!srq)
 		return NULL;
-
-	ret = ibv_cmd_create_srq(pd, srq, attr, &cmd, sizeof(cmd), &resp,
-				 sizeof(resp));
+	pthread_mutex_init(&srq->wq.lock, NULL);
+	do {
+		memset(&cmd, 0, sizeof(cmd));
+		memset(&resp, 0, sizeof(resp));
+		cmd.flags = flags;
+		a = *attr;
+		ret = ibv_cmd_create_srq(pd, &srq->ibv_srq, &a, &cmd.ibv_cmd,
+					 sizeof(cmd), &resp.ibv_resp,
+					 sizeof(resp));
+		if (ret)
+			break;
+		ret = gift_wq_map(&srq->wq, pd->context->cmd_fd,
+				  &resp.drv_payload, false, a.attr.max_sge, 0);
+		if (ret) {
+			ibv_cmd_destroy_srq(&srq->ibv_srq);
+			if (ret == ENOMEM && flags)
+				ret = EAGAIN;
+		}
+		flags = 0;
+	} while (ret == EAGAIN);
 	if (ret) {
+		pthread_mutex_destroy(&srq->wq.lock);
 		free(srq);
 		errno = ret;
 		return NULL;
 	}
-	return srq;
+	if (srq->wq.ring) {
+		pthread_mutex_lock(&ctx->mapped_lock);
+		list_add_tail(&ctx->mapped_srqs, &srq->mapped_entry);
+		srq->tracked = true;
+		pthread_mutex_unlock(&ctx->mapped_lock);
+	}
+	*attr = a;
+	return &srq->ibv_srq;
 }
 
-static int gift_modify_srq(struct ibv_srq *srq, struct ibv_srq_attr *attr,
+static int gift_modify_srq(struct ibv_srq *ibsrq, struct ibv_srq_attr *attr,
 			   int attr_mask)
 {
+	struct gift_srq *srq = to_gsrq(ibsrq);
 	struct ibv_modify_srq cmd = {};
 
-	return ibv_cmd_modify_srq(srq, attr, attr_mask, &cmd, sizeof(cmd));
+	if (srq->wq.ring && (attr_mask & IBV_SRQ_MAX_WR))
+		return gift_wq_resize_srq(srq, attr, attr_mask);
+	return ibv_cmd_modify_srq(ibsrq, attr, attr_mask, &cmd, sizeof(cmd));
+}
+
+static int gift_post_srq_recv(struct ibv_srq *ibsrq, struct ibv_recv_wr *wr,
+			      struct ibv_recv_wr **bad_wr)
+{
+	struct gift_srq *srq = to_gsrq(ibsrq);
+
+	if (srq->wq.ring)
+		return gift_wq_post_srq_recv(srq, wr, bad_wr);
+	return ibv_cmd_post_srq_recv(ibsrq, wr, bad_wr);
 }
 
 static int gift_query_srq(struct ibv_srq *srq, struct ibv_srq_attr *attr)
@@ -705,13 +762,16 @@ static int gift_query_srq(struct ibv_srq *srq, struct ibv_srq_attr *attr)
 	return ibv_cmd_query_srq(srq, attr, &cmd, sizeof(cmd));
 }
 
-static int gift_destroy_srq(struct ibv_srq *srq)
+static int gift_destroy_srq(struct ibv_srq *ibsrq)
 {
+	struct gift_srq *srq = to_gsrq(ibsrq);
 	int ret;
 
-	ret = ibv_cmd_destroy_srq(srq);
+	ret = ibv_cmd_destroy_srq(ibsrq);
 	if (ret)
 		return ret;
+	gift_srq_unmap(to_gctx(ibsrq->context), srq);
+	pthread_mutex_destroy(&srq->wq.lock);
 	free(srq);
 	return 0;
 }
@@ -1103,17 +1163,20 @@ static int gift_destroy_ah(struct ibv_ah *ah)
 /* Context */
 
 /*
- * Rings of CQs and QPs the application did not destroy are unmapped here:
- * each holds the uverbs file open, and the kernel would keep the context
- * (its MRs' pages included) until the process exits. Those CQs and QPs
- * are gone with the context, as every object of it.
+ * Rings of CQs, QPs and SRQs the application did not destroy are unmapped
+ * here: each holds the uverbs file open, and the kernel would keep the
+ * context (its MRs' pages included) until the process exits. Those
+ * objects are gone with the context, as every object of it.
  */
 static void gift_free_context(struct ibv_context *ibctx)
 {
 	struct gift_context *ctx = to_gctx(ibctx);
+	struct gift_srq *srq;
 	struct gift_cq *cq;
 	struct gift_qp *qp;
 
+	list_for_each(&ctx->mapped_srqs, srq, mapped_entry)
+		gift_wq_unmap(&srq->wq);
 	list_for_each(&ctx->mapped_cqs, cq, mapped_entry)
 		if (cq->ring)
 			munmap(cq->ring, cq->ring_len);
@@ -1127,11 +1190,12 @@ static void gift_free_context(struct ibv_context *ibctx)
 }
 
 /*
- * The data path needs no wrapper but poll_cq (gift_poll_cq() first hands
- * out completions an extended-CQ poll fetched): ibv_cmd_post_send/recv/
- * srq_recv return a positive errno and set *bad_wr, ibv_cmd_req_notify_cq
- * returns a positive errno, as the verbs API wants. Multicast attach/detach
- * have no object to track either.
+ * The posts go through the mapped rings (gift_wq.c) or, for queues that
+ * are not mapped, the kernel's commands: ibv_cmd_post_send/recv/srq_recv
+ * return a positive errno and set *bad_wr, as the verbs API wants, and so
+ * does ibv_cmd_req_notify_cq. poll_cq reads the CQ's ring (gift_poll_cq()
+ * first hands out completions an extended-CQ poll fetched). Multicast
+ * attach/detach have no object to track.
  */
 static const struct verbs_context_ops gift_ctx_ops = {
 	.advise_mr = gift_advise_mr,
@@ -1159,7 +1223,7 @@ static const struct verbs_context_ops gift_ctx_ops = {
 	.poll_cq = gift_poll_cq,
 	.post_recv = gift_post_recv,
 	.post_send = gift_post_send,
-	.post_srq_recv = ibv_cmd_post_srq_recv,
+	.post_srq_recv = gift_post_srq_recv,
 	.query_device_ex = gift_query_device_ex,
 	.query_port = gift_query_port,
 	.query_qp = gift_query_qp,
@@ -1204,6 +1268,7 @@ static struct verbs_context *gift_alloc_context(struct ibv_device *ibdev,
 	pthread_mutex_init(&ctx->mapped_lock, NULL);
 	list_head_init(&ctx->mapped_cqs);
 	list_head_init(&ctx->mapped_qps);
+	list_head_init(&ctx->mapped_srqs);
 	ctx->map_cqs = resp.dev_caps & GIFT_DEV_CAP_MAPPED_CQ;
 	/* GIFT_MAPPED_CQ=0: poll through the kernel, to compare the two. */
 	if (ctx->map_cqs && getenv("GIFT_MAPPED_CQ") &&
@@ -1374,5 +1439,18 @@ int giftdv_query_qp_wqs(struct ibv_qp *ibqp, struct giftdv_wq *sq,
 		return EOPNOTSUPP;
 	gift_wq_describe(&qp->sq, sq);
 	gift_wq_describe(&qp->rq, rq);
+	return 0;
+}
+
+int giftdv_query_srq_wq(struct ibv_srq *ibsrq, struct giftdv_wq *wq)
+{
+	struct gift_srq *srq = to_gsrq(ibsrq);
+
+	if (!ibsrq->context ||
+	    verbs_get_device(ibsrq->context->device)->ops != &gift_dev_ops)
+		return EOPNOTSUPP;
+	pthread_mutex_lock(&srq->wq.lock);
+	gift_wq_describe(&srq->wq, wq);
+	pthread_mutex_unlock(&srq->wq.lock);
 	return 0;
 }

@@ -39,6 +39,11 @@ DECLARE_DRV_CMD(gift_resize_cq, IB_USER_VERBS_CMD_RESIZE_CQ,
 /* QPs (plain and extended): struct gift_create_qp_req in, _resp out. */
 DECLARE_DRV_CMD(gift_cmd_create_qp, IB_USER_VERBS_CMD_CREATE_QP,
 		gift_create_qp_req, gift_create_qp_resp);
+/* SRQs: a mapped one's ring, and the commit of its resize. */
+DECLARE_DRV_CMD(gift_cmd_create_srq, IB_USER_VERBS_CMD_CREATE_SRQ,
+		gift_create_srq_req, gift_wq_ring_resp);
+DECLARE_DRV_CMD(gift_cmd_modify_srq, IB_USER_VERBS_CMD_MODIFY_SRQ,
+		gift_modify_srq_req, empty);
 
 struct gift_device {
 	struct verbs_device ibv_dev;
@@ -59,6 +64,7 @@ struct gift_context {
 	pthread_mutex_t mapped_lock;
 	struct list_head mapped_cqs;	/* of gift_cq.mapped_entry */
 	struct list_head mapped_qps;	/* of gift_qp.mapped_entry */
+	struct list_head mapped_srqs;	/* of gift_srq.mapped_entry */
 };
 
 static inline struct gift_context *to_gctx(struct ibv_context *ibctx)
@@ -153,6 +159,22 @@ static inline struct gift_qp *to_gqp(struct ibv_qp *ibqp)
 }
 
 /*
+ * A shared receive queue: @wq is its ring when mapped (then it is on its
+ * context's mapped_srqs); @wq.lock also serialises a resize.
+ */
+struct gift_srq {
+	struct ibv_srq ibv_srq;
+	struct gift_wq wq;
+	struct list_node mapped_entry;
+	bool tracked;
+};
+
+static inline struct gift_srq *to_gsrq(struct ibv_srq *ibsrq)
+{
+	return container_of(ibsrq, struct gift_srq, ibv_srq);
+}
+
+/*
  * The backing of the extended API, implemented in gift.c: the kernel's
  * post_send command, and the CQ's mapped ring (or, for a CQ without
  * one, the poll_cq command). Mapped send queues would replace the first
@@ -196,6 +218,10 @@ int gift_wq_post_send(struct gift_qp *qp, struct ibv_send_wr *wr,
 		      struct ibv_send_wr **bad_wr);
 int gift_wq_post_recv(struct gift_qp *qp, struct ibv_recv_wr *wr,
 		      struct ibv_recv_wr **bad_wr);
+int gift_wq_post_srq_recv(struct gift_srq *srq, struct ibv_recv_wr *wr,
+			  struct ibv_recv_wr **bad_wr);
+int gift_wq_resize_srq(struct gift_srq *srq, struct ibv_srq_attr *attr,
+		       int attr_mask);
 /* gift.c: BIND_MW and LOCAL_INV through the driver's method. */
 bool gift_wr_is_mw(const struct ibv_send_wr *wr);
 int gift_post_mw_wr(struct ibv_qp *qp, const struct ibv_send_wr *wr);

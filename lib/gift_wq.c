@@ -242,27 +242,24 @@ out:
 	return ret;
 }
 
-int gift_wq_post_recv(struct gift_qp *qp, struct ibv_recv_wr *wr,
-		      struct ibv_recv_wr **bad_wr)
+/*
+ * Writes receive WRs into @wq until one fails: the number written, *@ret
+ * 0 or the errno of *@bad_wr. The caller holds wq->lock and publishes.
+ */
+static unsigned int gift_wq_put_recvs(struct gift_wq *wq,
+				      struct ibv_recv_wr *wr,
+				      struct ibv_recv_wr **bad_wr, int *ret)
 {
-	struct gift_wq *wq = &qp->rq;
 	unsigned int posted = 0;
-	struct ibv_recv_wr *kbad;
 	struct gift_rwqe *s;
-	int ret = 0;
 
-	pthread_mutex_lock(&wq->lock);
-	if (qp->state == IBV_QPS_RESET) {
-		ret = EINVAL;
-		*bad_wr = wr;
-		goto out;
-	}
+	*ret = 0;
 	for (; wr; wr = wr->next) {
 		if (wr->num_sge < 0 || (uint32_t)wr->num_sge > wq->max_sge)
-			ret = EINVAL;
+			*ret = EINVAL;
 		else if (gift_wq_full(wq))
-			ret = ENOMEM;
-		if (ret) {
+			*ret = ENOMEM;
+		if (*ret) {
 			*bad_wr = wr;
 			break;
 		}
@@ -274,7 +271,93 @@ int gift_wq_post_recv(struct gift_qp *qp, struct ibv_recv_wr *wr,
 		wq->prod++;
 		posted++;
 	}
-	if (posted) {
+	return posted;
+}
+
+int gift_wq_post_srq_recv(struct gift_srq *srq, struct ibv_recv_wr *wr,
+			  struct ibv_recv_wr **bad_wr)
+{
+	struct gift_wq *wq = &srq->wq;
+	int ret;
+
+	pthread_mutex_lock(&wq->lock);
+	if (gift_wq_put_recvs(wq, wr, bad_wr, &ret))
+		gift_wq_publish(wq);
+	pthread_mutex_unlock(&wq->lock);
+	return ret;
+}
+
+static int gift_srq_prepare(struct gift_srq *srq, uint32_t max_wr,
+			    struct gift_wq_ring_resp *resp)
+{
+	DECLARE_COMMAND_BUFFER(cmd, UVERBS_OBJECT_SRQ,
+			       GIFT_IB_METHOD_SRQ_PREPARE_RESIZE, 3);
+
+	fill_attr_in_obj(cmd, GIFT_IB_ATTR_SRQ_PREPARE_HANDLE,
+			 srq->ibv_srq.handle);
+	fill_attr_in_ptr(cmd, GIFT_IB_ATTR_SRQ_PREPARE_MAX_WR, &max_wr);
+	fill_attr_out_ptr(cmd, GIFT_IB_ATTR_SRQ_PREPARE_RESP, resp);
+	return execute_ioctl(srq->ibv_srq.context, cmd);
+}
+
+/*
+ * ibv_modify_srq() with IBV_SRQ_MAX_WR of a mapped SRQ: the kernel makes
+ * a new ring, we map it, and modify_srq commits: the posted WRs move to
+ * it at the same indices, our prod with them. On failure the SRQ keeps
+ * its ring and the new one is dropped. Posts wait meanwhile.
+ */
+int gift_wq_resize_srq(struct gift_srq *srq, struct ibv_srq_attr *attr,
+		       int attr_mask)
+{
+	struct gift_cmd_modify_srq cmd = {};
+	struct gift_wq *wq = &srq->wq, nwq;
+	struct gift_wq_ring_resp resp = {};
+	int ret;
+
+	pthread_mutex_lock(&wq->lock);
+	ret = gift_srq_prepare(srq, attr->max_wr, &resp);
+	if (ret)
+		goto out;
+	ret = gift_wq_map(&nwq, srq->ibv_srq.context->cmd_fd, &resp, false,
+			  wq->max_sge, 0);
+	if (!ret && !nwq.ring)
+		ret = EPROTO;
+	if (ret) {
+		gift_srq_prepare(srq, 0, &resp);
+		goto out;
+	}
+	cmd.flags = GIFT_MODIFY_SRQ_COMMIT;
+	ret = ibv_cmd_modify_srq(&srq->ibv_srq, attr, attr_mask, &cmd.ibv_cmd,
+				 sizeof(cmd));
+	if (ret) {
+		gift_wq_unmap(&nwq);
+		gift_srq_prepare(srq, 0, &resp);
+		goto out;
+	}
+	gift_wq_unmap(wq);
+	wq->ring = nwq.ring;
+	wq->slots = nwq.slots;
+	wq->len = nwq.len;
+	wq->size = nwq.size;
+out:
+	pthread_mutex_unlock(&wq->lock);
+	return ret;
+}
+
+int gift_wq_post_recv(struct gift_qp *qp, struct ibv_recv_wr *wr,
+		      struct ibv_recv_wr **bad_wr)
+{
+	struct gift_wq *wq = &qp->rq;
+	struct ibv_recv_wr *kbad;
+	int ret = 0;
+
+	pthread_mutex_lock(&wq->lock);
+	if (qp->state == IBV_QPS_RESET) {
+		ret = EINVAL;
+		*bad_wr = wr;
+		goto out;
+	}
+	if (gift_wq_put_recvs(wq, wr, bad_wr, &ret)) {
 		gift_wq_publish(wq);
 		/*
 		 * Pairs with the kernel's barrier between setting

@@ -67,9 +67,10 @@ enum giftdv_dev_caps {
 	GIFTDV_DEV_CAP_MAPPED_CQ = 1 << 2,
 	/*
 	 * Send queues (RC, UC) and receive queues (without an SRQ) are
-	 * rings mapped into the process: ibv_post_recv() makes no system
-	 * call, ibv_post_send() one per call (the provider uses it by
-	 * itself; see giftdv_query_qp_wqs())
+	 * rings mapped into the process, and so are SRQs:
+	 * ibv_post_recv() and ibv_post_srq_recv() make no system call,
+	 * ibv_post_send() one per call (the provider uses it by itself;
+	 * see giftdv_query_qp_wqs())
 	 */
 	GIFTDV_DEV_CAP_MAPPED_WQ = 1 << 3,
 };
@@ -213,6 +214,15 @@ struct giftdv_wq {
  */
 int giftdv_query_qp_wqs(struct ibv_qp *qp, struct giftdv_wq *sq,
 			struct giftdv_wq *rq);
+
+/*
+ * giftdv_query_srq_wq - where the mapped ring of an SRQ is
+ * @srq: an SRQ of a gift device
+ * @wq: filled in as by giftdv_query_qp_wqs(); a resize moves the ring
+ *
+ * Return: 0, or EOPNOTSUPP if @srq does not belong to the gift provider.
+ */
+int giftdv_query_srq_wq(struct ibv_srq *srq, struct giftdv_wq *wq);
 
 #ifdef __cplusplus
 }

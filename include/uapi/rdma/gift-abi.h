@@ -48,8 +48,9 @@
  * GIFT_DEV_CAP_MAPPED_CQ: create_cq accepts GIFT_CREATE_CQ_MAPPED (a
  * completion ring mapped into user space, see struct gift_cq_ring).
  * GIFT_DEV_CAP_MAPPED_WQ: create_qp accepts GIFT_CREATE_QP_MAPPED_SQ and
- * GIFT_CREATE_QP_MAPPED_RQ (work queue rings mapped into user space, see
- * struct gift_wq_ring).
+ * GIFT_CREATE_QP_MAPPED_RQ, create_srq GIFT_CREATE_SRQ_MAPPED (work queue
+ * rings mapped into user space, see struct gift_wq_ring), and the SRQ
+ * method GIFT_IB_METHOD_SRQ_PREPARE_RESIZE exists.
  */
 enum gift_dev_cap {
 	GIFT_DEV_CAP_ACCESS_GIFT = 1 << 0,
@@ -489,6 +490,77 @@ struct gift_swqe {
 	__aligned_u64 swap;
 	__u32 rkey;
 	__u32 reserved2;
+};
+
+/*
+ * Mapped shared receive queues.
+ *
+ * create_srq with GIFT_CREATE_SRQ_MAPPED in struct gift_create_srq_req
+ * makes an SRQ whose receive work requests (struct gift_rwqe) user space
+ * posts into a ring as a QP's mapped receive queue (struct
+ * gift_wq_ring_resp answers where it is; the protocol is the receive
+ * queue's above, without the ERR state: an SRQ is never flushed). The
+ * kernel reads the user's prod each time a QP takes a work request from
+ * the SRQ; a corrupt prod fails that QP and reports IB_EVENT_SRQ_ERR, and
+ * every QP that needs a work request from the SRQ afterwards fails too.
+ * A bad slot fails the QP that took it, as for a QP's own ring. The
+ * post_srq_recv command fails with EINVAL on a mapped SRQ.
+ *
+ * Resizing a mapped SRQ takes two calls, as resizing a mapped CQ:
+ *  1. GIFT_IB_METHOD_SRQ_PREPARE_RESIZE with the new max_wr makes a new,
+ *     empty ring and answers where it is (a prepared ring replaces any
+ *     earlier one; max_wr 0 drops it). The SRQ goes on with its ring.
+ *  2. The process maps the new ring, then modify_srq with IB_SRQ_MAX_WR,
+ *     the same max_wr, and GIFT_MODIFY_SRQ_COMMIT in struct
+ *     gift_modify_srq_req copies the posted work requests into the new
+ *     ring at the same indices (its prod and cons are the old ones) and
+ *     switches the SRQ to it; the old mapping stops being read. A commit
+ *     that fails (EINVAL: more posted than the new size, no ring
+ *     prepared for that max_wr) leaves the SRQ as it was, the prepared
+ *     ring kept. modify_srq of a mapped SRQ with IB_SRQ_MAX_WR and
+ *     without the flag, or with it and without IB_SRQ_MAX_WR, fails with
+ *     EINVAL; IB_SRQ_LIMIT needs nothing.
+ *
+ * GIFT_IB_METHOD_SRQ_PREPARE_RESIZE:
+ * @GIFT_IB_ATTR_SRQ_PREPARE_HANDLE: in, the SRQ (mapped)
+ * @GIFT_IB_ATTR_SRQ_PREPARE_MAX_WR: in, u32: the new max_wr, or 0
+ * @GIFT_IB_ATTR_SRQ_PREPARE_RESP: out, struct gift_wq_ring_resp (zero
+ *	for max_wr 0)
+ * Errors: EINVAL for an SRQ that is not mapped or a max_wr over the
+ * device's max_srq_wr; ENOMEM.
+ */
+enum gift_create_srq_flags {
+	GIFT_CREATE_SRQ_MAPPED = 1 << 0,
+};
+
+/**
+ * struct gift_create_srq_req - driver data of create_srq
+ * @flags: enum gift_create_srq_flags; unknown bits fail with EINVAL
+ */
+struct gift_create_srq_req {
+	__aligned_u64 flags;
+};
+
+enum gift_modify_srq_flags {
+	GIFT_MODIFY_SRQ_COMMIT = 1 << 0,
+};
+
+/**
+ * struct gift_modify_srq_req - driver data of modify_srq
+ * @flags: enum gift_modify_srq_flags; unknown bits fail with EINVAL
+ */
+struct gift_modify_srq_req {
+	__aligned_u64 flags;
+};
+
+enum gift_ib_srq_methods {
+	GIFT_IB_METHOD_SRQ_PREPARE_RESIZE = (1U << UVERBS_ID_NS_SHIFT),
+};
+
+enum gift_ib_srq_prepare_attrs {
+	GIFT_IB_ATTR_SRQ_PREPARE_HANDLE = (1U << UVERBS_ID_NS_SHIFT),
+	GIFT_IB_ATTR_SRQ_PREPARE_MAX_WR,
+	GIFT_IB_ATTR_SRQ_PREPARE_RESP,
 };
 
 #endif /* GIFT_ABI_USER_H */

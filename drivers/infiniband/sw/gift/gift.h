@@ -24,6 +24,7 @@
 #include <linux/list.h>
 #include <linux/netdevice.h>
 #include <rdma/ib_verbs.h>
+#include <rdma/uverbs_ioctl.h>
 
 #include "gift_compat.h"
 #include "gift_ah.h"
@@ -155,6 +156,12 @@ static inline int gift_udata_read(struct ib_udata *udata, void *req,
 	    !ib_is_udata_cleared(udata, len, udata->inlen - len))
 		return -EINVAL;
 	return ib_copy_from_udata(req, udata, min(udata->inlen, len));
+}
+
+/* The user context a verb's udata belongs to. */
+static inline struct ib_ucontext *gift_udata_uctx(struct ib_udata *udata)
+{
+	return rdma_udata_to_uverbs_attr_bundle(udata)->context;
 }
 
 static inline struct gift_dev *to_gift_dev(struct ib_device *ibdev)

@@ -484,7 +484,7 @@ static int gift_qp_map_rq(struct gift_qp *qp, u32 size, struct ib_udata *udata,
 	err = gift_wq_uring_create(&qp->rq.uring, size,
 				   struct_size_t(struct gift_rwqe, sge,
 						 qp->rq.max_sge),
-				   udata, resp);
+				   gift_udata_uctx(udata), resp);
 	if (err)
 		return err;
 	q->buf = qp->rq.uring.slots;
@@ -521,7 +521,7 @@ static int gift_qp_alloc_queues(struct gift_qp *qp,
 		slots *= 2;
 		err = gift_wq_uring_create(&qp->sq.uring, qp->sq.max_wr,
 					   sizeof(struct gift_swqe) + tail,
-					   udata, &resp->sq);
+					   gift_udata_uctx(udata), &resp->sq);
 		if (err)
 			return err;
 	}

@@ -2,8 +2,10 @@
 /*
  * rdma_gift shared receive queues.
  *
- * What this file owns: struct gift_srq, its ring of receive WQEs, the
- * SRQ verbs (create, modify, query, destroy, post_srq_recv) and
+ * What this file owns: struct gift_srq, its ring of receive WQEs (a
+ * kernel ring, or for a mapped SRQ the ring user space posts into, see
+ * rdma/gift-abi.h), the SRQ verbs (create, modify, query, destroy,
+ * post_srq_recv), the two steps of a mapped SRQ's resize, and
  * gift_srq_pop(), through which the protocol engine takes receive WQEs.
  *
  * Invariants:
@@ -47,17 +49,50 @@ static int gift_srq_check_max_wr(struct gift_dev *gdev, u32 max_wr)
 	return 0;
 }
 
+/*
+ * A mapped SRQ's ring of @size slots; @srq->queue names its slots (its
+ * buffer is not the queue's own).
+ */
+static int gift_srq_map(struct gift_srq *srq, u32 size, u32 max_sge,
+			struct ib_ucontext *uctx, struct gift_wq_ring_resp *resp)
+{
+	int err;
+
+	err = gift_wq_uring_create(&srq->uring, size,
+				   struct_size_t(struct gift_rwqe, sge, max_sge),
+				   uctx, resp);
+	if (err)
+		return err;
+	srq->queue.buf = srq->uring.slots;
+	srq->queue.stride = srq->uring.stride;
+	srq->queue.size = size;
+	srq->queue.prod = 0;
+	srq->queue.cons = 0;
+	return 0;
+}
+
+static void gift_srq_free_queue(struct gift_srq *srq)
+{
+	/* A mapped SRQ's slots are the mapping's. */
+	if (gift_wq_uring_mapped(&srq->uring))
+		srq->queue.buf = NULL;
+	gift_wq_uring_destroy(&srq->prepared);
+	gift_wq_uring_destroy(&srq->uring);
+	gift_queue_free(&srq->queue);
+}
+
 /**
  * gift_create_srq() - create a shared receive queue
  * @ibsrq: SRQ allocated by ib_core
  * @init: type and sizes requested; the actual max_wr (a power of two) and
  *	max_sge are reported back in init->attr. srq_limit is ignored: an
  *	SRQ starts unarmed.
- * @udata: user data (no driver data is exchanged), or NULL
+ * @udata: user data, or NULL: struct gift_create_srq_req in (optional),
+ *	struct gift_wq_ring_resp out (where a mapped SRQ's ring is)
  *
  * Return: 0; -EOPNOTSUPP for other than basic SRQs; -EINVAL for sizes
- * outside the device limits or driver input; -ENOMEM at max_srq or
- * without memory.
+ * outside the device limits or unknown driver flags; -ENOMEM at max_srq
+ * or without memory.
  */
 static int gift_create_srq(struct ib_srq *ibsrq, struct ib_srq_init_attr *init,
 			   struct ib_udata *udata)
@@ -66,9 +101,16 @@ static int gift_create_srq(struct ib_srq *ibsrq, struct ib_srq_init_attr *init,
 	struct gift_srq *srq = to_gift_srq(ibsrq);
 	struct ib_srq_attr *attr = &init->attr;
 	u32 max_sge = max_t(u32, attr->max_sge, 1);
+	struct gift_create_srq_req req = {};
+	struct gift_wq_ring_resp resp = {};
+	u32 size;
 	int err;
 
-	if (gift_udata_has_input(udata))
+	err = gift_udata_read(udata, &req, sizeof(req));
+	if (err)
+		return err;
+	if ((req.flags & ~(u64)GIFT_CREATE_SRQ_MAPPED) ||
+	    (req.flags && udata->outlen < sizeof(resp)))
 		return -EINVAL;
 	if (init->srq_type != IB_SRQT_BASIC) {
 		gift_dbg(gdev, "srq type %d not supported\n", init->srq_type);
@@ -85,10 +127,21 @@ static int gift_create_srq(struct ib_srq *ibsrq, struct ib_srq_init_attr *init,
 	if (!atomic_add_unless(&gdev->srq_table.num, 1, gdev->attr.max_srq))
 		return -ENOMEM;
 
-	err = gift_queue_init(&srq->queue, gift_queue_slots(attr->max_wr),
-			      gift_recv_wqe_size(max_sge));
+	size = gift_queue_slots(attr->max_wr);
+	if (req.flags & GIFT_CREATE_SRQ_MAPPED)
+		err = gift_srq_map(srq, size, max_sge, gift_udata_uctx(udata),
+				   &resp);
+	else
+		err = gift_queue_init(&srq->queue, size,
+				      gift_recv_wqe_size(max_sge));
 	if (err)
 		goto out_uncount;
+	if (udata && udata->outlen) {
+		err = ib_copy_to_udata(udata, &resp,
+				       min(udata->outlen, sizeof(resp)));
+		if (err)
+			goto out_free;
+	}
 	spin_lock_init(&srq->lock);
 	mutex_init(&srq->resize_lock);
 	srq->max_sge = max_sge;
@@ -99,6 +152,8 @@ static int gift_create_srq(struct ib_srq *ibsrq, struct ib_srq_init_attr *init,
 	attr->srq_limit = 0;
 	return 0;
 
+out_free:
+	gift_srq_free_queue(srq);
 out_uncount:
 	atomic_dec(&gdev->srq_table.num);
 	return err;
@@ -127,23 +182,134 @@ static int gift_srq_check_modify(struct gift_srq *srq, struct ib_srq_attr *attr,
 	return 0;
 }
 
+/*
+ * Reads the user's producer index of a mapped SRQ into queue.prod. A
+ * corrupt one breaks the SRQ for good: -EIO now and for every pop after,
+ * *@first set the first time (to report IB_EVENT_SRQ_ERR).
+ */
+static int gift_srq_sync(struct gift_srq *srq, bool *first)
+{
+	u32 prod;
+
+	lockdep_assert_held(&srq->lock);
+	*first = false;
+	if (!srq->broken &&
+	    !gift_wq_uring_prod(&srq->uring, srq->queue.cons, &prod)) {
+		srq->queue.prod = prod;
+		return 0;
+	}
+	*first = !srq->broken;
+	srq->broken = true;
+	return -EIO;
+}
+
+/*
+ * The second step of a mapped SRQ's resize: the posted WRs are copied
+ * into the prepared ring at the same indices, under the SRQ's lock (at
+ * most max_srq_wr of them), and the SRQ switches to it. The old ring is
+ * dropped; the process unmaps it.
+ */
+static int gift_srq_commit_resize(struct gift_srq *srq,
+				  struct ib_srq_attr *attr,
+				  enum ib_srq_attr_mask mask)
+{
+	struct gift_wq_uring *to = &srq->prepared;
+	struct gift_queue *q = &srq->queue;
+	unsigned long flags;
+	bool first;
+	u32 i;
+	int err;
+
+	mutex_lock(&srq->resize_lock);
+	if (!gift_wq_uring_mapped(to) ||
+	    to->size != gift_queue_slots(attr->max_wr)) {
+		err = -EINVAL;
+		goto out;
+	}
+	spin_lock_irqsave(&srq->lock, flags);
+	err = gift_srq_sync(srq, &first) ? -EINVAL :
+	      gift_srq_check_modify(srq, attr, mask, to->size);
+	if (!err) {
+		for (i = q->cons; i != q->prod; i++) {
+			/* The user may rewrite a slot meanwhile: its own WR. */
+			data_race(memcpy(gift_wq_uring_slot(to, i),
+					 gift_queue_slot(q, i), q->stride));
+		}
+		/* The user's index too, once, before the ring is its own. */
+		WRITE_ONCE(to->ring->prod, q->prod);
+		gift_wq_uring_publish(to, q->cons);
+		swap(srq->uring, srq->prepared);
+		q->buf = srq->uring.slots;
+		q->size = srq->uring.size;
+		if (mask & IB_SRQ_LIMIT)
+			srq->limit = attr->srq_limit;
+	}
+	spin_unlock_irqrestore(&srq->lock, flags);
+	if (!err)
+		gift_wq_uring_destroy(&srq->prepared);
+out:
+	mutex_unlock(&srq->resize_lock);
+	return err;
+}
+
+/**
+ * gift_srq_prepare_resize() - make the new ring of a mapped SRQ's resize
+ * @srq: a mapped SRQ
+ * @max_wr: the new max_wr, or 0 to drop a prepared ring
+ * @uctx: the SRQ's context
+ * @resp: filled with where the ring is (zero for @max_wr 0)
+ *
+ * A prepared ring replaces any earlier one (rdma/gift-abi.h). Process
+ * context; takes resize_lock.
+ *
+ * Return: 0; -EINVAL for an SRQ that is not mapped or a max_wr over
+ * max_srq_wr; -ENOMEM.
+ */
+int gift_srq_prepare_resize(struct gift_srq *srq, u32 max_wr,
+			    struct ib_ucontext *uctx,
+			    struct gift_wq_ring_resp *resp)
+{
+	struct gift_dev *gdev = to_gift_dev(srq->ibsrq.device);
+	int err = 0;
+
+	memset(resp, 0, sizeof(*resp));
+	if (!gift_wq_uring_mapped(&srq->uring))
+		return -EINVAL;
+	if (max_wr) {
+		err = gift_srq_check_max_wr(gdev, max_wr);
+		if (err)
+			return err;
+	}
+	mutex_lock(&srq->resize_lock);
+	gift_wq_uring_destroy(&srq->prepared);
+	if (max_wr)
+		err = gift_wq_uring_create(&srq->prepared,
+					   gift_queue_slots(max_wr),
+					   srq->uring.stride, uctx, resp);
+	mutex_unlock(&srq->resize_lock);
+	return err;
+}
+
 /**
  * gift_modify_srq() - resize an SRQ or arm its limit
  * @ibsrq: shared receive queue
  * @attr: new max_wr and/or srq_limit
  * @mask: IB_SRQ_MAX_WR and/or IB_SRQ_LIMIT
- * @udata: user data (no driver data is exchanged), or NULL
+ * @udata: user data, or NULL: struct gift_modify_srq_req (optional)
  *
  * Resizing keeps the posted WQEs, in order; the new size is a power of
  * two >= max_wr (see query_srq). A limit of 0 disarms the SRQ. Either
  * both changes are applied or neither. The new ring is allocated first
  * and the WQEs are copied into it while the SRQ keeps working, with
  * interrupts off for a bounded number of them at a time
- * (gift_queue_copy_locked()). Process context; takes resize_lock.
+ * (gift_queue_copy_locked()). A mapped SRQ resizes in two steps
+ * (rdma/gift-abi.h): this is the second, gift_srq_commit_resize(), which
+ * copies under the lock. Process context; takes resize_lock.
  *
- * Return: 0; -EINVAL for driver input in @udata, unknown mask bits, a
- * max_wr outside 1..max_srq_wr or below the number of posted WQEs or the
- * limit, a limit above max_wr;
+ * Return: 0; -EINVAL for unknown driver flags or mask bits, a max_wr
+ * outside 1..max_srq_wr or below the number of posted WQEs or the limit,
+ * a limit above max_wr, a mapped SRQ's resize without its commit flag
+ * or without a ring prepared for max_wr, the flag on another SRQ;
  * -ENOMEM.
  */
 static int gift_modify_srq(struct ib_srq *ibsrq, struct ib_srq_attr *attr,
@@ -151,16 +317,26 @@ static int gift_modify_srq(struct ib_srq *ibsrq, struct ib_srq_attr *attr,
 {
 	struct gift_dev *gdev = to_gift_dev(ibsrq->device);
 	struct gift_srq *srq = to_gift_srq(ibsrq);
+	bool mapped = gift_wq_uring_mapped(&srq->uring);
+	struct gift_modify_srq_req req = {};
 	struct gift_queue new = {};
 	unsigned long flags;
+	bool commit;
 	int err;
 
-	if (gift_udata_has_input(udata))
-		return -EINVAL;
-	if (mask & ~(IB_SRQ_MAX_WR | IB_SRQ_LIMIT)) {
-		gift_dbg(gdev, "unsupported mask %#x\n", mask);
+	err = gift_udata_read(udata, &req, sizeof(req));
+	if (err)
+		return err;
+	commit = req.flags & GIFT_MODIFY_SRQ_COMMIT;
+	if (mask & ~(IB_SRQ_MAX_WR | IB_SRQ_LIMIT) ||
+	    (req.flags & ~(u64)GIFT_MODIFY_SRQ_COMMIT) ||
+	    commit != (mapped && (mask & IB_SRQ_MAX_WR))) {
+		gift_dbg(gdev, "mask %#x, driver flags %#llx refused\n", mask,
+			 req.flags);
 		return -EINVAL;
 	}
+	if (commit)
+		return gift_srq_commit_resize(srq, attr, mask);
 	if (mask & IB_SRQ_MAX_WR) {
 		err = gift_srq_check_max_wr(gdev, attr->max_wr);
 		if (!err)
@@ -224,7 +400,7 @@ static int gift_destroy_srq(struct ib_srq *ibsrq, struct ib_udata *udata)
 	struct gift_srq *srq = to_gift_srq(ibsrq);
 
 	mutex_destroy(&srq->resize_lock);
-	gift_queue_free(&srq->queue);
+	gift_srq_free_queue(srq);
 	atomic_dec(&to_gift_dev(ibsrq->device)->srq_table.num);
 	return 0;
 }
@@ -238,8 +414,8 @@ static int gift_destroy_srq(struct ib_srq *ibsrq, struct ib_udata *udata)
  * Work requests are posted in order until one fails; those before it
  * stay posted. Any context.
  *
- * Return: 0; -EINVAL when a WR has more than max_sge SGEs; -ENOMEM when
- * the SRQ is full.
+ * Return: 0; -EINVAL when a WR has more than max_sge SGEs, or for a
+ * mapped SRQ (its WRs go through its ring); -ENOMEM when the SRQ is full.
  */
 static int gift_post_srq_recv(struct ib_srq *ibsrq, const struct ib_recv_wr *wr,
 			      const struct ib_recv_wr **bad_wr)
@@ -250,6 +426,10 @@ static int gift_post_srq_recv(struct ib_srq *ibsrq, const struct ib_recv_wr *wr,
 	unsigned long flags;
 	int err = 0;
 
+	if (gift_wq_uring_mapped(&srq->uring)) {
+		*bad_wr = wr;
+		return -EINVAL;
+	}
 	for (; wr; wr = wr->next) {
 		err = gift_recv_wr_check(gdev, wr, srq->max_sge);
 		if (err)
@@ -269,12 +449,12 @@ static int gift_post_srq_recv(struct ib_srq *ibsrq, const struct ib_recv_wr *wr,
 	return err;
 }
 
-static void gift_srq_limit_event(struct gift_srq *srq)
+static void gift_srq_event(struct gift_srq *srq, enum ib_event_type type)
 {
 	struct ib_event ev = {
 		.device = srq->ibsrq.device,
 		.element.srq = &srq->ibsrq,
-		.event = IB_EVENT_SRQ_LIMIT_REACHED,
+		.event = type,
 	};
 
 	if (srq->ibsrq.event_handler)
@@ -294,21 +474,39 @@ static void gift_srq_limit_event(struct gift_srq *srq)
  * Any context; takes srq->lock (irqsave), calls the event handler without
  * it.
  *
- * Return: 0, or -ENOENT when the SRQ is empty.
+ * A mapped SRQ's producer index is read at every pop, and its slot
+ * copied and checked (GIFT_RWQE_BAD, see gift_qp_rq_pop()).
+ *
+ * Return: 0, or -ENOENT when the SRQ is empty; -EIO when a mapped SRQ's
+ * producer index is corrupt (reported once, IB_EVENT_SRQ_ERR): the
+ * engine fails the QP.
  */
 int gift_srq_pop(struct gift_srq *srq, struct gift_recv_wqe *out)
 {
+	bool mapped = gift_wq_uring_mapped(&srq->uring);
 	struct gift_queue *q = &srq->queue;
+	bool fire = false, first;
 	unsigned long flags;
-	bool fire = false;
 
 	spin_lock_irqsave(&srq->lock, flags);
+	if (mapped && gift_srq_sync(srq, &first)) {
+		spin_unlock_irqrestore(&srq->lock, flags);
+		if (first)
+			gift_srq_event(srq, IB_EVENT_SRQ_ERR);
+		return -EIO;
+	}
 	if (gift_queue_empty(q)) {
 		spin_unlock_irqrestore(&srq->lock, flags);
 		return -ENOENT;
 	}
-	memcpy(out, gift_queue_slot(q, q->cons), q->stride);
+	if (mapped)
+		gift_wq_uring_read_recv(&srq->uring, q->cons, srq->max_sge,
+					out);
+	else
+		memcpy(out, gift_queue_slot(q, q->cons), q->stride);
 	q->cons++;
+	if (mapped)
+		gift_wq_uring_publish(&srq->uring, q->cons);
 	if (srq->limit && gift_queue_count(q) < srq->limit) {
 		srq->limit = 0;
 		fire = true;
@@ -316,7 +514,7 @@ int gift_srq_pop(struct gift_srq *srq, struct gift_recv_wqe *out)
 	spin_unlock_irqrestore(&srq->lock, flags);
 
 	if (fire)
-		gift_srq_limit_event(srq);
+		gift_srq_event(srq, IB_EVENT_SRQ_LIMIT_REACHED);
 	return 0;
 }
 

@@ -19,6 +19,11 @@
  * GIFT_IB_METHOD_QP_POST_MW on UVERBS_OBJECT_QP posts one BIND_MW or
  * LOCAL_INV work request (gift_qp_post_mw_wr()); the window and the MR
  * are named by handle here and by key in the work request (gift_mw.c).
+ *
+ * GIFT_IB_METHOD_SRQ_PREPARE_RESIZE on UVERBS_OBJECT_SRQ makes the new
+ * ring of a mapped SRQ's resize (gift_srq_prepare_resize()); the SRQ's
+ * uobject is locked for reading, as post_srq_recv locks it (the SRQ's
+ * resize_lock serialises the two resize steps).
  */
 
 #define UVERBS_MODULE_NAME gift_ib
@@ -30,6 +35,7 @@
 
 #include "gift.h"
 #include "gift_mr.h"
+#include "gift_srq.h"
 #include "gift_uapi.h"
 
 static int gift_uapi_put_u64(struct uverbs_attr_bundle *attrs, u16 id,
@@ -242,10 +248,46 @@ DECLARE_UVERBS_NAMED_METHOD(GIFT_IB_METHOD_QP_POST_MW,
 ADD_UVERBS_METHODS(gift_qp_mw_methods, UVERBS_OBJECT_QP,
 		   &UVERBS_METHOD(GIFT_IB_METHOD_QP_POST_MW));
 
+static int UVERBS_HANDLER(GIFT_IB_METHOD_SRQ_PREPARE_RESIZE)(struct uverbs_attr_bundle *attrs)
+{
+	struct ib_srq *ibsrq =
+		uverbs_attr_get_obj(attrs, GIFT_IB_ATTR_SRQ_PREPARE_HANDLE);
+	struct gift_wq_ring_resp resp;
+	u32 max_wr;
+	int err;
+
+	if (IS_ERR(ibsrq))
+		return PTR_ERR(ibsrq);
+	err = uverbs_copy_from(&max_wr, attrs, GIFT_IB_ATTR_SRQ_PREPARE_MAX_WR);
+	if (err)
+		return err;
+	err = gift_srq_prepare_resize(to_gift_srq(ibsrq), max_wr,
+				      attrs->context, &resp);
+	if (err)
+		return err;
+	return uverbs_copy_to(attrs, GIFT_IB_ATTR_SRQ_PREPARE_RESP, &resp,
+			      sizeof(resp));
+}
+
+DECLARE_UVERBS_NAMED_METHOD(GIFT_IB_METHOD_SRQ_PREPARE_RESIZE,
+			    UVERBS_ATTR_IDR(GIFT_IB_ATTR_SRQ_PREPARE_HANDLE,
+					    UVERBS_OBJECT_SRQ,
+					    UVERBS_ACCESS_READ, UA_MANDATORY),
+			    UVERBS_ATTR_PTR_IN(GIFT_IB_ATTR_SRQ_PREPARE_MAX_WR,
+					       UVERBS_ATTR_TYPE(u32),
+					       UA_MANDATORY),
+			    UVERBS_ATTR_PTR_OUT(GIFT_IB_ATTR_SRQ_PREPARE_RESP,
+						UVERBS_ATTR_TYPE(struct gift_wq_ring_resp),
+						UA_MANDATORY));
+
+ADD_UVERBS_METHODS(gift_srq_methods, UVERBS_OBJECT_SRQ,
+		   &UVERBS_METHOD(GIFT_IB_METHOD_SRQ_PREPARE_RESIZE));
+
 /* Set as ib_device.driver_def of every gift device. */
 const struct uapi_definition gift_uapi_defs[] = {
 	UAPI_DEF_CHAIN_OBJ_TREE(UVERBS_OBJECT_MR, &gift_mr_methods),
 	UAPI_DEF_CHAIN_OBJ_TREE(UVERBS_OBJECT_QP, &gift_qp_methods),
 	UAPI_DEF_CHAIN_OBJ_TREE(UVERBS_OBJECT_QP, &gift_qp_mw_methods),
+	UAPI_DEF_CHAIN_OBJ_TREE(UVERBS_OBJECT_SRQ, &gift_srq_methods),
 	{},
 };

@@ -15,7 +15,6 @@
 
 #include <linux/compiler.h>
 #include <linux/overflow.h>
-#include <rdma/uverbs_ioctl.h>
 
 #include "gift.h"
 #include "gift_mmap.h"
@@ -27,7 +26,7 @@
  * @u: ring to fill in
  * @size: slots, a power of two
  * @stride: bytes per slot
- * @udata: the creating verb's udata (its context owns the mapping)
+ * @uctx: the context that owns the mapping
  * @resp: filled with the mmap offset, length, size and stride
  *
  * Process context.
@@ -35,10 +34,9 @@
  * Return: 0 or -ENOMEM.
  */
 int gift_wq_uring_create(struct gift_wq_uring *u, u32 size, u32 stride,
-			 struct ib_udata *udata, struct gift_wq_ring_resp *resp)
+			 struct ib_ucontext *uctx,
+			 struct gift_wq_ring_resp *resp)
 {
-	struct ib_ucontext *uctx =
-		rdma_udata_to_uverbs_attr_bundle(udata)->context;
 	size_t len = GIFT_WQ_RING_WQE_OFFSET + (size_t)size * stride;
 	struct gift_mmap *map;
 

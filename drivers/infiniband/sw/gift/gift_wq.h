@@ -41,7 +41,8 @@ struct gift_wq_uring {
 };
 
 int gift_wq_uring_create(struct gift_wq_uring *u, u32 size, u32 stride,
-			 struct ib_udata *udata, struct gift_wq_ring_resp *resp);
+			 struct ib_ucontext *uctx,
+			 struct gift_wq_ring_resp *resp);
 void gift_wq_uring_destroy(struct gift_wq_uring *u);
 int gift_wq_uring_prod(struct gift_wq_uring *u, u32 cons, u32 *prod);
 void gift_wq_uring_publish(struct gift_wq_uring *u, u32 cons);

@@ -5317,4 +5317,112 @@ TEST_F(ring, garbage_rings_hurt_only_their_qps)
 	EXPECT_TRUE(gift_is_pat(p->b.dst.p + PAGE, PAGE, 0, 77));
 }
 
+/*
+ * A mapped SRQ: what its ring holds survives a resize, in order, and a
+ * process that writes the ring behind the provider's back fails the QP
+ * that takes from it (for a corrupt producer index, the SRQ as well:
+ * IBV_EVENT_SRQ_ERR).
+ */
+FIXTURE(ring_srq) {
+	struct pair p;
+	struct giftdv_wq q;
+};
+
+FIXTURE_SETUP(ring_srq)
+{
+	struct pair_attr attr = default_attr;
+
+	attr.srq = true;
+	pair_open(_metadata, &self->p, &attr);
+	ASSERT_EQ(0, giftdv_query_srq_wq(self->p.srq, &self->q));
+	ASSERT_NE(NULL, self->q.ring);
+}
+
+FIXTURE_TEARDOWN(ring_srq)
+{
+	pair_close(&self->p);
+}
+
+TEST_F(ring_srq, resize_keeps_posted_in_order)
+{
+	enum { N = 12, KEPT = 5 };
+	struct ibv_srq_attr a = { .max_wr = 256 };
+	struct pair *p = &self->p;
+	struct ibv_wc wc[N];
+	struct giftdv_wq q2;
+	uint32_t prod;
+	size_t len;
+	int i;
+
+	for (i = 0; i < KEPT; i++)
+		ASSERT_EQ(0, post_srq_slot(p, i));
+	prod = wq_prod(&self->q);
+	ASSERT_EQ(0, ibv_modify_srq(p->srq, &a, IBV_SRQ_MAX_WR));
+	ASSERT_EQ(0, giftdv_query_srq_wq(p->srq, &q2));
+	EXPECT_NE(self->q.ring, q2.ring);
+	EXPECT_EQ(256, q2.size);
+	EXPECT_EQ(prod, wq_prod(&q2));
+	EXPECT_EQ(prod - KEPT, wq_cons(&q2));
+	ASSERT_EQ(0, ibv_query_srq(p->srq, &a));
+	EXPECT_EQ(256, a.max_wr);
+	/* Below the WRs posted: refused, the ring kept. */
+	a.max_wr = KEPT - 1;
+	EXPECT_EQ(EINVAL, ibv_modify_srq(p->srq, &a, IBV_SRQ_MAX_WR));
+	ASSERT_EQ(0, giftdv_query_srq_wq(p->srq, &self->q));
+	EXPECT_EQ(q2.ring, self->q.ring);
+
+	for (i = KEPT; i < N; i++)
+		ASSERT_EQ(0, post_srq_slot(p, i));
+	for (i = 0; i < N; i++)
+		ASSERT_EQ(0, send_msg(p, i, 1000 + 397 * i, i + 1));
+	WAIT_WCS(p->a.cq, wc, N);
+	for (i = 0; i < N; i++)
+		EXPECT_WC(wc[i], i, IBV_WC_SUCCESS, IBV_WC_SEND);
+	WAIT_WCS(p->b.cq, wc, N);
+	for (i = 0; i < N; i++) {
+		len = 1000 + 397 * i;
+		EXPECT_WC(wc[i], 100 + i, IBV_WC_SUCCESS, IBV_WC_RECV);
+		EXPECT_EQ(len, wc[i].byte_len);
+		EXPECT_TRUE(gift_is_pat(p->b.dst.p + i * 8192, len, 0, i + 1))
+			TH_LOG("message %d", i);
+	}
+}
+
+TEST_F(ring_srq, bad_slot_fails_the_qp_that_takes_it)
+{
+	struct pair *p = &self->p;
+	struct gift_rwqe *r;
+	struct ibv_wc wc;
+	uint32_t prod;
+
+	prod = wq_prod(&self->q);
+	r = wq_slot(&self->q, prod);
+	memset(r, 0, self->q.stride);
+	r->wr_id = 0xbad;
+	r->num_sge = 1000;
+	wq_set_prod(&self->q, prod + 1);
+	ASSERT_EQ(0, send_msg(p, 1, 100, 5));
+	WAIT_WCS(p->a.cq, &wc, 1);
+	EXPECT_WC(wc, 1, IBV_WC_REM_OP_ERR, 0);
+	WAIT_WCS(p->b.cq, &wc, 1);
+	EXPECT_WC(wc, 0xbad, IBV_WC_LOC_QP_OP_ERR, 0);
+	EXPECT_EQ(IBV_QPS_ERR, qp_state(p->b.qp));
+	EXPECT_TRUE(gift_wait_async(p->ctx, IBV_EVENT_QP_FATAL, WAIT_MS));
+	EXPECT_EQ(prod + 1, wq_cons(&self->q));
+}
+
+TEST_F(ring_srq, corrupt_prod_fails_the_srq)
+{
+	struct pair *p = &self->p;
+	struct ibv_wc wc;
+
+	wq_set_prod(&self->q, wq_prod(&self->q) + self->q.size + 1);
+	ASSERT_EQ(0, send_msg(p, 1, 100, 5));
+	WAIT_WCS(p->a.cq, &wc, 1);
+	EXPECT_WC(wc, 1, IBV_WC_REM_OP_ERR, 0);
+	EXPECT_TRUE(gift_wait_async(p->ctx, IBV_EVENT_SRQ_ERR, WAIT_MS));
+	EXPECT_EQ(IBV_QPS_ERR, qp_state(p->b.qp));
+	EXPECT_EQ(0, poll_cq_for(p->b.cq, &wc, 1, QUIET_MS));
+}
+
 TEST_HARNESS_MAIN
