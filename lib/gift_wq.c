@@ -7,9 +7,10 @@
  * protocol in rdma/gift-abi.h). ibv_post_recv() writes receive work
  * requests into its ring and never enters the kernel, but to flush what
  * it posts after the QP entered ERR. ibv_post_send() writes send work
- * requests into its ring and enters the kernel once per call, to ring
- * the doorbell (the post_send command without work requests), which
- * copies them into the kernel's send queue and starts the engine.
+ * requests into its ring and enters the kernel at most once per call,
+ * to ring the doorbell (the post_send command without work requests),
+ * which copies them into the kernel's send queue and starts the engine;
+ * while the engine runs (GIFT_WQ_RING_ENGINE) it takes them itself.
  * BIND_MW and LOCAL_INV still go through the driver's method; the kernel
  * takes what the ring holds first, so the order of a chain is kept.
  *
@@ -192,6 +193,7 @@ int gift_wq_post_send(struct gift_qp *qp, struct ibv_send_wr *wr,
 	struct ibv_send_wr *first = wr, *kbad;
 	struct gift_wq *wq = &qp->sq;
 	unsigned int posted = 0;
+	uint32_t undo = wq->prod;
 	uint64_t len;
 	int ret = 0;
 
@@ -214,6 +216,7 @@ int gift_wq_post_send(struct gift_qp *qp, struct ibv_send_wr *wr,
 				break;
 			posted = 0;
 			first = wr->next;
+			undo = wq->prod;
 			continue;
 		}
 		ret = gift_swqe_check(qp, wr, &len);
@@ -228,11 +231,35 @@ int gift_wq_post_send(struct gift_qp *qp, struct ibv_send_wr *wr,
 	if (ret)
 		*bad_wr = wr;
 	if (posted) {
-		int db;
+		int db = 0, tries = 0;
 
 		gift_wq_publish(wq);
-		db = ibv_cmd_post_send(&qp->vqp.qp, NULL, &kbad);
+		/*
+		 * Pairs with the kernel's barrier between clearing
+		 * GIFT_WQ_RING_ENGINE and loading prod: either the running
+		 * engine takes what we just posted, or we see the flag clear
+		 * and ring.
+		 */
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		for (;;) {
+			if (__atomic_load_n(&wq->ring->flags, __ATOMIC_RELAXED) &
+			    GIFT_WQ_RING_ENGINE) {
+				db = 0;
+				break;
+			}
+			db = ibv_cmd_post_send(&qp->vqp.qp, NULL, &kbad);
+			if (!db || (db != ENOMEM && db != EINTR) || ++tries == 3)
+				break;
+		}
+		/*
+		 * A doorbell that fails (EINVAL: the QP is not in a state that
+		 * sends, where nothing takes the ring; ENOMEM in uverbs three
+		 * times) took nothing: the WRs since the last take are
+		 * withdrawn from the ring, and the call fails at the first.
+		 */
 		if (db && !ret) {
+			wq->prod = undo;
+			gift_wq_publish(wq);
 			ret = db;
 			*bad_wr = first;
 		}

@@ -351,18 +351,28 @@ struct gift_cq_ring {
  * request flushed); so does a slot that is not a valid work request,
  * which completes with IB_WC_LOC_QP_OP_ERR in its turn. When a work
  * request completes (or is flushed), its slot is free again: the kernel
- * stores the new cons with release semantics. The kernel keeps its own
- * copy of cons, size and stride and never trusts the mapping's.
+ * stores the new cons with release semantics before the completion is
+ * in the CQ, so that a consumer that polled the completion finds the
+ * slot free. The kernel keeps its own copy of cons, size and stride and
+ * never trusts the mapping's.
  *
- * Send queue: user space enters the kernel after writing work requests,
- * with the post_send command without work requests (wr_count 0: the
- * doorbell). The kernel copies the slots from its last position up to
- * @prod into its own send queue then, and only then; it also does so
- * first thing in every other post on that send queue (the post_send
- * command with work requests, GIFT_IB_METHOD_QP_POST_EX and _POST_MW), so
- * that work requests stay in the order they were posted. In RESET, INIT
- * and RTR the doorbell fails with EINVAL and copies nothing; in SQE and
- * ERR every new work request completes at once with IB_WC_WR_FLUSH_ERR.
+ * Send queue: after writing work requests, user space issues a full
+ * memory barrier after its store of @prod and loads @flags. If
+ * GIFT_WQ_RING_ENGINE is clear, it enters the kernel with the post_send
+ * command without work requests (wr_count 0: the doorbell). The kernel
+ * sets GIFT_WQ_RING_ENGINE while the QP's engine runs a pass, in which it
+ * copies the new slots (up to @prod) into its own send queue before it
+ * sends; at the end of the pass it clears the flag, issues a full
+ * barrier, loads @prod and runs another pass if it shows slots not
+ * copied. One of the two sides sees the other's store, so no work
+ * request waits for a doorbell that is not rung. The doorbell copies the
+ * slots too, and so does every other post on that send queue first (the
+ * post_send command with work requests, GIFT_IB_METHOD_QP_POST_EX and
+ * _POST_MW), so that work requests stay in the order they were posted.
+ * In RESET, INIT and RTR the doorbell fails with EINVAL and copies
+ * nothing; in SQE and ERR every new work request completes at once with
+ * IB_WC_WR_FLUSH_ERR (ERR clears GIFT_WQ_RING_ENGINE: the doorbell
+ * flushes).
  *
  * Receive queue: the kernel reads a slot when a message arrives for it,
  * without a system call. A receive queue has no doorbell but for the ERR
@@ -418,6 +428,7 @@ struct gift_create_qp_resp {
 
 enum gift_wq_ring_flags {
 	GIFT_WQ_RING_ERR = 1 << 0,
+	GIFT_WQ_RING_ENGINE = 1 << 1,
 };
 
 #define GIFT_WQ_RING_WQE_OFFSET 128

@@ -668,6 +668,8 @@ static void gift_proto_run(struct gift_qp *qp)
 	lockdep_assert_held(&qp->proto.lock);
 	if (READ_ONCE(qp->proto.stopped))
 		return;
+	/* A mapped send ring's posts skip the doorbell meanwhile. */
+	gift_qp_sq_engine(qp, true);
 	qp->proto.budget = GIFT_PASS_BUDGET;
 	while (qp->proto.budget && gift_resp_read_continue(qp) &&
 	       (skb = gift_proto_next_pkt(qp, &resume))) {
@@ -694,15 +696,20 @@ static void gift_proto_run(struct gift_qp *qp)
 	}
 	if (qp->proto.rnr_wait && !timer_pending(&qp->proto.rnr_timer))
 		qp->proto.rnr_wait = false;
-	if (gift_qp_is_ud(qp))
+	if (gift_qp_is_ud(qp)) {
 		gift_ud_req_run(qp);
-	else
+	} else {
+		gift_qp_sq_poll(qp);
 		gift_req_run(qp);
+	}
 	/* Local operations it executed, WQEs it failed: retire them. */
 	gift_comp_local(qp);
 	gift_proto_sq_drained(qp);
-	/* Out of budget with work left: the work item goes on. */
-	if (!qp->proto.budget)
+	/*
+	 * Out of budget with work left, or WQEs posted in the mapped ring
+	 * after the requester looked: the work item goes on.
+	 */
+	if (gift_qp_sq_engine(qp, false) || !qp->proto.budget)
 		gift_proto_queue(qp);
 }
 

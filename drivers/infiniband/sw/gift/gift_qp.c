@@ -228,7 +228,10 @@ static void gift_qp_fatal(struct gift_qp *qp, const char *why);
 
 /*
  * A send WQE leaves the send queue (completed or flushed): one taken from
- * the mapped ring frees its slot there.
+ * the mapped ring frees its slot there. Called before its completion is
+ * posted: a consumer that polls the completion and posts again must
+ * find the slot free (the CQ's release of its prod orders this store
+ * before it).
  */
 static void gift_qp_sq_retire(struct gift_qp *qp, struct gift_send_wqe *wqe)
 {
@@ -262,6 +265,8 @@ static enum ib_wr_opcode gift_qp_swqe_opcode(struct gift_qp *qp, u32 idx)
 static void gift_qp_sq_flush_ring(struct gift_qp *qp, unsigned int *signals)
 {
 	struct gift_wq_uring *u = &qp->sq.uring;
+	enum ib_wc_opcode opcode;
+	u64 wr_id;
 	u32 prod;
 
 	lockdep_assert_held(&qp->sq.lock);
@@ -270,13 +275,18 @@ static void gift_qp_sq_flush_ring(struct gift_qp *qp, unsigned int *signals)
 	if (gift_wq_uring_prod(u, u->cons, &prod) ||
 	    prod - u->cons < u->fetch - u->cons)
 		return;
-	/* Slots are free once copied: @cons counts completions. */
-	for (; u->fetch != prod; u->fetch++, u->cons++)
-		gift_qp_flush_one(qp, qp->ibqp.send_cq,
-				  gift_wq_uring_wr_id(u, u->fetch),
-				  gift_wc_opcode(gift_qp_swqe_opcode(qp, u->fetch)),
+	/*
+	 * @cons counts completions; each slot is read, then freed, then its
+	 * completion posted (see gift_qp_sq_retire()).
+	 */
+	while (u->fetch != prod) {
+		wr_id = gift_wq_uring_wr_id(u, u->fetch);
+		opcode = gift_wc_opcode(gift_qp_swqe_opcode(qp, u->fetch));
+		u->fetch++;
+		gift_wq_uring_publish(u, ++u->cons);
+		gift_qp_flush_one(qp, qp->ibqp.send_cq, wr_id, opcode,
 				  signals);
-	gift_wq_uring_publish(u, u->cons);
+	}
 }
 
 /*
@@ -311,22 +321,24 @@ static void gift_qp_rq_flush(struct gift_qp *qp, unsigned int *signals)
 
 	lockdep_assert_held(&qp->rq.lock);
 	if (mapped) {
-		gift_wq_uring_set_err(&qp->rq.uring, true);
+		gift_wq_uring_flags(&qp->rq.uring, GIFT_WQ_RING_ERR, 0);
 		gift_qp_rq_sync(qp);
 	}
-	for (; !gift_queue_empty(rq); rq->cons++) {
+	while (!gift_queue_empty(rq)) {
 		if (mapped) {
 			wr_id = gift_wq_uring_wr_id(&qp->rq.uring, rq->cons);
 		} else {
 			rwqe = gift_queue_slot(rq, rq->cons);
 			wr_id = rwqe->wr_id;
 		}
+		/* Free before its completion shows, as gift_qp_sq_retire(). */
+		rq->cons++;
+		if (mapped)
+			gift_wq_uring_publish(&qp->rq.uring, rq->cons);
 		gift_qp_flush_one(qp, qp->ibqp.recv_cq, wr_id, IB_WC_RECV,
 				  signals);
 	}
 	qp->rq.popped = rq->prod;
-	if (mapped)
-		gift_wq_uring_publish(&qp->rq.uring, rq->cons);
 }
 
 /* Completes every queued WQE with a flush error, oldest first. */
@@ -340,12 +352,14 @@ static void gift_qp_flush(struct gift_qp *qp, struct gift_qp_signals *sig)
 
 	while (!gift_queue_empty(sq)) {
 		swqe = gift_queue_slot(sq, sq->cons);
+		/* The kernel's slot stays as it is under the lock. */
+		gift_qp_sq_retire(qp, swqe);
 		gift_qp_flush_one(qp, qp->ibqp.send_cq, swqe->wr_id,
 				  gift_wc_opcode(swqe->opcode), &sig->scq);
-		gift_qp_sq_retire(qp, swqe);
 	}
 	if (gift_wq_uring_mapped(&qp->sq.uring))
-		gift_wq_uring_set_err(&qp->sq.uring, true);
+		gift_wq_uring_flags(&qp->sq.uring, GIFT_WQ_RING_ERR,
+				    GIFT_WQ_RING_ENGINE);
 	gift_qp_sq_flush_ring(qp, &sig->scq);
 	if (!qp->ibqp.srq)
 		gift_qp_rq_flush(qp, &sig->rcq);
@@ -361,7 +375,7 @@ static u32 gift_qp_uring_reset(struct gift_wq_uring *u)
 	/* Pairs with the producer's store-release of prod. */
 	u32 prod = smp_load_acquire(&u->ring->prod);
 
-	gift_wq_uring_set_err(u, false);
+	gift_wq_uring_flags(u, 0, GIFT_WQ_RING_ERR | GIFT_WQ_RING_ENGINE);
 	gift_wq_uring_publish(u, prod);
 	return prod;
 }
@@ -1330,6 +1344,23 @@ bad:
 }
 
 /*
+ * Reads the user's producer index of the mapped send ring: false when it
+ * is corrupt. The ring holds at most size WQEs, and the kernel ring has
+ * room for them beside max_wr posted through commands: an index past
+ * that, or behind what was taken, is.
+ */
+static bool gift_qp_sq_ring_prod(struct gift_qp *qp, u32 *prod)
+{
+	struct gift_wq_uring *u = &qp->sq.uring;
+
+	lockdep_assert_held(&qp->sq.lock);
+	return !gift_wq_uring_prod(u, u->cons, prod) &&
+	       *prod - u->cons >= u->fetch - u->cons &&
+	       gift_queue_count(&qp->sq.queue) + (*prod - u->fetch) <=
+	       qp->sq.queue.size;
+}
+
+/*
  * Takes what user space posted in the mapped send ring since the last
  * call into the send queue (in SQE and ERR: completes it at once with
  * flush errors). Sets ctx->kick when WQEs were queued, ctx->ring_failed
@@ -1359,14 +1390,7 @@ static int gift_qp_sq_fetch(struct gift_qp *qp, struct gift_post_send_ctx *ctx)
 	default:
 		return -EINVAL;
 	}
-	/*
-	 * The ring holds at most size WQEs, and the kernel ring has room for
-	 * them beside max_wr posted through commands: a producer index past
-	 * that, or behind what was taken, is corrupt.
-	 */
-	if (gift_wq_uring_prod(u, u->cons, &prod) ||
-	    prod - u->cons < u->fetch - u->cons ||
-	    gift_queue_count(q) + (prod - u->fetch) > q->size) {
+	if (!gift_qp_sq_ring_prod(qp, &prod)) {
 		ctx->ring_failed = true;
 		return 0;
 	}
@@ -1377,6 +1401,68 @@ static int gift_qp_sq_fetch(struct gift_qp *qp, struct gift_post_send_ctx *ctx)
 		ctx->kick = true;
 	}
 	return 0;
+}
+
+/**
+ * gift_qp_sq_poll() - take what user space posted in the mapped send ring
+ * @qp: queue pair; the engine calls this before its requester runs
+ *
+ * This is the doorbell the provider skips while GIFT_WQ_RING_ENGINE is
+ * set (gift_qp_sq_engine()). A corrupt producer index takes nothing
+ * here; the provider's next doorbell fails the QP. Any context; takes
+ * sq.lock, signals the send CQ (flushes in SQE and ERR) without it.
+ */
+void gift_qp_sq_poll(struct gift_qp *qp)
+{
+	struct gift_post_send_ctx ctx = {};
+	unsigned long flags;
+
+	if (!gift_wq_uring_mapped(&qp->sq.uring))
+		return;
+	spin_lock_irqsave(&qp->sq.lock, flags);
+	gift_qp_sq_fetch(qp, &ctx);
+	spin_unlock_irqrestore(&qp->sq.lock, flags);
+	gift_cq_signal(to_gift_cq(qp->ibqp.send_cq), ctx.signals);
+}
+
+/**
+ * gift_qp_sq_engine() - say in the mapped send ring whether the engine runs
+ * @qp: queue pair
+ * @running: true at the start of an engine pass, false at its end
+ *
+ * While GIFT_WQ_RING_ENGINE is set, the provider stores its producer
+ * index and skips the doorbell: the pass takes those WQEs
+ * (gift_qp_sq_poll()), or its end sees them. Clearing the flag is
+ * followed by a full barrier and a load of prod, paired with the
+ * provider's barrier between its store of prod and its load of flags:
+ * either it sees the flag clear and rings, or this sees its WQEs. The
+ * flag is set only in the states whose doorbell takes WQEs (RTS, SQD,
+ * SQE: ERR clears it), and what a corrupt index shows is not "more":
+ * a pass never calls for another that would take nothing. Any context;
+ * takes sq.lock.
+ *
+ * Return: at the end of a pass, true when WQEs were posted that no pass
+ * took: the engine must run again.
+ */
+bool gift_qp_sq_engine(struct gift_qp *qp, bool running)
+{
+	struct gift_wq_uring *u = &qp->sq.uring;
+	unsigned long flags;
+	bool more = false;
+	u32 prod;
+
+	if (!gift_wq_uring_mapped(u))
+		return false;
+	spin_lock_irqsave(&qp->sq.lock, flags);
+	if (running && (qp->state == IB_QPS_RTS || qp->state == IB_QPS_SQD ||
+			qp->state == IB_QPS_SQE)) {
+		gift_wq_uring_flags(u, GIFT_WQ_RING_ENGINE, 0);
+	} else if (u->flags & GIFT_WQ_RING_ENGINE) {
+		gift_wq_uring_flags(u, 0, GIFT_WQ_RING_ENGINE);
+		more = gift_qp_sq_ring_prod(qp, &prod) && prod != u->fetch;
+	}
+	spin_unlock_irqrestore(&qp->sq.lock, flags);
+	return more;
 }
 
 static int gift_stage_inline(struct gift_qp *qp, const struct ib_send_wr *wr,
@@ -1795,6 +1881,8 @@ int gift_qp_sq_complete(struct gift_qp *qp, enum ib_wc_status status,
 	if (!gift_queue_empty(q)) {
 		wqe = gift_queue_slot(q, q->cons);
 		err = 0;
+		/* The slot stays as it is under the lock; it is free first. */
+		gift_qp_sq_retire(qp, wqe);
 		if (status != IB_WC_SUCCESS || gift_send_wqe_signaled(qp, wqe)) {
 			struct ib_wc wc = {
 				.wr_id = wqe->wr_id,
@@ -1807,7 +1895,6 @@ int gift_qp_sq_complete(struct gift_qp *qp, enum ib_wc_status status,
 			err = gift_cq_post_deferred(to_gift_cq(qp->ibqp.send_cq),
 						    &wc, false, &signals);
 		}
-		gift_qp_sq_retire(qp, wqe);
 	}
 	spin_unlock_irqrestore(&qp->sq.lock, flags);
 	gift_cq_signal(to_gift_cq(qp->ibqp.send_cq), signals);

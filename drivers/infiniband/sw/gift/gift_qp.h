@@ -351,6 +351,8 @@ int gift_qp_rq_pop(struct gift_qp *qp, struct gift_recv_wqe *out);
 int gift_qp_rq_complete(struct gift_qp *qp, const struct gift_recv_wqe *wqe,
 			struct ib_wc *wc, bool solicited);
 void gift_qp_error(struct gift_qp *qp);
+void gift_qp_sq_poll(struct gift_qp *qp);
+bool gift_qp_sq_engine(struct gift_qp *qp, bool running);
 
 /* For gift_uapi.c: BIND_MW and LOCAL_INV of user QPs; process context. */
 int gift_qp_post_mw_wr(struct gift_qp *qp, u64 wr_id, u32 send_flags,

@@ -51,6 +51,7 @@ int gift_wq_uring_create(struct gift_wq_uring *u, u32 size, u32 stride,
 	u->stride = stride;
 	u->cons = 0;
 	u->fetch = 0;
+	u->flags = 0;
 	resp->mmap_offset = rdma_user_mmap_get_offset(&map->rdma);
 	resp->mmap_length = map->npages << PAGE_SHIFT;
 	resp->size = size;
@@ -107,20 +108,23 @@ void gift_wq_uring_publish(struct gift_wq_uring *u, u32 cons)
 }
 
 /**
- * gift_wq_uring_set_err() - set or clear GIFT_WQ_RING_ERR
+ * gift_wq_uring_flags() - change the ring's flags
  * @u: mapped ring
- * @err: the QP entered ERR (set) or RESET (clear)
+ * @set: enum gift_wq_ring_flags to set
+ * @clear: and to clear
  *
- * Setting is followed by a full barrier, before the caller loads the
- * producer index to flush what it shows: paired with the user's barrier
- * between its store of prod and its load of flags (rdma/gift-abi.h).
- * Caller holds the queue's lock.
+ * Setting GIFT_WQ_RING_ERR or clearing GIFT_WQ_RING_ENGINE is followed by
+ * a full barrier, before the caller loads the producer index to act on
+ * what it shows: paired with the user's barrier between its store of
+ * prod and its load of flags (rdma/gift-abi.h). Caller holds the queue's
+ * lock.
  */
-void gift_wq_uring_set_err(struct gift_wq_uring *u, bool err)
+void gift_wq_uring_flags(struct gift_wq_uring *u, u32 set, u32 clear)
 {
-	WRITE_ONCE(u->ring->flags, err ? GIFT_WQ_RING_ERR : 0);
-	if (err)
-		smp_mb(); /* the flag before the caller's load of prod */
+	u->flags = (u->flags | set) & ~clear;
+	WRITE_ONCE(u->ring->flags, u->flags);
+	if ((set & GIFT_WQ_RING_ERR) || (clear & GIFT_WQ_RING_ENGINE))
+		smp_mb(); /* the flags before the caller's load of prod */
 }
 
 /**

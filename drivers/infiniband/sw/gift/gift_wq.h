@@ -26,6 +26,7 @@ struct gift_recv_wqe;
  *	its struct gift_queue
  * @fetch: send queue: the index of the next slot to copy into the
  *	kernel's send queue; cons <= fetch <= the user's prod
+ * @flags: the kernel's copy of @ring->flags (never read back)
  *
  * The owner's lock (sq.lock, rq.lock) protects @cons and @fetch and
  * every access to @ring; the rest is constant.
@@ -38,6 +39,7 @@ struct gift_wq_uring {
 	u32 stride;
 	u32 cons;
 	u32 fetch;
+	u32 flags;
 };
 
 int gift_wq_uring_create(struct gift_wq_uring *u, u32 size, u32 stride,
@@ -46,7 +48,7 @@ int gift_wq_uring_create(struct gift_wq_uring *u, u32 size, u32 stride,
 void gift_wq_uring_destroy(struct gift_wq_uring *u);
 int gift_wq_uring_prod(struct gift_wq_uring *u, u32 cons, u32 *prod);
 void gift_wq_uring_publish(struct gift_wq_uring *u, u32 cons);
-void gift_wq_uring_set_err(struct gift_wq_uring *u, bool err);
+void gift_wq_uring_flags(struct gift_wq_uring *u, u32 set, u32 clear);
 bool gift_wq_uring_read_recv(const struct gift_wq_uring *u, u32 idx,
 			     u32 max_sge, struct gift_recv_wqe *out);
 u64 gift_wq_uring_wr_id(const struct gift_wq_uring *u, u32 idx);
