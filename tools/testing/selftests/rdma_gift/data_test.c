@@ -2611,24 +2611,25 @@ static int send_msg(struct pair *p, uint64_t wr_id, size_t len, uint32_t seed)
 	return post_send(p->a.qp, &wr);
 }
 
-/* SENDs land in SRQ WQEs in posting order, each whole in its own buffer. */
-TEST_F(srq, sends_fill_wqes_in_order)
+/*
+ * @n SENDs (at most 16) into the SRQ WQEs of slots 0..n-1, posted: they
+ * land in posting order, each whole in its own buffer.
+ */
+static void srq_sends_land(struct __test_metadata *_metadata, struct pair *p,
+			   int n)
 {
-	enum { N = 16 };
-	struct pair *p = &self->p;
-	struct ibv_wc wc[N];
+	struct ibv_wc wc[16];
 	size_t len;
 	int i;
 
-	for (i = 0; i < N; i++)
-		ASSERT_EQ(0, post_srq_slot(p, i));
-	for (i = 0; i < N; i++)
+	ASSERT_GE(16, n);
+	for (i = 0; i < n; i++)
 		ASSERT_EQ(0, send_msg(p, i, 1000 + 397 * i, i + 1));
-	WAIT_WCS(p->a.cq, wc, N);
-	for (i = 0; i < N; i++)
+	WAIT_WCS(p->a.cq, wc, n);
+	for (i = 0; i < n; i++)
 		EXPECT_WC(wc[i], i, IBV_WC_SUCCESS, IBV_WC_SEND);
-	WAIT_WCS(p->b.cq, wc, N);
-	for (i = 0; i < N; i++) {
+	WAIT_WCS(p->b.cq, wc, n);
+	for (i = 0; i < n; i++) {
 		len = 1000 + 397 * i;
 		EXPECT_WC(wc[i], 100 + i, IBV_WC_SUCCESS, IBV_WC_RECV);
 		EXPECT_EQ(len, wc[i].byte_len);
@@ -2638,6 +2639,17 @@ TEST_F(srq, sends_fill_wqes_in_order)
 		EXPECT_TRUE(gift_is_fill(p->b.dst.p + i * 8192 + len,
 					8192 - len, SENTINEL));
 	}
+}
+
+/* SENDs land in SRQ WQEs in posting order, each whole in its own buffer. */
+TEST_F(srq, sends_fill_wqes_in_order)
+{
+	enum { N = 16 };
+	int i;
+
+	for (i = 0; i < N; i++)
+		ASSERT_EQ(0, post_srq_slot(&self->p, i));
+	srq_sends_land(_metadata, &self->p, N);
 }
 
 /*
@@ -5146,62 +5158,65 @@ TEST_F(ring, corrupt_send_prod_fails_its_qp)
 }
 
 /*
- * A receive slot with more SGEs than the queue's max_recv_sge: the SEND
- * that needs it is NAKed (the sender completes with IBV_WC_REM_OP_ERR),
- * the slot completes with IBV_WC_LOC_QP_OP_ERR, the receiver fails.
+ * Writes a receive slot with more SGEs than any queue allows into @q (a
+ * receive ring or an SRQ's of b), behind the provider's back: a's SEND
+ * that needs it is NAKed (a completes with IBV_WC_REM_OP_ERR), the slot
+ * completes with IBV_WC_LOC_QP_OP_ERR, b fails, the slot is free again.
  */
-TEST_F(ring, bad_recv_slot_fails_its_qp)
+static void bad_rwqe_fails_receiver(struct __test_metadata *_metadata,
+				    struct pair *p, const struct giftdv_wq *q)
 {
-	struct pair *p = &self->p;
-	struct ibv_send_wr wr;
 	struct gift_rwqe *r;
 	struct ibv_wc wc;
-	struct sgl l;
 	uint32_t prod;
 
-	prod = wq_prod(&self->brq);
-	r = wq_slot(&self->brq, prod);
-	memset(r, 0, self->brq.stride);
+	prod = wq_prod(q);
+	r = wq_slot(q, prod);
+	memset(r, 0, q->stride);
 	r->wr_id = 0xbad;
 	r->num_sge = 1000;
-	wq_set_prod(&self->brq, prod + 1);
-
-	gift_fill_pat(p->a.src.p, PAGE, 0, 9);
-	sgl_make_at(&l, &p->a.src, 0, 100);
-	wr_init(&wr, 21, IBV_WR_SEND, &l, IBV_SEND_SIGNALED);
-	ASSERT_EQ(0, post_send(p->a.qp, &wr));
+	wq_set_prod(q, prod + 1);
+	ASSERT_EQ(0, send_msg(p, 21, 100, 5));
 	WAIT_WCS(p->a.cq, &wc, 1);
 	EXPECT_WC(wc, 21, IBV_WC_REM_OP_ERR, 0);
 	WAIT_WCS(p->b.cq, &wc, 1);
 	EXPECT_WC(wc, 0xbad, IBV_WC_LOC_QP_OP_ERR, 0);
 	EXPECT_EQ(IBV_QPS_ERR, qp_state(p->b.qp));
 	EXPECT_TRUE(gift_wait_async(p->ctx, IBV_EVENT_QP_FATAL, WAIT_MS));
-	EXPECT_EQ(prod + 1, wq_cons(&self->brq));
+	EXPECT_EQ(prod + 1, wq_cons(q));
+}
+
+TEST_F(ring, bad_recv_slot_fails_its_qp)
+{
+	bad_rwqe_fails_receiver(_metadata, &self->p, &self->brq);
 }
 
 /*
- * A receive ring producer index over the ring's size ahead: the first
- * SEND to it fails the receiver (IBV_EVENT_QP_FATAL, no receive
- * completion: there is no work request to blame) and is NAKed.
+ * A producer index over the ring's size ahead in @q (a receive ring or
+ * an SRQ's of b): the first SEND that needs a receive fails b (@event:
+ * IBV_EVENT_QP_FATAL, or IBV_EVENT_SRQ_ERR; no receive completion: there
+ * is no work request to blame) and is NAKed.
  */
-TEST_F(ring, corrupt_recv_prod_fails_its_qp)
+static void corrupt_rprod_fails_receiver(struct __test_metadata *_metadata,
+					 struct pair *p,
+					 const struct giftdv_wq *q,
+					 enum ibv_event_type event)
 {
-	struct pair *p = &self->p;
-	struct ibv_send_wr wr;
 	struct ibv_wc wc;
-	struct sgl l;
-	uint32_t prod;
 
-	prod = wq_prod(&self->brq);
-	wq_set_prod(&self->brq, prod + self->brq.size + 1);
-	sgl_make_at(&l, &p->a.src, 0, 100);
-	wr_init(&wr, 31, IBV_WR_SEND, &l, IBV_SEND_SIGNALED);
-	ASSERT_EQ(0, post_send(p->a.qp, &wr));
+	wq_set_prod(q, wq_prod(q) + q->size + 1);
+	ASSERT_EQ(0, send_msg(p, 31, 100, 5));
 	WAIT_WCS(p->a.cq, &wc, 1);
 	EXPECT_WC(wc, 31, IBV_WC_REM_OP_ERR, 0);
-	EXPECT_TRUE(gift_wait_async(p->ctx, IBV_EVENT_QP_FATAL, WAIT_MS));
+	EXPECT_TRUE(gift_wait_async(p->ctx, event, WAIT_MS));
 	EXPECT_EQ(IBV_QPS_ERR, qp_state(p->b.qp));
 	EXPECT_EQ(0, poll_cq_for(p->b.cq, &wc, 1, QUIET_MS));
+}
+
+TEST_F(ring, corrupt_recv_prod_fails_its_qp)
+{
+	corrupt_rprod_fails_receiver(_metadata, &self->p, &self->brq,
+				     IBV_EVENT_QP_FATAL);
 }
 
 /*
@@ -5348,10 +5363,8 @@ TEST_F(ring_srq, resize_keeps_posted_in_order)
 	enum { N = 12, KEPT = 5 };
 	struct ibv_srq_attr a = { .max_wr = 256 };
 	struct pair *p = &self->p;
-	struct ibv_wc wc[N];
 	struct giftdv_wq q2;
 	uint32_t prod;
-	size_t len;
 	int i;
 
 	for (i = 0; i < KEPT; i++)
@@ -5373,56 +5386,20 @@ TEST_F(ring_srq, resize_keeps_posted_in_order)
 
 	for (i = KEPT; i < N; i++)
 		ASSERT_EQ(0, post_srq_slot(p, i));
-	for (i = 0; i < N; i++)
-		ASSERT_EQ(0, send_msg(p, i, 1000 + 397 * i, i + 1));
-	WAIT_WCS(p->a.cq, wc, N);
-	for (i = 0; i < N; i++)
-		EXPECT_WC(wc[i], i, IBV_WC_SUCCESS, IBV_WC_SEND);
-	WAIT_WCS(p->b.cq, wc, N);
-	for (i = 0; i < N; i++) {
-		len = 1000 + 397 * i;
-		EXPECT_WC(wc[i], 100 + i, IBV_WC_SUCCESS, IBV_WC_RECV);
-		EXPECT_EQ(len, wc[i].byte_len);
-		EXPECT_TRUE(gift_is_pat(p->b.dst.p + i * 8192, len, 0, i + 1))
-			TH_LOG("message %d", i);
-	}
+	srq_sends_land(_metadata, p, N);
 }
 
+/* A bad slot of the SRQ fails the QP that takes it, as one of its own. */
 TEST_F(ring_srq, bad_slot_fails_the_qp_that_takes_it)
 {
-	struct pair *p = &self->p;
-	struct gift_rwqe *r;
-	struct ibv_wc wc;
-	uint32_t prod;
-
-	prod = wq_prod(&self->q);
-	r = wq_slot(&self->q, prod);
-	memset(r, 0, self->q.stride);
-	r->wr_id = 0xbad;
-	r->num_sge = 1000;
-	wq_set_prod(&self->q, prod + 1);
-	ASSERT_EQ(0, send_msg(p, 1, 100, 5));
-	WAIT_WCS(p->a.cq, &wc, 1);
-	EXPECT_WC(wc, 1, IBV_WC_REM_OP_ERR, 0);
-	WAIT_WCS(p->b.cq, &wc, 1);
-	EXPECT_WC(wc, 0xbad, IBV_WC_LOC_QP_OP_ERR, 0);
-	EXPECT_EQ(IBV_QPS_ERR, qp_state(p->b.qp));
-	EXPECT_TRUE(gift_wait_async(p->ctx, IBV_EVENT_QP_FATAL, WAIT_MS));
-	EXPECT_EQ(prod + 1, wq_cons(&self->q));
+	bad_rwqe_fails_receiver(_metadata, &self->p, &self->q);
 }
 
+/* A corrupt SRQ producer index fails the SRQ, and the QP that needed it. */
 TEST_F(ring_srq, corrupt_prod_fails_the_srq)
 {
-	struct pair *p = &self->p;
-	struct ibv_wc wc;
-
-	wq_set_prod(&self->q, wq_prod(&self->q) + self->q.size + 1);
-	ASSERT_EQ(0, send_msg(p, 1, 100, 5));
-	WAIT_WCS(p->a.cq, &wc, 1);
-	EXPECT_WC(wc, 1, IBV_WC_REM_OP_ERR, 0);
-	EXPECT_TRUE(gift_wait_async(p->ctx, IBV_EVENT_SRQ_ERR, WAIT_MS));
-	EXPECT_EQ(IBV_QPS_ERR, qp_state(p->b.qp));
-	EXPECT_EQ(0, poll_cq_for(p->b.cq, &wc, 1, QUIET_MS));
+	corrupt_rprod_fails_receiver(_metadata, &self->p, &self->q,
+				     IBV_EVENT_SRQ_ERR);
 }
 
 /*
