@@ -696,6 +696,7 @@ static void gift_proto_run(struct gift_qp *qp)
 	}
 	if (qp->proto.rnr_wait && !timer_pending(&qp->proto.rnr_timer))
 		qp->proto.rnr_wait = false;
+again:
 	if (gift_qp_is_ud(qp)) {
 		gift_ud_req_run(qp);
 	} else {
@@ -706,11 +707,19 @@ static void gift_proto_run(struct gift_qp *qp)
 	gift_comp_local(qp);
 	gift_proto_sq_drained(qp);
 	/*
-	 * Out of budget with work left, or WQEs posted in the mapped ring
-	 * after the requester looked: the work item goes on.
+	 * WQEs posted in the mapped ring after the requester looked (their
+	 * poster skipped the doorbell): sent now while the budget lasts.
+	 * Out of budget with work left: the work item goes on.
 	 */
-	if (gift_qp_sq_engine(qp, false) || !qp->proto.budget)
+	if (gift_qp_sq_engine(qp, false)) {
+		if (qp->proto.budget) {
+			gift_qp_sq_engine(qp, true);
+			goto again;
+		}
 		gift_proto_queue(qp);
+	} else if (!qp->proto.budget) {
+		gift_proto_queue(qp);
+	}
 }
 
 static void gift_proto_work(struct work_struct *work)
