@@ -485,31 +485,6 @@ static void gift_qp_init_fields(struct gift_qp *qp,
 }
 
 /*
- * A mapped receive queue: the ring user space maps, whose slots the
- * queue's indices name (its buffer is not the queue's own).
- */
-static int gift_qp_map_rq(struct gift_qp *qp, u32 size, struct ib_udata *udata,
-			  struct gift_wq_ring_resp *resp)
-{
-	struct gift_queue *q = &qp->rq.queue;
-	int err;
-
-	BUILD_BUG_ON(sizeof(struct ib_uverbs_sge) != sizeof(struct ib_sge));
-	err = gift_wq_uring_create(&qp->rq.uring, size,
-				   struct_size_t(struct gift_rwqe, sge,
-						 qp->rq.max_sge),
-				   gift_udata_uctx(udata), resp);
-	if (err)
-		return err;
-	q->buf = qp->rq.uring.slots;
-	q->stride = qp->rq.uring.stride;
-	q->size = size;
-	q->prod = 0;
-	q->cons = 0;
-	return 0;
-}
-
-/*
  * Sizes the rings from the requested caps. A send slot's tail holds
  * either the SGEs or the inline data, so both caps grow to fill it. A
  * mapped send queue's kernel ring has room for twice max_wr: the
@@ -549,8 +524,11 @@ static int gift_qp_alloc_queues(struct gift_qp *qp,
 
 	qp->rq.max_sge = max(cap->max_recv_sge, 1U);
 	if (flags & GIFT_CREATE_QP_MAPPED_RQ)
-		err = gift_qp_map_rq(qp, gift_queue_slots(cap->max_recv_wr),
-				     udata, &resp->rq);
+		err = gift_wq_uring_create_recv(&qp->rq.uring, &qp->rq.queue,
+						gift_queue_slots(cap->max_recv_wr),
+						qp->rq.max_sge,
+						gift_udata_uctx(udata),
+						&resp->rq);
 	else
 		err = gift_queue_init(&qp->rq.queue,
 				      gift_queue_slots(cap->max_recv_wr),
@@ -568,11 +546,7 @@ out_unmap_sq:
 
 static void gift_qp_free_queues(struct gift_qp *qp)
 {
-	/* A mapped receive queue's slots are the mapping's. */
-	if (gift_wq_uring_mapped(&qp->rq.uring))
-		qp->rq.queue.buf = NULL;
-	gift_wq_uring_destroy(&qp->rq.uring);
-	gift_queue_free(&qp->rq.queue);
+	gift_wq_uring_destroy_recv(&qp->rq.uring, &qp->rq.queue);
 	gift_wq_uring_destroy(&qp->sq.uring);
 	gift_queue_free(&qp->sq.queue);
 }

@@ -53,32 +53,10 @@ static int gift_srq_check_max_wr(struct gift_dev *gdev, u32 max_wr)
  * A mapped SRQ's ring of @size slots; @srq->queue names its slots (its
  * buffer is not the queue's own).
  */
-static int gift_srq_map(struct gift_srq *srq, u32 size, u32 max_sge,
-			struct ib_ucontext *uctx, struct gift_wq_ring_resp *resp)
-{
-	int err;
-
-	err = gift_wq_uring_create(&srq->uring, size,
-				   struct_size_t(struct gift_rwqe, sge, max_sge),
-				   uctx, resp);
-	if (err)
-		return err;
-	srq->queue.buf = srq->uring.slots;
-	srq->queue.stride = srq->uring.stride;
-	srq->queue.size = size;
-	srq->queue.prod = 0;
-	srq->queue.cons = 0;
-	return 0;
-}
-
 static void gift_srq_free_queue(struct gift_srq *srq)
 {
-	/* A mapped SRQ's slots are the mapping's. */
-	if (gift_wq_uring_mapped(&srq->uring))
-		srq->queue.buf = NULL;
 	gift_wq_uring_destroy(&srq->prepared);
-	gift_wq_uring_destroy(&srq->uring);
-	gift_queue_free(&srq->queue);
+	gift_wq_uring_destroy_recv(&srq->uring, &srq->queue);
 }
 
 /**
@@ -129,8 +107,9 @@ static int gift_create_srq(struct ib_srq *ibsrq, struct ib_srq_init_attr *init,
 
 	size = gift_queue_slots(attr->max_wr);
 	if (req.flags & GIFT_CREATE_SRQ_MAPPED)
-		err = gift_srq_map(srq, size, max_sge, gift_udata_uctx(udata),
-				   &resp);
+		err = gift_wq_uring_create_recv(&srq->uring, &srq->queue, size,
+						max_sge, gift_udata_uctx(udata),
+						&resp);
 	else
 		err = gift_queue_init(&srq->queue, size,
 				      gift_recv_wqe_size(max_sge));

@@ -74,6 +74,51 @@ void gift_wq_uring_destroy(struct gift_wq_uring *u)
 }
 
 /**
+ * gift_wq_uring_create_recv() - make a mapped receive ring for a queue
+ * @u: ring to fill in
+ * @q: the receive queue (a QP's or an SRQ's): its slots become the
+ *	ring's (its buffer is not its own), its indices 0
+ * @size: slots, a power of two
+ * @max_sge: SGEs per work request (struct gift_rwqe)
+ * @uctx: the context that owns the mapping
+ * @resp: as for gift_wq_uring_create()
+ *
+ * Return: as gift_wq_uring_create().
+ */
+int gift_wq_uring_create_recv(struct gift_wq_uring *u, struct gift_queue *q,
+			      u32 size, u32 max_sge, struct ib_ucontext *uctx,
+			      struct gift_wq_ring_resp *resp)
+{
+	int err;
+
+	BUILD_BUG_ON(sizeof(struct ib_uverbs_sge) != sizeof(struct ib_sge));
+	err = gift_wq_uring_create(u, size,
+				   struct_size_t(struct gift_rwqe, sge, max_sge),
+				   uctx, resp);
+	if (err)
+		return err;
+	q->buf = u->slots;
+	q->stride = u->stride;
+	q->size = size;
+	q->prod = 0;
+	q->cons = 0;
+	return 0;
+}
+
+/**
+ * gift_wq_uring_destroy_recv() - free a receive queue, mapped or not
+ * @u: its ring, mapped or not
+ * @q: the queue; its own buffer is freed, a mapped ring's slots are not
+ */
+void gift_wq_uring_destroy_recv(struct gift_wq_uring *u, struct gift_queue *q)
+{
+	if (gift_wq_uring_mapped(u))
+		q->buf = NULL;
+	gift_wq_uring_destroy(u);
+	gift_queue_free(q);
+}
+
+/**
  * gift_wq_uring_prod() - the user's producer index, bounded
  * @u: mapped ring
  * @cons: the kernel's consumer index

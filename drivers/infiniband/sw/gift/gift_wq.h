@@ -11,6 +11,7 @@
 #include <rdma/gift-abi.h>
 
 struct gift_mmap;
+struct gift_queue;
 struct gift_recv_wqe;
 
 /**
@@ -46,6 +47,10 @@ int gift_wq_uring_create(struct gift_wq_uring *u, u32 size, u32 stride,
 			 struct ib_ucontext *uctx,
 			 struct gift_wq_ring_resp *resp);
 void gift_wq_uring_destroy(struct gift_wq_uring *u);
+int gift_wq_uring_create_recv(struct gift_wq_uring *u, struct gift_queue *q,
+			      u32 size, u32 max_sge, struct ib_ucontext *uctx,
+			      struct gift_wq_ring_resp *resp);
+void gift_wq_uring_destroy_recv(struct gift_wq_uring *u, struct gift_queue *q);
 int gift_wq_uring_prod(struct gift_wq_uring *u, u32 cons, u32 *prod);
 void gift_wq_uring_publish(struct gift_wq_uring *u, u32 cons);
 void gift_wq_uring_flags(struct gift_wq_uring *u, u32 set, u32 clear);
