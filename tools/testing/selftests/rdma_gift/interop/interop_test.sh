@@ -108,13 +108,45 @@ step_end() {
 # step SERVING-ROLE NAME PATTERN SERVER-CMD... -- CLIENT-CMD...: the same
 # with a command line per side, in which PORT and PEER are replaced and
 # nothing is appended. With cm=1 the server is an rdma_cm server.
+#
+# perftest's rdma_cm mode (-R) connects twice on one port: a control
+# connection, then the data connections, for which its server destroys
+# its listening ID and creates a new one. A client quick enough to send
+# its second REQ in between is rejected by the server's ib_cm with
+# reason 8, "invalid service ID" (seen with gift and with rxe serving,
+# 2026-12-01 and 2026-12-02 CI), and Debian's perftest 4.5-0.17 then
+# crashes in its retry loop (fixed upstream by perftest 3d9d8d0,
+# "Fix crashes and logical flaws in RDMA CM connection retry"). On that
+# rejection, and on nothing else, the step is run again on a new port,
+# up to 3 times in all, and the client guest says so.
 cm=
 step() {
-	local serving=$1 name=$2 pattern=$3 st=0 out pid
-	local cmd=() scmd=() ccmd=() split='' a
+	local serving=$1 name=$2 pattern=$3 try
 	shift 3
 	n=$((n + 1))
-	port=$((port + 1))
+	for try in 1 2 3; do
+		port=$((port + 1))
+		step_try "$serving" "$pattern" "$try" "$@" && break
+		[[ $GIFT_ROLE == client ]] &&
+			echo "# step $n, try $try: perftest's data connection was rejected (no listener yet); again on port $((port + 1))"
+	done
+	if [[ $GIFT_ROLE == "$serving" ]]; then
+		step_end "$st_try" "$out_try" responder \
+			"$name, $GIFT_DRIVER serves $GIFT_PEER_DRIVER" ${cm:+cm_diag}
+	else
+		step_end "$st_try" "$out_try" requester \
+			"$name, $GIFT_PEER_DRIVER serves $GIFT_DRIVER" ${cm:+cm_diag}
+	fi
+}
+
+# step_try SERVING-ROLE PATTERN TRY CMD...: one run of step $n on $port;
+# leaves the status in st_try and the output in out_try. Returns 1 when
+# both guests agree to run it again: the requesting guest saw perftest's
+# re-listen race (above) on try 1 or 2.
+step_try() {
+	local serving=$1 pattern=$2 try=$3 st=0 pid a split=''
+	local cmd=() scmd=() ccmd=() tag="$n.$3"
+	shift 3
 	for a; do
 		a=${a//GIDX/$gidx}
 		a=${a//PORT/$port}
@@ -127,40 +159,57 @@ step() {
 			scmd+=("$a")
 		fi
 	done
-	out=$(mktemp)
+	out_try=$(mktemp)
 	if [[ $GIFT_ROLE == "$serving" ]]; then
 		cmd=("${scmd[@]}")
 		[[ -n $split ]] || cmd+=(-p "$port")
-		timeout "$limit" "${cmd[@]}" >"$out" 2>&1 &
+		timeout "$limit" "${cmd[@]}" >"$out_try" 2>&1 &
 		pid=$!
 		if [[ -n $cm ]]; then
 			cm_listening "$pid" "$port"
 		else
 			pair_listening "$pid"
 		fi
-		pair_mark "ready.$n"
+		pair_mark "ready.$tag"
+		while kill -0 "$pid" 2>/dev/null; do
+			[[ -e $GIFT_OUT/$GIFT_PEER_ROLE.again.$tag ]] &&
+				kill "$pid" 2>/dev/null
+			sleep 0.2
+		done
 		wait "$pid" || st=$?
-	elif pair_wait "ready.$n"; then
+		pair_wait "tried.$tag" || true
+		st_try=$st
+		if [[ -e $GIFT_OUT/$GIFT_PEER_ROLE.again.$tag ]]; then
+			rm -f "$out_try"
+			return 1
+		fi
+		return 0
+	fi
+	if pair_wait "ready.$tag"; then
 		if [[ -n $split ]]; then
 			cmd=("${ccmd[@]}")
 		else
 			cmd=("${scmd[@]}" -p "$port" "$peer")
 		fi
-		timeout "$limit" "${cmd[@]}" >"$out" 2>&1 || st=$?
-		if ((st == 0)) && ! grep -Eq "$pattern" "$out"; then
+		timeout "$limit" "${cmd[@]}" >"$out_try" 2>&1 || st=$?
+		if ((st == 0)) && ! grep -Eq "$pattern" "$out_try"; then
 			echo "# no result line matching '$pattern'"
 			st=1
 		fi
 	else
 		st=1
 	fi
-	if [[ $GIFT_ROLE == "$serving" ]]; then
-		step_end "$st" "$out" responder \
-			"$name, $GIFT_DRIVER serves $GIFT_PEER_DRIVER" ${cm:+cm_diag}
-	else
-		step_end "$st" "$out" requester \
-			"$name, $GIFT_PEER_DRIVER serves $GIFT_DRIVER" ${cm:+cm_diag}
+	st_try=$st
+	if ((st != 0 && try < 3)) && [[ -n $cm ]] &&
+		grep -q 'RDMA_CM_EVENT_REJECTED; error: 8\.' "$out_try"; then
+		pair_mark "again.$tag"
+		pair_mark "tried.$tag"
+		sed "s/^/# requester, try $try: /" "$out_try" | tail -n 4
+		rm -f "$out_try"
+		return 1
 	fi
+	pair_mark "tried.$tag"
+	return 0
 }
 
 # cm_diag MINE: after a failed rdma_cm step, what is left of its CM IDs
