@@ -21,6 +21,7 @@
 #include <linux/jiffies.h>
 #include <net/ipv6.h>
 #include <rdma/ib_mad.h>
+#include <rdma/restrack.h>
 
 #include "gift.h"
 #include "gift_net.h"
@@ -567,6 +568,39 @@ void gift_proto_arm_retry(struct gift_qp *qp)
 
 	if (t)
 		mod_timer(&qp->proto.retry_timer, jiffies + t);
+}
+
+/**
+ * gift_proto_fill_res() - the engine's driver attributes of a QP
+ * @msg: netlink message being built, inside its RDMA_NLDEV_ATTR_DRIVER
+ * @qp: QP, kept from being destroyed by restrack
+ *
+ * "ack_timeout_ms": the time for which the requester arms its
+ * retransmission timer (4.096 us << the QP's timeout; 0: never);
+ * "retry_armed": 1 while that timer is pending; "retry_left" and
+ * "rnr_retry_left": the retries the requester has left for the message
+ * in flight.
+ *
+ * Return: 0, or -EMSGSIZE when @msg is full.
+ */
+int gift_proto_fill_res(struct sk_buff *msg, struct gift_qp *qp)
+{
+	u64 timeout_ms;
+	u8 retry, rnr;
+
+	spin_lock_bh(&qp->proto.lock);
+	timeout_ms = jiffies64_to_msecs(gift_proto_timeout(qp));
+	retry = qp->proto.retry_left;
+	rnr = qp->proto.rnr_left;
+	spin_unlock_bh(&qp->proto.lock);
+
+	if (rdma_nl_put_driver_u64(msg, "ack_timeout_ms", timeout_ms) ||
+	    rdma_nl_put_driver_u32(msg, "retry_armed",
+				   timer_pending(&qp->proto.retry_timer)) ||
+	    rdma_nl_put_driver_u32(msg, "retry_left", retry) ||
+	    rdma_nl_put_driver_u32(msg, "rnr_retry_left", rnr))
+		return -EMSGSIZE;
+	return 0;
 }
 
 static void gift_proto_queue(struct gift_qp *qp)

@@ -413,6 +413,7 @@ void gift_proto_xmit(struct gift_qp *qp, struct sk_buff *skb);
 struct sk_buff *gift_proto_alloc(struct gift_qp *qp, u8 opcode, u32 psn,
 				 bool ack_req, bool se, u32 payload_len);
 void gift_proto_arm_retry(struct gift_qp *qp);
+int gift_proto_fill_res(struct sk_buff *msg, struct gift_qp *qp);
 
 /* gift_req.c */
 void gift_req_run(struct gift_qp *qp);

@@ -45,6 +45,7 @@
 
 #include <linux/random.h>
 #include <linux/uaccess.h>
+#include <rdma/restrack.h>
 
 #include <rdma/gift_wr.h>
 
@@ -2060,9 +2061,40 @@ void gift_qp_cq_failed(struct gift_dev *gdev, struct ib_cq *ibcq)
 	}
 }
 
+/**
+ * gift_fill_res_qp_entry() - driver attributes of "rdma resource show qp -dd"
+ * @msg: netlink message being built
+ * @ibqp: QP, kept from being destroyed by restrack
+ *
+ * "mapped_sq" and "mapped_rq": 1 when the send or receive queue is a ring
+ * the process maps (gift_wq.c); then the engine's (gift_proto_fill_res()).
+ *
+ * Return: 0, or -EMSGSIZE when @msg is full.
+ */
+static int gift_fill_res_qp_entry(struct sk_buff *msg, struct ib_qp *ibqp)
+{
+	struct gift_qp *qp = to_gift_qp(ibqp);
+	struct nlattr *table;
+
+	table = nla_nest_start(msg, RDMA_NLDEV_ATTR_DRIVER);
+	if (!table)
+		return -EMSGSIZE;
+	if (rdma_nl_put_driver_u32(msg, "mapped_sq",
+				   gift_wq_uring_mapped(&qp->sq.uring)) ||
+	    rdma_nl_put_driver_u32(msg, "mapped_rq",
+				   gift_wq_uring_mapped(&qp->rq.uring)) ||
+	    gift_proto_fill_res(msg, qp)) {
+		nla_nest_cancel(msg, table);
+		return -EMSGSIZE;
+	}
+	nla_nest_end(msg, table);
+	return 0;
+}
+
 const struct ib_device_ops gift_qp_ops = {
 	.create_qp = gift_create_qp,
 	.destroy_qp = gift_destroy_qp,
+	.fill_res_qp_entry = gift_fill_res_qp_entry,
 	.modify_qp = gift_modify_qp,
 	.post_recv = gift_post_recv,
 	.post_send = gift_post_send,

@@ -5403,6 +5403,27 @@ TEST_F(ring_srq, corrupt_prod_fails_the_srq)
 }
 
 /*
+ * "rdma -dd resource show qp" says which queues are rings: both of an RC
+ * QP without an SRQ, neither of the kernel's GSI QP.
+ */
+TEST_F(ring, rdma_tool_names_mapped_queues)
+{
+	const char *dev = ibv_get_device_name(self->p.ctx->device);
+	long long sq = -1, rq = -1, gsq = -1, grq = -1;
+
+	ASSERT_EQ(0, gift_res_qp_attr(dev, self->p.a.qp->qp_num, "mapped_sq",
+				      &sq));
+	ASSERT_EQ(0, gift_res_qp_attr(dev, self->p.a.qp->qp_num, "mapped_rq",
+				      &rq));
+	ASSERT_EQ(0, gift_res_qp_attr(dev, 1, "mapped_sq", &gsq));
+	ASSERT_EQ(0, gift_res_qp_attr(dev, 1, "mapped_rq", &grq));
+	EXPECT_EQ(1, sq);
+	EXPECT_EQ(1, rq);
+	EXPECT_EQ(0, gsq);
+	EXPECT_EQ(0, grq);
+}
+
+/*
  * A completion polled means its slot is free: with the send ring full,
  * each completion is followed at once by a post, which must never find
  * the ring full (the kernel frees the slot before the completion shows),

@@ -432,23 +432,30 @@ unsigned int gift_access_gift(void)
 }
 
 /*
- * Runs "rdma -dd resource show mr dev @ibdev" and calls fn(line, arg) for
- * every MR line of its output; 0, or -EIO when it fails.
+ * Runs "rdma -dd resource show @kind FILTER @ibdev" and calls fn(line,
+ * arg) for every line of its output; 0, or -EIO when it fails. MRs are
+ * filtered by "dev", QPs by "link".
  */
-static int res_mr_lines(const char *ibdev,
-			void (*fn)(const char *line, void *arg), void *arg)
+static int res_lines(const char *kind, const char *ibdev,
+		     void (*fn)(const char *line, void *arg), void *arg)
 {
 	char cmd[128], line[2048];
 	FILE *f;
 
-	snprintf(cmd, sizeof(cmd), "rdma -dd resource show mr dev %s 2>&1",
-		 ibdev);
+	snprintf(cmd, sizeof(cmd), "rdma -dd resource show %s %s %s 2>&1",
+		 kind, strcmp(kind, "qp") ? "dev" : "link", ibdev);
 	f = popen(cmd, "r");
 	if (!f)
 		return -EIO;
 	while (fgets(line, sizeof(line), f))
 		fn(line, arg);
 	return pclose(f) ? -EIO : 0;
+}
+
+static int res_mr_lines(const char *ibdev,
+			void (*fn)(const char *line, void *arg), void *arg)
+{
+	return res_lines("mr", ibdev, fn, arg);
 }
 
 /* A "drv_NAME VALUE" attribute of line into *val; false if absent. */
@@ -465,16 +472,17 @@ static bool res_drv_attr(const char *line, const char *name, long long *val)
 	return true;
 }
 
-struct res_mr_query {
+/* The object whose line has @key: its attribute @name. */
+struct res_query {
 	char key[32];
 	const char *name;
 	long long val;
 	int ret;
 };
 
-static void res_mr_match(const char *line, void *arg)
+static void res_match(const char *line, void *arg)
 {
-	struct res_mr_query *q = arg;
+	struct res_query *q = arg;
 
 	if (!strstr(line, q->key))
 		return;
@@ -484,11 +492,26 @@ static void res_mr_match(const char *line, void *arg)
 int gift_res_mr_attr(const char *ibdev, uint32_t lkey, const char *name,
 		     long long *val)
 {
-	struct res_mr_query q = { .name = name, .ret = -ENOENT };
+	struct res_query q = { .name = name, .ret = -ENOENT };
 	int ret;
 
 	snprintf(q.key, sizeof(q.key), " lkey 0x%x ", lkey);
-	ret = res_mr_lines(ibdev, res_mr_match, &q);
+	ret = res_mr_lines(ibdev, res_match, &q);
+	if (ret)
+		return ret;
+	if (!q.ret)
+		*val = q.val;
+	return q.ret;
+}
+
+int gift_res_qp_attr(const char *ibdev, uint32_t qpn, const char *name,
+		     long long *val)
+{
+	struct res_query q = { .name = name, .ret = -ENOENT };
+	int ret;
+
+	snprintf(q.key, sizeof(q.key), " lqpn %u ", qpn);
+	ret = res_lines("qp", ibdev, res_match, &q);
 	if (ret)
 		return ret;
 	if (!q.ret)

@@ -229,6 +229,13 @@ int gift_res_mr_attr(const char *ibdev, uint32_t lkey, const char *name,
 		     long long *val);
 
 /*
+ * Driver attribute @name of QP @qpn of device @ibdev, as "rdma -dd
+ * resource show qp" prints it, into *val; returns as gift_res_mr_attr().
+ */
+int gift_res_qp_attr(const char *ibdev, uint32_t qpn, const char *name,
+		     long long *val);
+
+/*
  * A memory cgroup v2 child of the root cgroup, NAME: mounts cgroup2 at
  * /sys/fs/cgroup if needed, enables +memory for the root's children and
  * creates the group; its directory in path. 0 or -errno.
