@@ -329,34 +329,41 @@ static int gift_cq_map(struct gift_cq *cq, int cmd_fd,
 	return 0;
 }
 
-/* A CQ that got a ring goes on its context's list (gift_free_context()). */
-static void gift_cq_track(struct gift_context *ctx, struct gift_cq *cq)
+/* Puts an object with rings on @list of its context (gift_free_context()). */
+static void gift_ctx_track(struct gift_context *ctx, struct list_head *list,
+			   struct gift_mapped *m)
 {
-	if (!cq->ring)
+	pthread_mutex_lock(&ctx->mapped_lock);
+	list_add_tail(list, &m->entry);
+	m->on = true;
+	pthread_mutex_unlock(&ctx->mapped_lock);
+}
+
+/* Takes it off its list, if it is on one. */
+static void gift_ctx_untrack(struct gift_context *ctx, struct gift_mapped *m)
+{
+	if (!m->on)
 		return;
 	pthread_mutex_lock(&ctx->mapped_lock);
-	list_add_tail(&ctx->mapped_cqs, &cq->mapped_entry);
-	cq->tracked = true;
+	list_del(&m->entry);
+	m->on = false;
 	pthread_mutex_unlock(&ctx->mapped_lock);
 }
 
 /* Destroying a CQ: off the list, and its ring (if it still has one) unmapped. */
 static void gift_cq_unmap(struct gift_context *ctx, struct gift_cq *cq)
 {
-	if (cq->tracked) {
-		pthread_mutex_lock(&ctx->mapped_lock);
-		list_del(&cq->mapped_entry);
-		pthread_mutex_unlock(&ctx->mapped_lock);
-	}
+	gift_ctx_untrack(ctx, &cq->mapped);
 	if (cq->ring)
 		munmap(cq->ring, cq->ring_len);
 	cq->ring = NULL;
 }
 
 /*
- * Maps the ring of a CQ just created (with @flags). A CQ whose ring cannot
- * be mapped is destroyed; out of mappings (ENOMEM), EAGAIN asks the caller
- * to create it again without a ring.
+ * Maps the ring of a CQ just created (with @flags); a CQ with a ring goes
+ * on its context's list. A CQ whose ring cannot be mapped is destroyed;
+ * out of mappings (ENOMEM), EAGAIN asks the caller to create it again
+ * without a ring.
  */
 static int gift_cq_map_created(struct gift_cq *cq, struct ibv_context *ibctx,
 			       const struct gift_cq_ring_resp *ring,
@@ -365,8 +372,12 @@ static int gift_cq_map_created(struct gift_cq *cq, struct ibv_context *ibctx,
 	int ret;
 
 	ret = gift_cq_map(cq, ibctx->cmd_fd, ring);
-	if (!ret)
+	if (!ret) {
+		if (cq->ring)
+			gift_ctx_track(to_gctx(ibctx),
+				       &to_gctx(ibctx)->mapped_cqs, &cq->mapped);
 		return 0;
+	}
 	ibv_cmd_destroy_cq(&cq->vcq.cq);
 	return ret == ENOMEM && flags ? EAGAIN : ret;
 }
@@ -410,7 +421,6 @@ again:
 	}
 	pthread_mutex_init(&cq->lock, NULL);
 	cq->locked = true;
-	gift_cq_track(to_gctx(ibctx), cq);
 	return &cq->vcq.cq;
 }
 
@@ -459,7 +469,6 @@ again:
 	}
 	pthread_mutex_init(&cq->lock, NULL);
 	gift_cq_ex_init(cq, attr);
-	gift_cq_track(to_gctx(ibctx), cq);
 	return &cq->vcq.cq_ex;
 }
 
@@ -671,12 +680,7 @@ static int gift_destroy_cq(struct ibv_cq *ibcq)
 /* Off the context's list, and its ring (if it has one) unmapped. */
 static void gift_srq_unmap(struct gift_context *ctx, struct gift_srq *srq)
 {
-	if (srq->tracked) {
-		pthread_mutex_lock(&ctx->mapped_lock);
-		list_del(&srq->mapped_entry);
-		pthread_mutex_unlock(&ctx->mapped_lock);
-		srq->tracked = false;
-	}
+	gift_ctx_untrack(ctx, &srq->mapped);
 	gift_wq_unmap(&srq->wq);
 }
 
@@ -724,12 +728,8 @@ static struct ibv_srq *gift_create_srq(struct ibv_pd *pd,
 		errno = ret;
 		return NULL;
 	}
-	if (srq->wq.ring) {
-		pthread_mutex_lock(&ctx->mapped_lock);
-		list_add_tail(&ctx->mapped_srqs, &srq->mapped_entry);
-		srq->tracked = true;
-		pthread_mutex_unlock(&ctx->mapped_lock);
-	}
+	if (srq->wq.ring)
+		gift_ctx_track(ctx, &ctx->mapped_srqs, &srq->mapped);
 	*attr = a;
 	return &srq->ibv_srq;
 }
@@ -815,12 +815,7 @@ static uint64_t gift_qp_req_flags(struct ibv_context *ibctx,
 /* Off the context's list, and its rings (if it has any) unmapped. */
 static void gift_qp_unmap(struct gift_context *ctx, struct gift_qp *qp)
 {
-	if (qp->tracked) {
-		pthread_mutex_lock(&ctx->mapped_lock);
-		list_del(&qp->mapped_entry);
-		pthread_mutex_unlock(&ctx->mapped_lock);
-		qp->tracked = false;
-	}
+	gift_ctx_untrack(ctx, &qp->mapped);
 	gift_wq_unmap(&qp->sq);
 	gift_wq_unmap(&qp->rq);
 }
@@ -847,12 +842,8 @@ static int gift_qp_map_created(struct gift_qp *qp, struct ibv_context *ibctx,
 		ibv_cmd_destroy_qp(&qp->vqp.qp);
 		return ret == ENOMEM && flags ? EAGAIN : ret;
 	}
-	if (qp->sq.ring || qp->rq.ring) {
-		pthread_mutex_lock(&ctx->mapped_lock);
-		list_add_tail(&ctx->mapped_qps, &qp->mapped_entry);
-		qp->tracked = true;
-		pthread_mutex_unlock(&ctx->mapped_lock);
-	}
+	if (qp->sq.ring || qp->rq.ring)
+		gift_ctx_track(ctx, &ctx->mapped_qps, &qp->mapped);
 	return 0;
 }
 
@@ -1175,12 +1166,12 @@ static void gift_free_context(struct ibv_context *ibctx)
 	struct gift_cq *cq;
 	struct gift_qp *qp;
 
-	list_for_each(&ctx->mapped_srqs, srq, mapped_entry)
+	list_for_each(&ctx->mapped_srqs, srq, mapped.entry)
 		gift_wq_unmap(&srq->wq);
-	list_for_each(&ctx->mapped_cqs, cq, mapped_entry)
+	list_for_each(&ctx->mapped_cqs, cq, mapped.entry)
 		if (cq->ring)
 			munmap(cq->ring, cq->ring_len);
-	list_for_each(&ctx->mapped_qps, qp, mapped_entry) {
+	list_for_each(&ctx->mapped_qps, qp, mapped.entry) {
 		gift_wq_unmap(&qp->sq);
 		gift_wq_unmap(&qp->rq);
 	}

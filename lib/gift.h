@@ -62,9 +62,18 @@ struct gift_context {
 	 * and with it every object of the context, open.
 	 */
 	pthread_mutex_t mapped_lock;
-	struct list_head mapped_cqs;	/* of gift_cq.mapped_entry */
-	struct list_head mapped_qps;	/* of gift_qp.mapped_entry */
-	struct list_head mapped_srqs;	/* of gift_srq.mapped_entry */
+	struct list_head mapped_cqs;	/* of gift_cq.mapped.entry */
+	struct list_head mapped_qps;	/* of gift_qp.mapped.entry */
+	struct list_head mapped_srqs;	/* of gift_srq.mapped.entry */
+};
+
+/*
+ * An object with rings on one of its context's lists above (@on), under
+ * the context's mapped_lock: gift_ctx_track() and gift_ctx_untrack().
+ */
+struct gift_mapped {
+	struct list_node entry;
+	bool on;
 };
 
 static inline struct gift_context *to_gctx(struct ibv_context *ibctx)
@@ -102,8 +111,7 @@ struct gift_cq {
 	unsigned int count;
 	struct ibv_wc *cur;		/* the completion start/next_poll returned */
 	struct gift_cq_ring *ring;
-	struct list_node mapped_entry;	/* on mapped_cqs if @tracked */
-	bool tracked;			/* it got a ring at creation */
+	struct gift_mapped mapped;	/* on mapped_cqs: it got a ring */
 	size_t ring_len;
 	uint32_t ring_size;
 	uint32_t cons;
@@ -149,8 +157,7 @@ struct gift_qp {
 	struct gift_wq sq;
 	struct gift_wq rq;
 	enum ibv_qp_state state;
-	struct list_node mapped_entry;
-	bool tracked;
+	struct gift_mapped mapped;
 };
 
 static inline struct gift_qp *to_gqp(struct ibv_qp *ibqp)
@@ -165,8 +172,7 @@ static inline struct gift_qp *to_gqp(struct ibv_qp *ibqp)
 struct gift_srq {
 	struct ibv_srq ibv_srq;
 	struct gift_wq wq;
-	struct list_node mapped_entry;
-	bool tracked;
+	struct gift_mapped mapped;
 };
 
 static inline struct gift_srq *to_gsrq(struct ibv_srq *ibsrq)
