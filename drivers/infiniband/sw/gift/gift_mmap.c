@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * rdma_gift memory mapped into user space: the rings of mapped CQs.
+ * rdma_gift memory mapped into user space: the rings of mapped CQs, work
+ * queues and SRQs.
  *
  * What this file owns: struct gift_mmap, a buffer of whole pages that the
  * driver reads and writes through a kernel mapping and that a process
@@ -23,7 +24,8 @@
  *    the driver's mapping and its page references.
  *
  * The driver never trusts what the process writes into a mapped buffer:
- * each user (gift_cq.c) says which words it reads and how it checks them.
+ * each user (gift_cq.c, gift_wq.c) says which words it reads and how it
+ * checks them.
  */
 
 #include <linux/mm.h>

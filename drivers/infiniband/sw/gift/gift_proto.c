@@ -743,10 +743,14 @@ again:
 	/*
 	 * WQEs posted in the mapped ring after the requester looked (their
 	 * poster skipped the doorbell): sent now while the budget lasts.
-	 * Out of budget with work left: the work item goes on.
+	 * Out of budget with work left: the work item goes on. Each turn
+	 * costs as a packet does, also when the requester sends nothing (a
+	 * closed window, an RNR wait, SQD): a poster that moves prod at
+	 * every turn cannot hold the pass.
 	 */
 	if (gift_qp_sq_engine(qp, false)) {
 		if (qp->proto.budget) {
+			qp->proto.budget--;
 			gift_qp_sq_engine(qp, true);
 			goto again;
 		}

@@ -212,7 +212,11 @@ struct gift_recv_wqe {
  *   engine's              @proto (see gift_proto.h)
  *
  * Lock order: @modify_lock -> @sq.lock -> @rq.lock -> gift_cq.lock.
- * SRQ locks are never taken under QP locks.
+ * SRQ locks are never taken under QP locks. The engine lock comes before
+ * them all: a pass takes @sq.lock (gift_qp_sq_poll(), gift_qp_sq_engine()),
+ * @rq.lock and an SRQ's lock (its receives) under @proto.lock, and modify_qp
+ * takes @proto.lock under @modify_lock; nothing takes @proto.lock under a
+ * queue lock (posts kick the engine after dropping theirs).
  */
 
 /**

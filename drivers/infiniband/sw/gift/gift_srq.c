@@ -50,8 +50,8 @@ static int gift_srq_check_max_wr(struct gift_dev *gdev, u32 max_wr)
 }
 
 /*
- * A mapped SRQ's ring of @size slots; @srq->queue names its slots (its
- * buffer is not the queue's own).
+ * Frees a mapped SRQ's rings (the one in use, whose slots @srq->queue
+ * names, and one prepared for a resize) or an unmapped SRQ's queue.
  */
 static void gift_srq_free_queue(struct gift_srq *srq)
 {
@@ -115,6 +115,7 @@ static int gift_create_srq(struct ib_srq *ibsrq, struct ib_srq_init_attr *init,
 				      gift_recv_wqe_size(max_sge));
 	if (err)
 		goto out_uncount;
+	srq->mapped = req.flags & GIFT_CREATE_SRQ_MAPPED;
 	if (udata && udata->outlen) {
 		err = ib_copy_to_udata(udata, &resp,
 				       min(udata->outlen, sizeof(resp)));
@@ -159,6 +160,18 @@ static int gift_srq_check_modify(struct gift_srq *srq, struct ib_srq_attr *attr,
 		return -EINVAL;
 	}
 	return 0;
+}
+
+static void gift_srq_event(struct gift_srq *srq, enum ib_event_type type)
+{
+	struct ib_event ev = {
+		.device = srq->ibsrq.device,
+		.element.srq = &srq->ibsrq,
+		.event = type,
+	};
+
+	if (srq->ibsrq.event_handler)
+		srq->ibsrq.event_handler(&ev, srq->ibsrq.srq_context);
 }
 
 /*
@@ -206,6 +219,7 @@ static int gift_srq_commit_resize(struct gift_srq *srq,
 		goto out;
 	}
 	spin_lock_irqsave(&srq->lock, flags);
+	first = false;
 	err = gift_srq_sync(srq, &first) ? -EINVAL :
 	      gift_srq_check_modify(srq, attr, mask, to->size);
 	if (!err) {
@@ -224,6 +238,9 @@ static int gift_srq_commit_resize(struct gift_srq *srq,
 			srq->limit = attr->srq_limit;
 	}
 	spin_unlock_irqrestore(&srq->lock, flags);
+	/* A corrupt index seen first here is reported as gift_srq_pop() does. */
+	if (first)
+		gift_srq_event(srq, IB_EVENT_SRQ_ERR);
 	if (!err)
 		gift_wq_uring_destroy(&srq->prepared);
 out:
@@ -252,7 +269,7 @@ int gift_srq_prepare_resize(struct gift_srq *srq, u32 max_wr,
 	int err = 0;
 
 	memset(resp, 0, sizeof(*resp));
-	if (!gift_wq_uring_mapped(&srq->uring))
+	if (!srq->mapped)
 		return -EINVAL;
 	if (max_wr) {
 		err = gift_srq_check_max_wr(gdev, max_wr);
@@ -296,7 +313,7 @@ static int gift_modify_srq(struct ib_srq *ibsrq, struct ib_srq_attr *attr,
 {
 	struct gift_dev *gdev = to_gift_dev(ibsrq->device);
 	struct gift_srq *srq = to_gift_srq(ibsrq);
-	bool mapped = gift_wq_uring_mapped(&srq->uring);
+	bool mapped = srq->mapped;
 	struct gift_modify_srq_req req = {};
 	struct gift_queue new = {};
 	unsigned long flags;
@@ -405,7 +422,7 @@ static int gift_post_srq_recv(struct ib_srq *ibsrq, const struct ib_recv_wr *wr,
 	unsigned long flags;
 	int err = 0;
 
-	if (gift_wq_uring_mapped(&srq->uring)) {
+	if (srq->mapped) {
 		*bad_wr = wr;
 		return -EINVAL;
 	}
@@ -426,18 +443,6 @@ static int gift_post_srq_recv(struct ib_srq *ibsrq, const struct ib_recv_wr *wr,
 	if (err)
 		*bad_wr = wr;
 	return err;
-}
-
-static void gift_srq_event(struct gift_srq *srq, enum ib_event_type type)
-{
-	struct ib_event ev = {
-		.device = srq->ibsrq.device,
-		.element.srq = &srq->ibsrq,
-		.event = type,
-	};
-
-	if (srq->ibsrq.event_handler)
-		srq->ibsrq.event_handler(&ev, srq->ibsrq.srq_context);
 }
 
 /**
@@ -462,7 +467,7 @@ static void gift_srq_event(struct gift_srq *srq, enum ib_event_type type)
  */
 int gift_srq_pop(struct gift_srq *srq, struct gift_recv_wqe *out)
 {
-	bool mapped = gift_wq_uring_mapped(&srq->uring);
+	bool mapped = srq->mapped;
 	struct gift_queue *q = &srq->queue;
 	bool fire = false, first;
 	unsigned long flags;

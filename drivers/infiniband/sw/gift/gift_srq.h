@@ -60,6 +60,8 @@ struct gift_srq_table {
  *	producer index as last read, @queue.cons published to the ring
  * @prepared: a mapped SRQ's ring prepared by a resize, not yet committed
  * @broken: the mapped ring's producer index was corrupt: every pop fails
+ * @mapped: @uring is in use (read without @lock, which a resize holds
+ *	to switch @uring)
  */
 struct gift_srq {
 	struct ib_srq ibsrq;
@@ -71,6 +73,7 @@ struct gift_srq {
 	struct gift_wq_uring uring;
 	struct gift_wq_uring prepared;
 	bool broken;
+	bool mapped;
 };
 
 static inline struct gift_srq *to_gift_srq(struct ib_srq *ibsrq)

@@ -5403,6 +5403,31 @@ TEST_F(ring_srq, corrupt_prod_fails_the_srq)
 }
 
 /*
+ * A corrupt SRQ producer index that a resize is the first to see: the
+ * resize fails (EINVAL, the old ring kept) and the SRQ fails as it does
+ * when a receive needs it, IBV_EVENT_SRQ_ERR included, and a message
+ * for its QP then fails that QP.
+ */
+TEST_F(ring_srq, corrupt_prod_seen_by_resize_fails_the_srq)
+{
+	struct ibv_srq_attr a = { .max_wr = 256 };
+	struct pair *p = &self->p;
+	struct giftdv_wq q2;
+	struct ibv_wc wc;
+
+	ASSERT_EQ(0, post_srq_slot(p, 0));
+	wq_set_prod(&self->q, wq_prod(&self->q) + self->q.size + 1);
+	EXPECT_EQ(EINVAL, ibv_modify_srq(p->srq, &a, IBV_SRQ_MAX_WR));
+	EXPECT_TRUE(gift_wait_async(p->ctx, IBV_EVENT_SRQ_ERR, WAIT_MS));
+	ASSERT_EQ(0, giftdv_query_srq_wq(p->srq, &q2));
+	EXPECT_EQ(self->q.ring, q2.ring);
+	ASSERT_EQ(0, send_msg(p, 32, 100, 6));
+	WAIT_WCS(p->a.cq, &wc, 1);
+	EXPECT_WC(wc, 32, IBV_WC_REM_OP_ERR, 0);
+	EXPECT_EQ(IBV_QPS_ERR, qp_state(p->b.qp));
+}
+
+/*
  * "rdma -dd resource show qp" says which queues are rings: both of an RC
  * QP without an SRQ, neither of the kernel's GSI QP.
  */
