@@ -147,8 +147,8 @@ struct gift_wq {
 /*
  * A queue pair. @batch exists for QPs created with send_ops_flags (the
  * ibv_wr_*() API); see gift_ex.c. @state is the state the application
- * last moved the QP to (the kernel moves it on its own to ERR and SQE
- * only), for the posts that fail in RESET, INIT and RTR without a system
+ * last moved the QP to (the kernel moves it on its own to ERR only), for
+ * the posts that fail in RESET, INIT and RTR without a system
  * call. A QP with a mapped queue is on its context's mapped_qps.
  */
 struct gift_qp {

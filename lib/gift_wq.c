@@ -187,17 +187,47 @@ static bool gift_qp_can_send(const struct gift_qp *qp)
 	       qp->state != IBV_QPS_RTR;
 }
 
+/*
+ * After a doorbell that failed (EINVAL: the QP is not in a state that
+ * sends, which another thread may just have set; ENOMEM or EINTR in
+ * uverbs three times): the @posted WRs published since @undo either went
+ * to the kernel anyway (false: the call's result stands) or are withdrawn
+ * (true: the call fails at its first WR with the doorbell's errno).
+ *
+ * The kernel's cons past @undo means it has them all: an engine pass or
+ * another post took them (it takes everything prod shows at once), or a
+ * RESET dropped them (as it drops WRs posted just before it). Otherwise
+ * prod goes back to @undo. What the kernel took without freeing a slot
+ * yet cannot be seen from here: if it did, prod is now behind what it
+ * took, which it treats as a corrupt ring, failing the QP. That needs
+ * uverbs to fail three doorbells in a row while an engine pass runs:
+ * only injected failures get there (a RESET sets cons to the prod it
+ * finds, so the check above sees it).
+ */
+static bool gift_wq_withdraw(struct gift_wq *wq, uint32_t undo,
+			     unsigned int posted)
+{
+	uint32_t cons = __atomic_load_n(&wq->ring->cons, __ATOMIC_ACQUIRE);
+
+	if (cons - undo - 1 < posted)
+		return false;
+	wq->prod = undo;
+	gift_wq_publish(wq);
+	return true;
+}
+
 int gift_wq_post_send(struct gift_qp *qp, struct ibv_send_wr *wr,
 		      struct ibv_send_wr **bad_wr)
 {
 	struct ibv_send_wr *first = wr, *kbad;
 	struct gift_wq *wq = &qp->sq;
 	unsigned int posted = 0;
-	uint32_t undo = wq->prod;
 	uint64_t len;
+	uint32_t undo;
 	int ret = 0;
 
 	pthread_mutex_lock(&wq->lock);
+	undo = wq->prod;
 	if (!gift_qp_can_send(qp)) {
 		ret = EINVAL;
 		*bad_wr = wr;
@@ -251,15 +281,7 @@ int gift_wq_post_send(struct gift_qp *qp, struct ibv_send_wr *wr,
 			if (!db || (db != ENOMEM && db != EINTR) || ++tries == 3)
 				break;
 		}
-		/*
-		 * A doorbell that fails (EINVAL: the QP is not in a state that
-		 * sends, where nothing takes the ring; ENOMEM in uverbs three
-		 * times) took nothing: the WRs since the last take are
-		 * withdrawn from the ring, and the call fails at the first.
-		 */
-		if (db && !ret) {
-			wq->prod = undo;
-			gift_wq_publish(wq);
+		if (db && gift_wq_withdraw(wq, undo, posted)) {
 			ret = db;
 			*bad_wr = first;
 		}
