@@ -38,36 +38,59 @@ listening() {
 # 0 and the client's output must match PATTERN. @PORT@ in the arguments
 # becomes a fresh port; a tool without a port option sets fixed_port to
 # the one it listens on.
+#
+# perftest's rdma_cm mode (-R) connects twice on one port: a control
+# connection, then the data connection, for which its server destroys its
+# listening ID and makes a new one. A client that sends its second REQ in
+# between is rejected by ib_cm with reason 8 (invalid service ID), and
+# Debian's perftest 4.5-0.17 then crashes in its retry loop (fixed
+# upstream by perftest 3d9d8d0). On that rejection, and on nothing else,
+# the pair runs again on a new port, up to 3 times in all (seen in the
+# main suite of 2026-12-02 with ib_send_lat -R, and across two VMs).
 port=18700
 fixed_port=
 pair() {
-	local desc=$1 pattern=$2 sout cout spid cst sst a lport
-	local -a srv=() cli=()
+	local desc=$1 pattern=$2 sout cout spid cst sst a lport try
+	local -a args srv cli
 	shift 2
 	n=$((n + 1))
-	port=$((port + 1))
-	lport=${fixed_port:-$port}
+	args=("$@")
+	lport=$fixed_port
 	fixed_port=
-	while [ $# -gt 0 ] && [ "$1" != -- ]; do
-		srv+=("${1//@PORT@/$port}")
+	for try in 1 2 3; do
+		port=$((port + 1))
+		srv=() cli=()
+		set -- "${args[@]}"
+		while [ $# -gt 0 ] && [ "$1" != -- ]; do
+			srv+=("${1//@PORT@/$port}")
+			shift
+		done
 		shift
+		for a in "$@"; do
+			cli+=("${a//@PORT@/$port}")
+		done
+		sout=$(mktemp) cout=$(mktemp)
+		timeout $limit "${srv[@]}" >"$sout" 2>&1 &
+		spid=$!
+		listening "${lport:-$port}" $spid
+		# rdma_listen() shows LISTEN before it has set up the listen
+		# on each device (ib_cm's service ID): a REQ in between is
+		# rejected with INVALID_SERVICE_ID. Give it that moment.
+		sleep 1
+		timeout $limit "${cli[@]}" >"$cout" 2>&1
+		cst=$?
+		if [ $cst -ne 0 ] && [ $try -lt 3 ] &&
+		   grep -q 'RDMA_CM_EVENT_REJECTED; error: 8\.' "$cout"; then
+			kill $spid 2>/dev/null
+			wait $spid
+			echo "# $desc, try $try: perftest's data connection was rejected (no listener yet); again on port $((port + 1))"
+			rm -f "$sout" "$cout"
+			continue
+		fi
+		wait $spid
+		sst=$?
+		break
 	done
-	shift
-	for a in "$@"; do
-		cli+=("${a//@PORT@/$port}")
-	done
-	sout=$(mktemp) cout=$(mktemp)
-	timeout $limit "${srv[@]}" >"$sout" 2>&1 &
-	spid=$!
-	listening $lport $spid
-	# rdma_listen() shows LISTEN before it has set up the listen on
-	# each device (ib_cm's service ID): a REQ in between is rejected
-	# with INVALID_SERVICE_ID (seen in CI). Give it that moment.
-	sleep 1
-	timeout $limit "${cli[@]}" >"$cout" 2>&1
-	cst=$?
-	wait $spid
-	sst=$?
 	if [ $cst -eq 0 ] && [ $sst -eq 0 ] && grep -Eq "$pattern" "$cout"; then
 		echo "ok $n $desc"
 	else
