@@ -697,7 +697,7 @@ static void gift_proto_sq_drained(struct gift_qp *qp)
 static void gift_proto_run(struct gift_qp *qp)
 {
 	struct sk_buff *skb;
-	bool resume;
+	bool resume, more;
 
 	lockdep_assert_held(&qp->proto.lock);
 	if (READ_ONCE(qp->proto.stopped))
@@ -748,16 +748,14 @@ again:
 	 * closed window, an RNR wait, SQD): a poster that moves prod at
 	 * every turn cannot hold the pass.
 	 */
-	if (gift_qp_sq_engine(qp, false)) {
-		if (qp->proto.budget) {
-			qp->proto.budget--;
-			gift_qp_sq_engine(qp, true);
-			goto again;
-		}
-		gift_proto_queue(qp);
-	} else if (!qp->proto.budget) {
-		gift_proto_queue(qp);
+	more = gift_qp_sq_engine(qp, false);
+	if (more && qp->proto.budget) {
+		qp->proto.budget--;
+		gift_qp_sq_engine(qp, true);
+		goto again;
 	}
+	if (more || !qp->proto.budget)
+		gift_proto_queue(qp);
 }
 
 static void gift_proto_work(struct work_struct *work)

@@ -258,6 +258,23 @@ static enum ib_wr_opcode gift_qp_swqe_opcode(struct gift_qp *qp, u32 idx)
 }
 
 /*
+ * Reads the user's producer index of the mapped send ring: false when it
+ * is corrupt. The ring holds at most size WQEs, and the kernel ring has
+ * room for them beside max_wr posted through commands: an index past
+ * that, or behind what was taken, is.
+ */
+static bool gift_qp_sq_ring_prod(struct gift_qp *qp, u32 *prod)
+{
+	struct gift_wq_uring *u = &qp->sq.uring;
+
+	lockdep_assert_held(&qp->sq.lock);
+	return !gift_wq_uring_prod(u, u->cons, prod) &&
+	       *prod - u->cons >= u->fetch - u->cons &&
+	       gift_queue_count(&qp->sq.queue) + (*prod - u->fetch) <=
+	       qp->sq.queue.size;
+}
+
+/*
  * Flushes the work requests user space put in the mapped send ring since
  * the last doorbell (in ERR every new one completes at once). A @prod
  * that cannot be read right flushes nothing more: the QP is in error
@@ -273,8 +290,7 @@ static void gift_qp_sq_flush_ring(struct gift_qp *qp, unsigned int *signals)
 	lockdep_assert_held(&qp->sq.lock);
 	if (!gift_wq_uring_mapped(u))
 		return;
-	if (gift_wq_uring_prod(u, u->cons, &prod) ||
-	    prod - u->cons < u->fetch - u->cons)
+	if (!gift_qp_sq_ring_prod(qp, &prod))
 		return;
 	/*
 	 * @cons counts completions; each slot is read, then freed, then its
@@ -1316,23 +1332,6 @@ bad:
 	wqe->flags |= GIFT_SWQE_BAD;
 	wqe->num_sge = 0;
 	wqe->length = 0;
-}
-
-/*
- * Reads the user's producer index of the mapped send ring: false when it
- * is corrupt. The ring holds at most size WQEs, and the kernel ring has
- * room for them beside max_wr posted through commands: an index past
- * that, or behind what was taken, is.
- */
-static bool gift_qp_sq_ring_prod(struct gift_qp *qp, u32 *prod)
-{
-	struct gift_wq_uring *u = &qp->sq.uring;
-
-	lockdep_assert_held(&qp->sq.lock);
-	return !gift_wq_uring_prod(u, u->cons, prod) &&
-	       *prod - u->cons >= u->fetch - u->cons &&
-	       gift_queue_count(&qp->sq.queue) + (*prod - u->fetch) <=
-	       qp->sq.queue.size;
 }
 
 /*
