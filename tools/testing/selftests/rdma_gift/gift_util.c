@@ -452,12 +452,6 @@ static int res_lines(const char *kind, const char *ibdev,
 	return pclose(f) ? -EIO : 0;
 }
 
-static int res_mr_lines(const char *ibdev,
-			void (*fn)(const char *line, void *arg), void *arg)
-{
-	return res_lines("mr", ibdev, fn, arg);
-}
-
 /* A "drv_NAME VALUE" attribute of line into *val; false if absent. */
 static bool res_drv_attr(const char *line, const char *name, long long *val)
 {
@@ -489,14 +483,15 @@ static void res_match(const char *line, void *arg)
 	q->ret = res_drv_attr(line, q->name, &q->val) ? 0 : -ENODATA;
 }
 
-int gift_res_mr_attr(const char *ibdev, uint32_t lkey, const char *name,
-		     long long *val)
+/* Attribute @name of the @kind line that has @key (see gift_util.h). */
+static int res_attr(const char *kind, const char *key, const char *ibdev,
+		    const char *name, long long *val)
 {
 	struct res_query q = { .name = name, .ret = -ENOENT };
 	int ret;
 
-	snprintf(q.key, sizeof(q.key), " lkey 0x%x ", lkey);
-	ret = res_mr_lines(ibdev, res_match, &q);
+	snprintf(q.key, sizeof(q.key), "%s", key);
+	ret = res_lines(kind, ibdev, res_match, &q);
 	if (ret)
 		return ret;
 	if (!q.ret)
@@ -504,19 +499,22 @@ int gift_res_mr_attr(const char *ibdev, uint32_t lkey, const char *name,
 	return q.ret;
 }
 
+int gift_res_mr_attr(const char *ibdev, uint32_t lkey, const char *name,
+		     long long *val)
+{
+	char key[32];
+
+	snprintf(key, sizeof(key), " lkey 0x%x ", lkey);
+	return res_attr("mr", key, ibdev, name, val);
+}
+
 int gift_res_qp_attr(const char *ibdev, uint32_t qpn, const char *name,
 		     long long *val)
 {
-	struct res_query q = { .name = name, .ret = -ENOENT };
-	int ret;
+	char key[32];
 
-	snprintf(q.key, sizeof(q.key), " lqpn %u ", qpn);
-	ret = res_lines("qp", ibdev, res_match, &q);
-	if (ret)
-		return ret;
-	if (!q.ret)
-		*val = q.val;
-	return q.ret;
+	snprintf(key, sizeof(key), " lqpn %u ", qpn);
+	return res_attr("qp", key, ibdev, name, val);
 }
 
 static void res_mr_sum_shared(const char *line, void *arg)
@@ -536,7 +534,7 @@ int gift_umem_pages(long *pinned, long *referenced)
 	if (gift_is_rxe()) {
 		if (gift_foll_pins(&acq, &rel))
 			return -EIO;
-		ret = res_mr_lines(gift_env("GIFT_IBDEV"), res_mr_sum_shared,
+		ret = res_lines("mr", gift_env("GIFT_IBDEV"), res_mr_sum_shared,
 				   &shared);
 		if (ret)
 			return ret;
